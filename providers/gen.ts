@@ -5,6 +5,7 @@
  *
  *   npm run gen [-- --out <dir>]
  */
+import "./quiet-terraform";
 import { mkdirSync, readFileSync, rmSync } from "node:fs";
 import { resolve } from "node:path";
 import { CodeMaker, TerraformProviderGenerator } from "@cdktf/provider-generator";
@@ -44,8 +45,6 @@ function filteredSchema(schemaDir: string, p: BoundProvider) {
 export async function generateBindings(outDir: string, schemaDir: string): Promise<void> {
   rmSync(outDir, { recursive: true, force: true });
   mkdirSync(outDir, { recursive: true });
-  // @cdktf/commons asks terraform for its version on import; an empty CLI config keeps that quiet.
-  process.env.TF_CLI_CONFIG_FILE ??= "/dev/null";
   // eslint-disable-next-line @typescript-eslint/no-require-imports
   const commons = require("@cdktf/commons");
   for (const p of BOUND_PROVIDERS) {
