@@ -1,0 +1,46 @@
+import { LabModel } from "../model/lab-model";
+
+/** The runbook written next to the stack: what is in it and the order an operator applies it. */
+export function renderStackReadme(model: LabModel, modules: readonly string[]): string {
+  const s = model.spec;
+  const rows = model.vms.map(
+    (v) => `| ${v.name} | ${v.role} | ${v.module} | ${v.node} | ${v.vmId} | ${v.address ?? "WAN: DHCP"} | ${v.size.cores} / ${v.size.memoryMiB} MiB / ${v.size.diskGiB} GiB |`,
+  );
+  const encryption = s.state.encryption
+    ? "State and plans are encrypted (OpenTofu `terraform.encryption`, PBKDF2 + AES-GCM); keep `state_passphrase` safe."
+    : "State encryption is off (`state.encryption: false`): use an encrypted backend or disk.";
+  return `# ${model.name}: talos-enclave stack
+
+Generated from the lab spec by talos-enclave; review changes to this tree like code.
+
+## Machines
+
+| name | role | module | Proxmox node | VM id | address | cores / memory / disk |
+|---|---|---|---|---|---|---|
+${rows.join("\n")}
+
+## Layout
+
+- \`cdk.tf.json\`: root module (providers, variables, module calls, outputs)
+${modules.map((m) => `- \`modules/${m}/main.tf.json\`: the ${m} module`).join("\n")}
+- \`cloud-init/\`: user-data templates of the Ubuntu VMs (filled by \`templatefile()\` at apply time)
+
+## Apply
+
+Set the variables (secrets through the environment, never in files):
+
+\`\`\`sh
+export TF_VAR_proxmox_endpoint=https://pve.example:8006/
+export TF_VAR_proxmox_api_token='user@pve!token=…'
+export TF_VAR_admin_ssh_public_keys='["ssh-ed25519 AAAA… admin"]'
+${s.proxmox.sshAgent ? "# SSH for snippet uploads comes from the local agent" : "export TF_VAR_proxmox_ssh_private_key=\"$(cat ~/.ssh/id_ed25519)\""}
+${s.state.encryption ? "export TF_VAR_state_passphrase='at least 16 characters'" : ""}
+tofu init
+tofu apply -target=module.edge    # bridges, pfSense, base images
+# install pfSense from the console, then import its configuration
+tofu apply                        # MGMT, DMZ, SRV and the platform
+\`\`\`
+
+${encryption}
+`;
+}

@@ -1,0 +1,40 @@
+/** One broken rule of a spec: where, what was there, which rule, and how to fix it. */
+export interface SpecProblem {
+  /** Dotted path into the spec, e.g. `talos.workers[1].ip`. */
+  readonly path: string;
+  readonly value: unknown;
+  /** The rule and a hint, as `rule (hint)`. */
+  readonly message: string;
+}
+
+function showValue(v: unknown): string {
+  if (v === undefined) return "(missing)";
+  const text = JSON.stringify(v);
+  return text.length > 60 ? `${text.slice(0, 57)}...` : text;
+}
+
+export function formatProblem(p: SpecProblem): string {
+  return `${p.path || "(spec)"}: ${showValue(p.value)} — ${p.message}`;
+}
+
+/** Thrown for user errors in a spec; carries every problem found in one pass. */
+export class SpecError extends Error {
+  constructor(readonly problems: readonly SpecProblem[]) {
+    super(
+      `the lab spec has ${problems.length} problem${problems.length === 1 ? "" : "s"}:\n` +
+        problems.map((p) => `  ${formatProblem(p)}`).join("\n"),
+    );
+    this.name = "SpecError";
+  }
+
+  /** One line per problem, in the order found. */
+  lines(): string[] {
+    return this.problems.map(formatProblem);
+  }
+}
+
+export function pathText(path: readonly PropertyKey[]): string {
+  return path
+    .map((k, i) => (typeof k === "number" ? `[${k}]` : i === 0 ? String(k) : `.${String(k)}`))
+    .join("");
+}

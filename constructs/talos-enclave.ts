@@ -1,0 +1,201 @@
+import { mkdirSync, writeFileSync } from "node:fs";
+import { dirname, join } from "node:path";
+import { ISynthesisSession, LocalBackend, TerraformHclModule, TerraformOutput, TerraformStack, TerraformVariable } from "cdktf";
+import { addCustomSynthesis } from "cdktf/lib/synthesize/synthesizer";
+import { Construct } from "constructs";
+import { ProxmoxProvider } from "../.gen/providers/proxmox/provider";
+import { stableJson } from "./emit/stable-json";
+import { buildLabModel, LabModel, ModuleName } from "./model/lab-model";
+import { LabVm } from "./proxmox/lab-vm";
+import { renderStackReadme } from "./render/stack-readme";
+import { LabSpec, LabSpecInput } from "./spec/lab-spec";
+import { validateLabSpec } from "./spec/validate";
+import { EdgeZone } from "./zones/edge-zone";
+import { PlatformZone } from "./zones/platform-zone";
+import { moduleOutput } from "./zones/refs";
+import { SrvZone } from "./zones/srv-zone";
+import { DmzZone, MgmtZone } from "./zones/ubuntu-zone";
+import { ZoneModule } from "./zones/zone-module";
+
+export interface TalosEnclaveProps {
+  /** The lab; validated in the constructor. Default: the reference lab. */
+  readonly spec?: LabSpecInput;
+}
+
+/** Module order: edge first (bridges and pfSense), platform last (needs the cluster). */
+export const MODULE_ORDER: readonly ModuleName[] = ["edge", "mgmt", "dmz", "srv", "platform"];
+
+/**
+ * The whole lab as one root stack: `cdk.tf.json` with providers, variables, module calls and outputs,
+ * plus `modules/<zone>/main.tf.json` child modules and reviewed sidecar files, all written into the
+ * stack's directory when the App synthesizes.
+ *
+ * Escape hatches: `zones.<name>` are the child modules (ordinary cdktf stacks; their resources take
+ * `addOverride`), `vm(name)` finds any lab VM, `moduleCalls.<name>` are the root's module blocks.
+ */
+export class TalosEnclave extends TerraformStack {
+  readonly spec: LabSpec;
+  readonly model: LabModel;
+  readonly zones: {
+    readonly edge: EdgeZone;
+    readonly mgmt: MgmtZone;
+    readonly dmz: DmzZone;
+    readonly srv: SrvZone;
+    readonly platform: PlatformZone;
+  };
+  readonly moduleCalls: Readonly<Record<ModuleName, TerraformHclModule>>;
+
+  constructor(scope: Construct, id: string, props: TalosEnclaveProps = {}) {
+    super(scope, id);
+    this.spec = validateLabSpec(props.spec ?? {});
+    this.model = buildLabModel(this.spec);
+    const m = this.model;
+    const s = this.spec;
+
+    new LocalBackend(this, { path: s.state.backendPath });
+
+    // Module ids are the folder names under modules/ and part of every resource address.
+    const model = m;
+    this.zones = {
+      edge: new EdgeZone(ZoneModule.host(), "edge", { model }),
+      mgmt: new MgmtZone(ZoneModule.host(), "mgmt", { model }),
+      dmz: new DmzZone(ZoneModule.host(), "dmz", { model }),
+      srv: new SrvZone(ZoneModule.host(), "srv", { model }),
+      platform: new PlatformZone(ZoneModule.host(), "platform", { model }),
+    };
+
+    const variable = (name: string, config: ConstructorParameters<typeof TerraformVariable>[2]) => {
+      const v = new TerraformVariable(this, name, config);
+      v.overrideLogicalId(name);
+      return v;
+    };
+    const endpoint = variable("proxmox_endpoint", {
+      type: "string",
+      description: "Proxmox VE API URL, e.g. https://pve.example:8006/",
+    });
+    const token = variable("proxmox_api_token", {
+      type: "string",
+      sensitive: true,
+      description: "Proxmox API token 'user@realm!id=secret'",
+    });
+    const sshKey = s.proxmox.sshAgent
+      ? undefined
+      : variable("proxmox_ssh_private_key", {
+          type: "string",
+          sensitive: true,
+          description: "private key the provider uses to upload snippets over SSH",
+        });
+    const adminKeys = variable("admin_ssh_public_keys", {
+      type: "list(string)",
+      description: `SSH public keys of ${s.adminUser} on the Ubuntu VMs`,
+    });
+
+    new ProxmoxProvider(this, "proxmox", {
+      endpoint: endpoint.stringValue,
+      apiToken: token.stringValue,
+      insecure: s.proxmox.insecureTls,
+      ssh: {
+        username: s.proxmox.sshUsername,
+        agent: s.proxmox.sshAgent,
+        privateKey: sshKey?.stringValue,
+        nodeAttribute: s.proxmox.nodes
+          .filter((n) => n.sshAddress !== undefined)
+          .map((n) => ({ name: n.name, address: n.sshAddress! })),
+      },
+    });
+
+    if (s.state.encryption) {
+      const passphrase = variable("state_passphrase", {
+        type: "string",
+        sensitive: true,
+        description: "passphrase of the OpenTofu state and plan encryption (16 characters or more)",
+        validation: [
+          { condition: "${length(var.state_passphrase) >= 16}", errorMessage: "state_passphrase needs at least 16 characters." },
+        ],
+      });
+      this.addOverride("terraform.encryption", {
+        key_provider: { pbkdf2: { state: { passphrase: passphrase.stringValue } } },
+        method: { aes_gcm: { state: { keys: "${key_provider.pbkdf2.state}" } } },
+        state: { method: "${method.aes_gcm.state}", enforced: true },
+        plan: { method: "${method.aes_gcm.state}", enforced: true },
+      });
+    }
+
+    const call = (name: ModuleName, variables: Record<string, unknown>) => {
+      const mod = new TerraformHclModule(this, `module-${name}`, {
+        source: `./modules/${name}`,
+        skipAssetCreationFromLocalModules: true,
+        variables,
+      });
+      mod.overrideLogicalId(name);
+      return mod;
+    };
+    const edgeBridges = moduleOutput("edge", "bridges");
+    this.moduleCalls = {
+      edge: call("edge", {}),
+      mgmt: call("mgmt", {
+        bridges: edgeBridges,
+        ubuntu_image_ids: moduleOutput("edge", "ubuntu_image_ids"),
+        admin_ssh_public_keys: adminKeys.listValue,
+      }),
+      dmz: call("dmz", {
+        bridges: edgeBridges,
+        ubuntu_image_ids: moduleOutput("edge", "ubuntu_image_ids"),
+        admin_ssh_public_keys: adminKeys.listValue,
+      }),
+      srv: call("srv", { bridges: edgeBridges }),
+      platform: call("platform", { kubernetes_api_url: moduleOutput("srv", "kubernetes_api_url") }),
+    };
+
+    const output = (name: string, value: string, description: string) => {
+      const o = new TerraformOutput(this, `output-${name}`, { value, description });
+      o.overrideLogicalId(name);
+    };
+    output("firewall_vm_id", moduleOutput("edge", "firewall_vm_id"), "Proxmox VM id of pfSense");
+    output("mgmt_addresses", moduleOutput("mgmt", "addresses"), "MGMT hosts");
+    output("dmz_addresses", moduleOutput("dmz", "addresses"), "DMZ hosts");
+    output("control_plane_addresses", moduleOutput("srv", "control_plane_addresses"), "Talos control planes");
+    output("worker_addresses", moduleOutput("srv", "worker_addresses"), "Talos workers");
+    output("kubernetes_api_url", moduleOutput("srv", "kubernetes_api_url"), "Kubernetes API through the VIP");
+    output("talos_installer_image", moduleOutput("srv", "installer_image"), "installer image the Talos nodes use");
+
+    addCustomSynthesis(this, { onSynthesize: (session) => this.writeModulesAndSidecars(session) });
+  }
+
+  /** The lab VM with this name, in whichever module owns it. */
+  vm(name: string): LabVm {
+    const z = this.zones;
+    const found =
+      (z.edge.firewall.node.id === name ? z.edge.firewall : undefined) ??
+      z.mgmt.hosts.get(name)?.vm ??
+      z.dmz.hosts.get(name)?.vm ??
+      z.srv.nodes.get(name);
+    if (!found) throw new Error(`no VM named ${name} in lab ${this.model.name}`);
+    return found;
+  }
+
+  /** Every file the stack writes besides cdk.tf.json, by path relative to the stack directory. */
+  files(): Map<string, string> {
+    const files = new Map<string, string>();
+    const put = (path: string, content: string) => {
+      if (files.has(path)) throw new Error(`two writers for ${path}`);
+      files.set(path, content);
+    };
+    for (const name of MODULE_ORDER) {
+      const zone = this.zones[name];
+      put(`modules/${name}/main.tf.json`, stableJson(zone.toModuleJson()));
+      for (const [path, content] of zone.sidecars) put(path, content);
+    }
+    put("README.md", renderStackReadme(this.model, MODULE_ORDER));
+    return files;
+  }
+
+  private writeModulesAndSidecars(session: ISynthesisSession): void {
+    const dir = join(session.outdir, session.manifest.forStack(this).workingDirectory);
+    for (const [path, content] of [...this.files()].sort(([a], [b]) => a.localeCompare(b))) {
+      const target = join(dir, path);
+      mkdirSync(dirname(target), { recursive: true });
+      writeFileSync(target, content);
+    }
+  }
+}

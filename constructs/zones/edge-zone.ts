@@ -1,0 +1,102 @@
+import { Construct } from "constructs";
+import { DownloadFile } from "../../.gen/providers/proxmox/download-file";
+import { NetworkLinuxBridge } from "../../.gen/providers/proxmox/network-linux-bridge";
+import { ProxmoxProvider } from "../../.gen/providers/proxmox/provider";
+import { VirtualEnvironmentPool } from "../../.gen/providers/proxmox/virtual-environment-pool";
+import { LabModel, ZoneName } from "../model/lab-model";
+import { LabVm } from "../proxmox/lab-vm";
+import { ZoneModule } from "./zone-module";
+
+export interface EdgeZoneProps {
+  readonly model: LabModel;
+}
+
+const ZONES: readonly ZoneName[] = ["mgmt", "dmz", "srv"];
+
+/**
+ * The `edge` module: internal zone bridges on every Proxmox node (when the spec manages them), the
+ * pfSense VM with NICs WAN, MGMT, DMZ, SRV in that order, and the Ubuntu cloud image downloaded once per
+ * node that runs an Ubuntu VM.
+ *
+ * Outputs: `bridges` (node → zone → bridge name; references the bridge resources so VMs wait for them),
+ * `ubuntu_image_ids` (node → file id), `firewall_vm_id`.
+ */
+export class EdgeZone extends ZoneModule {
+  /** Bridge resources by `<bridge>-<node>`. */
+  readonly bridges = new Map<string, NetworkLinuxBridge>();
+  readonly ubuntuImages = new Map<string, DownloadFile>();
+  readonly pool: VirtualEnvironmentPool;
+  readonly firewall: LabVm;
+
+  constructor(scope: Construct, id: string, props: EdgeZoneProps) {
+    super(scope, id);
+    const m = props.model;
+    const spec = m.spec;
+    new ProxmoxProvider(this, "proxmox");
+
+    this.pool = new VirtualEnvironmentPool(this, "pool", {
+      poolId: `${m.name}-edge`,
+      comment: `talos-enclave ${m.name}: edge (pfSense)`,
+    });
+    this.pool.overrideLogicalId("edge");
+
+    const bridgeRef: Record<string, Record<string, string>> = {};
+    for (const node of m.proxmoxNodes) {
+      bridgeRef[node] = {};
+      for (const zone of ZONES) {
+        const z = m.zones[zone];
+        if (!spec.proxmox.manageBridges) {
+          bridgeRef[node][zone] = z.bridge;
+          continue;
+        }
+        const rid = `${z.bridge}-${node}`;
+        let bridge = this.bridges.get(rid);
+        if (!bridge) {
+          const sharing = ZONES.filter((o) => m.zones[o].bridge === z.bridge);
+          bridge = new NetworkLinuxBridge(this, `bridge-${rid}`, {
+            nodeName: node,
+            name: z.bridge,
+            comment: `talos-enclave ${m.name}: ${sharing.join(", ")}`,
+            autostart: true,
+            vlanAware: sharing.some((o) => m.zones[o].vlanId !== undefined),
+          });
+          bridge.overrideLogicalId(rid);
+          this.bridges.set(rid, bridge);
+        }
+        bridgeRef[node][zone] = bridge.name;
+      }
+    }
+
+    for (const node of m.ubuntuImageNodes) {
+      const img = new DownloadFile(this, `ubuntu-image-${node}`, {
+        nodeName: node,
+        contentType: "iso",
+        datastoreId: spec.proxmox.isoDatastore,
+        url: spec.images.ubuntuCloudImageUrl,
+        fileName: spec.images.ubuntuCloudImageFileName,
+        overwrite: false,
+      });
+      img.overrideLogicalId(`ubuntu-${node}`);
+      this.ubuntuImages.set(node, img);
+    }
+
+    const fw = m.firewall;
+    this.firewall = new LabVm(this, fw.name, {
+      plan: fw,
+      datastoreId: spec.proxmox.vmDatastore,
+      bridges: fw.nics.map((n) => (n.segment === "wan" ? n.bridge : bridgeRef[fw.node][n.segment])),
+      cdromFileId: spec.firewall.isoFileId,
+      poolId: this.pool.poolId,
+      // pfSense is installed from the ISO once; a new ISO must not replace the installed firewall.
+      ignoreChanges: ["cdrom"],
+    });
+
+    this.output("bridges", bridgeRef, "bridge name per Proxmox node and zone");
+    this.output(
+      "ubuntu_image_ids",
+      Object.fromEntries([...this.ubuntuImages].map(([node, img]) => [node, img.id])),
+      "Ubuntu cloud image file id per Proxmox node",
+    );
+    this.output("firewall_vm_id", this.firewall.vm.vmId, "Proxmox VM id of pfSense");
+  }
+}

@@ -1,0 +1,74 @@
+import { Construct } from "constructs";
+import { DownloadFile } from "../../.gen/providers/proxmox/download-file";
+import { ProxmoxProvider } from "../../.gen/providers/proxmox/provider";
+import { VirtualEnvironmentPool } from "../../.gen/providers/proxmox/virtual-environment-pool";
+import { LabModel } from "../model/lab-model";
+import { LabVm } from "../proxmox/lab-vm";
+import { varRef } from "./refs";
+import { ZoneModule } from "./zone-module";
+
+export interface SrvZoneProps {
+  readonly model: LabModel;
+}
+
+/**
+ * The `srv` module: the Talos VMs. Each Proxmox node that runs one downloads the nocloud boot ISO once
+ * from the internal Image Factory (never from the internet); every VM boots it with a static address
+ * through cloud-init, so Talos comes up in maintenance mode on its final address.
+ *
+ * Inputs: `bridges`. Outputs: `control_plane_addresses`, `worker_addresses`, `kubernetes_api_url`,
+ * `installer_image`, `vm_ids`.
+ */
+export class SrvZone extends ZoneModule {
+  readonly bootImages = new Map<string, DownloadFile>();
+  readonly nodes = new Map<string, LabVm>();
+  readonly pool: VirtualEnvironmentPool;
+
+  constructor(scope: Construct, id: string, props: SrvZoneProps) {
+    super(scope, id);
+    const m = props.model;
+    const spec = m.spec;
+    new ProxmoxProvider(this, "proxmox");
+
+    this.input("bridges", { type: "map(map(string))", description: "bridge name per Proxmox node and zone (edge module)" });
+
+    this.pool = new VirtualEnvironmentPool(this, "pool", {
+      poolId: `${m.name}-srv`,
+      comment: `talos-enclave ${m.name}: SRV zone (Talos)`,
+    });
+    this.pool.overrideLogicalId("srv");
+
+    for (const node of m.talosImageNodes) {
+      const iso = new DownloadFile(this, `talos-image-${node}`, {
+        nodeName: node,
+        contentType: "iso",
+        datastoreId: spec.proxmox.isoDatastore,
+        url: m.imageFactory.bootIsoUrl,
+        fileName: m.imageFactory.bootIsoFileName,
+        overwrite: false,
+      });
+      iso.overrideLogicalId(`talos-${node}`);
+      this.bootImages.set(node, iso);
+    }
+
+    for (const plan of [...m.controlPlanes, ...m.workers]) {
+      const vm = new LabVm(this, plan.name, {
+        plan,
+        datastoreId: spec.proxmox.vmDatastore,
+        bridges: plan.nics.map((n) => varRef("bridges", plan.node, n.segment)),
+        cdromFileId: this.bootImages.get(plan.node)!.id,
+        dnsServers: plan.gateway ? [plan.gateway] : undefined,
+        poolId: this.pool.poolId,
+        // Talos upgrades itself from the installer image; a new boot ISO must not recreate the VM.
+        ignoreChanges: ["cdrom"],
+      });
+      this.nodes.set(plan.name, vm);
+    }
+
+    this.output("control_plane_addresses", Object.fromEntries(m.controlPlanes.map((n) => [n.name, n.ip])), "IPv4 per control plane");
+    this.output("worker_addresses", Object.fromEntries(m.workers.map((n) => [n.name, n.ip])), "IPv4 per worker");
+    this.output("kubernetes_api_url", `https://${spec.talos.vip}:6443`, "Kubernetes API through the control-plane VIP");
+    this.output("installer_image", m.imageFactory.installerImage, "Talos installer image from the internal Image Factory");
+    this.output("vm_ids", Object.fromEntries([...this.nodes].map(([n, vm]) => [n, vm.vm.vmId])), "Proxmox VM id per Talos node");
+  }
+}

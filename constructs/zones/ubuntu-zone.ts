@@ -1,0 +1,95 @@
+import { Construct } from "constructs";
+import { ProxmoxProvider } from "../../.gen/providers/proxmox/provider";
+import { VirtualEnvironmentFile } from "../../.gen/providers/proxmox/virtual-environment-file";
+import { VirtualEnvironmentPool } from "../../.gen/providers/proxmox/virtual-environment-pool";
+import { LabModel, VmPlan } from "../model/lab-model";
+import { LabVm } from "../proxmox/lab-vm";
+import { renderUbuntuUserData, userDataSidecarPath } from "../render/ubuntu-user-data";
+import { sidecarTemplate, varRef } from "./refs";
+import { ZoneModule } from "./zone-module";
+
+export interface UbuntuZoneProps {
+  readonly model: LabModel;
+}
+
+/** One Ubuntu VM of a zone module: its user-data snippet and the VM. */
+export interface UbuntuHost {
+  readonly plan: VmPlan;
+  readonly userData: VirtualEnvironmentFile;
+  readonly vm: LabVm;
+}
+
+/**
+ * A zone of Ubuntu VMs (MGMT or DMZ): per host a cloud-init user-data snippet uploaded to the node's
+ * snippet storage and a VM whose disk is imported from the node's cloud image, with static address,
+ * DNS and search domain through `initialization`.
+ *
+ * Inputs: `bridges`, `ubuntu_image_ids` (from the edge module), `admin_ssh_public_keys`.
+ * Outputs: `addresses` (name → IPv4), `vm_ids` (name → Proxmox id).
+ */
+export abstract class UbuntuZone extends ZoneModule {
+  readonly hosts = new Map<string, UbuntuHost>();
+  readonly pool: VirtualEnvironmentPool;
+
+  protected constructor(scope: Construct, id: string, zone: "mgmt" | "dmz", props: UbuntuZoneProps) {
+    super(scope, id);
+    const m = props.model;
+    const spec = m.spec;
+    new ProxmoxProvider(this, "proxmox");
+
+    this.input("bridges", { type: "map(map(string))", description: "bridge name per Proxmox node and zone (edge module)" });
+    this.input("ubuntu_image_ids", { type: "map(string)", description: "Ubuntu cloud image file id per Proxmox node (edge module)" });
+    this.input("admin_ssh_public_keys", { type: "list(string)", description: `SSH public keys of ${spec.adminUser}` });
+
+    this.pool = new VirtualEnvironmentPool(this, "pool", {
+      poolId: `${m.name}-${zone}`,
+      comment: `talos-enclave ${m.name}: ${zone.toUpperCase()} zone`,
+    });
+    this.pool.overrideLogicalId(zone);
+
+    for (const plan of m.hosts.filter((h) => h.module === zone)) {
+      const sidecar = userDataSidecarPath(plan);
+      this.addSidecar(sidecar, renderUbuntuUserData(m, plan));
+      const userData = new VirtualEnvironmentFile(this, `${plan.name}-user-data`, {
+        nodeName: plan.node,
+        datastoreId: spec.proxmox.snippetDatastore,
+        contentType: "snippets",
+        sourceRaw: {
+          fileName: `${m.name}-${plan.name}.user-data.yaml`,
+          data: sidecarTemplate(sidecar, { ssh_authorized_keys: "jsonencode(var.admin_ssh_public_keys)" }),
+        },
+      });
+      userData.overrideLogicalId(`${plan.name}-user-data`);
+      const vm = new LabVm(this, plan.name, {
+        plan,
+        datastoreId: spec.proxmox.vmDatastore,
+        bridges: plan.nics.map((n) => varRef("bridges", plan.node, n.segment)),
+        diskFileId: varRef("ubuntu_image_ids", plan.node),
+        userDataFileId: userData.id,
+        dnsServers: plan.gateway ? [plan.gateway] : undefined,
+        poolId: this.pool.poolId,
+        // The cloud image only seeds the first boot; a newer image must not replace a running VM.
+        ignoreChanges: ["disk[0].file_id"],
+      });
+      this.hosts.set(plan.name, { plan, userData, vm });
+    }
+
+    const hosts = [...this.hosts.values()];
+    this.output("addresses", Object.fromEntries(hosts.map((h) => [h.plan.name, h.plan.ip])), "IPv4 address per host");
+    this.output("vm_ids", Object.fromEntries(hosts.map((h) => [h.plan.name, h.vm.vm.vmId])), "Proxmox VM id per host");
+  }
+}
+
+/** The `mgmt` module: registry (Harbor + Image Factory) and the operator's client. */
+export class MgmtZone extends UbuntuZone {
+  constructor(scope: Construct, id: string, props: UbuntuZoneProps) {
+    super(scope, id, "mgmt", props);
+  }
+}
+
+/** The `dmz` module: the HAProxy ingress VM(s). */
+export class DmzZone extends UbuntuZone {
+  constructor(scope: Construct, id: string, props: UbuntuZoneProps) {
+    super(scope, id, "dmz", props);
+  }
+}

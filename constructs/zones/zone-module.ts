@@ -1,0 +1,100 @@
+import { App, TerraformOutput, TerraformStack, TerraformVariable } from "cdktf";
+import { Construct } from "constructs";
+
+/** How a module input is declared. */
+export interface ModuleInputOptions {
+  readonly type: string;
+  readonly description: string;
+  readonly sensitive?: boolean;
+  readonly nullable?: boolean;
+  readonly default?: unknown;
+}
+
+/** A declared input or output of a child module, for the root to wire. */
+export interface ModulePort {
+  readonly name: string;
+  readonly sensitive: boolean;
+  readonly description: string;
+}
+
+/**
+ * An ordinary Terraform child module written by cdktf: variables in, outputs out, `required_providers`
+ * but no `provider` or `backend` blocks (the root owns those). It is a TerraformStack so resources
+ * resolve against it, but it is never synthesized as a stack of its own: the lab writes it to
+ * `modules/<name>/main.tf.json` inside the root stack. Give it a private App as scope (see
+ * {@link ZoneModule.host}) so `app.synth()` of the user's App does not also emit it as a stack.
+ */
+export abstract class ZoneModule extends TerraformStack {
+  /** A fresh, never-synthesized App to host one module. */
+  static host(): App {
+    return new App({ outdir: "cdktf.out", skipValidation: true, skipBackendValidation: true });
+  }
+
+  private readonly inputPorts: ModulePort[] = [];
+  private readonly sidecarFiles = new Map<string, string>();
+  private readonly outputPorts: ModulePort[] = [];
+
+  protected constructor(scope: Construct, readonly moduleName: string) {
+    super(scope, moduleName);
+  }
+
+  /** Declares `variable "<name>"`; ids are the variable names and part of the module's contract. */
+  protected input(name: string, opts: ModuleInputOptions): TerraformVariable {
+    const v = new TerraformVariable(this, name, {
+      type: opts.type,
+      description: opts.description,
+      sensitive: opts.sensitive,
+      nullable: opts.nullable,
+      default: opts.default,
+    });
+    v.overrideLogicalId(name);
+    this.inputPorts.push({ name, sensitive: !!opts.sensitive, description: opts.description });
+    return v;
+  }
+
+  /** Declares `output "<name>"`. */
+  protected output(name: string, value: unknown, description: string, sensitive = false): TerraformOutput {
+    const o = new TerraformOutput(this, `output-${name}`, { value, description, sensitive });
+    o.overrideLogicalId(name);
+    this.outputPorts.push({ name, sensitive, description });
+    return o;
+  }
+
+  /** Registers a reviewed sidecar file, written at `<stack>/<path>` next to the module. */
+  protected addSidecar(path: string, content: string): void {
+    if (this.sidecarFiles.has(path)) throw new Error(`sidecar ${path} is written twice`);
+    this.sidecarFiles.set(path, content);
+  }
+
+  get sidecars(): ReadonlyMap<string, string> {
+    return this.sidecarFiles;
+  }
+
+  get inputs(): readonly ModulePort[] {
+    return this.inputPorts;
+  }
+
+  get outputs(): readonly ModulePort[] {
+    return this.outputPorts;
+  }
+
+  /** The module's HCL-JSON: the stack's configuration without provider configuration or backend. */
+  toModuleJson(): Record<string, unknown> {
+    const tf = this.toTerraform() as Record<string, unknown>;
+    delete tf.provider;
+    const terraform = { ...(tf.terraform as Record<string, unknown>) };
+    delete terraform.backend;
+    tf.terraform = terraform;
+    // cdktf's stack metadata names the backend; a module has none.
+    const meta = tf["//"] as { metadata?: Record<string, unknown> } | undefined;
+    if (meta?.metadata) {
+      meta.metadata = { ...meta.metadata };
+      delete meta.metadata.backend;
+      delete meta.metadata.cloud;
+      // cdktf's per-type override bookkeeping lists one entry per VM; it would make adding a node
+      // touch the module header. The overrides themselves are in the resources.
+      delete meta.metadata.overrides;
+    }
+    return tf;
+  }
+}
