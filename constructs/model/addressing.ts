@@ -30,7 +30,7 @@ function mask(prefix: number): number {
 /** Why a CIDR text is unusable, or undefined when it is a proper network address with a prefix. */
 export function cidrProblem(text: string): string | undefined {
   const m = /^([^/]+)\/(\d{1,2})$/.exec(text);
-  if (!m || !isIpv4(m[1]) || Number(m[2]) > 32) return "must be an IPv4 subnet a.b.c.d/len";
+  if (!m || !isIpv4(m[1]) || Number(m[2]) > 32) return "write it as a.b.c.d/len, e.g. 10.10.100.0/24";
   const addr = ipv4ToInt(m[1]);
   const prefix = Number(m[2]);
   if ((addr & ~mask(prefix)) >>> 0 !== 0) {

@@ -52,8 +52,9 @@ const vmId = z.number().int().refine((n) => n >= 100 && n <= 999999999, {
 const PORT_RANGE = /^(\d{1,5})-(\d{1,5})$/;
 const port = z.union([z.number().int(), z.string()]).superRefine((v, ctx) => {
   const ok = (n: number) => n >= 1 && n <= 65535;
+  const single = typeof v === "number" ? v : /^\d{1,5}$/.test(v) ? Number(v) : undefined;
   const m = typeof v === "string" ? PORT_RANGE.exec(v) : null;
-  const valid = typeof v === "number" ? ok(v) : !!m && ok(Number(m[1])) && ok(Number(m[2])) && Number(m[1]) < Number(m[2]);
+  const valid = single !== undefined ? ok(single) : !!m && ok(Number(m[1])) && ok(Number(m[2])) && Number(m[1]) < Number(m[2]);
   if (!valid) ctx.addIssue({ code: "custom", message: ruleText("must be a port or port range", "1-65535, or 'low-high' with low < high") });
 });
 
@@ -127,7 +128,11 @@ export const HOST_ROLES = ["registry", "client", "ingress"] as const;
 /** An Ubuntu VM in MGMT or DMZ. */
 export const HostSchema = z.strictObject({
   name: dnsLabel,
-  zone: z.enum(["mgmt", "dmz"]).describe("zone the VM's only NIC sits in"),
+  zone: z
+    .enum(["mgmt", "dmz"], {
+      error: ruleText('must be "mgmt" or "dmz"', "Ubuntu hosts live in MGMT or DMZ; Talos nodes go under talos.controlPlanes and talos.workers"),
+    })
+    .describe("zone the VM's only NIC sits in"),
   role: z.enum(HOST_ROLES).describe("registry: Harbor + Image Factory; client: operator box; ingress: HAProxy"),
   ip: ipv4.describe("static IPv4 address inside the zone"),
   size: VmSizeSchema.optional().describe("default depends on the role"),
@@ -147,7 +152,7 @@ export const TalosSchema = z.strictObject({
   version: z
     .string()
     .refine((v) => /^v1\.(1[2-9]|[2-9]\d)\.\d+$/.test(v), {
-      message: ruleText("must be a Talos version v1.12.0 or newer", "multi-document configs need 1.12+, e.g. v1.13.9"),
+      message: ruleText("must be a Talos version v1.12.0 or newer", "with the leading v, e.g. v1.13.9; multi-document configs need 1.12+"),
     })
     .default("v1.13.9").describe("Talos version, e.g. v1.13.9"),
   clusterName: dnsLabel.default("talos-lab").describe("Kubernetes cluster name"),
@@ -264,8 +269,11 @@ export const StateSchema = z.strictObject({
   encryption: z.boolean().default(true).describe("OpenTofu state and plan encryption (turn off for Terraform)"),
   backendPath: z
     .string()
-    .refine((v) => !v.startsWith("/") && !/^[A-Za-z]:/.test(v) && !v.split(/[\\/]/).includes(".."), {
-      message: ruleText("must be a relative path inside the stack", "absolute paths make the output machine-specific"),
+    .refine((v) => !v.startsWith("/") && !/^[A-Za-z]:/.test(v), {
+      message: ruleText("must be a relative path", "absolute paths make the output machine-specific"),
+    })
+    .refine((v) => !v.split(/[\\/]/).includes(".."), {
+      message: ruleText("must stay inside the stack directory", "drop the '..'; the state belongs next to the stack"),
     })
     .default("terraform.tfstate").describe("local backend path, relative to the stack"),
 });

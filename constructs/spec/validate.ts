@@ -36,27 +36,43 @@ function zodProblems(error: z.ZodError, input: unknown): SpecProblem[] {
     switch (issue.code) {
       case "unrecognized_keys":
         for (const key of issue.keys) {
+          const known = fieldsAt(issue.path);
+          const near = closest(key, known);
           out.push({
             path: at ? `${at}.${key}` : key,
             value: lookup(input, [...issue.path, key]),
-            message: ruleText("is not a field of the spec", "check the spelling against lab-spec.schema.json"),
+            message: ruleText(
+              "is not a field of the spec",
+              near ? `did you mean ${near}?` : `known fields here: ${known.join(", ")}`,
+            ),
           });
         }
         break;
-      case "invalid_type":
+      case "invalid_type": {
+        const expected = issue.expected === "int" ? "whole number" : issue.expected;
         out.push({
           path: at,
           value,
-          message: ruleText(`must be ${article(issue.expected)}`, value === undefined ? "the field is required" : `got ${describe(value)}`),
+          message: ruleText(
+            `must be ${article(expected)}`,
+            value === undefined ? "the field is required" : issue.expected === "int" ? "no fraction" : `got ${describe(value)}`,
+          ),
         });
         break;
-      case "invalid_value":
+      }
+      case "invalid_value": {
+        const custom = !issue.message.startsWith("Invalid");
+        const options = issue.values.map((v) => JSON.stringify(v)).join(", ");
+        const caseOnly = typeof value === "string" && issue.values.some((v) => String(v).toLowerCase() === value.toLowerCase());
         out.push({
           path: at,
           value,
-          message: ruleText(`must be one of ${issue.values.map((v) => JSON.stringify(v)).join(", ")}`, "values are case-sensitive"),
+          message: custom
+            ? issue.message
+            : ruleText(`must be one of ${options}`, caseOnly ? "values are case-sensitive" : "see lab-spec.schema.json"),
         });
         break;
+      }
       case "too_small":
         out.push({ path: at, value, message: ruleText(`must be at least ${issue.minimum === 0 ? 1 : issue.minimum}`, "a positive whole number") });
         break;
@@ -68,6 +84,41 @@ function zodProblems(error: z.ZodError, input: unknown): SpecProblem[] {
     }
   }
   return out;
+}
+
+/** Field names the schema allows at a path (objects inside defaults, optionals and arrays unwrapped). */
+function fieldsAt(path: readonly PropertyKey[]): string[] {
+  type Def = { type: string; innerType?: Schemaish; element?: Schemaish; shape?: Record<string, Schemaish> };
+  type Schemaish = { _zod: { def: Def } };
+  let cur: Schemaish | undefined = LabSpecSchema as unknown as Schemaish;
+  const unwrap = (s: Schemaish | undefined): Schemaish | undefined => {
+    let x = s;
+    while (x && (x._zod.def.type === "default" || x._zod.def.type === "optional" || x._zod.def.type === "pipe")) {
+      x = x._zod.def.innerType ?? (x._zod.def as unknown as { in?: Schemaish }).in;
+    }
+    return x;
+  };
+  for (const k of path) {
+    cur = unwrap(cur);
+    if (!cur) return [];
+    cur = typeof k === "number" ? cur._zod.def.element : cur._zod.def.shape?.[String(k)];
+  }
+  cur = unwrap(cur);
+  return Object.keys(cur?._zod.def.shape ?? {}).sort();
+}
+
+/** The known name nearest to a typo, when it is close enough to be a likely intent. */
+function closest(typo: string, known: readonly string[]): string | undefined {
+  const dist = (a: string, b: string) => {
+    const d = Array.from({ length: a.length + 1 }, (_, i) => [i, ...Array(b.length).fill(0)]);
+    for (let j = 1; j <= b.length; j++) d[0][j] = j;
+    for (let i = 1; i <= a.length; i++)
+      for (let j = 1; j <= b.length; j++)
+        d[i][j] = Math.min(d[i - 1][j] + 1, d[i][j - 1] + 1, d[i - 1][j - 1] + (a[i - 1] === b[j - 1] ? 0 : 1));
+    return d[a.length][b.length];
+  };
+  const best = known.map((k) => ({ k, d: dist(typo.toLowerCase(), k.toLowerCase()) })).sort((x, y) => x.d - y.d)[0];
+  return best && best.d <= Math.max(2, Math.floor(best.k.length / 3)) ? best.k : undefined;
 }
 
 function lookup(input: unknown, path: readonly PropertyKey[]): unknown {
@@ -125,18 +176,37 @@ export function semanticProblems(spec: LabSpec): SpecProblem[] {
   for (const z of zoneNames) {
     const key = `${spec.zones[z].bridge}/${spec.zones[z].vlan ?? "untagged"}`;
     const other = segments.get(key);
-    if (other) add(`zones.${z}.bridge`, spec.zones[z].bridge, `shares its bridge and VLAN with ${other}`, "give each zone its own bridge or its own VLAN tag");
+    const vlan = spec.zones[z].vlan;
+    if (other) {
+      add(
+        `zones.${z}.bridge`,
+        spec.zones[z].bridge,
+        vlan === undefined ? `shares the untagged bridge with ${other}` : `shares the bridge and VLAN ${vlan} with ${other}`,
+        "give each zone its own bridge or its own VLAN tag",
+      );
+    }
     else segments.set(key, `zones.${z}.bridge`);
   }
 
+  // Addresses are claimed once; a second claim is reported where it happens.
+  const claims = new Map<string, Claim>();
+  const claim = (path: string, ip: string): boolean => {
+    const first = claims.get(ip);
+    if (first) {
+      add(path, ip, `duplicates the address of ${first.path}`, "every member needs its own address");
+      return false;
+    }
+    claims.set(ip, { path, ip });
+    return true;
+  };
+
   // Gateways.
-  const claims: Claim[] = [];
   for (const z of zoneNames) {
     const net = parseCidr(spec.zones[z].cidr);
     const gw = spec.zones[z].gateway;
     if (!cidrContains(net, gw)) add(`zones.${z}.gateway`, gw, `must lie inside zones.${z}.cidr (${net.text})`, "the gateway is pfSense's address in the zone");
     else if (isNetworkOrBroadcast(net, gw)) add(`zones.${z}.gateway`, gw, "must not be the network or broadcast address", "use a host address such as .1");
-    claims.push({ path: `zones.${z}.gateway`, ip: gw });
+    else claim(`zones.${z}.gateway`, gw);
   }
 
   const proxmoxNodes = new Set(spec.proxmox.nodes.map((n) => n.name));
@@ -156,36 +226,38 @@ export function semanticProblems(spec: LabSpec): SpecProblem[] {
     }
   };
 
-  // Member addresses: inside the zone, not its network/broadcast, not the gateway.
-  const memberIp = (path: string, ip: string, zone: (typeof zoneNames)[number]) => {
+  // Member addresses: inside the zone, not its network/broadcast, not the gateway, not taken.
+  // Returns whether the address is usable, so follow-up checks stay quiet about a reported mistake.
+  const memberIp = (path: string, ip: string, zone: (typeof zoneNames)[number]): boolean => {
     const net = parseCidr(spec.zones[zone].cidr);
     if (!cidrContains(net, ip)) add(path, ip, `must lie inside zones.${zone}.cidr (${net.text})`, `pick a free address in ${net.text}`);
     else if (isNetworkOrBroadcast(net, ip)) add(path, ip, "must not be the network or broadcast address", `pick a host address in ${net.text}`);
     else if (ip === spec.zones[zone].gateway) add(path, ip, `must not equal zones.${zone}.gateway`, "the gateway address belongs to pfSense");
-    claims.push({ path, ip });
+    else return claim(path, ip);
+    return false;
   };
 
   const names: { path: string; name: string }[] = [{ path: "firewall.name", name: spec.firewall.name }];
-  const vmIds: { path: string; id: number }[] = [{ path: "firewall.vmId", id: spec.firewall.vmId }];
+  const vmIds: { path: string; id: number; explicit: boolean }[] = [{ path: "firewall.vmId", id: spec.firewall.vmId, explicit: true }];
   checkNode("firewall.node", spec.firewall.node);
   checkSize("firewall.size", spec.firewall.size, "firewall");
 
-  const vmIdFor = (path: string, zone: "mgmt" | "dmz" | "srv", ip: string, explicit: number | undefined) => {
-    if (explicit !== undefined) return vmIds.push({ path: `${path}.vmId`, id: explicit });
-    const net = parseCidr(spec.zones[zone].cidr);
-    if (!cidrContains(net, ip)) return;
-    const id = defaultVmId(zone, hostOffset(net, ip));
+  // VM ids: explicit, or zone base + host offset for a usable address.
+  const vmIdFor = (path: string, zone: "mgmt" | "dmz" | "srv", ip: string, ipOk: boolean, explicit: number | undefined) => {
+    if (explicit !== undefined) return vmIds.push({ path: `${path}.vmId`, id: explicit, explicit: true });
+    if (!ipOk) return;
+    const id = defaultVmId(zone, hostOffset(parseCidr(spec.zones[zone].cidr), ip));
     if (id === undefined) add(`${path}.vmId`, undefined, `is required for addresses ${ZONE_VM_ID_SPAN} or more past the zone's network address`, "set vmId explicitly; defaults are zone base + host offset");
-    else vmIds.push({ path: `${path}.vmId`, id });
+    else vmIds.push({ path, id, explicit: false });
   };
 
   spec.hosts.forEach((h, i) => {
     const p = `hosts[${i}]`;
     names.push({ path: `${p}.name`, name: h.name });
-    memberIp(`${p}.ip`, h.ip, h.zone);
+    const ipOk = memberIp(`${p}.ip`, h.ip, h.zone);
     checkNode(`${p}.node`, h.node);
     checkSize(`${p}.size`, h.size ?? DEFAULT_HOST_SIZES[h.role], h.role);
-    vmIdFor(p, h.zone, h.ip, h.vmId);
+    vmIdFor(p, h.zone, h.ip, ipOk, h.vmId);
   });
 
   const t = spec.talos;
@@ -197,22 +269,20 @@ export function semanticProblems(spec: LabSpec): SpecProblem[] {
   ];
   for (const { n, p, kind } of talosNodes) {
     names.push({ path: `${p}.name`, name: n.name });
-    memberIp(`${p}.ip`, n.ip, "srv");
+    const ipOk =
+      n.ip === t.vip
+        ? (add(`${p}.ip`, n.ip, "must not equal talos.vip", "the VIP floats between control planes; give each node its own address"), false)
+        : memberIp(`${p}.ip`, n.ip, "srv");
     checkNode(`${p}.node`, n.node);
     if (n.size) checkSize(`${p}.size`, n.size, kind);
-    if (n.ip === t.vip) add(`${p}.ip`, n.ip, "must not equal talos.vip", "the VIP floats between control planes; give each node its own address");
-    vmIdFor(p, "srv", n.ip, n.vmId);
+    vmIdFor(p, "srv", n.ip, ipOk, n.vmId);
   }
   if (t.controlPlanes.length === 0) {
     add("talos.controlPlanes", [], "must list at least one control plane", "three is the usual choice");
   } else if (t.controlPlanes.length % 2 === 0 && !t.allowEvenControlPlanes) {
     add("talos.controlPlanes", t.controlPlanes.map((c) => c.name), `has an even count (${t.controlPlanes.length})`, "etcd tolerates no more failures than with one fewer; use an odd count or set talos.allowEvenControlPlanes: true");
   }
-  // A VIP equal to a node address is reported once, above, not again as a duplicate.
-  if (talosNodes.some(({ n }) => n.ip === t.vip)) {
-    const net = parseCidr(spec.zones.srv.cidr);
-    if (!cidrContains(net, t.vip)) add("talos.vip", t.vip, `must lie inside zones.srv.cidr (${net.text})`, "the VIP is an SRV address");
-  } else memberIp("talos.vip", t.vip, "srv");
+  memberIp("talos.vip", t.vip, "srv");
 
   // Registry: the named host must be a registry in MGMT.
   const reg = spec.hosts.find((h) => h.name === spec.registry.host);
@@ -237,8 +307,10 @@ export function semanticProblems(spec: LabSpec): SpecProblem[] {
     }
   };
   firstBy(names, (n) => n.name, (d, f) => add(d.path, d.name, `duplicates ${f.path}`, "every VM needs its own name; it is also its hostname and resource id"));
-  firstBy(claims, (c) => c.ip, (d, f) => add(d.path, d.ip, `duplicates the address of ${f.path}`, "every member needs its own address"));
-  firstBy(vmIds, (v) => v.id, (d, f) => add(d.path, d.id, `duplicates the VM id of ${f.path}`, "set vmId explicitly on one of them"));
+  const idOf = (v: { path: string; explicit: boolean }) => (v.explicit ? v.path : `the default VM id of ${v.path}`);
+  firstBy(vmIds, (v) => v.id, (d, f) =>
+    add(d.explicit ? d.path : `${d.path}.vmId`, d.id, `duplicates ${idOf(f)}`, "every VM needs its own Proxmox id; set vmId explicitly"),
+  );
 
   // Extra flows: endpoints must exist.
   const hostNames = new Set([...spec.hosts.map((h) => h.name), ...talosNodes.map((n) => n.n.name), spec.firewall.name]);
@@ -263,8 +335,68 @@ export function semanticProblems(spec: LabSpec): SpecProblem[] {
  */
 export function validateLabSpec(input: unknown): LabSpec {
   const parsed = LabSpecSchema.safeParse(input ?? {}, { reportInput: true });
-  if (!parsed.success) throw new SpecError(zodProblems(parsed.error, input));
-  const problems = semanticProblems(parsed.data);
-  if (problems.length > 0) throw new SpecError(problems);
-  return parsed.data;
+  if (parsed.success) {
+    const problems = semanticProblems(parsed.data);
+    if (problems.length > 0) throw new SpecError(problems);
+    return parsed.data;
+  }
+  throw new SpecError([...zodProblems(parsed.error, input), ...crossFieldProblemsDespite(parsed.error, input)]);
+}
+
+/**
+ * Cross-field problems of a spec whose shape is broken, so that one run reports them too. Failing
+ * fields are dropped (their defaults stand in); list entries that still fail, such as a node whose
+ * address is malformed, are left out; the rest is checked, with list indexes mapped back to the
+ * user's file, and problems that involve anything dropped are not reported.
+ */
+function crossFieldProblemsDespite(error: z.ZodError, input: unknown): SpecProblem[] {
+  if (input === null || typeof input !== "object" || Array.isArray(input)) return [];
+  const repaired = structuredClone(input) as Record<PropertyKey, unknown>;
+  const dropped: string[] = [];
+  for (const issue of error.issues) {
+    const paths = issue.code === "unrecognized_keys" ? issue.keys.map((k) => [...issue.path, k]) : [issue.path];
+    for (const path of paths) {
+      if (path.length === 0) return [];
+      const parent = lookup(repaired, path.slice(0, -1));
+      if (parent === null || typeof parent !== "object") return [];
+      delete (parent as Record<PropertyKey, unknown>)[path[path.length - 1]];
+      dropped.push(pathText(path));
+    }
+  }
+  let again = LabSpecSchema.safeParse(repaired);
+  // Entries removed from lists, by list path: their original indexes.
+  const removed = new Map<string, number[]>();
+  if (!again.success) {
+    for (const issue of again.error.issues) {
+      const at = issue.path.findIndex((k) => typeof k === "number");
+      if (at < 0) return [];
+      const list = pathText(issue.path.slice(0, at));
+      const indexes = removed.get(list) ?? [];
+      if (!indexes.includes(issue.path[at] as number)) indexes.push(issue.path[at] as number);
+      removed.set(list, indexes);
+      dropped.push(pathText(issue.path.slice(0, at + 1)));
+    }
+    for (const [list, indexes] of removed) {
+      indexes.sort((a, b) => b - a);
+      const arr = lookup(repaired, listPath(list)) as unknown[];
+      for (const i of indexes) arr.splice(i, 1);
+      indexes.reverse();
+    }
+    again = LabSpecSchema.safeParse(repaired);
+    if (!again.success) return [];
+  }
+  const original = (text: string) =>
+    text.replace(/([A-Za-z.]+)\[(\d+)\]/g, (whole, list: string, i: string) => {
+      let index = Number(i);
+      for (const r of removed.get(list) ?? []) if (r <= index) index++;
+      return `${list}[${index}]`;
+    });
+  return semanticProblems(again.data)
+    .map((p) => ({ ...p, path: original(p.path), message: original(p.message) }))
+    .filter((p) => !dropped.some((d) => p.path.startsWith(d) || p.message.includes(d)));
+}
+
+/** `talos.workers` → ["talos", "workers"] (list paths hold no indexes here). */
+function listPath(text: string): string[] {
+  return text.split(".");
 }

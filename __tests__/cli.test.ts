@@ -1,0 +1,85 @@
+import { spawnSync } from "node:child_process";
+import { rmSync, writeFileSync } from "node:fs";
+import { join } from "node:path";
+import { afterAll, describe, expect, it } from "vitest";
+import { changedPaths, PROJECT_ROOT, readTree, tempDir } from "./support/tree";
+
+const work = tempDir("cli");
+afterAll(() => rmSync(work, { recursive: true, force: true }));
+
+function synth(args: string[], env: Record<string, string> = {}) {
+  return spawnSync(join(PROJECT_ROOT, "node_modules", ".bin", "tsx"), [join(PROJECT_ROOT, "main.ts"), ...args], {
+    cwd: work,
+    encoding: "utf8",
+    env: { ...process.env, ...env },
+  });
+}
+
+describe("npm run synth", () => {
+  const out = join(work, "cdktf.out");
+
+  it("writes the reference lab and says where", () => {
+    const r = synth(["--out", out]);
+    expect(r.stderr).toBe("");
+    expect(r.status).toBe(0);
+    expect(r.stdout.trim()).toBe("synth: wrote cdktf.out/stacks/talos-lab");
+    expect(changedPaths(readTree(out), readTree(join(PROJECT_ROOT, "examples", "reference-lab")))).toEqual([]);
+  });
+
+  it("rejects a bad spec with every problem, exit code 2, no stack trace, and leaves the tree intact", () => {
+    const before = readTree(out);
+    const bad = join(work, "bad.yaml");
+    writeFileSync(bad, "talos:\n  vip: 10.10.100.11\n  clusterName: Lab_1\nbgp:\n  clusterAs: 65000\n  firewallAs: 65000\n");
+    const r = synth(["--spec", bad, "--out", out]);
+    expect(r.status).toBe(2);
+    expect(r.stdout).toBe("");
+    expect(r.stderr.trim().split("\n")).toEqual([
+      "the lab spec has 3 problems:",
+      `  talos.clusterName: "Lab_1" — must be a DNS label (lower-case letters, digits and '-', 1-63 characters, no leading or trailing '-')`,
+      `  talos.controlPlanes[0].ip: "10.10.100.11" — must not equal talos.vip (the VIP floats between control planes; give each node its own address)`,
+      `  bgp.clusterAs: 65000 — must differ from bgp.firewallAs (pfSense and Calico peer over eBGP)`,
+    ]);
+    expect(r.stderr).not.toMatch(/\n\s+at /);
+    expect(readTree(out)).toEqual(before);
+  });
+
+  it("reports unreadable and malformed files as user errors", () => {
+    const missing = synth(["--spec", "nope.yaml", "--out", out]);
+    expect(missing.status).toBe(2);
+    expect(missing.stderr).toContain('(file): "nope.yaml" — cannot be read: ENOENT (check the --spec path)');
+    const broken = join(work, "broken.yaml");
+    writeFileSync(broken, "talos: [unclosed\n");
+    const r = synth(["--spec", broken, "--out", out]);
+    expect(r.status).toBe(2);
+    expect(r.stderr).toContain("is not valid YAML");
+  });
+
+  it("rejects unknown arguments", () => {
+    const r = synth(["--sepc", "x"]);
+    expect(r.status).toBe(2);
+    expect(r.stderr).toContain("synth: unknown argument --sepc");
+  });
+
+  it("takes the spec from TALOS_ENCLAVE_SPEC, as cdktf synth does", () => {
+    const env = synth(["--out", join(work, "env")], { TALOS_ENCLAVE_SPEC: join(PROJECT_ROOT, "examples", "lab.yaml") });
+    const arg = synth(["--out", join(work, "arg"), "--spec", join(PROJECT_ROOT, "examples", "lab.yaml")]);
+    expect(env.status).toBe(0);
+    expect(arg.status).toBe(0);
+    const a = readTree(join(work, "env"));
+    expect([...a.keys()]).toContain("stacks/homelab/modules/srv/main.tf.json");
+    expect(changedPaths(a, readTree(join(work, "arg")))).toEqual([]);
+  });
+});
+
+describe("npx cdktf synth", () => {
+  it("produces the same tree as npm run synth", () => {
+    const dir = join(work, "cdktf-app");
+    const r = spawnSync("npx", ["cdktf", "synth", "--output", dir], {
+      cwd: PROJECT_ROOT,
+      encoding: "utf8",
+      env: { ...process.env, CHECKPOINT_DISABLE: "1", CI: "1" },
+    });
+    expect(r.status, r.stderr).toBe(0);
+    expect(changedPaths(readTree(dir), readTree(join(PROJECT_ROOT, "examples", "reference-lab")))).toEqual([]);
+  });
+});

@@ -1,0 +1,71 @@
+import { readFileSync } from "node:fs";
+import { join } from "node:path";
+import { describe, expect, it } from "vitest";
+import { PROJECT_ROOT } from "./support/tree";
+
+const STACK = join(PROJECT_ROOT, "examples", "reference-lab", "stacks", "talos-lab");
+const mod = (name: string) => JSON.parse(readFileSync(join(STACK, "modules", name, "main.tf.json"), "utf8"));
+const root = JSON.parse(readFileSync(join(STACK, "cdk.tf.json"), "utf8"));
+type Vm = Record<string, any>; // eslint-disable-line @typescript-eslint/no-explicit-any
+
+describe("Proxmox layer of the reference lab", () => {
+  const edge = mod("edge");
+  const mgmt = mod("mgmt");
+  const srv = mod("srv");
+  const pfsense: Vm = edge.resource.proxmox_virtual_environment_vm.pfsense;
+
+  it("wires pfSense NICs WAN, MGMT, DMZ, SRV and starts it first", () => {
+    expect(pfsense.network_device.map((n: Vm) => n.bridge)).toEqual([
+      "vmbr0",
+      "${proxmox_network_linux_bridge.vmbr1-pve.name}",
+      "${proxmox_network_linux_bridge.vmbr2-pve.name}",
+      "${proxmox_network_linux_bridge.vmbr3-pve.name}",
+    ]);
+    expect(pfsense.startup.order).toBe(1);
+    expect(pfsense.cdrom.file_id).toBe("local:iso/pfSense-CE-2.7.2-RELEASE-amd64.iso");
+  });
+
+  it("creates each internal bridge once per node and no WAN bridge", () => {
+    expect(Object.keys(edge.resource.proxmox_network_linux_bridge).sort()).toEqual(["vmbr1-pve", "vmbr2-pve", "vmbr3-pve"]);
+  });
+
+  it("downloads the Ubuntu image once per node and builds Ubuntu VMs from it with cloud-init", () => {
+    expect(Object.keys(edge.resource.proxmox_download_file)).toEqual(["ubuntu-pve"]);
+    const registry: Vm = mgmt.resource.proxmox_virtual_environment_vm.registry;
+    expect(registry.disk[0].file_id).toBe('${var.ubuntu_image_ids["pve"]}');
+    expect(registry.disk[0].datastore_id).toBe("local-lvm");
+    expect(registry.initialization.user_data_file_id).toBe("${proxmox_virtual_environment_file.registry-user-data.id}");
+    expect(registry.initialization.ip_config[0].ipv4).toEqual({ address: "192.168.100.11/24", gateway: "192.168.100.1" });
+    expect(registry.initialization.dns).toEqual({ domain: "mgmt.lab.internal", servers: ["192.168.100.1"] });
+    expect(registry.agent.enabled).toBe(true);
+    expect([registry.machine, registry.bios, registry.efi_disk.type]).toEqual(["q35", "ovmf", "4m"]);
+    const snippet: Vm = mgmt.resource.proxmox_virtual_environment_file["registry-user-data"];
+    expect(snippet.content_type).toBe("snippets");
+    expect(snippet.source_raw.data).toBe(
+      '${templatefile("${path.root}/cloud-init/registry.user-data.yaml.tftpl", { ssh_authorized_keys = jsonencode(var.admin_ssh_public_keys) })}',
+    );
+  });
+
+  it("boots Talos VMs from the internal factory's nocloud ISO with static addresses and the guest agent", () => {
+    const cp: Vm = srv.resource.proxmox_virtual_environment_vm["talos-cp-1"];
+    expect(cp.cdrom.file_id).toBe("${proxmox_download_file.talos-pve.id}");
+    expect(srv.resource.proxmox_download_file["talos-pve"].url).toMatch(/^https:\/\/registry\.mgmt\.lab\.internal:9443\/image\//);
+    expect(cp.initialization.ip_config[0].ipv4).toEqual({ address: "10.10.100.11/24", gateway: "10.10.100.1" });
+    expect(cp.agent.enabled).toBe(true);
+    expect(cp.scsi_hardware).toBe("virtio-scsi-pci");
+    expect(cp.lifecycle.ignore_changes).toEqual(["cdrom"]);
+    expect(cp.pool_id).toBe("${proxmox_virtual_environment_pool.srv.pool_id}");
+  });
+
+  it("keeps providers and secrets in the root only", () => {
+    for (const m of ["edge", "mgmt", "dmz", "srv", "platform"]) {
+      const doc = mod(m);
+      expect(doc.provider, m).toBeUndefined();
+      expect(doc.terraform.backend, m).toBeUndefined();
+    }
+    expect(root.terraform.required_providers.proxmox).toEqual({ source: "bpg/proxmox", version: "0.111.1" });
+    expect(root.terraform.backend.local.path).toBe("terraform.tfstate");
+    for (const v of ["proxmox_api_token", "proxmox_ssh_private_key", "state_passphrase"]) expect(root.variable[v].sensitive, v).toBe(true);
+    expect(root.terraform.encryption.state.enforced).toBe(true);
+  });
+});

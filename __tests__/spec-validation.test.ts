@@ -1,0 +1,595 @@
+import { describe, expect, it } from "vitest";
+import { LabSpecSchema } from "../constructs/spec/lab-spec";
+import { SpecError } from "../constructs/spec/spec-error";
+import { validateLabSpec } from "../constructs/spec/validate";
+
+/**
+ * Table-driven checks of the lab-spec validator. Every case is a small partial spec (only what differs
+ * from the reference lab) and pins the exact, complete list of lines `SpecError.lines()` returns, so an
+ * extra or a missing problem fails the case.
+ */
+
+/** The lines of the SpecError `validateLabSpec` throws, or [] when the spec is valid. */
+function problemLines(input: unknown): string[] {
+  try {
+    validateLabSpec(input);
+  } catch (e) {
+    if (e instanceof SpecError) return e.lines();
+    throw e;
+  }
+  return [];
+}
+
+// Building blocks copied from the defaults, for the cases that have to replace a whole list or zone.
+const REGISTRY = { name: "registry", zone: "mgmt", role: "registry", ip: "192.168.100.11" };
+const cp = (n: number, extra: object = {}) => ({ name: `talos-cp-${n}`, ip: `10.10.100.1${n}`, ...extra });
+const worker = (n: number, extra: object = {}) => ({ name: `talos-worker-${n}`, ip: `10.10.100.2${n}`, ...extra });
+const MGMT = { bridge: "vmbr1", cidr: "192.168.100.0/24", gateway: "192.168.100.1", domain: "mgmt.lab.internal" };
+const DMZ = { bridge: "vmbr2", cidr: "172.16.100.0/24", gateway: "172.16.100.1", domain: "dmz.lab.internal" };
+const FLOW = {
+  id: "client-to-registry",
+  from: "mgmt-client",
+  to: "registry",
+  protocol: "tcp",
+  ports: [443],
+  purpose: "operator pulls images",
+};
+
+const DNS_LABEL_RULE =
+  "must be a DNS label (lower-case letters, digits and '-', 1-63 characters, no leading or trailing '-')";
+const OVERLAP_HINT = "(every zone, the pod and the service range need their own subnet)";
+const PRIVATE_AS_RULE = "must be a private AS number (RFC 6996: 64512-65534 or 4200000000-4294967294)";
+const PORT_RULE = "must be a port or port range (1-65535, or 'low-high' with low < high)";
+
+interface Case {
+  readonly name: string;
+  readonly spec: unknown;
+  readonly lines: readonly string[];
+}
+
+const cases: Case[] = [
+  // ── Subnets ────────────────────────────────────────────────────────────────────────────────────
+  {
+    name: "malformed CIDR (no prefix length)",
+    spec: { network: { podCidr: "10.244.0.0" } },
+    lines: ['network.podCidr: "10.244.0.0" — must be an IPv4 subnet (write it as a.b.c.d/len, e.g. 10.10.100.0/24)'],
+  },
+  {
+    name: "malformed CIDR (prefix longer than 32)",
+    spec: { network: { podCidr: "10.244.0.0/33" } },
+    lines: ['network.podCidr: "10.244.0.0/33" — must be an IPv4 subnet (write it as a.b.c.d/len, e.g. 10.10.100.0/24)'],
+  },
+  {
+    name: "CIDR with host bits set",
+    spec: { network: { podCidr: "10.244.1.0/16" } },
+    lines: [
+      'network.podCidr: "10.244.1.0/16" — must be an IPv4 subnet (host bits are set; the network address is 10.244.0.0/16)',
+    ],
+  },
+  {
+    name: "overlapping zone CIDRs (DMZ contains MGMT)",
+    spec: {
+      zones: { dmz: { ...DMZ, cidr: "192.168.0.0/16", gateway: "192.168.0.1" } },
+      hosts: [REGISTRY, { name: "haproxy-ingress-1", zone: "dmz", role: "ingress", ip: "192.168.0.10" }],
+    },
+    lines: [`zones.dmz.cidr: "192.168.0.0/16" — overlaps zones.mgmt.cidr (192.168.100.0/24) ${OVERLAP_HINT}`],
+  },
+  {
+    name: "pod CIDR overlapping a zone",
+    spec: { network: { podCidr: "10.10.0.0/16" } },
+    lines: [`network.podCidr: "10.10.0.0/16" — overlaps zones.srv.cidr (10.10.100.0/24) ${OVERLAP_HINT}`],
+  },
+  {
+    name: "service CIDR overlapping the pod CIDR",
+    spec: { network: { serviceCidr: "10.240.0.0/12" } },
+    lines: [`network.serviceCidr: "10.240.0.0/12" — overlaps network.podCidr (10.244.0.0/16) ${OVERLAP_HINT}`],
+  },
+  {
+    name: "Calico block shorter than the pod CIDR",
+    spec: { network: { podCidr: "10.244.0.0/24", podBlockSize: 22 } },
+    lines: [
+      "network.podBlockSize: 22 — must not be shorter than the pod CIDR prefix /24 (a Calico block is carved out of the pod CIDR)",
+    ],
+  },
+
+  // ── Member addresses ───────────────────────────────────────────────────────────────────────────
+  {
+    name: "talos node address outside SRV",
+    spec: { talos: { workers: [worker(1, { ip: "10.10.101.21" })] } },
+    lines: [
+      'talos.workers[0].ip: "10.10.101.21" — must lie inside zones.srv.cidr (10.10.100.0/24) (pick a free address in 10.10.100.0/24)',
+    ],
+  },
+  {
+    name: "host address outside its zone",
+    spec: { hosts: [REGISTRY, { name: "mgmt-client", zone: "mgmt", role: "client", ip: "172.16.100.20" }] },
+    lines: [
+      'hosts[1].ip: "172.16.100.20" — must lie inside zones.mgmt.cidr (192.168.100.0/24) (pick a free address in 192.168.100.0/24)',
+    ],
+  },
+  {
+    name: "address equal to the zone gateway",
+    spec: { talos: { workers: [worker(1, { ip: "10.10.100.1" })] } },
+    lines: [
+      'talos.workers[0].ip: "10.10.100.1" — must not equal zones.srv.gateway (the gateway address belongs to pfSense)',
+    ],
+  },
+  {
+    name: "broadcast address used",
+    spec: { talos: { workers: [worker(1, { ip: "10.10.100.255" })] } },
+    lines: [
+      'talos.workers[0].ip: "10.10.100.255" — must not be the network or broadcast address (pick a host address in 10.10.100.0/24)',
+    ],
+  },
+  {
+    name: "network address used",
+    spec: { hosts: [REGISTRY, { name: "mgmt-client", zone: "mgmt", role: "client", ip: "192.168.100.0" }] },
+    lines: [
+      'hosts[1].ip: "192.168.100.0" — must not be the network or broadcast address (pick a host address in 192.168.100.0/24)',
+    ],
+  },
+  {
+    name: "gateway outside its zone",
+    spec: { zones: { mgmt: { ...MGMT, gateway: "192.168.101.1" } } },
+    lines: [
+      'zones.mgmt.gateway: "192.168.101.1" — must lie inside zones.mgmt.cidr (192.168.100.0/24) (the gateway is pfSense\'s address in the zone)',
+    ],
+  },
+  {
+    name: "gateway on the broadcast address",
+    spec: { zones: { mgmt: { ...MGMT, gateway: "192.168.100.255" } } },
+    lines: [
+      'zones.mgmt.gateway: "192.168.100.255" — must not be the network or broadcast address (use a host address such as .1)',
+    ],
+  },
+  {
+    name: "duplicate address between two hosts",
+    spec: { hosts: [REGISTRY, { name: "mgmt-client", zone: "mgmt", role: "client", ip: "192.168.100.11" }] },
+    lines: [
+      'hosts[1].ip: "192.168.100.11" — duplicates the address of hosts[0].ip (every member needs its own address)',
+    ],
+  },
+  {
+    name: "IP with a prefix length where an address is expected",
+    spec: { talos: { vip: "10.10.100.10/24" } },
+    lines: [
+      'talos.vip: "10.10.100.10/24" — must be an IPv4 address (dotted quad such as 10.10.100.11, without a prefix length)',
+    ],
+  },
+
+  // ── Names ──────────────────────────────────────────────────────────────────────────────────────
+  {
+    name: "duplicate name between a host and a talos node",
+    spec: { talos: { workers: [worker(1, { name: "registry" })] } },
+    lines: [
+      'talos.workers[0].name: "registry" — duplicates hosts[0].name (every VM needs its own name; it is also its hostname and resource id)',
+    ],
+  },
+  {
+    name: "name with upper-case letters",
+    spec: { name: "Talos-Lab" },
+    lines: [`name: "Talos-Lab" — ${DNS_LABEL_RULE}`],
+  },
+  {
+    name: "host name with an underscore",
+    spec: { hosts: [REGISTRY, { name: "mgmt_client", zone: "mgmt", role: "client", ip: "192.168.100.20" }] },
+    lines: [`hosts[1].name: "mgmt_client" — ${DNS_LABEL_RULE}`],
+  },
+  {
+    name: "talos node name with a trailing dash",
+    spec: { talos: { workers: [worker(1, { name: "talos-worker-" })] } },
+    lines: [`talos.workers[0].name: "talos-worker-" — ${DNS_LABEL_RULE}`],
+  },
+  {
+    name: "empty cluster name",
+    spec: { talos: { clusterName: "" } },
+    lines: [`talos.clusterName: "" — ${DNS_LABEL_RULE}`],
+  },
+
+  // ── Talos cluster ──────────────────────────────────────────────────────────────────────────────
+  {
+    name: "VIP equal to a node address",
+    spec: { talos: { vip: "10.10.100.11" } },
+    lines: [
+      'talos.controlPlanes[0].ip: "10.10.100.11" — must not equal talos.vip (the VIP floats between control planes; give each node its own address)',
+    ],
+  },
+  {
+    name: "VIP outside SRV",
+    spec: { talos: { vip: "10.10.101.10" } },
+    lines: [
+      'talos.vip: "10.10.101.10" — must lie inside zones.srv.cidr (10.10.100.0/24) (pick a free address in 10.10.100.0/24)',
+    ],
+  },
+  {
+    name: "even control-plane count without override",
+    spec: { talos: { controlPlanes: [cp(1), cp(2)] } },
+    lines: [
+      'talos.controlPlanes: ["talos-cp-1","talos-cp-2"] — has an even count (2) (etcd tolerates no more failures than with one fewer; use an odd count or set talos.allowEvenControlPlanes: true)',
+    ],
+  },
+  {
+    name: "zero control planes",
+    spec: { talos: { controlPlanes: [] } },
+    lines: ["talos.controlPlanes: [] — must list at least one control plane (three is the usual choice)"],
+  },
+  {
+    name: "Talos version older than 1.12",
+    spec: { talos: { version: "v1.11.0" } },
+    lines: [
+      'talos.version: "v1.11.0" — must be a Talos version v1.12.0 or newer (with the leading v, e.g. v1.13.9; multi-document configs need 1.12+)',
+    ],
+  },
+  {
+    name: "Talos version without the leading v",
+    spec: { talos: { version: "1.13.9" } },
+    lines: [
+      'talos.version: "1.13.9" — must be a Talos version v1.12.0 or newer (with the leading v, e.g. v1.13.9; multi-document configs need 1.12+)',
+    ],
+  },
+  {
+    name: "schematic id in upper-case hex",
+    spec: { talos: { schematicId: "CE4C980550DD2AB1B17BBF2B08801C7EB59418EAFE8F279833297925D67C7515" } },
+    lines: [
+      'talos.schematicId: "CE4C980550DD2AB1B17BBF2B08801C7EB59418EAFE8F279833297925... — must be an Image Factory schematic id (64 lower-case hex characters, as returned by POST /schematics)',
+    ],
+  },
+  {
+    name: "schematic id too short",
+    spec: { talos: { schematicId: "ce4c9805" } },
+    lines: [
+      'talos.schematicId: "ce4c9805" — must be an Image Factory schematic id (64 lower-case hex characters, as returned by POST /schematics)',
+    ],
+  },
+
+  // ── Proxmox placement ──────────────────────────────────────────────────────────────────────────
+  {
+    name: "unknown Proxmox node on a worker",
+    spec: { talos: { workers: [worker(1, { node: "pve2" })] } },
+    lines: [
+      'talos.workers[0].node: "pve2" — is not a Proxmox node of the spec (declare it under proxmox.nodes or use one of: pve)',
+    ],
+  },
+  {
+    name: "duplicate Proxmox node",
+    spec: { proxmox: { nodes: [{ name: "pve" }, { name: "pve" }] } },
+    lines: ['proxmox.nodes[1].name: "pve" — is declared twice (list each Proxmox node once)'],
+  },
+  {
+    name: "duplicate VM id (explicit host id equals the firewall's)",
+    spec: { hosts: [{ ...REGISTRY, vmId: 100 }] },
+    lines: ["hosts[0].vmId: 100 — duplicates firewall.vmId (every VM needs its own Proxmox id; set vmId explicitly)"],
+  },
+  {
+    name: "explicit VM id equal to another node's default id",
+    spec: { talos: { workers: [worker(1, { vmId: 3011 })] } },
+    lines: [
+      "talos.workers[0].vmId: 3011 — duplicates the default VM id of talos.controlPlanes[0] (every VM needs its own Proxmox id; set vmId explicitly)",
+    ],
+  },
+  {
+    name: "VM id below the Proxmox range",
+    spec: { firewall: { vmId: 99 } },
+    lines: ["firewall.vmId: 99 — must be a Proxmox VM id (100-999999999)"],
+  },
+
+  // ── BGP ────────────────────────────────────────────────────────────────────────────────────────
+  {
+    name: "public 16-bit AS number",
+    spec: { bgp: { clusterAs: 15169 } },
+    lines: [`bgp.clusterAs: 15169 — ${PRIVATE_AS_RULE}`],
+  },
+  {
+    name: "AS number 0",
+    spec: { bgp: { firewallAs: 0 } },
+    lines: [`bgp.firewallAs: 0 — ${PRIVATE_AS_RULE}`],
+  },
+  {
+    name: "AS number 65535 (reserved)",
+    spec: { bgp: { clusterAs: 65535 } },
+    lines: [`bgp.clusterAs: 65535 — ${PRIVATE_AS_RULE}`],
+  },
+  {
+    name: "equal AS numbers",
+    spec: { bgp: { firewallAs: 64512 } },
+    lines: ["bgp.clusterAs: 64512 — must differ from bgp.firewallAs (pfSense and Calico peer over eBGP)"],
+  },
+
+  // ── Sizes ──────────────────────────────────────────────────────────────────────────────────────
+  {
+    name: "control plane below the Talos minimum memory",
+    spec: { talos: { sizes: { controlPlane: { cores: 4, memoryMiB: 1024, diskGiB: 64 } } } },
+    lines: ["talos.sizes.controlPlane.memoryMiB: 1024 — must be at least 2048 (Talos minimum for control planes)"],
+  },
+  {
+    name: "worker below the Talos minimum disk",
+    spec: { talos: { sizes: { worker: { cores: 4, memoryMiB: 8192, diskGiB: 5 } } } },
+    lines: ["talos.sizes.worker.diskGiB: 5 — must be at least 10 (Talos minimum for workers)"],
+  },
+  {
+    name: "pfSense below the minimum memory",
+    spec: { firewall: { size: { cores: 2, memoryMiB: 512, diskGiB: 16 } } },
+    lines: ["firewall.size.memoryMiB: 512 — must be at least 1024 (pfSense CE minimum)"],
+  },
+  {
+    name: "registry host below the Harbor minimum",
+    spec: { hosts: [{ ...REGISTRY, size: { cores: 2, memoryMiB: 2048, diskGiB: 100 } }] },
+    lines: ["hosts[0].size.memoryMiB: 2048 — must be at least 4096 (Harbor minimum)"],
+  },
+  {
+    name: "zero cores",
+    spec: { firewall: { size: { cores: 0, memoryMiB: 2048, diskGiB: 16 } } },
+    lines: ["firewall.size.cores: 0 — must be at least 1 (a positive whole number)"],
+  },
+  {
+    name: "fractional cores",
+    spec: { talos: { sizes: { worker: { cores: 2.5, memoryMiB: 8192, diskGiB: 100 } } } },
+    lines: ["talos.sizes.worker.cores: 2.5 — must be a whole number (no fraction)"],
+  },
+  {
+    name: "partial size object",
+    spec: { firewall: { size: { cores: 2 } } },
+    lines: [
+      "firewall.size.memoryMiB: (missing) — must be a number (the field is required)",
+      "firewall.size.diskGiB: (missing) — must be a number (the field is required)",
+    ],
+  },
+
+  // ── Shape ──────────────────────────────────────────────────────────────────────────────────────
+  {
+    name: "unknown top-level field (typo of talos)",
+    spec: { talso: { vip: "10.10.100.10" } },
+    lines: ['talso: {"vip":"10.10.100.10"} — is not a field of the spec (did you mean talos?)'],
+  },
+  {
+    name: "unknown nested field",
+    spec: { proxmox: { nodes: [{ name: "pve", ssh: "10.0.0.2" }] } },
+    lines: ['proxmox.nodes[0].ssh: "10.0.0.2" — is not a field of the spec (known fields here: name, sshAddress)'],
+  },
+  {
+    name: "string where a number is expected",
+    spec: { firewall: { vmId: "100" } },
+    lines: ['firewall.vmId: "100" — must be a number (got a string)'],
+  },
+  {
+    name: "spec that is a list",
+    spec: [],
+    lines: ["(spec): [] — must be an object (got a list)"],
+  },
+  {
+    name: "host in zone srv (invalid enum)",
+    spec: { hosts: [REGISTRY, { name: "app", zone: "srv", role: "client", ip: "10.10.100.50" }] },
+    lines: [
+      'hosts[1].zone: "srv" — must be "mgmt" or "dmz" (Ubuntu hosts live in MGMT or DMZ; Talos nodes go under talos.controlPlanes and talos.workers)',
+    ],
+  },
+  {
+    name: "flow protocol in upper case",
+    spec: { flows: [{ ...FLOW, protocol: "TCP" }] },
+    lines: ['flows[0].protocol: "TCP" — must be one of "tcp", "udp", "icmp" (values are case-sensitive)'],
+  },
+  {
+    name: "incomplete zone",
+    spec: { zones: { mgmt: { cidr: "192.168.100.0/24" } } },
+    lines: [
+      "zones.mgmt.bridge: (missing) — must be a string (the field is required)",
+      "zones.mgmt.gateway: (missing) — must be a string (the field is required)",
+      "zones.mgmt.domain: (missing) — must be a string (the field is required)",
+    ],
+  },
+  {
+    name: "VLAN tag out of range",
+    spec: { zones: { mgmt: { ...MGMT, vlan: 5000 } } },
+    lines: ["zones.mgmt.vlan: 5000 — must be a VLAN id (1-4094)"],
+  },
+
+  // ── Flows ──────────────────────────────────────────────────────────────────────────────────────
+  {
+    name: "reversed port range in a flow",
+    spec: { flows: [{ ...FLOW, ports: ["90-80"] }] },
+    lines: [`flows[0].ports[0]: "90-80" — ${PORT_RULE}`],
+  },
+  {
+    name: "port 0 in a flow",
+    spec: { flows: [{ ...FLOW, ports: [0] }] },
+    lines: [`flows[0].ports[0]: 0 — ${PORT_RULE}`],
+  },
+  {
+    name: "unknown flow endpoint",
+    spec: { flows: [{ ...FLOW, to: "regsitry" }] },
+    lines: [
+      'flows[0].to: "regsitry" — is not a known flow endpoint (a host name, zone:mgmt, zone:dmz, zone:srv, group:talos, group:controlplanes, group:workers, firewall, pods, internet, proxmox)',
+    ],
+  },
+  {
+    name: "icmp flow with ports",
+    spec: { flows: [{ ...FLOW, protocol: "icmp", ports: [443] }] },
+    lines: ["flows[0].ports: [443] — must be empty for icmp (ports only exist for tcp and udp)"],
+  },
+  {
+    name: "tcp flow without ports",
+    spec: { flows: [{ ...FLOW, ports: [] }] },
+    lines: ["flows[0].ports: [] — must list at least one port for tcp (a flow opens specific ports)"],
+  },
+  {
+    name: "duplicate flow id",
+    spec: { flows: [FLOW, { ...FLOW, to: "firewall" }] },
+    lines: ['flows[1].id: "client-to-registry" — is used by another flow (flow ids must be unique)'],
+  },
+  {
+    name: "flow without purpose",
+    spec: { flows: [{ id: "x", from: "registry", to: "firewall", protocol: "tcp", ports: [443] }] },
+    lines: ["flows[0].purpose: (missing) — must be a string (the field is required)"],
+  },
+
+  // ── Bridges, registry, state ───────────────────────────────────────────────────────────────────
+  {
+    name: "two zones sharing bridge and (no) VLAN",
+    spec: { zones: { dmz: { ...DMZ, bridge: "vmbr1" } } },
+    lines: [
+      'zones.dmz.bridge: "vmbr1" — shares the untagged bridge with zones.mgmt.bridge (give each zone its own bridge or its own VLAN tag)',
+    ],
+  },
+  {
+    name: "two zones sharing bridge and VLAN tag",
+    spec: { zones: { mgmt: { ...MGMT, bridge: "vmbr9", vlan: 10 }, dmz: { ...DMZ, bridge: "vmbr9", vlan: 10 } } },
+    lines: [
+      'zones.dmz.bridge: "vmbr9" — shares the bridge and VLAN 10 with zones.mgmt.bridge (give each zone its own bridge or its own VLAN tag)',
+    ],
+  },
+  {
+    name: "zone on the WAN uplink bridge",
+    spec: { zones: { dmz: { ...DMZ, bridge: "vmbr0" } } },
+    lines: [
+      'zones.dmz.bridge: "vmbr0" — shares the untagged bridge with zones.wan.bridge (give each zone its own bridge or its own VLAN tag)',
+    ],
+  },
+  {
+    name: "registry.host naming a non-registry host",
+    spec: { registry: { host: "mgmt-client" } },
+    lines: [
+      'registry.host: "mgmt-client" — must be a host with zone mgmt and role registry (Harbor and the Image Factory run in MGMT)',
+    ],
+  },
+  {
+    name: "registry.host naming no host",
+    spec: { registry: { host: "harbor" } },
+    lines: ['registry.host: "harbor" — must name a host of the spec (the MGMT host with role registry, e.g. registry)'],
+  },
+  {
+    name: "Image Factory on port 443",
+    spec: { registry: { factoryPort: 443 } },
+    lines: ["registry.factoryPort: 443 — must be a TCP port other than 443 (Harbor serves 443 on the same host)"],
+  },
+  {
+    name: "upstream registry listed twice",
+    spec: { registry: { upstreams: ["docker.io", "docker.io"] } },
+    lines: ['registry.upstreams[1]: "docker.io" — is listed twice (list each upstream registry once)'],
+  },
+  {
+    name: "relative backend path with ..",
+    spec: { state: { backendPath: "../state/lab.tfstate" } },
+    lines: [
+      `state.backendPath: "../state/lab.tfstate" — must stay inside the stack directory (drop the '..'; the state belongs next to the stack)`,
+    ],
+  },
+  {
+    name: "absolute backend path",
+    spec: { state: { backendPath: "/var/lib/lab.tfstate" } },
+    lines: [
+      'state.backendPath: "/var/lib/lab.tfstate" — must be a relative path (absolute paths make the output machine-specific)',
+    ],
+  },
+];
+
+describe("validateLabSpec: invalid specs", () => {
+  it("has at least 30 cases with unique names", () => {
+    expect(cases.length).toBeGreaterThanOrEqual(30);
+    expect(new Set(cases.map((c) => c.name)).size).toBe(cases.length);
+  });
+
+  it.each(cases)("$name", ({ spec, lines }) => {
+    expect(problemLines(spec)).toEqual(lines);
+  });
+});
+
+describe("validateLabSpec: one pass", () => {
+  it("reports several independent semantic problems together", () => {
+    const spec = {
+      proxmox: { nodes: [{ name: "pve" }, { name: "pve" }] },
+      talos: { vip: "10.10.101.10" },
+      bgp: { firewallAs: 64512 },
+    };
+    let error: unknown;
+    try {
+      validateLabSpec(spec);
+    } catch (e) {
+      error = e;
+    }
+    expect(error).toBeInstanceOf(SpecError);
+    const lines = (error as SpecError).lines();
+    expect(lines).toEqual([
+      'proxmox.nodes[1].name: "pve" — is declared twice (list each Proxmox node once)',
+      'talos.vip: "10.10.101.10" — must lie inside zones.srv.cidr (10.10.100.0/24) (pick a free address in 10.10.100.0/24)',
+      "bgp.clusterAs: 64512 — must differ from bgp.firewallAs (pfSense and Calico peer over eBGP)",
+    ]);
+    expect((error as SpecError).message).toBe(
+      `the lab spec has 3 problems:\n${lines.map((l) => `  ${l}`).join("\n")}`,
+    );
+  });
+
+  it("reports several independent shape problems together", () => {
+    expect(problemLines({ name: "Lab", firewall: { vmId: "100" }, talso: {} })).toEqual([
+      `name: "Lab" — ${DNS_LABEL_RULE}`,
+      'firewall.vmId: "100" — must be a number (got a string)',
+      "talso: {} — is not a field of the spec (did you mean talos?)",
+    ]);
+  });
+
+  it("reports cross-field problems together with shape problems", () => {
+    expect(problemLines({ name: "Lab", bgp: { firewallAs: 64512 } })).toEqual([
+      `name: "Lab" — ${DNS_LABEL_RULE}`,
+      "bgp.clusterAs: 64512 — must differ from bgp.firewallAs (pfSense and Calico peer over eBGP)",
+    ]);
+  });
+
+  it("keeps checking the other list entries when one entry is malformed, with the user's indexes", () => {
+    const w = (n: number, ip: string) => ({ name: `talos-worker-${n}`, ip });
+    expect(
+      problemLines({
+        talos: { workers: [w(1, "10.10.100.300"), w(2, "10.10.100.22"), w(3, "10.10.100.22")], vip: "10.10.100.11" },
+        network: { podCidr: "10.10.0.0/16" },
+      }),
+    ).toEqual([
+      'talos.workers[0].ip: "10.10.100.300" — must be an IPv4 address (dotted quad such as 10.10.100.11, without a prefix length)',
+      'network.podCidr: "10.10.0.0/16" — overlaps zones.srv.cidr (10.10.100.0/24) (every zone, the pod and the service range need their own subnet)',
+      'talos.controlPlanes[0].ip: "10.10.100.11" — must not equal talos.vip (the VIP floats between control planes; give each node its own address)',
+      'talos.workers[2].ip: "10.10.100.22" — duplicates the address of talos.workers[1].ip (every member needs its own address)',
+    ]);
+  });
+});
+
+describe("validateLabSpec: valid specs", () => {
+  it("accepts the empty spec and fills in the reference lab", () => {
+    const spec = validateLabSpec({});
+    expect(spec).toEqual(LabSpecSchema.parse({}));
+    expect(spec.name).toBe("talos-lab");
+    expect(spec.zones.srv).toEqual({
+      bridge: "vmbr3",
+      cidr: "10.10.100.0/24",
+      gateway: "10.10.100.1",
+      domain: "srv.lab.internal",
+    });
+    expect(spec.talos.controlPlanes.map((c) => c.ip)).toEqual(["10.10.100.11", "10.10.100.12", "10.10.100.13"]);
+    expect(spec.talos.workers.map((w) => w.name)).toEqual(["talos-worker-1", "talos-worker-2"]);
+    expect(spec.talos.vip).toBe("10.10.100.10");
+    expect(spec.hosts.map((h) => h.name)).toEqual(["registry", "mgmt-client", "haproxy-ingress-1"]);
+    expect(spec.firewall.vmId).toBe(100);
+    expect(spec.bgp).toEqual({ firewallAs: 64520, clusterAs: 64512, nodeToNodeMesh: false });
+    expect(spec.network).toEqual({ podCidr: "10.244.0.0/16", serviceCidr: "10.96.0.0/12", podBlockSize: 26 });
+    expect(spec.flows).toEqual([]);
+  });
+
+  it("treats a missing spec (empty YAML file) like the empty spec", () => {
+    expect(validateLabSpec(undefined)).toEqual(validateLabSpec({}));
+    expect(validateLabSpec(null)).toEqual(validateLabSpec({}));
+  });
+
+  it("fills in defaults around a partial spec", () => {
+    const spec = validateLabSpec({ talos: { vip: "10.10.100.9" } });
+    expect(spec.talos.vip).toBe("10.10.100.9");
+    expect(spec.talos.version).toBe("v1.13.9");
+    expect(spec.talos.controlPlanes).toHaveLength(3);
+    expect(spec.zones.mgmt.cidr).toBe("192.168.100.0/24");
+  });
+
+  it("accepts an even control-plane count with allowEvenControlPlanes: true", () => {
+    const spec = validateLabSpec({ talos: { allowEvenControlPlanes: true, controlPlanes: [cp(1), cp(2)] } });
+    expect(spec.talos.controlPlanes.map((c) => c.name)).toEqual(["talos-cp-1", "talos-cp-2"]);
+  });
+
+  it("accepts port ranges and flows between known endpoints", () => {
+    const spec = validateLabSpec({ flows: [{ ...FLOW, ports: ["8000-8080", 443] }] });
+    expect(spec.flows[0].ports).toEqual(["8000-8080", 443]);
+  });
+});

@@ -1,0 +1,38 @@
+import { mkdtempSync, readdirSync, readFileSync, rmSync, statSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join, relative } from "node:path";
+import { synthLab } from "../../constructs/emit/synth-lab";
+import { LabSpecInput } from "../../constructs/spec/lab-spec";
+
+export const PROJECT_ROOT = join(__dirname, "..", "..");
+
+/** Every file under dir, by path relative to it, sorted. */
+export function readTree(dir: string): Map<string, string> {
+  const out = new Map<string, string>();
+  const walk = (d: string) => {
+    for (const name of readdirSync(d).sort()) {
+      const p = join(d, name);
+      if (statSync(p).isDirectory()) walk(p);
+      else out.set(relative(dir, p), readFileSync(p, "utf8"));
+    }
+  };
+  walk(dir);
+  return out;
+}
+
+export function tempDir(prefix: string): string {
+  return mkdtempSync(join(tmpdir(), `talos-enclave-${prefix}-`));
+}
+
+/** Synthesizes a spec into a fresh temp folder; returns the folder and its files. */
+export function synthToTemp(spec: LabSpecInput, prefix = "synth"): { dir: string; files: Map<string, string>; cleanup: () => void } {
+  const dir = join(tempDir(prefix), "cdktf.out");
+  synthLab(spec, dir);
+  return { dir, files: readTree(dir), cleanup: () => rmSync(join(dir, ".."), { recursive: true, force: true }) };
+}
+
+/** Paths whose content differs between two trees, plus paths only in one. */
+export function changedPaths(a: Map<string, string>, b: Map<string, string>): string[] {
+  const paths = new Set([...a.keys(), ...b.keys()]);
+  return [...paths].filter((p) => a.get(p) !== b.get(p)).sort();
+}

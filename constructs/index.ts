@@ -1,0 +1,20 @@
+/** talos-enclave: constructs, spec and model of a highly separated Talos lab on Proxmox VE. */
+export * from "./spec/lab-spec";
+export * from "./spec/spec-error";
+export { validateLabSpec, semanticProblems, MINIMUM_SIZES } from "./spec/validate";
+export { loadLabSpec } from "./spec/load";
+export { labSpecJsonSchema } from "./spec/json-schema";
+export * from "./model/addressing";
+export * from "./model/lab-model";
+export * from "./model/placement";
+export { LabVm, LabVmProps } from "./proxmox/lab-vm";
+export { networkDevice, NetworkDeviceObject } from "./proxmox/network-device";
+export { ZoneModule, ModuleInputOptions, ModulePort } from "./zones/zone-module";
+export { EdgeZone, EdgeZoneProps } from "./zones/edge-zone";
+export { MgmtZone, DmzZone, UbuntuZone, UbuntuZoneProps, UbuntuHost } from "./zones/ubuntu-zone";
+export { SrvZone, SrvZoneProps } from "./zones/srv-zone";
+export { PlatformZone, PlatformZoneProps } from "./zones/platform-zone";
+export { TalosEnclave, TalosEnclaveProps, MODULE_ORDER } from "./talos-enclave";
+export { renderUbuntuUserData, userDataSidecarPath } from "./render/ubuntu-user-data";
+export { renderStackReadme } from "./render/stack-readme";
+export { synthLab } from "./emit/synth-lab";
