@@ -1,5 +1,5 @@
 import { spawnSync } from "node:child_process";
-import { rmSync, writeFileSync } from "node:fs";
+import { readdirSync, rmSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { afterAll, describe, expect, it } from "vitest";
 import { changedPaths, PROJECT_ROOT, readTree, tempDir } from "./support/tree";
@@ -23,6 +23,8 @@ describe("npm run synth", () => {
     expect(r.stderr).toBe("");
     expect(r.status).toBe(0);
     expect(r.stdout.trim()).toBe("synth: wrote cdktf.out/stacks/talos-lab");
+    // nothing else lands in the working directory (no stray App output folders)
+    expect(readdirSync(work)).toEqual(["cdktf.out"]);
     expect(changedPaths(readTree(out), readTree(join(PROJECT_ROOT, "examples", "reference-lab")))).toEqual([]);
   });
 

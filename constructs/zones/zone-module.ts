@@ -1,5 +1,5 @@
-import { App, TerraformOutput, TerraformStack, TerraformVariable } from "cdktf";
-import { Construct } from "constructs";
+import { TerraformOutput, TerraformStack, TerraformVariable } from "cdktf";
+import { Construct, RootConstruct } from "constructs";
 
 /** How a module input is declared. */
 export interface ModuleInputOptions {
@@ -21,13 +21,16 @@ export interface ModulePort {
  * An ordinary Terraform child module written by cdktf: variables in, outputs out, `required_providers`
  * but no `provider` or `backend` blocks (the root owns those). It is a TerraformStack so resources
  * resolve against it, but it is never synthesized as a stack of its own: the lab writes it to
- * `modules/<name>/main.tf.json` inside the root stack. Give it a private App as scope (see
+ * `modules/<name>/main.tf.json` inside the root stack. Give it a private root as scope (see
  * {@link ZoneModule.host}) so `app.synth()` of the user's App does not also emit it as a stack.
  */
 export abstract class ZoneModule extends TerraformStack {
-  /** A fresh, never-synthesized App to host one module. */
-  static host(): App {
-    return new App({ outdir: "cdktf.out", skipValidation: true, skipBackendValidation: true });
+  /**
+   * A fresh construct root to host one module. Not an App: an App creates its output folder when it
+   * is constructed, and a module is never synthesized on its own.
+   */
+  static host(): Construct {
+    return new RootConstruct("");
   }
 
   private readonly inputPorts: ModulePort[] = [];
