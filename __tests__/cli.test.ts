@@ -16,15 +16,15 @@ function synth(args: string[], env: Record<string, string> = {}) {
 }
 
 describe("npm run synth", () => {
-  const out = join(work, "cdktf.out");
+  const out = join(work, "out");
 
   it("writes the reference lab and says where", () => {
     const r = synth(["--out", out]);
     expect(r.stderr).toBe("");
     expect(r.status).toBe(0);
-    expect(r.stdout.trim()).toBe("synth: wrote cdktf.out/stacks/talos-lab");
+    expect(r.stdout.trim()).toBe("synth: wrote out/stacks/talos-lab");
     // nothing else lands in the working directory (no stray App output folders)
-    expect(readdirSync(work)).toEqual(["cdktf.out"]);
+    expect(readdirSync(work)).toEqual(["out"]);
     expect(changedPaths(readTree(out), readTree(join(PROJECT_ROOT, "examples", "reference-lab")))).toEqual([]);
   });
 
