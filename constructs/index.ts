@@ -8,6 +8,7 @@ export * from "./model/addressing";
 export * from "./model/lab-model";
 export * from "./model/placement";
 export { LabVm, LabVmProps } from "./proxmox/lab-vm";
+export { NodeImages, NodeImagesProps } from "./proxmox/node-images";
 export { networkDevice, NetworkDeviceObject } from "./proxmox/network-device";
 export { ZoneModule, ModuleInputOptions, ModulePort } from "./zones/zone-module";
 export { EdgeZone, EdgeZoneProps } from "./zones/edge-zone";

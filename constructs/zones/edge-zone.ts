@@ -1,10 +1,10 @@
 import { Construct } from "constructs";
-import { DownloadFile } from "../../.gen/providers/proxmox/download-file";
 import { NetworkLinuxBridge } from "../../.gen/providers/proxmox/network-linux-bridge";
 import { ProxmoxProvider } from "../../.gen/providers/proxmox/provider";
 import { VirtualEnvironmentPool } from "../../.gen/providers/proxmox/virtual-environment-pool";
 import { LabModel, ZoneName } from "../model/lab-model";
 import { LabVm } from "../proxmox/lab-vm";
+import { NodeImages } from "../proxmox/node-images";
 import { ZoneModule } from "./zone-module";
 
 export interface EdgeZoneProps {
@@ -24,7 +24,7 @@ const ZONES: readonly ZoneName[] = ["mgmt", "dmz", "srv"];
 export class EdgeZone extends ZoneModule {
   /** Bridge resources by `<bridge>-<node>`. */
   readonly bridges = new Map<string, NetworkLinuxBridge>();
-  readonly ubuntuImages = new Map<string, DownloadFile>();
+  readonly ubuntuImages: NodeImages;
   readonly pool: VirtualEnvironmentPool;
   readonly firewall: LabVm;
 
@@ -67,18 +67,13 @@ export class EdgeZone extends ZoneModule {
       }
     }
 
-    for (const node of m.ubuntuImageNodes) {
-      const img = new DownloadFile(this, `ubuntu-image-${node}`, {
-        nodeName: node,
-        contentType: "iso",
-        datastoreId: spec.proxmox.isoDatastore,
-        url: spec.images.ubuntuCloudImageUrl,
-        fileName: spec.images.ubuntuCloudImageFileName,
-        overwrite: false,
-      });
-      img.overrideLogicalId(`ubuntu-${node}`);
-      this.ubuntuImages.set(node, img);
-    }
+    this.ubuntuImages = new NodeImages(this, "ubuntu-image", {
+      nodes: m.ubuntuImageNodes,
+      url: spec.images.ubuntuCloudImageUrl,
+      fileName: spec.images.ubuntuCloudImageFileName,
+      datastoreId: spec.proxmox.isoDatastore,
+      idPrefix: "ubuntu",
+    });
 
     const fw = m.firewall;
     this.firewall = new LabVm(this, fw.name, {
@@ -92,11 +87,7 @@ export class EdgeZone extends ZoneModule {
     });
 
     this.output("bridges", bridgeRef, "bridge name per Proxmox node and zone");
-    this.output(
-      "ubuntu_image_ids",
-      Object.fromEntries([...this.ubuntuImages].map(([node, img]) => [node, img.id])),
-      "Ubuntu cloud image file id per Proxmox node",
-    );
+    this.output("ubuntu_image_ids", this.ubuntuImages.fileIds(), "Ubuntu cloud image file id per Proxmox node");
     this.output("firewall_vm_id", this.firewall.vm.vmId, "Proxmox VM id of pfSense");
   }
 }

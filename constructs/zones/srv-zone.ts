@@ -1,9 +1,9 @@
 import { Construct } from "constructs";
-import { DownloadFile } from "../../.gen/providers/proxmox/download-file";
 import { ProxmoxProvider } from "../../.gen/providers/proxmox/provider";
 import { VirtualEnvironmentPool } from "../../.gen/providers/proxmox/virtual-environment-pool";
 import { LabModel } from "../model/lab-model";
 import { LabVm } from "../proxmox/lab-vm";
+import { NodeImages } from "../proxmox/node-images";
 import { varRef } from "./refs";
 import { ZoneModule } from "./zone-module";
 
@@ -20,7 +20,7 @@ export interface SrvZoneProps {
  * `installer_image`, `vm_ids`.
  */
 export class SrvZone extends ZoneModule {
-  readonly bootImages = new Map<string, DownloadFile>();
+  readonly bootImages: NodeImages;
   readonly nodes = new Map<string, LabVm>();
   readonly pool: VirtualEnvironmentPool;
 
@@ -38,25 +38,20 @@ export class SrvZone extends ZoneModule {
     });
     this.pool.overrideLogicalId("srv");
 
-    for (const node of m.talosImageNodes) {
-      const iso = new DownloadFile(this, `talos-image-${node}`, {
-        nodeName: node,
-        contentType: "iso",
-        datastoreId: spec.proxmox.isoDatastore,
-        url: m.imageFactory.bootIsoUrl,
-        fileName: m.imageFactory.bootIsoFileName,
-        overwrite: false,
-      });
-      iso.overrideLogicalId(`talos-${node}`);
-      this.bootImages.set(node, iso);
-    }
+    this.bootImages = new NodeImages(this, "talos-image", {
+      nodes: m.talosImageNodes,
+      url: m.imageFactory.bootIsoUrl,
+      fileName: m.imageFactory.bootIsoFileName,
+      datastoreId: spec.proxmox.isoDatastore,
+      idPrefix: "talos",
+    });
 
     for (const plan of [...m.controlPlanes, ...m.workers]) {
       const vm = new LabVm(this, plan.name, {
         plan,
         datastoreId: spec.proxmox.vmDatastore,
         bridges: plan.nics.map((n) => varRef("bridges", plan.node, n.segment)),
-        cdromFileId: this.bootImages.get(plan.node)!.id,
+        cdromFileId: this.bootImages.fileId(plan.node),
         dnsServers: plan.gateway ? [plan.gateway] : undefined,
         poolId: this.pool.poolId,
         // Talos upgrades itself from the installer image; a new boot ISO must not recreate the VM.

@@ -1,0 +1,49 @@
+import { Construct } from "constructs";
+import { DownloadFile } from "../../.gen/providers/proxmox/download-file";
+
+export interface NodeImagesProps {
+  /** Proxmox nodes that need the image; each downloads it once. */
+  readonly nodes: readonly string[];
+  readonly url: string;
+  readonly fileName: string;
+  /** Datastore with content type `iso`. */
+  readonly datastoreId: string;
+  /** Logical id prefix: resources are `<prefix>-<node>`. */
+  readonly idPrefix: string;
+}
+
+/**
+ * One image downloaded by the Proxmox host itself onto each node that needs it. Downloads are keyed by
+ * node name, so adding a node's first VM adds one download and touches no other.
+ */
+export class NodeImages extends Construct {
+  readonly byNode = new Map<string, DownloadFile>();
+
+  constructor(scope: Construct, id: string, props: NodeImagesProps) {
+    super(scope, id);
+    for (const node of props.nodes) {
+      const img = new DownloadFile(this, node, {
+        nodeName: node,
+        contentType: "iso",
+        datastoreId: props.datastoreId,
+        url: props.url,
+        fileName: props.fileName,
+        overwrite: false,
+      });
+      img.overrideLogicalId(`${props.idPrefix}-${node}`);
+      this.byNode.set(node, img);
+    }
+  }
+
+  /** File id on a node (`${proxmox_download_file.<prefix>-<node>.id}`). */
+  fileId(node: string): string {
+    const img = this.byNode.get(node);
+    if (!img) throw new Error(`no image download on node ${node}`);
+    return img.id;
+  }
+
+  /** node → file id, for a module output. */
+  fileIds(): Record<string, string> {
+    return Object.fromEntries([...this.byNode].map(([node, img]) => [node, img.id]));
+  }
+}
