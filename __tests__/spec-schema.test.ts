@@ -1,4 +1,4 @@
-import { readFileSync } from "node:fs";
+import { readdirSync, readFileSync } from "node:fs";
 import { join } from "node:path";
 import Ajv2020 from "ajv/dist/2020";
 import { parse } from "yaml";
@@ -17,7 +17,9 @@ describe("exported JSON Schema of the spec", () => {
   const validate = ajv.compile(JSON.parse(text));
 
   it("accepts the example specs", () => {
-    for (const f of ["lab.yaml"]) {
+    const files = readdirSync(join(PROJECT_ROOT, "examples")).filter((f) => f.endsWith(".yaml"));
+    expect(files.length).toBeGreaterThanOrEqual(4);
+    for (const f of files) {
       const doc = parse(readFileSync(join(PROJECT_ROOT, "examples", f), "utf8"));
       expect(validate(doc), `${f}: ${ajv.errorsText(validate.errors)}`).toBe(true);
     }

@@ -1,0 +1,107 @@
+import { spawnSync } from "node:child_process";
+import { mkdirSync, readdirSync, readFileSync, writeFileSync } from "node:fs";
+import { join } from "node:path";
+import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { findSchemaDir, SCHEMA_DIR_MISSING } from "../providers/schema-dir";
+import { TerraformSandbox } from "../tools/tfsim/sandbox";
+import { VerifyError, verifyStack } from "../tools/tfsim/verify-stack";
+import { synthesizeExamples, verifyStacks } from "../tools/verify";
+import { PROJECT_ROOT } from "./support/tree";
+
+const schemaDir = findSchemaDir(PROJECT_ROOT);
+const hasTerraform = spawnSync("terraform", ["version"], { encoding: "utf8" }).status === 0;
+const skipReason = !schemaDir ? SCHEMA_DIR_MISSING : !hasTerraform ? "terraform is not on the PATH" : undefined;
+if (skipReason) console.warn(`terraform: skipped — ${skipReason}`);
+
+/** Resources declared across a stack's modules and root: what a first plan must create. */
+function declaredResources(stackDir: string): number {
+  const docs = [join(stackDir, "cdk.tf.json"), ...readdirSync(join(stackDir, "modules")).map((m) => join(stackDir, "modules", m, "main.tf.json"))];
+  return docs
+    .map((f) => JSON.parse(readFileSync(f, "utf8")).resource ?? {})
+    .reduce((n, byType) => n + Object.values(byType as Record<string, object>).reduce((m, r) => m + Object.keys(r).length, 0), 0);
+}
+
+describe.skipIf(!!skipReason)("terraform accepts, plans and applies every synthesized stack", () => {
+  let sandbox: TerraformSandbox;
+  let stacks: string[];
+  beforeAll(() => {
+    sandbox = TerraformSandbox.create(schemaDir!);
+    stacks = synthesizeExamples(join(sandbox.root, "synth"));
+  });
+  afterAll(() => sandbox?.dispose());
+
+  it("verifies the reference lab and every example spec", async () => {
+    const results = await verifyStacks(sandbox, stacks);
+    console.log(results.map((r) => r.line).join("\n"));
+    expect(results.map((r) => r.stack)).toEqual(["talos-lab", "fifty-workers", "homelab", "single-cp", "three-nodes"]);
+    results.forEach((r, i) => {
+      expect(r.line).toBe(`${r.stack}: init ok, validate ok, plan ${r.toAdd} to add, apply ok, re-plan no changes`);
+      expect(r.toAdd).toBe(declaredResources(stacks[i]));
+    });
+  });
+
+  it("answers RPCs it does not simulate with a clear diagnostic (import)", async () => {
+    const dir = join(sandbox.root, "import");
+    mkdirSync(dir);
+    writeFileSync(
+      join(dir, "main.tf.json"),
+      JSON.stringify({
+        terraform: { required_providers: { proxmox: { source: "bpg/proxmox", version: "0.111.1" } } },
+        resource: { proxmox_virtual_environment_pool: { lab: { pool_id: "lab" } } },
+      }),
+    );
+    expect((await sandbox.run(dir, ["init", "-backend=false", "-no-color"])).status).toBe(0);
+    const r = await sandbox.run(dir, ["import", "-no-color", "proxmox_virtual_environment_pool.lab", "lab"]);
+    expect(r.status).toBe(1);
+    expect(r.stderr.replace(/\s+/g, " ")).toContain("Import is not supported by the simulated provider");
+  });
+
+  // Negative controls: the harness must fail, with terraform's own message, on real mistakes.
+  const planted = async (edit: (stackDir: string) => void): Promise<VerifyError> => {
+    const dir = synthesizeExamples(join(sandbox.root, `planted-${Math.random().toString(36).slice(2)}`))[0];
+    edit(dir);
+    try {
+      await verifyStack(sandbox, dir, "planted");
+    } catch (e) {
+      if (e instanceof VerifyError) return e;
+      throw e;
+    }
+    throw new Error("the planted mistake was accepted");
+  };
+  const editJson = (file: string, fn: (doc: any) => void) => { // eslint-disable-line @typescript-eslint/no-explicit-any
+    const doc = JSON.parse(readFileSync(file, "utf8"));
+    fn(doc);
+    writeFileSync(file, JSON.stringify(doc, null, 2));
+  };
+  const srvVm = (dir: string, fn: (vm: Record<string, unknown>) => void) =>
+    editJson(join(dir, "modules", "srv", "main.tf.json"), (d) => fn(d.resource.proxmox_virtual_environment_vm["talos-cp-1"]));
+
+  it.each([
+    [
+      "a misspelled attribute",
+      (d: string) => srvVm(d, (vm) => ((vm.node_nmae = vm.node_name), delete vm.node_name)),
+      'No argument or block type is named "node_nmae". Did you mean "node_name"?',
+    ],
+    ["a missing required attribute", (d: string) => srvVm(d, (vm) => delete vm.node_name), 'The argument "node_name" is required, but no definition was found.'],
+    [
+      "an object attribute missing a key",
+      (d: string) => srvVm(d, (vm) => (vm.network_device = [{ bridge: "vmbr3" }])),
+      'Inappropriate value for attribute "network_device": element 0: attributes "disconnected", "enabled", "firewall", "mac_address", "model", "mtu", "queues", "rate_limit", "trunks", and "vlan_id" are required.',
+    ],
+    [
+      "a reference to an undeclared resource",
+      (d: string) => srvVm(d, (vm) => (vm.pool_id = "${proxmox_virtual_environment_pool.nope.pool_id}")),
+      'A managed resource "proxmox_virtual_environment_pool" "nope" has not been declared in module.srv.',
+    ],
+    [
+      "a module output that does not exist",
+      (d: string) => editJson(join(d, "cdk.tf.json"), (doc) => (doc.output.kubernetes_api_url.value = "${module.srv.no_such_output}")),
+      'This object does not have an attribute named "no_such_output".',
+    ],
+  ])("rejects %s", async (_, edit, message) => {
+    const err = await planted(edit);
+    expect(err.step).toBe("validate");
+    // terraform wraps long messages over several lines
+    expect(err.message.replace(/\s+/g, " ")).toContain(message);
+  });
+});

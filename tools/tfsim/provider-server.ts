@@ -1,0 +1,228 @@
+/**
+ * A simulated Terraform provider: speaks plugin protocol 6 over gRPC with go-plugin's AutoMTLS
+ * handshake and serves one provider's exact schema, so terraform core itself type-checks, plans and
+ * applies configurations offline. Resources are "created" by filling computed values with
+ * deterministic placeholders; nothing outside the process is touched.
+ *
+ *   terraform-provider-<name>_v<version>  →  node provider-server.js --schema <file> --provider <fqpn> --proto <dir>
+ */
+import { readFileSync } from "node:fs";
+import { join } from "node:path";
+import * as grpc from "@grpc/grpc-js";
+import * as protoLoader from "@grpc/proto-loader";
+import { CtyValue, decodeValue, encodeValue, fillUnknowns, fromJson, valueHash } from "./cty";
+import { blockType, markComputed, ProviderSchemaJson, protoSchema, TypeSchema } from "./schema";
+import { generateServerIdentity } from "./tls";
+
+const MAGIC_COOKIE_KEY = "TF_PLUGIN_MAGIC_COOKIE";
+const MAGIC_COOKIE = "d602bf8f470bc67ca7faa0386276bbdd4330efaf76d1a219cb4d6991ca9872b2";
+
+interface Args {
+  readonly schema: string;
+  readonly provider: string;
+  readonly proto: string;
+}
+
+function parseArgs(argv: string[]): Args {
+  const get = (flag: string) => {
+    const i = argv.indexOf(flag);
+    if (i < 0 || !argv[i + 1]) throw new Error(`missing ${flag}`);
+    return argv[i + 1];
+  };
+  return { schema: get("--schema"), provider: get("--provider"), proto: get("--proto") };
+}
+
+type Diagnostic = { severity: "ERROR" | "WARNING"; summary: string; detail: string };
+const error = (summary: string, detail = ""): Diagnostic => ({ severity: "ERROR", summary, detail });
+const dyn = (v: CtyValue) => ({ msgpack: Buffer.from(encodeValue(v)) });
+
+/** The provider's behaviour, independent of gRPC plumbing (kept separate so it can be unit-tested). */
+export class SimulatedProvider {
+  private readonly types = new Map<string, TypeSchema>();
+  private readonly dataTypes = new Map<string, TypeSchema>();
+  private schemaResponse?: Record<string, unknown>;
+
+  constructor(readonly schema: ProviderSchemaJson) {
+    for (const [k, v] of Object.entries(schema.resource_schemas ?? {})) this.types.set(k, v);
+    for (const [k, v] of Object.entries(schema.data_source_schemas ?? {})) this.dataTypes.set(k, v);
+  }
+
+  getMetadata() {
+    const names = (m?: Readonly<Record<string, unknown>>) => Object.keys(m ?? {}).sort().map((type_name) => ({ type_name }));
+    return {
+      server_capabilities: { plan_destroy: false, get_provider_schema_optional: false },
+      diagnostics: [],
+      resources: names(this.schema.resource_schemas),
+      data_sources: names(this.schema.data_source_schemas),
+      ephemeral_resources: names(this.schema.ephemeral_resource_schemas),
+    };
+  }
+
+  getProviderSchema() {
+    const map = (m?: Readonly<Record<string, TypeSchema>>) =>
+      Object.fromEntries(Object.entries(m ?? {}).map(([k, v]) => [k, protoSchema(v)]));
+    this.schemaResponse ??= {
+      provider: protoSchema(this.schema.provider),
+      resource_schemas: map(this.schema.resource_schemas),
+      data_source_schemas: map(this.schema.data_source_schemas),
+      ephemeral_resource_schemas: map(this.schema.ephemeral_resource_schemas),
+      diagnostics: [],
+      server_capabilities: { plan_destroy: false, get_provider_schema_optional: false },
+    };
+    return this.schemaResponse;
+  }
+
+  private resource(type: string): TypeSchema {
+    const s = this.types.get(type);
+    if (!s) throw new Error(`unknown resource type ${type}`);
+    return s;
+  }
+
+  private dataSource(type: string): TypeSchema {
+    const s = this.dataTypes.get(type);
+    if (!s) throw new Error(`unknown data source type ${type}`);
+    return s;
+  }
+
+  validateType(type: string, data: boolean): Diagnostic[] {
+    const known = data ? this.dataTypes.has(type) : this.types.has(type);
+    return known ? [] : [error(`Unsupported ${data ? "data source" : "resource"} type`, `${type} is not served by this provider`)];
+  }
+
+  upgradeResourceState(type: string, rawJson: Buffer | undefined) {
+    const t = blockType(this.resource(type).block);
+    const json = rawJson && rawJson.length ? JSON.parse(rawJson.toString("utf8")) : null;
+    return { upgraded_state: dyn(fromJson(t, json)), diagnostics: [] };
+  }
+
+  planResourceChange(type: string, proposed: CtyValue) {
+    // A destroy plan has a null proposed state; everything else plans the config with computed
+    // attributes left unknown until apply.
+    return { planned_state: dyn(markComputed(this.resource(type).block, proposed)), requires_replace: [], diagnostics: [] };
+  }
+
+  applyResourceChange(type: string, planned: CtyValue) {
+    if (planned === null) return { new_state: dyn(null), diagnostics: [] };
+    const seed = valueHash(type, planned);
+    return { new_state: dyn(fillUnknowns(blockType(this.resource(type).block), planned, type, seed)), diagnostics: [] };
+  }
+
+  readDataSource(type: string, config: CtyValue) {
+    const s = this.dataSource(type);
+    const planned = markComputed(s.block, config);
+    return { state: dyn(fillUnknowns(blockType(s.block), planned, type, valueHash(type, config))), diagnostics: [] };
+  }
+}
+
+type Handler = (call: grpc.ServerUnaryCall<any, any>, cb: grpc.sendUnaryData<any>) => void; // eslint-disable-line @typescript-eslint/no-explicit-any
+
+function unary<Req>(fn: (req: Req) => unknown, onError: (e: unknown) => unknown): Handler {
+  return (call, cb) => {
+    try {
+      cb(null, fn(call.request as Req));
+    } catch (e) {
+      cb(null, onError(e));
+    }
+  };
+}
+
+type DynIn = { msgpack?: Buffer } | undefined;
+const val = (d: DynIn) => decodeValue(d?.msgpack);
+
+export async function serve(args: Args): Promise<void> {
+  if (process.env[MAGIC_COOKIE_KEY] !== MAGIC_COOKIE) {
+    process.stderr.write("This binary is a plugin. These are not meant to be executed directly.\n");
+    process.exit(1);
+  }
+  const versions = (process.env.PLUGIN_PROTOCOL_VERSIONS ?? "6").split(",");
+  if (!versions.includes("6")) {
+    process.stderr.write(`plugin protocol 6 not offered (${versions.join(",")})\n`);
+    process.exit(1);
+  }
+  const all = JSON.parse(readFileSync(args.schema, "utf8"));
+  const schema: ProviderSchemaJson | undefined = all.provider_schemas?.[args.provider];
+  if (!schema) throw new Error(`${args.schema} has no provider ${args.provider}`);
+  const sim = new SimulatedProvider(schema);
+
+  const pkg = grpc.loadPackageDefinition(
+    protoLoader.loadSync([join(args.proto, "tfplugin6.proto"), join(args.proto, "grpc_controller.proto")], {
+      keepCase: true,
+      longs: Number,
+      enums: String,
+      defaults: false,
+      oneofs: true,
+    }),
+  ) as any; // eslint-disable-line @typescript-eslint/no-explicit-any
+
+  const diagOnly = (e: unknown) => ({ diagnostics: [error("Simulated provider failed", e instanceof Error ? e.message : String(e))] });
+  const server = new grpc.Server();
+  server.addService(pkg.tfplugin6.Provider.service, {
+    GetMetadata: unary(() => sim.getMetadata(), diagOnly),
+    GetProviderSchema: unary(() => sim.getProviderSchema(), diagOnly),
+    ValidateProviderConfig: unary(() => ({ diagnostics: [] }), diagOnly),
+    ValidateResourceConfig: unary((r: { type_name: string }) => ({ diagnostics: sim.validateType(r.type_name, false) }), diagOnly),
+    ValidateDataResourceConfig: unary((r: { type_name: string }) => ({ diagnostics: sim.validateType(r.type_name, true) }), diagOnly),
+    ValidateEphemeralResourceConfig: unary(
+      (r: { type_name: string }) => ({ diagnostics: [error("Ephemeral resources are not simulated", r.type_name)] }),
+      diagOnly,
+    ),
+    ConfigureProvider: unary(() => ({ diagnostics: [] }), diagOnly),
+    UpgradeResourceState: unary(
+      (r: { type_name: string; raw_state?: { json?: Buffer } }) => sim.upgradeResourceState(r.type_name, r.raw_state?.json),
+      (e) => ({ upgraded_state: dyn(null), ...diagOnly(e) }),
+    ),
+    ReadResource: unary((r: { current_state?: DynIn; private?: Buffer }) => ({
+      new_state: dyn(val(r.current_state)),
+      private: r.private,
+      diagnostics: [],
+    }), (e) => ({ new_state: dyn(null), ...diagOnly(e) })),
+    PlanResourceChange: unary(
+      (r: { type_name: string; proposed_new_state?: DynIn }) => sim.planResourceChange(r.type_name, val(r.proposed_new_state)),
+      (e) => ({ planned_state: dyn(null), ...diagOnly(e) }),
+    ),
+    ApplyResourceChange: unary(
+      (r: { type_name: string; planned_state?: DynIn }) => sim.applyResourceChange(r.type_name, val(r.planned_state)),
+      (e) => ({ new_state: dyn(null), ...diagOnly(e) }),
+    ),
+    ImportResourceState: unary(
+      (r: { type_name: string; id: string }) => ({
+        diagnostics: [error("Import is not supported by the simulated provider", `${r.type_name} ${r.id}: the simulator has no real objects to import`)],
+      }),
+      diagOnly,
+    ),
+    ReadDataSource: unary(
+      (r: { type_name: string; config?: DynIn }) => sim.readDataSource(r.type_name, val(r.config)),
+      (e) => ({ state: dyn(null), ...diagOnly(e) }),
+    ),
+    StopProvider: unary(() => ({ Error: "" }), () => ({ Error: "" })),
+  });
+  server.addService(pkg.plugin.GRPCController.service, {
+    Shutdown: (_call: unknown, cb: grpc.sendUnaryData<object>) => {
+      cb(null, {});
+      setImmediate(() => process.exit(0));
+    },
+  });
+
+  const identity = await generateServerIdentity();
+  const clientCert = process.env.PLUGIN_CLIENT_CERT;
+  const creds = clientCert
+    ? grpc.ServerCredentials.createSsl(
+        Buffer.from(clientCert),
+        [{ private_key: Buffer.from(identity.keyPem), cert_chain: Buffer.from(identity.certPem) }],
+        true,
+      )
+    : grpc.ServerCredentials.createInsecure();
+  const port = await new Promise<number>((resolve, reject) =>
+    server.bindAsync("127.0.0.1:0", creds, (err, p) => (err ? reject(err) : resolve(p))),
+  );
+  process.stdout.write(`1|6|tcp|127.0.0.1:${port}|grpc${clientCert ? `|${identity.certForHandshake}` : ""}\n`);
+  // terraform ends a plugin through GRPCController.Shutdown, or by closing its stdin/killing it.
+  process.on("SIGTERM", () => process.exit(0));
+}
+
+if (require.main === module) {
+  serve(parseArgs(process.argv.slice(2))).catch((e) => {
+    process.stderr.write(`simulated provider: ${e instanceof Error ? e.message : String(e)}\n`);
+    process.exit(1);
+  });
+}

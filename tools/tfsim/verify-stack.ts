@@ -1,0 +1,86 @@
+import { cpSync, readFileSync, writeFileSync } from "node:fs";
+import { basename, join } from "node:path";
+import { TerraformResult, TerraformSandbox } from "./sandbox";
+
+/** What verifying one synthesized stack with terraform found. */
+export interface StackVerification {
+  readonly stack: string;
+  /** Resources the first plan creates. */
+  readonly toAdd: number;
+  /** `<stack>: init ok, validate ok, plan N to add, apply ok, re-plan no changes` */
+  readonly line: string;
+}
+
+/** A failed terraform step; the message carries terraform's own output. */
+export class VerifyError extends Error {
+  constructor(
+    readonly stack: string,
+    readonly step: string,
+    readonly result: TerraformResult,
+  ) {
+    super(`${stack}: ${step} failed\n${(result.stderr + result.stdout).trim()}`);
+    this.name = "VerifyError";
+  }
+}
+
+/**
+ * Blocks terraform cannot run: OpenTofu's state encryption, and the backend (init -backend=false
+ * leaves a configured backend uninitialised, so plan would refuse; the copy uses the default local
+ * state instead).
+ */
+export function stripForTerraform(root: Record<string, unknown>): Record<string, unknown> {
+  const terraform = { ...(root.terraform as Record<string, unknown>) };
+  delete terraform.encryption;
+  delete terraform.backend;
+  return { ...root, terraform };
+}
+
+/** A stand-in value for a variable of the given type constraint. */
+export function dummyValue(name: string, type: string | undefined): unknown {
+  const t = (type ?? "string").replace(/\s+/g, "");
+  if (t === "string") return `sim-${name}-value`;
+  if (t === "number") return 1;
+  if (t === "bool") return false;
+  if (/^(list|set)\(string\)$/.test(t)) return [`sim-${name}-value`];
+  if (/^(list|set|tuple)\(/.test(t)) return [];
+  if (/^(map|object)\(/.test(t)) return {};
+  return null;
+}
+
+function dummyVariables(root: Record<string, unknown>): Record<string, unknown> {
+  const vars = (root.variable ?? {}) as Record<string, { type?: string; default?: unknown }>;
+  return Object.fromEntries(
+    Object.entries(vars)
+      .filter(([, v]) => !("default" in v))
+      .map(([k, v]) => [k, dummyValue(k, v.type)]),
+  );
+}
+
+/**
+ * Copies a stack into the sandbox and runs terraform's own checks on it: init (from the simulated
+ * providers' mirror), validate, plan, apply into local state, and a second plan that must be empty.
+ */
+export async function verifyStack(sandbox: TerraformSandbox, stackDir: string, label = basename(stackDir)): Promise<StackVerification> {
+  const work = join(sandbox.root, "stacks", `${label}-${Math.random().toString(36).slice(2, 8)}`);
+  cpSync(stackDir, work, { recursive: true });
+  const rootFile = join(work, "cdk.tf.json");
+  const root = JSON.parse(readFileSync(rootFile, "utf8"));
+  writeFileSync(rootFile, JSON.stringify(stripForTerraform(root), null, 2));
+  writeFileSync(join(work, "verify.auto.tfvars.json"), JSON.stringify(dummyVariables(root), null, 2));
+
+  const step = async (name: string, args: string[], ok = (r: TerraformResult) => r.status === 0) => {
+    const r = await sandbox.run(work, [...args, "-no-color"]);
+    if (!ok(r)) throw new VerifyError(label, name, r);
+    return r;
+  };
+  await step("init", ["init", "-backend=false", "-input=false"]);
+  await step("validate", ["validate"]);
+  await step("plan", ["plan", "-input=false", "-out=tfplan"]);
+  const shown = await step("show", ["show", "-json", "tfplan"]);
+  const changes = (JSON.parse(shown.stdout).resource_changes ?? []) as { change: { actions: string[] } }[];
+  const toAdd = changes.filter((c) => c.change.actions.includes("create")).length;
+  await step("apply", ["apply", "-input=false", "-auto-approve", "tfplan"]);
+  // -detailed-exitcode: 0 = no changes, 2 = changes; a stable stack has nothing left to do.
+  await step("re-plan", ["plan", "-input=false", "-detailed-exitcode"]);
+  return { stack: label, toAdd, line: `${label}: init ok, validate ok, plan ${toAdd} to add, apply ok, re-plan no changes` };
+}
