@@ -228,17 +228,24 @@ const cases: Case[] = [
     ],
   },
   {
-    name: "schematic id in upper-case hex",
-    spec: { talos: { schematicId: "CE4C980550DD2AB1B17BBF2B08801C7EB59418EAFE8F279833297925D67C7515" } },
+    name: "extension without its owner",
+    spec: { talos: { extensions: ["qemu-guest-agent"] } },
     lines: [
-      'talos.schematicId: "CE4C980550DD2AB1B17BBF2B08801C7EB59418EAFE8F279833297925... — must be an Image Factory schematic id (64 lower-case hex characters, as returned by POST /schematics)',
+      `talos.extensions[0]: "qemu-guest-agent" — must be an official extension name ('<owner>/<name>', e.g. siderolabs/qemu-guest-agent)`,
     ],
   },
   {
-    name: "schematic id too short",
-    spec: { talos: { schematicId: "ce4c9805" } },
+    name: "kernel argument with a space",
+    spec: { talos: { extraKernelArgs: ["console=ttyS0 quiet"] } },
     lines: [
-      'talos.schematicId: "ce4c9805" — must be an Image Factory schematic id (64 lower-case hex characters, as returned by POST /schematics)',
+      'talos.extraKernelArgs[0]: "console=ttyS0 quiet" — must be a plain kernel argument (letters, digits and . _ / : = , - only)',
+    ],
+  },
+  {
+    name: "spec flow reusing a lab flow id",
+    spec: { flows: [{ ...FLOW, id: "etcd-peers" }] },
+    lines: [
+      'flows[0].id: "etcd-peers" — is the id of a flow the lab already declares (pick another id; see flows.json for the lab\'s own flows)',
     ],
   },
 
@@ -398,7 +405,7 @@ const cases: Case[] = [
     name: "unknown flow endpoint",
     spec: { flows: [{ ...FLOW, to: "regsitry" }] },
     lines: [
-      'flows[0].to: "regsitry" — is not a known flow endpoint (a host name, zone:mgmt, zone:dmz, zone:srv, group:talos, group:controlplanes, group:workers, firewall, pods, internet, proxmox)',
+      'flows[0].to: "regsitry" — is not a known flow endpoint (a host name, zone:mgmt, zone:dmz, zone:srv, group:talos, group:controlplanes, group:workers, firewall, pods, internet, proxmox, vip)',
     ],
   },
   {
@@ -566,7 +573,7 @@ describe("validateLabSpec: valid specs", () => {
     expect(spec.hosts.map((h) => h.name)).toEqual(["registry", "mgmt-client", "haproxy-ingress-1"]);
     expect(spec.firewall.vmId).toBe(100);
     expect(spec.bgp).toEqual({ firewallAs: 64520, clusterAs: 64512, nodeToNodeMesh: false });
-    expect(spec.network).toEqual({ podCidr: "10.244.0.0/16", serviceCidr: "10.96.0.0/12", podBlockSize: 26 });
+    expect(spec.network).toEqual({ podCidr: "10.244.0.0/16", serviceCidr: "10.96.0.0/12", podBlockSize: 26, ingressBackendPorts: [8080] });
     expect(spec.flows).toEqual([]);
   });
 

@@ -4,7 +4,8 @@ import { join } from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { findSchemaDir, SCHEMA_DIR_MISSING } from "../providers/schema-dir";
 import { TerraformSandbox } from "../tools/tfsim/sandbox";
-import { VerifyError, verifyStack } from "../tools/tfsim/verify-stack";
+import { synthLab } from "../constructs/emit/synth-lab";
+import { planChanges, prepareStack, terraformStep, VerifyError, verifyStack, workDir } from "../tools/tfsim/verify-stack";
 import { synthesizeExamples, verifyStacks } from "../tools/verify";
 import { PROJECT_ROOT } from "./support/tree";
 
@@ -54,6 +55,28 @@ describe.skipIf(!!skipReason)("terraform accepts, plans and applies every synthe
     const r = await sandbox.run(dir, ["import", "-no-color", "proxmox_virtual_environment_pool.lab", "lab"]);
     expect(r.status).toBe(1);
     expect(r.stderr.replace(/\s+/g, " ")).toContain("Import is not supported by the simulated provider");
+  });
+
+  it("keeps every VM when the Talos version and schematic change after apply", async () => {
+    const before = synthLab({}, join(sandbox.root, "day2-before"));
+    const after = synthLab(
+      { talos: { version: "v1.13.10", extensions: ["siderolabs/qemu-guest-agent", "siderolabs/iscsi-tools"] } },
+      join(sandbox.root, "day2-after"),
+    );
+    const work = workDir(sandbox, "day2");
+    prepareStack(before, work);
+    const step = (name: string, args: string[]) => terraformStep(sandbox, work, "day2", name, args);
+    await step("init", ["init", "-backend=false", "-input=false"]);
+    await step("apply", ["apply", "-input=false", "-auto-approve"]);
+    prepareStack(after, work);
+    await step("plan", ["plan", "-input=false", "-out=day2plan"]);
+    const changes = await planChanges(sandbox, work, "day2", "day2plan");
+    const vms = changes.filter((c) => c.type === "proxmox_virtual_environment_vm");
+    expect(vms.length).toBe(9);
+    expect(vms.filter((c) => c.change.actions.join() !== "no-op").map((c) => c.address)).toEqual([]);
+    // what does change: the schematic, the boot image downloads and every node's configuration
+    const moved = new Set(changes.filter((c) => c.change.actions.join() !== "no-op").map((c) => c.type));
+    expect([...moved].sort()).toEqual(["proxmox_download_file", "talos_image_factory_schematic", "talos_machine_configuration_apply"]);
   });
 
   // Negative controls: the harness must fail, with terraform's own message, on real mistakes.

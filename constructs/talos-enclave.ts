@@ -4,6 +4,7 @@ import { ISynthesisSession, LocalBackend, TerraformHclModule, TerraformOutput, T
 import { addCustomSynthesis } from "cdktf/lib/synthesize/synthesizer";
 import { Construct } from "constructs";
 import { ProxmoxProvider } from "../.gen/providers/proxmox/provider";
+import { TalosProvider } from "../.gen/providers/talos/provider";
 import { stableJson } from "./emit/stable-json";
 import { buildLabModel, LabModel, ModuleName } from "./model/lab-model";
 import { LabVm } from "./proxmox/lab-vm";
@@ -85,6 +86,10 @@ export class TalosEnclave extends TerraformStack {
           sensitive: true,
           description: "private key the provider uses to upload snippets over SSH",
         });
+    const labCa = variable("lab_ca_certificate", {
+      type: "string",
+      description: "PEM certificate of the lab CA (public part only) that signed Harbor's and the Image Factory's certificates",
+    });
     const adminKeys = variable("admin_ssh_public_keys", {
       type: "list(string)",
       description: `SSH public keys of ${s.adminUser} on the Ubuntu VMs`,
@@ -103,6 +108,9 @@ export class TalosEnclave extends TerraformStack {
           .map((n) => ({ name: n.name, address: n.sshAddress! })),
       },
     });
+
+    // Talos nodes, the provider and the Proxmox hosts all use the internal factory, never the public one.
+    new TalosProvider(this, "talos", { imageFactoryUrl: m.imageFactory.url });
 
     if (s.state.encryption) {
       const passphrase = variable("state_passphrase", {
@@ -143,12 +151,15 @@ export class TalosEnclave extends TerraformStack {
         ubuntu_image_ids: moduleOutput("edge", "ubuntu_image_ids"),
         admin_ssh_public_keys: adminKeys.listValue,
       }),
-      srv: call("srv", { bridges: edgeBridges }),
-      platform: call("platform", { kubernetes_api_url: moduleOutput("srv", "kubernetes_api_url") }),
+      srv: call("srv", { bridges: edgeBridges, lab_ca_certificate: labCa.stringValue }),
+      platform: call("platform", {
+        kubernetes_api_url: moduleOutput("srv", "kubernetes_api_url"),
+        kubeconfig: moduleOutput("srv", "kubeconfig"),
+      }),
     };
 
-    const output = (name: string, value: string, description: string) => {
-      const o = new TerraformOutput(this, `output-${name}`, { value, description });
+    const output = (name: string, value: string, description: string, sensitive = false) => {
+      const o = new TerraformOutput(this, `output-${name}`, { value, description, sensitive });
       o.overrideLogicalId(name);
     };
     output("firewall_vm_id", moduleOutput("edge", "firewall_vm_id"), "Proxmox VM id of pfSense");
@@ -158,6 +169,9 @@ export class TalosEnclave extends TerraformStack {
     output("worker_addresses", moduleOutput("srv", "worker_addresses"), "Talos workers");
     output("kubernetes_api_url", moduleOutput("srv", "kubernetes_api_url"), "Kubernetes API through the VIP");
     output("talos_installer_image", moduleOutput("srv", "installer_image"), "installer image the Talos nodes use");
+    output("talos_schematic_id", moduleOutput("srv", "schematic_id"), "Image Factory schematic of the Talos images");
+    output("talosconfig", moduleOutput("srv", "talosconfig"), "talosctl configuration: tofu output -raw talosconfig", true);
+    output("kubeconfig", moduleOutput("srv", "kubeconfig"), "admin kubeconfig: tofu output -raw kubeconfig", true);
 
     addCustomSynthesis(this, { onSynthesize: (session) => this.writeModulesAndSidecars(session) });
   }

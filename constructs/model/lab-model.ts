@@ -1,6 +1,7 @@
 import { DEFAULT_HOST_SIZES, HostRole, LabSpec, VmSize } from "../spec/lab-spec";
 import { hostOffset, parseCidr, withPrefix } from "./addressing";
 import { defaultVmId, placeByName, placeControlPlane } from "./placement";
+import { renderSchematic, schematicId } from "../talos/schematic";
 
 /**
  * The resolved lab: every VM with its node, id, size and NICs, derived once from a validated spec.
@@ -70,12 +71,17 @@ export interface LabModel {
     readonly url: string;
     /** Host part used in installer image references. */
     readonly host: string;
-    /** nocloud ISO served by the internal factory for the spec's schematic and version. */
+    /** Canonical schematic text (extensions, kernel args) and its content-addressed id. */
+    readonly schematic: string;
+    readonly schematicId: string;
+    /** nocloud ISO served by the internal factory for the schematic and version. */
     readonly bootIsoUrl: string;
     readonly bootIsoFileName: string;
-    /** `<factory-host>/nocloud-installer/<schematic>:<version>` */
+    /** `<factory-host>/nocloud-installer[-secureboot]/<schematic>:<version>` */
     readonly installerImage: string;
   };
+  /** Kubernetes API: the VIP and the name clients may use. */
+  readonly kubernetesApi: { readonly vip: string; readonly fqdn: string; readonly url: string };
 }
 
 /** pfSense NIC order is fixed: vtnet0 WAN, vtnet1 MGMT, vtnet2 DMZ, vtnet3 SRV. */
@@ -174,7 +180,9 @@ export function buildLabModel(spec: LabSpec): LabModel {
   );
 
   const factoryHost = `${spec.registry.fqdn}:${spec.registry.factoryPort}`;
-  const bootIsoFileName = `talos-${t.version}-${t.schematicId.slice(0, 12)}-nocloud-amd64.iso`;
+  const schematic = renderSchematic({ officialExtensions: t.extensions, extraKernelArgs: t.extraKernelArgs });
+  const sid = schematicId(schematic);
+  const sb = t.secureBoot ? "-secureboot" : "";
   return {
     spec,
     name: spec.name,
@@ -190,9 +198,18 @@ export function buildLabModel(spec: LabSpec): LabModel {
     imageFactory: {
       url: `https://${factoryHost}`,
       host: factoryHost,
-      bootIsoUrl: `https://${factoryHost}/image/${t.schematicId}/${t.version}/nocloud-amd64.iso`,
-      bootIsoFileName,
-      installerImage: `${factoryHost}/nocloud-installer/${t.schematicId}:${t.version}`,
+      schematic,
+      schematicId: sid,
+      bootIsoUrl: `https://${factoryHost}/image/${sid}/${t.version}/nocloud-amd64${sb}.iso`,
+      // One stable name per lab: a new version or schematic re-downloads into the same file, so VMs
+      // whose CD-ROM still names it keep booting (their boot media is ignored by terraform).
+      bootIsoFileName: `${spec.name}-talos-nocloud-amd64${sb}.iso`,
+      installerImage: `${factoryHost}/nocloud-installer${sb}/${sid}:${t.version}`,
+    },
+    kubernetesApi: {
+      vip: t.vip,
+      fqdn: t.apiFqdn ?? `api.${zones.srv.domain}`,
+      url: `https://${t.vip}:6443`,
     },
   };
 }

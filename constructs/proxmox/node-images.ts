@@ -1,3 +1,4 @@
+import { ITerraformDependable } from "cdktf";
 import { Construct } from "constructs";
 import { DownloadFile } from "../../.gen/providers/proxmox/download-file";
 
@@ -10,6 +11,8 @@ export interface NodeImagesProps {
   readonly datastoreId: string;
   /** Logical id prefix: resources are `<prefix>-<node>`. */
   readonly idPrefix: string;
+  /** What must exist before the host can download (e.g. the schematic the factory builds from). */
+  readonly dependsOn?: ITerraformDependable[];
 }
 
 /**
@@ -29,6 +32,7 @@ export class NodeImages extends Construct {
         url: props.url,
         fileName: props.fileName,
         overwrite: false,
+        dependsOn: props.dependsOn,
       });
       img.overrideLogicalId(`${props.idPrefix}-${node}`);
       this.byNode.set(node, img);

@@ -24,6 +24,9 @@ ${rows.join("\n")}
 - \`cdk.tf.json\`: root module (providers, variables, module calls, outputs)
 ${modules.map((m) => `- \`modules/${m}/main.tf.json\`: the ${m} module`).join("\n")}
 - \`cloud-init/\`: user-data templates of the Ubuntu VMs (filled by \`templatefile()\` at apply time)
+- \`talos/\`: the Image Factory schematic and the machine-config patches every node is built from
+  (\`all-nodes.yaml\`, \`controlplane.yaml\`, \`worker.yaml\`, \`nodes/<name>.yaml\`, and the registry TLS template)
+- \`UPGRADE.md\`: the talosctl upgrade sequence for the versions this tree names
 
 ## Apply
 
@@ -33,12 +36,16 @@ Set the variables (secrets through the environment, never in files):
 export TF_VAR_proxmox_endpoint=https://pve.example:8006/
 export TF_VAR_proxmox_api_token='user@pve!token=…'
 export TF_VAR_admin_ssh_public_keys='["ssh-ed25519 AAAA… admin"]'
+export TF_VAR_lab_ca_certificate="$(cat lab-ca.pem)"   # certificate only; the CA key stays with you
 ${s.proxmox.sshAgent ? "# SSH for snippet uploads comes from the local agent" : "export TF_VAR_proxmox_ssh_private_key=\"$(cat ~/.ssh/id_ed25519)\""}
 ${s.state.encryption ? "export TF_VAR_state_passphrase='at least 16 characters'" : ""}
 tofu init
 tofu apply -target=module.edge    # bridges, pfSense, base images
 # install pfSense from the console, then import its configuration
-tofu apply                        # MGMT, DMZ, SRV and the platform
+tofu apply -target=module.mgmt    # Harbor and the Image Factory must answer before Talos boots
+tofu apply                        # DMZ, SRV (Talos: configure, bootstrap) and the platform
+tofu output -raw talosconfig > talosconfig
+tofu output -raw kubeconfig > kubeconfig
 \`\`\`
 
 ${encryption}

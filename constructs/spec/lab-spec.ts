@@ -157,13 +157,38 @@ export const TalosSchema = z.strictObject({
     .default("v1.13.9").describe("Talos version, e.g. v1.13.9"),
   clusterName: dnsLabel.default("talos-lab").describe("Kubernetes cluster name"),
   vip: ipv4.default("10.10.100.10").describe("shared Layer-2 VIP of the Kubernetes API in SRV"),
-  schematicId: z
+  extensions: z
+    .array(
+      z.string().refine((v) => /^[a-z0-9-]+\/[a-z0-9.-]+$/.test(v), {
+        message: ruleText("must be an official extension name", "'<owner>/<name>', e.g. siderolabs/qemu-guest-agent"),
+      }),
+    )
+    .default(["siderolabs/qemu-guest-agent"])
+    .describe("official system extensions baked into the Image Factory schematic"),
+  extraKernelArgs: z
+    .array(
+      z.string().refine((v) => /^[A-Za-z0-9._\/:=,-]+$/.test(v), {
+        message: ruleText("must be a plain kernel argument", "letters, digits and . _ / : = , - only"),
+      }),
+    )
+    .default([])
+    .describe("kernel arguments baked into the schematic (boot image and installer)"),
+  secureBoot: z
+    .boolean()
+    .default(false)
+    .describe("boot and install the SecureBoot variants (UKI, TPM 2.0 state, keys enrolled from the ISO)"),
+  installDisk: z.string().default("/dev/sda").describe("disk Talos installs to (the VM's scsi0)"),
+  linkName: z
     .string()
-    .refine((v) => /^[0-9a-f]{64}$/.test(v), {
-      message: ruleText("must be an Image Factory schematic id", "64 lower-case hex characters, as returned by POST /schematics"),
-    })
-    .default("ce4c980550dd2ab1b17bbf2b08801c7eb59418eafe8f279833297925d67c7515")
-    .describe("Image Factory schematic id of the boot image (default: siderolabs/qemu-guest-agent only)"),
+    .regex(/^[a-z0-9]{1,15}$/)
+    .default("ens18")
+    .describe("name of the VM's NIC inside Talos (virtio in PCI slot 18 on Proxmox: ens18)"),
+  apiFqdn: dnsName.optional().describe("DNS name of the Kubernetes API; default api.<SRV domain>"),
+  kubernetesVersion: z
+    .string()
+    .refine((v) => /^v1\.\d+\.\d+$/.test(v), { message: ruleText("must be a Kubernetes version", "e.g. v1.35.2") })
+    .optional()
+    .describe("Kubernetes version; default: the one the Talos provider release pins"),
   allowEvenControlPlanes: z
     .boolean()
     .default(false)
@@ -233,6 +258,10 @@ export const NetworkSchema = z.strictObject({
     .int()
     .refine((n) => n >= 20 && n <= 32, { message: ruleText("must be a Calico block size", "a prefix length 20-32; Calico's default is 26") })
     .default(26).describe("Calico IPAM block size; pfSense accepts routes up to it"),
+  ingressBackendPorts: z
+    .array(port)
+    .default([8080])
+    .describe("pod ports the DMZ ingress may reach through pfSense (container ports of the backends)"),
 });
 
 export const ImagesSchema = z.strictObject({

@@ -7,6 +7,9 @@ import {
   isNetworkOrBroadcast,
   parseCidr,
 } from "../model/addressing";
+import { FLOW_GROUPS, FLOW_KEYWORDS, FLOW_ZONES } from "../model/flows";
+import { componentFlows } from "../model/lab-flows";
+import { buildLabModel } from "../model/lab-model";
 import { defaultVmId, ZONE_VM_ID_SPAN } from "../model/placement";
 import { DEFAULT_HOST_SIZES, LabSpec, LabSpecSchema, ruleText, VmSize } from "./lab-spec";
 import { pathText, SpecError, SpecProblem } from "./spec-error";
@@ -24,9 +27,6 @@ export const MINIMUM_SIZES: Readonly<Record<string, VmSize & { source: string }>
   ingress: { cores: 1, memoryMiB: 1024, diskGiB: 8, source: "Ubuntu cloud image minimum" },
 };
 
-const FLOW_KEYWORDS = ["firewall", "pods", "internet", "proxmox"];
-const FLOW_GROUPS = ["group:talos", "group:controlplanes", "group:workers"];
-const FLOW_ZONES = ["zone:mgmt", "zone:dmz", "zone:srv"];
 
 function zodProblems(error: z.ZodError, input: unknown): SpecProblem[] {
   const out: SpecProblem[] = [];
@@ -317,7 +317,8 @@ export function semanticProblems(spec: LabSpec): SpecProblem[] {
   spec.flows.forEach((f, i) => {
     for (const end of ["from", "to"] as const) {
       const v = f[end];
-      if (!hostNames.has(v) && !FLOW_KEYWORDS.includes(v) && !FLOW_GROUPS.includes(v) && !FLOW_ZONES.includes(v)) {
+      const named = [...FLOW_KEYWORDS, ...FLOW_GROUPS, ...FLOW_ZONES] as readonly string[];
+      if (!hostNames.has(v) && !named.includes(v)) {
         add(`flows[${i}].${end}`, v, "is not a known flow endpoint", `a host name, ${[...FLOW_ZONES, ...FLOW_GROUPS, ...FLOW_KEYWORDS].join(", ")}`);
       }
     }
@@ -329,6 +330,16 @@ export function semanticProblems(spec: LabSpec): SpecProblem[] {
   return problems;
 }
 
+/** Spec flows may not reuse the id of a flow a component of the lab declares. */
+function flowIdClashes(spec: LabSpec): SpecProblem[] {
+  const taken = new Set(componentFlows(buildLabModel(spec)).map((f) => f.id));
+  return spec.flows.flatMap((f, i) =>
+    taken.has(f.id)
+      ? [{ path: `flows[${i}].id`, value: f.id, message: ruleText("is the id of a flow the lab already declares", "pick another id; see flows.json for the lab's own flows") }]
+      : [],
+  );
+}
+
 /**
  * Parses and validates a spec. Returns the spec with defaults filled in, or throws one SpecError
  * that lists every problem found.
@@ -337,6 +348,7 @@ export function validateLabSpec(input: unknown): LabSpec {
   const parsed = LabSpecSchema.safeParse(input ?? {}, { reportInput: true });
   if (parsed.success) {
     const problems = semanticProblems(parsed.data);
+    if (problems.length === 0) problems.push(...flowIdClashes(parsed.data));
     if (problems.length > 0) throw new SpecError(problems);
     return parsed.data;
   }

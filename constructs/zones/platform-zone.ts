@@ -11,13 +11,14 @@ export interface PlatformZoneProps {
  * interface is fixed here (the API URL from the srv module, the pod network and BGP settings from the
  * spec); the releases themselves are added by the platform layer.
  *
- * Inputs: `kubernetes_api_url`. Outputs: `kubernetes_api_url`, `calico_ip_pool`.
+ * Inputs: `kubernetes_api_url`, `kubeconfig` (sensitive). Outputs: `kubernetes_api_url`, `calico_ip_pool`.
  */
 export class PlatformZone extends ZoneModule {
   constructor(scope: Construct, id: string, props: PlatformZoneProps) {
     super(scope, id);
     const n = props.model.spec.network;
     const api = this.input("kubernetes_api_url", { type: "string", description: "Kubernetes API URL (srv module)" });
+    this.input("kubeconfig", { type: "string", sensitive: true, description: "admin kubeconfig of the cluster (srv module)" });
     this.output("kubernetes_api_url", api.value, "Kubernetes API the releases are installed through");
     this.output(
       "calico_ip_pool",

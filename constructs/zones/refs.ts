@@ -21,3 +21,8 @@ export function sidecarTemplate(file: string, vars: Readonly<Record<string, stri
     .join(", ");
   return `\${templatefile("\${path.root}/${file}", { ${args} })}`;
 }
+
+/** `${file("${path.root}/<file>")}`: a sidecar read at plan time. */
+export function sidecarFile(file: string): string {
+  return `\${file("\${path.root}/${file}")}`;
+}

@@ -1,5 +1,11 @@
 import { Construct } from "constructs";
 import { ProxmoxProvider } from "../../.gen/providers/proxmox/provider";
+import { TalosProvider } from "../../.gen/providers/talos/provider";
+import { labFlows } from "../model/lab-flows";
+import { FactorySchematic } from "../talos/factory-schematic";
+import { TalosCluster } from "../talos/talos-cluster";
+import { talosPatchFiles } from "../talos/talos-patch-files";
+import { renderUpgradeGuide } from "../talos/upgrade-guide";
 import { VirtualEnvironmentPool } from "../../.gen/providers/proxmox/virtual-environment-pool";
 import { LabModel } from "../model/lab-model";
 import { LabVm } from "../proxmox/lab-vm";
@@ -16,21 +22,34 @@ export interface SrvZoneProps {
  * from the internal Image Factory (never from the internet); every VM boots it with a static address
  * through cloud-init, so Talos comes up in maintenance mode on its final address.
  *
- * Inputs: `bridges`. Outputs: `control_plane_addresses`, `worker_addresses`, `kubernetes_api_url`,
- * `installer_image`, `vm_ids`.
+ * The Talos cluster itself (secrets, configs from the reviewed `talos/` patches, apply, bootstrap,
+ * kubeconfig) is {@link TalosCluster}.
+ *
+ * Inputs: `bridges`, `lab_ca_certificate`. Outputs: `control_plane_addresses`, `worker_addresses`,
+ * `kubernetes_api_url`, `installer_image`, `schematic_id`, `vm_ids`, and sensitive `kubeconfig`,
+ * `kubernetes_client_configuration` and `talosconfig`.
  */
 export class SrvZone extends ZoneModule {
   readonly bootImages: NodeImages;
   readonly nodes = new Map<string, LabVm>();
   readonly pool: VirtualEnvironmentPool;
+  readonly schematic: FactorySchematic;
+  readonly talos: TalosCluster;
 
   constructor(scope: Construct, id: string, props: SrvZoneProps) {
     super(scope, id);
     const m = props.model;
     const spec = m.spec;
     new ProxmoxProvider(this, "proxmox");
+    new TalosProvider(this, "talos-provider");
 
     this.input("bridges", { type: "map(map(string))", description: "bridge name per Proxmox node and zone (edge module)" });
+    const ca = this.input("lab_ca_certificate", {
+      type: "string",
+      description: "PEM certificate of the lab CA that signed Harbor's and the Image Factory's certificates",
+    });
+    for (const [path, content] of talosPatchFiles(m, labFlows(m))) this.addSidecar(path, content);
+    this.addSidecar("UPGRADE.md", renderUpgradeGuide(m));
 
     this.pool = new VirtualEnvironmentPool(this, "pool", {
       poolId: `${m.name}-srv`,
@@ -38,12 +57,14 @@ export class SrvZone extends ZoneModule {
     });
     this.pool.overrideLogicalId("srv");
 
+    this.schematic = new FactorySchematic(this, "schematic", { model: m });
     this.bootImages = new NodeImages(this, "talos-image", {
       nodes: m.talosImageNodes,
       url: m.imageFactory.bootIsoUrl,
       fileName: m.imageFactory.bootIsoFileName,
       datastoreId: spec.proxmox.isoDatastore,
       idPrefix: "talos",
+      dependsOn: [this.schematic.resource],
     });
 
     for (const plan of [...m.controlPlanes, ...m.workers]) {
@@ -60,10 +81,21 @@ export class SrvZone extends ZoneModule {
       this.nodes.set(plan.name, vm);
     }
 
+    this.talos = new TalosCluster(this, "talos", { model: m, vms: this.nodes, caCertificateExpression: `var.${ca.friendlyUniqueId}` });
+
     this.output("control_plane_addresses", Object.fromEntries(m.controlPlanes.map((n) => [n.name, n.ip])), "IPv4 per control plane");
     this.output("worker_addresses", Object.fromEntries(m.workers.map((n) => [n.name, n.ip])), "IPv4 per worker");
     this.output("kubernetes_api_url", `https://${spec.talos.vip}:6443`, "Kubernetes API through the control-plane VIP");
     this.output("installer_image", m.imageFactory.installerImage, "Talos installer image from the internal Image Factory");
     this.output("vm_ids", Object.fromEntries([...this.nodes].map(([n, vm]) => [n, vm.vm.vmId])), "Proxmox VM id per Talos node");
+    this.output("schematic_id", this.schematic.resource.id, "Image Factory schematic of the boot and installer images");
+    this.output("kubeconfig", this.talos.kubeconfig.kubeconfigRaw, "admin kubeconfig of the cluster", true);
+    this.output(
+      "kubernetes_client_configuration",
+      "${talos_cluster_kubeconfig.lab.kubernetes_client_configuration}",
+      "host, CA and client certificate for the Kubernetes API (helm provider)",
+      true,
+    );
+    this.output("talosconfig", this.talos.clientConfiguration.talosConfig, "talosctl configuration (node addresses as endpoints)", true);
   }
 }

@@ -6,11 +6,12 @@
  *
  *   terraform-provider-<name>_v<version>  →  node provider-server.js --schema <file> --provider <fqpn> --proto <dir>
  */
+import { createHash } from "node:crypto";
 import { readFileSync } from "node:fs";
 import { join } from "node:path";
 import * as grpc from "@grpc/grpc-js";
 import * as protoLoader from "@grpc/proto-loader";
-import { CtyValue, decodeValue, encodeValue, fillUnknowns, fromJson, valueHash } from "./cty";
+import { CtyValue, decodeValue, encodeValue, fillUnknowns, fromJson, isObject, valueHash } from "./cty";
 import { blockType, markComputed, ProviderSchemaJson, protoSchema, TypeSchema } from "./schema";
 import { generateServerIdentity } from "./tls";
 
@@ -31,6 +32,25 @@ function parseArgs(argv: string[]): Args {
   };
   return { schema: get("--schema"), provider: get("--provider"), proto: get("--proto") };
 }
+
+/**
+ * Computed values the real provider derives from the configuration in a way configurations depend on
+ * (a postcondition, say). Everything else computed becomes a typed placeholder.
+ */
+const KNOWN_COMPUTATIONS: Readonly<Record<string, (planned: Record<string, CtyValue>) => Record<string, CtyValue>>> = {
+  // The Image Factory's schematic id is the sha256 of the schematic text it is given.
+  talos_image_factory_schematic: (p): Record<string, CtyValue> =>
+    typeof p.schematic === "string" ? { id: createHash("sha256").update(p.schematic).digest("hex") } : {},
+};
+
+/**
+ * Attributes whose change makes the real provider replace the object (its plan modifiers, which the
+ * schema does not carry). A replaced object's computed values are unknown again until apply.
+ */
+const REPLACE_ON_CHANGE: Readonly<Record<string, readonly string[]>> = {
+  talos_image_factory_schematic: ["schematic"],
+  proxmox_download_file: ["url", "file_name", "node_name", "datastore_id", "content_type"],
+};
 
 type Diagnostic = { severity: "ERROR" | "WARNING"; summary: string; detail: string };
 const error = (summary: string, detail = ""): Diagnostic => ({ severity: "ERROR", summary, detail });
@@ -95,16 +115,28 @@ export class SimulatedProvider {
     return { upgraded_state: dyn(fromJson(t, json)), diagnostics: [] };
   }
 
-  planResourceChange(type: string, proposed: CtyValue) {
+  planResourceChange(type: string, prior: CtyValue, proposed: CtyValue, config: CtyValue) {
     // A destroy plan has a null proposed state; everything else plans the config with computed
     // attributes left unknown until apply.
-    return { planned_state: dyn(markComputed(this.resource(type).block, proposed)), requires_replace: [], diagnostics: [] };
+    const block = this.resource(type).block;
+    const changed =
+      isObject(prior) && isObject(proposed)
+        ? (REPLACE_ON_CHANGE[type] ?? []).filter((a) => valueHash(prior[a]) !== valueHash(proposed[a]))
+        : [];
+    if (changed.length === 0) return { planned_state: dyn(markComputed(block, proposed)), requires_replace: [], diagnostics: [] };
+    return {
+      planned_state: dyn(markComputed(block, config)),
+      requires_replace: changed.map((a) => ({ steps: [{ attribute_name: a }] })),
+      diagnostics: [],
+    };
   }
 
   applyResourceChange(type: string, planned: CtyValue) {
     if (planned === null) return { new_state: dyn(null), diagnostics: [] };
     const seed = valueHash(type, planned);
-    return { new_state: dyn(fillUnknowns(blockType(this.resource(type).block), planned, type, seed)), diagnostics: [] };
+    const known = isObject(planned) ? (KNOWN_COMPUTATIONS[type]?.(planned) ?? {}) : {};
+    const computed = isObject(planned) ? { ...planned, ...known } : planned;
+    return { new_state: dyn(fillUnknowns(blockType(this.resource(type).block), computed, type, seed)), diagnostics: [] };
   }
 
   readDataSource(type: string, config: CtyValue) {
@@ -177,7 +209,8 @@ export async function serve(args: Args): Promise<void> {
       diagnostics: [],
     }), (e) => ({ new_state: dyn(null), ...diagOnly(e) })),
     PlanResourceChange: unary(
-      (r: { type_name: string; proposed_new_state?: DynIn }) => sim.planResourceChange(r.type_name, val(r.proposed_new_state)),
+      (r: { type_name: string; prior_state?: DynIn; proposed_new_state?: DynIn; config?: DynIn }) =>
+        sim.planResourceChange(r.type_name, val(r.prior_state), val(r.proposed_new_state), val(r.config)),
       (e) => ({ planned_state: dyn(null), ...diagOnly(e) }),
     ),
     ApplyResourceChange: unary(

@@ -56,29 +56,52 @@ function dummyVariables(root: Record<string, unknown>): Record<string, unknown> 
   );
 }
 
-/**
- * Copies a stack into the sandbox and runs terraform's own checks on it: init (from the simulated
- * providers' mirror), validate, plan, apply into local state, and a second plan that must be empty.
- */
-export async function verifyStack(sandbox: TerraformSandbox, stackDir: string, label = basename(stackDir)): Promise<StackVerification> {
-  const work = join(sandbox.root, "stacks", `${label}-${Math.random().toString(36).slice(2, 8)}`);
+/** Copies a stack's files into `work` as terraform can run them (tofu-only blocks stripped, dummy variables). */
+export function prepareStack(stackDir: string, work: string): void {
   cpSync(stackDir, work, { recursive: true });
   const rootFile = join(work, "cdk.tf.json");
   const root = JSON.parse(readFileSync(rootFile, "utf8"));
   writeFileSync(rootFile, JSON.stringify(stripForTerraform(root), null, 2));
   writeFileSync(join(work, "verify.auto.tfvars.json"), JSON.stringify(dummyVariables(root), null, 2));
+}
 
-  const step = async (name: string, args: string[], ok = (r: TerraformResult) => r.status === 0) => {
-    const r = await sandbox.run(work, [...args, "-no-color"]);
-    if (!ok(r)) throw new VerifyError(label, name, r);
-    return r;
-  };
+/** A fresh working folder inside the sandbox. */
+export function workDir(sandbox: TerraformSandbox, label: string): string {
+  return join(sandbox.root, "stacks", `${label}-${Math.random().toString(36).slice(2, 8)}`);
+}
+
+/** Runs one terraform step in `work`, throwing VerifyError with terraform's output when it fails. */
+export async function terraformStep(
+  sandbox: TerraformSandbox,
+  work: string,
+  label: string,
+  name: string,
+  args: string[],
+  ok = (r: TerraformResult) => r.status === 0,
+): Promise<TerraformResult> {
+  const r = await sandbox.run(work, [...args, "-no-color"]);
+  if (!ok(r)) throw new VerifyError(label, name, r);
+  return r;
+}
+
+/** Resource changes of a saved plan, as `terraform show -json` reports them. */
+export async function planChanges(sandbox: TerraformSandbox, work: string, label: string, planFile: string) {
+  const shown = await terraformStep(sandbox, work, label, "show", ["show", "-json", planFile]);
+  return (JSON.parse(shown.stdout).resource_changes ?? []) as { address: string; type: string; change: { actions: string[] } }[];
+}
+
+/**
+ * Copies a stack into the sandbox and runs terraform's own checks on it: init (from the simulated
+ * providers' mirror), validate, plan, apply into local state, and a second plan that must be empty.
+ */
+export async function verifyStack(sandbox: TerraformSandbox, stackDir: string, label = basename(stackDir)): Promise<StackVerification> {
+  const work = workDir(sandbox, label);
+  prepareStack(stackDir, work);
+  const step = (name: string, args: string[]) => terraformStep(sandbox, work, label, name, args);
   await step("init", ["init", "-backend=false", "-input=false"]);
   await step("validate", ["validate"]);
   await step("plan", ["plan", "-input=false", "-out=tfplan"]);
-  const shown = await step("show", ["show", "-json", "tfplan"]);
-  const changes = (JSON.parse(shown.stdout).resource_changes ?? []) as { change: { actions: string[] } }[];
-  const toAdd = changes.filter((c) => c.change.actions.includes("create")).length;
+  const toAdd = (await planChanges(sandbox, work, label, "tfplan")).filter((c) => c.change.actions.includes("create")).length;
   await step("apply", ["apply", "-input=false", "-auto-approve", "tfplan"]);
   // -detailed-exitcode: 0 = no changes, 2 = changes; a stable stack has nothing left to do.
   await step("re-plan", ["plan", "-input=false", "-detailed-exitcode"]);

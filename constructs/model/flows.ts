@@ -1,0 +1,87 @@
+import type { LabModel, VmPlan, ZoneName } from "./lab-model";
+
+/**
+ * The flow model: every network flow a component of the lab needs, in one list. Everything that
+ * enforces separation (pfSense, Proxmox and Talos firewalls) is derived from it.
+ *
+ * Endpoints: a VM name, `zone:<mgmt|dmz|srv>`, `group:<talos|controlplanes|workers>`, `vip` (the
+ * Kubernetes API address), `firewall`, `pods`, `internet` or `proxmox` (the Proxmox hosts).
+ */
+export type Protocol = "tcp" | "udp" | "icmp";
+
+export interface Flow {
+  readonly id: string;
+  readonly from: string;
+  readonly to: string;
+  readonly protocol: Protocol;
+  readonly ports: readonly (number | string)[];
+  readonly purpose: string;
+  /** Who declared it: a component of the lab, or the spec's `flows`. */
+  readonly origin: "lab" | "spec";
+}
+
+export const FLOW_KEYWORDS = ["firewall", "pods", "internet", "proxmox", "vip"] as const;
+export const FLOW_GROUPS = ["group:talos", "group:controlplanes", "group:workers"] as const;
+export const FLOW_ZONES = ["zone:mgmt", "zone:dmz", "zone:srv"] as const;
+
+/** Where an endpoint is, as addresses the lab knows. */
+export interface ResolvedEndpoint {
+  /** Lab VMs the endpoint stands for (empty for networks and outside endpoints). */
+  readonly vms: readonly VmPlan[];
+  /** IPv4 subnets (`/32` for single addresses); empty where the lab has no address for it. */
+  readonly cidrs: readonly string[];
+}
+
+/** A resolved view of a lab's flows. */
+export class FlowTable {
+  constructor(
+    readonly model: LabModel,
+    readonly flows: readonly Flow[],
+  ) {}
+
+  /**
+   * Addresses of an endpoint. `firewall` resolves to its address in `seenFrom`'s zone (the gateway),
+   * since that is the address a zone member talks to or hears from.
+   */
+  resolve(endpoint: string, seenFrom: ZoneName = "srv"): ResolvedEndpoint {
+    const m = this.model;
+    const talos = [...m.controlPlanes, ...m.workers];
+    const hosts = (vms: readonly VmPlan[]) => ({ vms, cidrs: vms.map((v) => `${v.ip}/32`) });
+    switch (endpoint) {
+      case "group:talos":
+        return hosts(talos);
+      case "group:controlplanes":
+        return hosts(m.controlPlanes);
+      case "group:workers":
+        return hosts(m.workers);
+      case "vip":
+        // The VIP is held by one control plane at a time: traffic to it lands on a control plane.
+        return { vms: m.controlPlanes, cidrs: [`${m.kubernetesApi.vip}/32`] };
+      case "firewall":
+        return { vms: [m.firewall], cidrs: [`${m.zones[seenFrom].gateway}/32`] };
+      case "pods":
+        return { vms: [], cidrs: [m.spec.network.podCidr] };
+      case "internet":
+        return { vms: [], cidrs: ["0.0.0.0/0"] };
+      case "proxmox":
+        return { vms: [], cidrs: [] };
+    }
+    if (endpoint.startsWith("zone:")) {
+      const z = endpoint.slice(5) as ZoneName;
+      return { vms: m.vms.filter((v) => v.module === z), cidrs: [m.zones[z].cidr] };
+    }
+    const vm = m.vms.find((v) => v.name === endpoint);
+    if (!vm) throw new Error(`unknown flow endpoint ${endpoint}`);
+    return hosts([vm]);
+  }
+
+  /** Flows whose destination includes the VM. */
+  into(vm: VmPlan): Flow[] {
+    return this.flows.filter((f) => this.resolve(f.to).vms.some((v) => v.name === vm.name));
+  }
+}
+
+/** Every endpoint name a spec flow may use in this lab. */
+export function knownEndpoints(vmNames: readonly string[]): string[] {
+  return [...vmNames, ...FLOW_ZONES, ...FLOW_GROUPS, ...FLOW_KEYWORDS];
+}

@@ -1,0 +1,84 @@
+import type { LabModel } from "./lab-model";
+import { Flow, FlowTable } from "./flows";
+
+type FlowInput = Omit<Flow, "origin">;
+
+/** Talos's documented intra-cluster ports, and Calico's when it runs with BGP and no encapsulation. */
+function clusterFlows(m: LabModel): FlowInput[] {
+  const flows: FlowInput[] = [
+    { id: "talos-trustd", from: "group:talos", to: "group:controlplanes", protocol: "tcp", ports: [50001], purpose: "Talos nodes fetch certificates from trustd" },
+    { id: "talos-apid-proxy", from: "group:controlplanes", to: "group:talos", protocol: "tcp", ports: [50000], purpose: "control planes proxy talosctl calls to other nodes" },
+    { id: "etcd-peers", from: "group:controlplanes", to: "group:controlplanes", protocol: "tcp", ports: ["2379-2380"], purpose: "etcd client and peer traffic between control planes" },
+    { id: "kube-apiserver-nodes", from: "group:talos", to: "group:controlplanes", protocol: "tcp", ports: [6443], purpose: "kubelets and KubePrism reach the API servers" },
+    { id: "kube-apiserver-vip", from: "group:talos", to: "vip", protocol: "tcp", ports: [6443], purpose: "nodes join through the cluster endpoint (VIP)" },
+    { id: "kube-apiserver-pods", from: "pods", to: "group:controlplanes", protocol: "tcp", ports: [6443], purpose: "in-cluster clients reach the API through the kubernetes service" },
+    { id: "kubelet-api", from: "group:controlplanes", to: "group:talos", protocol: "tcp", ports: [10250], purpose: "API servers reach kubelets (logs, exec, port-forward)" },
+    { id: "kubelet-metrics", from: "pods", to: "group:talos", protocol: "tcp", ports: [10250], purpose: "metrics-server scrapes kubelets" },
+    { id: "calico-typha", from: "group:talos", to: "group:talos", protocol: "tcp", ports: [5473], purpose: "Calico Felix agents talk to Typha" },
+    { id: "calico-bgp-firewall", from: "firewall", to: "group:talos", protocol: "tcp", ports: [179], purpose: "pfSense (FRR) peers with Calico for pod routes" },
+    { id: "calico-bgp-nodes", from: "group:talos", to: "firewall", protocol: "tcp", ports: [179], purpose: "Calico peers with pfSense (FRR) for pod routes" },
+  ];
+  if (m.spec.bgp.nodeToNodeMesh) {
+    flows.push({ id: "calico-bgp-mesh", from: "group:talos", to: "group:talos", protocol: "tcp", ports: [179], purpose: "Calico node-to-node BGP mesh" });
+  }
+  return flows;
+}
+
+/** Flows each zone's members need from the firewall itself and from the outside. */
+function zoneFlows(m: LabModel): FlowInput[] {
+  const flows: FlowInput[] = [];
+  for (const z of ["mgmt", "dmz", "srv"] as const) {
+    flows.push(
+      { id: `${z}-dns-udp`, from: `zone:${z}`, to: "firewall", protocol: "udp", ports: [53], purpose: `${z.toUpperCase()} resolves names through pfSense` },
+      { id: `${z}-dns-tcp`, from: `zone:${z}`, to: "firewall", protocol: "tcp", ports: [53], purpose: `${z.toUpperCase()} resolves large answers through pfSense` },
+      { id: `${z}-ntp`, from: `zone:${z}`, to: "firewall", protocol: "udp", ports: [123], purpose: `${z.toUpperCase()} sets its clocks from pfSense` },
+    );
+  }
+  flows.push({ id: "mgmt-internet-web", from: "zone:mgmt", to: "internet", protocol: "tcp", ports: [80, 443], purpose: "registry upstreams, packages and updates for MGMT" });
+  return flows;
+}
+
+/** Flows of the MGMT and DMZ hosts, by role. */
+function hostFlows(m: LabModel): FlowInput[] {
+  const flows: FlowInput[] = [];
+  const registry = m.hosts.find((h) => h.name === m.spec.registry.host)!;
+  const factoryPort = m.spec.registry.factoryPort;
+  for (const c of m.hosts.filter((h) => h.role === "client")) {
+    flows.push(
+      { id: `${c.name}-talos-apid`, from: c.name, to: "group:talos", protocol: "tcp", ports: [50000], purpose: "operator runs talosctl against every node" },
+      { id: `${c.name}-kube-api`, from: c.name, to: "vip", protocol: "tcp", ports: [6443], purpose: "operator runs kubectl and helm" },
+      { id: `${c.name}-proxmox-api`, from: c.name, to: "proxmox", protocol: "tcp", ports: [8006], purpose: "operator reaches the Proxmox API and console" },
+    );
+    for (const h of m.hosts.filter((h) => h.name !== c.name)) {
+      flows.push({ id: `${c.name}-ssh-${h.name}`, from: c.name, to: h.name, protocol: "tcp", ports: [22], purpose: `operator administers ${h.name} over SSH` });
+    }
+  }
+  flows.push(
+    { id: "talos-registry-https", from: "group:talos", to: registry.name, protocol: "tcp", ports: [443], purpose: "Talos pulls every image through the Harbor proxy cache" },
+    { id: "talos-image-factory", from: "group:talos", to: registry.name, protocol: "tcp", ports: [factoryPort], purpose: "Talos fetches installer images from the internal Image Factory" },
+    { id: "proxmox-image-factory", from: "proxmox", to: registry.name, protocol: "tcp", ports: [factoryPort], purpose: "Proxmox downloads Talos boot images from the internal Image Factory" },
+  );
+  for (const i of m.hosts.filter((h) => h.role === "ingress")) {
+    flows.push(
+      { id: `internet-${i.name}-web`, from: "internet", to: i.name, protocol: "tcp", ports: [80, 443], purpose: "public HTTP(S) through the WAN port-forward" },
+      { id: `${i.name}-kube-api`, from: i.name, to: "vip", protocol: "tcp", ports: [6443], purpose: "ingress controller watches Services and Endpoints" },
+      { id: `${i.name}-pod-backends`, from: i.name, to: "pods", protocol: "tcp", ports: [...m.spec.network.ingressBackendPorts], purpose: "HAProxy forwards to pod backends through pfSense" },
+    );
+  }
+  return flows;
+}
+
+/** Flows the lab's components declare (the spec's own flows not included). */
+export function componentFlows(m: LabModel): Flow[] {
+  return [...zoneFlows(m), ...hostFlows(m), ...clusterFlows(m)].map((f): Flow => ({ ...f, origin: "lab" }));
+}
+
+/** The lab's flows: what its components need, then the spec's extra flows. */
+export function labFlows(m: LabModel): FlowTable {
+  const lab = componentFlows(m);
+  const extra = m.spec.flows.map((f): Flow => ({ ...f, origin: "spec" }));
+  const ids = new Set(lab.map((f) => f.id));
+  const clash = extra.find((f) => ids.has(f.id));
+  if (clash) throw new Error(`flow id ${clash.id} is already used by a component of the lab`);
+  return new FlowTable(m, [...lab, ...extra]);
+}

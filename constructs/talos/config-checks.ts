@@ -1,0 +1,66 @@
+import { isIpv4 } from "../model/addressing";
+import type { TalosDocument } from "./machine-documents";
+
+/** A rule of Talos's own (Go-side) validation that the JSON Schema cannot express, broken. */
+export interface TalosConfigProblem {
+  readonly file: string;
+  readonly message: string;
+}
+
+/** Legacy v1alpha1 paths that Talos ≥ 1.12 replaced with documents; mixing both styles is refused. */
+const LEGACY_PATHS = [
+  ["machine", "network"],
+  ["machine", "time"],
+  ["machine", "registries"],
+  ["machine", "env"],
+  ["machine", "install", "extraKernelArgs"],
+] as const;
+
+const get = (o: unknown, path: readonly string[]): unknown =>
+  path.reduce<unknown>((cur, k) => (cur && typeof cur === "object" ? (cur as Record<string, unknown>)[k] : undefined), o);
+
+/**
+ * Checks one node's patch documents (all files that end up in its machine config, in merge order).
+ * Rules: no legacy network/time/registry keys; VIP is an IP and no node address; registry mirror
+ * endpoints are https; a set hostname has `auto: "off"`; firewall rule names are unique.
+ */
+export function talosConfigProblems(files: ReadonlyMap<string, readonly TalosDocument[]>): TalosConfigProblem[] {
+  const problems: TalosConfigProblem[] = [];
+  const all = [...files].flatMap(([file, docs]) => docs.map((doc) => ({ file, doc })));
+  const nodeAddresses = all
+    .filter(({ doc }) => doc.kind === "LinkConfig")
+    .flatMap(({ doc }) => ((doc.addresses as { address: string }[]) ?? []).map((a) => a.address.split("/")[0]));
+  const ruleNames = new Map<string, string>();
+
+  for (const { file, doc } of all) {
+    const add = (message: string) => problems.push({ file, message });
+    if (doc.kind === undefined) {
+      for (const p of LEGACY_PATHS) if (get(doc, p) !== undefined) add(`legacy key ${p.join(".")} (use the Talos ≥ 1.12 documents)`);
+      const endpoint = get(doc, ["cluster", "controlPlane", "endpoint"]);
+      if (typeof endpoint === "string" && !endpoint.startsWith("https://")) add(`cluster endpoint ${endpoint} is not https`);
+      continue;
+    }
+    switch (doc.kind) {
+      case "Layer2VIPConfig":
+        if (!isIpv4(String(doc.name))) add(`Layer2VIPConfig name ${String(doc.name)} is not an IP address`);
+        if (nodeAddresses.includes(String(doc.name))) add(`VIP ${String(doc.name)} is also a node address`);
+        break;
+      case "RegistryMirrorConfig":
+        for (const e of (doc.endpoints as { url: string }[]) ?? []) {
+          if (!e.url.startsWith("https://")) add(`mirror endpoint ${e.url} for ${String(doc.name)} is not https`);
+        }
+        break;
+      case "HostnameConfig":
+        if (doc.hostname !== undefined && doc.auto !== "off") add(`HostnameConfig sets hostname ${String(doc.hostname)} without auto: "off"`);
+        break;
+      case "NetworkRuleConfig": {
+        const name = String(doc.name);
+        const first = ruleNames.get(name);
+        if (first) add(`NetworkRuleConfig ${name} is also defined in ${first}`);
+        else ruleNames.set(name, file);
+        break;
+      }
+    }
+  }
+  return problems;
+}

@@ -1,0 +1,35 @@
+import { Construct } from "constructs";
+import { ImageFactorySchematic } from "../../.gen/providers/talos/image-factory-schematic";
+import { LabModel } from "../model/lab-model";
+import { sidecarFile } from "../zones/refs";
+import { TALOS_FILES } from "./talos-patch-files";
+
+export interface FactorySchematicProps {
+  readonly model: LabModel;
+}
+
+/**
+ * Registers the lab's schematic (talos/schematic.yaml) with the internal Image Factory. Boot images
+ * and installer images are served only for schematics the factory knows, so downloads depend on it.
+ */
+export class FactorySchematic extends Construct {
+  readonly resource: ImageFactorySchematic;
+
+  constructor(scope: Construct, id: string, props: FactorySchematicProps) {
+    super(scope, id);
+    const expected = props.model.imageFactory.schematicId;
+    this.resource = new ImageFactorySchematic(this, "schematic", {
+      schematic: sidecarFile(TALOS_FILES.schematic),
+      lifecycle: {
+        // Installer images in the patches name this id; the factory must agree.
+        postcondition: [
+          {
+            condition: `\${self.id == "${expected}"}`,
+            errorMessage: `The Image Factory gave talos/schematic.yaml another id than ${expected}; the installer images in the patches would not match.`,
+          },
+        ],
+      },
+    });
+    this.resource.overrideLogicalId("lab");
+  }
+}

@@ -1,0 +1,97 @@
+import { FlowTable } from "../model/flows";
+import { LabModel, VmPlan } from "../model/lab-model";
+import { talosFirewallRules } from "./host-firewall";
+
+/**
+ * Talos machine-config patch documents (Talos ≥ 1.12 multi-document style only: no legacy
+ * `machine.network`, `machine.time` or `machine.registries`). Pure data; talos-patch-files.ts writes
+ * them as the reviewed YAML sidecars the srv module reads.
+ */
+export type TalosDocument = Record<string, unknown>;
+
+/** Registries every air-gapped node needs mirrored, besides the spec's upstreams. */
+export const REQUIRED_MIRRORS = ["docker.io", "ghcr.io", "registry.k8s.io", "quay.io", "gcr.io"] as const;
+
+/** Harbor proxy-cache project that mirrors an upstream registry. */
+export function harborProxyProject(upstream: string): string {
+  return `proxy-${upstream}`;
+}
+
+export function mirroredRegistries(m: LabModel): string[] {
+  return [...new Set([...REQUIRED_MIRRORS, ...m.spec.registry.upstreams])];
+}
+
+const doc = (kind: string, body: Record<string, unknown>): TalosDocument => ({ apiVersion: "v1alpha1", kind, ...body });
+
+/** Documents every node gets. */
+export function allNodesDocuments(m: LabModel): TalosDocument[] {
+  const s = m.spec;
+  const srv = m.zones.srv;
+  const harbor = s.registry.fqdn;
+  return [
+    {
+      machine: {
+        install: { disk: s.talos.installDisk, image: m.imageFactory.installerImage, wipe: false },
+        kubelet: { nodeIP: { validSubnets: [srv.cidr] } },
+      },
+      cluster: {
+        clusterName: s.talos.clusterName,
+        network: { cni: { name: "none" }, podSubnets: [s.network.podCidr], serviceSubnets: [s.network.serviceCidr] },
+        discovery: { enabled: false },
+      },
+    },
+    ...mirroredRegistries(m).map((upstream) =>
+      doc("RegistryMirrorConfig", {
+        name: upstream,
+        endpoints: [{ url: `https://${harbor}/v2/${harborProxyProject(upstream)}`, overridePath: true }],
+        skipFallback: true,
+      }),
+    ),
+    doc("ResolverConfig", { nameservers: [{ address: srv.gateway }], searchDomains: { domains: [srv.domain] } }),
+    doc("TimeSyncConfig", { ntp: { servers: [srv.gateway] } }),
+    doc("NetworkDefaultActionConfig", { ingress: "block" }),
+  ];
+}
+
+/** Hosts whose TLS must chain to the lab CA: Harbor and the Image Factory. */
+export function registryTlsHosts(m: LabModel): string[] {
+  return [m.spec.registry.fqdn, m.imageFactory.host];
+}
+
+/**
+ * RegistryTLSConfig documents trusting the lab CA. The CA comes from a variable at apply time, so the
+ * sidecar is a template; `ca` is the PEM text placeholder.
+ */
+export function registryTlsDocuments(m: LabModel, ca: string): TalosDocument[] {
+  return registryTlsHosts(m).map((name) => doc("RegistryTLSConfig", { name, ca }));
+}
+
+/** Documents of one role: control planes get the VIP and API names, both get their firewall rules. */
+export function roleDocuments(m: LabModel, flows: FlowTable, role: "controlplane" | "worker"): TalosDocument[] {
+  const nodes = role === "controlplane" ? m.controlPlanes : m.workers;
+  const rules = talosFirewallRules(flows, nodes).shared;
+  if (role === "worker") return rules;
+  const api = m.kubernetesApi;
+  return [
+    {
+      machine: { certSANs: [api.vip, api.fqdn] },
+      cluster: { apiServer: { certSANs: [api.vip, api.fqdn] }, etcd: { advertisedSubnets: [m.zones.srv.cidr] } },
+    },
+    doc("Layer2VIPConfig", { name: api.vip, link: m.spec.talos.linkName }),
+    ...rules,
+  ];
+}
+
+/** Documents of one node: its name, its address and route, and rules only it needs. */
+export function nodeDocuments(m: LabModel, flows: FlowTable, node: VmPlan): TalosDocument[] {
+  const peers = node.role === "controlplane" ? m.controlPlanes : m.workers;
+  return [
+    doc("HostnameConfig", { hostname: node.name, auto: "off" }),
+    doc("LinkConfig", {
+      name: m.spec.talos.linkName,
+      addresses: [{ address: node.address }],
+      routes: [{ gateway: node.gateway }],
+    }),
+    ...(talosFirewallRules(flows, peers).perNode.get(node.name) ?? []),
+  ];
+}

@@ -1,0 +1,35 @@
+import { createHash } from "node:crypto";
+
+/**
+ * Image Factory schematics. A schematic's id is the sha256 of its canonical text, which the factory
+ * produces with Go's yaml.v3 (4-space indent, fields in struct order, empty fields left out). Writing
+ * exactly that text lets the lab know the id before the factory answers, so installer images in the
+ * reviewed patches are literal; the schematic resource checks the factory agrees.
+ */
+export interface SchematicSpec {
+  readonly officialExtensions: readonly string[];
+  readonly extraKernelArgs: readonly string[];
+}
+
+const PLAIN = /^[A-Za-z0-9._/:=,-]+$/;
+
+function list(indent: string, items: readonly string[]): string {
+  return items
+    .map((i) => {
+      if (!PLAIN.test(i)) throw new Error(`schematic value ${JSON.stringify(i)} would need YAML quoting`);
+      return `${indent}- ${i}\n`;
+    })
+    .join("");
+}
+
+/** The canonical schematic text (what `POST /schematics` hashes). */
+export function renderSchematic(s: SchematicSpec): string {
+  let body = "";
+  if (s.extraKernelArgs.length) body += `    extraKernelArgs:\n${list("        ", s.extraKernelArgs)}`;
+  if (s.officialExtensions.length) body += `    systemExtensions:\n        officialExtensions:\n${list("            ", s.officialExtensions)}`;
+  return body ? `customization:\n${body}` : "customization: {}\n";
+}
+
+export function schematicId(text: string): string {
+  return createHash("sha256").update(text, "utf8").digest("hex");
+}

@@ -1,0 +1,121 @@
+import { Token } from "cdktf";
+import { Construct } from "constructs";
+import { ClusterKubeconfig } from "../../.gen/providers/talos/cluster-kubeconfig";
+import { DataTalosClientConfiguration } from "../../.gen/providers/talos/data-talos-client-configuration";
+import { DataTalosMachineConfiguration } from "../../.gen/providers/talos/data-talos-machine-configuration";
+import { MachineBootstrap } from "../../.gen/providers/talos/machine-bootstrap";
+import { MachineConfigurationApply } from "../../.gen/providers/talos/machine-configuration-apply";
+import { MachineSecrets } from "../../.gen/providers/talos/machine-secrets";
+import { LabModel } from "../model/lab-model";
+import { LabVm } from "../proxmox/lab-vm";
+import { sidecarFile } from "../zones/refs";
+import { TALOS_FILES } from "./talos-patch-files";
+
+export interface TalosClusterProps {
+  readonly model: LabModel;
+  /** The Talos VMs by name; each node's config apply waits for its VM. */
+  readonly vms: ReadonlyMap<string, LabVm>;
+  /** HCL expression (no `${}` around it) giving the lab CA certificate PEM, e.g. `var.lab_ca_certificate`. */
+  readonly caCertificateExpression: string;
+}
+
+
+/** Talos minor version (`v1.13.9` → `v1.13`), the contract the secrets are generated for. */
+export function talosMinor(version: string): string {
+  return version.split(".").slice(0, 2).join(".");
+}
+
+/**
+ * The Talos side of the srv module: secrets, one machine configuration per
+ * role built from the reviewed patch files, one apply per node (its own address as endpoint), bootstrap
+ * on the first control plane, and the kubeconfig and talosconfig.
+ *
+ * Escape hatches: `applies.get(name)`, `configs.controlplane|worker`, `secrets`, `bootstrap`.
+ */
+export class TalosCluster extends Construct {
+  readonly secrets: MachineSecrets;
+  readonly configs: { readonly controlplane: DataTalosMachineConfiguration; readonly worker: DataTalosMachineConfiguration };
+  readonly applies = new Map<string, MachineConfigurationApply>();
+  readonly bootstrap: MachineBootstrap;
+  readonly kubeconfig: ClusterKubeconfig;
+  readonly clientConfiguration: DataTalosClientConfiguration;
+
+  constructor(scope: Construct, id: string, props: TalosClusterProps) {
+    super(scope, id);
+    const m = props.model;
+    const t = m.spec.talos;
+
+    this.secrets = new MachineSecrets(this, "secrets", {
+      talosVersion: talosMinor(t.version),
+      // A version bump must not look like a change of the cluster's secrets.
+      lifecycle: { ignoreChanges: ["talos_version"] },
+    });
+    this.secrets.overrideLogicalId("lab");
+    // Whole-object references: the bindings type these nested objects field by field and take no
+    // token for them, but `talos_machine_secrets.lab.<attr>` is exactly the object each input wants
+    // (typed `never` so it fits whichever struct the binding declares).
+    const secretsRef = (attr: string) => Token.asAny(`\${talos_machine_secrets.lab.${attr}}`) as never;
+
+    const registryTls = `\${templatefile("\${path.root}/${TALOS_FILES.registryTls}", { ca = ${props.caCertificateExpression} })}`;
+    const config = (role: "controlplane" | "worker") => {
+      const c = new DataTalosMachineConfiguration(this, `config-${role}`, {
+        clusterName: t.clusterName,
+        clusterEndpoint: m.kubernetesApi.url,
+        machineType: role,
+        machineSecrets: secretsRef("machine_secrets"),
+        talosVersion: t.version,
+        kubernetesVersion: t.kubernetesVersion,
+        configPatches: [sidecarFile(TALOS_FILES.allNodes), registryTls, sidecarFile(TALOS_FILES.role(role))],
+        docs: false,
+        examples: false,
+      });
+      c.overrideLogicalId(role);
+      return c;
+    };
+    this.configs = { controlplane: config("controlplane"), worker: config("worker") };
+
+    for (const node of [...m.controlPlanes, ...m.workers]) {
+      const cp = node.role === "controlplane";
+      const apply = new MachineConfigurationApply(this, `apply-${node.name}`, {
+        nodeAttribute: node.ip!,
+        endpoint: node.ip!,
+        clientConfiguration: secretsRef("client_configuration"),
+        machineConfigurationInput: (cp ? this.configs.controlplane : this.configs.worker).machineConfiguration,
+        configPatches: [sidecarFile(TALOS_FILES.node(node.name))],
+        // Workers leave the cluster cleanly (cordon, drain, leave) and are wiped before their VM goes.
+        // Control planes are not reset from terraform: a graceful reset of the last one blocks a lab
+        // teardown, so removing one is an operator step (talosctl etcd leave) documented in UPGRADE.md.
+        onDestroy: cp ? { graceful: false, reset: false, reboot: false } : { graceful: true, reset: true, reboot: false },
+        dependsOn: [props.vms.get(node.name)!.vm],
+      });
+      apply.overrideLogicalId(node.name);
+      this.applies.set(node.name, apply);
+    }
+
+    const first = m.controlPlanes[0];
+    this.bootstrap = new MachineBootstrap(this, "bootstrap", {
+      nodeAttribute: first.ip!,
+      endpoint: first.ip!,
+      clientConfiguration: secretsRef("client_configuration"),
+      dependsOn: [this.applies.get(first.name)!],
+    });
+    this.bootstrap.overrideLogicalId("lab");
+
+    this.kubeconfig = new ClusterKubeconfig(this, "kubeconfig", {
+      nodeAttribute: first.ip!,
+      endpoint: first.ip!,
+      clientConfiguration: secretsRef("client_configuration"),
+      dependsOn: [this.bootstrap],
+    });
+    this.kubeconfig.overrideLogicalId("lab");
+
+    // talosctl talks to node addresses, never the VIP (the VIP needs a healthy etcd to exist).
+    this.clientConfiguration = new DataTalosClientConfiguration(this, "client-configuration", {
+      clusterName: t.clusterName,
+      clientConfiguration: secretsRef("client_configuration"),
+      endpoints: m.controlPlanes.map((n) => n.ip!),
+      nodes: [...m.controlPlanes, ...m.workers].map((n) => n.ip!),
+    });
+    this.clientConfiguration.overrideLogicalId("lab");
+  }
+}
