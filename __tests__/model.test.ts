@@ -75,4 +75,10 @@ describe("lab model of the reference lab", () => {
       "registry.mgmt.lab.internal:9443/nocloud-installer/ce4c980550dd2ab1b17bbf2b08801c7eb59418eafe8f279833297925d67c7515:v1.13.9",
     );
   });
+
+  it("switches boot and installer images to the SecureBoot variants", () => {
+    const sb = buildLabModel(validateLabSpec({ talos: { secureBoot: true } }));
+    expect(sb.imageFactory.bootIsoUrl).toMatch(/\/v1\.13\.9\/nocloud-amd64-secureboot\.iso$/);
+    expect(sb.imageFactory.installerImage).toMatch(/^registry\.mgmt\.lab\.internal:9443\/nocloud-installer-secureboot\/[0-9a-f]{64}:v1\.13\.9$/);
+  });
 });

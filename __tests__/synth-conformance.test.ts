@@ -76,6 +76,7 @@ describe.skipIf(!schemaDir)("synthesized modules conform to the provider schemas
       manageBridges: fc.boolean(),
       encryption: fc.boolean(),
       sshAgent: fc.boolean(),
+      secureBoot: fc.boolean(),
     })
     .map((r): LabSpecInput => {
       const nodes = Array.from({ length: r.nodes }, (_, i) => ({ name: `pve${i + 1}` }));
@@ -100,6 +101,7 @@ describe.skipIf(!schemaDir)("synthesized modules conform to the provider schemas
           { name: "haproxy-ingress-1", zone: "dmz", role: "ingress", ip: `172.16.${r.dmz}.10` },
         ],
         talos: {
+          secureBoot: r.secureBoot,
           vip: `${srv}.10`,
           controlPlanes: Array.from({ length: r.cps }, (_, i) => ({ name: `cp-${i + 1}`, ip: `${srv}.${11 + i}` })),
           workers: Array.from({ length: r.workers }, (_, i) => ({ name: `worker-${i + 1}`, ip: `${srv}.${100 + i}` })),

@@ -20,6 +20,11 @@ export interface LabVmProps {
   readonly poolId?: string;
   /** Attributes a later change must not touch (boot media of Talos VMs). */
   readonly ignoreChanges?: readonly string[];
+  /**
+   * UEFI SecureBoot: the EFI disk starts without Microsoft's keys (setup mode, so the Talos
+   * SecureBoot ISO enrolls its own) and the VM gets a TPM 2.0 for measured boot and disk encryption.
+   */
+  readonly secureBoot?: boolean;
 }
 
 /**
@@ -58,6 +63,7 @@ export class LabVm extends Construct {
       memory: { dedicated: p.size.memoryMiB },
       agent: { enabled: p.os !== "pfsense", trim: p.os !== "pfsense" },
       efiDisk: uefi ? { datastoreId: props.datastoreId, type: "4m", preEnrolledKeys: false } : undefined,
+      tpmState: props.secureBoot ? { datastoreId: props.datastoreId, version: "v2.0" } : undefined,
       disk: [
         {
           interface: "scsi0",

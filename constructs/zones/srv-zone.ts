@@ -77,6 +77,7 @@ export class SrvZone extends ZoneModule {
         poolId: this.pool.poolId,
         // Talos upgrades itself from the installer image; a new boot ISO must not recreate the VM.
         ignoreChanges: ["cdrom"],
+        secureBoot: spec.talos.secureBoot,
       });
       this.nodes.set(plan.name, vm);
     }
