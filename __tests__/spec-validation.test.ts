@@ -351,7 +351,7 @@ const cases: Case[] = [
   {
     name: "unknown nested field",
     spec: { proxmox: { nodes: [{ name: "pve", ssh: "10.0.0.2" }] } },
-    lines: ['proxmox.nodes[0].ssh: "10.0.0.2" — is not a field of the spec (known fields here: name, sshAddress)'],
+    lines: ['proxmox.nodes[0].ssh: "10.0.0.2" — is not a field of the spec (known fields here: address, name, sshAddress)'],
   },
   {
     name: "string where a number is expected",

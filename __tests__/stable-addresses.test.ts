@@ -37,12 +37,15 @@ describe("stable addresses", () => {
   ])("%s changes only that worker's resources and the tables that list it", (_, before, after, changed) => {
     const a = synth({ ...threeNodes, talos: { workers: before } });
     const b = synth({ ...threeNodes, talos: { workers: after } });
-    // the worker's own patch file, the srv module, and the runbook's and upgrade guide's node lists;
-    // no shared patch changes
+    // the worker's own patch file, the srv module, and the tables that list every node: the runbook,
+    // the upgrade guide, pfSense's node alias and its BGP neighbours; no shared Talos patch changes
     expect(changedPaths(a, b)).toEqual([
       `${STACK}/README.md`,
       `${STACK}/UPGRADE.md`,
       `${STACK}/modules/srv/main.tf.json`,
+      `${STACK}/pfsense/RULES.md`,
+      `${STACK}/pfsense/aliases.xml`,
+      `${STACK}/pfsense/frr.conf`,
       `${STACK}/talos/nodes/${changed}.yaml`,
     ]);
     const diff = jsonDiff(JSON.parse(a.get(`${STACK}/modules/srv/main.tf.json`)!), JSON.parse(b.get(`${STACK}/modules/srv/main.tf.json`)!));

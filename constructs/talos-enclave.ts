@@ -6,6 +6,9 @@ import { Construct } from "constructs";
 import { ProxmoxProvider } from "../.gen/providers/proxmox/provider";
 import { TalosProvider } from "../.gen/providers/talos/provider";
 import { stableJson } from "./emit/stable-json";
+import { renderFlowsJson } from "./firewall/flows-json";
+import { pfSenseTables } from "./firewall/pfsense-rule-table";
+import { labFlows } from "./model/lab-flows";
 import { buildLabModel, LabModel, ModuleName } from "./model/lab-model";
 import { LabVm } from "./proxmox/lab-vm";
 import { renderStackReadme } from "./render/stack-readme";
@@ -201,6 +204,8 @@ export class TalosEnclave extends TerraformStack {
       for (const [path, content] of zone.sidecars) put(path, content);
     }
     put("README.md", renderStackReadme(this.model, MODULE_ORDER));
+    const flows = labFlows(this.model);
+    put("flows.json", renderFlowsJson(flows, pfSenseTables(flows)));
     return files;
   }
 

@@ -63,8 +63,12 @@ export class FlowTable {
         return { vms: [], cidrs: [m.spec.network.podCidr] };
       case "internet":
         return { vms: [], cidrs: ["0.0.0.0/0"] };
-      case "proxmox":
-        return { vms: [], cidrs: [] };
+      case "proxmox": {
+        // The hosts sit on the WAN side; the lab knows their addresses only when the spec gives them.
+        const nodes = m.spec.proxmox.nodes;
+        const known = nodes.every((n) => n.address !== undefined);
+        return { vms: [], cidrs: known ? nodes.map((n) => `${n.address}/32`) : [] };
+      }
     }
     if (endpoint.startsWith("zone:")) {
       const z = endpoint.slice(5) as ZoneName;

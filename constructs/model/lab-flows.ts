@@ -15,6 +15,9 @@ function clusterFlows(m: LabModel): FlowInput[] {
     { id: "kubelet-api", from: "group:controlplanes", to: "group:talos", protocol: "tcp", ports: [10250], purpose: "API servers reach kubelets (logs, exec, port-forward)" },
     { id: "kubelet-metrics", from: "pods", to: "group:talos", protocol: "tcp", ports: [10250], purpose: "metrics-server scrapes kubelets" },
     { id: "calico-typha", from: "group:talos", to: "group:talos", protocol: "tcp", ports: [5473], purpose: "Calico Felix agents talk to Typha" },
+    { id: "pod-network-tcp", from: "pods", to: "pods", protocol: "tcp", ports: ["1-65535"], purpose: "pods talk to pods on other nodes (routed, no encapsulation)" },
+    { id: "pod-network-udp", from: "pods", to: "pods", protocol: "udp", ports: ["1-65535"], purpose: "pods talk to pods on other nodes (DNS and other UDP)" },
+    { id: "nodes-to-pods", from: "group:talos", to: "pods", protocol: "tcp", ports: ["1-65535"], purpose: "nodes reach pods on other nodes (probes, services)" },
     { id: "calico-bgp-firewall", from: "firewall", to: "group:talos", protocol: "tcp", ports: [179], purpose: "pfSense (FRR) peers with Calico for pod routes" },
     { id: "calico-bgp-nodes", from: "group:talos", to: "firewall", protocol: "tcp", ports: [179], purpose: "Calico peers with pfSense (FRR) for pod routes" },
   ];

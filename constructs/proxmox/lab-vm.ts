@@ -93,7 +93,8 @@ export class LabVm extends Construct {
     this.vm.overrideLogicalId(p.name);
     this.vm.addOverride(
       "network_device",
-      p.nics.map((nic, i) => networkDevice({ ...nic, bridge: props.bridges[i] }, true)),
+      // pfSense is the firewall; every other VM's NIC goes through its Proxmox firewall.
+      p.nics.map((nic, i) => networkDevice({ ...nic, bridge: props.bridges[i] }, p.role !== "firewall")),
     );
   }
 }

@@ -71,6 +71,9 @@ export const ProxmoxNodeSchema = z.strictObject({
     .string()
     .optional()
     .describe("address the provider uses for SSH (snippet uploads); default: resolved by the provider"),
+  address: ipv4
+    .optional()
+    .describe("the host's address on the WAN side, as pfSense sees it (firewall rules for the Proxmox host); default: the WAN subnet"),
 });
 
 export const ProxmoxSchema = z.strictObject({

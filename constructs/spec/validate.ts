@@ -7,11 +7,11 @@ import {
   isNetworkOrBroadcast,
   parseCidr,
 } from "../model/addressing";
-import { FLOW_GROUPS, FLOW_KEYWORDS, FLOW_ZONES } from "../model/flows";
+import { Flow, FLOW_GROUPS, FLOW_KEYWORDS, FLOW_ZONES } from "../model/flows";
 import { componentFlows } from "../model/lab-flows";
 import { buildLabModel } from "../model/lab-model";
 import { defaultVmId, ZONE_VM_ID_SPAN } from "../model/placement";
-import { DEFAULT_HOST_SIZES, LabSpec, LabSpecSchema, ruleText, VmSize } from "./lab-spec";
+import { DEFAULT_HOST_SIZES, FlowSpec, LabSpec, LabSpecSchema, ruleText, VmSize } from "./lab-spec";
 import { pathText, SpecError, SpecProblem } from "./spec-error";
 
 /**
@@ -330,14 +330,45 @@ export function semanticProblems(spec: LabSpec): SpecProblem[] {
   return problems;
 }
 
-/** Spec flows may not reuse the id of a flow a component of the lab declares. */
-function flowIdClashes(spec: LabSpec): SpecProblem[] {
-  const taken = new Set(componentFlows(buildLabModel(spec)).map((f) => f.id));
-  return spec.flows.flatMap((f, i) =>
-    taken.has(f.id)
-      ? [{ path: `flows[${i}].id`, value: f.id, message: ruleText("is the id of a flow the lab already declares", "pick another id; see flows.json for the lab's own flows") }]
-      : [],
-  );
+const SRV_SIDE = (spec: LabSpec, endpoint: string) =>
+  endpoint === "zone:srv" ||
+  endpoint === "pods" ||
+  endpoint === "vip" ||
+  endpoint.startsWith("group:") ||
+  [...spec.talos.controlPlanes, ...spec.talos.workers].some((n) => n.name === endpoint);
+
+function portSpan(p: number | string): [number, number] {
+  const [a, b] = String(p).split("-").map(Number);
+  return [a, b ?? a];
+}
+
+/**
+ * Rules on spec flows that need the lab's own flows: ids are not reused, nothing on the SRV side is
+ * opened to the internet (the air gap), and a flow does not repeat one that already allows the same
+ * traffic.
+ */
+function flowProblems(spec: LabSpec): SpecProblem[] {
+  const lab = componentFlows(buildLabModel(spec));
+  const taken = new Set(lab.map((f) => f.id));
+  const problems: SpecProblem[] = [];
+  const overlaps = (a: FlowSpec | Flow, b: FlowSpec | Flow) =>
+    a.from === b.from &&
+    a.to === b.to &&
+    a.protocol === b.protocol &&
+    (a.protocol === "icmp" || a.ports.some((p) => b.ports.some((q) => portSpan(p)[0] <= portSpan(q)[1] && portSpan(q)[0] <= portSpan(p)[1])));
+  spec.flows.forEach((f, i) => {
+    if (taken.has(f.id)) {
+      problems.push({ path: `flows[${i}].id`, value: f.id, message: ruleText("is the id of a flow the lab already declares", "pick another id; see flows.json for the lab's own flows") });
+    }
+    if (SRV_SIDE(spec, f.from) && f.to === "internet") {
+      problems.push({ path: `flows[${i}]`, value: `${f.from} -> internet`, message: ruleText("would open the SRV side to the internet", "SRV never reaches the internet; mirror what it needs through the registry") });
+    }
+    const same = [...lab, ...spec.flows.slice(0, i)].find((g) => overlaps(f, g));
+    if (same) {
+      problems.push({ path: `flows[${i}]`, value: f.id, message: ruleText(`overlaps flow ${same.id}`, "the same source, destination, protocol and ports are already allowed") });
+    }
+  });
+  return problems;
 }
 
 /**
@@ -348,7 +379,7 @@ export function validateLabSpec(input: unknown): LabSpec {
   const parsed = LabSpecSchema.safeParse(input ?? {}, { reportInput: true });
   if (parsed.success) {
     const problems = semanticProblems(parsed.data);
-    if (problems.length === 0) problems.push(...flowIdClashes(parsed.data));
+    if (problems.length === 0) problems.push(...flowProblems(parsed.data));
     if (problems.length > 0) throw new SpecError(problems);
     return parsed.data;
   }

@@ -3,6 +3,11 @@ import { NetworkLinuxBridge } from "../../.gen/providers/proxmox/network-linux-b
 import { ProxmoxProvider } from "../../.gen/providers/proxmox/provider";
 import { VirtualEnvironmentPool } from "../../.gen/providers/proxmox/virtual-environment-pool";
 import { LabModel, ZoneName } from "../model/lab-model";
+import { renderFrrConf } from "../firewall/frr-conf";
+import { pfSenseTables } from "../firewall/pfsense-rule-table";
+import { renderAliasesXml, renderFilterXml, renderNatXml } from "../firewall/pfsense-xml";
+import { renderRulesMd } from "../firewall/rules-md";
+import { labFlows } from "../model/lab-flows";
 import { LabVm } from "../proxmox/lab-vm";
 import { NodeImages } from "../proxmox/node-images";
 import { ZoneModule } from "./zone-module";
@@ -17,6 +22,9 @@ const ZONES: readonly ZoneName[] = ["mgmt", "dmz", "srv"];
  * The `edge` module: internal zone bridges on every Proxmox node (when the spec manages them), the
  * pfSense VM with NICs WAN, MGMT, DMZ, SRV in that order, and the Ubuntu cloud image downloaded once per
  * node that runs an Ubuntu VM.
+ *
+ * Sidecars: the pfSense configuration derived from the flow model (`pfsense/aliases.xml`,
+ * `filter.xml`, `nat.xml`, `frr.conf`, `RULES.md`).
  *
  * Outputs: `bridges` (node → zone → bridge name; references the bridge resources so VMs wait for them),
  * `ubuntu_image_ids` (node → file id), `firewall_vm_id`.
@@ -33,6 +41,14 @@ export class EdgeZone extends ZoneModule {
     const m = props.model;
     const spec = m.spec;
     new ProxmoxProvider(this, "proxmox");
+
+    const flows = labFlows(m);
+    const tables = pfSenseTables(flows);
+    this.addSidecar("pfsense/aliases.xml", renderAliasesXml(tables));
+    this.addSidecar("pfsense/filter.xml", renderFilterXml(tables));
+    this.addSidecar("pfsense/nat.xml", renderNatXml(tables));
+    this.addSidecar("pfsense/frr.conf", renderFrrConf(m));
+    this.addSidecar("pfsense/RULES.md", renderRulesMd(flows, tables));
 
     this.pool = new VirtualEnvironmentPool(this, "pool", {
       poolId: `${m.name}-edge`,

@@ -8,7 +8,9 @@ import { talosPatchFiles } from "../talos/talos-patch-files";
 import { renderUpgradeGuide } from "../talos/upgrade-guide";
 import { VirtualEnvironmentPool } from "../../.gen/providers/proxmox/virtual-environment-pool";
 import { LabModel } from "../model/lab-model";
+import { proxmoxFirewallRules } from "../firewall/proxmox-firewall-rules";
 import { LabVm } from "../proxmox/lab-vm";
+import { VmFirewall } from "../proxmox/vm-firewall";
 import { NodeImages } from "../proxmox/node-images";
 import { varRef } from "./refs";
 import { ZoneModule } from "./zone-module";
@@ -32,6 +34,7 @@ export interface SrvZoneProps {
 export class SrvZone extends ZoneModule {
   readonly bootImages: NodeImages;
   readonly nodes = new Map<string, LabVm>();
+  readonly firewalls = new Map<string, VmFirewall>();
   readonly pool: VirtualEnvironmentPool;
   readonly schematic: FactorySchematic;
   readonly talos: TalosCluster;
@@ -48,7 +51,8 @@ export class SrvZone extends ZoneModule {
       type: "string",
       description: "PEM certificate of the lab CA that signed Harbor's and the Image Factory's certificates",
     });
-    for (const [path, content] of talosPatchFiles(m, labFlows(m))) this.addSidecar(path, content);
+    const flows = labFlows(m);
+    for (const [path, content] of talosPatchFiles(m, flows)) this.addSidecar(path, content);
     this.addSidecar("UPGRADE.md", renderUpgradeGuide(m));
 
     this.pool = new VirtualEnvironmentPool(this, "pool", {
@@ -80,6 +84,7 @@ export class SrvZone extends ZoneModule {
         secureBoot: spec.talos.secureBoot,
       });
       this.nodes.set(plan.name, vm);
+      this.firewalls.set(plan.name, new VmFirewall(this, `${plan.name}-firewall`, { vm, rules: proxmoxFirewallRules(flows, plan) }));
     }
 
     this.talos = new TalosCluster(this, "talos", { model: m, vms: this.nodes, caCertificateExpression: `var.${ca.friendlyUniqueId}` });

@@ -3,7 +3,10 @@ import { ProxmoxProvider } from "../../.gen/providers/proxmox/provider";
 import { VirtualEnvironmentFile } from "../../.gen/providers/proxmox/virtual-environment-file";
 import { VirtualEnvironmentPool } from "../../.gen/providers/proxmox/virtual-environment-pool";
 import { LabModel, VmPlan } from "../model/lab-model";
+import { proxmoxFirewallRules } from "../firewall/proxmox-firewall-rules";
+import { labFlows } from "../model/lab-flows";
 import { LabVm } from "../proxmox/lab-vm";
+import { VmFirewall } from "../proxmox/vm-firewall";
 import { renderUbuntuUserData, userDataSidecarPath } from "../render/ubuntu-user-data";
 import { sidecarTemplate, varRef } from "./refs";
 import { ZoneModule } from "./zone-module";
@@ -12,17 +15,19 @@ export interface UbuntuZoneProps {
   readonly model: LabModel;
 }
 
-/** One Ubuntu VM of a zone module: its user-data snippet and the VM. */
+/** One Ubuntu VM of a zone module: its user-data snippet, the VM and its Proxmox firewall. */
 export interface UbuntuHost {
   readonly plan: VmPlan;
   readonly userData: VirtualEnvironmentFile;
   readonly vm: LabVm;
+  readonly firewall: VmFirewall;
 }
 
 /**
  * A zone of Ubuntu VMs (MGMT or DMZ): per host a cloud-init user-data snippet uploaded to the node's
  * snippet storage and a VM whose disk is imported from the node's cloud image, with static address,
- * DNS and search domain through `initialization`.
+ * DNS and search domain through `initialization`, and a Proxmox firewall (input DROP) that accepts
+ * exactly the flows into the VM.
  *
  * Inputs: `bridges`, `ubuntu_image_ids` (from the edge module), `admin_ssh_public_keys`.
  * Outputs: `addresses` (name → IPv4), `vm_ids` (name → Proxmox id).
@@ -47,6 +52,7 @@ export abstract class UbuntuZone extends ZoneModule {
     });
     this.pool.overrideLogicalId(zone);
 
+    const flows = labFlows(m);
     for (const plan of m.hosts.filter((h) => h.module === zone)) {
       const sidecar = userDataSidecarPath(plan);
       this.addSidecar(sidecar, renderUbuntuUserData(m, plan));
@@ -71,7 +77,8 @@ export abstract class UbuntuZone extends ZoneModule {
         // The cloud image only seeds the first boot; a newer image must not replace a running VM.
         ignoreChanges: ["disk[0].file_id"],
       });
-      this.hosts.set(plan.name, { plan, userData, vm });
+      const firewall = new VmFirewall(this, `${plan.name}-firewall`, { vm, rules: proxmoxFirewallRules(flows, plan) });
+      this.hosts.set(plan.name, { plan, userData, vm, firewall });
     }
 
     const hosts = [...this.hosts.values()];

@@ -1,0 +1,301 @@
+import { Flow, FlowTable, Protocol } from "../model/flows";
+import { LabModel, ZoneName } from "../model/lab-model";
+import { fnv1a } from "../model/placement";
+
+/**
+ * pfSense's view of the flow model: aliases, per-interface ingress rules (first match wins, stateful,
+ * a logged default deny closing each interface) and WAN port-forwards. Pure data; the XML, RULES.md
+ * and the packet test's nftables all read this one table.
+ */
+
+export type Segment = "wan" | ZoneName;
+/** pfSense's internal interface names, fixed by the NIC order WAN, MGMT, DMZ, SRV. */
+export const PF_INTERFACE: Readonly<Record<Segment, string>> = { wan: "wan", mgmt: "lan", dmz: "opt1", srv: "opt2" };
+
+export interface PfInterface {
+  readonly name: string;
+  readonly segment: Segment;
+  readonly descr: string;
+  /** Subnet and pfSense's address on it (WAN: DHCP, unknown here). */
+  readonly subnet?: string;
+  readonly address?: string;
+}
+
+/** A rule's source or destination, as pfSense stores it. */
+export interface PfEndpoint {
+  readonly any?: true;
+  /** An alias name, an address or a subnet. */
+  readonly address?: string;
+  /** A special network: an interface subnet (`lan`, `opt1`, `wan`) or address (`lanip`, `wanip`). */
+  readonly network?: string;
+  readonly not?: true;
+  readonly port?: string;
+}
+
+export interface PfAliasEntry {
+  readonly value: string;
+  readonly detail: string;
+}
+
+export interface PfAlias {
+  readonly name: string;
+  readonly type: "host" | "network" | "port";
+  readonly entries: readonly PfAliasEntry[];
+  readonly descr: string;
+}
+
+export interface PfRule {
+  readonly interface: string;
+  /** Position within its interface, from 1; first match wins. */
+  readonly order: number;
+  readonly type: "pass" | "block";
+  readonly protocol?: Protocol;
+  readonly source: PfEndpoint;
+  readonly destination: PfEndpoint;
+  readonly log: boolean;
+  /** ≤ 57 characters: the part pfSense shows in its logs. */
+  readonly descr: string;
+  readonly tracker: number;
+  readonly flowId?: string;
+  readonly purpose: string;
+  readonly associatedRuleId?: string;
+}
+
+export interface PfPortForward {
+  readonly interface: "wan";
+  readonly protocol: Protocol;
+  readonly externalPort: string;
+  readonly target: string;
+  readonly localPort: string;
+  readonly descr: string;
+  readonly associatedRuleId: string;
+  readonly flowId: string;
+}
+
+export interface PfSenseTables {
+  readonly interfaces: readonly PfInterface[];
+  readonly aliases: readonly PfAlias[];
+  readonly rules: readonly PfRule[];
+  readonly portForwards: readonly PfPortForward[];
+  /** Flows that never reach pfSense (inside one zone, or from pfSense itself), with the reason. */
+  readonly notFiltered: readonly { readonly flow: Flow; readonly reason: string }[];
+}
+
+export const DESCR_MAX = 57;
+export const ALIAS_NAME_MAX = 31;
+
+/** Where an endpoint sits as seen from pfSense. */
+export function segmentOf(m: LabModel, endpoint: string): Segment | "self" {
+  if (endpoint === "firewall") return "self";
+  if (endpoint === "internet" || endpoint === "proxmox") return "wan";
+  if (endpoint === "vip" || endpoint === "pods" || endpoint.startsWith("group:")) return "srv";
+  if (endpoint.startsWith("zone:")) return endpoint.slice(5) as ZoneName;
+  const vm = m.vms.find((v) => v.name === endpoint);
+  if (!vm) throw new Error(`unknown flow endpoint ${endpoint}`);
+  if (vm.module === "edge") return "self";
+  return vm.module as ZoneName;
+}
+
+/** Alias names: letters, digits and underscores, < 32 characters, stable for a given source text. */
+export function aliasName(prefix: string, text: string): string {
+  const base = `${prefix}_${text.toUpperCase().replace(/[^A-Z0-9]+/g, "_").replace(/^_+|_+$/g, "")}`;
+  if (base.length <= ALIAS_NAME_MAX) return base;
+  const hash = fnv1a(text).toString(36).toUpperCase();
+  return `${base.slice(0, ALIAS_NAME_MAX - hash.length - 1)}_${hash}`;
+}
+
+export function truncateDescr(text: string): string {
+  return text.length <= DESCR_MAX ? text : `${text.slice(0, DESCR_MAX - 3)}...`;
+}
+
+function portText(p: number | string): string {
+  return String(p);
+}
+
+/** Builds pfSense's tables from the lab's flows. */
+export function pfSenseTables(flows: FlowTable): PfSenseTables {
+  const m = flows.model;
+  const aliases = new Map<string, PfAlias>();
+  const alias = (a: PfAlias): string => {
+    aliases.set(a.name, a);
+    return a.name;
+  };
+
+  const zoneOf = (s: Segment) => (s === "wan" ? undefined : m.zones[s]);
+  const interfaces: PfInterface[] = (["wan", "mgmt", "dmz", "srv"] as const).map((seg) => ({
+    name: PF_INTERFACE[seg],
+    segment: seg,
+    descr: seg.toUpperCase(),
+    subnet: zoneOf(seg)?.cidr,
+    address: zoneOf(seg)?.gateway,
+  }));
+
+  const internal = alias({
+    name: "N_LAB_INTERNAL",
+    type: "network",
+    entries: [
+      ...(["mgmt", "dmz", "srv"] as const).map((z) => ({ value: m.zones[z].cidr, detail: `${z.toUpperCase()} zone` })),
+      { value: m.spec.network.podCidr, detail: "pod network" },
+      { value: m.spec.network.serviceCidr, detail: "service network" },
+    ],
+    descr: "every lab network: what 'internet' excludes",
+  });
+
+  const proxmoxAddresses = m.spec.proxmox.nodes.filter((n) => n.address !== undefined);
+  const endpoint = (name: string, side: "source" | "destination", ingress: Segment): PfEndpoint => {
+    switch (name) {
+      case "internet":
+        return side === "source" ? { any: true } : { address: internal, not: true };
+      case "firewall":
+        return { network: `${PF_INTERFACE[ingress]}ip` };
+      case "proxmox":
+        if (proxmoxAddresses.length === m.spec.proxmox.nodes.length) {
+          return {
+            address: alias({
+              name: "H_PROXMOX",
+              type: "host",
+              entries: proxmoxAddresses.map((n) => ({ value: n.address!, detail: n.name })),
+              descr: "Proxmox VE hosts (WAN side)",
+            }),
+          };
+        }
+        return { network: "wan" };
+      case "pods":
+        return { address: alias({ name: "N_PODS", type: "network", entries: [{ value: m.spec.network.podCidr, detail: "Calico IP pool" }], descr: "pod network (routes from Calico via BGP)" }) };
+      case "vip":
+        return { address: alias({ name: "H_K8S_API_VIP", type: "host", entries: [{ value: m.kubernetesApi.vip, detail: "Kubernetes API VIP" }], descr: "Kubernetes API (control-plane VIP)" }) };
+    }
+    if (name.startsWith("zone:")) return { network: PF_INTERFACE[name.slice(5) as ZoneName] };
+    if (name.startsWith("group:")) {
+      const group = name.slice(6);
+      const vms = flows.resolve(name).vms;
+      return {
+        address: alias({
+          name: aliasName("H", `talos_${group === "talos" ? "nodes" : group}`),
+          type: "host",
+          entries: vms.map((v) => ({ value: v.ip!, detail: v.name })),
+          descr: `Talos ${group === "talos" ? "nodes" : group}`,
+        }),
+      };
+    }
+    const vm = m.vms.find((v) => v.name === name)!;
+    return { address: alias({ name: aliasName("H", vm.name), type: "host", entries: [{ value: vm.ip!, detail: vm.fqdn ?? vm.name }], descr: `${vm.name} (${vm.role})` }) };
+  };
+
+  const portsOf = (f: Flow): string | undefined => {
+    if (f.ports.length === 0) return undefined;
+    if (f.ports.length === 1) return portText(f.ports[0]);
+    return alias({
+      name: aliasName("P", f.id),
+      type: "port",
+      entries: f.ports.map((p) => ({ value: portText(p).replace("-", ":"), detail: f.id })),
+      descr: `ports of flow ${f.id}`,
+    });
+  };
+
+  const trackers = new Set<number>();
+  const tracker = (key: string): number => {
+    let t = 1700000000 + (fnv1a(key) % 100000000);
+    while (trackers.has(t)) t++;
+    trackers.add(t);
+    return t;
+  };
+
+  const rules: PfRule[] = [];
+  const portForwards: PfPortForward[] = [];
+  const notFiltered: { flow: Flow; reason: string }[] = [];
+  const order = new Map<string, number>();
+  const push = (r: Omit<PfRule, "order" | "tracker">, key: string) => {
+    const n = (order.get(r.interface) ?? 0) + 1;
+    order.set(r.interface, n);
+    rules.push({ ...r, order: n, tracker: tracker(key) });
+  };
+
+  for (const f of flows.flows) {
+    const from = segmentOf(m, f.from);
+    const to = segmentOf(m, f.to);
+    if (from === "self") {
+      notFiltered.push({ flow: f, reason: "starts on pfSense itself (outbound from the firewall is allowed)" });
+      continue;
+    }
+    if (from === to) {
+      notFiltered.push({ flow: f, reason: `stays inside ${from.toUpperCase()} (switched, never routed)` });
+      continue;
+    }
+    const iface = PF_INTERFACE[from];
+    const source = endpoint(f.from, "source", from);
+    if (from === "wan" && f.from === "internet" && to !== "self") {
+      // Port-forward: pfSense filters the translated packet, so the linked rule names the target.
+      const target = flows.resolve(f.to).vms;
+      if (target.length !== 1) throw new Error(`flow ${f.id}: a port-forward needs exactly one target host`);
+      for (const p of f.ports.map(portText)) {
+        const id = `nat_${fnv1a(`${f.id}:${p}`).toString(16).padStart(8, "0")}`;
+        portForwards.push({
+          interface: "wan",
+          protocol: f.protocol,
+          externalPort: p,
+          target: target[0].ip!,
+          localPort: p,
+          descr: truncateDescr(`${f.id} ${p}`),
+          associatedRuleId: id,
+          flowId: f.id,
+        });
+        push(
+          {
+            interface: iface,
+            type: "pass",
+            protocol: f.protocol,
+            source,
+            destination: { ...endpoint(f.to, "destination", from), port: p },
+            log: false,
+            descr: truncateDescr(`NAT ${f.id} ${p}`),
+            flowId: f.id,
+            purpose: f.purpose,
+            associatedRuleId: id,
+          },
+          `${iface}:${f.id}:${p}`,
+        );
+      }
+      continue;
+    }
+    push(
+      {
+        interface: iface,
+        type: "pass",
+        protocol: f.protocol,
+        source,
+        destination: { ...endpoint(f.to, "destination", from), port: portsOf(f) },
+        log: false,
+        descr: truncateDescr(f.id),
+        flowId: f.id,
+        purpose: f.purpose,
+      },
+      `${iface}:${f.id}`,
+    );
+  }
+
+  for (const i of interfaces) {
+    push(
+      {
+        interface: i.name,
+        type: "block",
+        source: { any: true },
+        destination: { any: true },
+        log: true,
+        descr: truncateDescr(`default deny ${i.descr} (logged)`),
+        purpose: "everything no flow declares",
+      },
+      `${i.name}:default-deny`,
+    );
+  }
+
+  const ifaceOrder = interfaces.map((i) => i.name);
+  rules.sort((a, b) => ifaceOrder.indexOf(a.interface) - ifaceOrder.indexOf(b.interface) || a.order - b.order);
+  return {
+    interfaces,
+    aliases: [...aliases.values()].sort((a, b) => a.name.localeCompare(b.name)),
+    rules,
+    portForwards,
+    notFiltered,
+  };
+}

@@ -1,0 +1,108 @@
+import { FlowTable } from "../model/flows";
+import { PfEndpoint, PfSenseTables, segmentOf } from "./pfsense-rule-table";
+
+function ep(e: PfEndpoint): string {
+  const base = e.any ? "any" : (e.address ?? e.network ?? "?");
+  return `${e.not ? "not " : ""}${base}`;
+}
+
+const cell = (s: string) => s.replace(/\|/g, "\\|");
+
+/**
+ * RULES.md: every pfSense rule with the flow and purpose behind it, the aliases, the port-forwards,
+ * the flows pfSense never sees (and why), a diagram of zones and allowed flows, and the import order.
+ */
+export function renderRulesMd(flows: FlowTable, t: PfSenseTables): string {
+  const m = flows.model;
+  const ifDescr = new Map(t.interfaces.map((i) => [i.name, i.descr]));
+  const ruleRows = t.rules.map((r) =>
+    [
+      `${ifDescr.get(r.interface)} (${r.interface})`,
+      String(r.order),
+      r.type,
+      r.protocol ?? "any",
+      ep(r.source),
+      ep({ ...r.destination, port: undefined }),
+      r.destination.port ?? "any",
+      r.flowId ?? "(default deny)",
+      r.purpose,
+    ]
+      .map(cell)
+      .join(" | "),
+  );
+  const aliasRows = t.aliases.map((a) => `${a.name} | ${a.type} | ${a.entries.map((e) => `${e.value} (${e.detail})`).join(", ")}`);
+  const natRows = t.portForwards.map((f) => `wanip:${f.externalPort} | ${f.protocol} | ${f.target}:${f.localPort} | ${f.flowId}`);
+  const unfiltered = t.notFiltered.map((n) => `\`${n.flow.id}\` | ${n.flow.from} → ${n.flow.to} ${n.flow.protocol}/${n.flow.ports.join(",") || "-"} | ${n.reason}`);
+
+  // Diagram: one edge per pair of segments that an allowed flow connects through pfSense.
+  const edges = new Map<string, string[]>();
+  for (const r of t.rules.filter((x) => x.type === "pass" && x.flowId)) {
+    const f = flows.flows.find((x) => x.id === r.flowId)!;
+    const from = segmentOf(m, f.from);
+    const to = segmentOf(m, f.to);
+    const key = `${from === "self" ? "FW" : from.toUpperCase()}-->${to === "self" ? "FW" : to.toUpperCase()}`;
+    edges.set(key, [...new Set([...(edges.get(key) ?? []), `${f.protocol}/${r.destination.port ?? "any"}`])]);
+  }
+  const mermaid = [
+    "flowchart LR",
+    "  WAN((WAN / internet))",
+    "  FW{{pfSense}}",
+    `  MGMT[MGMT ${m.zones.mgmt.cidr}]`,
+    `  DMZ[DMZ ${m.zones.dmz.cidr}]`,
+    `  SRV[SRV ${m.zones.srv.cidr}]`,
+    ...[...edges].map(([k, labels]) => {
+      const [a, b] = k.split("-->");
+      return `  ${a} -->|"${labels.join(" ")}"| ${b}`;
+    }),
+  ];
+
+  return `# ${m.name}: firewall rules
+
+Every rule below exists because a component of the lab declared a flow (\`flows.json\`); nothing is
+written by hand. Rules match on the interface the packet enters, in order, first match wins; state
+is kept, so replies pass; each interface ends with a logged default deny.
+
+## Import order (Diagnostics > Backup & Restore > Restore area)
+
+1. **Aliases** ← \`pfsense/aliases.xml\` (rules name them, so they come first)
+2. **Firewall Rules** ← \`pfsense/filter.xml\` (replaces every rule of every interface)
+3. **NAT** ← \`pfsense/nat.xml\` (port-forwards; outbound NAT stays automatic)
+4. FRR package: \`pfsense/frr.conf\` (BGP with Calico)
+
+Interfaces must be assigned as WAN = vtnet0, LAN (MGMT) = vtnet1, OPT1 (DMZ) = vtnet2, OPT2 (SRV) =
+vtnet3. If the WAN uplink is a private network, untick "Block private networks" on WAN, or the
+Proxmox hosts cannot reach the Image Factory.
+
+## Zones and allowed flows
+
+\`\`\`mermaid
+${mermaid.join("\n")}
+\`\`\`
+
+## Rules
+
+interface | order | action | protocol | source | destination | ports | flow | purpose
+---|---|---|---|---|---|---|---|---
+${ruleRows.join("\n")}
+
+## Port-forwards (WAN)
+
+external | protocol | target | flow
+---|---|---|---
+${natRows.join("\n")}
+
+## Aliases
+
+alias | type | entries
+---|---|---
+${aliasRows.join("\n")}
+
+## Flows pfSense does not see
+
+These are enforced by the Proxmox VM firewall and the Talos host firewall instead.
+
+flow | path | why
+---|---|---
+${unfiltered.join("\n")}
+`;
+}

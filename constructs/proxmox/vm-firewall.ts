@@ -1,0 +1,43 @@
+import { Construct } from "constructs";
+import { VirtualEnvironmentFirewallOptions } from "../../.gen/providers/proxmox/virtual-environment-firewall-options";
+import { VirtualEnvironmentFirewallRules } from "../../.gen/providers/proxmox/virtual-environment-firewall-rules";
+import { ProxmoxFirewallRule } from "../firewall/proxmox-firewall-rules";
+import { LabVm } from "./lab-vm";
+
+export interface VmFirewallProps {
+  readonly vm: LabVm;
+  readonly rules: readonly ProxmoxFirewallRule[];
+}
+
+/**
+ * A VM's Proxmox firewall: on, input policy DROP, logging what it drops, and one ACCEPT rule per flow
+ * into the VM. (The datacenter firewall must be enabled for VM firewalls to act.)
+ */
+export class VmFirewall extends Construct {
+  readonly options: VirtualEnvironmentFirewallOptions;
+  readonly rules: VirtualEnvironmentFirewallRules;
+
+  constructor(scope: Construct, id: string, props: VmFirewallProps) {
+    super(scope, id);
+    const vm = props.vm.vm;
+    const name = props.vm.node.id;
+    this.options = new VirtualEnvironmentFirewallOptions(this, "options", {
+      nodeName: vm.nodeName,
+      vmId: vm.vmId,
+      enabled: true,
+      inputPolicy: "DROP",
+      outputPolicy: "ACCEPT",
+      logLevelIn: "info",
+      dhcp: false,
+      macfilter: true,
+      ipfilter: false,
+    });
+    this.options.overrideLogicalId(name);
+    this.rules = new VirtualEnvironmentFirewallRules(this, "rules", {
+      nodeName: vm.nodeName,
+      vmId: vm.vmId,
+      rule: props.rules.map((r) => ({ ...r, enabled: true })),
+    });
+    this.rules.overrideLogicalId(name);
+  }
+}
