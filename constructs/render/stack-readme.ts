@@ -27,6 +27,8 @@ ${modules.map((m) => `- \`modules/${m}/main.tf.json\`: the ${m} module`).join("\
 - \`talos/\`: the Image Factory schematic and the machine-config patches every node is built from
   (\`all-nodes.yaml\`, \`controlplane.yaml\`, \`worker.yaml\`, \`nodes/<name>.yaml\`, and the registry TLS template)
 - \`UPGRADE.md\`: the talosctl upgrade sequence for the versions this tree names
+- \`pfsense/\`: aliases, filter and NAT for pfSense's Restore area, \`frr.conf\`, and \`RULES.md\` (read it first)
+- \`flows.json\`: every network flow of the lab and the rules that carry it
 
 ## Apply
 
@@ -41,7 +43,9 @@ ${s.proxmox.sshAgent ? "# SSH for snippet uploads comes from the local agent" : 
 ${s.state.encryption ? "export TF_VAR_state_passphrase='at least 16 characters'" : ""}
 tofu init
 tofu apply -target=module.edge    # bridges, pfSense, base images
-# install pfSense from the console, then import its configuration
+# install pfSense from the console (WAN vtnet0, LAN/MGMT vtnet1, OPT1/DMZ vtnet2, OPT2/SRV vtnet3),
+# then restore pfsense/aliases.xml, filter.xml and nat.xml in that order (see pfsense/RULES.md),
+# and enable the Proxmox datacenter firewall so the VM firewalls act
 tofu apply -target=module.mgmt    # Harbor and the Image Factory must answer before Talos boots
 tofu apply                        # DMZ, SRV (Talos: configure, bootstrap) and the platform
 tofu output -raw talosconfig > talosconfig
