@@ -156,12 +156,12 @@ describe("egress audit: nothing on the SRV side names a public endpoint", () => 
   function srvSideText(files: Map<string, string>): Map<string, string> {
     const out = new Map<string, string>();
     for (const [p, text] of files) {
-      if (!/\/(talos\/|modules\/srv\/|modules\/platform\/)/.test(p)) continue;
+      if (!/\/(talos\/|charts\/|modules\/srv\/|modules\/platform\/)/.test(p)) continue;
       out.set(
         p,
         text
           .replace(/^(kind: RegistryMirrorConfig\nname: )\S+$/gm, "$1<mirror key>")
-          .replace(/\/v2\/proxy-[^\s"]+/g, "/v2/<harbor project>"),
+          .replace(/\/(v2\/)?proxy-[a-z0-9.-]+/g, "/<harbor project>"),
       );
     }
     return out;

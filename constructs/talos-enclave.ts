@@ -4,6 +4,7 @@ import { ISynthesisSession, LocalBackend, TerraformHclModule, TerraformOutput, T
 import { addCustomSynthesis } from "cdktf/lib/synthesize/synthesizer";
 import { Construct } from "constructs";
 import { ProxmoxProvider } from "../.gen/providers/proxmox/provider";
+import { HelmProvider } from "../.gen/providers/helm/provider";
 import { TalosProvider } from "../.gen/providers/talos/provider";
 import { stableJson } from "./emit/stable-json";
 import { renderFlowsJson } from "./firewall/flows-json";
@@ -114,6 +115,18 @@ export class TalosEnclave extends TerraformStack {
 
     // Talos nodes, the provider and the Proxmox hosts all use the internal factory, never the public one.
     new TalosProvider(this, "talos", { imageFactoryUrl: m.imageFactory.url });
+
+    // Helm reaches the cluster with the admin client certificate the srv module outputs (talos gives
+    // the PEMs base64-encoded).
+    const client = (attr: string) => `\${base64decode(module.srv.kubernetes_client_configuration.${attr})}`;
+    new HelmProvider(this, "helm", {
+      kubernetes: {
+        host: moduleOutput("srv", "kubernetes_client_configuration.host"),
+        clusterCaCertificate: client("ca_certificate"),
+        clientCertificate: client("client_certificate"),
+        clientKey: client("client_key"),
+      },
+    });
 
     if (s.state.encryption) {
       const passphrase = variable("state_passphrase", {

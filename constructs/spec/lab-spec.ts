@@ -267,6 +267,22 @@ export const NetworkSchema = z.strictObject({
     .describe("pod ports the DMZ ingress may reach through pfSense (container ports of the backends)"),
 });
 
+export const PlatformSchema = z.strictObject({
+  chartRepository: z
+    .string()
+    .refine((v) => /^oci:\/\/[a-z0-9.-]+(:\d+)?(\/[a-z0-9._-]+)+$/.test(v), {
+      message: ruleText("must be an OCI chart location", "oci://<host>/<project>, e.g. the internal Harbor's charts project"),
+    })
+    .optional()
+    .describe("where the tigera-operator chart is pulled from; default oci://<registry fqdn>/charts (never a public URL)"),
+  calicoVersion: z
+    .string()
+    .refine((v) => /^v3\.\d+\.\d+$/.test(v), { message: ruleText("must be a Calico release", "e.g. v3.31.0") })
+    .default("v3.31.0")
+    .describe("tigera-operator chart version (= Calico release)"),
+  demoHost: dnsName.optional().describe("host name the demo Ingress answers; default demo.<DMZ domain>"),
+});
+
 export const ImagesSchema = z.strictObject({
   ubuntuCloudImageUrl: z
     .string()
@@ -327,6 +343,7 @@ export const LabSpecSchema = z
     bgp: BgpSchema.default(BgpSchema.parse({})),
     network: NetworkSchema.default(NetworkSchema.parse({})),
     images: ImagesSchema.default(ImagesSchema.parse({})),
+    platform: PlatformSchema.default(PlatformSchema.parse({})),
     flows: z.array(FlowSchema).default([]).describe("flows beyond the ones the components declare"),
     state: StateSchema.default(StateSchema.parse({})),
   })

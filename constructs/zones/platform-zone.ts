@@ -1,5 +1,9 @@
 import { Construct } from "constructs";
+import { HelmProvider } from "../../.gen/providers/helm/provider";
+import { Release } from "../../.gen/providers/helm/release";
 import { LabModel } from "../model/lab-model";
+import { chartRepository, localCharts, platformChartFiles } from "../platform/platform-charts";
+import { sidecarFile } from "./refs";
 import { ZoneModule } from "./zone-module";
 
 export interface PlatformZoneProps {
@@ -7,23 +11,59 @@ export interface PlatformZoneProps {
 }
 
 /**
- * The `platform` module: in-cluster services installed with Helm once the cluster answers. Its
- * interface is fixed here (the API URL from the srv module, the pod network and BGP settings from the
- * spec); the releases themselves are added by the platform layer.
+ * The `platform` module: in-cluster services installed with Helm, in order — the Calico
+ * tigera-operator from the internal chart repository (BGP, one pod pool, no encapsulation), then the
+ * generated local charts `calico-bgp` (AS and the pfSense peer), `ingress-access` (the external
+ * ingress controller's least-privilege account) and `demo` (an echo server behind the DMZ HAProxy).
+ * The helm provider itself is configured in the root from the srv module's outputs.
  *
- * Inputs: `kubernetes_api_url`, `kubeconfig` (sensitive). Outputs: `kubernetes_api_url`, `calico_ip_pool`.
+ * Inputs: `kubernetes_api_url`, `kubeconfig` (sensitive). Outputs: `kubernetes_api_url`,
+ * `calico_ip_pool`, `releases`.
  */
 export class PlatformZone extends ZoneModule {
+  readonly releases = new Map<string, Release>();
+
   constructor(scope: Construct, id: string, props: PlatformZoneProps) {
     super(scope, id);
-    const n = props.model.spec.network;
+    const m = props.model;
+    const n = m.spec.network;
+    new HelmProvider(this, "helm");
     const api = this.input("kubernetes_api_url", { type: "string", description: "Kubernetes API URL (srv module)" });
     this.input("kubeconfig", { type: "string", sensitive: true, description: "admin kubeconfig of the cluster (srv module)" });
+    for (const [path, content] of platformChartFiles(m)) this.addSidecar(path, content);
+
+    let previous: Release | undefined;
+    const release = (name: string, config: { chart: string; namespace: string; repository?: string; version?: string; values?: string[] }) => {
+      const r = new Release(this, name, {
+        name,
+        ...config,
+        createNamespace: true,
+        atomic: true,
+        wait: true,
+        timeout: 600,
+        // Releases install one after the other: CRDs before the objects that use them.
+        dependsOn: previous ? [previous] : undefined,
+      });
+      r.overrideLogicalId(name);
+      this.releases.set(name, r);
+      previous = r;
+      return r;
+    };
+    release("tigera-operator", {
+      chart: "tigera-operator",
+      repository: chartRepository(m),
+      version: m.spec.platform.calicoVersion,
+      namespace: "tigera-operator",
+      values: [sidecarFile("charts/values/tigera-operator.yaml")],
+    });
+    for (const c of localCharts(m)) release(c.name, { chart: `\${path.root}/charts/${c.name}`, namespace: "kube-system" });
+
     this.output("kubernetes_api_url", api.value, "Kubernetes API the releases are installed through");
     this.output(
       "calico_ip_pool",
-      { cidr: n.podCidr, block_size: n.podBlockSize, encapsulation: "None", bgp_as: props.model.spec.bgp.clusterAs },
+      { cidr: n.podCidr, block_size: n.podBlockSize, encapsulation: "None", bgp_as: m.spec.bgp.clusterAs },
       "Calico IP pool the platform layer configures",
     );
+    this.output("releases", Object.fromEntries([...this.releases].map(([k, r]) => [k, r.status])), "status of each Helm release");
   }
 }

@@ -41,6 +41,19 @@ const KNOWN_COMPUTATIONS: Readonly<Record<string, (planned: Record<string, CtyVa
   // The Image Factory's schematic id is the sha256 of the schematic text it is given.
   talos_image_factory_schematic: (p): Record<string, CtyValue> =>
     typeof p.schematic === "string" ? { id: createHash("sha256").update(p.schematic).digest("hex") } : {},
+  // Talos hands out base64-encoded PEMs; configurations base64decode() them (helm provider).
+  talos_cluster_kubeconfig: (p): Record<string, CtyValue> => {
+    const b64 = (what: string) => Buffer.from(`-----BEGIN ${what}-----\nsimulated\n-----END ${what}-----\n`).toString("base64");
+    const host = `https://${typeof p.endpoint === "string" ? p.endpoint : "127.0.0.1"}:6443`;
+    return {
+      kubernetes_client_configuration: {
+        host,
+        ca_certificate: b64("CERTIFICATE"),
+        client_certificate: b64("CERTIFICATE"),
+        client_key: b64("EC PRIVATE KEY"),
+      },
+    };
+  },
 };
 
 /**

@@ -1,0 +1,210 @@
+import { stringify } from "yaml";
+import { LabModel } from "../model/lab-model";
+import { harborProxyProject } from "../talos/machine-documents";
+
+/**
+ * The platform layer's Helm inputs, rendered from the model: values for the tigera-operator chart and
+ * three small local charts (static manifests, no templating, so a reviewer reads exactly what is
+ * installed). Pure; the platform module installs them in order.
+ */
+
+type Manifest = Record<string, unknown>;
+
+export const INGRESS_NAMESPACE = "ingress-access";
+export const INGRESS_SERVICE_ACCOUNT = "haproxy-ingress";
+export const DEMO_NAMESPACE = "demo";
+/**
+ * agnhost's netexec answers HTTP with request details: a small echo server. Named through Harbor's
+ * proxy project for its upstream, so the chart names no public registry.
+ */
+export function demoImage(m: LabModel): string {
+  return `${m.spec.registry.fqdn}/${harborProxyProject("registry.k8s.io")}/e2e-test-images/agnhost:2.53`;
+}
+
+export interface LocalChart {
+  readonly name: string;
+  readonly description: string;
+  readonly manifests: readonly { readonly file: string; readonly docs: readonly Manifest[] }[];
+}
+
+export function chartRepository(m: LabModel): string {
+  return m.spec.platform.chartRepository ?? `oci://${m.spec.registry.fqdn}/charts`;
+}
+
+export function demoHost(m: LabModel): string {
+  return m.spec.platform.demoHost ?? `demo.${m.zones.dmz.domain}`;
+}
+
+/** tigera-operator values: BGP on, one pool = the pod CIDR, no encapsulation, Talos's plugin path. */
+export function tigeraOperatorValues(m: LabModel): Manifest {
+  const n = m.spec.network;
+  return {
+    // Talos has no writable kubelet plugin dir; the chart reads this key at the top level only.
+    kubeletVolumePluginPath: "None",
+    apiServer: { enabled: false },
+    goldmane: { enabled: false },
+    whisker: { enabled: false },
+    installation: {
+      enabled: true,
+      cni: { type: "Calico", ipam: { type: "Calico" } },
+      calicoNetwork: {
+        bgp: "Enabled",
+        hostPorts: "Enabled",
+        ipPools: [
+          {
+            name: "pods",
+            cidr: n.podCidr,
+            blockSize: n.podBlockSize,
+            encapsulation: "None",
+            // Pods keep their addresses on the wire: pfSense sees (and filters) the real source.
+            natOutgoing: "Disabled",
+            nodeSelector: "all()",
+          },
+        ],
+        nodeAddressAutodetectionV4: { kubernetes: "NodeInternalIP" },
+      },
+    },
+  };
+}
+
+export function localCharts(m: LabModel): LocalChart[] {
+  const b = m.spec.bgp;
+  const calico: LocalChart = {
+    name: "calico-bgp",
+    description: "Calico BGP: the cluster's AS and its eBGP peer, pfSense on the SRV gateway",
+    manifests: [
+      {
+        file: "bgp.yaml",
+        docs: [
+          {
+            apiVersion: "crd.projectcalico.org/v1",
+            kind: "BGPConfiguration",
+            metadata: { name: "default" },
+            spec: { asNumber: b.clusterAs, nodeToNodeMeshEnabled: b.nodeToNodeMesh, logSeverityScreen: "Info" },
+          },
+          {
+            apiVersion: "crd.projectcalico.org/v1",
+            kind: "BGPPeer",
+            metadata: { name: "pfsense" },
+            spec: { peerIP: m.zones.srv.gateway, asNumber: b.firewallAs },
+          },
+        ],
+      },
+    ],
+  };
+
+  const read = ["get", "list", "watch"];
+  const ingress: LocalChart = {
+    name: "ingress-access",
+    description: "Least-privilege access for the HAProxy ingress controller running outside the cluster (DMZ)",
+    manifests: [
+      {
+        file: "access.yaml",
+        docs: [
+          { apiVersion: "v1", kind: "Namespace", metadata: { name: INGRESS_NAMESPACE } },
+          { apiVersion: "v1", kind: "ServiceAccount", metadata: { name: INGRESS_SERVICE_ACCOUNT, namespace: INGRESS_NAMESPACE } },
+          {
+            apiVersion: "rbac.authorization.k8s.io/v1",
+            kind: "ClusterRole",
+            metadata: { name: INGRESS_SERVICE_ACCOUNT },
+            rules: [
+              { apiGroups: [""], resources: ["services", "endpoints", "namespaces", "secrets", "configmaps"], verbs: read },
+              { apiGroups: ["discovery.k8s.io"], resources: ["endpointslices"], verbs: read },
+              { apiGroups: ["networking.k8s.io"], resources: ["ingresses", "ingressclasses"], verbs: read },
+              { apiGroups: ["networking.k8s.io"], resources: ["ingresses/status"], verbs: ["update"] },
+              { apiGroups: ["core.haproxy.org", "ingress.v1.haproxy.org"], resources: ["*"], verbs: read },
+              { apiGroups: [""], resources: ["events"], verbs: ["create", "patch"] },
+            ],
+          },
+          {
+            apiVersion: "rbac.authorization.k8s.io/v1",
+            kind: "ClusterRoleBinding",
+            metadata: { name: INGRESS_SERVICE_ACCOUNT },
+            roleRef: { apiGroup: "rbac.authorization.k8s.io", kind: "ClusterRole", name: INGRESS_SERVICE_ACCOUNT },
+            subjects: [{ kind: "ServiceAccount", name: INGRESS_SERVICE_ACCOUNT, namespace: INGRESS_NAMESPACE }],
+          },
+          {
+            // Filled in by Kubernetes; the operator copies it to the DMZ VM (see the stack README).
+            apiVersion: "v1",
+            kind: "Secret",
+            type: "kubernetes.io/service-account-token",
+            metadata: { name: `${INGRESS_SERVICE_ACCOUNT}-token`, namespace: INGRESS_NAMESPACE, annotations: { "kubernetes.io/service-account.name": INGRESS_SERVICE_ACCOUNT } },
+          },
+          {
+            apiVersion: "networking.k8s.io/v1",
+            kind: "IngressClass",
+            metadata: { name: "haproxy" },
+            spec: { controller: "haproxy.org/ingress-controller/haproxy" },
+          },
+        ],
+      },
+    ],
+  };
+
+  const labels = { app: "demo" };
+  const demo: LocalChart = {
+    name: "demo",
+    description: "Echo server published through the DMZ HAProxy",
+    manifests: [
+      {
+        file: "demo.yaml",
+        docs: [
+          { apiVersion: "v1", kind: "Namespace", metadata: { name: DEMO_NAMESPACE } },
+          {
+            apiVersion: "apps/v1",
+            kind: "Deployment",
+            metadata: { name: "echo", namespace: DEMO_NAMESPACE, labels },
+            spec: {
+              replicas: 2,
+              selector: { matchLabels: labels },
+              template: {
+                metadata: { labels },
+                spec: {
+                  containers: [
+                    {
+                      name: "echo",
+                      image: demoImage(m),
+                      args: ["netexec", "--http-port=8080"],
+                      ports: [{ name: "http", containerPort: 8080 }],
+                      readinessProbe: { httpGet: { path: "/healthz", port: "http" } },
+                      securityContext: { allowPrivilegeEscalation: false, runAsNonRoot: true, runAsUser: 65534, capabilities: { drop: ["ALL"] } },
+                    },
+                  ],
+                },
+              },
+            },
+          },
+          {
+            apiVersion: "v1",
+            kind: "Service",
+            metadata: { name: "echo", namespace: DEMO_NAMESPACE },
+            spec: { selector: labels, ports: [{ name: "http", port: 8080, targetPort: "http" }] },
+          },
+          {
+            apiVersion: "networking.k8s.io/v1",
+            kind: "Ingress",
+            metadata: { name: "echo", namespace: DEMO_NAMESPACE },
+            spec: {
+              ingressClassName: "haproxy",
+              rules: [{ host: demoHost(m), http: { paths: [{ path: "/", pathType: "Prefix", backend: { service: { name: "echo", port: { number: 8080 } } } }] } }],
+            },
+          },
+        ],
+      },
+    ],
+  };
+  return [calico, ingress, demo];
+}
+
+const yaml = (v: unknown) => stringify(v, { version: "1.1", lineWidth: 0 });
+
+/** Sidecar files: `charts/<name>/{Chart.yaml,templates/*.yaml}` and `charts/values/tigera-operator.yaml`. */
+export function platformChartFiles(m: LabModel): Map<string, string> {
+  const files = new Map<string, string>();
+  files.set("charts/values/tigera-operator.yaml", `# tigera-operator values for ${m.name}. Generated by talos-enclave.\n${yaml(tigeraOperatorValues(m))}`);
+  for (const c of localCharts(m)) {
+    files.set(`charts/${c.name}/Chart.yaml`, yaml({ apiVersion: "v2", name: c.name, description: c.description, type: "application", version: "0.1.0" }));
+    for (const f of c.manifests) files.set(`charts/${c.name}/templates/${f.file}`, f.docs.map(yaml).join("---\n"));
+  }
+  return files;
+}
