@@ -205,6 +205,8 @@ export function pfSenseTables(flows: FlowTable): PfSenseTables {
   const portForwards: PfPortForward[] = [];
   const notFiltered: { flow: Flow; reason: string }[] = [];
   const order = new Map<string, number>();
+  const staged: { rule: Omit<PfRule, "order" | "tracker">; key: string }[] = [];
+  const stage = (rule: Omit<PfRule, "order" | "tracker">, key: string) => staged.push({ rule, key });
   const push = (r: Omit<PfRule, "order" | "tracker">, key: string) => {
     const n = (order.get(r.interface) ?? 0) + 1;
     order.set(r.interface, n);
@@ -240,7 +242,7 @@ export function pfSenseTables(flows: FlowTable): PfSenseTables {
           associatedRuleId: id,
           flowId: f.id,
         });
-        push(
+        stage(
           {
             interface: iface,
             type: "pass",
@@ -258,7 +260,7 @@ export function pfSenseTables(flows: FlowTable): PfSenseTables {
       }
       continue;
     }
-    push(
+    stage(
       {
         interface: iface,
         type: "pass",
@@ -272,6 +274,29 @@ export function pfSenseTables(flows: FlowTable): PfSenseTables {
       },
       `${iface}:${f.id}`,
     );
+  }
+
+  // pf does not tell traffic to the firewall from routed traffic: a rule to "anything outside the lab"
+  // would also reach pfSense's own addresses (its webGUI on the WAN address, say). So on every
+  // interface the flows to pfSense come first, then a logged block of everything else to (self),
+  // then the routed flows.
+  const toSelf = (r: Omit<PfRule, "order" | "tracker">) => r.type === "pass" && !!r.destination.network?.endsWith("ip");
+  for (const i of interfaces) {
+    const mine = staged.filter((p) => p.rule.interface === i.name);
+    for (const p of mine.filter((x) => toSelf(x.rule))) push(p.rule, p.key);
+    push(
+      {
+        interface: i.name,
+        type: "block",
+        source: { any: true },
+        destination: { network: "(self)" },
+        log: true,
+        descr: truncateDescr(`no other access to pfSense on ${i.descr}`),
+        purpose: "pfSense itself answers only the flows above",
+      },
+      `${i.name}:self-deny`,
+    );
+    for (const p of mine.filter((x) => !toSelf(x.rule))) push(p.rule, p.key);
   }
 
   for (const i of interfaces) {

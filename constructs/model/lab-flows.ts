@@ -51,6 +51,7 @@ function hostFlows(m: LabModel): FlowInput[] {
       { id: `${c.name}-talos-apid`, from: c.name, to: "group:talos", protocol: "tcp", ports: [50000], purpose: "operator runs talosctl against every node" },
       { id: `${c.name}-kube-api`, from: c.name, to: "vip", protocol: "tcp", ports: [6443], purpose: "operator runs kubectl and helm" },
       { id: `${c.name}-proxmox-api`, from: c.name, to: "proxmox", protocol: "tcp", ports: [8006], purpose: "operator reaches the Proxmox API and console" },
+      { id: `${c.name}-firewall-gui`, from: c.name, to: "firewall", protocol: "tcp", ports: [443], purpose: "operator manages pfSense (webGUI)" },
     );
     for (const h of m.hosts.filter((h) => h.name !== c.name)) {
       flows.push({ id: `${c.name}-ssh-${h.name}`, from: c.name, to: h.name, protocol: "tcp", ports: [22], purpose: `operator administers ${h.name} over SSH` });
