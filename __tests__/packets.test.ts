@@ -143,7 +143,6 @@ const MUST_DENY = [
   "talos-worker-2>registry tcp/22",
   "talos-worker-2>registry tcp/80",
   "talos-cp-1>mgmt-client tcp/22",
-  "haproxy-ingress-1>registry tcp/443",
   "haproxy-ingress-1>registry tcp/22",
   "haproxy-ingress-1>talos-worker-2 tcp/22",
   "haproxy-ingress-1>talos-worker-2 tcp/10250",

@@ -31,7 +31,7 @@ const FLOW = {
   from: "mgmt-client",
   to: "registry",
   protocol: "tcp",
-  ports: [443],
+  ports: [8443],
   purpose: "operator pulls images",
 };
 
@@ -596,7 +596,7 @@ describe("validateLabSpec: valid specs", () => {
   });
 
   it("accepts port ranges and flows between known endpoints", () => {
-    const spec = validateLabSpec({ flows: [{ ...FLOW, ports: ["8000-8080", 443] }] });
-    expect(spec.flows[0].ports).toEqual(["8000-8080", 443]);
+    const spec = validateLabSpec({ flows: [{ ...FLOW, ports: ["8000-8080", 8443] }] });
+    expect(spec.flows[0].ports).toEqual(["8000-8080", 8443]);
   });
 });

@@ -74,9 +74,15 @@ describe.skipIf(!!skipReason)("terraform accepts, plans and applies every synthe
     const vms = changes.filter((c) => c.type === "proxmox_virtual_environment_vm");
     expect(vms.length).toBe(9);
     expect(vms.filter((c) => c.change.actions.join() !== "no-op").map((c) => c.address)).toEqual([]);
-    // what does change: the schematic, the boot image downloads and every node's configuration
+    // what does change: the schematic, the boot image downloads, every node's configuration, and the
+    // client's user-data snippet (its talosctl follows the cluster's version)
     const moved = new Set(changes.filter((c) => c.change.actions.join() !== "no-op").map((c) => c.type));
-    expect([...moved].sort()).toEqual(["proxmox_download_file", "talos_image_factory_schematic", "talos_machine_configuration_apply"]);
+    expect([...moved].sort()).toEqual([
+      "proxmox_download_file",
+      "proxmox_virtual_environment_file",
+      "talos_image_factory_schematic",
+      "talos_machine_configuration_apply",
+    ]);
   });
 
   // Negative controls: the harness must fail, with terraform's own message, on real mistakes.

@@ -16,6 +16,6 @@ export { MgmtZone, DmzZone, UbuntuZone, UbuntuZoneProps, UbuntuHost } from "./zo
 export { SrvZone, SrvZoneProps } from "./zones/srv-zone";
 export { PlatformZone, PlatformZoneProps } from "./zones/platform-zone";
 export { TalosEnclave, TalosEnclaveProps, MODULE_ORDER } from "./talos-enclave";
-export { renderUbuntuUserData, userDataSidecarPath } from "./render/ubuntu-user-data";
+export * as cloudInit from "./render/cloud-init";
 export { renderStackReadme } from "./render/stack-readme";
 export { synthLab } from "./emit/synth-lab";

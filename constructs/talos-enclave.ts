@@ -94,6 +94,18 @@ export class TalosEnclave extends TerraformStack {
       type: "string",
       description: "PEM certificate of the lab CA (public part only) that signed Harbor's and the Image Factory's certificates",
     });
+    const labTlsCert = variable("lab_tls_certificate", {
+      type: "string",
+      description: "PEM chain of the registry's server certificate (Harbor and the Image Factory), signed by the lab CA",
+    });
+    const labTlsKey = variable("lab_tls_private_key", { type: "string", sensitive: true, description: "PEM private key of lab_tls_certificate" });
+    const harborPassword = variable("harbor_admin_password", { type: "string", sensitive: true, description: "initial password of Harbor's admin user" });
+    const ingressKubeconfig = variable("ingress_kubeconfig", {
+      type: "string",
+      sensitive: true,
+      default: "",
+      description: "kubeconfig of the ingress-access service account for the DMZ ingress controller (set it after the platform apply; see README)",
+    });
     const adminKeys = variable("admin_ssh_public_keys", {
       type: "list(string)",
       description: `SSH public keys of ${s.adminUser} on the Ubuntu VMs`,
@@ -155,18 +167,22 @@ export class TalosEnclave extends TerraformStack {
       return mod;
     };
     const edgeBridges = moduleOutput("edge", "bridges");
+    const rootValues: Record<string, unknown> = {
+      bridges: edgeBridges,
+      ubuntu_image_ids: moduleOutput("edge", "ubuntu_image_ids"),
+      admin_ssh_public_keys: adminKeys.listValue,
+      lab_ca_certificate: labCa.stringValue,
+      lab_tls_certificate: labTlsCert.stringValue,
+      lab_tls_private_key: labTlsKey.stringValue,
+      harbor_admin_password: harborPassword.stringValue,
+      ingress_kubeconfig: ingressKubeconfig.stringValue,
+    };
+    // A zone of Ubuntu hosts gets exactly the inputs it declares.
+    const hostInputs = (zone: ZoneModule) => Object.fromEntries(zone.inputs.map((i) => [i.name, rootValues[i.name]]));
     this.moduleCalls = {
       edge: call("edge", {}),
-      mgmt: call("mgmt", {
-        bridges: edgeBridges,
-        ubuntu_image_ids: moduleOutput("edge", "ubuntu_image_ids"),
-        admin_ssh_public_keys: adminKeys.listValue,
-      }),
-      dmz: call("dmz", {
-        bridges: edgeBridges,
-        ubuntu_image_ids: moduleOutput("edge", "ubuntu_image_ids"),
-        admin_ssh_public_keys: adminKeys.listValue,
-      }),
+      mgmt: call("mgmt", hostInputs(this.zones.mgmt)),
+      dmz: call("dmz", hostInputs(this.zones.dmz)),
       srv: call("srv", { bridges: edgeBridges, lab_ca_certificate: labCa.stringValue }),
       platform: call("platform", {
         kubernetes_api_url: moduleOutput("srv", "kubernetes_api_url"),

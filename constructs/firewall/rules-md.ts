@@ -34,6 +34,13 @@ export function renderRulesMd(flows: FlowTable, t: PfSenseTables): string {
   const natRows = t.portForwards.map((f) => `wanip:${f.externalPort} | ${f.protocol} | ${f.target}:${f.localPort} | ${f.flowId}`);
   const unfiltered = t.notFiltered.map((n) => `\`${n.flow.id}\` | ${n.flow.from} → ${n.flow.to} ${n.flow.protocol}/${n.flow.ports.join(",") || "-"} | ${n.reason}`);
 
+  const registry = m.hosts.find((h) => h.name === m.spec.registry.host)!;
+  const dnsRows = [
+    ...m.vms.filter((v) => v.fqdn && v.ip).map((v) => `${v.fqdn} | ${v.ip}`),
+    ...(m.spec.registry.fqdn !== registry.fqdn ? [`${m.spec.registry.fqdn} | ${registry.ip}`] : []),
+    `${m.kubernetesApi.fqdn} | ${m.kubernetesApi.vip}`,
+  ];
+
   // Diagram: one edge per pair of segments that an allowed flow connects through pfSense.
   const edges = new Map<string, string[]>();
   for (const r of t.rules.filter((x) => x.type === "pass" && x.flowId)) {
@@ -96,6 +103,14 @@ ${natRows.join("\n")}
 alias | type | entries
 ---|---|---
 ${aliasRows.join("\n")}
+
+## DNS host overrides (Services > DNS Resolver)
+
+Every zone resolves through pfSense; these names must answer there:
+
+name | address
+---|---
+${dnsRows.join("\n")}
 
 ## Flows pfSense does not see
 

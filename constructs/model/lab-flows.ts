@@ -3,6 +3,9 @@ import { Flow, FlowTable } from "./flows";
 
 type FlowInput = Omit<Flow, "origin">;
 
+/** apt-cacher-ng on the registry host: the DMZ's only way to packages (it has no internet). */
+export const APT_PROXY_PORT = 3142;
+
 /** Talos's documented intra-cluster ports, and Calico's when it runs with BGP and no encapsulation. */
 function clusterFlows(m: LabModel): FlowInput[] {
   const flows: FlowInput[] = [
@@ -62,8 +65,13 @@ function hostFlows(m: LabModel): FlowInput[] {
     { id: "talos-image-factory", from: "group:talos", to: registry.name, protocol: "tcp", ports: [factoryPort], purpose: "Talos fetches installer images from the internal Image Factory" },
     { id: "proxmox-image-factory", from: "proxmox", to: registry.name, protocol: "tcp", ports: [factoryPort], purpose: "Proxmox downloads Talos boot images from the internal Image Factory" },
   );
+  for (const c of m.hosts.filter((h) => h.role === "client")) {
+    flows.push({ id: `${c.name}-registry-https`, from: c.name, to: registry.name, protocol: "tcp", ports: [443], purpose: "operator administers Harbor and pulls OCI charts from it" });
+  }
   for (const i of m.hosts.filter((h) => h.role === "ingress")) {
     flows.push(
+      { id: `${i.name}-registry-https`, from: i.name, to: registry.name, protocol: "tcp", ports: [443], purpose: "ingress host pulls the controller image through Harbor" },
+      { id: `${i.name}-registry-apt-proxy`, from: i.name, to: registry.name, protocol: "tcp", ports: [APT_PROXY_PORT], purpose: "ingress host installs packages through the apt proxy" },
       { id: `internet-${i.name}-web`, from: "internet", to: i.name, protocol: "tcp", ports: [80, 443], purpose: "public HTTP(S) through the WAN port-forward" },
       { id: `${i.name}-kube-api`, from: i.name, to: "vip", protocol: "tcp", ports: [6443], purpose: "ingress controller watches Services and Endpoints" },
       { id: `${i.name}-pod-backends`, from: i.name, to: "pods", protocol: "tcp", ports: [...m.spec.network.ingressBackendPorts], purpose: "HAProxy forwards to pod backends through pfSense" },

@@ -13,6 +13,8 @@ type Manifest = Record<string, unknown>;
 export const INGRESS_NAMESPACE = "ingress-access";
 export const INGRESS_SERVICE_ACCOUNT = "haproxy-ingress";
 export const DEMO_NAMESPACE = "demo";
+/** The ConfigMap the external controller is started with (`--configmap=<namespace>/<name>`). */
+export const INGRESS_CONTROLLER_CONFIG = { namespace: "haproxy-controller", name: "haproxy-kubernetes-ingress" } as const;
 /**
  * agnhost's netexec answers HTTP with request details: a small echo server. Named through Harbor's
  * proxy project for its upstream, so the chart names no public registry.
@@ -130,6 +132,9 @@ export function localCharts(m: LabModel): LocalChart[] {
             type: "kubernetes.io/service-account-token",
             metadata: { name: `${INGRESS_SERVICE_ACCOUNT}-token`, namespace: INGRESS_NAMESPACE, annotations: { "kubernetes.io/service-account.name": INGRESS_SERVICE_ACCOUNT } },
           },
+          // The controller's own settings (it reads this ConfigMap; empty means its defaults).
+          { apiVersion: "v1", kind: "Namespace", metadata: { name: INGRESS_CONTROLLER_CONFIG.namespace } },
+          { apiVersion: "v1", kind: "ConfigMap", metadata: { name: INGRESS_CONTROLLER_CONFIG.name, namespace: INGRESS_CONTROLLER_CONFIG.namespace }, data: {} },
           {
             apiVersion: "networking.k8s.io/v1",
             kind: "IngressClass",

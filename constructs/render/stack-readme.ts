@@ -1,7 +1,10 @@
 import { LabModel } from "../model/lab-model";
+import { chartRepository, demoHost, INGRESS_NAMESPACE, INGRESS_SERVICE_ACCOUNT } from "../platform/platform-charts";
+import { clientConfigPaths } from "./cloud-init";
 
 /** The runbook written next to the stack: what is in it and the order an operator applies it. */
 export function renderStackReadme(model: LabModel, modules: readonly string[]): string {
+  const m = model;
   const s = model.spec;
   const rows = model.vms.map(
     (v) => `| ${v.name} | ${v.role} | ${v.module} | ${v.node} | ${v.vmId} | ${v.address ?? "WAN: DHCP"} | ${v.size.cores} / ${v.size.memoryMiB} MiB / ${v.size.diskGiB} GiB |`,
@@ -39,6 +42,9 @@ export TF_VAR_proxmox_endpoint=https://pve.example:8006/
 export TF_VAR_proxmox_api_token='user@pve!token=…'
 export TF_VAR_admin_ssh_public_keys='["ssh-ed25519 AAAA… admin"]'
 export TF_VAR_lab_ca_certificate="$(cat lab-ca.pem)"   # certificate only; the CA key stays with you
+export TF_VAR_lab_tls_certificate="$(cat registry.pem)" # ${m.spec.registry.fqdn}, signed by the lab CA
+export TF_VAR_lab_tls_private_key="$(cat registry-key.pem)"
+export TF_VAR_harbor_admin_password='…'
 ${s.proxmox.sshAgent ? "# SSH for snippet uploads comes from the local agent" : "export TF_VAR_proxmox_ssh_private_key=\"$(cat ~/.ssh/id_ed25519)\""}
 ${s.state.encryption ? "export TF_VAR_state_passphrase='at least 16 characters'" : ""}
 tofu init
@@ -46,10 +52,39 @@ tofu apply -target=module.edge    # bridges, pfSense, base images
 # install pfSense from the console (WAN vtnet0, LAN/MGMT vtnet1, OPT1/DMZ vtnet2, OPT2/SRV vtnet3),
 # then restore pfsense/aliases.xml, filter.xml and nat.xml in that order (see pfsense/RULES.md),
 # and enable the Proxmox datacenter firewall so the VM firewalls act
-tofu apply -target=module.mgmt    # Harbor and the Image Factory must answer before Talos boots
-tofu apply                        # DMZ, SRV (Talos: configure, bootstrap) and the platform
-tofu output -raw talosconfig > talosconfig
-tofu output -raw kubeconfig > kubeconfig
+tofu apply -target=module.mgmt    # Harbor (proxy projects), Image Factory, apt proxy, the client
+# push the tigera-operator chart ${s.platform.calicoVersion} into ${chartRepository(m)} from the client:
+#   helm repo add projectcalico https://docs.tigera.io/calico/charts
+#   helm pull projectcalico/tigera-operator --version ${s.platform.calicoVersion}
+#   helm push tigera-operator-${s.platform.calicoVersion}.tgz ${chartRepository(m)}
+tofu apply -target=module.srv -target=module.platform   # Talos: configure, bootstrap; Calico, BGP, demo
+tofu output -raw talosconfig > talosconfig   # on the client: ${clientConfigPaths(m).talosconfig}
+tofu output -raw kubeconfig > kubeconfig     # on the client: ${clientConfigPaths(m).kubeconfig}
+\`\`\`
+
+The DMZ ingress controller gets a kubeconfig of its own, for the least-privilege \`${INGRESS_SERVICE_ACCOUNT}\`
+account (nothing secret is in this tree; build it on the client once the platform is up):
+
+\`\`\`sh
+TOKEN=$(kubectl -n ${INGRESS_NAMESPACE} get secret ${INGRESS_SERVICE_ACCOUNT}-token -o jsonpath='{.data.token}' | base64 -d)
+kubectl config view --raw -o jsonpath='{.clusters[0].cluster.certificate-authority-data}' | base64 -d > cluster-ca.pem
+kubectl --kubeconfig ingress.kubeconfig config set-cluster ${m.name} --server=${m.kubernetesApi.url} --certificate-authority=cluster-ca.pem --embed-certs
+kubectl --kubeconfig ingress.kubeconfig config set-credentials ${INGRESS_SERVICE_ACCOUNT} --token="$TOKEN"
+kubectl --kubeconfig ingress.kubeconfig config set-context default --cluster=${m.name} --user=${INGRESS_SERVICE_ACCOUNT}
+kubectl --kubeconfig ingress.kubeconfig config use-context default
+export TF_VAR_ingress_kubeconfig="$(cat ingress.kubeconfig)"
+tofu apply                        # the DMZ ingress VM, with its kubeconfig
+\`\`\`
+
+## Check it works
+
+\`\`\`sh
+# BGP: every Talos node is an established neighbour of pfSense (Status > FRR > BGP, or vtysh):
+vtysh -c 'show bgp summary'
+# routes to the pod blocks arrived:
+vtysh -c 'show ip route bgp'
+# the demo through the WAN port-forward (from outside, with the name pointing at pfSense's WAN address):
+curl -H 'Host: ${demoHost(m)}' http://<pfSense WAN address>/
 \`\`\`
 
 ${encryption}

@@ -7,9 +7,19 @@ import { proxmoxFirewallRules } from "../firewall/proxmox-firewall-rules";
 import { labFlows } from "../model/lab-flows";
 import { LabVm } from "../proxmox/lab-vm";
 import { VmFirewall } from "../proxmox/vm-firewall";
-import { renderUbuntuUserData, userDataSidecarPath } from "../render/ubuntu-user-data";
+import { haproxySidecarPath, MODULE_VARIABLES, renderHaproxyCfg, renderUserData } from "../render/cloud-init";
 import { sidecarTemplate, varRef } from "./refs";
 import { ZoneModule } from "./zone-module";
+
+/** Module variables the hosts' user-data may read; which ones a zone declares follows its hosts. */
+const HOST_INPUTS: Readonly<Record<keyof typeof MODULE_VARIABLES, { type: string; sensitive: boolean }>> = {
+  admin_ssh_public_keys: { type: "list(string)", sensitive: false },
+  lab_ca_certificate: { type: "string", sensitive: false },
+  lab_tls_certificate: { type: "string", sensitive: false },
+  lab_tls_private_key: { type: "string", sensitive: true },
+  harbor_admin_password: { type: "string", sensitive: true },
+  ingress_kubeconfig: { type: "string", sensitive: true },
+};
 
 export interface UbuntuZoneProps {
   readonly model: LabModel;
@@ -29,7 +39,9 @@ export interface UbuntuHost {
  * DNS and search domain through `initialization`, and a Proxmox firewall (input DROP) that accepts
  * exactly the flows into the VM.
  *
- * Inputs: `bridges`, `ubuntu_image_ids` (from the edge module), `admin_ssh_public_keys`.
+ * Inputs: `bridges`, `ubuntu_image_ids` (from the edge module), and the certificates and secrets its
+ * hosts' user-data reads (`admin_ssh_public_keys`, `lab_ca_certificate`; MGMT: `lab_tls_certificate`,
+ * `lab_tls_private_key`, `harbor_admin_password`; DMZ: `ingress_kubeconfig`).
  * Outputs: `addresses` (name → IPv4), `vm_ids` (name → Proxmox id).
  */
 export abstract class UbuntuZone extends ZoneModule {
@@ -44,7 +56,14 @@ export abstract class UbuntuZone extends ZoneModule {
 
     this.input("bridges", { type: "map(map(string))", description: "bridge name per Proxmox node and zone (edge module)" });
     this.input("ubuntu_image_ids", { type: "map(string)", description: "Ubuntu cloud image file id per Proxmox node (edge module)" });
-    this.input("admin_ssh_public_keys", { type: "list(string)", description: `SSH public keys of ${spec.adminUser}` });
+
+    // The user-data of the zone's hosts decides which secrets and certificates the module takes in.
+    const plans = m.hosts.filter((h) => h.module === zone);
+    const templates = new Map(plans.map((p) => [p.name, renderUserData(m, p)]));
+    const used = new Set([...templates.values()].flatMap((t) => Object.values(t.vars).flatMap((e) => [...e.matchAll(/var\.(\w+)/g)].map((x) => x[1]))));
+    for (const [name, decl] of Object.entries(HOST_INPUTS)) {
+      if (used.has(name)) this.input(name, { ...decl, description: MODULE_VARIABLES[name as keyof typeof MODULE_VARIABLES] });
+    }
 
     this.pool = new VirtualEnvironmentPool(this, "pool", {
       poolId: `${m.name}-${zone}`,
@@ -53,16 +72,18 @@ export abstract class UbuntuZone extends ZoneModule {
     this.pool.overrideLogicalId(zone);
 
     const flows = labFlows(m);
-    for (const plan of m.hosts.filter((h) => h.module === zone)) {
-      const sidecar = userDataSidecarPath(plan);
-      this.addSidecar(sidecar, renderUbuntuUserData(m, plan));
+    for (const plan of plans) {
+      const template = templates.get(plan.name)!;
+      const sidecar = `cloud-init/${plan.name}.user-data.yaml.tftpl`;
+      this.addSidecar(sidecar, template.text);
+      if (plan.role === "ingress") this.addSidecar(haproxySidecarPath(plan), renderHaproxyCfg(m, plan));
       const userData = new VirtualEnvironmentFile(this, `${plan.name}-user-data`, {
         nodeName: plan.node,
         datastoreId: spec.proxmox.snippetDatastore,
         contentType: "snippets",
         sourceRaw: {
           fileName: `${m.name}-${plan.name}.user-data.yaml`,
-          data: sidecarTemplate(sidecar, { ssh_authorized_keys: "jsonencode(var.admin_ssh_public_keys)" }),
+          data: sidecarTemplate(sidecar, template.vars),
         },
       });
       userData.overrideLogicalId(`${plan.name}-user-data`);

@@ -1,0 +1,564 @@
+import { spawn, spawnSync } from "node:child_process";
+import { existsSync, mkdtempSync, readdirSync, readFileSync, rmSync, statSync, unlinkSync, writeFileSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { parse } from "yaml";
+import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { labFlows, componentFlows } from "../constructs/model/lab-flows";
+import { buildLabModel, LabModel, VmPlan } from "../constructs/model/lab-model";
+import { loadLabSpec } from "../constructs/spec/load";
+import { validateLabSpec } from "../constructs/spec/validate";
+import { harborProxyProject, mirroredRegistries } from "../constructs/talos/machine-documents";
+import {
+  clientConfigPaths,
+  clientToolVersions,
+  escapeTemplatefile,
+  FACTORY_PROJECT,
+  fillTerraformTemplate,
+  harborBootstrapConfig,
+  HAPROXY_AUX_CFG_PATH,
+  HarborBootstrapConfig,
+  INGRESS_CONTROLLER,
+  MODULE_VARIABLES,
+  podRouteDropInPath,
+  renderHaproxyCfg,
+  renderUserData,
+  SERVICE_VERSIONS,
+  templateVariables,
+  UserDataTemplate,
+} from "../constructs/render/cloud-init";
+import { generateServerIdentity } from "../tools/tfsim/tls";
+import { PROJECT_ROOT } from "./support/tree";
+
+/** Runs a tool; undefined when it is not installed. */
+function run(cmd: string, args: string[]): { status: number; out: string } | undefined {
+  const r = spawnSync(cmd, args, { encoding: "utf8" });
+  if (r.error && (r.error as NodeJS.ErrnoException).code === "ENOENT") return undefined;
+  return { status: r.status ?? -1, out: `${r.stdout ?? ""}${r.stderr ?? ""}` };
+}
+const has = (cmd: string, args: string[]) => run(cmd, args) !== undefined;
+
+const cloudInit = has("cloud-init", ["--version"]);
+const haproxy = has("haproxy", ["-v"]);
+const nft = has("nft", ["--version"]);
+const python = has("python3", ["--version"]);
+if (!cloudInit) console.warn("cloud-init: skipped — cloud-init is not installed (apt-get install cloud-init)");
+if (!haproxy) console.warn("haproxy: skipped — haproxy is not installed (apt-get install haproxy)");
+if (!nft) console.warn("nftables: skipped — nft is not installed (apt-get install nftables)");
+if (!python) console.warn("harbor bootstrap: skipped — python3 is not installed");
+
+const exampleFiles = readdirSync(join(PROJECT_ROOT, "examples"))
+  .filter((f) => f.endsWith(".yaml"))
+  .sort();
+const labs: [string, LabModel][] = [
+  ["reference lab", buildLabModel(validateLabSpec({}))],
+  ...exampleFiles.map((f): [string, LabModel] => [f, buildLabModel(loadLabSpec(join(PROJECT_ROOT, "examples", f)))]),
+];
+const hostCases = labs.flatMap(([lab, m]) => m.hosts.map((h) => [`${lab}: ${h.name} (${h.role})`, m, h] as const));
+const ingressCases = hostCases.filter(([, , h]) => h.role === "ingress");
+
+const work = mkdtempSync(join(tmpdir(), "cloud-init-test-"));
+afterAll(() => rmSync(work, { recursive: true, force: true }));
+let fileNo = 0;
+function tempFile(name: string, text: string): string {
+  const p = join(work, `${++fileNo}-${name}`);
+  writeFileSync(p, text);
+  return p;
+}
+
+/** Module variable values of the right shape; the secrets are throwaway and checked for below. */
+const SAMPLE_PASSWORD = "Sample-Harbor-pa$${x}%{y}: \"#1\"";
+const SAMPLE_KUBECONFIG_TOKEN = "sample-sa-token-8f3a1c";
+const sample: Record<keyof typeof MODULE_VARIABLES, unknown> = {
+  admin_ssh_public_keys: ["ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIBvx5yVQ1rUHd2B4SAMPLEKEYfor+tests test"],
+  lab_ca_certificate: "",
+  lab_tls_certificate: "",
+  lab_tls_private_key: "",
+  harbor_admin_password: SAMPLE_PASSWORD,
+  ingress_kubeconfig: [
+    "apiVersion: v1",
+    "kind: Config",
+    "clusters:",
+    "  - name: talos-lab",
+    "    cluster: {server: 'https://10.10.100.10:6443', certificate-authority-data: 'LS0tLS1CRUdJTi...'}",
+    "users:",
+    `  - name: ingress-access`,
+    `    user: {token: '${SAMPLE_KUBECONFIG_TOKEN}'}`,
+    "contexts:",
+    "  - name: ingress",
+    "    context: {cluster: talos-lab, user: ingress-access, namespace: haproxy-controller}",
+    "current-context: ingress",
+    "",
+  ].join("\n"),
+};
+
+beforeAll(async () => {
+  const ca = await generateServerIdentity();
+  const server = await generateServerIdentity();
+  sample.lab_ca_certificate = ca.certPem;
+  sample.lab_tls_certificate = server.certPem + ca.certPem;
+  sample.lab_tls_private_key = server.keyPem;
+});
+
+/** Evaluates the HCL expressions the renderers use, over the sample module variables. */
+function evaluate(expr: string): string {
+  const m = /^(jsonencode|base64encode)\(var\.([a-z_]+)\)$/.exec(expr);
+  if (!m || !(m[2] in MODULE_VARIABLES)) throw new Error(`unexpected template expression ${expr}`);
+  const value = sample[m[2] as keyof typeof MODULE_VARIABLES];
+  if (m[1] === "jsonencode") return JSON.stringify(value);
+  if (typeof value !== "string") throw new Error(`base64encode needs a string: ${m[2]}`);
+  return Buffer.from(value, "utf8").toString("base64");
+}
+
+/** The user-data as the VM receives it: templatefile() with the sample variables. */
+function filled(u: UserDataTemplate): string {
+  return fillTerraformTemplate(u.text, Object.fromEntries(Object.entries(u.vars).map(([k, e]) => [k, evaluate(e)])));
+}
+
+interface WriteFile {
+  path: string;
+  content: string;
+  permissions?: string;
+  encoding?: string;
+}
+function writeFiles(cloudConfig: string): Map<string, WriteFile> {
+  const doc = parse(cloudConfig) as { write_files?: WriteFile[] };
+  return new Map((doc.write_files ?? []).map((f) => [f.path, f]));
+}
+function fileContent(files: Map<string, WriteFile>, path: string): string {
+  const f = files.get(path);
+  if (!f) throw new Error(`no write_files entry for ${path}`);
+  return f.encoding === "b64" ? Buffer.from(f.content, "base64").toString("utf8") : f.content;
+}
+
+describe("user-data templates", () => {
+  it.each(hostCases)("%s: only the declared variables are interpolated, over module variables only", (_, m, h) => {
+    const u = renderUserData(m, h);
+    expect(templateVariables(u.text)).toEqual(Object.keys(u.vars).sort());
+    for (const expr of Object.values(u.vars)) expect(() => evaluate(expr)).not.toThrow();
+    // Nothing else reaches templatefile() unescaped: no directive, no other interpolation.
+    expect(u.text).not.toMatch(/(?<!%)%\{/);
+    expect(u.text.match(/(?<!\$)\$\{/g)?.length ?? 0).toBe(Object.keys(u.vars).reduce((n, k) => n + u.text.split(`\${${k}}`).length - 1, 0));
+  });
+
+  it.each(hostCases)("%s: no secret is written literally", (_, m, h) => {
+    const text = renderUserData(m, h).text;
+    expect(text).not.toMatch(/PRIVATE KEY/);
+    expect(text).not.toMatch(/BEGIN CERTIFICATE/);
+    expect(text).not.toContain(SAMPLE_PASSWORD);
+    expect(text).not.toContain("Harbor12345");
+    // No literal password or token as a YAML/INI key or a shell assignment.
+    expect(text).not.toMatch(/^\s*[\w.-]*(password|token)\s*:\s*["']?[^\s"'$]/im);
+    expect(text).not.toMatch(/^\s*\w*(password|token)=["']?[^\s"'$]/im);
+  });
+
+  it.each(hostCases)("%s: rendering is deterministic", (_, m, h) => {
+    expect(renderUserData(m, h).text).toBe(renderUserData(m, h).text);
+  });
+
+  it.each(hostCases)("%s: after templatefile(), secrets land in 0600 files and parse back", (_, m, h) => {
+    const text = filled(renderUserData(m, h));
+    const files = writeFiles(text);
+    const secretFiles: Record<string, [string, unknown]> = {
+      registry: ["/etc/talos-enclave/tls/registry.key", sample.lab_tls_private_key],
+      ingress: [INGRESS_CONTROLLER.kubeconfigPath, sample.ingress_kubeconfig],
+    };
+    const secret = secretFiles[h.role];
+    if (secret) {
+      expect(files.get(secret[0])?.permissions).toBe("0600");
+      expect(fileContent(files, secret[0])).toBe(secret[1]);
+    }
+    if (h.role === "registry") {
+      expect(files.get("/etc/talos-enclave/secrets/harbor-admin-password")?.permissions).toBe("0600");
+      expect(fileContent(files, "/etc/talos-enclave/secrets/harbor-admin-password")).toBe(SAMPLE_PASSWORD);
+      expect(fileContent(files, "/etc/talos-enclave/tls/registry.crt")).toBe(sample.lab_tls_certificate);
+    }
+    const doc = parse(text) as { ca_certs: { trusted: string[] }; users: { ssh_authorized_keys: string[] }[] };
+    expect(doc.ca_certs.trusted).toEqual([sample.lab_ca_certificate]);
+    expect(doc.users[0].ssh_authorized_keys).toEqual(sample.admin_ssh_public_keys);
+  });
+
+  describe.skipIf(!cloudInit)("cloud-init schema", () => {
+    it.each(hostCases)("%s: the filled user-data passes `cloud-init schema`", (_, m, h) => {
+      const file = tempFile(`${h.name}.user-data.yaml`, filled(renderUserData(m, h)));
+      const r = run("cloud-init", ["schema", "--config-file", file])!;
+      expect(r.out).toMatch(/Valid (cloud-config|schema)/);
+      expect(r.status, r.out).toBe(0);
+    });
+
+    it("a broken user-data fails it", () => {
+      const [, m, h] = hostCases[0];
+      const broken = filled(renderUserData(m, h)).replace("ssh_pwauth: false", "ssh_pwauth: [not, a, boolean]");
+      const r = run("cloud-init", ["schema", "--config-file", tempFile("broken.user-data.yaml", broken)])!;
+      expect(r.status).not.toBe(0);
+    });
+  });
+
+  it.each(hostCases)("%s: embedded shell and Python scripts parse", (_, m, h) => {
+    const files = writeFiles(filled(renderUserData(m, h)));
+    for (const [path, f] of files) {
+      if (f.encoding) continue;
+      if (f.content.startsWith("#!/bin/bash")) {
+        const r = run("bash", ["-n", tempFile("script.sh", f.content)])!;
+        expect(r.status, `${path}: ${r.out}`).toBe(0);
+      }
+      if (f.content.startsWith("#!/usr/bin/python3")) {
+        const r = run("python3", ["-c", "import ast, sys; ast.parse(open(sys.argv[1]).read())", tempFile("script.py", f.content)]);
+        if (r) expect(r.status, `${path}: ${r.out}`).toBe(0);
+      }
+    }
+  });
+});
+
+describe("registry: Harbor, Image Factory, apt proxy", () => {
+  const registries = hostCases.filter(([, , h]) => h.role === "registry");
+
+  it.each(registries)("%s: the bootstrap creates exactly the proxy-cache projects Talos pulls through", (_, m, h) => {
+    const files = writeFiles(filled(renderUserData(m, h)));
+    const cfg = JSON.parse(fileContent(files, "/etc/talos-enclave/harbor-bootstrap.json")) as HarborBootstrapConfig;
+    const talosProjects = mirroredRegistries(m).map(harborProxyProject);
+    expect(cfg.proxyProjects.map((p) => p.project)).toEqual(talosProjects);
+    expect(new Set(cfg.proxyProjects.map((p) => p.registry.name)).size).toBe(talosProjects.length);
+    expect(cfg.api).toBe(`https://${m.spec.registry.fqdn}/api/v2.0`);
+    // Harbor project names: lower-case alphanumerics separated by single . _ -
+    for (const p of talosProjects) expect(p).toMatch(/^[a-z0-9]+(?:[._-][a-z0-9]+)*$/);
+    expect(cfg.proxyProjects.find((p) => p.project === "proxy-docker.io")?.registry.type).toBe("docker-hub");
+    // The factory reads the siderolabs images through the ghcr.io project Talos uses too.
+    expect(talosProjects).toContain(cfg.factory.coreProject);
+    expect(cfg.factory.registryHost).toBe(m.spec.registry.fqdn);
+  });
+
+  it.each(registries)("%s: the Image Factory listens on the spec's port with the lab certificate", (_, m, h) => {
+    const files = writeFiles(filled(renderUserData(m, h)));
+    const port = m.spec.registry.factoryPort;
+    const cfg = parse(fileContent(files, "/etc/talos-enclave/image-factory/config.yaml")) as {
+      http: Record<string, string>;
+      artifacts: { core: Record<string, string> };
+      cache: { oci: Record<string, string> };
+    };
+    expect(cfg.http.httpListenAddr).toBe(`:${port}`);
+    expect(cfg.http.externalURL).toBe(`${m.imageFactory.url}/`);
+    expect(cfg.http.certFile).toBe("/etc/image-factory/tls/registry.crt");
+    expect(cfg.http.keyFile).toBe("/etc/image-factory/tls/registry.key");
+    expect(cfg.artifacts.core).toEqual({ registry: m.spec.registry.fqdn, namespace: harborProxyProject("ghcr.io") });
+    expect(cfg.cache.oci.registry).toBe(m.spec.registry.fqdn);
+    const unit = fileContent(files, "/etc/systemd/system/image-factory.service");
+    const image = `${m.spec.registry.fqdn}/proxy-ghcr.io/siderolabs/image-factory:${SERVICE_VERSIONS.imageFactory.version}`;
+    expect(unit).toContain(`Environment=IMAGE=${image}`);
+    expect(unit).toContain("Restart=always");
+    expect(unit).toContain("--volume /etc/talos-enclave/tls:/etc/image-factory/tls:ro");
+  });
+
+  it.each(registries)("%s: Harbor serves HTTPS with the lab certificate and key", (_, m, h) => {
+    const files = writeFiles(filled(renderUserData(m, h)));
+    const install = fileContent(files, "/usr/local/sbin/talos-enclave-harbor-install");
+    expect(install).toContain(`FQDN="${m.spec.registry.fqdn}"`);
+    expect(install).toContain(`VERSION="${SERVICE_VERSIONS.harbor.version}"`);
+    expect(install).toContain('cfg["https"] = {"port": 443, "certificate": "$CERT", "private_key": "$KEY"}');
+    expect(install).toMatch(/CHECKSUM="(sha256:[0-9a-f]{64}|md5url:https:\/\/github\.com\/goharbor\/harbor\/releases\/download\/v[\d.]+\/md5sum)"/);
+  });
+});
+
+/**
+ * A stand-in for the Harbor REST API (v2.0) endpoints the bootstrap uses, over TLS, with basic auth.
+ * argv: cert key admin-password state-file. Prints its port; writes its state after every change.
+ */
+const MOCK_HARBOR = String.raw`
+import base64, json, ssl, sys, http.server, urllib.parse
+cert, key, password, state_file = sys.argv[1:5]
+AUTH = "Basic " + base64.b64encode(("admin:" + password).encode()).decode()
+state = {"registries": [], "projects": [], "robots": [], "writes": 0}
+def save():
+    with open(state_file, "w") as f:
+        json.dump(state, f)
+class H(http.server.BaseHTTPRequestHandler):
+    def log_message(self, *a):
+        pass
+    def send(self, code, body=None):
+        data = b"" if body is None else json.dumps(body).encode()
+        self.send_response(code)
+        self.send_header("Content-Type", "application/json")
+        self.send_header("Content-Length", str(len(data)))
+        self.end_headers()
+        self.wfile.write(data)
+    def route(self):
+        u = urllib.parse.urlparse(self.path)
+        assert u.path.startswith("/api/v2.0/"), u.path
+        return u.path[len("/api/v2.0"):], urllib.parse.parse_qs(u.query)
+    def body(self):
+        n = int(self.headers.get("Content-Length", 0))
+        return json.loads(self.rfile.read(n)) if n else None
+    def paged(self, items, q):
+        page, size = int(q.get("page", ["1"])[0]), int(q.get("page_size", ["10"])[0])
+        return items[(page - 1) * size: page * size]
+    def write(self):
+        if self.headers.get("Authorization") != AUTH:
+            self.send(401, {"errors": []})
+            return None
+        state["writes"] += 1
+        return self.body()
+    def do_GET(self):
+        p, q = self.route()
+        if p == "/health":
+            return self.send(200, {"status": "healthy"})
+        if self.headers.get("Authorization") != AUTH:
+            return self.send(401, {"errors": []})
+        if p == "/users/current":
+            return self.send(200, {"username": "admin"})
+        if p == "/registries":
+            return self.send(200, self.paged(state["registries"], q))
+        if p == "/robots":
+            return self.send(200, self.paged(state["robots"], q))
+        if p.startswith("/projects/") and self.headers.get("X-Is-Resource-Name") == "true":
+            name = urllib.parse.unquote(p[len("/projects/"):])
+            found = [x for x in state["projects"] if x["name"] == name]
+            return self.send(200, found[0]) if found else self.send(404, {"errors": []})
+        self.send(404, {"errors": []})
+    def do_POST(self):
+        p, _ = self.route()
+        b = self.write()
+        if b is None:
+            return
+        if p == "/registries" and {"name", "type", "url"} <= set(b) and not any(r["name"] == b["name"] for r in state["registries"]):
+            state["registries"].append(dict(b, id=len(state["registries"]) + 1))
+            save()
+            return self.send(201)
+        if p == "/projects" and not any(x["name"] == b["project_name"] for x in state["projects"]):
+            state["projects"].append({"project_id": len(state["projects"]) + 1, "name": b["project_name"], "registry_id": b.get("registry_id"), "metadata": b["metadata"]})
+            save()
+            return self.send(201)
+        if p == "/robots":
+            rid = 100 + state["writes"]
+            state["robots"].append({"id": rid, "name": "robot$" + b["name"], "level": b["level"], "permissions": b["permissions"]})
+            save()
+            return self.send(201, {"id": rid, "name": "robot$" + b["name"], "secret": "robot-secret"})
+        self.send(409, {"errors": []})
+    def do_PUT(self):
+        p, _ = self.route()
+        b = self.write()
+        for x in state["projects"]:
+            if b is not None and p == "/projects/" + urllib.parse.quote(x["name"], safe=""):
+                x["metadata"].update(b["metadata"])
+                save()
+                return self.send(200)
+        self.send(404, {"errors": []})
+    def do_DELETE(self):
+        p, _ = self.route()
+        if self.headers.get("Authorization") != AUTH:
+            return self.send(401, {"errors": []})
+        state["writes"] += 1
+        rid = int(p.rsplit("/", 1)[1])
+        state["robots"] = [r for r in state["robots"] if r["id"] != rid]
+        save()
+        self.send(200)
+srv = http.server.ThreadingHTTPServer(("127.0.0.1", 0), H)
+ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+ctx.load_cert_chain(cert, key)
+srv.socket = ctx.wrap_socket(srv.socket, server_side=True)
+save()
+print(srv.server_address[1], flush=True)
+srv.serve_forever()
+`;
+
+describe.skipIf(!python)("Harbor bootstrap against a stand-in Harbor API", () => {
+  const [, m, h] = hostCases.find(([, , x]) => x.role === "registry")!;
+
+  it("creates endpoints, public proxy-cache projects, the factory project and robot once, then nothing", async () => {
+    const id = await generateServerIdentity();
+    const cert = tempFile("harbor.crt", id.certPem);
+    const key = tempFile("harbor.key", id.keyPem);
+    const stateFile = join(work, "harbor-state.json");
+    const server = spawn("python3", ["-c", MOCK_HARBOR, cert, key, SAMPLE_PASSWORD, stateFile], { stdio: ["ignore", "pipe", "inherit"] });
+    try {
+      const port = await new Promise<string>((resolve, reject) => {
+        server.stdout!.once("data", (d: Buffer) => resolve(d.toString().trim()));
+        server.once("exit", (code) => reject(new Error(`mock Harbor exited with ${code}`)));
+      });
+      const files = writeFiles(filled(renderUserData(m, h)));
+      const script = tempFile("harbor-bootstrap.py", fileContent(files, "/usr/local/sbin/talos-enclave-harbor-bootstrap"));
+      const dockerConfig = join(work, "factory-docker", "config.json");
+      const shipped = JSON.parse(fileContent(files, "/etc/talos-enclave/harbor-bootstrap.json")) as HarborBootstrapConfig;
+      expect(shipped).toEqual(harborBootstrapConfig(m));
+      const cfg: HarborBootstrapConfig = {
+        ...shipped,
+        api: `https://localhost:${port}/api/v2.0`,
+        caFile: cert,
+        adminPasswordFile: tempFile("harbor-admin-password", SAMPLE_PASSWORD),
+        factory: { ...shipped.factory, dockerConfig },
+      };
+      const cfgFile = tempFile("harbor-bootstrap.json", JSON.stringify(cfg));
+      const bootstrap = () => {
+        const r = run("python3", [script, cfgFile])!;
+        expect(r.status, r.out).toBe(0);
+        return JSON.parse(readFileSync(stateFile, "utf8")) as {
+          registries: { id: number; name: string; type: string; url: string }[];
+          projects: { name: string; registry_id: number | null; metadata: { public: string } }[];
+          robots: { name: string; level: string; permissions: { namespace: string; access: { action: string }[] }[] }[];
+          writes: number;
+        };
+      };
+
+      const first = bootstrap();
+      const talos = mirroredRegistries(m).map(harborProxyProject);
+      expect(first.projects.map((p) => p.name)).toEqual([...talos, FACTORY_PROJECT]);
+      for (const upstream of mirroredRegistries(m)) {
+        const project = first.projects.find((p) => p.name === harborProxyProject(upstream))!;
+        const endpoint = first.registries.find((r) => r.id === project.registry_id)!;
+        expect(endpoint.name).toBe(upstream);
+        expect(project.metadata.public).toBe("true");
+      }
+      expect(first.projects.at(-1)).toMatchObject({ registry_id: null, metadata: { public: "false" } });
+      expect(first.robots).toHaveLength(1);
+      expect(first.robots[0].level).toBe("system");
+      expect(first.robots[0].permissions.map((p) => [p.namespace, p.access.map((a) => a.action)])).toEqual([
+        [FACTORY_PROJECT, ["pull", "push"]],
+        [harborProxyProject("ghcr.io"), ["pull"]],
+      ]);
+      const auth = JSON.parse(readFileSync(dockerConfig, "utf8")).auths[m.spec.registry.fqdn].auth as string;
+      expect(Buffer.from(auth, "base64").toString()).toBe(`${first.robots[0].name}:robot-secret`);
+      expect(statSync(dockerConfig).mode & 0o777).toBe(0o600);
+
+      // Idempotent: a second run changes nothing.
+      expect(bootstrap().writes).toBe(first.writes);
+
+      // A lost robot secret is replaced by a new robot, nothing else changes.
+      unlinkSync(dockerConfig);
+      const third = bootstrap();
+      expect(third.writes).toBe(first.writes + 2);
+      expect(third.robots).toHaveLength(1);
+      expect(existsSync(dockerConfig)).toBe(true);
+    } finally {
+      server.kill();
+    }
+  });
+});
+
+describe("client", () => {
+  const clients = hostCases.filter(([, , h]) => h.role === "client");
+  it.each(clients)("%s: pinned tools with checksum verification, config paths documented", (_, m, h) => {
+    const text = filled(renderUserData(m, h));
+    const v = clientToolVersions(m);
+    expect(v.talosctl).toBe(m.spec.talos.version);
+    const script = fileContent(writeFiles(text), "/usr/local/sbin/talos-enclave-install-tools");
+    expect(script).toContain(`TALOSCTL_VERSION="${v.talosctl}"`);
+    expect(script).toContain(`KUBECTL_VERSION="${v.kubectl}"`);
+    expect(script).toContain(`HELM_VERSION="${v.helm}"`);
+    expect(script).toContain("sha256sum --check");
+    expect(script).toContain(`url:https://github.com/siderolabs/talos/releases/download/${v.talosctl}/sha256sum.txt`);
+    const paths = clientConfigPaths(m);
+    expect(paths).toEqual({ talosconfig: `/home/${m.spec.adminUser}/.talos/config`, kubeconfig: `/home/${m.spec.adminUser}/.kube/config` });
+    expect(text).toContain(paths.talosconfig);
+    expect(text).toContain(paths.kubeconfig);
+  });
+});
+
+describe("ingress: route, host firewall, controller", () => {
+  it.each(ingressCases)("%s: a pod-CIDR route via the DMZ gateway", (_, m, h) => {
+    const dropIn = fileContent(writeFiles(filled(renderUserData(m, h))), podRouteDropInPath());
+    expect(dropIn).toContain(`[Route]\nDestination=${m.spec.network.podCidr}\nGateway=${m.zones.dmz.gateway}\n`);
+  });
+
+  it.each(ingressCases)("%s: the firewall admits 80/443 from anywhere and SSH from the clients only", (_, m, h) => {
+    const rules = fileContent(writeFiles(filled(renderUserData(m, h))), "/etc/talos-enclave/host-firewall.nft");
+    const clients = m.hosts.filter((x) => x.role === "client").map((x) => x.ip);
+    const elements = /elements = \{ ([^}]*) \}/.exec(rules)?.[1].split(", ") ?? [];
+    expect(elements).toEqual(clients);
+    const accepts = rules.split("\n").filter((l) => /\baccept\b/.test(l) && !l.trim().startsWith("#")).map((l) => l.trim());
+    expect(accepts).toEqual([
+      'iif "lo" accept',
+      "ct state established,related accept",
+      "tcp dport { 80, 443 } accept",
+      "ip saddr @ssh_clients tcp dport 22 accept",
+    ]);
+    expect(rules).toContain("type filter hook input priority filter; policy drop;");
+  });
+
+  describe.skipIf(!nft)("nft -c", () => {
+    it.each(ingressCases)("%s: the ruleset loads", (_, m, h) => {
+      const rules = fileContent(writeFiles(filled(renderUserData(m, h))), "/etc/talos-enclave/host-firewall.nft");
+      const r = run("nft", ["-c", "-f", tempFile("host-firewall.nft", rules)])!;
+      expect(r.status, r.out).toBe(0);
+    });
+    it("a broken ruleset does not", () => {
+      const [, m, h] = ingressCases[0];
+      const rules = fileContent(writeFiles(filled(renderUserData(m, h))), "/etc/talos-enclave/host-firewall.nft");
+      const r = run("nft", ["-c", "-f", tempFile("broken.nft", rules.replace("tcp dport { 80, 443 }", "tcp dport { 80, 443"))])!;
+      expect(r.status).not.toBe(0);
+    });
+  });
+
+  it.each(ingressCases)("%s: the controller runs in external mode on the host, image and packages through the registry", (_, m, h) => {
+    const text = filled(renderUserData(m, h));
+    const files = writeFiles(text);
+    const unit = fileContent(files, "/etc/systemd/system/haproxy-ingress.service");
+    const image = `${m.spec.registry.fqdn}/proxy-docker.io/haproxytech/kubernetes-ingress:${SERVICE_VERSIONS.haproxyIngress.version}`;
+    expect(unit).toContain(`Environment=IMAGE=${image}`);
+    expect(unit).toContain("--external");
+    expect(unit).toContain("--network host");
+    expect(unit).toContain(`--ipv4-bind-address=${h.ip}`);
+    expect(unit).toContain(`--volume ${INGRESS_CONTROLLER.kubeconfigPath}:/haproxy-ingress/kubeconfig:ro`);
+    expect(unit).toContain(`--configmap=${INGRESS_CONTROLLER.configMap}`);
+    const registry = m.hosts.find((x) => x.name === m.spec.registry.host)!;
+    expect((parse(text) as { apt: { http_proxy: string } }).apt.http_proxy).toBe(`http://${registry.ip}:3142`);
+    expect(fileContent(files, HAPROXY_AUX_CFG_PATH)).toBe(renderHaproxyCfg(m, h));
+  });
+});
+
+describe.skipIf(!haproxy)("haproxy -c", () => {
+  /** Stands in for the main haproxy.cfg the controller writes at runtime, which the aux file joins. */
+  const controllerMain = (h: VmPlan) =>
+    [
+      "global",
+      "    daemon",
+      "    master-worker",
+      `    pidfile ${work}/haproxy.pid`,
+      "defaults controller",
+      "    mode http",
+      "    timeout connect 5s",
+      "    timeout client 50s",
+      "    timeout server 50s",
+      "frontend http from controller",
+      `    bind ${h.ip}:80`,
+      "    default_backend pods",
+      "backend pods from controller",
+      "    server pod1 10.244.0.10:8080",
+      "",
+    ].join("\n");
+
+  it.each(ingressCases)("%s: the generated haproxy.cfg is valid, alone and next to the controller's", (_, m, h) => {
+    const cfg = tempFile(`${h.name}.haproxy-aux.cfg`, renderHaproxyCfg(m, h));
+    const alone = run("haproxy", ["-c", "-f", cfg])!;
+    expect(alone.status, alone.out).toBe(0);
+    const both = run("haproxy", ["-c", "-f", tempFile("main.cfg", controllerMain(h)), "-f", cfg])!;
+    expect(both.status, both.out).toBe(0);
+  });
+
+  it("a planted error fails the check", () => {
+    const [, m, h] = ingressCases[0];
+    const broken = renderHaproxyCfg(m, h).replace("stats refresh 10s", "stats refresh 10s\n    bind 127.0.0.1:notaport");
+    const r = run("haproxy", ["-c", "-f", tempFile("broken.cfg", broken)])!;
+    expect(r.status).not.toBe(0);
+  });
+});
+
+describe("service flows", () => {
+  it.each(labs)("%s: the lab declares the flows the services need", (_, m) => {
+    const table = labFlows(m);
+    const has = (from: string, port: number) => table.flows.some((f) => f.from === from && f.to === m.spec.registry.host && f.protocol === "tcp" && f.ports.includes(port));
+    for (const i of m.hosts.filter((h) => h.role === "ingress")) {
+      expect(has(i.name, 443)).toBe(true);
+      expect(has(i.name, 3142)).toBe(true);
+    }
+    for (const c of m.hosts.filter((h) => h.role === "client")) expect(has(c.name, 443)).toBe(true);
+  });
+});
+
+describe("templatefile escaping", () => {
+  it("escapes what templatefile would interpret and restores it when filled", () => {
+    const text = 'a ${b} %{ if x } $${c} "${IMAGE}" 100%';
+    const escaped = escapeTemplatefile(text);
+    expect(escaped).toBe('a $${b} %%{ if x } $$${c} "$${IMAGE}" 100%');
+    expect(fillTerraformTemplate(escaped, {})).toBe(text);
+    expect(templateVariables(escaped)).toEqual([]);
+  });
+});

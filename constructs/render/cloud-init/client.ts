@@ -1,0 +1,58 @@
+import type { LabModel, VmPlan } from "../../model/lab-model";
+import { adminHome, COMMON_TEMPLATE, COMMON_VARS, commonValues, UserDataTemplate } from "./common";
+import { embedFile, renderUserDataSkeleton } from "./tf-template";
+import { checksumSource, SERVICE_VERSIONS } from "./versions";
+
+/** Versions of the operator's CLIs: talosctl follows the cluster, kubectl the Kubernetes version. */
+export function clientToolVersions(model: LabModel): { talosctl: string; kubectl: string; helm: string } {
+  const t = model.spec.talos;
+  return {
+    talosctl: t.version,
+    kubectl: t.kubernetesVersion ?? SERVICE_VERSIONS.kubectl.version,
+    helm: SERVICE_VERSIONS.helm.version,
+  };
+}
+
+/** Where talosctl and kubectl/helm look for their configuration on the client (their defaults). */
+export function clientConfigPaths(model: LabModel): { talosconfig: string; kubeconfig: string } {
+  const home = adminHome(model);
+  return { talosconfig: `${home}/.talos/config`, kubeconfig: `${home}/.kube/config` };
+}
+
+export const CLIENT_VARS = { ...COMMON_VARS } as const;
+
+export function renderClientUserData(model: LabModel, plan: VmPlan): UserDataTemplate {
+  if (plan.role !== "client") throw new Error(`${plan.name} is not a client host`);
+  const v = clientToolVersions(model);
+  const paths = clientConfigPaths(model);
+  const text = renderUserDataSkeleton(
+    [COMMON_TEMPLATE, "cloud-init/client.user-data.yaml"],
+    {
+      ...commonValues(model, plan),
+      talosctl_version: v.talosctl,
+      kubectl_version: v.kubectl,
+      helm_version: v.helm,
+      talos_config: paths.talosconfig,
+      kube_config: paths.kubeconfig,
+    },
+    {
+      install_tools: embedFile("cloud-init/client/install-tools.sh", {
+        admin_user: model.spec.adminUser,
+        talosctl_version: v.talosctl,
+        talosctl_checksum: checksumSource(
+          "talosctl",
+          v.talosctl,
+          `https://github.com/siderolabs/talos/releases/download/${v.talosctl}/sha256sum.txt`,
+        ),
+        kubectl_version: v.kubectl,
+        kubectl_checksum: checksumSource("kubectl", v.kubectl, `https://dl.k8s.io/release/${v.kubectl}/bin/linux/amd64/kubectl.sha256`),
+        helm_version: v.helm,
+        helm_checksum: checksumSource("helm", v.helm, `https://get.helm.sh/helm-${v.helm}-linux-amd64.tar.gz.sha256`),
+      }),
+      tools_unit: embedFile("cloud-init/client/talos-enclave-tools.service", {}),
+      profile: embedFile("cloud-init/client/profile.sh", {}),
+    },
+    Object.keys(CLIENT_VARS),
+  );
+  return { text, vars: { ...CLIENT_VARS } };
+}

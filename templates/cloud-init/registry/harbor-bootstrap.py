@@ -1,0 +1,183 @@
+#!/usr/bin/python3
+"""talos-enclave: Harbor bootstrap through the REST API (v2.0). Idempotent; runs as harbor-bootstrap.service.
+
+For every entry of `proxyProjects` in the JSON config (argv[1]) it makes sure that
+  - a registry endpoint `registry.name` of `registry.type` at `registry.url` exists, and
+  - a PUBLIC proxy-cache project `project` on that endpoint exists (Talos pulls anonymously through
+    https://<harbor>/v2/<project> with overridePath).
+Existing objects are kept; a project that is not public is made public; a project bound to another
+endpoint is reported and left alone (its cache is data). Then, for the Image Factory, it makes sure
+that the private project `factory.project` exists and that a system robot with push/pull there and
+pull on the core project exists, and writes the robot's docker config (mode 0600) if it is missing.
+"""
+import base64
+import json
+import os
+import ssl
+import sys
+import time
+import urllib.error
+import urllib.parse
+import urllib.request
+
+
+def log(msg):
+    print("harbor-bootstrap: " + msg, file=sys.stderr, flush=True)
+
+
+class Harbor:
+    def __init__(self, api, user, password, cafile):
+        self.api = api.rstrip("/")
+        token = base64.b64encode((user + ":" + password).encode()).decode()
+        self.auth = "Basic " + token
+        self.ctx = ssl.create_default_context(cafile=cafile)
+
+    def call(self, method, path, body=None, headers=None):
+        data = None if body is None else json.dumps(body).encode()
+        req = urllib.request.Request(self.api + path, data=data, method=method)
+        req.add_header("Authorization", self.auth)
+        req.add_header("Accept", "application/json")
+        if data is not None:
+            req.add_header("Content-Type", "application/json")
+        for k, v in (headers or {}).items():
+            req.add_header(k, v)
+        try:
+            with urllib.request.urlopen(req, context=self.ctx, timeout=60) as resp:
+                raw = resp.read()
+                return resp.status, json.loads(raw) if raw else None
+        except urllib.error.HTTPError as err:
+            return err.code, err.read().decode(errors="replace")
+
+    def ok(self, method, path, body=None, expect=(200,), headers=None):
+        status, out = self.call(method, path, body, headers)
+        if status not in expect:
+            raise RuntimeError("%s %s answered %s: %s" % (method, path, status, out))
+        return out
+
+    def wait_ready(self, timeout=1800):
+        deadline = time.time() + timeout
+        while True:
+            try:
+                status, out = self.call("GET", "/health")
+                if status == 200 and isinstance(out, dict) and out.get("status") == "healthy":
+                    break
+            except OSError as err:  # connection refused, TLS not up yet, ...
+                out = str(err)
+            if time.time() > deadline:
+                raise RuntimeError("Harbor is not healthy: %s" % out)
+            time.sleep(10)
+        status, out = self.call("GET", "/users/current")
+        if status != 200:
+            raise RuntimeError(
+                "the admin password is refused (%s); harbor_admin_password only applies on Harbor's first start" % status
+            )
+
+    def list_all(self, path):
+        items, page = [], 1
+        sep = "&" if "?" in path else "?"
+        while True:
+            batch = self.ok("GET", "%s%spage=%d&page_size=100" % (path, sep, page)) or []
+            items.extend(batch)
+            if len(batch) < 100:
+                return items
+            page += 1
+
+    def project(self, name):
+        status, out = self.call("GET", "/projects/" + urllib.parse.quote(name, safe=""), headers={"X-Is-Resource-Name": "true"})
+        if status == 200:
+            return out
+        if status in (403, 404):
+            return None
+        raise RuntimeError("GET project %s answered %s: %s" % (name, status, out))
+
+    def ensure_registry(self, reg):
+        def find():
+            return next((r for r in self.list_all("/registries") if r.get("name") == reg["name"]), None)
+
+        found = find()
+        if found is None:
+            log("creating registry endpoint %s (%s %s)" % (reg["name"], reg["type"], reg["url"]))
+            self.ok(
+                "POST",
+                "/registries",
+                {"name": reg["name"], "type": reg["type"], "url": reg["url"], "insecure": False, "description": reg["description"]},
+                expect=(201,),
+            )
+            found = find()
+        elif found.get("type") != reg["type"] or found.get("url") != reg["url"]:
+            log("keeping registry endpoint %s: it is %s %s, not %s %s" % (reg["name"], found.get("type"), found.get("url"), reg["type"], reg["url"]))
+        return found["id"]
+
+    def ensure_proxy_project(self, name, registry_id):
+        existing = self.project(name)
+        if existing is None:
+            log("creating public proxy-cache project %s" % name)
+            self.ok(
+                "POST",
+                "/projects",
+                {"project_name": name, "registry_id": registry_id, "metadata": {"public": "true"}, "storage_limit": -1},
+                expect=(201,),
+            )
+            return
+        if existing.get("registry_id") != registry_id:
+            log("project %s exists but is not a proxy cache of registry %s; left as it is" % (name, registry_id))
+        if (existing.get("metadata") or {}).get("public") != "true":
+            log("making project %s public" % name)
+            self.ok("PUT", "/projects/" + urllib.parse.quote(name, safe=""), {"metadata": {"public": "true"}}, headers={"X-Is-Resource-Name": "true"})
+
+    def ensure_factory(self, f):
+        if self.project(f["project"]) is None:
+            log("creating private project %s" % f["project"])
+            self.ok("POST", "/projects", {"project_name": f["project"], "metadata": {"public": "false"}, "storage_limit": -1}, expect=(201,))
+        robots = [r for r in self.list_all("/robots") if r.get("name") in (f["robot"], "robot$" + f["robot"])]
+        if robots and os.path.exists(f["dockerConfig"]):
+            return
+        for r in robots:  # the secret is shown once only: a lost docker config means a new robot
+            log("replacing robot %s, its secret is not on this host" % r["name"])
+            self.ok("DELETE", "/robots/%d" % r["id"])
+        log("creating robot %s" % f["robot"])
+        created = self.ok(
+            "POST",
+            "/robots",
+            {
+                "name": f["robot"],
+                "description": "talos-enclave Image Factory: its artefacts, and the siderolabs images through the proxy cache",
+                "level": "system",
+                "duration": -1,
+                "disable": False,
+                "permissions": [
+                    {
+                        "kind": "project",
+                        "namespace": f["project"],
+                        "access": [{"resource": "repository", "action": "pull"}, {"resource": "repository", "action": "push"}],
+                    },
+                    {"kind": "project", "namespace": f["coreProject"], "access": [{"resource": "repository", "action": "pull"}]},
+                ],
+            },
+            expect=(201,),
+        )
+        auth = base64.b64encode((created["name"] + ":" + created["secret"]).encode()).decode()
+        os.makedirs(os.path.dirname(f["dockerConfig"]), mode=0o700, exist_ok=True)
+        tmp = f["dockerConfig"] + ".tmp"
+        fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+        with os.fdopen(fd, "w") as out:
+            json.dump({"auths": {f["registryHost"]: {"auth": auth}}}, out)
+        os.replace(tmp, f["dockerConfig"])
+
+
+def main(path):
+    with open(path) as f:
+        cfg = json.load(f)
+    with open(cfg["adminPasswordFile"]) as f:
+        password = f.read().rstrip("\n")
+    harbor = Harbor(cfg["api"], "admin", password, cfg["caFile"])
+    harbor.wait_ready()
+    for p in cfg["proxyProjects"]:
+        harbor.ensure_proxy_project(p["project"], harbor.ensure_registry(p["registry"]))
+    if cfg.get("factory"):
+        harbor.ensure_factory(cfg["factory"])
+    log("Harbor has the proxy-cache projects %s" % ", ".join(p["project"] for p in cfg["proxyProjects"]))
+
+
+if __name__ == "__main__":
+    main(sys.argv[1])
