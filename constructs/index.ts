@@ -1,21 +1,57 @@
-/** talos-enclave: constructs, spec and model of a highly separated Talos lab on Proxmox VE. */
-export * from "./spec/lab-spec";
-export * from "./spec/spec-error";
-export { validateLabSpec, semanticProblems, MINIMUM_SIZES } from "./spec/validate";
-export { loadLabSpec } from "./spec/load";
-export { labSpecJsonSchema } from "./spec/json-schema";
-export * from "./model/addressing";
-export * from "./model/lab-model";
-export * from "./model/placement";
-export { LabVm, LabVmProps } from "./proxmox/lab-vm";
-export { NodeImages, NodeImagesProps } from "./proxmox/node-images";
-export { networkDevice, NetworkDeviceObject } from "./proxmox/network-device";
+/**
+ * talos-enclave: constructs, spec, flow model and renderers for a highly separated Talos Kubernetes
+ * lab on Proxmox VE, synthesized to OpenTofu modules and reviewed sidecar files.
+ *
+ * Start with {@link TalosEnclave} (the whole lab as one cdktf stack) and {@link LabSpecSchema} (what a
+ * lab is made of); {@link referenceLab} is the default lab.
+ *
+ * @packageDocumentation
+ */
+
+// The lab and its parts (constructs)
+export { TalosEnclave, TalosEnclaveProps, MODULE_ORDER } from "./talos-enclave";
 export { ZoneModule, ModuleInputOptions, ModulePort } from "./zones/zone-module";
 export { EdgeZone, EdgeZoneProps } from "./zones/edge-zone";
 export { MgmtZone, DmzZone, UbuntuZone, UbuntuZoneProps, UbuntuHost } from "./zones/ubuntu-zone";
 export { SrvZone, SrvZoneProps } from "./zones/srv-zone";
 export { PlatformZone, PlatformZoneProps } from "./zones/platform-zone";
-export { TalosEnclave, TalosEnclaveProps, MODULE_ORDER } from "./talos-enclave";
-export * as cloudInit from "./render/cloud-init";
-export { renderStackReadme } from "./render/stack-readme";
+export { LabVm, LabVmProps } from "./proxmox/lab-vm";
+export { NodeImages, NodeImagesProps } from "./proxmox/node-images";
+export { VmFirewall, VmFirewallProps } from "./proxmox/vm-firewall";
+export { TalosCluster, TalosClusterProps } from "./talos/talos-cluster";
+export { FactorySchematic, FactorySchematicProps } from "./talos/factory-schematic";
 export { synthLab } from "./emit/synth-lab";
+
+// The spec
+export { LabSpecSchema, LabSpec, LabSpecInput, VmSize, HostSpec, TalosNodeSpec, ZoneSpec, FlowSpec, HostRole, DEFAULT_HOST_SIZES, referenceLab } from "./spec/lab-spec";
+export { validateLabSpec, MINIMUM_SIZES } from "./spec/validate";
+export { SpecError, SpecProblem } from "./spec/spec-error";
+export { loadLabSpec } from "./spec/load";
+export { labSpecJsonSchema } from "./spec/json-schema";
+
+// The model (pure)
+export { buildLabModel, LabModel, VmPlan, ZoneModel, NicPlan, ZoneName, ModuleName, VmRole, GuestOs, FIREWALL_NIC_ORDER } from "./model/lab-model";
+export { Flow, FlowTable, Protocol, ResolvedEndpoint } from "./model/flows";
+export { labFlows, componentFlows } from "./model/lab-flows";
+
+// Renderers (pure): firewall
+export { pfSenseTables, PfSenseTables, PfRule, PfAlias, PfEndpoint, PfInterface, PfPortForward } from "./firewall/pfsense-rule-table";
+export { renderAliasesXml, renderFilterXml, renderNatXml } from "./firewall/pfsense-xml";
+export { pfSenseFileProblems, PfSenseFiles } from "./firewall/pfsense-checks";
+export { renderFrrConf } from "./firewall/frr-conf";
+export { renderRulesMd } from "./firewall/rules-md";
+export { renderFlowsJson } from "./firewall/flows-json";
+export { proxmoxFirewallRules, ProxmoxFirewallRule } from "./firewall/proxmox-firewall-rules";
+
+// Renderers (pure): Talos
+export { talosPatchFiles, nodePatchDocuments, TALOS_FILES } from "./talos/talos-patch-files";
+export { TalosDocument, allNodesDocuments, roleDocuments, nodeDocuments, mirroredRegistries, harborProxyProject } from "./talos/machine-documents";
+export { talosFirewallRules, TalosFirewallRules } from "./talos/host-firewall";
+export { talosConfigProblems, TalosConfigProblem } from "./talos/config-checks";
+export { renderSchematic, schematicId, SchematicSpec } from "./talos/schematic";
+export { renderUpgradeGuide } from "./talos/upgrade-guide";
+
+// Renderers (pure): services and platform
+export { renderUserData, renderHaproxyCfg, UserDataTemplate, MODULE_VARIABLES, SERVICE_VERSIONS, clientConfigPaths } from "./render/cloud-init";
+export { platformChartFiles, tigeraOperatorValues, localCharts, LocalChart } from "./platform/platform-charts";
+export { renderStackReadme } from "./render/stack-readme";

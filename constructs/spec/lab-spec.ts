@@ -366,3 +366,8 @@ export const DEFAULT_HOST_SIZES: Readonly<Record<HostRole, VmSize>> = {
   client: { cores: 2, memoryMiB: 4096, diskGiB: 64 },
   ingress: { cores: 2, memoryMiB: 4096, diskGiB: 32 },
 };
+
+/** The reference lab of the design (every default filled in): what `npm run synth` builds. */
+export function referenceLab(): LabSpec {
+  return LabSpecSchema.parse({});
+}
