@@ -4,6 +4,9 @@
  *   npm run bench            table
  *   npm run bench -- --json  one JSON line
  *
+ * Also times the main job's entry points (compiled, tsx, cdktf-cli) and reports the packed size.
+ * The compiled entry point needs a build (npm ci runs it through prepare).
+ *
  * Every run is a fresh child process (bench/worker.ts under tsx's loader) writing into a temp folder
  * that is deleted afterwards. Numbers are machine-dependent and only for comparison; nothing asserts on them.
  */
@@ -13,6 +16,7 @@ import { cpus, tmpdir } from "node:os";
 import { join, resolve } from "node:path";
 import { performance } from "node:perf_hooks";
 import { CASES, WorkerResult } from "./cases";
+import { benchEntryPoints, packedSize } from "./entry-points";
 
 const RUNS = 3;
 const REPO = resolve(__dirname, "..");
@@ -145,15 +149,26 @@ async function main(): Promise<void> {
   const m = machine();
   const root = mkdtempSync(join(tmpdir(), "talos-enclave-bench-"));
   const results: CaseResult[] = [];
+  let entries;
   try {
     for (const c of CASES) {
       if (!json) process.stderr.write(`bench: ${c.name}…\n`);
       results.push(await runCase(c.name, root));
     }
+    if (!json) process.stderr.write("bench: entry points…\n");
+    entries = benchEntryPoints(REPO, root, RUNS);
   } finally {
     rmSync(root, { recursive: true, force: true });
   }
-  console.log(json ? JSON.stringify({ machine: m, runs: RUNS, cases: results }) : table(results, m));
+  const pack = packedSize(REPO);
+  if (json) {
+    console.log(JSON.stringify({ machine: m, runs: RUNS, cases: results, entryPoints: entries, package: pack }));
+    return;
+  }
+  console.log(table(results, m));
+  console.log("\nreference lab, whole command (median of 3):");
+  for (const e of entries) console.log(`  ${e.entry.padEnd(36)} ${String(e.ms).padStart(6)} ms`);
+  console.log(`\npackage: ${(pack.bytes / 1024).toFixed(0)} KiB packed, ${(pack.unpackedBytes / 1024).toFixed(0)} KiB unpacked, ${pack.files} files`);
 }
 
 main().catch((e: unknown) => {

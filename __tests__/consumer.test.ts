@@ -1,0 +1,91 @@
+import { spawnSync } from "node:child_process";
+import { readdirSync, readFileSync, renameSync, rmSync, writeFileSync } from "node:fs";
+import { join } from "node:path";
+import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { changedPaths, PROJECT_ROOT, readTree, tempDir } from "./support/tree";
+
+/**
+ * The library as a platform team uses it: packed, installed from the tarball into a project that has
+ * only cdktf, constructs and the tarball (offline, from the npm cache), composed in TypeScript into a
+ * lab that differs from the reference, and synthesized.
+ */
+
+const work = tempDir("consumer");
+afterAll(() => rmSync(work, { recursive: true, force: true }));
+
+function run(cmd: string, args: string[], cwd: string) {
+  const r = spawnSync(cmd, args, { cwd, encoding: "utf8", env: { ...process.env, npm_config_audit: "false", npm_config_fund: "false" } });
+  if (r.status !== 0) throw new Error(`${cmd} ${args.join(" ")} failed (${r.status}):\n${r.stdout}\n${r.stderr}`);
+  return r.stdout;
+}
+
+/** The guide's complete example, run as written: the docs cannot drift from what works. */
+const GUIDE = join(PROJECT_ROOT, "docs", "compose-your-own-lab.md");
+const APP = /```ts\n([\s\S]*?)```/.exec(readFileSync(GUIDE, "utf8"))![1];
+
+describe("a consumer project using the packed library", () => {
+  let outA = "";
+  let outB = "";
+  let packed = "";
+  beforeAll(() => {
+    const pack = JSON.parse(run("npm", ["pack", "--json", "--pack-destination", work], PROJECT_ROOT))[0];
+    packed = `${pack.filename} (${(pack.size / 1024).toFixed(0)} KiB packed, ${pack.entryCount} files)`;
+    const project = join(work, "project");
+    const pkg = JSON.parse(readFileSync(join(PROJECT_ROOT, "package.json"), "utf8"));
+    run("mkdir", ["-p", project], work);
+    writeFileSync(
+      join(project, "package.json"),
+      JSON.stringify({
+        name: "team-lab",
+        private: true,
+        dependencies: {
+          cdktf: pkg.devDependencies.cdktf,
+          constructs: pkg.devDependencies.constructs,
+          "talos-enclave": `file:${join(work, pack.filename)}`,
+        },
+      }),
+    );
+    run("npm", ["install", "--offline", "--no-package-lock", "--ignore-scripts"], project);
+    writeFileSync(join(project, "main.ts"), APP);
+    // Typed against the package's own declarations, compiled by the project's TypeScript.
+    run(process.execPath, [join(PROJECT_ROOT, "node_modules", "typescript", "bin", "tsc"), "--strict", "--module", "commonjs", "--target", "es2022", "--moduleResolution", "node", "--skipLibCheck", "main.ts"], project);
+    outA = join(work, "out-a");
+    outB = join(work, "out-b");
+    for (const out of [outA, outB]) {
+      run(process.execPath, ["main.js"], project);
+      renameSync(join(project, "cdktf.out"), out);
+    }
+  }, 300_000);
+
+  it("installs with nothing but cdktf, constructs and the tarball", () => {
+    const installed = readdirSync(join(work, "project", "node_modules")).filter((d) => !d.startsWith("."));
+    expect(installed).toContain("talos-enclave");
+    const own = readdirSync(join(work, "project", "node_modules", "talos-enclave"));
+    expect(own.sort()).toEqual(["CHANGELOG.md", "README.md", "dist", "lab-spec.schema.json", "package.json"]);
+    console.log(`packed: ${packed}`);
+  });
+
+  it("synthesizes every module of the composed lab", () => {
+    const tree = readTree(outA);
+    const modules = [...tree.keys()].filter((p) => p.endsWith("main.tf.json")).sort();
+    console.log(`modules: ${modules.join(", ")}`);
+    expect(modules).toEqual(["edge", "mgmt", "dmz", "srv", "platform"].map((m) => `stacks/team-lab/modules/${m}/main.tf.json`).sort());
+    expect(tree.get("stacks/team-lab/talos/all-nodes.yaml")).toContain("validSubnets:\n        - 10.50.0.0/24");
+  });
+
+  it("shows the escape-hatch override and the extra flow in the output", () => {
+    const tree = readTree(outA);
+    const srv = JSON.parse(tree.get("stacks/team-lab/modules/srv/main.tf.json")!);
+    expect(srv.resource.proxmox_virtual_environment_vm["worker-3"].cpu.type).toBe("x86-64-v2-AES");
+    expect(srv.resource.proxmox_virtual_environment_vm["worker-3"].node_name).toBe("pve-b");
+    expect(srv.resource.proxmox_virtual_environment_vm["worker-2"].cpu.type).toBe("host");
+    expect(srv.resource.talos_machine_configuration_apply["worker-3"].apply_mode).toBe("staged");
+    expect(tree.get("stacks/team-lab/pfsense/filter.xml")).toContain("client-grafana");
+    const flows = JSON.parse(tree.get("stacks/team-lab/flows.json")!).flows;
+    expect(flows.find((f: { id: string }) => f.id === "client-grafana")).toMatchObject({ origin: "spec", ports: [3000] });
+  });
+
+  it("is deterministic", () => {
+    expect(changedPaths(readTree(outA), readTree(outB))).toEqual([]);
+  });
+});
