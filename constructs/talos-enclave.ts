@@ -22,6 +22,7 @@ import { SrvZone } from "./zones/srv-zone";
 import { DmzZone, MgmtZone } from "./zones/ubuntu-zone";
 import { ZoneModule } from "./zones/zone-module";
 
+/** Properties for a {@link TalosEnclave}. */
 export interface TalosEnclaveProps {
   /** The lab; validated in the constructor. Default: the reference lab. */
   readonly spec?: LabSpecInput;
@@ -39,15 +40,24 @@ export const MODULE_ORDER: readonly ModuleName[] = ["edge", "mgmt", "dmz", "srv"
  * `addOverride`), `vm(name)` finds any lab VM, `moduleCalls.<name>` are the root's module blocks.
  */
 export class TalosEnclave extends TerraformStack {
+  /** The validated spec, with every default filled in. */
   readonly spec: LabSpec;
+  /** The resolved lab the zones are built from. */
   readonly model: LabModel;
+  /** The child modules, one per zone; each is written to `modules/<name>/main.tf.json`. */
   readonly zones: {
+    /** Bridges, pfSense and the Ubuntu cloud image. */
     readonly edge: EdgeZone;
+    /** Registry and operator client. */
     readonly mgmt: MgmtZone;
+    /** HAProxy ingress. */
     readonly dmz: DmzZone;
+    /** Talos VMs and the Talos cluster. */
     readonly srv: SrvZone;
+    /** In-cluster services installed with Helm. */
     readonly platform: PlatformZone;
   };
+  /** The root stack's `module` blocks, by module name. */
   readonly moduleCalls: Readonly<Record<ModuleName, TerraformHclModule>>;
 
   constructor(scope: Construct, id: string, props: TalosEnclaveProps = {}) {

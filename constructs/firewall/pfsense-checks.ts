@@ -1,14 +1,13 @@
 import { XMLParser, XMLValidator } from "fast-xml-parser";
 import { ALIAS_NAME_MAX, DESCR_MAX } from "./pfsense-rule-table";
 
-/**
- * Checks pfSense "Restore area" files the way pfSense would read them: well-formed XML with the area's
- * root element, and the element rules pfSense's own code enforces (interface names, ipprotocol,
- * protocol values, ports only with tcp/udp, unique trackers, aliases that exist, alias names).
- */
+/** The three pfSense "Restore area" files of a lab, as text. */
 export interface PfSenseFiles {
+  /** Content of `aliases.xml`. */
   readonly aliases: string;
+  /** Content of `filter.xml`. */
   readonly filter: string;
+  /** Content of `nat.xml`. */
   readonly nat: string;
 }
 
@@ -32,6 +31,13 @@ function text(n: Node, key: string): string | undefined {
   return String(v);
 }
 
+/**
+ * Checks pfSense "Restore area" files the way pfSense would read them: well-formed XML with the area's
+ * root element, and the element rules pfSense's own code enforces (interface names, ipprotocol,
+ * protocol values, ports only with tcp/udp, unique trackers, aliases that exist, alias names).
+ *
+ * @returns one message per problem; empty when pfSense would accept the files
+ */
 export function pfSenseFileProblems(files: PfSenseFiles): string[] {
   const problems: string[] = [];
   const parsed: Record<string, Node | undefined> = {};

@@ -8,74 +8,120 @@ import { fnv1a } from "../model/placement";
  * and the packet test's nftables all read this one table.
  */
 
+/** A network segment pfSense has an interface on: the WAN uplink or an internal zone. */
 export type Segment = "wan" | ZoneName;
 /** pfSense's internal interface names, fixed by the NIC order WAN, MGMT, DMZ, SRV. */
 export const PF_INTERFACE: Readonly<Record<Segment, string>> = { wan: "wan", mgmt: "lan", dmz: "opt1", srv: "opt2" };
 
+/** One pfSense interface: its internal name and the segment behind it. */
 export interface PfInterface {
+  /** pfSense's internal name: `wan`, `lan`, `opt1`, `opt2`. */
   readonly name: string;
+  /** The segment the interface sits on. */
   readonly segment: Segment;
+  /** Description shown in pfSense (`WAN`, `MGMT`, `DMZ`, `SRV`). */
   readonly descr: string;
   /** Subnet and pfSense's address on it (WAN: DHCP, unknown here). */
   readonly subnet?: string;
+  /** pfSense's address on the subnet (absent for WAN). */
   readonly address?: string;
 }
 
 /** A rule's source or destination, as pfSense stores it. */
 export interface PfEndpoint {
+  /** Matches any address. */
   readonly any?: true;
   /** An alias name, an address or a subnet. */
   readonly address?: string;
   /** A special network: an interface subnet (`lan`, `opt1`, `wan`) or address (`lanip`, `wanip`). */
   readonly network?: string;
+  /** Inverts the match (everything but `address`). */
   readonly not?: true;
+  /** A port, a `low-high` range or a port alias name. */
   readonly port?: string;
 }
 
+/** One entry of a pfSense alias. */
 export interface PfAliasEntry {
+  /** An address, a subnet or a port (`low:high` for a range). */
   readonly value: string;
+  /** Description of the entry. */
   readonly detail: string;
 }
 
+/** A pfSense alias: a named list of hosts, networks or ports that rules refer to. */
 export interface PfAlias {
+  /** Alias name: letters, digits and underscores, at most 31 characters. */
   readonly name: string;
+  /** What the entries are. */
   readonly type: "host" | "network" | "port";
+  /** The alias's entries. */
   readonly entries: readonly PfAliasEntry[];
+  /** Description shown in pfSense. */
   readonly descr: string;
 }
 
+/** One pfSense filter rule, on the interface the traffic enters. */
 export interface PfRule {
+  /** pfSense's internal name of the interface the rule is on. */
   readonly interface: string;
   /** Position within its interface, from 1; first match wins. */
   readonly order: number;
+  /** Pass for a flow, block for the deny rules. */
   readonly type: "pass" | "block";
+  /** IP protocol. Default: any protocol. */
   readonly protocol?: Protocol;
+  /** Where the traffic comes from. */
   readonly source: PfEndpoint;
+  /** Where the traffic goes. */
   readonly destination: PfEndpoint;
+  /** Whether pfSense logs matches (the deny rules do). */
   readonly log: boolean;
   /** ≤ 57 characters: the part pfSense shows in its logs. */
   readonly descr: string;
+  /** pfSense's rule tracker id: unique and stable for a given flow and interface. */
   readonly tracker: number;
+  /** The flow the rule carries; absent for the deny rules. */
   readonly flowId?: string;
+  /** Why the rule exists; shown in RULES.md. */
   readonly purpose: string;
+  /** Links a port-forward's filter rule to its {@link PfPortForward}. */
   readonly associatedRuleId?: string;
 }
 
+/** A WAN port-forward (NAT) to one lab host, with its linked filter rule. */
 export interface PfPortForward {
+  /** Always the WAN interface. */
   readonly interface: "wan";
+  /** tcp or udp. */
   readonly protocol: Protocol;
+  /** Port on pfSense's WAN address. */
   readonly externalPort: string;
+  /** Address of the host the traffic is forwarded to. */
   readonly target: string;
+  /** Port on the target. */
   readonly localPort: string;
+  /** Description, at most 57 characters. */
   readonly descr: string;
+  /** Id shared with the filter rule that passes the translated traffic. */
   readonly associatedRuleId: string;
+  /** The flow the port-forward carries. */
   readonly flowId: string;
 }
 
+/**
+ * pfSense's view of the flow model: aliases, per-interface ingress rules (first match wins, stateful,
+ * a logged default deny closing each interface) and WAN port-forwards. Built by {@link pfSenseTables};
+ * the XML files, RULES.md, flows.json and the packet test's nftables all read this one table.
+ */
 export interface PfSenseTables {
+  /** The interfaces, in NIC order WAN, MGMT, DMZ, SRV. */
   readonly interfaces: readonly PfInterface[];
+  /** Every alias the rules use, sorted by name. */
   readonly aliases: readonly PfAlias[];
+  /** Every filter rule, by interface and then in first-match order. */
   readonly rules: readonly PfRule[];
+  /** WAN port-forwards. */
   readonly portForwards: readonly PfPortForward[];
   /** Flows that never reach pfSense (inside one zone, or from pfSense itself), with the reason. */
   readonly notFiltered: readonly { readonly flow: Flow; readonly reason: string }[];

@@ -24,6 +24,7 @@ function endpoint(parent: XMLBuilder, tag: string, e: PfEndpoint): void {
   if (e.port) el.ele("port").txt(e.port);
 }
 
+/** `aliases.xml`: every alias of the tables, for pfSense's Restore area "Aliases". */
 export function renderAliasesXml(t: PfSenseTables): string {
   const root = doc("aliases");
   for (const a of t.aliases) {
@@ -37,6 +38,7 @@ export function renderAliasesXml(t: PfSenseTables): string {
   return end(root);
 }
 
+/** `filter.xml`: every filter rule, interface by interface in first-match order, for the area "Firewall Rules". */
 export function renderFilterXml(t: PfSenseTables): string {
   const root = doc("filter");
   for (const r of t.rules) {
@@ -57,6 +59,10 @@ export function renderFilterXml(t: PfSenseTables): string {
   return end(root);
 }
 
+/**
+ * `nat.xml`: the WAN port-forwards, for the area "NAT". Outbound NAT stays automatic, since restoring
+ * the area replaces it too.
+ */
 export function renderNatXml(t: PfSenseTables): string {
   const root = doc("nat");
   // Restoring NAT replaces outbound NAT too: keep pfSense's automatic outbound NAT for MGMT's egress.

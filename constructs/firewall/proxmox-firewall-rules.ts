@@ -3,13 +3,17 @@ import { VmPlan } from "../model/lab-model";
 
 /** One inbound rule of a VM's Proxmox firewall (the attributes of bpg's `rule` block). */
 export interface ProxmoxFirewallRule {
+  /** Always inbound. */
   readonly type: "in";
+  /** Always ACCEPT; the input policy drops the rest. */
   readonly action: "ACCEPT";
+  /** IP protocol of the flow. */
   readonly proto: "tcp" | "udp" | "icmp";
   /** Comma-separated ports; ranges as `a:b` (Proxmox syntax). Absent for icmp. */
   readonly dport?: string;
   /** Comma-separated addresses or subnets; absent when the flow may come from anywhere. */
   readonly source?: string;
+  /** `<flow id>: <purpose>`, cut to 120 characters. */
   readonly comment: string;
 }
 

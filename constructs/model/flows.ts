@@ -7,14 +7,28 @@ import type { LabModel, VmPlan, ZoneName } from "./lab-model";
  * Endpoints: a VM name, `zone:<mgmt|dmz|srv>`, `group:<talos|controlplanes|workers>`, `vip` (the
  * Kubernetes API address), `firewall`, `pods`, `internet` or `proxmox` (the Proxmox hosts).
  */
+/** IP protocol of a flow. */
 export type Protocol = "tcp" | "udp" | "icmp";
 
+/**
+ * One network flow the lab allows: from an endpoint to an endpoint on a protocol and ports, with the
+ * reason it exists.
+ */
 export interface Flow {
+  /** Stable flow id, unique in the lab, e.g. `mgmt-client-to-registry-https`. */
   readonly id: string;
+  /**
+   * Source endpoint: a VM name, `zone:<mgmt|dmz|srv>`, `group:<talos|controlplanes|workers>`, `vip`,
+   * `firewall`, `pods`, `internet` or `proxmox`.
+   */
   readonly from: string;
+  /** Destination endpoint, named like `from`. */
   readonly to: string;
+  /** IP protocol. */
   readonly protocol: Protocol;
+  /** Destination ports and `low-high` ranges; empty for icmp. */
   readonly ports: readonly (number | string)[];
+  /** Why the flow exists; shown in RULES.md and in rule comments. */
   readonly purpose: string;
   /** Who declared it: a component of the lab, or the spec's `flows`. */
   readonly origin: "lab" | "spec";
@@ -34,6 +48,10 @@ export interface ResolvedEndpoint {
 
 /** A resolved view of a lab's flows. */
 export class FlowTable {
+  /**
+   * @param model - the lab the flows belong to
+   * @param flows - every flow of the lab, component flows first
+   */
   constructor(
     readonly model: LabModel,
     readonly flows: readonly Flow[],

@@ -8,57 +8,97 @@ import { renderSchematic, schematicId } from "../talos/schematic";
  * Pure data; constructs and renderers read it and never re-derive placement or addressing.
  */
 
+/** An internal zone of the lab. */
 export type ZoneName = "mgmt" | "dmz" | "srv";
+/** A child module of the stack (the folder name under `modules/`). */
 export type ModuleName = "edge" | "mgmt" | "dmz" | "srv" | "platform";
+/** What a VM is for: pfSense, an Ubuntu host role, or a Talos control plane or worker. */
 export type VmRole = "firewall" | HostRole | "controlplane" | "worker";
+/** The operating system a VM runs; it decides firmware, media and guest agent. */
 export type GuestOs = "pfsense" | "ubuntu" | "talos";
 
+/** One network interface of a planned VM. */
 export interface NicPlan {
   /** Segment the NIC sits on: the WAN uplink or a zone. */
   readonly segment: "wan" | ZoneName;
+  /** Linux bridge of the segment on the Proxmox node. */
   readonly bridge: string;
+  /** 802.1Q tag of the segment. Default: untagged. */
   readonly vlanId?: number;
 }
 
+/** One lab VM, resolved: where it runs, its Proxmox id, size, NICs and address. */
 export interface VmPlan {
+  /** VM name, unique in the lab; also the host name. */
   readonly name: string;
+  /** What the VM is for. */
   readonly role: VmRole;
+  /** The VM's operating system. */
   readonly os: GuestOs;
   /** Module that owns the VM. */
   readonly module: ModuleName;
+  /** Proxmox node the VM runs on. */
   readonly node: string;
+  /** Proxmox VM id. */
   readonly vmId: number;
+  /** vCPU, memory and boot disk size. */
   readonly size: VmSize;
+  /** NICs in the order the VM sees them (pfSense: {@link FIREWALL_NIC_ORDER}). */
   readonly nics: readonly NicPlan[];
   /** Static address with prefix (`10.10.100.11/24`); pfSense configures its own. */
   readonly address?: string;
+  /** Static IPv4 address without prefix; absent for pfSense. */
   readonly ip?: string;
+  /** Default gateway (pfSense's address in the VM's zone); absent for pfSense. */
   readonly gateway?: string;
+  /** DNS search domain of the VM's zone; absent for pfSense. */
   readonly domain?: string;
+  /** `<name>.<domain>`; absent for pfSense. */
   readonly fqdn?: string;
   /** Proxmox start order: lower starts first (pfSense before everything). */
   readonly startupOrder: number;
+  /** Proxmox tags: `talos-enclave`, the lab name, then the zone or module and the role. */
   readonly tags: readonly string[];
 }
 
+/** An internal zone, resolved from the spec. */
 export interface ZoneModel {
+  /** The zone's name. */
   readonly name: ZoneName;
+  /** Linux bridge of the zone on every Proxmox node. */
   readonly bridge: string;
+  /** 802.1Q tag on the bridge. Default: untagged. */
   readonly vlanId?: number;
+  /** IPv4 subnet of the zone, e.g. `10.10.100.0/24`. */
   readonly cidr: string;
+  /** Prefix length of `cidr`. */
   readonly prefix: number;
+  /** pfSense's address in the zone (gateway, DNS and NTP for its members). */
   readonly gateway: string;
+  /** DNS search domain of the zone. */
   readonly domain: string;
 }
 
+/**
+ * The resolved lab, derived once from a validated spec by {@link buildLabModel}: every VM with its
+ * node, id, size and NICs, the zones, the Image Factory's addresses and the Kubernetes API.
+ */
 export interface LabModel {
+  /** The validated spec the model was built from. */
   readonly spec: LabSpec;
+  /** The lab's name (the stack name). */
   readonly name: string;
+  /** Names of the Proxmox nodes the lab may use, in spec order. */
   readonly proxmoxNodes: readonly string[];
+  /** The internal zones by name. */
   readonly zones: Readonly<Record<ZoneName, ZoneModel>>;
+  /** The pfSense VM. */
   readonly firewall: VmPlan;
+  /** The Ubuntu VMs (MGMT and DMZ), in spec order. */
   readonly hosts: readonly VmPlan[];
+  /** The Talos control planes, in spec order. */
   readonly controlPlanes: readonly VmPlan[];
+  /** The Talos workers, in spec order. */
   readonly workers: readonly VmPlan[];
   /** Every VM, pfSense first, then in module order; names are unique. */
   readonly vms: readonly VmPlan[];
@@ -66,6 +106,7 @@ export interface LabModel {
   readonly ubuntuImageNodes: readonly string[];
   /** Proxmox nodes that run at least one Talos VM (each downloads the Talos boot image once). */
   readonly talosImageNodes: readonly string[];
+  /** The internal Talos Image Factory: where it is and what it serves the lab. */
   readonly imageFactory: {
     /** `https://registry.mgmt.lab.internal:9443` */
     readonly url: string;
@@ -73,9 +114,11 @@ export interface LabModel {
     readonly host: string;
     /** Canonical schematic text (extensions, kernel args) and its content-addressed id. */
     readonly schematic: string;
+    /** sha256 of `schematic`: the id the factory gives it. */
     readonly schematicId: string;
     /** nocloud ISO served by the internal factory for the schematic and version. */
     readonly bootIsoUrl: string;
+    /** File name of the boot ISO on the Proxmox datastore; one stable name per lab. */
     readonly bootIsoFileName: string;
     /** `<factory-host>/nocloud-installer[-secureboot]/<schematic>:<version>` */
     readonly installerImage: string;

@@ -23,9 +23,13 @@ export function demoImage(m: LabModel): string {
   return `${m.spec.registry.fqdn}/${harborProxyProject("registry.k8s.io")}/e2e-test-images/agnhost:2.53`;
 }
 
+/** A generated local Helm chart: static manifests only, written under `charts/<name>/`. */
 export interface LocalChart {
+  /** Chart and release name. */
   readonly name: string;
+  /** Chart description (Chart.yaml). */
   readonly description: string;
+  /** Files under `templates/`, each with the manifests it holds. */
   readonly manifests: readonly { readonly file: string; readonly docs: readonly Manifest[] }[];
 }
 
@@ -69,6 +73,11 @@ export function tigeraOperatorValues(m: LabModel): Manifest {
   };
 }
 
+/**
+ * The local charts, in install order: `calico-bgp` (AS and the pfSense peer), `ingress-access` (the
+ * external ingress controller's least-privilege account) and `demo` (an echo server behind the DMZ
+ * HAProxy).
+ */
 export function localCharts(m: LabModel): LocalChart[] {
   const b = m.spec.bgp;
   const calico: LocalChart = {

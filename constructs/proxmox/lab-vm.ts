@@ -3,26 +3,31 @@ import { VirtualEnvironmentVm } from "../../.gen/providers/proxmox/virtual-envir
 import { VmPlan } from "../model/lab-model";
 import { networkDevice } from "./network-device";
 
+/** Properties for a {@link LabVm}. */
 export interface LabVmProps {
+  /** The VM as planned in the model: node, id, size, NICs, address. */
   readonly plan: VmPlan;
   /** Datastore for the boot disk, EFI disk and cloud-init drive. */
   readonly datastoreId: string;
   /** Bridge per NIC, in plan order (module variables, so the VM depends on the bridges). */
   readonly bridges: readonly string[];
-  /** Image the boot disk is created from (Ubuntu cloud image). */
+  /** Image the boot disk is created from (Ubuntu cloud image). Default: an empty boot disk. */
   readonly diskFileId?: string;
-  /** ISO attached as CD-ROM (pfSense installer, Talos nocloud image). */
+  /** ISO attached as CD-ROM (pfSense installer, Talos nocloud image). Default: no CD-ROM. */
   readonly cdromFileId?: string;
-  /** cloud-init user-data snippet (Ubuntu). */
+  /** cloud-init user-data snippet (Ubuntu). Default: no user-data. */
   readonly userDataFileId?: string;
-  /** DNS servers handed out through cloud-init. */
+  /** DNS servers handed out through cloud-init. Default: none set. */
   readonly dnsServers?: readonly string[];
+  /** Proxmox pool the VM joins. Default: no pool. */
   readonly poolId?: string;
-  /** Attributes a later change must not touch (boot media of Talos VMs). */
+  /** Attributes a later change must not touch (boot media of Talos VMs). Default: none. */
   readonly ignoreChanges?: readonly string[];
   /**
    * UEFI SecureBoot: the EFI disk starts without Microsoft's keys (setup mode, so the Talos
    * SecureBoot ISO enrolls its own) and the VM gets a TPM 2.0 for measured boot and disk encryption.
+   *
+   * @default false
    */
   readonly secureBoot?: boolean;
 }
@@ -37,6 +42,7 @@ export interface LabVmProps {
  * The underlying resource is `vm` (escape hatch: `labVm.vm.addOverride(...)`).
  */
 export class LabVm extends Construct {
+  /** The underlying `proxmox_virtual_environment_vm` resource. */
   readonly vm: VirtualEnvironmentVm;
 
   constructor(scope: Construct, id: string, props: LabVmProps) {

@@ -2,16 +2,22 @@ import { ITerraformDependable } from "cdktf";
 import { Construct } from "constructs";
 import { DownloadFile } from "../../.gen/providers/proxmox/download-file";
 
+/** Properties for {@link NodeImages}. */
 export interface NodeImagesProps {
   /** Proxmox nodes that need the image; each downloads it once. */
   readonly nodes: readonly string[];
+  /** URL the Proxmox host downloads the image from. */
   readonly url: string;
+  /** File name on the datastore (the same on every node). */
   readonly fileName: string;
   /** Datastore with content type `iso`. */
   readonly datastoreId: string;
   /** Logical id prefix: resources are `<prefix>-<node>`. */
   readonly idPrefix: string;
-  /** What must exist before the host can download (e.g. the schematic the factory builds from). */
+  /**
+   * What must exist before the host can download (e.g. the schematic the factory builds from).
+   * Default: no dependencies.
+   */
   readonly dependsOn?: ITerraformDependable[];
 }
 
@@ -20,6 +26,7 @@ export interface NodeImagesProps {
  * node name, so adding a node's first VM adds one download and touches no other.
  */
 export class NodeImages extends Construct {
+  /** The download resources by node name. */
   readonly byNode = new Map<string, DownloadFile>();
 
   constructor(scope: Construct, id: string, props: NodeImagesProps) {

@@ -4,8 +4,11 @@ import { VirtualEnvironmentFirewallRules } from "../../.gen/providers/proxmox/vi
 import { ProxmoxFirewallRule } from "../firewall/proxmox-firewall-rules";
 import { LabVm } from "./lab-vm";
 
+/** Properties for a {@link VmFirewall}. */
 export interface VmFirewallProps {
+  /** The VM whose firewall this is. */
   readonly vm: LabVm;
+  /** The ACCEPT rules, usually from {@link proxmoxFirewallRules}. */
   readonly rules: readonly ProxmoxFirewallRule[];
 }
 
@@ -14,7 +17,9 @@ export interface VmFirewallProps {
  * into the VM. (The datacenter firewall must be enabled for VM firewalls to act.)
  */
 export class VmFirewall extends Construct {
+  /** The firewall options resource (enabled, policies, logging). */
   readonly options: VirtualEnvironmentFirewallOptions;
+  /** The firewall rules resource. */
   readonly rules: VirtualEnvironmentFirewallRules;
 
   constructor(scope: Construct, id: string, props: VmFirewallProps) {

@@ -326,6 +326,11 @@ export const StateSchema = z.strictObject({
     .default("terraform.tfstate").describe("local backend path, relative to the stack"),
 });
 
+/**
+ * The zod schema of a lab spec: parses what a user writes ({@link LabSpecInput}) into a
+ * {@link LabSpec} with every default filled in. Shape only; {@link validateLabSpec} adds the
+ * cross-field rules.
+ */
 export const LabSpecSchema = z
   .strictObject({
     name: dnsLabel.default("talos-lab").describe("stack name: cdktf.out/stacks/<name>/"),
@@ -353,11 +358,17 @@ export const LabSpecSchema = z
 export type LabSpecInput = z.input<typeof LabSpecSchema>;
 /** A spec with every default filled in. */
 export type LabSpec = z.output<typeof LabSpecSchema>;
+/** A VM size: vCPU cores, memory in MiB and boot disk in GiB. */
 export type VmSize = z.output<typeof VmSizeSchema>;
+/** An Ubuntu VM in MGMT or DMZ, as the spec declares it (`hosts[]`). */
 export type HostSpec = z.output<typeof HostSchema>;
+/** A Talos node, as the spec declares it (`talos.controlPlanes[]`, `talos.workers[]`). */
 export type TalosNodeSpec = z.output<typeof TalosNodeSchema>;
+/** An internal zone (MGMT, DMZ or SRV): bridge, optional VLAN, subnet, gateway and DNS domain. */
 export type ZoneSpec = z.output<typeof ZoneSchema>;
+/** An extra network flow the spec allows (`flows[]`), beyond the ones the components declare. */
 export type FlowSpec = z.output<typeof FlowSchema>;
+/** Role of an Ubuntu host: `registry` (Harbor + Image Factory), `client` (operator box) or `ingress` (HAProxy). */
 export type HostRole = (typeof HOST_ROLES)[number];
 
 /** Default VM sizes per Ubuntu host role (DESIGN §1). */

@@ -2,6 +2,7 @@
 export interface SpecProblem {
   /** Dotted path into the spec, e.g. `talos.workers[1].ip`. */
   readonly path: string;
+  /** The value found at `path`; `undefined` when the field is missing. */
   readonly value: unknown;
   /** The rule and a hint, as `rule (hint)`. */
   readonly message: string;
@@ -19,6 +20,7 @@ export function formatProblem(p: SpecProblem): string {
 
 /** Thrown for user errors in a spec; carries every problem found in one pass. */
 export class SpecError extends Error {
+  /** @param problems - every problem found, in the order found */
   constructor(readonly problems: readonly SpecProblem[]) {
     super(
       `the lab spec has ${problems.length} problem${problems.length === 1 ? "" : "s"}:\n` +

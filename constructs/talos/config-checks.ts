@@ -3,7 +3,9 @@ import type { TalosDocument } from "./machine-documents";
 
 /** A rule of Talos's own (Go-side) validation that the JSON Schema cannot express, broken. */
 export interface TalosConfigProblem {
+  /** Patch file the offending document is in. */
   readonly file: string;
+  /** What is wrong. */
   readonly message: string;
 }
 

@@ -4,7 +4,9 @@ import { LabModel } from "../model/lab-model";
 import { sidecarFile } from "../zones/refs";
 import { TALOS_FILES } from "./talos-patch-files";
 
+/** Properties for a {@link FactorySchematic}. */
 export interface FactorySchematicProps {
+  /** The resolved lab; it holds the schematic id the factory must return. */
   readonly model: LabModel;
 }
 
@@ -13,6 +15,7 @@ export interface FactorySchematicProps {
  * and installer images are served only for schematics the factory knows, so downloads depend on it.
  */
 export class FactorySchematic extends Construct {
+  /** The `talos_image_factory_schematic` resource; its `id` is the schematic id. */
   readonly resource: ImageFactorySchematic;
 
   constructor(scope: Construct, id: string, props: FactorySchematicProps) {

@@ -2,6 +2,7 @@ import { FlowTable } from "../model/flows";
 import { VmPlan } from "../model/lab-model";
 import type { TalosDocument } from "./machine-documents";
 
+/** Talos ingress rules (NetworkRuleConfig documents) for a set of nodes, from {@link talosFirewallRules}. */
 export interface TalosFirewallRules {
   /** Rules every node of the set gets (one NetworkRuleConfig per flow). */
   readonly shared: TalosDocument[];

@@ -17,6 +17,7 @@ export function harborProxyProject(upstream: string): string {
   return `proxy-${upstream}`;
 }
 
+/** Upstream registries every node pulls through a Harbor proxy-cache project: the required ones and the spec's. */
 export function mirroredRegistries(m: LabModel): string[] {
   return [...new Set([...REQUIRED_MIRRORS, ...m.spec.registry.upstreams])];
 }

@@ -7,7 +7,9 @@ import { createHash } from "node:crypto";
  * reviewed patches are literal; the schematic resource checks the factory agrees.
  */
 export interface SchematicSpec {
+  /** Official system extensions, e.g. `siderolabs/qemu-guest-agent`. */
   readonly officialExtensions: readonly string[];
+  /** Extra kernel arguments for the boot image and the installer. */
   readonly extraKernelArgs: readonly string[];
 }
 
@@ -30,6 +32,7 @@ export function renderSchematic(s: SchematicSpec): string {
   return body ? `customization:\n${body}` : "customization: {}\n";
 }
 
+/** The schematic's id: the sha256 (hex) of its canonical text, as the Image Factory computes it. */
 export function schematicId(text: string): string {
   return createHash("sha256").update(text, "utf8").digest("hex");
 }

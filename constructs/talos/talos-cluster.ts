@@ -11,7 +11,9 @@ import { LabVm } from "../proxmox/lab-vm";
 import { sidecarFile } from "../zones/refs";
 import { TALOS_FILES } from "./talos-patch-files";
 
+/** Properties for a {@link TalosCluster}. */
 export interface TalosClusterProps {
+  /** The resolved lab. */
   readonly model: LabModel;
   /** The Talos VMs by name; each node's config apply waits for its VM. */
   readonly vms: ReadonlyMap<string, LabVm>;
@@ -33,11 +35,17 @@ export function talosMinor(version: string): string {
  * Escape hatches: `applies.get(name)`, `configs.controlplane|worker`, `secrets`, `bootstrap`.
  */
 export class TalosCluster extends Construct {
+  /** The cluster's machine secrets (`talos_machine_secrets.lab`). */
   readonly secrets: MachineSecrets;
+  /** The machine configuration per role, built from the shared, role and registry TLS patches. */
   readonly configs: { readonly controlplane: DataTalosMachineConfiguration; readonly worker: DataTalosMachineConfiguration };
+  /** The configuration apply per node, by node name. */
   readonly applies = new Map<string, MachineConfigurationApply>();
+  /** The etcd bootstrap on the first control plane. */
   readonly bootstrap: MachineBootstrap;
+  /** The admin kubeconfig, read after the bootstrap. */
   readonly kubeconfig: ClusterKubeconfig;
+  /** The talosctl configuration, with the node addresses as endpoints. */
   readonly clientConfiguration: DataTalosClientConfiguration;
 
   constructor(scope: Construct, id: string, props: TalosClusterProps) {

@@ -9,7 +9,9 @@ export const TALOS_FILES = {
   schematic: "talos/schematic.yaml",
   allNodes: "talos/all-nodes.yaml",
   registryTls: "talos/registry-tls.yaml.tftpl",
+  /** Patch of one role: `talos/<role>.yaml`. */
   role: (role: "controlplane" | "worker") => `talos/${role}.yaml`,
+  /** Patch of one node: `talos/nodes/<name>.yaml`. */
   node: (name: string) => `talos/nodes/${name}.yaml`,
 } as const;
 

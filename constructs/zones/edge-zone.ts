@@ -12,7 +12,9 @@ import { LabVm } from "../proxmox/lab-vm";
 import { NodeImages } from "../proxmox/node-images";
 import { ZoneModule } from "./zone-module";
 
+/** Properties for an {@link EdgeZone}. */
 export interface EdgeZoneProps {
+  /** The resolved lab. */
   readonly model: LabModel;
 }
 
@@ -32,8 +34,11 @@ const ZONES: readonly ZoneName[] = ["mgmt", "dmz", "srv"];
 export class EdgeZone extends ZoneModule {
   /** Bridge resources by `<bridge>-<node>`. */
   readonly bridges = new Map<string, NetworkLinuxBridge>();
+  /** The Ubuntu cloud image, downloaded once per node that runs an Ubuntu VM. */
   readonly ubuntuImages: NodeImages;
+  /** The Proxmox pool `<lab>-edge` that holds the pfSense VM. */
   readonly pool: VirtualEnvironmentPool;
+  /** The pfSense VM. */
   readonly firewall: LabVm;
 
   constructor(scope: Construct, id: string, props: EdgeZoneProps) {

@@ -6,7 +6,9 @@ import { chartRepository, localCharts, platformChartFiles } from "../platform/pl
 import { sidecarFile } from "./refs";
 import { ZoneModule } from "./zone-module";
 
+/** Properties for a {@link PlatformZone}. */
 export interface PlatformZoneProps {
+  /** The resolved lab. */
   readonly model: LabModel;
 }
 
@@ -21,6 +23,7 @@ export interface PlatformZoneProps {
  * `calico_ip_pool`, `releases`.
  */
 export class PlatformZone extends ZoneModule {
+  /** The Helm releases by name, in install order. */
   readonly releases = new Map<string, Release>();
 
   constructor(scope: Construct, id: string, props: PlatformZoneProps) {

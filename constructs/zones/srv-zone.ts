@@ -15,7 +15,9 @@ import { NodeImages } from "../proxmox/node-images";
 import { varRef } from "./refs";
 import { ZoneModule } from "./zone-module";
 
+/** Properties for an {@link SrvZone}. */
 export interface SrvZoneProps {
+  /** The resolved lab. */
   readonly model: LabModel;
 }
 
@@ -32,11 +34,17 @@ export interface SrvZoneProps {
  * `kubernetes_client_configuration` and `talosconfig`.
  */
 export class SrvZone extends ZoneModule {
+  /** The Talos nocloud boot ISO, downloaded once per node that runs a Talos VM. */
   readonly bootImages: NodeImages;
+  /** The Talos VMs by name, control planes first. */
   readonly nodes = new Map<string, LabVm>();
+  /** The Talos VMs' Proxmox firewalls by VM name. */
   readonly firewalls = new Map<string, VmFirewall>();
+  /** The Proxmox pool `<lab>-srv` that holds the Talos VMs. */
   readonly pool: VirtualEnvironmentPool;
+  /** The lab's schematic, registered with the internal Image Factory. */
   readonly schematic: FactorySchematic;
+  /** Secrets, machine configurations, applies, bootstrap and client configurations of the cluster. */
   readonly talos: TalosCluster;
 
   constructor(scope: Construct, id: string, props: SrvZoneProps) {

@@ -21,15 +21,21 @@ const HOST_INPUTS: Readonly<Record<keyof typeof MODULE_VARIABLES, { type: string
   ingress_kubeconfig: { type: "string", sensitive: true },
 };
 
+/** Properties for a {@link MgmtZone} or {@link DmzZone}. */
 export interface UbuntuZoneProps {
+  /** The resolved lab. */
   readonly model: LabModel;
 }
 
 /** One Ubuntu VM of a zone module: its user-data snippet, the VM and its Proxmox firewall. */
 export interface UbuntuHost {
+  /** The host as planned in the model. */
   readonly plan: VmPlan;
+  /** The cloud-init user-data snippet on the node's snippet storage. */
   readonly userData: VirtualEnvironmentFile;
+  /** The VM. */
   readonly vm: LabVm;
+  /** The VM's Proxmox firewall. */
   readonly firewall: VmFirewall;
 }
 
@@ -45,7 +51,9 @@ export interface UbuntuHost {
  * Outputs: `addresses` (name → IPv4), `vm_ids` (name → Proxmox id).
  */
 export abstract class UbuntuZone extends ZoneModule {
+  /** The zone's hosts by name. */
   readonly hosts = new Map<string, UbuntuHost>();
+  /** The Proxmox pool `<lab>-<zone>` that holds the zone's VMs. */
   readonly pool: VirtualEnvironmentPool;
 
   protected constructor(scope: Construct, id: string, zone: "mgmt" | "dmz", props: UbuntuZoneProps) {

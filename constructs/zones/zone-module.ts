@@ -3,17 +3,29 @@ import { Construct, RootConstruct } from "constructs";
 
 /** How a module input is declared. */
 export interface ModuleInputOptions {
+  /** Terraform type constraint, e.g. `string` or `map(map(string))`. */
   readonly type: string;
+  /** Description of the variable, shown in the module's JSON and to the root. */
   readonly description: string;
+  /**
+   * Whether Terraform redacts the value in plans and output.
+   *
+   * @default false
+   */
   readonly sensitive?: boolean;
+  /** Whether the variable accepts `null`. Default: Terraform's default (nullable). */
   readonly nullable?: boolean;
+  /** Value used when the caller passes none. Default: none, so the input is required. */
   readonly default?: unknown;
 }
 
 /** A declared input or output of a child module, for the root to wire. */
 export interface ModulePort {
+  /** Variable or output name (its logical id in the module). */
   readonly name: string;
+  /** Whether the value is sensitive. */
   readonly sensitive: boolean;
+  /** Description as declared in the module. */
   readonly description: string;
 }
 
@@ -37,6 +49,10 @@ export abstract class ZoneModule extends TerraformStack {
   private readonly sidecarFiles = new Map<string, string>();
   private readonly outputPorts: ModulePort[] = [];
 
+  /**
+   * @param scope - a private root from {@link ZoneModule.host}
+   * @param moduleName - the module's folder name under `modules/` and its construct id
+   */
   protected constructor(scope: Construct, readonly moduleName: string) {
     super(scope, moduleName);
   }
@@ -69,14 +85,17 @@ export abstract class ZoneModule extends TerraformStack {
     this.sidecarFiles.set(path, content);
   }
 
+  /** Reviewed sidecar files the module registered, by path relative to the stack directory. */
   get sidecars(): ReadonlyMap<string, string> {
     return this.sidecarFiles;
   }
 
+  /** The module's declared variables, in declaration order. */
   get inputs(): readonly ModulePort[] {
     return this.inputPorts;
   }
 
+  /** The module's declared outputs, in declaration order. */
   get outputs(): readonly ModulePort[] {
     return this.outputPorts;
   }

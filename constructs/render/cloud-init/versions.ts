@@ -7,6 +7,7 @@
  * `checksumSource`). Pin a digest by adding it here once it was taken from a trusted download.
  */
 export interface PinnedService {
+  /** The pinned release. */
   readonly version: string;
   /** Why this version, and what moves with it. */
   readonly comment: string;
@@ -16,6 +17,7 @@ export interface PinnedService {
   readonly sha256?: string;
 }
 
+/** The pinned version of each Ubuntu service and operator CLI, with the reason for it. */
 export const SERVICE_VERSIONS = {
   harbor: {
     version: "v2.15.2",
