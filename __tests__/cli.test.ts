@@ -73,6 +73,15 @@ describe("npm run synth", () => {
   });
 });
 
+describe("the compiled entry point (npm run synth)", () => {
+  it("writes the same tree as the sources (build with npm run build)", () => {
+    const dir = join(work, "compiled");
+    const r = spawnSync(process.execPath, [join(PROJECT_ROOT, "dist", "main.js"), "--out", dir], { cwd: work, encoding: "utf8" });
+    expect(r.status, r.stderr).toBe(0);
+    expect(changedPaths(readTree(dir), readTree(join(PROJECT_ROOT, "examples", "reference-lab")))).toEqual([]);
+  });
+});
+
 describe("npx cdktf synth", () => {
   it("produces the same tree as npm run synth", () => {
     const dir = join(work, "cdktf-app");
