@@ -24,7 +24,7 @@ export function renderRulesMd(flows: FlowTable, t: PfSenseTables): string {
       ep(r.source),
       ep({ ...r.destination, port: undefined }),
       r.destination.port ?? "any",
-      r.flowId ?? "(default deny)",
+      r.flowId ?? (r.destination.network === "(self)" ? "(pfSense guard)" : "(default deny)"),
       r.purpose,
     ]
       .map(cell)
