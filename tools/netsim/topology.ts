@@ -95,6 +95,14 @@ export function netsimUnavailable(): string | undefined {
       return `${tool} not found (apt-get install -y ${tool === "ip" ? "iproute2" : "nftables"})`;
     }
   }
+  // Root in a container may still lack the right to make namespaces.
+  const probe = `nsprobe-${randomBytes(3).toString("hex")}`;
+  try {
+    execFileSync("ip", ["netns", "add", probe], { stdio: "ignore" });
+    execFileSync("ip", ["netns", "del", probe], { stdio: "ignore" });
+  } catch {
+    return "cannot create network namespaces here (ip netns add failed; needs CAP_SYS_ADMIN)";
+  }
   return undefined;
 }
 
