@@ -9,6 +9,7 @@ import { TalosProvider } from "../.gen/providers/talos/provider";
 import { stableJson } from "./emit/stable-json";
 import { renderFlowsJson } from "./firewall/flows-json";
 import { pfSenseTables } from "./firewall/pfsense-rule-table";
+import { FlowTable } from "./model/flows";
 import { labFlows } from "./model/lab-flows";
 import { buildLabModel, LabModel, ModuleName } from "./model/lab-model";
 import { LabVm } from "./proxmox/lab-vm";
@@ -44,6 +45,8 @@ export class TalosEnclave extends TerraformStack {
   readonly spec: LabSpec;
   /** The resolved lab the zones are built from. */
   readonly model: LabModel;
+  /** The lab's flows: every firewall layer of every zone derives from this one table. */
+  readonly flows: FlowTable;
   /** The child modules, one per zone; each is written to `modules/<name>/main.tf.json`. */
   readonly zones: {
     /** Bridges, pfSense and the Ubuntu cloud image. */
@@ -64,6 +67,7 @@ export class TalosEnclave extends TerraformStack {
     super(scope, id);
     this.spec = validateLabSpec(props.spec ?? {});
     this.model = buildLabModel(this.spec);
+    this.flows = labFlows(this.model);
     const m = this.model;
     const s = this.spec;
 
@@ -72,10 +76,10 @@ export class TalosEnclave extends TerraformStack {
     // Module ids are the folder names under modules/ and part of every resource address.
     const model = m;
     this.zones = {
-      edge: new EdgeZone(ZoneModule.host(), "edge", { model }),
-      mgmt: new MgmtZone(ZoneModule.host(), "mgmt", { model }),
-      dmz: new DmzZone(ZoneModule.host(), "dmz", { model }),
-      srv: new SrvZone(ZoneModule.host(), "srv", { model }),
+      edge: new EdgeZone(ZoneModule.host(), "edge", { model, flows: this.flows }),
+      mgmt: new MgmtZone(ZoneModule.host(), "mgmt", { model, flows: this.flows }),
+      dmz: new DmzZone(ZoneModule.host(), "dmz", { model, flows: this.flows }),
+      srv: new SrvZone(ZoneModule.host(), "srv", { model, flows: this.flows }),
       platform: new PlatformZone(ZoneModule.host(), "platform", { model }),
     };
 
@@ -196,7 +200,6 @@ export class TalosEnclave extends TerraformStack {
       srv: call("srv", { bridges: edgeBridges, lab_ca_certificate: labCa.stringValue }),
       platform: call("platform", {
         kubernetes_api_url: moduleOutput("srv", "kubernetes_api_url"),
-        kubeconfig: moduleOutput("srv", "kubeconfig"),
       }),
     };
 
@@ -243,8 +246,7 @@ export class TalosEnclave extends TerraformStack {
       for (const [path, content] of zone.sidecars) put(path, content);
     }
     put("README.md", renderStackReadme(this.model, MODULE_ORDER));
-    const flows = labFlows(this.model);
-    put("flows.json", renderFlowsJson(flows, pfSenseTables(flows)));
+    put("flows.json", renderFlowsJson(this.flows, pfSenseTables(this.flows)));
     return files;
   }
 

@@ -3,16 +3,15 @@ import { chartRepository, demoHost, INGRESS_NAMESPACE, INGRESS_SERVICE_ACCOUNT }
 import { clientConfigPaths } from "./cloud-init";
 
 /** The runbook written next to the stack: what is in it and the order an operator applies it. */
-export function renderStackReadme(model: LabModel, modules: readonly string[]): string {
-  const m = model;
-  const s = model.spec;
-  const rows = model.vms.map(
+export function renderStackReadme(m: LabModel, modules: readonly string[]): string {
+  const s = m.spec;
+  const rows = m.vms.map(
     (v) => `| ${v.name} | ${v.role} | ${v.module} | ${v.node} | ${v.vmId} | ${v.address ?? "WAN: DHCP"} | ${v.size.cores} / ${v.size.memoryMiB} MiB / ${v.size.diskGiB} GiB |`,
   );
   const encryption = s.state.encryption
     ? "State and plans are encrypted (OpenTofu `terraform.encryption`, PBKDF2 + AES-GCM); keep `state_passphrase` safe."
     : "State encryption is off (`state.encryption: false`): use an encrypted backend or disk.";
-  return `# ${model.name}: talos-enclave stack
+  return `# ${m.name}: talos-enclave stack
 
 Generated from the lab spec by talos-enclave; review changes to this tree like code.
 

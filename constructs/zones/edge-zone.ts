@@ -7,6 +7,7 @@ import { renderFrrConf } from "../firewall/frr-conf";
 import { pfSenseTables } from "../firewall/pfsense-rule-table";
 import { renderAliasesXml, renderFilterXml, renderNatXml } from "../firewall/pfsense-xml";
 import { renderRulesMd } from "../firewall/rules-md";
+import { FlowTable } from "../model/flows";
 import { labFlows } from "../model/lab-flows";
 import { LabVm } from "../proxmox/lab-vm";
 import { NodeImages } from "../proxmox/node-images";
@@ -16,6 +17,8 @@ import { ZoneModule } from "./zone-module";
 export interface EdgeZoneProps {
   /** The resolved lab. */
   readonly model: LabModel;
+  /** The lab's flows, which its firewall rules derive from. Default: `labFlows(model)`. */
+  readonly flows?: FlowTable;
 }
 
 const ZONES: readonly ZoneName[] = ["mgmt", "dmz", "srv"];
@@ -47,7 +50,7 @@ export class EdgeZone extends ZoneModule {
     const spec = m.spec;
     new ProxmoxProvider(this, "proxmox");
 
-    const flows = labFlows(m);
+    const flows = props.flows ?? labFlows(m);
     const tables = pfSenseTables(flows);
     this.addSidecar("pfsense/aliases.xml", renderAliasesXml(tables));
     this.addSidecar("pfsense/filter.xml", renderFilterXml(tables));

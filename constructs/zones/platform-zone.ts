@@ -19,7 +19,8 @@ export interface PlatformZoneProps {
  * ingress controller's least-privilege account) and `demo` (an echo server behind the DMZ HAProxy).
  * The helm provider itself is configured in the root from the srv module's outputs.
  *
- * Inputs: `kubernetes_api_url`, `kubeconfig` (sensitive). Outputs: `kubernetes_api_url`,
+ * Inputs: `kubernetes_api_url` (the cluster's credentials reach the releases through the root's helm
+ * provider, configured from the srv module's outputs). Outputs: `kubernetes_api_url`,
  * `calico_ip_pool`, `releases`.
  */
 export class PlatformZone extends ZoneModule {
@@ -32,7 +33,6 @@ export class PlatformZone extends ZoneModule {
     const n = m.spec.network;
     new HelmProvider(this, "helm");
     const api = this.input("kubernetes_api_url", { type: "string", description: "Kubernetes API URL (srv module)" });
-    this.input("kubeconfig", { type: "string", sensitive: true, description: "admin kubeconfig of the cluster (srv module)" });
     for (const [path, content] of platformChartFiles(m)) this.addSidecar(path, content);
 
     let previous: Release | undefined;

@@ -1,6 +1,7 @@
 import { Construct } from "constructs";
 import { ProxmoxProvider } from "../../.gen/providers/proxmox/provider";
 import { TalosProvider } from "../../.gen/providers/talos/provider";
+import { FlowTable } from "../model/flows";
 import { labFlows } from "../model/lab-flows";
 import { FactorySchematic } from "../talos/factory-schematic";
 import { TalosCluster } from "../talos/talos-cluster";
@@ -19,6 +20,8 @@ import { ZoneModule } from "./zone-module";
 export interface SrvZoneProps {
   /** The resolved lab. */
   readonly model: LabModel;
+  /** The lab's flows, which its firewall rules derive from. Default: `labFlows(model)`. */
+  readonly flows?: FlowTable;
 }
 
 /**
@@ -59,7 +62,7 @@ export class SrvZone extends ZoneModule {
       type: "string",
       description: "PEM certificate of the lab CA that signed Harbor's and the Image Factory's certificates",
     });
-    const flows = labFlows(m);
+    const flows = props.flows ?? labFlows(m);
     for (const [path, content] of talosPatchFiles(m, flows)) this.addSidecar(path, content);
     this.addSidecar("UPGRADE.md", renderUpgradeGuide(m));
 

@@ -4,6 +4,7 @@ import { VirtualEnvironmentFile } from "../../.gen/providers/proxmox/virtual-env
 import { VirtualEnvironmentPool } from "../../.gen/providers/proxmox/virtual-environment-pool";
 import { LabModel, VmPlan } from "../model/lab-model";
 import { proxmoxFirewallRules } from "../firewall/proxmox-firewall-rules";
+import { FlowTable } from "../model/flows";
 import { labFlows } from "../model/lab-flows";
 import { LabVm } from "../proxmox/lab-vm";
 import { VmFirewall } from "../proxmox/vm-firewall";
@@ -25,6 +26,8 @@ const HOST_INPUTS: Readonly<Record<keyof typeof MODULE_VARIABLES, { type: string
 export interface UbuntuZoneProps {
   /** The resolved lab. */
   readonly model: LabModel;
+  /** The lab's flows, which its firewall rules derive from. Default: `labFlows(model)`. */
+  readonly flows?: FlowTable;
 }
 
 /** One Ubuntu VM of a zone module: its user-data snippet, the VM and its Proxmox firewall. */
@@ -79,7 +82,7 @@ export abstract class UbuntuZone extends ZoneModule {
     });
     this.pool.overrideLogicalId(zone);
 
-    const flows = labFlows(m);
+    const flows = props.flows ?? labFlows(m);
     for (const plan of plans) {
       const template = templates.get(plan.name)!;
       const sidecar = `cloud-init/${plan.name}.user-data.yaml.tftpl`;
