@@ -6,7 +6,7 @@ import { changedPaths, PROJECT_ROOT, readTree, tempDir } from "./support/tree";
 
 /**
  * The library as a platform team uses it: packed, installed from the tarball into a project that has
- * only cdktf, constructs and the tarball (offline, from the npm cache), composed in TypeScript into a
+ * only cdktf, constructs and the tarball (npm resolves them as a user's install does), composed in TypeScript into a
  * lab that differs from the reference, and synthesized.
  */
 
@@ -45,7 +45,8 @@ describe("a consumer project using the packed library", () => {
         },
       }),
     );
-    run("npm", ["install", "--offline", "--no-package-lock", "--ignore-scripts"], project);
+    // From the cache where it has the packages, else from the registry: a fresh machine has an empty cache.
+    run("npm", ["install", "--prefer-offline", "--no-package-lock", "--ignore-scripts"], project);
     writeFileSync(join(project, "main.ts"), APP);
     // Typed against the package's own declarations, compiled by the project's TypeScript.
     run(process.execPath, [join(PROJECT_ROOT, "node_modules", "typescript", "bin", "tsc"), "--strict", "--module", "commonjs", "--target", "es2022", "--moduleResolution", "node", "--skipLibCheck", "main.ts"], project);
