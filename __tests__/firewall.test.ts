@@ -32,10 +32,10 @@ describe("the flow model", () => {
   it("declares what the lab needs, across the firewall", () => {
     for (const id of [
       "mgmt-dns-udp", "dmz-dns-udp", "srv-dns-udp", "mgmt-ntp", "dmz-ntp", "srv-ntp", "mgmt-internet-web",
-      "mgmt-client-talos-apid", "mgmt-client-kube-api", "mgmt-client-ssh-registry", "mgmt-client-ssh-haproxy-ingress-1",
-      "mgmt-client-proxmox-api", "talos-registry-https", "talos-image-factory", "proxmox-image-factory",
-      "calico-bgp-nodes", "calico-bgp-firewall", "haproxy-ingress-1-kube-api", "haproxy-ingress-1-pod-backends",
-      "internet-haproxy-ingress-1-web",
+      "mgmt-client.talos-apid", "mgmt-client.kube-api", "mgmt-client.ssh.registry", "mgmt-client.ssh.haproxy-ingress-1",
+      "mgmt-client.proxmox-api", "talos-registry-https", "talos-image-factory", "proxmox-image-factory",
+      "calico-bgp-nodes", "calico-bgp-firewall", "haproxy-ingress-1.kube-api", "haproxy-ingress-1.pod-backends",
+      "internet.haproxy-ingress-1.web",
     ]) expect(ids).toContain(id);
     expect(new Set(ids).size).toBe(ids.length);
   });
@@ -43,7 +43,7 @@ describe("the flow model", () => {
   it.each([
     ["a flow to an unknown host", { from: "mgmt-client", to: "nas", protocol: "tcp", ports: [445] }, 'flows[0].to: "nas" — is not a known flow endpoint'],
     ["a flow that opens SRV to the internet", { from: "group:workers", to: "internet", protocol: "tcp", ports: [443] }, 'flows[0]: "group:workers -> internet" — would open the SRV side to the internet (SRV never reaches the internet; mirror what it needs through the registry)'],
-    ["a flow repeating a lab flow", { from: "mgmt-client", to: "vip", protocol: "tcp", ports: [6443] }, 'flows[0]: "extra" — overlaps flow mgmt-client-kube-api (the same source, destination, protocol and ports are already allowed)'],
+    ["a flow repeating a lab flow", { from: "mgmt-client", to: "vip", protocol: "tcp", ports: [6443] }, 'flows[0]: "extra" — overlaps flow mgmt-client.kube-api (the same source, destination, protocol and ports are already allowed)'],
     ["a bad port", { from: "mgmt-client", to: "registry", protocol: "tcp", ports: [70000] }, "flows[0].ports[0]: 70000 — must be a port or port range"],
   ])("rejects %s", (_, flow, line) => {
     let lines: string[] = [];

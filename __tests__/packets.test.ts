@@ -77,10 +77,10 @@ describe("nftables from pfSense's tables (pure)", () => {
 
   it("turns the WAN port-forwards into DNAT on the WAN address, filtered by their linked rule afterwards", () => {
     expect(chain(text, "prerouting")).toContain(
-      'iifname "wan" meta l4proto tcp ip daddr 203.0.113.1 th dport 443 dnat ip to 172.16.100.10 comment "internet-haproxy-ingress-1-web 443 (nat_3820b8c8)"',
+      'iifname "wan" meta l4proto tcp ip daddr 203.0.113.1 th dport 443 dnat ip to 172.16.100.10 comment "internet.haproxy-ingress-1.web 443 (nat_d9f0af04)"',
     );
-    const nat443 = at(ref.tables, "wan", "NAT internet-haproxy-ingress-1-web 443");
-    expect(chain(text, "fwd_wan")).toContain(`meta l4proto tcp ip daddr @H_HAPROXY_INGRESS_1 th dport 443 accept comment "${nat443} NAT internet-haproxy-ingress-1-web 443"`);
+    const nat443 = at(ref.tables, "wan", "NAT internet.haproxy-ingress-1.web 443");
+    expect(chain(text, "fwd_wan")).toContain(`meta l4proto tcp ip daddr @H_HAPROXY_INGRESS_1 th dport 443 accept comment "${nat443} NAT internet.haproxy-ingress-1.web 443"`);
     // The WAN subnet stands for the Proxmox host when the spec does not give its address.
     expect(chain(text, "fwd_wan")).toContain(
       `meta l4proto tcp ip saddr 203.0.113.0/28 ip daddr @H_REGISTRY th dport 9443 accept comment "${at(ref.tables, "wan", "proxmox-image-factory")} proxmox-image-factory"`,
@@ -93,7 +93,7 @@ describe("nftables from pfSense's tables (pure)", () => {
     const tables = lab(PROXMOX_ADDRESS_SPEC).tables;
     expect(chain(t, "fwd_wan").join("\n")).toContain("ip saddr @H_PROXMOX ip daddr @H_REGISTRY th dport 9443 accept");
     expect(chain(t, "fwd_lan")).toContain(
-      `meta l4proto tcp ip saddr @H_MGMT_CLIENT ip daddr @H_PROXMOX th dport 8006 accept comment "${at(tables, "lan", "mgmt-client-proxmox-api")} mgmt-client-proxmox-api"`,
+      `meta l4proto tcp ip saddr @H_MGMT_CLIENT ip daddr @H_PROXMOX th dport 8006 accept comment "${at(tables, "lan", "mgmt-client.proxmox-api")} mgmt-client.proxmox-api"`,
     );
   });
 
@@ -175,7 +175,7 @@ describe("probe planning (pure)", () => {
     expect(new Set(declared.probes.map((p) => p.reason))).toEqual(new Set(labFlows(ref.model).flows.map((f) => f.id)));
     expect(declared.probes.filter((p) => ref.planner.check(p).expect !== "connect").map(label)).toEqual([]);
     // The internet reaches HAProxy through the port-forward on the WAN address.
-    const web = declared.probes.find((p) => p.reason === "internet-haproxy-ingress-1-web" && p.port === 443)!;
+    const web = declared.probes.find((p) => p.reason === "internet.haproxy-ingress-1.web" && p.port === 443)!;
     expect([web.src.label, web.dst.ip, web.responder]).toEqual(["internet", SIM_WAN.address, "haproxy-ingress-1"]);
   });
 

@@ -37,6 +37,8 @@ const FLOW = {
 
 const DNS_LABEL_RULE =
   "must be a DNS label (lower-case letters, digits and '-', 1-63 characters, no leading or trailing '-')";
+const NAME_RULE =
+  "must be a name (lower-case letters, digits and '-', 1-63 characters, starting with a letter and not ending in '-'; it is a host name and part of terraform identifiers)";
 const OVERLAP_HINT = "(every zone, the pod and the service range need their own subnet)";
 const PRIVATE_AS_RULE = "must be a private AS number (RFC 6996: 64512-65534 or 4200000000-4294967294)";
 const PORT_RULE = "must be a port or port range (1-65535, or 'low-high' with low < high)";
@@ -168,17 +170,17 @@ const cases: Case[] = [
   {
     name: "name with upper-case letters",
     spec: { name: "Talos-Lab" },
-    lines: [`name: "Talos-Lab" — ${DNS_LABEL_RULE}`],
+    lines: [`name: "Talos-Lab" — ${NAME_RULE}`],
   },
   {
     name: "host name with an underscore",
     spec: { hosts: [REGISTRY, { name: "mgmt_client", zone: "mgmt", role: "client", ip: "192.168.100.20" }] },
-    lines: [`hosts[1].name: "mgmt_client" — ${DNS_LABEL_RULE}`],
+    lines: [`hosts[1].name: "mgmt_client" — ${NAME_RULE}`],
   },
   {
     name: "talos node name with a trailing dash",
     spec: { talos: { workers: [worker(1, { name: "talos-worker-" })] } },
-    lines: [`talos.workers[0].name: "talos-worker-" — ${DNS_LABEL_RULE}`],
+    lines: [`talos.workers[0].name: "talos-worker-" — ${NAME_RULE}`],
   },
   {
     name: "empty cluster name",
@@ -474,17 +476,147 @@ const cases: Case[] = [
     lines: ['registry.upstreams[1]: "docker.io" — is listed twice (list each upstream registry once)'],
   },
   {
-    name: "relative backend path with ..",
-    spec: { state: { backendPath: "../state/lab.tfstate" } },
+    name: "the old state.backendPath field",
+    spec: { state: { backendPath: "terraform.tfstate" } },
     lines: [
-      `state.backendPath: "../state/lab.tfstate" — must stay inside the stack directory (drop the '..'; the state belongs next to the stack)`,
+      'state.backendPath: "terraform.tfstate" — is not a field of the spec (moved to state.backend.path (with type: local); state now lives outside the generated tree by default)',
     ],
   },
   {
-    name: "absolute backend path",
-    spec: { state: { backendPath: "/var/lib/lab.tfstate" } },
+    name: "absolute local state path",
+    spec: { state: { backend: { type: "local", path: "/var/lib/lab.tfstate" } } },
     lines: [
-      'state.backendPath: "/var/lib/lab.tfstate" — must be a relative path (absolute paths make the output machine-specific)',
+      'state.backend.path: "/var/lib/lab.tfstate" — must be a relative path (absolute paths make the output machine-specific)',
+    ],
+  },
+  {
+    name: "local state path that names no file",
+    spec: { state: { backend: { type: "local", path: "../.." } } },
+    lines: ['state.backend.path: "../.." — must name a file (end the path in a file name such as terraform.tfstate)'],
+  },
+  {
+    name: "unknown backend type",
+    spec: { state: { backend: { type: "consul" } } },
+    lines: [
+      'state.backend.type: "consul" — must have type "local", "pg" or "s3" (local keeps a state file; pg and s3 keep it in PostgreSQL or an S3-compatible store)',
+    ],
+  },
+  {
+    name: "s3 backend without a bucket",
+    spec: { state: { backend: { type: "s3", endpoint: "https://minio.mgmt.lab.internal:9000" } } },
+    lines: ["state.backend.bucket: (missing) — must be a string (the field is required)"],
+  },
+  {
+    name: "pg backend with a credential in the spec",
+    spec: { state: { backend: { type: "pg", connStr: "postgres://u:p@db/tf" } } },
+    lines: ['state.backend.connStr: "postgres://u:p@db/tf" — is not a field of the spec (known fields here: schemaName, type)'],
+  },
+
+  // ── Inputs that used to crash ──────────────────────────────────────────────────────────────────
+  {
+    name: "no Proxmox node",
+    spec: { proxmox: { nodes: [] } },
+    lines: ["proxmox.nodes: [] — must list at least 1 entry (the lab needs it)"],
+  },
+  {
+    name: "memory of infinity",
+    spec: { talos: { sizes: { worker: { cores: 2, memoryMiB: Infinity, diskGiB: 20 } } } },
+    lines: ["talos.sizes.worker.memoryMiB: Infinity — must be a finite number (got infinity)"],
+  },
+  {
+    name: "a value that contains itself (YAML alias inside its anchor)",
+    spec: (() => {
+      const hosts: unknown[] = [];
+      hosts.push(hosts);
+      return { hosts };
+    })(),
+    lines: [
+      'hosts[0]: "(refers to itself)" — must not contain itself (a YAML alias (*name) inside its own anchor (&name) makes an endless value; write the value out)',
+    ],
+  },
+  {
+    name: "a flow from the internet to the VIP",
+    spec: { flows: [{ ...FLOW, from: "internet", to: "vip", ports: [6443] }] },
+    lines: [
+      'flows[0]: "internet -> vip" — would open the SRV side to the internet (nothing from the WAN side reaches SRV; the mgmt client and the DMZ ingress talk to the cluster)',
+    ],
+  },
+  {
+    name: "a flow from the internet to a control plane",
+    spec: { flows: [{ ...FLOW, from: "internet", to: "talos-cp-1", ports: [50000] }] },
+    lines: [
+      'flows[0]: "internet -> talos-cp-1" — would open the SRV side to the internet (nothing from the WAN side reaches SRV; the mgmt client and the DMZ ingress talk to the cluster)',
+    ],
+  },
+  {
+    name: "a flow from the Proxmox hosts to the pods",
+    spec: { flows: [{ ...FLOW, from: "proxmox", to: "pods", ports: [80] }] },
+    lines: [
+      'flows[0]: "proxmox -> pods" — would open the SRV side to the Proxmox hosts (nothing from the WAN side reaches SRV; the mgmt client and the DMZ ingress talk to the cluster)',
+    ],
+  },
+  {
+    name: "a flow from the internet to MGMT",
+    spec: { flows: [{ ...FLOW, from: "internet", to: "registry", ports: [443] }] },
+    lines: [
+      'flows[0].to: "registry" — must be a DMZ host for a flow from the internet (pfSense forwards a WAN port to one address, and only the DMZ faces the internet)',
+    ],
+  },
+  {
+    name: "a flow from the internet to a whole zone",
+    spec: { flows: [{ ...FLOW, from: "internet", to: "zone:dmz", ports: [8443] }] },
+    lines: [
+      'flows[0].to: "zone:dmz" — must be a DMZ host for a flow from the internet (pfSense forwards a WAN port to one address, and only the DMZ faces the internet)',
+    ],
+  },
+  {
+    name: "a second registry host",
+    spec: { hosts: [REGISTRY, { name: "registry2", zone: "mgmt", role: "registry", ip: "192.168.100.12" }] },
+    lines: [
+      'hosts[1].role: "registry" — must not be registry: registry.host names registry (the lab runs one Harbor and Image Factory; give this host the role client, or point registry.host at it)',
+    ],
+  },
+  {
+    name: "an ingress host outside the DMZ",
+    spec: { hosts: [REGISTRY, { name: "haproxy-ingress-1", zone: "mgmt", role: "ingress", ip: "192.168.100.10" }] },
+    lines: [
+      'hosts[1].zone: "mgmt" — must be "dmz" for role ingress (the ingress host takes internet traffic, so it lives in the DMZ)',
+    ],
+  },
+  {
+    name: "a VM named like a flow keyword",
+    spec: { talos: { workers: [worker(1, { name: "internet" })] } },
+    lines: [
+      'talos.workers[0].name: "internet" — is a flow keyword (flows use firewall, pods, internet, proxmox, vip as endpoints; a VM of that name would change what a flow means)',
+    ],
+  },
+  {
+    name: "a VM name that starts with a digit (not a terraform identifier)",
+    spec: { hosts: [REGISTRY, { name: "1client", zone: "mgmt", role: "client", ip: "192.168.100.20" }] },
+    lines: [`hosts[1].name: "1client" — ${NAME_RULE}`],
+  },
+  {
+    name: "a purpose over several lines",
+    spec: { flows: [{ ...FLOW, purpose: "pull\nkey: v" }] },
+    lines: ['flows[0].purpose: "pull\\nkey: v" — must be one line of printable text (no line breaks, tabs or control characters)'],
+  },
+  {
+    name: "a datastore with template syntax",
+    spec: { proxmox: { vmDatastore: '${file("/etc/passwd")}' } },
+    lines: [
+      'proxmox.vmDatastore: "${file(\\"/etc/passwd\\")}" — must be a Proxmox storage id (a letter, then letters, digits, \'-\', \'_\' or \'.\', not ending in those, e.g. local-lvm)',
+    ],
+  },
+  {
+    name: "a bridge name with a dash",
+    spec: { zones: { mgmt: { ...MGMT, bridge: "vmbr1-a" } } },
+    lines: ['zones.mgmt.bridge: "vmbr1-a" — must be a Proxmox bridge name (a letter, then 1-20 letters, digits or \'_\', e.g. vmbr1)'],
+  },
+  {
+    name: "an image URL with braces",
+    spec: { images: { ubuntuCloudImageUrl: "https://example.com/${var.x}.img" } },
+    lines: [
+      'images.ubuntuCloudImageUrl: "https://example.com/${var.x}.img" — must be an http(s) URL (the Proxmox host downloads it; characters outside RFC 3986 must be percent-encoded)',
     ],
   },
 ];
@@ -527,7 +659,7 @@ describe("validateLabSpec: one pass", () => {
 
   it("reports several independent shape problems together", () => {
     expect(problemLines({ name: "Lab", firewall: { vmId: "100" }, talso: {} })).toEqual([
-      `name: "Lab" — ${DNS_LABEL_RULE}`,
+      `name: "Lab" — ${NAME_RULE}`,
       'firewall.vmId: "100" — must be a number (got a string)',
       "talso: {} — is not a field of the spec (did you mean talos?)",
     ]);
@@ -535,7 +667,7 @@ describe("validateLabSpec: one pass", () => {
 
   it("reports cross-field problems together with shape problems", () => {
     expect(problemLines({ name: "Lab", bgp: { firewallAs: 64512 } })).toEqual([
-      `name: "Lab" — ${DNS_LABEL_RULE}`,
+      `name: "Lab" — ${NAME_RULE}`,
       "bgp.clusterAs: 64512 — must differ from bgp.firewallAs (pfSense and Calico peer over eBGP)",
     ]);
   });

@@ -105,15 +105,15 @@ describe("Talos patches", () => {
           .map((d) => [d.name, `${(d.portSelector as { protocol: string }).protocol}/${(d.portSelector as { ports: unknown[] }).ports.join(",")} from ${(d.ingress as { subnet: string; except?: string }[]).map((i) => i.subnet + (i.except ? `-${i.except}` : "")).join(" ")}`]),
       );
     const cp = rules("talos/controlplane.yaml");
-    expect(cp["mgmt-client-talos-apid"]).toBe("tcp/50000 from 192.168.100.20/32");
-    expect(cp["mgmt-client-kube-api"]).toBe("tcp/6443 from 192.168.100.20/32");
-    expect(cp["haproxy-ingress-1-kube-api"]).toBe("tcp/6443 from 172.16.100.10/32");
+    expect(cp["mgmt-client.talos-apid"]).toBe("tcp/50000 from 192.168.100.20/32");
+    expect(cp["mgmt-client.kube-api"]).toBe("tcp/6443 from 192.168.100.20/32");
+    expect(cp["haproxy-ingress-1.kube-api"]).toBe("tcp/6443 from 172.16.100.10/32");
     expect(cp["etcd-peers"]).toBe("tcp/2379-2380 from 10.10.100.11/32 10.10.100.12/32 10.10.100.13/32");
     expect(cp["talos-trustd"]).toBe("tcp/50001 from 10.10.100.0/24-10.10.100.1/32");
     expect(cp["calico-bgp-firewall"]).toBe("tcp/179 from 10.10.100.1/32");
     const worker = rules("talos/worker.yaml");
     expect(worker["etcd-peers"]).toBeUndefined();
-    expect(worker["mgmt-client-kube-api"]).toBeUndefined();
+    expect(worker["mgmt-client.kube-api"]).toBeUndefined();
     expect(worker["kubelet-api"]).toBe("tcp/10250 from 10.10.100.11/32 10.10.100.12/32 10.10.100.13/32");
     // a spec flow to one worker lands in that worker's own patch only
     const homelab = trees[1];
@@ -137,7 +137,7 @@ describe("Talos config checks catch what the schema cannot", () => {
     ["a VIP on a node address", (d: Map<string, Record<string, unknown>[]>) => d.get("talos/worker.yaml")!.push({ apiVersion: "v1alpha1", kind: "Layer2VIPConfig", name: node.ip, link: "ens18" }), `VIP ${node.ip} is also a node address`],
     ["a plain-http mirror", (d: Map<string, Record<string, unknown>[]>) => d.get("talos/all-nodes.yaml")!.push({ apiVersion: "v1alpha1", kind: "RegistryMirrorConfig", name: "x.io", endpoints: [{ url: "http://h/v2/x" }] }), "mirror endpoint http://h/v2/x for x.io is not https"],
     ["a hostname with auto on", (d: Map<string, Record<string, unknown>[]>) => (d.get(`talos/nodes/${node.name}.yaml`)![0].auto = "stable"), `HostnameConfig sets hostname ${node.name} without auto: "off"`],
-    ["a duplicated rule name", (d: Map<string, Record<string, unknown>[]>) => d.get("talos/all-nodes.yaml")!.push({ ...d.get("talos/worker.yaml")![0] }), "NetworkRuleConfig mgmt-client-talos-apid is also defined in talos/all-nodes.yaml"],
+    ["a duplicated rule name", (d: Map<string, Record<string, unknown>[]>) => d.get("talos/all-nodes.yaml")!.push({ ...d.get("talos/worker.yaml")![0] }), "NetworkRuleConfig mgmt-client.talos-apid is also defined in talos/all-nodes.yaml"],
   ])("%s", (_, edit, message) => {
     expect(planted(edit)).toEqual([message]);
   });

@@ -21,10 +21,18 @@ export { VmFirewall, VmFirewallProps } from "./proxmox/vm-firewall";
 export { TalosCluster, TalosClusterProps } from "./talos/talos-cluster";
 export { FactorySchematic, FactorySchematicProps } from "./talos/factory-schematic";
 export { synthLab } from "./emit/synth-lab";
+export { HclJsonStack } from "./emit/hcl-json-stack";
+export { escapeHclTemplate, hclExpression } from "./emit/hcl-text";
+export { StateBackend, StateBackendProps, ResolvedBackend, resolveBackend, defaultLocalStatePath, requiredTofuVersion } from "./state/state-backend";
+
+// Policy: the separation invariants, judged on the written files
+export { separationViolations, LabNetworks, SeparationViolation } from "./policy/separation-policy";
+export { assertSeparation, labNetworks, violationProblem } from "./policy/separation-check";
+export { AddressSet } from "./policy/address-set";
 
 // The spec
 export { LabSpecSchema, LabSpec, LabSpecInput, VmSize, HostSpec, TalosNodeSpec, ZoneSpec, FlowSpec, HostRole, DEFAULT_HOST_SIZES, referenceLab } from "./spec/lab-spec";
-export { validateLabSpec, MINIMUM_SIZES } from "./spec/validate";
+export { validateLabSpec, MINIMUM_SIZES, RESERVED_NAMES } from "./spec/validate";
 export { SpecError, SpecProblem } from "./spec/spec-error";
 export { loadLabSpec } from "./spec/load";
 export { labSpecJsonSchema } from "./spec/json-schema";

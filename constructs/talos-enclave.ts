@@ -1,11 +1,13 @@
 import { mkdirSync, writeFileSync } from "node:fs";
 import { dirname, join } from "node:path";
-import { ISynthesisSession, LocalBackend, TerraformHclModule, TerraformOutput, TerraformStack, TerraformVariable } from "cdktf";
+import { ISynthesisSession, TerraformHclModule, TerraformOutput, TerraformVariable } from "cdktf";
 import { addCustomSynthesis } from "cdktf/lib/synthesize/synthesizer";
 import { Construct } from "constructs";
 import { ProxmoxProvider } from "../.gen/providers/proxmox/provider";
 import { HelmProvider } from "../.gen/providers/helm/provider";
 import { TalosProvider } from "../.gen/providers/talos/provider";
+import { HclJsonStack } from "./emit/hcl-json-stack";
+import { hclExpression } from "./emit/hcl-text";
 import { stableJson } from "./emit/stable-json";
 import { renderFlowsJson } from "./firewall/flows-json";
 import { pfSenseTables } from "./firewall/pfsense-rule-table";
@@ -13,8 +15,10 @@ import { FlowTable } from "./model/flows";
 import { labFlows } from "./model/lab-flows";
 import { buildLabModel, LabModel, ModuleName } from "./model/lab-model";
 import { LabVm } from "./proxmox/lab-vm";
+import { assertSeparation, labNetworks } from "./policy/separation-check";
 import { renderStackReadme } from "./render/stack-readme";
 import { LabSpec, LabSpecInput } from "./spec/lab-spec";
+import { resolveBackend, StateBackend } from "./state/state-backend";
 import { validateLabSpec } from "./spec/validate";
 import { EdgeZone } from "./zones/edge-zone";
 import { PlatformZone } from "./zones/platform-zone";
@@ -40,7 +44,7 @@ export const MODULE_ORDER: readonly ModuleName[] = ["edge", "mgmt", "dmz", "srv"
  * Escape hatches: `zones.<name>` are the child modules (ordinary cdktf stacks; their resources take
  * `addOverride`), `vm(name)` finds any lab VM, `moduleCalls.<name>` are the root's module blocks.
  */
-export class TalosEnclave extends TerraformStack {
+export class TalosEnclave extends HclJsonStack {
   /** The validated spec, with every default filled in. */
   readonly spec: LabSpec;
   /** The resolved lab the zones are built from. */
@@ -71,7 +75,7 @@ export class TalosEnclave extends TerraformStack {
     const m = this.model;
     const s = this.spec;
 
-    new LocalBackend(this, { path: s.state.backendPath });
+    new StateBackend(this, "state", { backend: resolveBackend(s) });
 
     // Module ids are the folder names under modules/ and part of every resource address.
     const model = m;
@@ -144,7 +148,7 @@ export class TalosEnclave extends TerraformStack {
 
     // Helm reaches the cluster with the admin client certificate the srv module outputs (talos gives
     // the PEMs base64-encoded).
-    const client = (attr: string) => `\${base64decode(module.srv.kubernetes_client_configuration.${attr})}`;
+    const client = (attr: string) => hclExpression(`base64decode(module.srv.kubernetes_client_configuration.${attr})`);
     new HelmProvider(this, "helm", {
       kubernetes: {
         host: moduleOutput("srv", "kubernetes_client_configuration.host"),
@@ -160,14 +164,14 @@ export class TalosEnclave extends TerraformStack {
         sensitive: true,
         description: "passphrase of the OpenTofu state and plan encryption (16 characters or more)",
         validation: [
-          { condition: "${length(var.state_passphrase) >= 16}", errorMessage: "state_passphrase needs at least 16 characters." },
+          { condition: hclExpression("length(var.state_passphrase) >= 16"), errorMessage: "state_passphrase needs at least 16 characters." },
         ],
       });
       this.addOverride("terraform.encryption", {
         key_provider: { pbkdf2: { state: { passphrase: passphrase.stringValue } } },
-        method: { aes_gcm: { state: { keys: "${key_provider.pbkdf2.state}" } } },
-        state: { method: "${method.aes_gcm.state}", enforced: true },
-        plan: { method: "${method.aes_gcm.state}", enforced: true },
+        method: { aes_gcm: { state: { keys: hclExpression("key_provider.pbkdf2.state") } } },
+        state: { method: hclExpression("method.aes_gcm.state"), enforced: true },
+        plan: { method: hclExpression("method.aes_gcm.state"), enforced: true },
       });
     }
 
@@ -233,7 +237,11 @@ export class TalosEnclave extends TerraformStack {
     return found;
   }
 
-  /** Every file the stack writes besides cdk.tf.json, by path relative to the stack directory. */
+  /**
+   * Every file the stack writes besides cdk.tf.json, by path relative to the stack directory.
+   *
+   * @throws SpecError when the files break a separation invariant ({@link separationViolations})
+   */
   files(): Map<string, string> {
     const files = new Map<string, string>();
     const put = (path: string, content: string) => {
@@ -247,6 +255,7 @@ export class TalosEnclave extends TerraformStack {
     }
     put("README.md", renderStackReadme(this.model, MODULE_ORDER));
     put("flows.json", renderFlowsJson(this.flows, pfSenseTables(this.flows)));
+    assertSeparation(labNetworks(this.model), files);
     return files;
   }
 

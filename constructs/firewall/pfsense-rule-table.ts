@@ -150,6 +150,37 @@ export function aliasName(prefix: string, text: string): string {
   return `${base.slice(0, ALIAS_NAME_MAX - hash.length - 1)}_${hash}`;
 }
 
+/**
+ * Alias names given out once per meaning. Readable names ({@link aliasName}) fold case and punctuation
+ * and cut long names, so two meanings can ask for the same name (a VM named `k8s-api-vip` and the VIP
+ * alias, say). The first meaning keeps it; the fixed aliases are reserved before any flow is read, so
+ * they always keep theirs; a later meaning gets `<prefix>_X<hash>` (probed until free), which no
+ * readable name has. So a name never stands for two things.
+ */
+class AliasNames {
+  private readonly owner = new Map<string, string>();
+  private readonly byKey = new Map<string, string>();
+
+  /** Holds `name` for `key` without using it yet. */
+  reserve(name: string, key: string): void {
+    this.owner.set(name, key);
+    this.byKey.set(key, name);
+  }
+
+  /** The name of the alias that means `key`, preferring `preferred`. */
+  nameFor(key: string, preferred: string, prefix: string): string {
+    const known = this.byKey.get(key);
+    if (known) return known;
+    let name = preferred;
+    for (let i = 0; this.owner.has(name) && this.owner.get(name) !== key; i++) {
+      const hash = fnv1a(`${key}#${i}`).toString(36).toUpperCase();
+      name = `${prefix}_X${hash}`.slice(0, ALIAS_NAME_MAX);
+    }
+    this.reserve(name, key);
+    return name;
+  }
+}
+
 export function truncateDescr(text: string): string {
   return text.length <= DESCR_MAX ? text : `${text.slice(0, DESCR_MAX - 3)}...`;
 }
@@ -162,9 +193,15 @@ function portText(p: number | string): string {
 export function pfSenseTables(flows: FlowTable): PfSenseTables {
   const m = flows.model;
   const aliases = new Map<string, PfAlias>();
-  const alias = (a: PfAlias): string => {
-    aliases.set(a.name, a);
-    return a.name;
+  const names = new AliasNames();
+  const FIXED = { internal: "N_LAB_INTERNAL", pods: "N_PODS", vip: "H_K8S_API_VIP", proxmox: "H_PROXMOX" } as const;
+  for (const [key, name] of Object.entries(FIXED)) names.reserve(name, `fixed:${key}`);
+  for (const g of ["talos", "controlplanes", "workers"]) names.reserve(aliasName("H", `talos_${g === "talos" ? "nodes" : g}`), `group:${g}`);
+  /** Registers an alias under its meaning (`key`); returns the name rules use. */
+  const alias = (key: string, a: Omit<PfAlias, "name"> & { readonly name: string }): string => {
+    const name = names.nameFor(key, a.name, a.name.split("_")[0]);
+    aliases.set(name, { ...a, name });
+    return name;
   };
 
   const zoneOf = (s: Segment) => (s === "wan" ? undefined : m.zones[s]);
@@ -176,8 +213,8 @@ export function pfSenseTables(flows: FlowTable): PfSenseTables {
     address: zoneOf(seg)?.gateway,
   }));
 
-  const internal = alias({
-    name: "N_LAB_INTERNAL",
+  const internal = alias("fixed:internal", {
+    name: FIXED.internal,
     type: "network",
     entries: [
       ...(["mgmt", "dmz", "srv"] as const).map((z) => ({ value: m.zones[z].cidr, detail: `${z.toUpperCase()} zone` })),
@@ -197,8 +234,8 @@ export function pfSenseTables(flows: FlowTable): PfSenseTables {
       case "proxmox":
         if (proxmoxAddresses.length === m.spec.proxmox.nodes.length) {
           return {
-            address: alias({
-              name: "H_PROXMOX",
+            address: alias("fixed:proxmox", {
+              name: FIXED.proxmox,
               type: "host",
               entries: proxmoxAddresses.map((n) => ({ value: n.address!, detail: n.name })),
               descr: "Proxmox VE hosts (WAN side)",
@@ -207,16 +244,16 @@ export function pfSenseTables(flows: FlowTable): PfSenseTables {
         }
         return { network: "wan" };
       case "pods":
-        return { address: alias({ name: "N_PODS", type: "network", entries: [{ value: m.spec.network.podCidr, detail: "Calico IP pool" }], descr: "pod network (routes from Calico via BGP)" }) };
+        return { address: alias("fixed:pods", { name: FIXED.pods, type: "network", entries: [{ value: m.spec.network.podCidr, detail: "Calico IP pool" }], descr: "pod network (routes from Calico via BGP)" }) };
       case "vip":
-        return { address: alias({ name: "H_K8S_API_VIP", type: "host", entries: [{ value: m.kubernetesApi.vip, detail: "Kubernetes API VIP" }], descr: "Kubernetes API (control-plane VIP)" }) };
+        return { address: alias("fixed:vip", { name: FIXED.vip, type: "host", entries: [{ value: m.kubernetesApi.vip, detail: "Kubernetes API VIP" }], descr: "Kubernetes API (control-plane VIP)" }) };
     }
     if (name.startsWith("zone:")) return { network: PF_INTERFACE[name.slice(5) as ZoneName] };
     if (name.startsWith("group:")) {
       const group = name.slice(6);
       const vms = flows.resolve(name).vms;
       return {
-        address: alias({
+        address: alias(name, {
           name: aliasName("H", `talos_${group === "talos" ? "nodes" : group}`),
           type: "host",
           entries: vms.map((v) => ({ value: v.ip!, detail: v.name })),
@@ -225,13 +262,13 @@ export function pfSenseTables(flows: FlowTable): PfSenseTables {
       };
     }
     const vm = m.vms.find((v) => v.name === name)!;
-    return { address: alias({ name: aliasName("H", vm.name), type: "host", entries: [{ value: vm.ip!, detail: vm.fqdn ?? vm.name }], descr: `${vm.name} (${vm.role})` }) };
+    return { address: alias(`vm:${vm.name}`, { name: aliasName("H", vm.name), type: "host", entries: [{ value: vm.ip!, detail: vm.fqdn ?? vm.name }], descr: `${vm.name} (${vm.role})` }) };
   };
 
   const portsOf = (f: Flow): string | undefined => {
     if (f.ports.length === 0) return undefined;
     if (f.ports.length === 1) return portText(f.ports[0]);
-    return alias({
+    return alias(`ports:${f.id}`, {
       name: aliasName("P", f.id),
       type: "port",
       entries: f.ports.map((p) => ({ value: portText(p).replace("-", ":"), detail: f.id })),
@@ -245,6 +282,15 @@ export function pfSenseTables(flows: FlowTable): PfSenseTables {
     while (trackers.has(t)) t++;
     trackers.add(t);
     return t;
+  };
+
+  // Port-forward ids: a hash of flow and port, probed like the trackers so no two forwards share one.
+  const natIds = new Set<string>();
+  const natId = (key: string): string => {
+    let id = "";
+    for (let i = 0; !id || natIds.has(id); i++) id = `nat_${fnv1a(i === 0 ? key : `${key}#${i}`).toString(16).padStart(8, "0")}`;
+    natIds.add(id);
+    return id;
   };
 
   const rules: PfRule[] = [];
@@ -277,7 +323,7 @@ export function pfSenseTables(flows: FlowTable): PfSenseTables {
       const target = flows.resolve(f.to).vms;
       if (target.length !== 1) throw new Error(`flow ${f.id}: a port-forward needs exactly one target host`);
       for (const p of f.ports.map(portText)) {
-        const id = `nat_${fnv1a(`${f.id}:${p}`).toString(16).padStart(8, "0")}`;
+        const id = natId(`${f.id}:${p}`);
         portForwards.push({
           interface: "wan",
           protocol: f.protocol,

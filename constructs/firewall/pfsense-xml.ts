@@ -7,6 +7,15 @@ import { PfEndpoint, PfSenseTables } from "./pfsense-rule-table";
  * complete set: every alias, every interface's rules in first-match order, every port-forward.
  */
 
+/**
+ * Text content, the XML boundary: CDATA the way pfSense writes descriptions, unless the text holds the
+ * CDATA terminator `]]>`; then escaped character data. Either way the text stays text.
+ */
+function text(el: XMLBuilder, value: string): void {
+  if (value.includes("]]>")) el.txt(value);
+  else el.dat(value);
+}
+
 function doc(root: string): XMLBuilder {
   return create({ version: "1.0", encoding: "UTF-8" }).ele(root);
 }
@@ -32,8 +41,8 @@ export function renderAliasesXml(t: PfSenseTables): string {
     el.ele("name").txt(a.name);
     el.ele("type").txt(a.type);
     el.ele("address").txt(a.entries.map((e) => e.value).join(" "));
-    el.ele("descr").dat(a.descr);
-    el.ele("detail").dat(a.entries.map((e) => e.detail).join("||"));
+    text(el.ele("descr"), a.descr);
+    text(el.ele("detail"), a.entries.map((e) => e.detail).join("||"));
   }
   return end(root);
 }
@@ -53,7 +62,7 @@ export function renderFilterXml(t: PfSenseTables): string {
     endpoint(el, "source", r.source);
     endpoint(el, "destination", r.destination);
     if (r.log) el.ele("log");
-    el.ele("descr").dat(r.descr);
+    text(el.ele("descr"), r.descr);
     if (r.associatedRuleId) el.ele("associated-rule-id").txt(r.associatedRuleId);
   }
   return end(root);
@@ -78,7 +87,7 @@ export function renderNatXml(t: PfSenseTables): string {
     el.ele("target").txt(f.target);
     el.ele("local-port").txt(f.localPort);
     el.ele("interface").txt(f.interface);
-    el.ele("descr").dat(f.descr);
+    text(el.ele("descr"), f.descr);
     el.ele("associated-rule-id").txt(f.associatedRuleId);
   }
   return end(root);

@@ -1,4 +1,5 @@
 import { FlowTable } from "../model/flows";
+import { markdownCell, markdownRow } from "../render/markdown";
 import { PfEndpoint, PfSenseTables, segmentOf } from "./pfsense-rule-table";
 
 function ep(e: PfEndpoint): string {
@@ -6,7 +7,6 @@ function ep(e: PfEndpoint): string {
   return `${e.not ? "not " : ""}${base}`;
 }
 
-const cell = (s: string) => s.replace(/\|/g, "\\|");
 
 /**
  * RULES.md: every pfSense rule with the flow and purpose behind it, the aliases, the port-forwards,
@@ -26,19 +26,17 @@ export function renderRulesMd(flows: FlowTable, t: PfSenseTables): string {
       r.destination.port ?? "any",
       r.flowId ?? (r.destination.network === "(self)" ? "(pfSense guard)" : "(default deny)"),
       r.purpose,
-    ]
-      .map(cell)
-      .join(" | "),
+    ].map(markdownCell).join(" | "),
   );
-  const aliasRows = t.aliases.map((a) => `${a.name} | ${a.type} | ${a.entries.map((e) => `${e.value} (${e.detail})`).join(", ")}`);
-  const natRows = t.portForwards.map((f) => `wanip:${f.externalPort} | ${f.protocol} | ${f.target}:${f.localPort} | ${f.flowId}`);
-  const unfiltered = t.notFiltered.map((n) => `\`${n.flow.id}\` | ${n.flow.from} → ${n.flow.to} ${n.flow.protocol}/${n.flow.ports.join(",") || "-"} | ${n.reason}`);
+  const aliasRows = t.aliases.map((a) => markdownRow([a.name, a.type, a.entries.map((e) => `${e.value} (${e.detail})`).join(", ")]));
+  const natRows = t.portForwards.map((f) => markdownRow([`wanip:${f.externalPort}`, f.protocol, `${f.target}:${f.localPort}`, f.flowId]));
+  const unfiltered = t.notFiltered.map((n) => markdownRow([`\`${n.flow.id}\``, `${n.flow.from} → ${n.flow.to} ${n.flow.protocol}/${n.flow.ports.join(",") || "-"}`, n.reason]));
 
   const registry = m.hosts.find((h) => h.name === m.spec.registry.host)!;
   const dnsRows = [
-    ...m.vms.filter((v) => v.fqdn && v.ip).map((v) => `${v.fqdn} | ${v.ip}`),
-    ...(m.spec.registry.fqdn !== registry.fqdn ? [`${m.spec.registry.fqdn} | ${registry.ip}`] : []),
-    `${m.kubernetesApi.fqdn} | ${m.kubernetesApi.vip}`,
+    ...m.vms.filter((v) => v.fqdn && v.ip).map((v) => markdownRow([v.fqdn!, v.ip!])),
+    ...(m.spec.registry.fqdn !== registry.fqdn ? [markdownRow([m.spec.registry.fqdn, registry.ip!])] : []),
+    markdownRow([m.kubernetesApi.fqdn, m.kubernetesApi.vip]),
   ];
 
   // Diagram: one edge per pair of segments that an allowed flow connects through pfSense.

@@ -3,6 +3,16 @@ import { Flow, FlowTable } from "./flows";
 
 type FlowInput = Omit<Flow, "origin">;
 
+/**
+ * Id of a flow that belongs to a host: its parts joined with '.', which no host name and no fixed or
+ * spec flow id contains. So ids stay distinct however hosts are named (a client `talos` still gets
+ * `talos.registry-https`, never the cluster's `talos-registry-https`), and the host is the part
+ * before the first '.'.
+ */
+export function hostFlowId(...parts: string[]): string {
+  return parts.join(".");
+}
+
 /** apt-cacher-ng on the registry host: the DMZ's only way to packages (it has no internet). */
 export const APT_PROXY_PORT = 3142;
 
@@ -51,13 +61,13 @@ function hostFlows(m: LabModel): FlowInput[] {
   const factoryPort = m.spec.registry.factoryPort;
   for (const c of m.hosts.filter((h) => h.role === "client")) {
     flows.push(
-      { id: `${c.name}-talos-apid`, from: c.name, to: "group:talos", protocol: "tcp", ports: [50000], purpose: "operator runs talosctl against every node" },
-      { id: `${c.name}-kube-api`, from: c.name, to: "vip", protocol: "tcp", ports: [6443], purpose: "operator runs kubectl and helm" },
-      { id: `${c.name}-proxmox-api`, from: c.name, to: "proxmox", protocol: "tcp", ports: [8006], purpose: "operator reaches the Proxmox API and console" },
-      { id: `${c.name}-firewall-gui`, from: c.name, to: "firewall", protocol: "tcp", ports: [443], purpose: "operator manages pfSense (webGUI)" },
+      { id: hostFlowId(c.name, "talos-apid"), from: c.name, to: "group:talos", protocol: "tcp", ports: [50000], purpose: "operator runs talosctl against every node" },
+      { id: hostFlowId(c.name, "kube-api"), from: c.name, to: "vip", protocol: "tcp", ports: [6443], purpose: "operator runs kubectl and helm" },
+      { id: hostFlowId(c.name, "proxmox-api"), from: c.name, to: "proxmox", protocol: "tcp", ports: [8006], purpose: "operator reaches the Proxmox API and console" },
+      { id: hostFlowId(c.name, "firewall-gui"), from: c.name, to: "firewall", protocol: "tcp", ports: [443], purpose: "operator manages pfSense (webGUI)" },
     );
     for (const h of m.hosts.filter((h) => h.name !== c.name)) {
-      flows.push({ id: `${c.name}-ssh-${h.name}`, from: c.name, to: h.name, protocol: "tcp", ports: [22], purpose: `operator administers ${h.name} over SSH` });
+      flows.push({ id: hostFlowId(c.name, "ssh", h.name), from: c.name, to: h.name, protocol: "tcp", ports: [22], purpose: `operator administers ${h.name} over SSH` });
     }
   }
   flows.push(
@@ -66,15 +76,15 @@ function hostFlows(m: LabModel): FlowInput[] {
     { id: "proxmox-image-factory", from: "proxmox", to: registry.name, protocol: "tcp", ports: [factoryPort], purpose: "Proxmox downloads Talos boot images from the internal Image Factory" },
   );
   for (const c of m.hosts.filter((h) => h.role === "client")) {
-    flows.push({ id: `${c.name}-registry-https`, from: c.name, to: registry.name, protocol: "tcp", ports: [443], purpose: "operator administers Harbor and pulls OCI charts from it" });
+    flows.push({ id: hostFlowId(c.name, "registry-https"), from: c.name, to: registry.name, protocol: "tcp", ports: [443], purpose: "operator administers Harbor and pulls OCI charts from it" });
   }
   for (const i of m.hosts.filter((h) => h.role === "ingress")) {
     flows.push(
-      { id: `${i.name}-registry-https`, from: i.name, to: registry.name, protocol: "tcp", ports: [443], purpose: "ingress host pulls the controller image through Harbor" },
-      { id: `${i.name}-registry-apt-proxy`, from: i.name, to: registry.name, protocol: "tcp", ports: [APT_PROXY_PORT], purpose: "ingress host installs packages through the apt proxy" },
-      { id: `internet-${i.name}-web`, from: "internet", to: i.name, protocol: "tcp", ports: [80, 443], purpose: "public HTTP(S) through the WAN port-forward" },
-      { id: `${i.name}-kube-api`, from: i.name, to: "vip", protocol: "tcp", ports: [6443], purpose: "ingress controller watches Services and Endpoints" },
-      { id: `${i.name}-pod-backends`, from: i.name, to: "pods", protocol: "tcp", ports: [...m.spec.network.ingressBackendPorts], purpose: "HAProxy forwards to pod backends through pfSense" },
+      { id: hostFlowId(i.name, "registry-https"), from: i.name, to: registry.name, protocol: "tcp", ports: [443], purpose: "ingress host pulls the controller image through Harbor" },
+      { id: hostFlowId(i.name, "registry-apt-proxy"), from: i.name, to: registry.name, protocol: "tcp", ports: [APT_PROXY_PORT], purpose: "ingress host installs packages through the apt proxy" },
+      { id: hostFlowId("internet", i.name, "web"), from: "internet", to: i.name, protocol: "tcp", ports: [80, 443], purpose: "public HTTP(S) through the WAN port-forward" },
+      { id: hostFlowId(i.name, "kube-api"), from: i.name, to: "vip", protocol: "tcp", ports: [6443], purpose: "ingress controller watches Services and Endpoints" },
+      { id: hostFlowId(i.name, "pod-backends"), from: i.name, to: "pods", protocol: "tcp", ports: [...m.spec.network.ingressBackendPorts], purpose: "HAProxy forwards to pod backends through pfSense" },
     );
   }
   return flows;

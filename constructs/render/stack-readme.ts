@@ -1,12 +1,13 @@
 import { LabModel } from "../model/lab-model";
 import { chartRepository, demoHost, INGRESS_NAMESPACE, INGRESS_SERVICE_ACCOUNT } from "../platform/platform-charts";
 import { clientConfigPaths } from "./cloud-init";
+import { markdownRow } from "./markdown";
 
 /** The runbook written next to the stack: what is in it and the order an operator applies it. */
 export function renderStackReadme(m: LabModel, modules: readonly string[]): string {
   const s = m.spec;
   const rows = m.vms.map(
-    (v) => `| ${v.name} | ${v.role} | ${v.module} | ${v.node} | ${v.vmId} | ${v.address ?? "WAN: DHCP"} | ${v.size.cores} / ${v.size.memoryMiB} MiB / ${v.size.diskGiB} GiB |`,
+    (v) => `| ${markdownRow([v.name, v.role, v.module, v.node, v.vmId, v.address ?? "WAN: DHCP", `${v.size.cores} / ${v.size.memoryMiB} MiB / ${v.size.diskGiB} GiB`])} |`,
   );
   const encryption = s.state.encryption
     ? "State and plans are encrypted (OpenTofu `terraform.encryption`, PBKDF2 + AES-GCM); keep `state_passphrase` safe."

@@ -22,6 +22,61 @@ const dnsLabel = z
   })
   .describe("DNS label: lower-case letters, digits and '-', 1-63 characters");
 
+/**
+ * A name that becomes a VM's host name *and* part of terraform identifiers (resource names, module
+ * keys): terraform wants identifiers to start with a letter, DNS wants a label.
+ */
+const NAME = /^[a-z]([a-z0-9-]{0,61}[a-z0-9])?$/;
+const name = z
+  .string()
+  .refine((v) => NAME.test(v), {
+    message: ruleText(
+      "must be a name",
+      "lower-case letters, digits and '-', 1-63 characters, starting with a letter and not ending in '-'; it is a host name and part of terraform identifiers",
+    ),
+  })
+  .describe("name: lower-case letters, digits and '-', starting with a letter");
+
+/**
+ * Proxmox storage id (pve-storage-id in PVE's JSONSchema: `[a-z][a-z0-9\-_.]*[a-z0-9]`, case-insensitive).
+ */
+const STORAGE_ID = /^[A-Za-z][A-Za-z0-9_.-]*[A-Za-z0-9]$/;
+const storageId = z.string().refine((v) => STORAGE_ID.test(v), {
+  message: ruleText("must be a Proxmox storage id", "a letter, then letters, digits, '-', '_' or '.', not ending in those, e.g. local-lvm"),
+});
+
+/**
+ * Proxmox network interface name (pve-iface in PVE's JSONSchema: `[a-zA-Z][a-zA-Z0-9_]{1,20}`, with an
+ * optional `.<vlan>`/`:<alias>` suffix that bridges never have).
+ */
+const IFACE = /^[A-Za-z][A-Za-z0-9_]{1,20}$/;
+const bridgeName = z.string().refine((v) => IFACE.test(v), {
+  message: ruleText("must be a Proxmox bridge name", "a letter, then 1-20 letters, digits or '_', e.g. vmbr1"),
+});
+
+/** An absolute https or http URL with only the characters RFC 3986 allows unencoded (no spaces, braces or quotes). */
+const URL_CHARS = /^https?:\/\/[A-Za-z0-9._~:/?#[\]@!$&'()*+,;=%-]+$/;
+function isUrl(v: string): boolean {
+  if (!URL_CHARS.test(v)) return false;
+  try {
+    return ["http:", "https:"].includes(new URL(v).protocol) && new URL(v).hostname.length > 0;
+  } catch {
+    return false;
+  }
+}
+
+/** Free text a person reads (purposes, descriptions): one line, printable, at most `max` characters. */
+function prose(max: number) {
+  return z
+    .string()
+    .refine((v) => v.trim().length > 0, { message: ruleText("must not be empty", "say in a few words why it exists"), abort: true })
+    .refine((v) => !/[\u0000-\u001f\u007f-\u009f\u2028\u2029]/.test(v), {
+      message: ruleText("must be one line of printable text", "no line breaks, tabs or control characters"),
+      abort: true,
+    })
+    .refine((v) => v.length <= max, { message: ruleText(`must be at most ${max} characters`, "shorten it; it is shown in rule comments and tables") });
+}
+
 const dnsName = z
   .string()
   .refine((v) => DNS_NAME.test(v), {
@@ -69,6 +124,9 @@ export const ProxmoxNodeSchema = z.strictObject({
   name: dnsLabel.describe("Proxmox node name as shown in the cluster"),
   sshAddress: z
     .string()
+    .refine((v) => isIpv4(v) || DNS_LABEL.test(v) || DNS_NAME.test(v), {
+      message: ruleText("must be a host name or an IPv4 address", "the address the provider opens SSH to, e.g. pve1.example.lan or 192.0.2.10"),
+    })
     .optional()
     .describe("address the provider uses for SSH (snippet uploads); default: resolved by the provider"),
   address: ipv4
@@ -77,21 +135,26 @@ export const ProxmoxNodeSchema = z.strictObject({
 });
 
 export const ProxmoxSchema = z.strictObject({
-  nodes: z.array(ProxmoxNodeSchema).default([{ name: "pve" }]).describe("Proxmox nodes the lab may use"),
-  vmDatastore: z.string().default("local-lvm").describe("datastore for VM disks, EFI and cloud-init drives"),
-  isoDatastore: z.string().default("local").describe("datastore (content 'iso') for downloaded images"),
-  snippetDatastore: z.string().default("local").describe("datastore (content 'snippets') for cloud-init user-data"),
+  nodes: z.array(ProxmoxNodeSchema).min(1).default([{ name: "pve" }]).describe("Proxmox nodes the lab may use"),
+  vmDatastore: storageId.default("local-lvm").describe("datastore for VM disks, EFI and cloud-init drives"),
+  isoDatastore: storageId.default("local").describe("datastore (content 'iso') for downloaded images"),
+  snippetDatastore: storageId.default("local").describe("datastore (content 'snippets') for cloud-init user-data"),
   manageBridges: z
     .boolean()
     .default(true)
     .describe("create the internal zone bridges with proxmox_network_linux_bridge (false: they exist already)"),
   insecureTls: z.boolean().default(false).describe("skip TLS verification of the Proxmox API (self-signed lab hosts)"),
-  sshUsername: z.string().default("root").describe("SSH user the provider uses to upload snippets"),
+  sshUsername: z
+    .string()
+    .refine((v) => /^[a-z_][a-z0-9_-]{0,31}$/.test(v), {
+      message: ruleText("must be a Linux user name", "lower-case letters, digits, '_' and '-', starting with a letter or '_', at most 32 characters"),
+    })
+    .default("root").describe("SSH user the provider uses to upload snippets"),
   sshAgent: z.boolean().default(false).describe("use the local SSH agent instead of the private-key variable"),
 });
 
 export const ZoneSchema = z.strictObject({
-  bridge: z.string().describe("Linux bridge of the zone on every Proxmox node"),
+  bridge: bridgeName.describe("Linux bridge of the zone on every Proxmox node"),
   vlan: z
     .number()
     .int()
@@ -104,7 +167,7 @@ export const ZoneSchema = z.strictObject({
 
 export const ZonesSchema = z.strictObject({
   wan: z
-    .strictObject({ bridge: z.string().default("vmbr0").describe("existing uplink bridge (DHCP)") })
+    .strictObject({ bridge: bridgeName.default("vmbr0").describe("existing uplink bridge (DHCP)") })
     .default({ bridge: "vmbr0" }),
   mgmt: ZoneSchema.default({
     bridge: "vmbr1",
@@ -130,7 +193,7 @@ export const HOST_ROLES = ["registry", "client", "ingress"] as const;
 
 /** An Ubuntu VM in MGMT or DMZ. */
 export const HostSchema = z.strictObject({
-  name: dnsLabel,
+  name,
   zone: z
     .enum(["mgmt", "dmz"], {
       error: ruleText('must be "mgmt" or "dmz"', "Ubuntu hosts live in MGMT or DMZ; Talos nodes go under talos.controlPlanes and talos.workers"),
@@ -139,14 +202,14 @@ export const HostSchema = z.strictObject({
   role: z.enum(HOST_ROLES).describe("registry: Harbor + Image Factory; client: operator box; ingress: HAProxy"),
   ip: ipv4.describe("static IPv4 address inside the zone"),
   size: VmSizeSchema.optional().describe("default depends on the role"),
-  node: z.string().optional().describe("Proxmox node; default: the first node"),
+  node: dnsLabel.optional().describe("Proxmox node; default: the first node"),
   vmId: vmId.optional().describe("Proxmox VM id; default: zone base + host offset in the subnet"),
 });
 
 export const TalosNodeSchema = z.strictObject({
-  name: dnsLabel,
+  name,
   ip: ipv4.describe("static IPv4 address in SRV"),
-  node: z.string().optional().describe("Proxmox node; default: control planes spread in order, workers by name hash"),
+  node: dnsLabel.optional().describe("Proxmox node; default: control planes spread in order, workers by name hash"),
   size: VmSizeSchema.optional().describe("default: the role's size in talos.sizes"),
   vmId: vmId.optional(),
 });
@@ -180,7 +243,12 @@ export const TalosSchema = z.strictObject({
     .boolean()
     .default(false)
     .describe("boot and install the SecureBoot variants (UKI, TPM 2.0 state, keys enrolled from the ISO)"),
-  installDisk: z.string().default("/dev/sda").describe("disk Talos installs to (the VM's scsi0)"),
+  installDisk: z
+    .string()
+    .refine((v) => /^\/dev\/[A-Za-z0-9][A-Za-z0-9/_.-]*$/.test(v) && !v.split("/").includes(".."), {
+      message: ruleText("must be a device path", "/dev/<name>, e.g. /dev/sda or /dev/disk/by-id/<id>"),
+    })
+    .default("/dev/sda").describe("disk Talos installs to (the VM's scsi0)"),
   linkName: z
     .string()
     .regex(/^[a-z0-9]{1,15}$/)
@@ -221,7 +289,7 @@ export const TalosSchema = z.strictObject({
 });
 
 export const RegistrySchema = z.strictObject({
-  host: dnsLabel.default("registry").describe("name of the MGMT host that runs Harbor and the Image Factory"),
+  host: name.default("registry").describe("name of the MGMT host that runs Harbor and the Image Factory"),
   fqdn: dnsName.default("registry.mgmt.lab.internal").describe("name on the lab certificate"),
   factoryPort: z
     .number()
@@ -237,12 +305,15 @@ export const RegistrySchema = z.strictObject({
 });
 
 export const FirewallSchema = z.strictObject({
-  name: dnsLabel.default("pfsense"),
+  name: name.default("pfsense"),
   size: VmSizeSchema.default({ cores: 2, memoryMiB: 2048, diskGiB: 16 }),
-  node: z.string().optional().describe("Proxmox node; default: the first node"),
+  node: dnsLabel.optional().describe("Proxmox node; default: the first node"),
   vmId: vmId.default(100),
   isoFileId: z
     .string()
+    .refine((v) => /^[A-Za-z][A-Za-z0-9_.-]*[A-Za-z0-9]:iso\/[A-Za-z0-9][A-Za-z0-9._-]*\.(iso|img)$/.test(v), {
+      message: ruleText("must be a Proxmox ISO volume id", "<storage>:iso/<file>.iso, e.g. local:iso/pfSense-CE-2.7.2-RELEASE-amd64.iso"),
+    })
     .default("local:iso/pfSense-CE-2.7.2-RELEASE-amd64.iso")
     .describe("installer ISO already on the Proxmox storage (Netgate's download needs a login)"),
 });
@@ -286,7 +357,7 @@ export const PlatformSchema = z.strictObject({
 export const ImagesSchema = z.strictObject({
   ubuntuCloudImageUrl: z
     .string()
-    .refine((v) => /^https?:\/\/\S+$/.test(v), { message: ruleText("must be an http(s) URL", "the Proxmox host downloads it") })
+    .refine(isUrl, { message: ruleText("must be an http(s) URL", "the Proxmox host downloads it; characters outside RFC 3986 must be percent-encoded") })
     .default("https://cloud-images.ubuntu.com/releases/noble/release/ubuntu-24.04-server-cloudimg-amd64.img")
     .describe("Ubuntu cloud image, downloaded once per Proxmox node by the host (MGMT-side egress)"),
   ubuntuCloudImageFileName: z
@@ -304,26 +375,84 @@ export const FlowEndpointSchema = z.string().describe(
 export const FlowSchema = z.strictObject({
   id: z
     .string()
-    .refine((v) => /^[a-z0-9][a-z0-9-]*$/.test(v), { message: ruleText("must be a flow id", "lower-case letters, digits and '-'") })
+    .refine((v) => /^[a-z0-9][a-z0-9-]{0,62}$/.test(v), { message: ruleText("must be a flow id", "lower-case letters, digits and '-', at most 63 characters") })
     .describe("stable flow id, e.g. mgmt-client-to-registry-https"),
   from: FlowEndpointSchema,
   to: FlowEndpointSchema,
   protocol: z.enum(["tcp", "udp", "icmp"]),
   ports: z.array(port).default([]).describe("ports or 'from-to' ranges"),
-  purpose: z.string().describe("why the flow exists; shown in RULES.md"),
+  purpose: prose(200).describe("why the flow exists; shown in RULES.md and rule comments"),
 });
+
+/** A relative path of plain segments (letters, digits, '.', '_', '-'), never absolute. */
+const relativePath = z
+  .string()
+  .refine((v) => !v.startsWith("/") && !/^[A-Za-z]:/.test(v), {
+    message: ruleText("must be a relative path", "absolute paths make the output machine-specific"),
+    abort: true,
+  })
+  .refine((v) => v.split("/").every((seg) => /^[A-Za-z0-9._-]+$/.test(seg)) && !v.endsWith("/"), {
+    message: ruleText("must be a path of plain segments", "letters, digits, '.', '_' and '-' between single '/', e.g. ../../../state/lab/terraform.tfstate"),
+    abort: true,
+  })
+  .refine((v) => v.split("/").some((seg) => seg !== ".." && seg !== "."), {
+    message: ruleText("must name a file", "end the path in a file name such as terraform.tfstate"),
+  });
+
+export const LocalBackendSchema = z.strictObject({
+  type: z.literal("local"),
+  path: relativePath
+    .optional()
+    .describe(
+      "state file, relative to the stack directory; default ../../../state/<name>/terraform.tfstate: beside the output folder, outside the generated tree",
+    ),
+});
+
+export const PgBackendSchema = z.strictObject({
+  type: z.literal("pg"),
+  schemaName: z
+    .string()
+    .refine((v) => /^[a-z_][a-z0-9_]{0,62}$/.test(v), {
+      message: ruleText("must be a PostgreSQL schema name", "lower-case letters, digits and '_', starting with a letter or '_', at most 63 characters"),
+    })
+    .optional()
+    .describe("schema that holds the state table; default talos_enclave_<name> (one per lab, so labs sharing a database never share a state). The connection string comes only from PG_CONN_STR."),
+});
+
+export const S3BackendSchema = z.strictObject({
+  type: z.literal("s3"),
+  bucket: z
+    .string()
+    .refine((v) => /^[a-z0-9][a-z0-9.-]{1,61}[a-z0-9]$/.test(v) && !v.includes(".."), {
+      message: ruleText("must be an S3 bucket name", "3-63 lower-case letters, digits, '.' and '-', starting and ending with a letter or digit"),
+    })
+    .describe("bucket that holds the state"),
+  key: relativePath.optional().describe("object key of the state; default <name>/terraform.tfstate"),
+  region: z
+    .string()
+    .refine((v) => /^[a-z0-9][a-z0-9-]{0,62}$/.test(v), { message: ruleText("must be a region name", "lower-case letters, digits and '-', e.g. us-east-1") })
+    .default("us-east-1")
+    .describe("region the bucket is in (MinIO and Ceph accept any)"),
+  endpoint: z
+    .string()
+    .refine(isUrl, { message: ruleText("must be an http(s) URL", "the S3 API of MinIO or Ceph RGW, e.g. https://s3.mgmt.example:9000") })
+    .optional()
+    .describe("S3-compatible endpoint (MinIO, Ceph RGW); default: AWS"),
+  usePathStyle: z
+    .boolean()
+    .default(true)
+    .describe("path-style addressing (https://host/bucket/key), which MinIO and Ceph need"),
+});
+
+export const StateBackendSchema = z
+  .discriminatedUnion("type", [LocalBackendSchema, PgBackendSchema, S3BackendSchema], {
+    error: ruleText('must have type "local", "pg" or "s3"', "local keeps a state file; pg and s3 keep it in PostgreSQL or an S3-compatible store"),
+  })
+  .describe("where OpenTofu keeps the state; credentials of pg and s3 come only from the environment");
 
 export const StateSchema = z.strictObject({
   encryption: z.boolean().default(true).describe("OpenTofu state and plan encryption (turn off for Terraform)"),
-  backendPath: z
-    .string()
-    .refine((v) => !v.startsWith("/") && !/^[A-Za-z]:/.test(v), {
-      message: ruleText("must be a relative path", "absolute paths make the output machine-specific"),
-    })
-    .refine((v) => !v.split(/[\\/]/).includes(".."), {
-      message: ruleText("must stay inside the stack directory", "drop the '..'; the state belongs next to the stack"),
-    })
-    .default("terraform.tfstate").describe("local backend path, relative to the stack"),
+  backend: StateBackendSchema.default({ type: "local" }),
 });
 
 /**
@@ -333,8 +462,8 @@ export const StateSchema = z.strictObject({
  */
 export const LabSpecSchema = z
   .strictObject({
-    name: dnsLabel.default("talos-lab").describe("stack name: cdktf.out/stacks/<name>/"),
-    adminUser: dnsLabel.default("labadmin").describe("login created on the Ubuntu VMs (SSH keys come from a variable)"),
+    name: name.default("talos-lab").describe("stack name: cdktf.out/stacks/<name>/"),
+    adminUser: name.default("labadmin").describe("login created on the Ubuntu VMs (SSH keys come from a variable)"),
     proxmox: ProxmoxSchema.default(ProxmoxSchema.parse({})),
     zones: ZonesSchema.default(ZonesSchema.parse({})),
     firewall: FirewallSchema.default(FirewallSchema.parse({})),

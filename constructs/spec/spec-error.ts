@@ -10,7 +10,13 @@ export interface SpecProblem {
 
 function showValue(v: unknown): string {
   if (v === undefined) return "(missing)";
-  const text = JSON.stringify(v);
+  if (typeof v === "number" && !Number.isFinite(v)) return String(v);
+  let text: string;
+  try {
+    text = JSON.stringify(v, (_, x: unknown) => (typeof x === "number" && !Number.isFinite(x) ? String(x) : x)) ?? String(v);
+  } catch {
+    text = Array.isArray(v) ? "[…]" : "{…}";
+  }
   return text.length > 60 ? `${text.slice(0, 57)}...` : text;
 }
 

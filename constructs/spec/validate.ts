@@ -11,7 +11,7 @@ import { Flow, FLOW_GROUPS, FLOW_KEYWORDS, FLOW_ZONES } from "../model/flows";
 import { componentFlows } from "../model/lab-flows";
 import { buildLabModel } from "../model/lab-model";
 import { defaultVmId, ZONE_VM_ID_SPAN } from "../model/placement";
-import { DEFAULT_HOST_SIZES, FlowSpec, LabSpec, LabSpecSchema, ruleText, VmSize } from "./lab-spec";
+import { DEFAULT_HOST_SIZES, FlowSpec, HostRole, LabSpec, LabSpecSchema, ruleText, VmSize } from "./lab-spec";
 import { pathText, SpecError, SpecProblem } from "./spec-error";
 
 /**
@@ -28,6 +28,11 @@ export const MINIMUM_SIZES: Readonly<Record<string, VmSize & { source: string }>
 };
 
 
+/** Fields that moved, with where they went: an old spec gets a pointer instead of a guess. */
+const MOVED_FIELDS: Readonly<Record<string, string>> = {
+  "state.backendPath": "moved to state.backend.path (with type: local); state now lives outside the generated tree by default",
+};
+
 function zodProblems(error: z.ZodError, input: unknown): SpecProblem[] {
   const out: SpecProblem[] = [];
   for (const issue of error.issues) {
@@ -36,19 +41,25 @@ function zodProblems(error: z.ZodError, input: unknown): SpecProblem[] {
     switch (issue.code) {
       case "unrecognized_keys":
         for (const key of issue.keys) {
-          const known = fieldsAt(issue.path);
+          const path = at ? `${at}.${key}` : key;
+          const known = fieldsAt(issue.path, input);
           const near = closest(key, known);
+          const moved = MOVED_FIELDS[path];
           out.push({
-            path: at ? `${at}.${key}` : key,
+            path,
             value: lookup(input, [...issue.path, key]),
             message: ruleText(
               "is not a field of the spec",
-              near ? `did you mean ${near}?` : `known fields here: ${known.join(", ")}`,
+              moved ?? (near ? `did you mean ${near}?` : `known fields here: ${known.join(", ")}`),
             ),
           });
         }
         break;
       case "invalid_type": {
+        if (typeof value === "number" && !Number.isFinite(value)) {
+          out.push({ path: at, value, message: ruleText("must be a finite number", `got ${Number.isNaN(value) ? "not-a-number" : "infinity"}`) });
+          break;
+        }
         const expected = issue.expected === "int" ? "whole number" : issue.expected;
         out.push({
           path: at,
@@ -74,7 +85,15 @@ function zodProblems(error: z.ZodError, input: unknown): SpecProblem[] {
         break;
       }
       case "too_small":
-        out.push({ path: at, value, message: ruleText(`must be at least ${issue.minimum === 0 ? 1 : issue.minimum}`, "a positive whole number") });
+        if (issue.origin === "array") {
+          out.push({ path: at, value, message: ruleText(`must list at least ${issue.minimum} ${Number(issue.minimum) === 1 ? "entry" : "entries"}`, "the lab needs it") });
+        } else {
+          out.push({ path: at, value, message: ruleText(`must be at least ${issue.minimum === 0 ? 1 : issue.minimum}`, "a positive whole number") });
+        }
+        break;
+      case "invalid_union":
+        // A discriminated union (state.backend) names what it wants in its own message.
+        out.push({ path: at, value: lookup(input, issue.path), message: issue.message.includes("(") ? issue.message : ruleText(issue.message, "see lab-spec.schema.json") });
         break;
       case "custom":
         out.push({ path: at, value, message: issue.message });
@@ -87,23 +106,29 @@ function zodProblems(error: z.ZodError, input: unknown): SpecProblem[] {
 }
 
 /** Field names the schema allows at a path (objects inside defaults, optionals and arrays unwrapped). */
-function fieldsAt(path: readonly PropertyKey[]): string[] {
-  type Def = { type: string; innerType?: Schemaish; element?: Schemaish; shape?: Record<string, Schemaish> };
+function fieldsAt(path: readonly PropertyKey[], input: unknown): string[] {
+  type Def = { type: string; innerType?: Schemaish; element?: Schemaish; shape?: Record<string, Schemaish>; options?: Schemaish[] };
   type Schemaish = { _zod: { def: Def } };
   let cur: Schemaish | undefined = LabSpecSchema as unknown as Schemaish;
-  const unwrap = (s: Schemaish | undefined): Schemaish | undefined => {
+  const unwrap = (s: Schemaish | undefined, at: readonly PropertyKey[]): Schemaish | undefined => {
     let x = s;
-    while (x && (x._zod.def.type === "default" || x._zod.def.type === "optional" || x._zod.def.type === "pipe")) {
-      x = x._zod.def.innerType ?? (x._zod.def as unknown as { in?: Schemaish }).in;
+    for (;;) {
+      if (x && (x._zod.def.type === "default" || x._zod.def.type === "optional" || x._zod.def.type === "pipe")) {
+        x = x._zod.def.innerType ?? (x._zod.def as unknown as { in?: Schemaish }).in;
+      } else if (x && x._zod.def.type === "union") {
+        // A discriminated union: the option the input's `type` selects.
+        const type = (lookup(input, at) as { type?: unknown } | undefined)?.type;
+        x = x._zod.def.options?.find((o) => (unwrap(o, at)?._zod.def.shape?.type as unknown as { _zod: { def: { values?: unknown[] } } })?._zod.def.values?.includes(type));
+      } else return x;
     }
-    return x;
   };
-  for (const k of path) {
-    cur = unwrap(cur);
+  for (let i = 0; i < path.length; i++) {
+    const k = path[i];
+    cur = unwrap(cur, path.slice(0, i));
     if (!cur) return [];
     cur = typeof k === "number" ? cur._zod.def.element : cur._zod.def.shape?.[String(k)];
   }
-  cur = unwrap(cur);
+  cur = unwrap(cur, path);
   return Object.keys(cur?._zod.def.shape ?? {}).sort();
 }
 
@@ -139,6 +164,17 @@ function describe(v: unknown): string {
   if (Array.isArray(v)) return "a list";
   return typeof v === "object" ? "a mapping" : `a ${typeof v}`;
 }
+
+/** The zone each host role lives in: the flows, rules and templates of the role assume it. */
+const ROLE_ZONE: Readonly<Record<HostRole, "mgmt" | "dmz">> = { registry: "mgmt", client: "mgmt", ingress: "dmz" };
+const ROLE_ZONE_HINT: Readonly<Record<HostRole, string>> = {
+  registry: "Harbor and the Image Factory serve SRV from MGMT; the DMZ must never hold the supply chain",
+  client: "the operator's box administers the lab from MGMT",
+  ingress: "the ingress host takes internet traffic, so it lives in the DMZ",
+};
+
+/** Flow keywords: a VM with one of these names would make a flow mean something else. */
+export const RESERVED_NAMES = FLOW_KEYWORDS;
 
 /** An address a member claims, for the duplicate and gateway checks. */
 interface Claim {
@@ -215,8 +251,10 @@ export function semanticProblems(spec: LabSpec): SpecProblem[] {
       add(path, node, "is not a Proxmox node of the spec", `declare it under proxmox.nodes or use one of: ${[...proxmoxNodes].join(", ")}`);
     }
   };
+  const nodeSeen = new Set<string>();
   spec.proxmox.nodes.forEach((n, i) => {
-    if (spec.proxmox.nodes.findIndex((m) => m.name === n.name) < i) add(`proxmox.nodes[${i}].name`, n.name, "is declared twice", "list each Proxmox node once");
+    if (nodeSeen.has(n.name)) add(`proxmox.nodes[${i}].name`, n.name, "is declared twice", "list each Proxmox node once");
+    nodeSeen.add(n.name);
   });
 
   const checkSize = (path: string, size: VmSize, kind: keyof typeof MINIMUM_SIZES) => {
@@ -254,6 +292,8 @@ export function semanticProblems(spec: LabSpec): SpecProblem[] {
   spec.hosts.forEach((h, i) => {
     const p = `hosts[${i}]`;
     names.push({ path: `${p}.name`, name: h.name });
+    const home = ROLE_ZONE[h.role];
+    if (h.zone !== home) add(`${p}.zone`, h.zone, `must be "${home}" for role ${h.role}`, ROLE_ZONE_HINT[h.role]);
     const ipOk = memberIp(`${p}.ip`, h.ip, h.zone);
     checkNode(`${p}.node`, h.node);
     checkSize(`${p}.size`, h.size ?? DEFAULT_HOST_SIZES[h.role], h.role);
@@ -284,12 +324,20 @@ export function semanticProblems(spec: LabSpec): SpecProblem[] {
   }
   memberIp("talos.vip", t.vip, "srv");
 
-  // Registry: the named host must be a registry in MGMT.
+  // Registry: the named host must be a registry in MGMT, and the only one.
   const reg = spec.hosts.find((h) => h.name === spec.registry.host);
   if (!reg) add("registry.host", spec.registry.host, "must name a host of the spec", "the MGMT host with role registry, e.g. registry");
   else if (reg.zone !== "mgmt" || reg.role !== "registry") add("registry.host", spec.registry.host, "must be a host with zone mgmt and role registry", "Harbor and the Image Factory run in MGMT");
+  const registryOk = reg !== undefined && reg.zone === "mgmt" && reg.role === "registry";
+  spec.hosts.forEach((h, i) => {
+    if (registryOk && h.role === "registry" && h.name !== spec.registry.host) {
+      add(`hosts[${i}].role`, h.role, `must not be registry: registry.host names ${spec.registry.host}`, "the lab runs one Harbor and Image Factory; give this host the role client, or point registry.host at it");
+    }
+  });
+  const upstreamSeen = new Set<string>();
   spec.registry.upstreams.forEach((u, i) => {
-    if (spec.registry.upstreams.indexOf(u) < i) add(`registry.upstreams[${i}]`, u, "is listed twice", "list each upstream registry once");
+    if (upstreamSeen.has(u)) add(`registry.upstreams[${i}]`, u, "is listed twice", "list each upstream registry once");
+    upstreamSeen.add(u);
   });
 
   if (spec.bgp.firewallAs === spec.bgp.clusterAs) {
@@ -307,35 +355,57 @@ export function semanticProblems(spec: LabSpec): SpecProblem[] {
     }
   };
   firstBy(names, (n) => n.name, (d, f) => add(d.path, d.name, `duplicates ${f.path}`, "every VM needs its own name; it is also its hostname and resource id"));
+  for (const n of names) {
+    if ((RESERVED_NAMES as readonly string[]).includes(n.name)) {
+      add(n.path, n.name, "is a flow keyword", `flows use ${RESERVED_NAMES.join(", ")} as endpoints; a VM of that name would change what a flow means`);
+    }
+  }
   const idOf = (v: { path: string; explicit: boolean }) => (v.explicit ? v.path : `the default VM id of ${v.path}`);
   firstBy(vmIds, (v) => v.id, (d, f) =>
     add(d.explicit ? d.path : `${d.path}.vmId`, d.id, `duplicates ${idOf(f)}`, "every VM needs its own Proxmox id; set vmId explicitly"),
   );
 
-  // Extra flows: endpoints must exist.
-  const hostNames = new Set([...spec.hosts.map((h) => h.name), ...talosNodes.map((n) => n.n.name), spec.firewall.name]);
+  // Extra flows: endpoints must exist, and the air gap and the WAN edge must hold.
+  const hostZone = new Map<string, string>([
+    ...spec.hosts.map((h) => [h.name, h.zone] as const),
+    ...talosNodes.map((n) => [n.n.name, "srv"] as const),
+    [spec.firewall.name, "firewall"],
+  ]);
+  const named = new Set<string>([...FLOW_KEYWORDS, ...FLOW_GROUPS, ...FLOW_ZONES]);
+  const flowIds = new Set<string>();
   spec.flows.forEach((f, i) => {
+    let known = true;
     for (const end of ["from", "to"] as const) {
       const v = f[end];
-      const named = [...FLOW_KEYWORDS, ...FLOW_GROUPS, ...FLOW_ZONES] as readonly string[];
-      if (!hostNames.has(v) && !named.includes(v)) {
+      if (!hostZone.has(v) && !named.has(v)) {
+        known = false;
         add(`flows[${i}].${end}`, v, "is not a known flow endpoint", `a host name, ${[...FLOW_ZONES, ...FLOW_GROUPS, ...FLOW_KEYWORDS].join(", ")}`);
       }
     }
     if (f.protocol === "icmp" && f.ports.length > 0) add(`flows[${i}].ports`, f.ports, "must be empty for icmp", "ports only exist for tcp and udp");
     if (f.protocol !== "icmp" && f.ports.length === 0) add(`flows[${i}].ports`, f.ports, `must list at least one port for ${f.protocol}`, "a flow opens specific ports");
-    if (spec.flows.findIndex((g) => g.id === f.id) < i) add(`flows[${i}].id`, f.id, "is used by another flow", "flow ids must be unique");
+    if (flowIds.has(f.id)) add(`flows[${i}].id`, f.id, "is used by another flow", "flow ids must be unique");
+    flowIds.add(f.id);
+    if (!known) return;
+    const srvSide = (e: string) => e === "zone:srv" || e === "pods" || e === "vip" || e.startsWith("group:") || hostZone.get(e) === "srv";
+    const outside = (e: string) => e === "internet" || e === "proxmox";
+    if (f.from === f.to && !f.from.startsWith("zone:") && !f.from.startsWith("group:") && f.from !== "pods") {
+      add(`flows[${i}].to`, f.to, "must differ from flows[].from", "a flow connects two endpoints; traffic of a host to itself never leaves it");
+    } else if (outside(f.from) && srvSide(f.to)) {
+      const who = f.from === "internet" ? "the internet" : "the Proxmox hosts";
+      add(`flows[${i}]`, `${f.from} -> ${f.to}`, `would open the SRV side to ${who}`, "nothing from the WAN side reaches SRV; the mgmt client and the DMZ ingress talk to the cluster");
+    } else if (srvSide(f.from) && outside(f.to)) {
+      const who = f.to === "internet" ? "the internet" : "the Proxmox hosts";
+      add(`flows[${i}]`, `${f.from} -> ${f.to}`, `would open the SRV side to ${who}`, "SRV never reaches the internet; mirror what it needs through the registry");
+    } else if (f.from === "internet" && hostZone.get(f.to) !== "dmz") {
+      add(`flows[${i}].to`, f.to, "must be a DMZ host for a flow from the internet", "pfSense forwards a WAN port to one address, and only the DMZ faces the internet");
+    } else if (f.from === "internet" && f.protocol === "icmp") {
+      add(`flows[${i}].protocol`, f.protocol, "must be tcp or udp for a flow from the internet", "a WAN port-forward carries ports; icmp has none");
+    }
   });
 
   return problems;
 }
-
-const SRV_SIDE = (spec: LabSpec, endpoint: string) =>
-  endpoint === "zone:srv" ||
-  endpoint === "pods" ||
-  endpoint === "vip" ||
-  endpoint.startsWith("group:") ||
-  [...spec.talos.controlPlanes, ...spec.talos.workers].some((n) => n.name === endpoint);
 
 function portSpan(p: number | string): [number, number] {
   const [a, b] = String(p).split("-").map(Number);
@@ -351,24 +421,68 @@ function flowProblems(spec: LabSpec): SpecProblem[] {
   const lab = componentFlows(buildLabModel(spec));
   const taken = new Set(lab.map((f) => f.id));
   const problems: SpecProblem[] = [];
-  const overlaps = (a: FlowSpec | Flow, b: FlowSpec | Flow) =>
-    a.from === b.from &&
-    a.to === b.to &&
-    a.protocol === b.protocol &&
-    (a.protocol === "icmp" || a.ports.some((p) => b.ports.some((q) => portSpan(p)[0] <= portSpan(q)[1] && portSpan(q)[0] <= portSpan(p)[1])));
+  const allowed = new AllowedTraffic();
+  for (const f of lab) allowed.admit(f);
   spec.flows.forEach((f, i) => {
     if (taken.has(f.id)) {
       problems.push({ path: `flows[${i}].id`, value: f.id, message: ruleText("is the id of a flow the lab already declares", "pick another id; see flows.json for the lab's own flows") });
     }
-    if (SRV_SIDE(spec, f.from) && f.to === "internet") {
-      problems.push({ path: `flows[${i}]`, value: `${f.from} -> internet`, message: ruleText("would open the SRV side to the internet", "SRV never reaches the internet; mirror what it needs through the registry") });
-    }
-    const same = [...lab, ...spec.flows.slice(0, i)].find((g) => overlaps(f, g));
+    const same = allowed.admit(f);
     if (same) {
-      problems.push({ path: `flows[${i}]`, value: f.id, message: ruleText(`overlaps flow ${same.id}`, "the same source, destination, protocol and ports are already allowed") });
+      problems.push({ path: `flows[${i}]`, value: f.id, message: ruleText(`overlaps flow ${same}`, "the same source, destination, protocol and ports are already allowed") });
     }
   });
   return problems;
+}
+
+/**
+ * The traffic earlier flows allow, to find a later flow that repeats it: per (from, to, protocol) a
+ * sorted list of disjoint port intervals, each owned by the flow that opened it. Lookups are binary
+ * searches, so a spec with many flows is checked in O(n log n).
+ */
+class AllowedTraffic {
+  private readonly byPath = new Map<string, { lo: number; hi: number; flow: string }[]>();
+
+  /** Records a flow; returns the id of an earlier flow it overlaps (and then records nothing). */
+  admit(f: FlowSpec | Flow): string | undefined {
+    const key = `${f.from}\u0000${f.to}\u0000${f.protocol}`;
+    let list = this.byPath.get(key);
+    if (!list) this.byPath.set(key, (list = []));
+    const spans = f.protocol === "icmp" ? [[0, 0] as [number, number]] : mergeSpans(f.ports.map(portSpan));
+    for (const [lo, hi] of spans) {
+      const i = lastAtOrBelow(list, hi);
+      if (i >= 0 && list[i].hi >= lo) return list[i].flow;
+    }
+    for (const [lo, hi] of spans) list.splice(lastAtOrBelow(list, lo) + 1, 0, { lo, hi, flow: f.id });
+    return undefined;
+  }
+}
+
+/** Index of the last interval whose start is at or below `x` (-1 when none). */
+function lastAtOrBelow(list: readonly { lo: number }[], x: number): number {
+  let lo = 0;
+  let hi = list.length - 1;
+  let found = -1;
+  while (lo <= hi) {
+    const mid = (lo + hi) >> 1;
+    if (list[mid].lo <= x) {
+      found = mid;
+      lo = mid + 1;
+    } else hi = mid - 1;
+  }
+  return found;
+}
+
+/** Port spans sorted and merged where they overlap. */
+function mergeSpans(spans: [number, number][]): [number, number][] {
+  const sorted = [...spans].sort((a, b) => a[0] - b[0]);
+  const out: [number, number][] = [];
+  for (const [lo, hi] of sorted) {
+    const last = out[out.length - 1];
+    if (last && lo <= last[1]) last[1] = Math.max(last[1], hi);
+    else out.push([lo, hi]);
+  }
+  return out;
 }
 
 /**
@@ -376,6 +490,12 @@ function flowProblems(spec: LabSpec): SpecProblem[] {
  * that lists every problem found.
  */
 export function validateLabSpec(input: unknown): LabSpec {
+  const loop = cyclePath(input);
+  if (loop !== undefined) {
+    throw new SpecError([
+      { path: loop || "(spec)", value: "(refers to itself)", message: ruleText("must not contain itself", "a YAML alias (*name) inside its own anchor (&name) makes an endless value; write the value out") },
+    ]);
+  }
   const parsed = LabSpecSchema.safeParse(input ?? {}, { reportInput: true });
   if (parsed.success) {
     const problems = semanticProblems(parsed.data);
@@ -395,7 +515,7 @@ export function validateLabSpec(input: unknown): LabSpec {
 function crossFieldProblemsDespite(error: z.ZodError, input: unknown): SpecProblem[] {
   if (input === null || typeof input !== "object" || Array.isArray(input)) return [];
   const repaired = structuredClone(input) as Record<PropertyKey, unknown>;
-  const dropped: string[] = [];
+  const dropped = new Set<string>();
   for (const issue of error.issues) {
     const paths = issue.code === "unrecognized_keys" ? issue.keys.map((k) => [...issue.path, k]) : [issue.path];
     for (const path of paths) {
@@ -403,40 +523,81 @@ function crossFieldProblemsDespite(error: z.ZodError, input: unknown): SpecProbl
       const parent = lookup(repaired, path.slice(0, -1));
       if (parent === null || typeof parent !== "object") return [];
       delete (parent as Record<PropertyKey, unknown>)[path[path.length - 1]];
-      dropped.push(pathText(path));
+      dropped.add(pathText(path));
     }
   }
   let again = LabSpecSchema.safeParse(repaired);
-  // Entries removed from lists, by list path: their original indexes.
-  const removed = new Map<string, number[]>();
+  // Entries removed from lists, by list path: original index of each entry that is left.
+  const kept = new Map<string, number[]>();
   if (!again.success) {
+    const removed = new Map<string, Set<number>>();
     for (const issue of again.error.issues) {
       const at = issue.path.findIndex((k) => typeof k === "number");
       if (at < 0) return [];
       const list = pathText(issue.path.slice(0, at));
-      const indexes = removed.get(list) ?? [];
-      if (!indexes.includes(issue.path[at] as number)) indexes.push(issue.path[at] as number);
+      const indexes = removed.get(list) ?? new Set<number>();
+      indexes.add(issue.path[at] as number);
       removed.set(list, indexes);
-      dropped.push(pathText(issue.path.slice(0, at + 1)));
+      dropped.add(pathText(issue.path.slice(0, at + 1)));
     }
     for (const [list, indexes] of removed) {
-      indexes.sort((a, b) => b - a);
-      const arr = lookup(repaired, listPath(list)) as unknown[];
-      for (const i of indexes) arr.splice(i, 1);
-      indexes.reverse();
+      const arr = lookup(repaired, listPath(list));
+      if (!Array.isArray(arr)) return [];
+      const keep = arr.map((_, i) => i).filter((i) => !indexes.has(i));
+      const rest = keep.map((i) => arr[i]);
+      arr.length = 0;
+      arr.push(...rest);
+      kept.set(list, keep);
     }
     again = LabSpecSchema.safeParse(repaired);
     if (!again.success) return [];
   }
   const original = (text: string) =>
     text.replace(/([A-Za-z.]+)\[(\d+)\]/g, (whole, list: string, i: string) => {
-      let index = Number(i);
-      for (const r of removed.get(list) ?? []) if (r <= index) index++;
-      return `${list}[${index}]`;
+      const map = kept.get(list);
+      return map ? `${list}[${map[Number(i)] ?? i}]` : whole;
     });
+  // A problem that involves a dropped field (by its path, or a path its message names) is not reported.
+  const involvesDropped = (path: string, message: string) =>
+    [path, ...(message.match(/[A-Za-z][A-Za-z0-9]*(?:\.[A-Za-z][A-Za-z0-9]*|\[\d+\])+/g) ?? [])].some((p) =>
+      prefixesOf(p).some((q) => dropped.has(q)),
+    );
   return semanticProblems(again.data)
     .map((p) => ({ ...p, path: original(p.path), message: original(p.message) }))
-    .filter((p) => !dropped.some((d) => p.path.startsWith(d) || p.message.includes(d)));
+    .filter((p) => !involvesDropped(p.path, p.message));
+}
+
+/** `a.b[2].c` → ["a", "a.b", "a.b[2]", "a.b[2].c"]: every path a dropped field could be. */
+function prefixesOf(path: string): string[] {
+  const out: string[] = [];
+  const re = /[.[]/g;
+  let m: RegExpExecArray | null;
+  while ((m = re.exec(path))) if (m.index > 0) out.push(path.slice(0, m.index));
+  out.push(path);
+  return out;
+}
+
+/**
+ * The path of the first value that contains itself (a YAML alias inside its own anchor, or a cyclic
+ * object from code), or undefined when the input is a tree. Linear: each object is entered once.
+ */
+function cyclePath(input: unknown): string | undefined {
+  const onPath = new Set<object>();
+  const done = new Set<object>();
+  const walk = (v: unknown, path: PropertyKey[]): string | undefined => {
+    if (v === null || typeof v !== "object") return undefined;
+    if (onPath.has(v)) return pathText(path);
+    if (done.has(v)) return undefined;
+    onPath.add(v);
+    for (const [k, child] of Object.entries(v)) {
+      const found = walk(child, [...path, Array.isArray(v) ? Number(k) : k]);
+      if (found !== undefined) return found;
+    }
+    onPath.delete(v);
+    done.add(v);
+    return undefined;
+  };
+  return walk(input, []);
 }
 
 /** `talos.workers` → ["talos", "workers"] (list paths hold no indexes here). */

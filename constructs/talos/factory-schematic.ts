@@ -1,6 +1,7 @@
 import { Construct } from "constructs";
 import { ImageFactorySchematic } from "../../.gen/providers/talos/image-factory-schematic";
 import { LabModel } from "../model/lab-model";
+import { hclExpression } from "../emit/hcl-text";
 import { sidecarFile } from "../zones/refs";
 import { TALOS_FILES } from "./talos-patch-files";
 
@@ -27,7 +28,7 @@ export class FactorySchematic extends Construct {
         // Installer images in the patches name this id; the factory must agree.
         postcondition: [
           {
-            condition: `\${self.id == "${expected}"}`,
+            condition: hclExpression(`self.id == "${expected}"`),
             errorMessage: `The Image Factory gave talos/schematic.yaml another id than ${expected}; the installer images in the patches would not match.`,
           },
         ],

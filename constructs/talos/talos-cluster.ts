@@ -8,6 +8,7 @@ import { MachineConfigurationApply } from "../../.gen/providers/talos/machine-co
 import { MachineSecrets } from "../../.gen/providers/talos/machine-secrets";
 import { LabModel } from "../model/lab-model";
 import { LabVm } from "../proxmox/lab-vm";
+import { hclExpression } from "../emit/hcl-text";
 import { sidecarFile } from "../zones/refs";
 import { TALOS_FILES } from "./talos-patch-files";
 
@@ -62,9 +63,9 @@ export class TalosCluster extends Construct {
     // Whole-object references: the bindings type these nested objects field by field and take no
     // token for them, but `talos_machine_secrets.lab.<attr>` is exactly the object each input wants
     // (typed `never` so it fits whichever struct the binding declares).
-    const secretsRef = (attr: string) => Token.asAny(`\${talos_machine_secrets.lab.${attr}}`) as never;
+    const secretsRef = (attr: string) => Token.asAny(hclExpression(`talos_machine_secrets.lab.${attr}`)) as never;
 
-    const registryTls = `\${templatefile("\${path.root}/${TALOS_FILES.registryTls}", { ca = ${props.caCertificateExpression} })}`;
+    const registryTls = hclExpression(`templatefile("\${path.root}/${TALOS_FILES.registryTls}", { ca = ${props.caCertificateExpression} })`);
     const config = (role: "controlplane" | "worker") => {
       const c = new DataTalosMachineConfiguration(this, `config-${role}`, {
         clusterName: t.clusterName,

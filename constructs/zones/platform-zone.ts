@@ -3,6 +3,7 @@ import { HelmProvider } from "../../.gen/providers/helm/provider";
 import { Release } from "../../.gen/providers/helm/release";
 import { LabModel } from "../model/lab-model";
 import { chartRepository, localCharts, platformChartFiles } from "../platform/platform-charts";
+import { hclExpression } from "../emit/hcl-text";
 import { sidecarFile } from "./refs";
 import { ZoneModule } from "./zone-module";
 
@@ -59,7 +60,7 @@ export class PlatformZone extends ZoneModule {
       namespace: "tigera-operator",
       values: [sidecarFile("charts/values/tigera-operator.yaml")],
     });
-    for (const c of localCharts(m)) release(c.name, { chart: `\${path.root}/charts/${c.name}`, namespace: "kube-system" });
+    for (const c of localCharts(m)) release(c.name, { chart: `${hclExpression("path.root")}/charts/${c.name}`, namespace: "kube-system" });
 
     this.output("kubernetes_api_url", api.value, "Kubernetes API the releases are installed through");
     this.output(

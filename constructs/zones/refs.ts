@@ -1,4 +1,9 @@
-/** Terraform expressions written as plain interpolation strings, so the JSON reads like hand-written HCL. */
+import { hclExpression } from "../emit/hcl-text";
+
+/**
+ * Terraform expressions the modules use, as tokens (see {@link hclExpression}): they reach the JSON as
+ * `${…}` interpolations that read like hand-written HCL, while every literal next to them is escaped.
+ */
 
 function key(k: string): string {
   return `[${JSON.stringify(k)}]`;
@@ -6,23 +11,26 @@ function key(k: string): string {
 
 /** `${var.name["a"]["b"]}` */
 export function varRef(name: string, ...keys: string[]): string {
-  return `\${var.${name}${keys.map(key).join("")}}`;
+  return hclExpression(`var.${name}${keys.map(key).join("")}`);
 }
 
 /** `${module.name.output}` */
 export function moduleOutput(module: string, output: string): string {
-  return `\${module.${module}.${output}}`;
+  return hclExpression(`module.${module}.${output}`);
 }
 
-/** `${templatefile("${path.root}/<file>", { k = v, ... })}`: a sidecar template read at apply time. */
+/**
+ * `${templatefile("${path.root}/<file>", { k = v, ... })}`: a sidecar template read at apply time.
+ * `vars` maps template variable names to HCL expressions.
+ */
 export function sidecarTemplate(file: string, vars: Readonly<Record<string, string>>): string {
   const args = Object.entries(vars)
     .map(([k, v]) => `${k} = ${v}`)
     .join(", ");
-  return `\${templatefile("\${path.root}/${file}", { ${args} })}`;
+  return hclExpression(`templatefile("\${path.root}/${file}", { ${args} })`);
 }
 
 /** `${file("${path.root}/<file>")}`: a sidecar read at plan time. */
 export function sidecarFile(file: string): string {
-  return `\${file("\${path.root}/${file}")}`;
+  return hclExpression(`file("\${path.root}/${file}")`);
 }

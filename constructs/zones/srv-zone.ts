@@ -13,6 +13,7 @@ import { proxmoxFirewallRules } from "../firewall/proxmox-firewall-rules";
 import { LabVm } from "../proxmox/lab-vm";
 import { VmFirewall } from "../proxmox/vm-firewall";
 import { NodeImages } from "../proxmox/node-images";
+import { hclExpression } from "../emit/hcl-text";
 import { varRef } from "./refs";
 import { ZoneModule } from "./zone-module";
 
@@ -109,7 +110,7 @@ export class SrvZone extends ZoneModule {
     this.output("kubeconfig", this.talos.kubeconfig.kubeconfigRaw, "admin kubeconfig of the cluster", true);
     this.output(
       "kubernetes_client_configuration",
-      "${talos_cluster_kubeconfig.lab.kubernetes_client_configuration}",
+      hclExpression("talos_cluster_kubeconfig.lab.kubernetes_client_configuration"),
       "host, CA and client certificate for the Kubernetes API (helm provider)",
       true,
     );

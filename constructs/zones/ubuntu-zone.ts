@@ -93,7 +93,8 @@ export abstract class UbuntuZone extends ZoneModule {
         datastoreId: spec.proxmox.snippetDatastore,
         contentType: "snippets",
         sourceRaw: {
-          fileName: `${m.name}-${plan.name}.user-data.yaml`,
+          // '.' joins lab and host: neither contains one, so labs sharing a snippet store never clash.
+          fileName: `${m.name}.${plan.name}.user-data.yaml`,
           data: sidecarTemplate(sidecar, template.vars),
         },
       });

@@ -1,5 +1,6 @@
-import { TerraformOutput, TerraformStack, TerraformVariable } from "cdktf";
+import { TerraformOutput, TerraformVariable } from "cdktf";
 import { Construct, RootConstruct } from "constructs";
+import { HclJsonStack } from "../emit/hcl-json-stack";
 
 /** How a module input is declared. */
 export interface ModuleInputOptions {
@@ -36,7 +37,7 @@ export interface ModulePort {
  * `modules/<name>/main.tf.json` inside the root stack. Give it a private root as scope (see
  * {@link ZoneModule.host}) so `app.synth()` of the user's App does not also emit it as a stack.
  */
-export abstract class ZoneModule extends TerraformStack {
+export abstract class ZoneModule extends HclJsonStack {
   /**
    * A fresh construct root to host one module. Not an App: an App creates its output folder when it
    * is constructed, and a module is never synthesized on its own.

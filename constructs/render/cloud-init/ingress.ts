@@ -34,11 +34,11 @@ export function sshClientAddresses(model: LabModel): string[] {
 /** The host firewall of an ingress host (nftables, `nft -f`). */
 export function renderIngressFirewall(model: LabModel, plan: VmPlan): string {
   const clients = sshClientAddresses(model);
-  return renderTemplate("cloud-init/ingress/host-firewall.nft", {
-    hostname: plan.name,
-    ssh_clients: clients.length ? clients.join(", ") : "(none: the lab has no client host)",
-    ssh_client_elements: clients.length ? `elements = { ${clients.join(", ")} }` : "# no operator client in the lab: SSH stays closed",
-  });
+  return renderTemplate(
+    "cloud-init/ingress/host-firewall.nft",
+    { hostname: plan.name, ssh_clients: clients.length ? clients.join(", ") : "(none: the lab has no client host)" },
+    { ssh_client_elements: clients.length ? `elements = { ${clients.join(", ")} }` : "# no operator client in the lab: SSH stays closed" },
+  );
 }
 
 /** The networkd drop-in with the pod route via the DMZ gateway. */

@@ -1,6 +1,6 @@
 import { readFileSync } from "node:fs";
 import { resolve } from "node:path";
-import { renderTemplate, TEMPLATE_DIR } from "../template";
+import { fillTokens, renderTemplate, TEMPLATE_DIR } from "../template";
 
 /**
  * Helpers for sidecars that Terraform reads with templatefile(): every `${` and `%{` that is not one
@@ -74,19 +74,6 @@ export function embedText(text: string, spaces = 6): string {
   return indentBlock(escapeTemplatefile(text), spaces);
 }
 
-/** Fills `{{name}}` tokens like renderTemplate: every token needs a value, every value a token. */
-export function fillTokens(text: string, values: Readonly<Record<string, string>>, label: string): string {
-  const used = new Set<string>();
-  const out = text.replace(/\{\{([a-z_]+)\}\}/g, (_, name: string) => {
-    if (!(name in values)) throw new Error(`${label} needs a value for {{${name}}}`);
-    used.add(name);
-    return values[name];
-  });
-  const unused = Object.keys(values).filter((k) => !used.has(k));
-  if (unused.length) throw new Error(`${label} has no token for ${unused.join(", ")}`);
-  return out;
-}
-
 /**
  * Renders a user-data skeleton made of template files read in order (a shared head, then the role):
  * `{{tokens}}` get model values (escaped here) or embedded files (already escaped by embedFile); the
@@ -110,5 +97,5 @@ export function renderUserDataSkeleton(
   if (opens !== refs) throw new Error(`${label} has an interpolation that is not a plain variable`);
   if (/(?<!%)%\{/.test(skeleton)) throw new Error(`${label} has a template directive`);
   const escaped = Object.fromEntries(Object.entries(values).map(([k, v]) => [k, escapeTemplatefile(v)]));
-  return fillTokens(skeleton, { ...escaped, ...embedded }, label);
+  return fillTokens(skeleton, escaped, label, embedded);
 }

@@ -1,0 +1,91 @@
+import { DefaultTokenResolver, StringConcat, TerraformElement, TerraformOutput, TerraformStack, Tokenization } from "cdktf";
+import { deepMerge } from "cdktf/lib/util";
+import { IConstruct } from "constructs";
+import { escapeHclTemplate } from "./hcl-text";
+
+/** cdktf's encoding of a string token inside a string: `${TfToken[TOKEN.<n>]}` (cdktf tokens/private/encoding). */
+const STRING_TOKEN = /\$\{TfToken\[[a-zA-Z0-9:._-]+\]\}/g;
+
+/** Escapes the literal parts of a string that may hold encoded cdktf tokens; the tokens stay as they are. */
+export function escapeLiteralParts(text: string): string {
+  let out = "";
+  let last = 0;
+  for (const m of text.matchAll(STRING_TOKEN)) {
+    out += escapeHclTemplate(text.slice(last, m.index)) + m[0];
+    last = m.index! + m[0].length;
+  }
+  return out + escapeHclTemplate(text.slice(last));
+}
+
+function isPlain(v: object): boolean {
+  const proto = Object.getPrototypeOf(v);
+  return proto === Object.prototype || proto === null;
+}
+
+/**
+ * A copy of an element's unresolved configuration with every literal string escaped for HCL
+ * templates. Object keys are names (validated identifiers), not templates in block positions, and are
+ * kept; class instances are cdktf tokens and expressions (resolved later, by cdktf) and are kept.
+ */
+export function escapeLiterals(value: unknown): unknown {
+  if (typeof value === "string") return escapeLiteralParts(value);
+  if (Array.isArray(value)) return value.map(escapeLiterals);
+  if (value !== null && typeof value === "object" && isPlain(value)) {
+    return Object.fromEntries(Object.entries(value).map(([k, v]) => [k, escapeLiterals(v)]));
+  }
+  return value;
+}
+
+function terraformElements(node: IConstruct, into: TerraformElement[] = []): TerraformElement[] {
+  if (TerraformElement.isTerraformElement(node)) into.push(node);
+  for (const child of node.node.children) {
+    if (TerraformStack.isStack(child)) continue;
+    terraformElements(child, into);
+  }
+  return into;
+}
+
+/**
+ * A TerraformStack whose HCL-JSON is the project's one emission boundary for Terraform: literal text
+ * in every element (resources, data sources, variables, outputs, module calls, providers, overrides)
+ * is escaped before cdktf resolves the tokens, so a `${…}` or `%{…}` that came from a spec reaches
+ * Terraform as text and is never evaluated. Expressions the project means are tokens
+ * ({@link hclExpression}, attribute references) and pass through.
+ *
+ * The assembly follows cdktf 0.21's `TerraformStack.toTerraform` (metadata, outputs, fragments merged
+ * in construct order, stack overrides last), with the escaping step added before resolution.
+ */
+export abstract class HclJsonStack extends TerraformStack {
+  /**
+   * The stack's HCL-JSON, with every literal escaped for Terraform's template language.
+   *
+   * @returns the resolved configuration cdktf writes as `*.tf.json`
+   */
+  override toTerraform(): any { // eslint-disable-line @typescript-eslint/no-explicit-any
+    const resolver = new DefaultTokenResolver(new StringConcat());
+    const resolve = (obj: unknown) => Tokenization.resolve(obj, { scope: this, preparing: false, resolver });
+    const self = this as unknown as { rawOverrides: Record<string, unknown>; cdktfVersion: string };
+    const tf: Record<string, unknown> = {};
+    const metadata: Record<string, unknown> = {
+      version: self.cdktfVersion,
+      stackName: this.node.id,
+      backend: "local",
+      cloud: undefined,
+      ...(Object.keys(self.rawOverrides).length > 0 ? { overrides: { stack: Object.keys(self.rawOverrides) } } : {}),
+    };
+    const elements = terraformElements(this);
+    for (const meta of elements.map((e) => resolve(e.toMetadata()))) deepMerge(metadata, meta);
+    const outputs: Record<string, unknown> = {};
+    for (const item of elements) {
+      if (!TerraformOutput.isTerraformOutput(item)) continue;
+      deepMerge(
+        outputs,
+        item.node.path.split("/").reduceRight<Record<string, unknown>>((inner, part) => (Object.keys(inner).length === 0 ? { [part]: item.friendlyUniqueId } : { [part]: inner }), {}),
+      );
+    }
+    tf["//"] = { metadata, outputs };
+    for (const fragment of elements.map((e) => resolve(escapeLiterals(e.toTerraform())))) deepMerge(tf, fragment);
+    deepMerge(tf, escapeLiterals(self.rawOverrides));
+    return resolve(tf);
+  }
+}

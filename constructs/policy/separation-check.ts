@@ -1,0 +1,31 @@
+import { LabModel } from "../model/lab-model";
+import { ruleText } from "../spec/lab-spec";
+import { SpecError } from "../spec/spec-error";
+import { LabNetworks, SeparationViolation, separationViolations } from "./separation-policy";
+
+/** The networks the separation invariants speak of, from the lab model. */
+export function labNetworks(m: LabModel): LabNetworks {
+  const zone = (z: "mgmt" | "dmz" | "srv") => ({ cidr: m.zones[z].cidr, gateway: m.zones[z].gateway });
+  return { zones: { mgmt: zone("mgmt"), dmz: zone("dmz"), srv: zone("srv") }, podCidr: m.spec.network.podCidr, serviceCidr: m.spec.network.serviceCidr };
+}
+
+const HINT: Readonly<Record<SeparationViolation["invariant"], string>> = {
+  1: "nothing from the internet or the Proxmox hosts reaches SRV; remove the flow or point it at the DMZ",
+  2: "SRV deals only with the lab; mirror what it needs through the registry",
+  3: "every rule that lets traffic through must come from a flow in flows.json",
+};
+
+/** A violation as a SpecError line: `separation: <layer> <rule>: "<flow>" — <what> (<hint>)`. */
+export function violationProblem(v: SeparationViolation) {
+  return { path: `separation: ${v.layer} ${v.rule}`, value: v.flow ?? "(no flow)", message: ruleText(v.message, HINT[v.invariant]) };
+}
+
+/**
+ * Fails a synth whose files break a separation invariant: one SpecError line per violation, naming the
+ * layer, the rule and the flow. Runs on every synth, after every file is rendered and before any is
+ * written.
+ */
+export function assertSeparation(nets: LabNetworks, files: ReadonlyMap<string, string>): void {
+  const violations = separationViolations(nets, files);
+  if (violations.length) throw new SpecError(violations.map(violationProblem));
+}
