@@ -10,7 +10,7 @@ import { LabSpecInput } from "../constructs/spec/lab-spec";
 import { loadLabSpec } from "../constructs/spec/load";
 import { SpecError } from "../constructs/spec/spec-error";
 import { validateLabSpec } from "../constructs/spec/validate";
-import { changedPaths, PROJECT_ROOT, synthToTemp, tempDir } from "./support/tree";
+import { changedFiles, changedPaths, PROJECT_ROOT, synthToTemp, tempDir } from "./support/tree";
 
 const examples = ["lab.yaml", "three-nodes.yaml", "single-control-plane.yaml", "fifty-workers.yaml"];
 const labs: [string, LabSpecInput][] = [["reference lab", {}], ...examples.map((f): [string, LabSpecInput] => [f, loadLabSpec(join(PROJECT_ROOT, "examples", f))])];
@@ -152,7 +152,7 @@ describe("spec changes change the tables and nothing else", () => {
     changedPaths(a.files, b.files).filter((p) => p.includes("/modules/"));
   it("a new flow", () => {
     const withFlow = synth({ flows: [{ id: "client-harbor-ui", from: "mgmt-client", to: "registry", protocol: "tcp", ports: [8080], purpose: "Harbor UI over plain HTTP in the lab" }] });
-    const changed = changedPaths(base.files, withFlow.files);
+    const changed = changedFiles(base.files, withFlow.files);
     // RULES.md lists the flows pfSense never sees, this one among them
     expect(changed).toEqual(["stacks/talos-lab/flows.json", "stacks/talos-lab/modules/mgmt/main.tf.json", "stacks/talos-lab/pfsense/RULES.md"]);
     // in the module, only the registry's firewall rules moved
@@ -163,7 +163,7 @@ describe("spec changes change the tables and nothing else", () => {
   });
   it("a new flow through the firewall", () => {
     const withFlow = synth({ flows: [{ id: "client-haproxy-stats", from: "mgmt-client", to: "haproxy-ingress-1", protocol: "tcp", ports: [8404], purpose: "HAProxy stats page" }] });
-    expect(changedPaths(base.files, withFlow.files)).toEqual([
+    expect(changedFiles(base.files, withFlow.files)).toEqual([
       "stacks/talos-lab/flows.json",
       "stacks/talos-lab/modules/dmz/main.tf.json",
       "stacks/talos-lab/pfsense/RULES.md",

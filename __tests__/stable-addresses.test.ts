@@ -1,6 +1,6 @@
 import { afterAll, describe, expect, it } from "vitest";
 import { LabSpecInput } from "../constructs/spec/lab-spec";
-import { changedPaths, synthToTemp } from "./support/tree";
+import { changedFiles, changedPaths, synthToTemp } from "./support/tree";
 
 const STACK = "stacks/talos-lab";
 const threeNodes: LabSpecInput = { proxmox: { nodes: [{ name: "pve1" }, { name: "pve2" }, { name: "pve3" }] } };
@@ -39,7 +39,7 @@ describe("stable addresses", () => {
     const b = synth({ ...threeNodes, talos: { workers: after } });
     // the worker's own patch file, the srv module, and the tables that list every node: the runbook,
     // the upgrade guide, pfSense's node alias and its BGP neighbours; no shared Talos patch changes
-    expect(changedPaths(a, b)).toEqual([
+    expect(changedFiles(a, b)).toEqual([
       `${STACK}/README.md`,
       `${STACK}/UPGRADE.md`,
       `${STACK}/modules/srv/main.tf.json`,

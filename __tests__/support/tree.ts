@@ -31,6 +31,14 @@ export function synthToTemp(spec: LabSpecInput, prefix = "synth"): { dir: string
   return { dir, files: readTree(dir), cleanup: () => rmSync(join(dir, ".."), { recursive: true, force: true }) };
 }
 
+/**
+ * Paths whose content differs between two trees, plus paths only in one, leaving out synth's marker
+ * (`.talos-enclave-synth.json` lists every file's hash, so it changes whenever anything does).
+ */
+export function changedFiles(a: Map<string, string>, b: Map<string, string>): string[] {
+  return changedPaths(a, b).filter((p) => !p.endsWith(".talos-enclave-synth.json"));
+}
+
 /** Paths whose content differs between two trees, plus paths only in one. */
 export function changedPaths(a: Map<string, string>, b: Map<string, string>): string[] {
   const paths = new Set([...a.keys(), ...b.keys()]);

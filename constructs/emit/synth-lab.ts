@@ -1,36 +1,34 @@
-import { existsSync, mkdirSync, renameSync, rmSync } from "node:fs";
-import { basename, dirname, join, resolve } from "node:path";
+import { join } from "node:path";
 import { App } from "cdktf";
 import { LabSpecInput } from "../spec/lab-spec";
 import { validateLabSpec } from "../spec/validate";
 import { TalosEnclave } from "../talos-enclave";
+import { OutputWrite, writeOutputTree } from "./output-tree";
+
+/** Where a synth put the lab, and what it kept of the operator's files. */
+export interface SynthResult extends OutputWrite {
+  /** The stack's folder, `<out>/stacks/<name>`. */
+  readonly stackDir: string;
+}
 
 /**
- * Synthesizes one lab into `outdir` (the cdktf.out layout: manifest.json + stacks/<name>/…).
- * The tree is written to a sibling folder first and swapped in only when complete, so a failed
- * synth (bad spec, exception) leaves the previous tree untouched.
+ * Synthesizes one lab into `outdir` (the cdktf.out layout: manifest.json + stacks/<name>/…), without
+ * ever deleting or overwriting a file synth did not write: see {@link writeOutputTree}. A bad spec or
+ * a refused output folder throws a SpecError and leaves the previous tree as it was.
+ *
+ * @returns the stack's folder
  */
 export function synthLab(spec: LabSpecInput, outdir: string): string {
+  return synthLabTree(spec, outdir).stackDir;
+}
+
+/** {@link synthLab}, with what happened to the output folder. */
+export function synthLabTree(spec: LabSpecInput, outdir: string): SynthResult {
   const valid = validateLabSpec(spec);
-  const target = resolve(outdir);
-  const parent = dirname(target);
-  mkdirSync(parent, { recursive: true });
-  const staging = join(parent, `.${basename(target)}.partial-${process.pid}`);
-  rmSync(staging, { recursive: true, force: true });
-  try {
+  const write = writeOutputTree(outdir, (staging) => {
     const app = new App({ outdir: staging, skipValidation: false });
     new TalosEnclave(app, valid.name, { spec: valid });
     app.synth();
-    swapIn(staging, target);
-  } finally {
-    rmSync(staging, { recursive: true, force: true });
-  }
-  return join(target, "stacks", valid.name);
-}
-
-function swapIn(staging: string, target: string): void {
-  const old = `${staging}.old`;
-  if (existsSync(target)) renameSync(target, old);
-  renameSync(staging, target);
-  rmSync(old, { recursive: true, force: true });
+  });
+  return { ...write, stackDir: join(write.target, "stacks", valid.name) };
 }

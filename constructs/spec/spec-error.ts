@@ -17,21 +17,28 @@ function showValue(v: unknown): string {
   } catch {
     text = Array.isArray(v) ? "[…]" : "{…}";
   }
-  return text.length > 60 ? `${text.slice(0, 57)}...` : text;
+  const max = typeof v === "string" ? 200 : 60;
+  return text.length > max ? `${text.slice(0, max - 3)}...` : text;
 }
 
 export function formatProblem(p: SpecProblem): string {
   return `${p.path || "(spec)"}: ${showValue(p.value)} — ${p.message}`;
 }
 
-/** Thrown for user errors in a spec; carries every problem found in one pass. */
+/**
+ * Thrown for user errors — in a spec, or in what the command line asks of the output folder; carries
+ * every problem found in one pass. The CLI prints it and exits 2.
+ */
 export class SpecError extends Error {
-  /** @param problems - every problem found, in the order found */
-  constructor(readonly problems: readonly SpecProblem[]) {
-    super(
-      `the lab spec has ${problems.length} problem${problems.length === 1 ? "" : "s"}:\n` +
-        problems.map((p) => `  ${formatProblem(p)}`).join("\n"),
-    );
+  /**
+   * @param problems - every problem found, in the order found
+   * @param subject - what has the problems, for the first line (default: the lab spec)
+   */
+  constructor(
+    readonly problems: readonly SpecProblem[],
+    subject = "the lab spec",
+  ) {
+    super(`${subject} has ${problems.length} problem${problems.length === 1 ? "" : "s"}:\n` + problems.map((p) => `  ${formatProblem(p)}`).join("\n"));
     this.name = "SpecError";
   }
 
