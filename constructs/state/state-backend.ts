@@ -1,4 +1,4 @@
-import { LocalBackend, TerraformStack } from "cdktf";
+import { LocalBackend, TerraformBackend, TerraformRemoteState, TerraformStack } from "cdktf";
 import { Construct } from "constructs";
 import { LabSpec } from "../spec/lab-spec";
 
@@ -73,32 +73,58 @@ export class StateBackend extends Construct {
         new LocalBackend(scope, { path: b.path });
         break;
       case "pg":
-        scope.addOverride("terraform.backend", { pg: { schema_name: b.schemaName } });
+        new KeyedBackend(scope, "pg", { schema_name: b.schemaName });
         break;
       case "s3": {
         const compatible = b.endpoint !== undefined;
-        scope.addOverride("terraform.backend", {
-          s3: {
-            bucket: b.bucket,
-            key: b.key,
-            region: b.region,
-            use_path_style: b.usePathStyle,
-            use_lockfile: true,
-            ...(compatible
-              ? {
-                  endpoints: { s3: b.endpoint },
-                  // MinIO and Ceph RGW have no STS, IAM or EC2 metadata, and older ones reject the new checksums.
-                  skip_credentials_validation: true,
-                  skip_region_validation: true,
-                  skip_requesting_account_id: true,
-                  skip_metadata_api_check: true,
-                  skip_s3_checksum: true,
-                }
-              : {}),
-          },
+        new KeyedBackend(scope, "s3", {
+          bucket: b.bucket,
+          key: b.key,
+          region: b.region,
+          use_path_style: b.usePathStyle,
+          use_lockfile: true,
+          ...(compatible
+            ? {
+                endpoints: { s3: b.endpoint },
+                // MinIO and Ceph RGW have no STS, IAM or EC2 metadata, and older ones reject the new checksums.
+                skip_credentials_validation: true,
+                skip_region_validation: true,
+                skip_requesting_account_id: true,
+                skip_metadata_api_check: true,
+                skip_s3_checksum: true,
+              }
+            : {}),
         });
         break;
       }
     }
+  }
+}
+
+/**
+ * A `terraform.backend.<type>` block written exactly as given (snake_case keys): cdktf's own backend
+ * classes require credentials in the configuration (`PgBackend.connStr`) or lack newer settings
+ * (`use_lockfile`), and the lab keeps credentials in the environment only.
+ */
+class KeyedBackend extends TerraformBackend {
+  constructor(
+    scope: Construct,
+    type: string,
+    private readonly attributes: Readonly<Record<string, unknown>>,
+  ) {
+    super(scope, "backend", type);
+  }
+
+  protected override synthesizeAttributes(): { [name: string]: unknown } {
+    return { ...this.attributes };
+  }
+
+  protected override synthesizeHclAttributes(): { [name: string]: unknown } {
+    return { ...this.attributes };
+  }
+
+  /** Not offered: the lab is one stack and reads no other stack's state. */
+  getRemoteStateDataSource(): TerraformRemoteState {
+    throw new Error(`cross-stack references through the ${this.name} backend are not supported by talos-enclave`);
   }
 }

@@ -171,6 +171,15 @@ function unary<Req>(fn: (req: Req) => unknown, onError: (e: unknown) => unknown)
   };
 }
 
+/**
+ * A handler answered after TFSIM_APPLY_DELAY_MS: a slow apply, so a test can run a second command
+ * while the first holds the state lock.
+ */
+function slowed(h: Handler): Handler {
+  const delay = Number(process.env.TFSIM_APPLY_DELAY_MS ?? 0);
+  return delay > 0 ? (call, cb) => setTimeout(() => h(call, cb), delay) : h;
+}
+
 type DynIn = { msgpack?: Buffer } | undefined;
 const val = (d: DynIn) => decodeValue(d?.msgpack);
 
@@ -226,9 +235,11 @@ export async function serve(args: Args): Promise<void> {
         sim.planResourceChange(r.type_name, val(r.prior_state), val(r.proposed_new_state), val(r.config)),
       (e) => ({ planned_state: dyn(null), ...diagOnly(e) }),
     ),
-    ApplyResourceChange: unary(
-      (r: { type_name: string; planned_state?: DynIn }) => sim.applyResourceChange(r.type_name, val(r.planned_state)),
-      (e) => ({ new_state: dyn(null), ...diagOnly(e) }),
+    ApplyResourceChange: slowed(
+      unary(
+        (r: { type_name: string; planned_state?: DynIn }) => sim.applyResourceChange(r.type_name, val(r.planned_state)),
+        (e) => ({ new_state: dyn(null), ...diagOnly(e) }),
+      ),
     ),
     ImportResourceState: unary(
       (r: { type_name: string; id: string }) => ({

@@ -83,10 +83,14 @@ export class TerraformSandbox {
     };
   }
 
-  /** Runs terraform with the sandbox's providers; never throws for a non-zero exit. */
-  run(cwd: string, args: readonly string[]): Promise<TerraformResult> {
+  /**
+   * Runs terraform with the sandbox's providers; never throws for a non-zero exit.
+   *
+   * @param env - variables added to the sandbox's environment (a backend's credentials, say)
+   */
+  run(cwd: string, args: readonly string[], env: NodeJS.ProcessEnv = {}): Promise<TerraformResult> {
     return new Promise((done, fail) => {
-      const child = spawn(this.terraform, [...args], { cwd, env: this.env(), stdio: ["ignore", "pipe", "pipe"] });
+      const child = spawn(this.terraform, [...args], { cwd, env: { ...this.env(), ...env }, stdio: ["ignore", "pipe", "pipe"] });
       let stdout = "";
       let stderr = "";
       child.stdout.on("data", (d) => (stdout += d));

@@ -35,6 +35,11 @@ export function stripForTerraform(root: Record<string, unknown>): Record<string,
   return { ...root, terraform };
 }
 
+/** Values for a root's required variables, for `<name>.auto.tfvars.json`. */
+export function stackVariables(root: Record<string, unknown>): Record<string, unknown> {
+  return dummyVariables(root);
+}
+
 /** A stand-in value for a variable of the given type constraint. */
 export function dummyValue(name: string, type: string | undefined): unknown {
   const t = (type ?? "string").replace(/\s+/g, "");

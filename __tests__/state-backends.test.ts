@@ -1,0 +1,120 @@
+import { spawn, spawnSync } from "node:child_process";
+import { existsSync, readdirSync, readFileSync, rmSync, writeFileSync } from "node:fs";
+import { join } from "node:path";
+import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { synthLabTree } from "../constructs/emit/synth-lab";
+import { LabSpecInput } from "../constructs/spec/lab-spec";
+import { findSchemaDir, SCHEMA_DIR_MISSING } from "../providers/schema-dir";
+import { TerraformSandbox } from "../tools/tfsim/sandbox";
+import { stackVariables } from "../tools/tfsim/verify-stack";
+import { PROJECT_ROOT, tempDir } from "./support/tree";
+
+/**
+ * Remote state, for teams: a stack whose spec selects the pg backend is applied with terraform (against
+ * the simulated providers) into a real PostgreSQL, the state lands in the database and nowhere on
+ * disk, a second apply started meanwhile is refused by the lock, and a re-synth changes nothing for
+ * terraform: no re-init, no diff, the same state. .ci/run starts Debian's PostgreSQL and exports
+ * TALOS_ENCLAVE_PG_CONN; without it the suite skips with one line.
+ */
+
+const conn = process.env.TALOS_ENCLAVE_PG_CONN;
+const schemaDir = findSchemaDir(PROJECT_ROOT);
+const hasTerraform = spawnSync("terraform", ["version"], { encoding: "utf8" }).status === 0;
+const hasPsql = spawnSync("psql", ["--version"], { encoding: "utf8" }).status === 0;
+const skipReason = !schemaDir
+  ? SCHEMA_DIR_MISSING
+  : !hasTerraform
+    ? "terraform is not on the PATH"
+    : !conn || !hasPsql
+      ? "no PostgreSQL (TALOS_ENCLAVE_PG_CONN and psql; .ci/run provides both)"
+      : undefined;
+if (skipReason) console.warn(`state backends: skipped — ${skipReason}`);
+
+const SCHEMA = "talos_enclave_pg_lab";
+const SPEC: LabSpecInput = { name: "pg-lab", state: { encryption: false, backend: { type: "pg" } } };
+
+function psql(sql: string): string {
+  const r = spawnSync("psql", [conn!, "-X", "-q", "-t", "-A", "-v", "ON_ERROR_STOP=1", "-c", sql], { encoding: "utf8" });
+  if (r.status !== 0) throw new Error(`psql failed: ${r.stderr}`);
+  return r.stdout.trim();
+}
+
+/** Resources the stack's modules and root declare: what an apply must create. */
+function declaredResources(stackDir: string): number {
+  const docs = [join(stackDir, "cdk.tf.json"), ...readdirSync(join(stackDir, "modules")).map((m) => join(stackDir, "modules", m, "main.tf.json"))];
+  return docs
+    .map((f) => JSON.parse(readFileSync(f, "utf8")).resource ?? {})
+    .reduce((n, byType) => n + Object.values(byType as Record<string, object>).reduce((m, r) => m + Object.keys(r).length, 0), 0);
+}
+
+describe.skipIf(!!skipReason)("the pg backend", () => {
+  let sandbox: TerraformSandbox;
+  const work = tempDir("pg");
+  const out = join(work, "cdktf.out");
+  let stack = "";
+  const env = () => ({ PG_CONN_STR: conn! });
+
+  beforeAll(() => {
+    sandbox = TerraformSandbox.create(schemaDir!);
+    psql(`DROP SCHEMA IF EXISTS ${SCHEMA} CASCADE`);
+    stack = synthLabTree(SPEC, out).stackDir;
+  }, 60_000);
+  afterAll(() => {
+    sandbox?.dispose();
+    rmSync(work, { recursive: true, force: true });
+    if (!skipReason) psql(`DROP SCHEMA IF EXISTS ${SCHEMA} CASCADE`);
+  });
+
+  it("writes a pg backend with a schema of the lab's own and no credentials", () => {
+    const root = JSON.parse(readFileSync(join(stack, "cdk.tf.json"), "utf8"));
+    expect(root.terraform.backend).toEqual({ pg: { schema_name: SCHEMA } });
+    expect(root.terraform.encryption).toBeUndefined();
+    expect(readFileSync(join(stack, "cdk.tf.json"), "utf8")).not.toContain("postgres://");
+  });
+
+  it("applies into the database; a concurrent apply is refused by the lock; a re-synth changes nothing", async () => {
+    const root = JSON.parse(readFileSync(join(stack, "cdk.tf.json"), "utf8"));
+    // The operator's variable file: an operator file in the stack folder, which the re-synth keeps.
+    writeFileSync(join(stack, "lab.auto.tfvars.json"), JSON.stringify(stackVariables(root), null, 2));
+    const init = await sandbox.run(stack, ["init", "-input=false", "-no-color"], env());
+    expect(init.status, init.stderr).toBe(0);
+    expect(init.stdout).toContain('Successfully configured the backend "pg"');
+
+    // A slow first apply holds the lock while a second one starts.
+    const first = spawn("terraform", ["apply", "-input=false", "-auto-approve", "-no-color"], {
+      cwd: stack,
+      env: { ...sandbox.env(), ...env(), TFSIM_APPLY_DELAY_MS: "1500" },
+      stdio: ["ignore", "pipe", "pipe"],
+    });
+    let firstOut = "";
+    first.stdout.on("data", (d) => (firstOut += d));
+    first.stderr.on("data", (d) => (firstOut += d));
+    const firstDone = new Promise<number | null>((done) => first.on("exit", done));
+    for (let i = 0; i < 200 && !/Creating\.\.\./.test(firstOut); i++) await new Promise((r) => setTimeout(r, 100));
+    expect(firstOut).toMatch(/Creating\.\.\./);
+    const second = await sandbox.run(stack, ["apply", "-input=false", "-auto-approve", "-lock-timeout=0s", "-no-color"], env());
+    expect(second.status).toBe(1);
+    expect(second.stderr.replace(/\s+/g, " ")).toContain("Error acquiring the state lock");
+    expect(await firstDone, firstOut).toBe(0);
+    const created = Number(/Apply complete! Resources: (\d+) added/.exec(firstOut)?.[1]);
+    expect(created).toBe(declaredResources(stack));
+
+    // The state is in the database, and nowhere in the tree.
+    expect(psql(`SELECT name FROM ${SCHEMA}.states`)).toBe("default");
+    const state = JSON.parse(psql(`SELECT data FROM ${SCHEMA}.states WHERE name = 'default'`));
+    expect(state.resources.filter((r: { mode: string }) => r.mode === "managed").length).toBe(created);
+    expect(readdirSync(stack).filter((f) => f.includes("tfstate"))).toEqual([]);
+    const before = psql(`SELECT md5(data) FROM ${SCHEMA}.states`);
+
+    // Re-synth: the operator's files stay, terraform needs no re-init and sees no change.
+    const again = synthLabTree(SPEC, out);
+    expect(again.mode).toBe("exchanged");
+    expect(again.preserved).toContain("stacks/pg-lab/.terraform.lock.hcl");
+    expect(again.preserved).toContain("stacks/pg-lab/lab.auto.tfvars.json");
+    expect(again.preserved.some((p) => p.startsWith("stacks/pg-lab/.terraform/"))).toBe(true);
+    expect(existsSync(join(stack, ".terraform", "terraform.tfstate"))).toBe(true);
+    const plan = await sandbox.run(stack, ["plan", "-input=false", "-detailed-exitcode", "-no-color"], env());
+    expect(plan.status, plan.stderr + plan.stdout).toBe(0);
+    expect(psql(`SELECT md5(data) FROM ${SCHEMA}.states`)).toBe(before);
+  }, 240_000);
+});
