@@ -6,5 +6,9 @@ export default defineConfig({
     testTimeout: 120_000,
     hookTimeout: 300_000,
     pool: "forks",
+    // Both cores: vitest's default leaves one idle on a 2-core machine, and most suites wait on
+    // child processes (terraform, synth runs) anyway.
+    maxWorkers: 2,
+    minWorkers: 1,
   },
 });

@@ -1,5 +1,4 @@
 import { join } from "node:path";
-import { App } from "cdktf";
 import { describe, expect, it } from "vitest";
 import { AddressSet } from "../constructs/policy/address-set";
 import { separationViolations } from "../constructs/policy/separation-policy";
@@ -10,7 +9,7 @@ import { loadLabSpec } from "../constructs/spec/load";
 import { SpecError } from "../constructs/spec/spec-error";
 import { validateLabSpec } from "../constructs/spec/validate";
 import { TalosEnclave } from "../constructs/talos-enclave";
-import { PROJECT_ROOT, readTree } from "./support/tree";
+import { PROJECT_ROOT, readTree, scratchApp } from "./support/tree";
 
 /**
  * The separation invariants judged on the written files. The reference tree and every example pass;
@@ -58,7 +57,7 @@ describe("the separation invariants on the written files", () => {
   it("hold for every example lab", () => {
     for (const f of ["lab.yaml", "three-nodes.yaml", "single-control-plane.yaml", "fifty-workers.yaml"]) {
       const spec = loadLabSpec(join(PROJECT_ROOT, "examples", f));
-      const app = new App({ outdir: join(PROJECT_ROOT, "cdktf.out.unused"), skipValidation: true });
+      const app = scratchApp();
       // files() runs the check itself; a violation would throw here
       expect(() => new TalosEnclave(app, spec.name, { spec }).files()).not.toThrow();
     }
@@ -154,7 +153,7 @@ describe("the separation invariants on the written files", () => {
 describe("synth refuses a lab that breaks separation", () => {
   it("through the escape hatch: a Talos VM's Proxmox firewall opened to everyone", () => {
     const spec: LabSpecInput = {};
-    const app = new App({ outdir: join(PROJECT_ROOT, "cdktf.out.unused"), skipValidation: true });
+    const app = scratchApp();
     const lab = new TalosEnclave(app, "talos-lab", { spec });
     lab.zones.srv.firewalls.get("talos-worker-1")!.rules.addOverride("rule", [
       { type: "in", action: "ACCEPT", proto: "tcp", dport: "22", comment: "nodes-to-pods: debug", enabled: true },

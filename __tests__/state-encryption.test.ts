@@ -1,10 +1,10 @@
-import { App } from "cdktf";
+import { scratchApp } from "./support/tree";
 import { describe, expect, it } from "vitest";
 import { LabSpecInput } from "../constructs/spec/lab-spec";
 import { TalosEnclave } from "../constructs/talos-enclave";
 
 function root(spec: LabSpecInput) {
-  const lab = new TalosEnclave(new App({ outdir: "unused", skipValidation: true }), "lab", { spec });
+  const lab = new TalosEnclave(scratchApp(), "lab", { spec });
   return JSON.parse(JSON.stringify(lab.toTerraform()));
 }
 

@@ -1,5 +1,4 @@
 import { join } from "node:path";
-import { App } from "cdktf";
 import fc from "fast-check";
 import { afterAll, describe, expect, it } from "vitest";
 import { stableJson } from "../constructs/emit/stable-json";
@@ -8,7 +7,7 @@ import { LabSpecInput } from "../constructs/spec/lab-spec";
 import { TalosEnclave } from "../constructs/talos-enclave";
 import { findSchemaDir, SCHEMA_DIR_MISSING } from "../providers/schema-dir";
 import { checkTerraformJson, formatProblems, loadProviderSchemas } from "./support/conformance";
-import { PROJECT_ROOT, synthToTemp } from "./support/tree";
+import { PROJECT_ROOT, scratchApp, synthToTemp } from "./support/tree";
 
 const schemaDir = findSchemaDir(PROJECT_ROOT);
 if (!schemaDir) console.warn(`synth conformance: skipped — ${SCHEMA_DIR_MISSING}`);
@@ -20,7 +19,7 @@ function terraformDocs(files: Map<string, string>): [string, unknown][] {
 
 /** Synthesizes in memory (no files): the root document plus every module document. */
 function synthInMemory(spec: LabSpecInput, tweak?: (lab: TalosEnclave) => void): [string, unknown][] {
-  const lab = new TalosEnclave(new App({ outdir: "unused", skipValidation: true }), "lab", { spec });
+  const lab = new TalosEnclave(scratchApp(), "lab", { spec });
   tweak?.(lab);
   const docs: [string, unknown][] = [["cdk.tf.json", JSON.parse(stableJson(lab.toTerraform()))]];
   for (const [p, t] of lab.files()) if (p.endsWith(".tf.json")) docs.push([p, JSON.parse(t)]);

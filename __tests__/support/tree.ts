@@ -1,4 +1,5 @@
 import { mkdtempSync, readdirSync, readFileSync, rmSync, statSync } from "node:fs";
+import { App } from "cdktf";
 import { tmpdir } from "node:os";
 import { join, relative } from "node:path";
 import { synthLab } from "../../constructs/emit/synth-lab";
@@ -43,4 +44,19 @@ export function changedFiles(a: Map<string, string>, b: Map<string, string>): st
 export function changedPaths(a: Map<string, string>, b: Map<string, string>): string[] {
   const paths = new Set([...a.keys(), ...b.keys()]);
   return [...paths].filter((p) => a.get(p) !== b.get(p)).sort();
+}
+
+let scratch: string | undefined;
+
+/**
+ * A cdktf App for in-memory synthesis (toTerraform, files): its output folder, which cdktf may create,
+ * is a temporary folder of this test process, removed when the process exits — never the project.
+ */
+export function scratchApp(): App {
+  if (!scratch) {
+    scratch = tempDir("app");
+    const dir = scratch;
+    process.on("exit", () => rmSync(dir, { recursive: true, force: true }));
+  }
+  return new App({ outdir: join(scratch, "cdktf.out"), skipValidation: true });
 }

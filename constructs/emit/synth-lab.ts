@@ -4,6 +4,7 @@ import { LabSpecInput } from "../spec/lab-spec";
 import { validateLabSpec } from "../spec/validate";
 import { TalosEnclave } from "../talos-enclave";
 import { OutputWrite, writeOutputTree } from "./output-tree";
+import { withoutTokenStackTraces } from "./token-stacks";
 
 /** Where a synth put the lab, and what it kept of the operator's files. */
 export interface SynthResult extends OutputWrite {
@@ -25,10 +26,12 @@ export function synthLab(spec: LabSpecInput, outdir: string): string {
 /** {@link synthLab}, with what happened to the output folder. */
 export function synthLabTree(spec: LabSpecInput, outdir: string): SynthResult {
   const valid = validateLabSpec(spec);
-  const write = writeOutputTree(outdir, (staging) => {
-    const app = new App({ outdir: staging, skipValidation: false });
-    new TalosEnclave(app, valid.name, { spec: valid });
-    app.synth();
-  });
+  const write = writeOutputTree(outdir, (staging) =>
+    withoutTokenStackTraces(() => {
+      const app = new App({ outdir: staging, skipValidation: false });
+      new TalosEnclave(app, valid.name, { spec: valid });
+      app.synth();
+    }),
+  );
   return { ...write, stackDir: join(write.target, "stacks", valid.name) };
 }

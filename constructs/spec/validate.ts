@@ -387,6 +387,11 @@ export function semanticProblems(spec: LabSpec): SpecProblem[] {
     if (flowIds.has(f.id)) add(`flows[${i}].id`, f.id, "is used by another flow", "flow ids must be unique");
     flowIds.add(f.id);
     if (!known) return;
+    for (const end of ["from", "to"] as const) {
+      const group = f[end];
+      const members = group === "group:workers" ? t.workers.length : group === "group:controlplanes" ? t.controlPlanes.length : undefined;
+      if (members === 0) add(`flows[${i}].${end}`, group, "names a group without members", "the lab has no VM in it; add one, or drop the flow");
+    }
     const srvSide = (e: string) => e === "zone:srv" || e === "pods" || e === "vip" || e.startsWith("group:") || hostZone.get(e) === "srv";
     const outside = (e: string) => e === "internet" || e === "proxmox";
     if (f.from === f.to && !f.from.startsWith("zone:") && !f.from.startsWith("group:") && f.from !== "pods") {

@@ -100,7 +100,7 @@ export class EdgeZone extends ZoneModule {
     });
 
     const fw = m.firewall;
-    this.firewall = new LabVm(this, fw.name, {
+    this.firewall = new LabVm(this.vms, fw.name, {
       plan: fw,
       datastoreId: spec.proxmox.vmDatastore,
       bridges: fw.nics.map((n) => (n.segment === "wan" ? n.bridge : bridgeRef[fw.node][n.segment])),

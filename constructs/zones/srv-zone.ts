@@ -84,7 +84,7 @@ export class SrvZone extends ZoneModule {
     });
 
     for (const plan of [...m.controlPlanes, ...m.workers]) {
-      const vm = new LabVm(this, plan.name, {
+      const vm = new LabVm(this.vms, plan.name, {
         plan,
         datastoreId: spec.proxmox.vmDatastore,
         bridges: plan.nics.map((n) => varRef("bridges", plan.node, n.segment)),
@@ -96,7 +96,7 @@ export class SrvZone extends ZoneModule {
         secureBoot: spec.talos.secureBoot,
       });
       this.nodes.set(plan.name, vm);
-      this.firewalls.set(plan.name, new VmFirewall(this, `${plan.name}-firewall`, { vm, rules: proxmoxFirewallRules(flows, plan) }));
+      this.firewalls.set(plan.name, new VmFirewall(this.vms, `${plan.name}.firewall`, { vm, rules: proxmoxFirewallRules(flows, plan) }));
     }
 
     this.talos = new TalosCluster(this, "talos", { model: m, vms: this.nodes, caCertificateExpression: `var.${ca.friendlyUniqueId}` });

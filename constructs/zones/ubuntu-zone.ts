@@ -88,7 +88,7 @@ export abstract class UbuntuZone extends ZoneModule {
       const sidecar = `cloud-init/${plan.name}.user-data.yaml.tftpl`;
       this.addSidecar(sidecar, template.text);
       if (plan.role === "ingress") this.addSidecar(haproxySidecarPath(plan), renderHaproxyCfg(m, plan));
-      const userData = new VirtualEnvironmentFile(this, `${plan.name}-user-data`, {
+      const userData = new VirtualEnvironmentFile(this.vms, `${plan.name}.user-data`, {
         nodeName: plan.node,
         datastoreId: spec.proxmox.snippetDatastore,
         contentType: "snippets",
@@ -99,7 +99,7 @@ export abstract class UbuntuZone extends ZoneModule {
         },
       });
       userData.overrideLogicalId(`${plan.name}-user-data`);
-      const vm = new LabVm(this, plan.name, {
+      const vm = new LabVm(this.vms, plan.name, {
         plan,
         datastoreId: spec.proxmox.vmDatastore,
         bridges: plan.nics.map((n) => varRef("bridges", plan.node, n.segment)),
@@ -110,7 +110,7 @@ export abstract class UbuntuZone extends ZoneModule {
         // The cloud image only seeds the first boot; a newer image must not replace a running VM.
         ignoreChanges: ["disk[0].file_id"],
       });
-      const firewall = new VmFirewall(this, `${plan.name}-firewall`, { vm, rules: proxmoxFirewallRules(flows, plan) });
+      const firewall = new VmFirewall(this.vms, `${plan.name}.firewall`, { vm, rules: proxmoxFirewallRules(flows, plan) });
       this.hosts.set(plan.name, { plan, userData, vm, firewall });
     }
 

@@ -46,6 +46,19 @@ export abstract class ZoneModule extends HclJsonStack {
     return new RootConstruct("");
   }
 
+  private vmScope?: Construct;
+
+  /**
+   * The scope the module's VMs and their per-VM constructs live in (`<module>/vms/…`). VM names are the
+   * spec's; inside this scope a VM is `<name>`, its firewall `<name>.firewall`, its user-data
+   * `<name>.user-data` — '.' is in no name, so no VM name can collide with another construct of the
+   * module, whatever the spec calls its VMs.
+   */
+  protected get vms(): Construct {
+    this.vmScope ??= new Construct(this, "vms");
+    return this.vmScope;
+  }
+
   private readonly inputPorts: ModulePort[] = [];
   private readonly sidecarFiles = new Map<string, string>();
   private readonly outputPorts: ModulePort[] = [];
