@@ -7,7 +7,7 @@ import { parseAllDocuments } from "yaml";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { synthLab } from "../constructs/emit/synth-lab";
 import { withoutTokenStackTraces } from "../constructs/emit/token-stacks";
-import { LabSpecSchema } from "../constructs/spec/lab-spec";
+import { LabSpecInput, LabSpecSchema } from "../constructs/spec/lab-spec";
 import { SpecError } from "../constructs/spec/spec-error";
 import { validateLabSpec } from "../constructs/spec/validate";
 import { TalosEnclave } from "../constructs/talos-enclave";
@@ -228,7 +228,7 @@ describe.skipIf(!!skipReason)("terraform evaluates no spec text", () => {
 
   it.each(PAYLOADS.filter((p) => !p.includes("\n")))("plans and applies %j as text", async (payload) => {
     const spec = setAt(BASES[0], ["flows", 0, "purpose"], payload);
-    const stack = synthLab(spec, join(work, `s${PAYLOADS.indexOf(payload)}`, "cdktf.out"));
+    const stack = synthLab(spec as LabSpecInput, join(work, `s${PAYLOADS.indexOf(payload)}`, "cdktf.out"));
     const dir = workDir(sandbox, "inject");
     prepareStack(stack, dir);
     const step = (name: string, args: string[]) => terraformStep(sandbox, dir, "inject", name, args);

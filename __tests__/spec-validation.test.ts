@@ -688,6 +688,19 @@ describe("validateLabSpec: one pass", () => {
   });
 });
 
+describe("validateLabSpec: many problems", () => {
+  it("reports every one of 50 000 broken workers, each once (the time is in npm run bench)", () => {
+    const workers = Array.from({ length: 50_000 }, (_, i) => ({ name: `w-${i}`, ip: i % 2 ? "10.10.100.300" : "10.10.101.7" }));
+    const lines = problemLines({ talos: { workers } });
+    expect(lines).toHaveLength(50_000);
+    // shape problems first, then the cross-field ones, each with the user's own index
+    expect(lines[0]).toBe('talos.workers[1].ip: "10.10.100.300" — must be an IPv4 address (dotted quad such as 10.10.100.11, without a prefix length)');
+    expect(lines[24_999]).toBe('talos.workers[49999].ip: "10.10.100.300" — must be an IPv4 address (dotted quad such as 10.10.100.11, without a prefix length)');
+    expect(lines[25_000]).toBe('talos.workers[0].ip: "10.10.101.7" — must lie inside zones.srv.cidr (10.10.100.0/24) (pick a free address in 10.10.100.0/24)');
+    expect(lines[49_999]).toBe('talos.workers[49998].ip: "10.10.101.7" — must lie inside zones.srv.cidr (10.10.100.0/24) (pick a free address in 10.10.100.0/24)');
+  });
+});
+
 describe("validateLabSpec: valid specs", () => {
   it("accepts the empty spec and fills in the reference lab", () => {
     const spec = validateLabSpec({});

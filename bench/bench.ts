@@ -17,6 +17,7 @@ import { join, resolve } from "node:path";
 import { performance } from "node:perf_hooks";
 import { CASES, WorkerResult } from "./cases";
 import { benchEntryPoints, packedSize } from "./entry-points";
+import { benchValidation } from "./validation";
 
 const RUNS = 3;
 const REPO = resolve(__dirname, "..");
@@ -161,13 +162,17 @@ async function main(): Promise<void> {
     rmSync(root, { recursive: true, force: true });
   }
   const pack = packedSize(REPO);
+  if (!json) process.stderr.write("bench: validation…\n");
+  const validation = benchValidation(RUNS);
   if (json) {
-    console.log(JSON.stringify({ machine: m, runs: RUNS, cases: results, entryPoints: entries, package: pack }));
+    console.log(JSON.stringify({ machine: m, runs: RUNS, cases: results, entryPoints: entries, package: pack, validation }));
     return;
   }
   console.log(table(results, m));
   console.log("\nreference lab, whole command (median of 3):");
   for (const e of entries) console.log(`  ${e.entry.padEnd(36)} ${String(e.ms).padStart(6)} ms`);
+  console.log("\nvalidation of broken workers (median of 3):");
+  for (const v of validation) console.log(`  ${String(v.workers).padStart(6)} workers: ${String(v.problems).padStart(6)} problems in ${String(v.ms).padStart(5)} ms (${v.usPerWorker} µs per worker)`);
   console.log(`\npackage: ${(pack.bytes / 1024).toFixed(0)} KiB packed, ${(pack.unpackedBytes / 1024).toFixed(0)} KiB unpacked, ${pack.files} files`);
 }
 

@@ -90,7 +90,7 @@ const validLab = fc
 /** Values a mutation puts somewhere: other JSON, edge numbers, hostile strings. */
 const mutant = fc.oneof(
   fc.jsonValue({ maxDepth: 2 }),
-  pick(0, -1, 1.5, 65536, 2 ** 53, Number.POSITIVE_INFINITY, Number.NEGATIVE_INFINITY, Number.NaN, null, true, "", [], {}),
+  pick<unknown>(0, -1, 1.5, 65536, 2 ** 53, Number.POSITIVE_INFINITY, Number.NEGATIVE_INFINITY, Number.NaN, null, true, "", [], {}),
   pick('${file("/etc/passwd")}', "%{ if true }x%{ endif }", "a\nkey: v", "</descr><rule>", "'\"`", "$(touch /tmp/x)", "../..", "internet", "zone:srv", "talos-cp-1", "10.10.100.300", "x".repeat(300)),
 );
 
