@@ -7,6 +7,7 @@ import { LabSpecInput } from "../constructs/spec/lab-spec";
 import { findSchemaDir, SCHEMA_DIR_MISSING } from "../providers/schema-dir";
 import { TerraformSandbox } from "../tools/tfsim/sandbox";
 import { stackVariables } from "../tools/tfsim/verify-stack";
+import { S3StandIn } from "./support/s3-stand-in";
 import { PROJECT_ROOT, tempDir } from "./support/tree";
 
 /**
@@ -21,14 +22,10 @@ const conn = process.env.TALOS_ENCLAVE_PG_CONN;
 const schemaDir = findSchemaDir(PROJECT_ROOT);
 const hasTerraform = spawnSync("terraform", ["version"], { encoding: "utf8" }).status === 0;
 const hasPsql = spawnSync("psql", ["--version"], { encoding: "utf8" }).status === 0;
-const skipReason = !schemaDir
-  ? SCHEMA_DIR_MISSING
-  : !hasTerraform
-    ? "terraform is not on the PATH"
-    : !conn || !hasPsql
-      ? "no PostgreSQL (TALOS_ENCLAVE_PG_CONN and psql; .ci/run provides both)"
-      : undefined;
-if (skipReason) console.warn(`state backends: skipped — ${skipReason}`);
+const terraformSkip = !schemaDir ? SCHEMA_DIR_MISSING : !hasTerraform ? "terraform is not on the PATH" : undefined;
+const skipReason = terraformSkip ?? (!conn || !hasPsql ? "no PostgreSQL (TALOS_ENCLAVE_PG_CONN and psql; .ci/run provides both)" : undefined);
+if (skipReason) console.warn(`state backends (pg): skipped — ${skipReason}`);
+if (terraformSkip) console.warn(`state backends (s3): skipped — ${terraformSkip}`);
 
 const SCHEMA = "talos_enclave_pg_lab";
 const SPEC: LabSpecInput = { name: "pg-lab", state: { encryption: false, backend: { type: "pg" } } };
@@ -116,5 +113,62 @@ describe.skipIf(!!skipReason)("the pg backend", () => {
     const plan = await sandbox.run(stack, ["plan", "-input=false", "-detailed-exitcode", "-no-color"], env());
     expect(plan.status, plan.stderr + plan.stdout).toBe(0);
     expect(psql(`SELECT md5(data) FROM ${SCHEMA}.states`)).toBe(before);
+  }, 240_000);
+});
+
+/**
+ * The same for s3, against a stand-in S3-compatible store on loopback (path-style, as MinIO and Ceph
+ * serve it): terraform's own s3 backend initialises with the generated settings, keeps the state as
+ * an object, takes its lock with a conditional write (`use_lockfile`) that refuses a second apply, and
+ * removes the lock when done.
+ */
+describe.skipIf(!!terraformSkip)("the s3 backend", () => {
+  let sandbox: TerraformSandbox;
+  const store = new S3StandIn(["lab-state"]);
+  const work = tempDir("s3");
+  let stack = "";
+  const env = { AWS_ACCESS_KEY_ID: "stand-in", AWS_SECRET_ACCESS_KEY: "stand-in", AWS_EC2_METADATA_DISABLED: "true" };
+
+  beforeAll(async () => {
+    sandbox = TerraformSandbox.create(schemaDir!);
+    const endpoint = await store.start();
+    stack = synthLabTree({ name: "s3-lab", state: { encryption: false, backend: { type: "s3", bucket: "lab-state", endpoint } } }, join(work, "cdktf.out")).stackDir;
+  }, 60_000);
+  afterAll(async () => {
+    sandbox?.dispose();
+    await store.stop();
+    rmSync(work, { recursive: true, force: true });
+  });
+
+  it("keeps the state as an object, locked while a run holds it", async () => {
+    const root = JSON.parse(readFileSync(join(stack, "cdk.tf.json"), "utf8"));
+    expect(root.terraform.backend.s3).toMatchObject({ bucket: "lab-state", key: "s3-lab/terraform.tfstate", use_path_style: true, use_lockfile: true });
+    expect(root.terraform.required_version).toBe(">= 1.10.0");
+    writeFileSync(join(stack, "lab.auto.tfvars.json"), JSON.stringify(stackVariables(root), null, 2));
+    const init = await sandbox.run(stack, ["init", "-input=false", "-no-color"], env);
+    expect(init.status, init.stderr).toBe(0);
+    expect(init.stdout).toContain('Successfully configured the backend "s3"');
+
+    const first = spawn("terraform", ["apply", "-input=false", "-auto-approve", "-no-color"], {
+      cwd: stack,
+      env: { ...sandbox.env(), ...env, TFSIM_APPLY_DELAY_MS: "1500" },
+      stdio: ["ignore", "pipe", "pipe"],
+    });
+    let firstOut = "";
+    first.stdout.on("data", (d) => (firstOut += d));
+    first.stderr.on("data", (d) => (firstOut += d));
+    const firstDone = new Promise<number | null>((done) => first.on("exit", done));
+    for (let i = 0; i < 200 && !/Creating\.\.\./.test(firstOut); i++) await new Promise((r) => setTimeout(r, 100));
+    expect(store.objects.has("lab-state/s3-lab/terraform.tfstate.tflock")).toBe(true);
+    const second = await sandbox.run(stack, ["apply", "-input=false", "-auto-approve", "-lock-timeout=0s", "-no-color"], env);
+    expect(second.status).toBe(1);
+    expect(second.stderr.replace(/\s+/g, " ")).toContain("Error acquiring the state lock");
+    expect(await firstDone, firstOut).toBe(0);
+
+    const state = JSON.parse(store.objects.get("lab-state/s3-lab/terraform.tfstate")!.toString("utf8"));
+    expect(state.resources.filter((r: { mode: string }) => r.mode === "managed").length).toBe(declaredResources(stack));
+    expect(store.objects.has("lab-state/s3-lab/terraform.tfstate.tflock")).toBe(false);
+    expect(store.requests.some((r) => r.startsWith("PUT /lab-state/s3-lab/terraform.tfstate.tflock"))).toBe(true);
+    expect(readdirSync(stack).filter((f) => f.includes("tfstate"))).toEqual([]);
   }, 240_000);
 });
