@@ -220,11 +220,16 @@ describe("kill -9 at any instant leaves the old tree or the new tree", () => {
   });
 
   it("killed from outside at 16 moments spread over a synth", async () => {
+    // How long a whole re-synth takes on this machine now, so the kills span all of it.
+    const probe = v1();
+    const t0 = Date.now();
+    expect(synth(["--out", probe, "--spec", WORKER]).status).toBe(0);
+    const whole = Date.now() - t0;
     const seen = { old: 0, new: 0 };
     for (let i = 0; i < 16; i++) {
       const out = v1();
       const child = spawn(process.execPath, [MAIN, "--out", out, "--spec", WORKER], { cwd: work, stdio: "ignore" });
-      const delay = 150 + i * 45;
+      const delay = Math.round((whole * (i + 1)) / 16);
       const code = await new Promise<number | null>((done) => {
         const timer = setTimeout(() => child.kill("SIGKILL"), delay);
         child.on("exit", (c) => {
@@ -236,7 +241,7 @@ describe("kill -9 at any instant leaves the old tree or the new tree", () => {
       seen[state]++;
       expectRecovered(out);
     }
-    console.log(`outside kills: ${seen.old} left the old tree, ${seen.new} the new one`);
+    console.log(`outside kills over a ${whole} ms synth: ${seen.old} left the old tree, ${seen.new} the new one`);
     expect(seen.old + seen.new).toBe(16);
   }, 120_000);
 

@@ -8,7 +8,7 @@ import { findSchemaDir, SCHEMA_DIR_MISSING } from "../providers/schema-dir";
 import { TerraformSandbox } from "../tools/tfsim/sandbox";
 import { stackVariables } from "../tools/tfsim/verify-stack";
 import { S3StandIn } from "./support/s3-stand-in";
-import { PROJECT_ROOT, tempDir } from "./support/tree";
+import { declaredResources, PROJECT_ROOT, tempDir } from "./support/tree";
 
 /**
  * Remote state, for teams: a stack whose spec selects the pg backend is applied with terraform (against
@@ -36,12 +36,26 @@ function psql(sql: string): string {
   return r.stdout.trim();
 }
 
-/** Resources the stack's modules and root declare: what an apply must create. */
-function declaredResources(stackDir: string): number {
-  const docs = [join(stackDir, "cdk.tf.json"), ...readdirSync(join(stackDir, "modules")).map((m) => join(stackDir, "modules", m, "main.tf.json"))];
-  return docs
-    .map((f) => JSON.parse(readFileSync(f, "utf8")).resource ?? {})
-    .reduce((n, byType) => n + Object.values(byType as Record<string, object>).reduce((m, r) => m + Object.keys(r).length, 0), 0);
+/**
+ * A slow apply (the simulator answers each resource after 1.5 s) and, once it is creating, a second
+ * apply that must not wait for the lock. Resolves with the first run's output and exit code and the
+ * second run's result; `whileHeld` runs while the first holds the lock.
+ */
+async function racingApplies(sandbox: TerraformSandbox, stack: string, env: Record<string, string>, whileHeld: () => void = () => {}) {
+  const first = spawn("terraform", ["apply", "-input=false", "-auto-approve", "-no-color"], {
+    cwd: stack,
+    env: { ...sandbox.env(), ...env, TFSIM_APPLY_DELAY_MS: "1500" },
+    stdio: ["ignore", "pipe", "pipe"],
+  });
+  let output = "";
+  first.stdout.on("data", (d) => (output += d));
+  first.stderr.on("data", (d) => (output += d));
+  const done = new Promise<number | null>((resolve) => first.on("exit", resolve));
+  for (let i = 0; i < 200 && !/Creating\.\.\./.test(output); i++) await new Promise((r) => setTimeout(r, 100));
+  expect(output).toMatch(/Creating\.\.\./);
+  whileHeld();
+  const second = await sandbox.run(stack, ["apply", "-input=false", "-auto-approve", "-lock-timeout=0s", "-no-color"], env);
+  return { first: { status: await done, output }, second };
 }
 
 describe.skipIf(!!skipReason)("the pg backend", () => {
@@ -78,21 +92,11 @@ describe.skipIf(!!skipReason)("the pg backend", () => {
     expect(init.stdout).toContain('Successfully configured the backend "pg"');
 
     // A slow first apply holds the lock while a second one starts.
-    const first = spawn("terraform", ["apply", "-input=false", "-auto-approve", "-no-color"], {
-      cwd: stack,
-      env: { ...sandbox.env(), ...env(), TFSIM_APPLY_DELAY_MS: "1500" },
-      stdio: ["ignore", "pipe", "pipe"],
-    });
-    let firstOut = "";
-    first.stdout.on("data", (d) => (firstOut += d));
-    first.stderr.on("data", (d) => (firstOut += d));
-    const firstDone = new Promise<number | null>((done) => first.on("exit", done));
-    for (let i = 0; i < 200 && !/Creating\.\.\./.test(firstOut); i++) await new Promise((r) => setTimeout(r, 100));
-    expect(firstOut).toMatch(/Creating\.\.\./);
-    const second = await sandbox.run(stack, ["apply", "-input=false", "-auto-approve", "-lock-timeout=0s", "-no-color"], env());
+    const { first, second } = await racingApplies(sandbox, stack, env());
     expect(second.status).toBe(1);
     expect(second.stderr.replace(/\s+/g, " ")).toContain("Error acquiring the state lock");
-    expect(await firstDone, firstOut).toBe(0);
+    expect(first.status, first.output).toBe(0);
+    const firstOut = first.output;
     const created = Number(/Apply complete! Resources: (\d+) added/.exec(firstOut)?.[1]);
     expect(created).toBe(declaredResources(stack));
 
@@ -149,21 +153,12 @@ describe.skipIf(!!terraformSkip)("the s3 backend", () => {
     expect(init.status, init.stderr).toBe(0);
     expect(init.stdout).toContain('Successfully configured the backend "s3"');
 
-    const first = spawn("terraform", ["apply", "-input=false", "-auto-approve", "-no-color"], {
-      cwd: stack,
-      env: { ...sandbox.env(), ...env, TFSIM_APPLY_DELAY_MS: "1500" },
-      stdio: ["ignore", "pipe", "pipe"],
-    });
-    let firstOut = "";
-    first.stdout.on("data", (d) => (firstOut += d));
-    first.stderr.on("data", (d) => (firstOut += d));
-    const firstDone = new Promise<number | null>((done) => first.on("exit", done));
-    for (let i = 0; i < 200 && !/Creating\.\.\./.test(firstOut); i++) await new Promise((r) => setTimeout(r, 100));
-    expect(store.objects.has("lab-state/s3-lab/terraform.tfstate.tflock")).toBe(true);
-    const second = await sandbox.run(stack, ["apply", "-input=false", "-auto-approve", "-lock-timeout=0s", "-no-color"], env);
+    const { first, second } = await racingApplies(sandbox, stack, env, () =>
+      expect(store.objects.has("lab-state/s3-lab/terraform.tfstate.tflock")).toBe(true),
+    );
     expect(second.status).toBe(1);
     expect(second.stderr.replace(/\s+/g, " ")).toContain("Error acquiring the state lock");
-    expect(await firstDone, firstOut).toBe(0);
+    expect(first.status, first.output).toBe(0);
 
     const state = JSON.parse(store.objects.get("lab-state/s3-lab/terraform.tfstate")!.toString("utf8"));
     expect(state.resources.filter((r: { mode: string }) => r.mode === "managed").length).toBe(declaredResources(stack));

@@ -7,6 +7,7 @@ import { LabSpecInput } from "../constructs/spec/lab-spec";
 import { TalosEnclave } from "../constructs/talos-enclave";
 import { findSchemaDir, SCHEMA_DIR_MISSING } from "../providers/schema-dir";
 import { checkTerraformJson, formatProblems, loadProviderSchemas } from "./support/conformance";
+import { zoneSpec } from "./support/spec-arbitrary";
 import { PROJECT_ROOT, scratchApp, synthToTemp } from "./support/tree";
 
 const schemaDir = findSchemaDir(PROJECT_ROOT);
@@ -79,13 +80,7 @@ describe.skipIf(!schemaDir)("synthesized modules conform to the provider schemas
     })
     .map((r): LabSpecInput => {
       const nodes = Array.from({ length: r.nodes }, (_, i) => ({ name: `pve${i + 1}` }));
-      const zone = (bridge: string, net: string, vlan: number, domain: string) => ({
-        bridge: r.vlans ? "vmbr1" : bridge,
-        ...(r.vlans ? { vlan } : {}),
-        cidr: `${net}.0/24`,
-        gateway: `${net}.1`,
-        domain,
-      });
+      const zone = zoneSpec(r.vlans);
       const srv = `10.${r.srv}.0`;
       return {
         proxmox: { nodes, manageBridges: r.manageBridges, sshAgent: r.sshAgent },

@@ -7,20 +7,12 @@ import { TerraformSandbox } from "../tools/tfsim/sandbox";
 import { synthLab } from "../constructs/emit/synth-lab";
 import { planChanges, prepareStack, terraformStep, VerifyError, verifyStack, workDir } from "../tools/tfsim/verify-stack";
 import { synthesizeExamples, verifyStacks } from "../tools/verify";
-import { PROJECT_ROOT } from "./support/tree";
+import { declaredResources, PROJECT_ROOT } from "./support/tree";
 
 const schemaDir = findSchemaDir(PROJECT_ROOT);
 const hasTerraform = spawnSync("terraform", ["version"], { encoding: "utf8" }).status === 0;
 const skipReason = !schemaDir ? SCHEMA_DIR_MISSING : !hasTerraform ? "terraform is not on the PATH" : undefined;
 if (skipReason) console.warn(`terraform: skipped — ${skipReason}`);
-
-/** Resources declared across a stack's modules and root: what a first plan must create. */
-function declaredResources(stackDir: string): number {
-  const docs = [join(stackDir, "cdk.tf.json"), ...readdirSync(join(stackDir, "modules")).map((m) => join(stackDir, "modules", m, "main.tf.json"))];
-  return docs
-    .map((f) => JSON.parse(readFileSync(f, "utf8")).resource ?? {})
-    .reduce((n, byType) => n + Object.values(byType as Record<string, object>).reduce((m, r) => m + Object.keys(r).length, 0), 0);
-}
 
 describe.skipIf(!!skipReason)("terraform accepts, plans and applies every synthesized stack", () => {
   let sandbox: TerraformSandbox;

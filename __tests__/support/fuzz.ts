@@ -1,4 +1,5 @@
 import fc from "fast-check";
+import { expect, it } from "vitest";
 import { parseAllDocuments } from "yaml";
 import { stableJson } from "../../constructs/emit/stable-json";
 import { withoutTokenStackTraces } from "../../constructs/emit/token-stacks";
@@ -56,14 +57,17 @@ function outputProblems(spec: unknown): string[] {
  * Runs `runs` generated specs (fast-check, fixed seed): validation may only ever throw a SpecError, and
  * every accepted spec must pass {@link outputProblems}. Stops early past `budgetMs`.
  */
-export function fuzz(seed: number, runs: number, budgetMs: number): FuzzCounts {
+export async function fuzz(seed: number, runs: number, budgetMs: number): Promise<FuzzCounts> {
   const started = Date.now();
   let rejected = 0;
   let accepted = 0;
   let synthesized = 0;
   const failures: { what: string; spec: unknown }[] = [];
+  let n = 0;
   for (const spec of fc.sample(labSpecArbitrary, { numRuns: runs, seed })) {
     if (Date.now() - started > budgetMs) break;
+    // Yield now and then: the test worker must keep answering the runner while the fuzz runs.
+    if (++n % 25 === 0) await new Promise((r) => setImmediate(r));
     let valid: unknown;
     try {
       valid = validateLabSpec(spec);
@@ -82,4 +86,20 @@ export function fuzz(seed: number, runs: number, budgetMs: number): FuzzCounts {
     }
   }
   return { specs: rejected + accepted, rejected, accepted, synthesized, failures, ms: Date.now() - started };
+}
+
+/**
+ * One part of the fuzz as a test: 5 000 specs from its own seed (FUZZ_SEED moves every part), printing
+ * the counts. The suite has two parts in two files so its two workers share the load.
+ */
+export function fuzzPart(part: number): void {
+  const runs = 5_000;
+  const seed = Number(process.env.FUZZ_SEED ?? 20261130) + part;
+  it(`${runs} generated specs: only SpecErrors, and every accepted spec synthesizes and passes the output checks`, async () => {
+    const r = await fuzz(seed, runs, 900_000);
+    console.log(`fuzz ${part} (seed ${seed}): ${r.specs} specs, ${r.rejected} rejected with a SpecError, ${r.accepted} accepted, ${r.synthesized} synthesized and checked, ${r.failures.length} failures, ${(r.ms / 1000).toFixed(0)} s`);
+    expect(r.failures.map((f) => `${f.what}\n  spec: ${JSON.stringify(f.spec)}`).slice(0, 5)).toEqual([]);
+    expect(r.specs, "the time budget ran out before every spec was tried").toBe(runs);
+    expect(r.accepted).toBeGreaterThan(runs / 10);
+  }, 1_000_000);
 }

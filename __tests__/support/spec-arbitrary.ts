@@ -16,6 +16,20 @@ const NEAR_NAMES = ["vms", "pool", "talos", "schematic", "bridges", "x-firewall"
 const name = fc.oneof({ weight: 3, arbitrary: fc.stringMatching(/^[a-z][a-z0-9-]{0,6}[a-z0-9]$/) }, { weight: 1, arbitrary: pick(...NEAR_NAMES) });
 const RESERVED = new Set(["internet", "pods", "vip", "firewall", "proxmox"]);
 
+/**
+ * A zone of a generated lab: `<net>.0/24` with pfSense on `.1`; with `vlans`, every zone shares vmbr1
+ * and is told apart by its tag.
+ */
+export function zoneSpec(vlans: boolean) {
+  return (bridge: string, net: string, vlan: number, domain: string) => ({
+    bridge: vlans ? "vmbr1" : bridge,
+    ...(vlans ? { vlan } : {}),
+    cidr: `${net}.0/24`,
+    gateway: `${net}.1`,
+    domain,
+  });
+}
+
 const validLab = fc
   .record({
     nodes: fc.integer({ min: 1, max: 3 }),
@@ -47,13 +61,7 @@ const validLab = fc
   })
   .map((r) => {
     const proxmoxNodes = Array.from({ length: r.nodes }, (_, i) => ({ name: `pve${i + 1}` }));
-    const zone = (bridge: string, net: string, vlan: number, domain: string) => ({
-      bridge: r.vlans ? "vmbr1" : bridge,
-      ...(r.vlans ? { vlan } : {}),
-      cidr: `${net}.0/24`,
-      gateway: `${net}.1`,
-      domain,
-    });
+    const zone = zoneSpec(r.vlans);
     const m = `192.168.${r.mgmt}`;
     const d = `172.16.${r.dmz}`;
     const s = `10.${r.srv}.0`;

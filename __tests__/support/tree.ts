@@ -60,3 +60,11 @@ export function scratchApp(): App {
   }
   return new App({ outdir: join(scratch, "cdktf.out"), skipValidation: true });
 }
+
+/** Resources declared across a stack's modules and root: what a first apply must create. */
+export function declaredResources(stackDir: string): number {
+  const docs = [join(stackDir, "cdk.tf.json"), ...readdirSync(join(stackDir, "modules")).map((m) => join(stackDir, "modules", m, "main.tf.json"))];
+  return docs
+    .map((f) => JSON.parse(readFileSync(f, "utf8")).resource ?? {})
+    .reduce((n, byType) => n + Object.values(byType as Record<string, object>).reduce((m, r) => m + Object.keys(r).length, 0), 0);
+}
