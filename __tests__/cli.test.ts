@@ -16,13 +16,14 @@ function synth(args: string[], env: Record<string, string> = {}) {
 }
 
 describe("npm run synth", () => {
-  const out = join(work, "out");
+  // named like the golden tree's folder: the default state folder is named after it
+  const out = join(work, "out", "reference-lab");
 
   it("writes the reference lab and says where", () => {
     const r = synth(["--out", out]);
     expect(r.stderr).toBe("");
     expect(r.status).toBe(0);
-    expect(r.stdout.trim()).toBe("synth: wrote out/stacks/talos-lab");
+    expect(r.stdout.trim()).toBe("synth: wrote out/reference-lab/stacks/talos-lab");
     // nothing else lands in the working directory (no stray App output folders)
     expect(readdirSync(work)).toEqual(["out"]);
     expect(changedPaths(readTree(out), readTree(join(PROJECT_ROOT, "examples", "reference-lab")))).toEqual([]);
@@ -63,19 +64,19 @@ describe("npm run synth", () => {
   });
 
   it("takes the spec from TALOS_ENCLAVE_SPEC, as cdktf synth does", () => {
-    const env = synth(["--out", join(work, "env")], { TALOS_ENCLAVE_SPEC: join(PROJECT_ROOT, "examples", "lab.yaml") });
-    const arg = synth(["--out", join(work, "arg"), "--spec", join(PROJECT_ROOT, "examples", "lab.yaml")]);
+    const env = synth(["--out", join(work, "env", "cdktf.out")], { TALOS_ENCLAVE_SPEC: join(PROJECT_ROOT, "examples", "lab.yaml") });
+    const arg = synth(["--out", join(work, "arg", "cdktf.out"), "--spec", join(PROJECT_ROOT, "examples", "lab.yaml")]);
     expect(env.status).toBe(0);
     expect(arg.status).toBe(0);
-    const a = readTree(join(work, "env"));
+    const a = readTree(join(work, "env", "cdktf.out"));
     expect([...a.keys()]).toContain("stacks/homelab/modules/srv/main.tf.json");
-    expect(changedPaths(a, readTree(join(work, "arg")))).toEqual([]);
+    expect(changedPaths(a, readTree(join(work, "arg", "cdktf.out")))).toEqual([]);
   });
 });
 
 describe("the compiled entry point (npm run synth)", () => {
   it("writes the same tree as the sources (build with npm run build)", () => {
-    const dir = join(work, "compiled");
+    const dir = join(work, "compiled", "reference-lab");
     const r = spawnSync(process.execPath, [join(PROJECT_ROOT, "dist", "main.js"), "--out", dir], { cwd: work, encoding: "utf8" });
     expect(r.status, r.stderr).toBe(0);
     expect(changedPaths(readTree(dir), readTree(join(PROJECT_ROOT, "examples", "reference-lab")))).toEqual([]);
@@ -84,7 +85,7 @@ describe("the compiled entry point (npm run synth)", () => {
 
 describe("npx cdktf synth", () => {
   it("produces the same tree as npm run synth", () => {
-    const dir = join(work, "cdktf-app");
+    const dir = join(work, "cdktf-app", "reference-lab");
     const r = spawnSync("npx", ["cdktf", "synth", "--output", dir], {
       cwd: PROJECT_ROOT,
       encoding: "utf8",

@@ -6,7 +6,7 @@ import { changedPaths, PROJECT_ROOT, readTree, synthToTemp } from "./support/tre
 const GOLDEN = join(PROJECT_ROOT, "examples", "reference-lab");
 
 describe("reference lab golden tree", () => {
-  const out = synthToTemp({}, "golden");
+  const out = synthToTemp({}, "golden", "reference-lab");
   afterAll(() => out.cleanup());
 
   it("is committed", () => {

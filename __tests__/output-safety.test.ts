@@ -1,5 +1,5 @@
 import { spawn, spawnSync } from "node:child_process";
-import { existsSync, lstatSync, mkdirSync, readdirSync, readFileSync, readlinkSync, rmSync, symlinkSync, writeFileSync } from "node:fs";
+import { chmodSync, existsSync, lstatSync, mkdirSync, readdirSync, readFileSync, readlinkSync, rmSync, symlinkSync, writeFileSync } from "node:fs";
 import { dirname, join, resolve } from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { changedPaths, PROJECT_ROOT, readTree, tempDir } from "./support/tree";
@@ -72,9 +72,11 @@ function v1(): string {
 
 beforeAll(() => {
   expect(existsSync(MAIN), "build first: npm run build").toBe(true);
+  writeFileSync(join(work, "none.yaml"), "{}\n");
   writeFileSync(WORKER, "talos:\n  workers:\n    - {name: talos-worker-1, ip: 10.10.100.21}\n    - {name: talos-worker-3, ip: 10.10.100.23}\n");
-  const a = join(work, "ref-old");
-  const b = join(work, "ref-new");
+  // every output folder here is named cdktf.out: its name names the default state folder in the tree
+  const a = join(work, "ref-old", "cdktf.out");
+  const b = join(work, "ref-new", "cdktf.out");
   expect(synth(["--out", a]).status).toBe(0);
   expect(synth(["--out", b, "--spec", WORKER]).status).toBe(0);
   oldTree = readTree(a);
@@ -115,11 +117,11 @@ describe("a re-synth keeps the operator's files", () => {
   it("keeps the default local state outside the generated tree", () => {
     const root = JSON.parse(newTree.get("stacks/talos-lab/cdk.tf.json")!);
     const path = root.terraform.backend.local.path as string;
-    expect(path).toBe("../../../state/talos-lab/terraform.tfstate");
+    expect(path).toBe("../../../cdktf.out.state/talos-lab/terraform.tfstate");
     const out = join(work, "x", "cdktf.out");
     const resolved = resolve(out, "stacks", "talos-lab", path);
     expect(resolved.startsWith(`${out}/`)).toBe(false);
-    expect(resolved).toBe(join(work, "x", "state", "talos-lab", "terraform.tfstate"));
+    expect(resolved).toBe(join(work, "x", "cdktf.out.state", "talos-lab", "terraform.tfstate"));
   });
 });
 
@@ -138,7 +140,8 @@ describe("synth refuses, and changes nothing, where it would lose data", () => {
     writeFileSync(join(dir, "package.json"), "{}");
     writeFileSync(join(dir, "main.ts"), "// mine");
     const before = readTree(dir);
-    expectRefused(synth(["--out", "."], {}, dir), /--out: "\." — holds files talos-enclave did not write \(main\.ts, package\.json\) and no \.talos-enclave-synth\.json/);
+    expectRefused(synth(["--out", "."], {}, dir), /--out: "\." — contains the current directory/);
+    expectRefused(synth(["--out", dir], {}, work), /holds files talos-enclave did not write \(main\.ts, package\.json\) and no \.talos-enclave-synth\.json/);
     expect(readTree(dir)).toEqual(before);
     expect(readdirSync(dirname(dir)).filter((n) => n.includes("synth-"))).toEqual([]);
   });
@@ -193,9 +196,9 @@ describe("synth refuses, and changes nothing, where it would lose data", () => {
 
 describe("a symlinked --out", () => {
   it("writes into the target and keeps the link", () => {
-    const real = join(work, "real-out");
+    const real = join(work, "real", "cdktf.out");
     const link = join(work, "link-out");
-    mkdirSync(real);
+    mkdirSync(real, { recursive: true });
     symlinkSync(real, link);
     for (const spec of [[], ["--spec", WORKER]]) {
       const r = synth(["--out", link, ...spec]);
@@ -258,5 +261,133 @@ describe("kill -9 at any instant leaves the old tree or the new tree", () => {
     expect(changedPaths(generated(out), newTree)).toEqual([]);
     expectForeignIntact(out);
     expect(leftovers(out)).toEqual([]);
+  });
+});
+
+describe("what a hostile review found, kept fixed", () => {
+  it("keeps operator files named like JavaScript object properties", () => {
+    const out = v1();
+    const names = ["constructor", "valueOf", "__proto__", "hasOwnProperty", "toString"];
+    for (const n of names) writeFileSync(join(out, n), `keep ${n}`);
+    const r = synth(["--out", out, "--spec", WORKER]);
+    expect(r.status, r.stderr).toBe(0);
+    for (const n of names) expect(readFileSync(join(out, n), "utf8")).toBe(`keep ${n}`);
+  });
+
+  it("keeps the modes of the operator's folders and of its own", () => {
+    const out = v1();
+    mkdirSync(join(out, "stacks/talos-lab/secrets"), { mode: 0o700 });
+    writeFileSync(join(out, "stacks/talos-lab/secrets/talosconfig"), "x", { mode: 0o600 });
+    chmodSync(join(out, "stacks/talos-lab/secrets"), 0o700);
+    chmodSync(join(out, "stacks/talos-lab"), 0o700);
+    chmodSync(out, 0o750);
+    const r = synth(["--out", out, "--spec", WORKER]);
+    expect(r.status, r.stderr).toBe(0);
+    const mode = (p: string) => lstatSync(join(out, p)).mode & 0o777;
+    expect([mode("stacks/talos-lab/secrets"), mode("stacks/talos-lab/secrets/talosconfig"), mode("stacks/talos-lab"), mode("")]).toEqual([0o700, 0o600, 0o700, 0o750]);
+  });
+
+  it("keeps files written into the tree while synths run", async () => {
+    const out = v1();
+    const dir = join(out, "stacks/talos-lab");
+    // A writer that keeps creating files by path, as a tofu run writing logs would.
+    const writer = spawn(process.execPath, ["-e", `const fs=require("fs");let i=0;const t=setInterval(()=>{try{fs.writeFileSync(${JSON.stringify(dir)}+"/plan-"+i+".log",String(i));i++}catch(e){}},2);setTimeout(()=>{clearInterval(t);console.log(i)},4000)`], { stdio: ["ignore", "pipe", "ignore"] });
+    let written = "";
+    writer.stdout!.on("data", (d) => (written += d));
+    const done = new Promise((resolve) => writer.on("exit", resolve));
+    for (let i = 0; i < 3; i++) {
+      const r = await new Promise<number | null>((resolve) => spawn(process.execPath, [MAIN, "--out", out, "--spec", i % 2 ? WORKER : join(work, "none.yaml")], { cwd: work, stdio: "ignore" }).on("exit", resolve));
+      expect(r === 0 || r === 2).toBe(true);
+    }
+    await done;
+    const count = Number(written.trim());
+    const kept = readdirSync(dir).filter((f) => /^plan-\d+\.log$/.test(f)).length;
+    expect(count).toBeGreaterThan(100);
+    expect(kept).toBe(count);
+  }, 60_000);
+
+  it("deletes nothing next to the output folder that only looks like synth's", () => {
+    const out = v1();
+    writeFileSync(join(dirname(out), ".cdktf.out.synth-stage-backup.txt"), "mine");
+    mkdirSync(join(dirname(out), ".cdktf.out.synth-old-notes"));
+    writeFileSync(join(dirname(out), ".cdktf.out.synth-old-notes", "n"), "mine");
+    mkdirSync(join(dirname(out), ".cdktf.out.synth-stage-1-deadbeef"));
+    writeFileSync(join(dirname(out), ".cdktf.out.synth-stage-1-deadbeef", "n"), "mine, in a folder named like synth's");
+    expect(synth(["--out", out]).status).toBe(0);
+    expect(readFileSync(join(dirname(out), ".cdktf.out.synth-stage-backup.txt"), "utf8")).toBe("mine");
+    expect(readFileSync(join(dirname(out), ".cdktf.out.synth-old-notes", "n"), "utf8")).toBe("mine");
+    expect(readFileSync(join(dirname(out), ".cdktf.out.synth-stage-1-deadbeef", "n"), "utf8")).toContain("mine");
+  });
+
+  it("refuses a swap journal it cannot trust, and deletes nothing it names", () => {
+    const out = v1();
+    const keep = join(work, `keep-${seq}`);
+    mkdirSync(keep);
+    writeFileSync(join(keep, "f"), "mine");
+    const journal = join(dirname(out), ".cdktf.out.synth-journal.json");
+    for (const content of ["", JSON.stringify({ staged: "x", old: `../${keep.split("/").pop()}` })]) {
+      writeFileSync(journal, content);
+      const r = synth(["--out", out]);
+      expect(r.status).toBe(2);
+      expect(r.stderr).toContain("is a swap journal synth cannot read");
+    }
+    expect(readFileSync(join(keep, "f"), "utf8")).toBe("mine");
+  });
+
+  it("refuses to guess when the output folder was recreated after an interrupted fallback swap", () => {
+    const out = v1();
+    const r = synth(["--out", out, "--spec", WORKER], { TALOS_ENCLAVE_FAULT: "kill:renamed-old", TALOS_ENCLAVE_NO_EXCHANGE: "1" });
+    expect(r.signal).toBe("SIGKILL");
+    mkdirSync(out);
+    writeFileSync(join(out, "new-work.txt"), "mine");
+    const again = synth(["--out", out]);
+    expect(again.status).toBe(2);
+    expect(again.stderr).toContain("was recreated while an interrupted swap left");
+    expect(readFileSync(join(out, "new-work.txt"), "utf8")).toBe("mine");
+    // the old tree with the operator's files is still beside it
+    const old = readdirSync(dirname(out)).find((n) => n.startsWith(".cdktf.out.synth-old-"))!;
+    expect(readFileSync(join(dirname(out), old, "stacks/talos-lab/terraform.tfstate"), "utf8")).toBe(FOREIGN["stacks/talos-lab/terraform.tfstate"]);
+  });
+
+  it("lets one of ten concurrent synths write, and the others refuse", async () => {
+    const out = v1();
+    const codes = await Promise.all(
+      Array.from({ length: 10 }, () => new Promise<number | null>((resolve) => spawn(process.execPath, [MAIN, "--out", out, "--spec", WORKER], { cwd: work, stdio: "ignore" }).on("exit", resolve))),
+    );
+    expect(codes.filter((c) => c !== 0 && c !== 2)).toEqual([]);
+    expect(codes.filter((c) => c === 0).length).toBeGreaterThanOrEqual(1);
+    expect(changedPaths(generated(out), newTree)).toEqual([]);
+    expectForeignIntact(out);
+    expect(leftovers(out)).toEqual([]);
+  }, 60_000);
+
+  it("refuses a path through a file", () => {
+    writeFileSync(join(work, "a-file"), "x");
+    const r = synth(["--out", join(work, "a-file", "sub")]);
+    expect(r.status).toBe(2);
+    expect(r.stderr).toContain("has a file where a folder should be on its path");
+  });
+});
+
+describe("the default local state, outside the tree", () => {
+  it("is not shared by two output folders that synthesize labs of one name", () => {
+    const parent = join(work, "two-outs");
+    mkdirSync(parent);
+    const paths = ["dev", "prod"].map((name) => {
+      expect(synth(["--out", join(parent, name)]).status).toBe(0);
+      const root = JSON.parse(readFileSync(join(parent, name, "stacks/talos-lab/cdk.tf.json"), "utf8"));
+      return resolve(parent, name, "stacks/talos-lab", root.terraform.backend.local.path);
+    });
+    expect(paths).toEqual([join(parent, "dev.state/talos-lab/terraform.tfstate"), join(parent, "prod.state/talos-lab/terraform.tfstate")]);
+  });
+
+  it("is not synthesized over while tofu holds its lock", () => {
+    const out = join(work, "locked", "cdktf.out");
+    expect(synth(["--out", out]).status).toBe(0);
+    mkdirSync(join(work, "locked", "cdktf.out.state", "talos-lab"), { recursive: true });
+    writeFileSync(join(work, "locked", "cdktf.out.state", "talos-lab", ".terraform.tfstate.lock.info"), '{"ID":"x"}');
+    const r = synth(["--out", out]);
+    expect(r.status).toBe(2);
+    expect(r.stderr).toContain("is locked by a running tofu command");
   });
 });

@@ -95,6 +95,16 @@ describe("the separation invariants on the written files", () => {
       { layer: "pfSense", rule: /^opt2 rule/, flow: "talos-registry-https", message: /lets SRV reach outside the lab/ },
     ],
     [
+      "a WAN pass rule to pfSense's own address (its webGUI on the WAN)",
+      (f) => edit(f, "pfsense/filter.xml", planted("wan", "<network>wanip</network>")),
+      { layer: "pfSense", message: /lets the WAN side reach pfSense itself \(tcp\/22\)/ },
+    ],
+    [
+      "a DMZ pass rule to pfSense's SSH",
+      (f) => edit(f, "pfsense/filter.xml", planted("opt1", "<network>opt1ip</network>")),
+      { layer: "pfSense", rule: /^opt1 rule/, message: /lets DMZ reach pfSense itself \(tcp\/22\)/ },
+    ],
+    [
       "a pass rule no flow declares",
       (f) => edit(f, "pfsense/filter.xml", planted("lan", "<address>H_REGISTRY</address>", "1799999998")),
       { layer: "pfSense", message: /no declared flow names/ },

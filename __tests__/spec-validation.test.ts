@@ -41,7 +41,7 @@ const NAME_RULE =
   "must be a name (lower-case letters, digits and '-', 1-63 characters, starting with a letter and not ending in '-'; it is a host name and part of terraform identifiers)";
 const OVERLAP_HINT = "(every zone, the pod and the service range need their own subnet)";
 const PRIVATE_AS_RULE = "must be a private AS number (RFC 6996: 64512-65534 or 4200000000-4294967294)";
-const PORT_RULE = "must be a port or port range (1-65535, or 'low-high' with low < high)";
+const PORT_RULE = "must be a port or port range (1-65535, or 'low-high' with low < high, without leading zeros)";
 
 interface Case {
   readonly name: string;
@@ -450,7 +450,7 @@ const cases: Case[] = [
     name: "zone on the WAN uplink bridge",
     spec: { zones: { dmz: { ...DMZ, bridge: "vmbr0" } } },
     lines: [
-      'zones.dmz.bridge: "vmbr0" — shares the untagged bridge with zones.wan.bridge (give each zone its own bridge or its own VLAN tag)',
+      'zones.dmz.bridge: "vmbr0" — must not be the WAN uplink bridge (zones.wan.bridge) (internal zones need bridges of their own; with a VLAN tag on the uplink their frames would reach the WAN segment without crossing pfSense)',
     ],
   },
   {
@@ -510,6 +510,85 @@ const cases: Case[] = [
     name: "pg backend with a credential in the spec",
     spec: { state: { backend: { type: "pg", connStr: "postgres://u:p@db/tf" } } },
     lines: ['state.backend.connStr: "postgres://u:p@db/tf" — is not a field of the spec (known fields here: schemaName, type)'],
+  },
+
+  // ── What a hostile review found ───────────────────────────────────────────────────────────────
+  {
+    name: "cdktf's string token syntax in free text",
+    spec: { flows: [{ ...FLOW, purpose: "see ${TfToken[TOKEN.112]}" }] },
+    lines: [
+      'flows[0].purpose: "see ${TfToken[TOKEN.112]}" — must not contain cdktf\'s token syntax (text like ${TfToken[…]} or cdktf\'s encoded numbers is replaced by a reference at synth)',
+    ],
+  },
+  {
+    name: "cdktf's number token syntax in free text",
+    spec: { flows: [{ ...FLOW, purpose: "n -8.109562212591379e+298" }] },
+    lines: [
+      'flows[0].purpose: "n -8.109562212591379e+298" — must not contain cdktf\'s token syntax (text like ${TfToken[…]} or cdktf\'s encoded numbers is replaced by a reference at synth)',
+    ],
+  },
+  {
+    name: "an invisible bidi override in free text",
+    spec: { flows: [{ ...FLOW, purpose: "abc\u202edef" }] },
+    lines: ['flows[0].purpose: "abc\u202edef" — must be one line of printable text (no line breaks, tabs, control or invisible formatting characters)'],
+  },
+  {
+    name: "a zone on the WAN uplink bridge with a VLAN tag",
+    spec: { zones: { srv: { bridge: "vmbr0", vlan: 300, cidr: "10.10.100.0/24", gateway: "10.10.100.1", domain: "srv.lab.internal" } } },
+    lines: [
+      'zones.srv.bridge: "vmbr0" — must not be the WAN uplink bridge (zones.wan.bridge) (internal zones need bridges of their own; with a VLAN tag on the uplink their frames would reach the WAN segment without crossing pfSense)',
+    ],
+  },
+  {
+    name: "the pfSense VM's name as a flow endpoint",
+    spec: { flows: [{ ...FLOW, from: "pfsense" }] },
+    lines: ['flows[0].from: "pfsense" — must not name the pfSense VM (flows to or from pfSense itself use the endpoint firewall)'],
+  },
+  {
+    name: "a flow from the DMZ to pfSense itself",
+    spec: { flows: [{ ...FLOW, from: "zone:dmz", to: "firewall", ports: [443] }] },
+    lines: ['flows[0].from: "zone:dmz" — must be in MGMT for a flow to pfSense itself (only MGMT administers the firewall; DNS, NTP and BGP to pfSense are the lab\'s own flows)'],
+  },
+  {
+    name: "a flow from the Proxmox hosts to pfSense itself",
+    spec: { flows: [{ ...FLOW, from: "proxmox", to: "firewall", ports: ["1-65535"] }] },
+    lines: ['flows[0].from: "proxmox" — must be in MGMT for a flow to pfSense itself (only MGMT administers the firewall; DNS, NTP and BGP to pfSense are the lab\'s own flows)'],
+  },
+  {
+    name: "a Proxmox host address inside a lab network",
+    spec: { proxmox: { nodes: [{ name: "pve", address: "10.10.100.11" }] } },
+    lines: [
+      'proxmox.nodes[0].address: "10.10.100.11" — must lie outside the lab\'s networks (it is in zones.srv.cidr, 10.10.100.0/24) (give the host\'s address on the WAN side, as pfSense sees it)',
+    ],
+  },
+  {
+    name: "a service range of one address",
+    spec: { network: { serviceCidr: "10.96.0.0/32" } },
+    lines: [
+      'network.serviceCidr: "10.96.0.0/32" — must be between a /12 and a /28 (Kubernetes allows at most a /12 for services and needs room for the API\'s and DNS\'s service addresses)',
+    ],
+  },
+  {
+    name: "a pod range with fewer blocks than nodes",
+    spec: { network: { podCidr: "10.244.0.0/24", podBlockSize: 26 } },
+    lines: [
+      'network.podCidr: "10.244.0.0/24" — has room for 4 Calico blocks of /26, fewer than the lab\'s 5 Talos nodes (every node takes at least one block; use a larger pod range or smaller blocks)',
+    ],
+  },
+  {
+    name: "a zone too small for pfSense and members",
+    spec: { zones: { dmz: { ...DMZ, cidr: "172.16.100.0/30", gateway: "172.16.100.1" } }, hosts: [REGISTRY, { name: "mgmt-client", zone: "mgmt", role: "client", ip: "192.168.100.20" }] },
+    lines: ['zones.dmz.cidr: "172.16.100.0/30" — must be a /29 or larger (the zone holds pfSense\'s address and its members\')'],
+  },
+  {
+    name: "a port with a leading zero",
+    spec: { flows: [{ ...FLOW, ports: ["08443"] }] },
+    lines: [`flows[0].ports[0]: "08443" — ${PORT_RULE}`],
+  },
+  {
+    name: "an unknown key named like an object property",
+    spec: { constructor: 1 },
+    lines: ["constructor: 1 — is not a field of the spec (known fields here: adminUser, bgp, firewall, flows, hosts, images, name, network, platform, proxmox, registry, state, talos, zones)"],
   },
 
   // ── Inputs that used to crash ──────────────────────────────────────────────────────────────────
@@ -598,7 +677,7 @@ const cases: Case[] = [
   {
     name: "a purpose over several lines",
     spec: { flows: [{ ...FLOW, purpose: "pull\nkey: v" }] },
-    lines: ['flows[0].purpose: "pull\\nkey: v" — must be one line of printable text (no line breaks, tabs or control characters)'],
+    lines: ['flows[0].purpose: "pull\\nkey: v" — must be one line of printable text (no line breaks, tabs, control or invisible formatting characters)'],
   },
   {
     name: "a datastore with template syntax",
@@ -691,7 +770,8 @@ describe("validateLabSpec: one pass", () => {
 describe("validateLabSpec: many problems", () => {
   it("reports every one of 50 000 broken workers, each once (the time is in npm run bench)", () => {
     const workers = Array.from({ length: 50_000 }, (_, i) => ({ name: `w-${i}`, ip: i % 2 ? "10.10.100.300" : "10.10.101.7" }));
-    const lines = problemLines({ talos: { workers } });
+    // a pod range with a block for each of them
+    const lines = problemLines({ talos: { workers }, network: { podCidr: "100.64.0.0/10" } });
     expect(lines).toHaveLength(50_000);
     // shape problems first, then the cross-field ones, each with the user's own index
     expect(lines[0]).toBe('talos.workers[1].ip: "10.10.100.300" — must be an IPv4 address (dotted quad such as 10.10.100.11, without a prefix length)');

@@ -1,6 +1,6 @@
 import { mkdirSync, writeFileSync } from "node:fs";
-import { dirname, join } from "node:path";
-import { ISynthesisSession, TerraformHclModule, TerraformOutput, TerraformVariable } from "cdktf";
+import { basename, dirname, join } from "node:path";
+import { App, ISynthesisSession, TerraformHclModule, TerraformOutput, TerraformVariable } from "cdktf";
 import { addCustomSynthesis } from "cdktf/lib/synthesize/synthesizer";
 import { Construct } from "constructs";
 import { ProxmoxProvider } from "../.gen/providers/proxmox/provider";
@@ -31,6 +31,11 @@ import { ZoneModule } from "./zones/zone-module";
 export interface TalosEnclaveProps {
   /** The lab; validated in the constructor. Default: the reference lab. */
   readonly spec?: LabSpecInput;
+  /**
+   * Name of the output folder the tree is written to, which names the default local state folder
+   * (`<name>.state/` beside it). Default: the App's output folder's name (`cdktf.out`).
+   */
+  readonly outputName?: string;
 }
 
 /** Module order: edge first (bridges and pfSense), platform last (needs the cluster). */
@@ -75,7 +80,7 @@ export class TalosEnclave extends HclJsonStack {
     const m = this.model;
     const s = this.spec;
 
-    new StateBackend(this, "state", { backend: resolveBackend(s) });
+    new StateBackend(this, "state", { backend: resolveBackend(s, props.outputName ?? basename(App.of(this).outdir)) });
 
     // Module ids are the folder names under modules/ and part of every resource address.
     const model = m;

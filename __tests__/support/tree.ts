@@ -25,9 +25,12 @@ export function tempDir(prefix: string): string {
   return mkdtempSync(join(tmpdir(), `talos-enclave-${prefix}-`));
 }
 
-/** Synthesizes a spec into a fresh temp folder; returns the folder and its files. */
-export function synthToTemp(spec: LabSpecInput, prefix = "synth"): { dir: string; files: Map<string, string>; cleanup: () => void } {
-  const dir = join(tempDir(prefix), "cdktf.out");
+/**
+ * Synthesizes a spec into a fresh temp folder; returns the folder and its files. The folder's name
+ * names the default state folder in the tree: `reference-lab` gives the golden tree's.
+ */
+export function synthToTemp(spec: LabSpecInput, prefix = "synth", outName = "cdktf.out"): { dir: string; files: Map<string, string>; cleanup: () => void } {
+  const dir = join(tempDir(prefix), outName);
   synthLab(spec, dir);
   return { dir, files: readTree(dir), cleanup: () => rmSync(join(dir, ".."), { recursive: true, force: true }) };
 }

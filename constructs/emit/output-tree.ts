@@ -1,6 +1,6 @@
-import { spawnSync } from "node:child_process";
 import { createHash, randomBytes } from "node:crypto";
 import {
+  chmodSync,
   closeSync,
   copyFileSync,
   existsSync,
@@ -23,29 +23,37 @@ import {
 } from "node:fs";
 import { basename, dirname, join, relative, resolve, sep } from "node:path";
 import { SpecError, SpecProblem } from "../spec/spec-error";
+import { exchangePaths, ExchangeError } from "./atomic-exchange";
 import { stableJson } from "./stable-json";
+import { takeLock } from "./synth-lock";
 
 /**
  * Writing a synthesized tree without losing anything that is not ours.
  *
  * The output folder is replaced as a whole, and only when it carries the marker of an earlier synth
- * (`.talos-enclave-synth.json`, listing every file synth wrote with its SHA-256). Whatever else is
- * in it — `.terraform/`, `.terraform.lock.hcl`, state files, notes — is the operator's: it is carried
- * into the new tree as hard links (the same files, not copies) before the swap. Synth refuses, and
- * changes nothing, when a file it wrote was edited since, when an operator file sits where the new
- * tree writes, when a stack that holds operator files is no longer in the lab, or when tofu holds a
- * state lock in the tree.
+ * (`.talos-enclave-synth.json`, listing every file synth wrote with its SHA-256; it is synth's record,
+ * and a hand-edited marker voids these guarantees for the files it names). Whatever else is in the
+ * folder — `.terraform/`, `.terraform.lock.hcl`, state files, notes — is the operator's: it is carried
+ * into the new tree as hard links (the same files, not copies), with the folders' modes, before the
+ * swap, and files that appear in the old tree while synth runs are moved over after it. Synth
+ * refuses, and changes nothing, when a file it wrote was edited since, when an operator file sits
+ * where the new tree writes, when a stack that holds operator files is no longer in the lab, when tofu
+ * holds a state lock in the tree, when the output folder is a mount point or the current directory's
+ * ancestor, or while another synth writes it.
  *
  * The new tree is built in a staging folder next to the output and swapped in with one atomic
- * exchange (`renameat2(RENAME_EXCHANGE)` on Linux, `renamex_np(RENAME_SWAP)` on macOS), so a kill at
- * any instant leaves the old tree or the new one. Where no exchange is possible, two renames under a
- * journal are used instead, and the next synth completes a swap a kill interrupted. Stale staging
- * folders of killed runs are removed by the next synth. A symlinked output folder is written through:
- * the link stays and its target is swapped.
+ * exchange (see {@link exchangePaths}), so a kill at any instant leaves the old tree or the new one.
+ * Where no exchange is possible, two renames under a journal are used instead, and the next synth
+ * completes a swap a kill interrupted. Leftovers of killed runs — only folders synth tagged as its
+ * own — are removed by the next synth. A symlinked output folder is written through: the link stays
+ * and its target is swapped.
  */
 
 /** Name of the marker file at the root of every tree synth writes. */
 export const SYNTH_MARKER = ".talos-enclave-synth.json";
+
+/** Tag file inside a staging folder while synth builds it; removed before the swap. */
+const STAGING_TAG = ".talos-enclave-staging";
 
 /** What the marker records: every file of the tree synth wrote, with its SHA-256. */
 export interface SynthMarker {
@@ -65,7 +73,7 @@ export interface OutputWrite {
 }
 
 /** Where terraform/tofu keep the lock of a local state while a run holds it. */
-const STATE_LOCK = /(^|\/)\.terraform\.tfstate\.lock\.info$|(^|\/)[^/]*\.tfstate\.lock\.info$/;
+export const STATE_LOCK = /(^|\/)[^/]*\.tfstate\.lock\.info$/;
 
 interface Entry {
   readonly kind: "file" | "symlink" | "dir";
@@ -89,6 +97,22 @@ function listTree(root: string): Map<string, Entry> {
   return out;
 }
 
+/** Every directory below `root` (not following symlinks), relative, parents first. */
+function listDirs(root: string): string[] {
+  const out: string[] = [];
+  const walk = (dir: string) => {
+    for (const name of readdirSync(dir).sort()) {
+      const p = join(dir, name);
+      if (lstatSync(p).isDirectory()) {
+        out.push(toRel(root, p));
+        walk(p);
+      }
+    }
+  };
+  walk(root);
+  return out;
+}
+
 function toRel(root: string, p: string): string {
   return relative(root, p).split(sep).join("/");
 }
@@ -97,20 +121,26 @@ function sha256(file: string): string {
   return createHash("sha256").update(readFileSync(file)).digest("hex");
 }
 
-/** The marker of a freshly rendered tree. */
+/** The marker of a freshly rendered tree (the staging tag left out). */
 function markerFor(root: string): SynthMarker {
   const files: Record<string, string> = {};
-  for (const [rel, e] of listTree(root)) if (e.kind === "file") files[rel] = sha256(join(root, rel));
+  for (const [rel, e] of listTree(root)) if (e.kind === "file" && rel !== STAGING_TAG) files[rel] = sha256(join(root, rel));
   return { tool: "talos-enclave", files };
 }
 
-function readMarker(target: string): SynthMarker | "unreadable" | undefined {
+/** The marker's files as a map (own keys only), or why it cannot be used. */
+function readMarker(target: string): Map<string, string> | "unreadable" | undefined {
   const file = join(target, SYNTH_MARKER);
   if (!existsSync(file)) return undefined;
   try {
-    const m = JSON.parse(readFileSync(file, "utf8")) as SynthMarker;
-    if (m.tool !== "talos-enclave" || typeof m.files !== "object" || m.files === null) return "unreadable";
-    return m;
+    const m = JSON.parse(readFileSync(file, "utf8")) as { tool?: unknown; files?: unknown };
+    if (m.tool !== "talos-enclave" || typeof m.files !== "object" || m.files === null || Array.isArray(m.files)) return "unreadable";
+    const files = new Map<string, string>();
+    for (const [rel, hash] of Object.entries(m.files)) {
+      if (typeof hash !== "string" || rel.split("/").some((s) => s === ".." || s === "")) return "unreadable";
+      files.set(rel, hash);
+    }
+    return files;
   } catch {
     return "unreadable";
   }
@@ -128,16 +158,19 @@ function faultPoint(point: string): void {
 }
 const faultCounts = new Map<string, number>();
 
-/** The paths synth keeps next to the output folder: lock, staging folders, swap journal. */
+/** The paths synth keeps next to the output folder: lock, staging folders, swap journal, old trees. */
 function sidePaths(target: string) {
   const parent = dirname(target);
   const base = basename(target);
+  const quoted = base.replace(/[.*+?^${}()|[\]\\]/g, "\\$&");
   return {
     parent,
     lock: join(parent, `.${base}.synth-lock`),
     journal: join(parent, `.${base}.synth-journal.json`),
-    stagingPrefix: `.${base}.synth-stage-`,
+    /** Names of the folders synth creates next to the output: its staging and old trees. */
+    ownFolder: new RegExp(`^\\.${quoted}\\.synth-(stage|old)-\\d+-[0-9a-f]{8}$`),
     staging: join(parent, `.${base}.synth-stage-${process.pid}-${randomBytes(4).toString("hex")}`),
+    old: join(parent, `.${base}.synth-old-${process.pid}-${randomBytes(4).toString("hex")}`),
   };
 }
 
@@ -149,7 +182,15 @@ function refuse(problems: SpecProblem[]): never {
   throw new SpecError(problems, "the output folder");
 }
 
-/** Resolves `--out`: a symlink is followed so its target is written; the filesystem root is refused. */
+function code(e: unknown): string {
+  return (e as NodeJS.ErrnoException).code ?? String(e);
+}
+
+/**
+ * Resolves `--out`: a symlink is followed so its target is written. Refused: the filesystem root, a
+ * path through a file, a mount point (it cannot be swapped), and the current directory or one of its
+ * ancestors (the shell would be left in a deleted folder).
+ */
 function resolveTarget(outdir: string): string {
   const abs = resolve(outdir);
   let target = abs;
@@ -157,73 +198,126 @@ function resolveTarget(outdir: string): string {
     if (lstatSync(abs).isSymbolicLink()) {
       try {
         target = realpathSync(abs);
-      } catch {
-        refuse([problem("--out", outdir, "is a symlink to a folder that does not exist", "create the folder it points to, or pass another --out")]);
+      } catch (e) {
+        refuse([problem("--out", outdir, `is a symlink that does not lead to a folder (${code(e)})`, "point it at an existing folder, or pass another --out")]);
       }
     }
   } catch (e) {
-    if ((e as NodeJS.ErrnoException).code !== "ENOENT") throw e;
+    if (code(e) === "ENOTDIR") refuse([problem("--out", outdir, "has a file where a folder should be on its path", "pass a path made of folders")]);
+    if (code(e) !== "ENOENT") throw e;
   }
   if (dirname(target) === target) refuse([problem("--out", outdir, "must not be the filesystem root", "pass a folder of its own, e.g. cdktf.out")]);
+  let parentReal: string;
+  try {
+    parentReal = realpathSync(dirname(target));
+  } catch {
+    parentReal = dirname(target);
+  }
+  target = join(parentReal, basename(target));
+  if (existsSync(target) && statSync(target).isDirectory() && statSync(target).dev !== statSync(parentReal).dev) {
+    refuse([problem("--out", outdir, "is a mount point", "synth swaps the output folder as a whole, and a mount point cannot be moved; pass a folder inside it")]);
+  }
+  let cwd = "";
+  try {
+    cwd = realpathSync(process.cwd());
+  } catch {
+    /* the working directory is gone: nothing to protect */
+  }
+  if (cwd === target || cwd.startsWith(`${target}${sep}`)) {
+    refuse([problem("--out", outdir, "contains the current directory", "synth swaps the output folder as a whole and would leave your shell in a deleted folder; run it from outside the folder")]);
+  }
   return target;
 }
 
-/** Takes the synth lock next to the target; a lock left by a dead process is taken over. */
-function lock(path: string, outdir: string): () => void {
-  for (let attempt = 0; attempt < 2; attempt++) {
+/** Removes a folder synth owns, making read-only subfolders writable first (they hold only synth's links). */
+function removeOwn(dir: string, stepwise = false): void {
+  if (!existsSync(dir)) return;
+  for (const d of [dir, ...listDirs(dir).map((r) => join(dir, r))]) {
     try {
-      const fd = openSync(path, "wx");
-      writeSync(fd, String(process.pid));
-      closeSync(fd);
-      return () => rmSync(path, { force: true });
-    } catch (e) {
-      if ((e as NodeJS.ErrnoException).code !== "EEXIST") throw e;
-      const pid = Number(readFileSync(path, "utf8").trim());
-      if (Number.isInteger(pid) && pid > 0 && pid !== process.pid && alive(pid)) {
-        refuse([problem("--out", outdir, `is being written by another synth (pid ${pid})`, `wait for it to finish; if no synth runs, remove ${path}`)]);
-      }
-      rmSync(path, { force: true });
+      const st = lstatSync(d);
+      if (!st.isSymbolicLink() && (st.mode & 0o300) !== 0o300) chmodSync(d, st.mode | 0o300);
+    } catch {
+      /* gone or not ours to change: rmSync reports what matters */
     }
   }
-  refuse([problem("--out", outdir, "could not be locked for writing", "remove a stale lock next to it")]);
+  if (stepwise) {
+    // The marker and the tag go last: until then the folder is still recognisably synth's.
+    const last = (n: string) => (n === SYNTH_MARKER || n === STAGING_TAG ? 1 : 0);
+    for (const name of readdirSync(dir).sort((a, b) => last(a) - last(b))) {
+      rmSync(join(dir, name), { recursive: true, force: true });
+      faultPoint("cleanup");
+    }
+  }
+  rmSync(dir, { recursive: true, force: true });
 }
 
-function alive(pid: number): boolean {
+/** Whether a folder next to the output is one synth made: its name, and its staging tag or marker (or empty). */
+function isOwnFolder(dir: string, side: ReturnType<typeof sidePaths>): boolean {
+  if (!side.ownFolder.test(basename(dir))) return false;
   try {
-    process.kill(pid, 0);
-    return true;
-  } catch (e) {
-    return (e as NodeJS.ErrnoException).code === "EPERM";
+    if (!lstatSync(dir).isDirectory()) return false;
+    const names = readdirSync(dir);
+    return names.length === 0 || names.includes(STAGING_TAG) || names.includes(SYNTH_MARKER);
+  } catch {
+    return false;
   }
 }
 
-/** Completes or undoes a journalled swap a kill interrupted; removes stale staging folders. */
-function recover(target: string, side: ReturnType<typeof sidePaths>): void {
+/** Writes a file in one step: a finished temporary file renamed into place. */
+function writeAtomically(path: string, content: string): void {
+  const tmp = `${path}.${process.pid}.tmp`;
+  const fd = openSync(tmp, "w");
+  writeSync(fd, content);
+  fsyncSync(fd);
+  closeSync(fd);
+  renameSync(tmp, path);
+}
+
+/**
+ * Completes or undoes a journalled swap a kill interrupted, then removes synth's stale staging and
+ * old folders. Never deletes a tree it cannot tell apart: an ambiguous state is refused.
+ */
+function recover(target: string, side: ReturnType<typeof sidePaths>, outdir: string): void {
   if (existsSync(side.journal)) {
-    const j = JSON.parse(readFileSync(side.journal, "utf8")) as { staged: string; old: string };
-    const staged = join(side.parent, j.staged);
-    const old = join(side.parent, j.old);
-    // Killed between the two renames: the new tree is complete in staging; put it in place.
-    if (!existsSync(target) && existsSync(staged)) renameSync(staged, target);
-    // Killed before the first rename, target is the old tree: drop the staging folder (below).
-    if (existsSync(target) && existsSync(old)) rmSync(old, { recursive: true, force: true });
+    let j: { staged?: unknown; old?: unknown } = {};
+    try {
+      j = JSON.parse(readFileSync(side.journal, "utf8"));
+    } catch {
+      /* unreadable: checked below */
+    }
+    const names = [j.staged, j.old];
+    if (!names.every((n) => typeof n === "string" && side.ownFolder.test(n))) {
+      refuse([problem("--out", side.journal, "is a swap journal synth cannot read", "a synth was interrupted; check the folders next to the output, then remove the journal")]);
+    }
+    const staged = join(side.parent, j.staged as string);
+    const old = join(side.parent, j.old as string);
+    const [hasTarget, hasStaged, hasOld] = [existsSync(target), existsSync(staged), existsSync(old)];
+    if (!hasTarget && hasStaged) {
+      // Killed between the two renames: the new tree is complete in staging.
+      renameSync(staged, target);
+    } else if (hasTarget && hasStaged && hasOld) {
+      refuse([
+        problem("--out", outdir, `was recreated while an interrupted swap left ${basename(old)} (old tree) and ${basename(staged)} (new tree) beside it`, "move your files out of the new folder, remove it, and synthesize again to finish the swap"),
+      ]);
+    }
+    // Killed before the first rename (the target is the old tree; staging is dropped below), or after
+    // the second (the target is the new tree; the old one is dropped below).
     unlinkSync(side.journal);
   }
   for (const name of readdirSync(side.parent)) {
-    if (name.startsWith(side.stagingPrefix) || name.startsWith(`.${basename(target)}.synth-old-`)) {
-      rmSync(join(side.parent, name), { recursive: true, force: true });
-    }
+    const p = join(side.parent, name);
+    if (isOwnFolder(p, side)) removeOwn(p);
   }
 }
 
 /** Problems with the current tree that forbid replacing it: not ours, edited by hand, locked by tofu. */
-function checkCurrent(target: string, outdir: string): { marker?: SynthMarker; foreign: Map<string, Entry> } {
-  if (!existsSync(target)) return { foreign: new Map() };
+function checkCurrent(target: string, outdir: string): { foreign: Map<string, Entry>; written: ReadonlySet<string> } {
+  if (!existsSync(target)) return { foreign: new Map(), written: new Set() };
   if (!statSync(target).isDirectory()) refuse([problem("--out", outdir, "is a file, not a folder", "pass a folder for the tree")]);
   const entries = listTree(target);
   const marker = readMarker(target);
   if (marker === undefined) {
-    if (entries.size === 0) return { foreign: new Map() };
+    if (entries.size === 0) return { foreign: new Map(), written: new Set() };
     const shown = [...entries.keys()].slice(0, 5).join(", ");
     refuse([
       problem(
@@ -238,19 +332,19 @@ function checkCurrent(target: string, outdir: string): { marker?: SynthMarker; f
     refuse([problem("--out", join(outdir, SYNTH_MARKER), "cannot be read", "it lists what synth wrote; restore it from version control or pass another --out")]);
   }
   const problems: SpecProblem[] = [];
-  for (const [rel, hash] of Object.entries(marker.files)) {
+  for (const [rel, hash] of marker) {
     const e = entries.get(rel);
     if (!e) continue; // deleted by the operator: synth writes it again
     if (e.kind !== "file" || sha256(join(target, rel)) !== hash) {
       problems.push(problem("--out", join(outdir, rel), "was changed after the last synth", "move the change into the spec (or delete the file to have it written again); synth never overwrites what it did not write"));
     }
   }
-  const foreign = new Map([...entries].filter(([rel]) => rel !== SYNTH_MARKER && !(rel in marker.files)));
+  const foreign = new Map([...entries].filter(([rel]) => rel !== SYNTH_MARKER && !marker.has(rel)));
   for (const rel of foreign.keys()) {
     if (STATE_LOCK.test(rel)) problems.push(problem("--out", join(outdir, rel), "shows that tofu holds the state lock", "wait for the running tofu command to finish, then synthesize"));
   }
   if (problems.length) refuse(problems);
-  return { marker, foreign };
+  return { foreign, written: new Set(marker.keys()) };
 }
 
 /** Problems between the operator's files and the new tree: a file where the tree writes, an orphaned stack. */
@@ -284,94 +378,63 @@ function checkAgainstNew(staging: string, foreign: ReadonlyMap<string, Entry>, o
   if (problems.length) refuse(problems);
 }
 
-/** Puts the operator's files into the new tree: hard links (the very same files), copies where links fail. */
+/** Puts one operator entry into the new tree: a hard link (the very same file), a copy where links fail. */
+function carryEntry(src: string, dst: string, kind: Entry["kind"]): void {
+  if (kind === "dir") {
+    mkdirSync(dst, { recursive: true });
+    return;
+  }
+  mkdirSync(dirname(dst), { recursive: true });
+  if (kind === "symlink") symlinkSync(readlinkSync(src), dst);
+  else {
+    try {
+      linkSync(src, dst);
+    } catch {
+      copyFileSync(src, dst);
+    }
+  }
+}
+
+/** Every operator entry of the old tree into the new one. */
 function carry(from: string, to: string, foreign: ReadonlyMap<string, Entry>): void {
   for (const [rel, e] of foreign) {
-    const src = join(from, rel);
-    const dst = join(to, rel);
-    if (e.kind === "dir") {
-      mkdirSync(dst, { recursive: true });
-      continue;
-    }
-    mkdirSync(dirname(dst), { recursive: true });
-    if (e.kind === "symlink") symlinkSync(readlinkSync(src), dst);
-    else {
-      try {
-        linkSync(src, dst);
-      } catch {
-        copyFileSync(src, dst);
-      }
-    }
+    carryEntry(join(from, rel), join(to, rel), e.kind);
     faultPoint("carry");
   }
 }
 
-/**
- * renameat2(2)'s number per Linux architecture (the kernel's syscall tables; stable ABI), for perl's
- * syscall(): perl is part of every Debian and Ubuntu base system and starts in milliseconds.
- */
-const RENAMEAT2: Readonly<Record<string, number>> = { x64: 316, ia32: 353, arm64: 276, arm: 382, riscv64: 276, loong64: 276, ppc64: 357, s390x: 347 };
-
-const EXCHANGE_PERL = `
-my $r = syscall($ENV{TE_NR} + 0, -100, $ARGV[0], -100, $ARGV[1], 2);  # AT_FDCWD, RENAME_EXCHANGE
-exit 0 if $r == 0;
-print STDERR "$!";
-exit(($!{EINVAL} || $!{ENOSYS} || $!{EXDEV} || $!{ENOTSUP} || $!{EOPNOTSUPP}) ? 3 : 1);
-`;
-
-const EXCHANGE_PY = `
-import ctypes, errno, os, sys
-libc = ctypes.CDLL(None, use_errno=True)
-a, b = (os.fsencode(p) for p in sys.argv[1:3])
-if sys.platform == "darwin":
-    fn = getattr(libc, "renamex_np", None)
-    call = (lambda: fn(a, b, 2)) if fn else None              # RENAME_SWAP
-else:
-    fn = getattr(libc, "renameat2", None)
-    call = (lambda: fn(-100, a, -100, b, 2)) if fn else None  # AT_FDCWD, RENAME_EXCHANGE
-if call is None:
-    sys.exit(3)
-if call() != 0:
-    e = ctypes.get_errno()
-    sys.stderr.write(os.strerror(e))
-    sys.exit(3 if e in (errno.EINVAL, errno.ENOSYS, errno.EXDEV, errno.ENOTSUP) else 1)
-`;
-
-/**
- * Exchanges two folders atomically (Linux renameat2 RENAME_EXCHANGE through perl or python3, macOS
- * renamex_np RENAME_SWAP through python3); false where neither tool, the platform or the filesystem
- * can. Node has no binding for either call.
- */
-function exchange(a: string, b: string): boolean {
-  if (process.env.TALOS_ENCLAVE_NO_EXCHANGE) return false;
-  const nr = RENAMEAT2[process.arch];
-  const tries: [string, string[], NodeJS.ProcessEnv][] = [];
-  if (process.platform === "linux" && nr !== undefined) tries.push(["perl", ["-e", EXCHANGE_PERL, a, b], { ...process.env, TE_NR: String(nr) }]);
-  tries.push(["python3", ["-S", "-I", "-c", EXCHANGE_PY, a, b], process.env]);
-  for (const [cmd, args, env] of tries) {
-    const r = spawnSync(cmd, args, { encoding: "utf8", env });
-    if (r.error || r.status === null) continue; // tool missing
-    if (r.status === 0) return true;
-    if (r.status === 3) return false;
-    throw new Error(`exchanging ${a} and ${b} failed: ${r.stderr.trim()}`);
+/** Gives every folder of the new tree that the old tree had the old one's mode (the root included). */
+function keepModes(from: string, to: string): void {
+  for (const rel of ["", ...listDirs(to)]) {
+    try {
+      const old = lstatSync(join(from, rel));
+      if (old.isDirectory()) chmodSync(join(to, rel), old.mode & 0o7777);
+    } catch {
+      /* a folder the old tree did not have keeps the default mode */
+    }
   }
-  return false;
 }
 
-/** Removes a finished-with tree entry by entry (so a kill midway leaves only a stale staging folder). */
-function removeTree(dir: string): void {
-  for (const name of readdirSync(dir)) {
-    rmSync(join(dir, name), { recursive: true, force: true });
-    faultPoint("cleanup");
+/**
+ * After the swap: entries that appeared in the old tree while synth ran (a log tofu wrote, say) and
+ * that the new tree lacks are moved over. Returns what could not be moved (a name the new tree took).
+ */
+function moveLateArrivals(oldTree: string, newTree: string, known: ReadonlySet<string>): string[] {
+  const stuck = new Set<string>();
+  // A write that was under way at the swap may land a moment later: look twice.
+  for (let pass = 0; pass < 2; pass++) {
+    for (const [rel, e] of listTree(oldTree)) {
+      if (known.has(rel) || stuck.has(rel) || rel === SYNTH_MARKER || rel === STAGING_TAG) continue;
+      const dst = join(newTree, rel);
+      if (existsSync(dst)) {
+        if (e.kind !== "dir") stuck.add(rel);
+        continue;
+      }
+      mkdirSync(dirname(dst), { recursive: true });
+      renameSync(join(oldTree, rel), dst);
+    }
   }
-  rmSync(dir, { recursive: true, force: true });
-}
-
-function writeJournal(path: string, content: object): void {
-  const fd = openSync(path, "w");
-  writeSync(fd, JSON.stringify(content));
-  fsyncSync(fd);
-  closeSync(fd);
+  return [...stuck];
 }
 
 /**
@@ -379,60 +442,94 @@ function writeJournal(path: string, content: object): void {
  * what is kept, what is refused and why a kill never leaves a half-written tree).
  *
  * @param outdir - the output folder (`--out`)
- * @param render - writes the new tree into the folder it is given
+ * @param render - writes the new tree into the staging folder it is given; `target` is the folder
+ *   the tree will be in (a symlinked `--out` resolved)
+ * @param guard - more reasons to refuse, given the resolved output folder; runs under the lock, after
+ *   the folder's own checks and before anything is written
  * @throws SpecError (subject "the output folder") for every refusal, before anything is changed
  */
-export function writeOutputTree(outdir: string, render: (staging: string) => void): OutputWrite {
+export function writeOutputTree(outdir: string, render: (staging: string, target: string) => void, guard?: (target: string) => SpecProblem[]): OutputWrite {
   const target = resolveTarget(outdir);
   const side = sidePaths(target);
   try {
     mkdirSync(side.parent, { recursive: true });
   } catch (e) {
-    refuse([problem("--out", outdir, `cannot be created: ${(e as NodeJS.ErrnoException).code ?? String(e)}`, "pass a folder you can write")]);
+    refuse([problem("--out", outdir, `cannot be created: ${code(e)}`, "pass a folder you can write")]);
   }
-  let release: () => void;
+  let lock: ReturnType<typeof takeLock>;
   try {
-    release = lock(side.lock, outdir);
+    lock = takeLock(side.lock);
   } catch (e) {
-    if (e instanceof SpecError) throw e;
-    refuse([problem("--out", outdir, `cannot be written: ${(e as NodeJS.ErrnoException).code ?? String(e)}`, "synth keeps a lock and a staging folder next to the output folder; it needs write access there")]);
+    refuse([problem("--out", outdir, `cannot be written: ${code(e)}`, "synth keeps a lock and a staging folder next to the output folder; it needs write access there")]);
+  }
+  if (typeof lock !== "function") {
+    refuse([problem("--out", outdir, `is being written by another synth (pid ${lock.pid})`, `wait for it to finish; if no synth runs, remove ${side.lock}`)]);
   }
   try {
     faultPoint("locked");
-    recover(target, side);
-    const { foreign } = checkCurrent(target, outdir);
+    recover(target, side, outdir);
+    const { foreign, written } = checkCurrent(target, outdir);
+    const guarded = guard?.(target) ?? [];
+    if (guarded.length) refuse(guarded);
     const staging = side.staging;
     mkdirSync(staging);
+    writeFileSync(join(staging, STAGING_TAG), "");
+    let swapped = false;
     try {
-      render(staging);
+      render(staging, target);
       faultPoint("rendered");
       writeFileSync(join(staging, SYNTH_MARKER), `${stableJson(markerFor(staging))}\n`);
       faultPoint("marked");
       checkAgainstNew(staging, foreign, outdir);
+      // What the old tree held when synth looked: its generated files and the operator's.
+      const known = new Set([...written, ...foreign.keys()]);
       carry(target, staging, foreign);
+      if (existsSync(target)) keepModes(target, staging);
       faultPoint("carried");
+      unlinkSync(join(staging, STAGING_TAG));
       const preserved = [...foreign.keys()].sort();
       if (!existsSync(target)) {
         renameSync(staging, target);
+        swapped = true;
         return { target, mode: "created", preserved };
       }
-      if (exchange(staging, target)) {
+      let exchanged: boolean;
+      try {
+        exchanged = exchangePaths(staging, target);
+      } catch (e) {
+        if (!(e instanceof ExchangeError)) throw e;
+        refuse([problem("--out", outdir, `could not be swapped: ${e.reason}`, "nothing was changed; check the folder and its parent")]);
+      }
+      if (exchanged) {
+        swapped = true;
         faultPoint("exchanged");
-        removeTree(staging); // now the old tree
+        // `staging` is now the old tree: keep what appeared in it during the synth, then drop it.
+        const stuck = moveLateArrivals(staging, target, known);
+        if (stuck.length === 0) removeOwn(staging, true);
+        else keepAside(staging, stuck, outdir);
         return { target, mode: "exchanged", preserved };
       }
-      const old = join(side.parent, `.${basename(target)}.synth-old-${process.pid}`);
-      writeJournal(side.journal, { staged: basename(staging), old: basename(old) });
-      renameSync(target, old);
+      writeAtomically(side.journal, JSON.stringify({ staged: basename(staging), old: basename(side.old) }));
+      renameSync(target, side.old);
       faultPoint("renamed-old");
       renameSync(staging, target);
+      swapped = true;
       unlinkSync(side.journal);
-      removeTree(old);
+      const stuck = moveLateArrivals(side.old, target, known);
+      if (stuck.length === 0) removeOwn(side.old, true);
+      else keepAside(side.old, stuck, outdir);
       return { target, mode: "renamed", preserved };
     } finally {
-      if (existsSync(staging) && !existsSync(side.journal)) rmSync(staging, { recursive: true, force: true });
+      if (!swapped && !existsSync(side.journal)) removeOwn(staging);
     }
   } finally {
-    release();
+    lock();
   }
+}
+
+/** An old tree that still holds files that could not be moved: renamed out of synth's way, and said so. */
+function keepAside(oldTree: string, stuck: readonly string[], outdir: string): void {
+  const kept = join(dirname(oldTree), `${basename(oldTree).replace(/\.synth-(stage|old)-/, ".synth-kept-")}`);
+  renameSync(oldTree, kept);
+  process.stderr.write(`synth: ${stuck.length} file(s) written into ${outdir} during the synth clash with the new tree; the old tree is kept at ${kept}\n`);
 }

@@ -1,8 +1,10 @@
-import { join } from "node:path";
+import { basename, join } from "node:path";
 import { App } from "cdktf";
 import { LabSpecInput } from "../spec/lab-spec";
 import { validateLabSpec } from "../spec/validate";
 import { TalosEnclave } from "../talos-enclave";
+import { resolveBackend } from "../state/state-backend";
+import { localStateProblems } from "./local-state-guard";
 import { OutputWrite, writeOutputTree } from "./output-tree";
 import { withoutTokenStackTraces } from "./token-stacks";
 
@@ -26,12 +28,15 @@ export function synthLab(spec: LabSpecInput, outdir: string): string {
 /** {@link synthLab}, with what happened to the output folder. */
 export function synthLabTree(spec: LabSpecInput, outdir: string): SynthResult {
   const valid = validateLabSpec(spec);
-  const write = writeOutputTree(outdir, (staging) =>
-    withoutTokenStackTraces(() => {
-      const app = new App({ outdir: staging, skipValidation: false });
-      new TalosEnclave(app, valid.name, { spec: valid });
-      app.synth();
-    }),
+  const write = writeOutputTree(
+    outdir,
+    (staging, target) =>
+      withoutTokenStackTraces(() => {
+        const app = new App({ outdir: staging, skipValidation: false });
+        new TalosEnclave(app, valid.name, { spec: valid, outputName: basename(target) });
+        app.synth();
+      }),
+    (target) => localStateProblems(join(target, "stacks", valid.name), resolveBackend(valid, basename(target))),
   );
   return { ...write, stackDir: join(write.target, "stacks", valid.name) };
 }

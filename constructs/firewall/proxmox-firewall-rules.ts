@@ -37,7 +37,8 @@ export function proxmoxFirewallRules(flows: FlowTable, vm: VmPlan): ProxmoxFirew
       proto: f.protocol,
       dport: f.ports.length ? f.ports.map((p) => String(p).replace("-", ":")).join(",") : undefined,
       source: open ? undefined : sources.map((c) => c.replace(/\/32$/, "")).join(","),
-      comment: `${f.id}: ${f.purpose}`.slice(0, 120),
+      // cut by code points, so a character outside the BMP is never split into a lone surrogate
+      comment: Array.from(`${f.id}: ${f.purpose}`).slice(0, 120).join(""),
     };
   });
 }

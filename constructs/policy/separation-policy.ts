@@ -13,7 +13,9 @@ import { AddressSet } from "./address-set";
  *    outside the lab's networks;
  * 2. SRV reaches nothing outside the lab: every pass rule on pfSense's SRV interface leads into the
  *    lab's networks (pfSense's SRV address included);
- * 3. every rule that lets traffic through traces to a flow declared in flows.json, on the same protocol.
+ * 3. every rule that lets traffic through traces to a flow declared in flows.json, on the same protocol;
+ * 4. pfSense itself answers nothing on the WAN side, and on DMZ and SRV only DNS (53), NTP (123/udp)
+ *    and, from SRV, BGP (179/tcp): only MGMT administers the firewall.
  */
 
 /** The lab's own networks: what "inside the lab" and "SRV" mean for the invariants. */
@@ -34,8 +36,11 @@ export interface SeparationViolation {
   readonly rule: string;
   /** The flow the rule names, if any. */
   readonly flow?: string;
-  /** Which invariant: 1 (WAN side into SRV), 2 (SRV to outside the lab), 3 (no declared flow behind the rule). */
-  readonly invariant: 1 | 2 | 3;
+  /**
+   * Which invariant: 1 (WAN side into SRV), 2 (SRV to outside the lab), 3 (no declared flow behind
+   * the rule), 4 (pfSense itself reachable from outside MGMT beyond its services).
+   */
+  readonly invariant: 1 | 2 | 3 | 4;
   /** What the rule allows that the invariant forbids. */
   readonly message: string;
 }
@@ -57,6 +62,23 @@ function set(cidr: string): AddressSet {
   const s = AddressSet.parse(cidr);
   if (!s) throw new Error(`not an address or subnet: ${cidr}`);
   return s;
+}
+
+/** What pfSense itself serves outside MGMT: DNS and NTP to DMZ and SRV, BGP to SRV (Calico). */
+const FIREWALL_SERVICES: readonly { protocol: string; port: string; zones: readonly string[] }[] = [
+  { protocol: "udp", port: "53", zones: ["dmz", "srv"] },
+  { protocol: "tcp", port: "53", zones: ["dmz", "srv"] },
+  { protocol: "udp", port: "123", zones: ["dmz", "srv"] },
+  { protocol: "tcp", port: "179", zones: ["srv"] },
+];
+
+/** Whether a rule destination is pfSense itself: an interface address, `(self)`, or any address. */
+function selfDestination(e: Node | undefined): boolean {
+  if (!e || typeof e !== "object") return true;
+  if ("not" in e) return true; // "everything but X" includes the firewall unless X does; assume the worst
+  if ("any" in e) return true;
+  const network = text(e, "network");
+  return network !== undefined && (network === "(self)" || network.endsWith("ip"));
 }
 
 /** Checks the separation invariants on a synthesized stack's files (paths relative to the stack). */
@@ -122,6 +144,16 @@ export function separationViolations(nets: LabNetworks, files: ReadonlyMap<strin
     }
     if (INTERFACE_ZONE[iface] === "srv" && !dst.within(lab.or(gateway("srv")))) {
       out.push({ layer: "pfSense", rule: where, flow: flow?.id, invariant: 2, message: `lets SRV reach outside the lab (${dst.minus(lab)})` });
+    }
+    const toSelf = selfDestination(r.destination as Node | undefined);
+    if (toSelf && INTERFACE_ZONE[iface] !== "mgmt") {
+      const zone = INTERFACE_ZONE[iface];
+      const protocol = text(r, "protocol");
+      const port = text(r.destination as Node | undefined, "port");
+      const allowed = zone === "wan" ? [] : [...FIREWALL_SERVICES.filter((s) => s.zones.includes(zone))];
+      if (!allowed.some((s) => s.protocol === protocol && s.port === port)) {
+        out.push({ layer: "pfSense", rule: where, flow: flow?.id, invariant: 4, message: `lets ${iface === "wan" ? "the WAN side" : zone.toUpperCase()} reach pfSense itself (${protocol ?? "any"}/${port ?? "any"})` });
+      }
     }
   }
   const nat = (parse("pfsense/nat.xml", "nat").rule as Node[] | undefined) ?? [];

@@ -70,8 +70,10 @@ function prose(max: number) {
   return z
     .string()
     .refine((v) => v.trim().length > 0, { message: ruleText("must not be empty", "say in a few words why it exists"), abort: true })
-    .refine((v) => !/[\u0000-\u001f\u007f-\u009f\u2028\u2029]/.test(v), {
-      message: ruleText("must be one line of printable text", "no line breaks, tabs or control characters"),
+    // \p{C}: control, format (bidi overrides, zero-width), surrogate, private-use and unassigned code
+    // points; \p{Zl}\p{Zp}: line and paragraph separators. What is left renders as what it says.
+    .refine((v) => !/[\p{C}\p{Zl}\p{Zp}]/u.test(v), {
+      message: ruleText("must be one line of printable text", "no line breaks, tabs, control or invisible formatting characters"),
       abort: true,
     })
     .refine((v) => v.length <= max, { message: ruleText(`must be at most ${max} characters`, "shorten it; it is shown in rule comments and tables") });
@@ -104,13 +106,13 @@ const vmId = z.number().int().refine((n) => n >= 100 && n <= 999999999, {
   message: ruleText("must be a Proxmox VM id", "100-999999999"),
 });
 
-const PORT_RANGE = /^(\d{1,5})-(\d{1,5})$/;
+const PORT_RANGE = /^([1-9]\d{0,4})-([1-9]\d{0,4})$/;
 const port = z.union([z.number().int(), z.string()]).superRefine((v, ctx) => {
   const ok = (n: number) => n >= 1 && n <= 65535;
-  const single = typeof v === "number" ? v : /^\d{1,5}$/.test(v) ? Number(v) : undefined;
+  const single = typeof v === "number" ? v : /^[1-9]\d{0,4}$/.test(v) ? Number(v) : undefined;
   const m = typeof v === "string" ? PORT_RANGE.exec(v) : null;
   const valid = single !== undefined ? ok(single) : !!m && ok(Number(m[1])) && ok(Number(m[2])) && Number(m[1]) < Number(m[2]);
-  if (!valid) ctx.addIssue({ code: "custom", message: ruleText("must be a port or port range", "1-65535, or 'low-high' with low < high") });
+  if (!valid) ctx.addIssue({ code: "custom", message: ruleText("must be a port or port range", "1-65535, or 'low-high' with low < high, without leading zeros") });
 });
 
 /** VM size. Disk is the boot disk on the spec's VM datastore. */
@@ -392,7 +394,7 @@ const relativePath = z
     abort: true,
   })
   .refine((v) => v.split("/").every((seg) => /^[A-Za-z0-9._-]+$/.test(seg)) && !v.endsWith("/"), {
-    message: ruleText("must be a path of plain segments", "letters, digits, '.', '_' and '-' between single '/', e.g. ../../../state/lab/terraform.tfstate"),
+    message: ruleText("must be a path of plain segments", "letters, digits, '.', '_' and '-' between single '/', e.g. ../../../lab.state/terraform.tfstate"),
     abort: true,
   })
   .refine((v) => v.split("/").some((seg) => seg !== ".." && seg !== "."), {
@@ -404,7 +406,7 @@ export const LocalBackendSchema = z.strictObject({
   path: relativePath
     .optional()
     .describe(
-      "state file, relative to the stack directory; default ../../../state/<name>/terraform.tfstate: beside the output folder, outside the generated tree",
+      "state file, relative to the stack directory; default ../../../<output folder>.state/<name>/terraform.tfstate: beside the output folder, outside the generated tree",
     ),
 });
 

@@ -44,7 +44,7 @@ function zodProblems(error: z.ZodError, input: unknown): SpecProblem[] {
           const path = at ? `${at}.${key}` : key;
           const known = fieldsAt(issue.path, input);
           const near = closest(key, known);
-          const moved = MOVED_FIELDS[path];
+          const moved = Object.hasOwn(MOVED_FIELDS, path) ? MOVED_FIELDS[path] : undefined;
           out.push({
             path,
             value: lookup(input, [...issue.path, key]),
@@ -207,9 +207,33 @@ export function semanticProblems(spec: LabSpec): SpecProblem[] {
     add("network.podBlockSize", spec.network.podBlockSize, `must not be shorter than the pod CIDR prefix /${pod.prefix}`, "a Calico block is carved out of the pod CIDR");
   }
 
-  // Bridges: each zone needs its own (bridge, VLAN) pair, distinct from the WAN uplink.
-  const segments = new Map<string, string>([[`${spec.zones.wan.bridge}/untagged`, "zones.wan.bridge"]]);
+  // Sizes: a zone needs room for pfSense and members; the service range what Kubernetes allows; the
+  // pod range one Calico block per Talos node at least.
   for (const z of zoneNames) {
+    const net = parseCidr(spec.zones[z].cidr);
+    if (net.prefix > 29) add(`zones.${z}.cidr`, net.text, "must be a /29 or larger", "the zone holds pfSense's address and its members'");
+  }
+  const svc = parseCidr(spec.network.serviceCidr);
+  if (svc.prefix < 12 || svc.prefix > 28) {
+    add("network.serviceCidr", svc.text, "must be between a /12 and a /28", "Kubernetes allows at most a /12 for services and needs room for the API's and DNS's service addresses");
+  }
+  const podNet = parseCidr(spec.network.podCidr);
+  const talosCount = spec.talos.controlPlanes.length + spec.talos.workers.length;
+  if (spec.network.podBlockSize >= podNet.prefix) {
+    const blocks = 2 ** (spec.network.podBlockSize - podNet.prefix);
+    if (blocks < talosCount) {
+      add("network.podCidr", podNet.text, `has room for ${blocks} Calico block${blocks === 1 ? "" : "s"} of /${spec.network.podBlockSize}, fewer than the lab's ${talosCount} Talos nodes`, "every node takes at least one block; use a larger pod range or smaller blocks");
+    }
+  }
+
+  // Bridges: each zone needs its own (bridge, VLAN) pair, and never the WAN uplink: a tag on the
+  // uplink would carry the zone's frames onto the WAN segment, past pfSense.
+  const segments = new Map<string, string>();
+  for (const z of zoneNames) {
+    if (spec.zones[z].bridge === spec.zones.wan.bridge) {
+      add(`zones.${z}.bridge`, spec.zones[z].bridge, "must not be the WAN uplink bridge (zones.wan.bridge)", "internal zones need bridges of their own; with a VLAN tag on the uplink their frames would reach the WAN segment without crossing pfSense");
+      continue;
+    }
     const key = `${spec.zones[z].bridge}/${spec.zones[z].vlan ?? "untagged"}`;
     const other = segments.get(key);
     const vlan = spec.zones[z].vlan;
@@ -255,6 +279,10 @@ export function semanticProblems(spec: LabSpec): SpecProblem[] {
   spec.proxmox.nodes.forEach((n, i) => {
     if (nodeSeen.has(n.name)) add(`proxmox.nodes[${i}].name`, n.name, "is declared twice", "list each Proxmox node once");
     nodeSeen.add(n.name);
+    // The Proxmox hosts sit on the WAN side: an address inside the lab would make pfSense's rules
+    // for "proxmox" rules for lab members.
+    const inside = n.address === undefined ? undefined : nets.find((x) => cidrContains(x.cidr, n.address!));
+    if (inside) add(`proxmox.nodes[${i}].address`, n.address, `must lie outside the lab's networks (it is in ${inside.path}, ${inside.cidr.text})`, "give the host's address on the WAN side, as pfSense sees it");
   });
 
   const checkSize = (path: string, size: VmSize, kind: keyof typeof MINIMUM_SIZES) => {
@@ -369,7 +397,6 @@ export function semanticProblems(spec: LabSpec): SpecProblem[] {
   const hostZone = new Map<string, string>([
     ...spec.hosts.map((h) => [h.name, h.zone] as const),
     ...talosNodes.map((n) => [n.n.name, "srv"] as const),
-    [spec.firewall.name, "firewall"],
   ]);
   const named = new Set<string>([...FLOW_KEYWORDS, ...FLOW_GROUPS, ...FLOW_ZONES]);
   const flowIds = new Set<string>();
@@ -377,7 +404,10 @@ export function semanticProblems(spec: LabSpec): SpecProblem[] {
     let known = true;
     for (const end of ["from", "to"] as const) {
       const v = f[end];
-      if (!hostZone.has(v) && !named.has(v)) {
+      if (v === spec.firewall.name) {
+        known = false;
+        add(`flows[${i}].${end}`, v, "must not name the pfSense VM", "flows to or from pfSense itself use the endpoint firewall");
+      } else if (!hostZone.has(v) && !named.has(v)) {
         known = false;
         add(`flows[${i}].${end}`, v, "is not a known flow endpoint", `a host name, ${[...FLOW_ZONES, ...FLOW_GROUPS, ...FLOW_KEYWORDS].join(", ")}`);
       }
@@ -406,6 +436,8 @@ export function semanticProblems(spec: LabSpec): SpecProblem[] {
       add(`flows[${i}].to`, f.to, "must be a DMZ host for a flow from the internet", "pfSense forwards a WAN port to one address, and only the DMZ faces the internet");
     } else if (f.from === "internet" && f.protocol === "icmp") {
       add(`flows[${i}].protocol`, f.protocol, "must be tcp or udp for a flow from the internet", "a WAN port-forward carries ports; icmp has none");
+    } else if (f.to === "firewall" && !(f.from === "zone:mgmt" || hostZone.get(f.from) === "mgmt")) {
+      add(`flows[${i}].from`, f.from, "must be in MGMT for a flow to pfSense itself", "only MGMT administers the firewall; DNS, NTP and BGP to pfSense are the lab's own flows");
     }
   });
 
@@ -501,6 +533,8 @@ export function validateLabSpec(input: unknown): LabSpec {
       { path: loop || "(spec)", value: "(refers to itself)", message: ruleText("must not contain itself", "a YAML alias (*name) inside its own anchor (&name) makes an endless value; write the value out") },
     ]);
   }
+  const tokens = tokenSyntax(input);
+  if (tokens.length) throw new SpecError(tokens);
   const parsed = LabSpecSchema.safeParse(input ?? {}, { reportInput: true });
   if (parsed.success) {
     const problems = semanticProblems(parsed.data);
@@ -580,6 +614,43 @@ function prefixesOf(path: string): string[] {
   while ((m = re.exec(path))) if (m.index > 0) out.push(path.slice(0, m.index));
   out.push(path);
   return out;
+}
+
+/**
+ * cdktf encodes its references inside strings as `${TfToken[TOKEN.n]}` (lists `#{…}`, maps `&{…}`)
+ * and its number references as doubles whose top 16 bits are 0xFDFF (lists 0xFBFF), which it also
+ * recognises written out in exponent notation inside text (about -8e298 and -1e289); it resolves every
+ * such sequence at synth, wherever the string came from. So spec text that spells one would be
+ * replaced by a reference (a secret variable, the kubeconfig) or crash the synth. No legitimate value
+ * holds either (cdktf tokens/private/encoding: the markers and DOUBLE_*_TOKEN_MARKER_BITS).
+ */
+function holdsTokenSyntax(text: string): boolean {
+  if (/[$#&]\{TfToken\[/.test(text)) return true;
+  for (const m of text.matchAll(/[-+]?[\d.]+[eE][-+]?\d+/g)) {
+    const view = new DataView(new ArrayBuffer(8));
+    view.setFloat64(0, parseFloat(m[0]));
+    const top = view.getUint16(0);
+    if (top === 0xfdff || top === 0xfbff) return true;
+  }
+  return false;
+}
+
+/** One problem per string (or key) of the input that holds cdktf's token syntax ({@link holdsTokenSyntax}). */
+function tokenSyntax(input: unknown): SpecProblem[] {
+  const problems: SpecProblem[] = [];
+  const rule = ruleText("must not contain cdktf's token syntax", "text like ${TfToken[…]} or cdktf's encoded numbers is replaced by a reference at synth");
+  const walk = (v: unknown, path: PropertyKey[]) => {
+    if (typeof v === "string") {
+      if (holdsTokenSyntax(v)) problems.push({ path: pathText(path) || "(spec)", value: v, message: rule });
+    } else if (v !== null && typeof v === "object") {
+      for (const [k, child] of Object.entries(v)) {
+        if (holdsTokenSyntax(k)) problems.push({ path: pathText([...path, k]), value: k, message: rule });
+        walk(child, [...path, Array.isArray(v) ? Number(k) : k]);
+      }
+    }
+  };
+  walk(input, []);
+  return problems;
 }
 
 /**
