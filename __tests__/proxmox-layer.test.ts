@@ -66,7 +66,7 @@ describe("Proxmox layer of the reference lab", () => {
       expect(doc.terraform.backend, m).toBeUndefined();
     }
     expect(root.terraform.required_providers.proxmox).toEqual({ source: "bpg/proxmox", version: "0.111.1" });
-    expect(root.terraform.backend.local.path).toBe("../../../cdktf.out.state/talos-lab/terraform.tfstate");
+    expect(root.terraform.backend.local.path).toBe("../../../reference-lab.state/talos-lab/terraform.tfstate");
     for (const v of ["proxmox_api_token", "proxmox_ssh_private_key", "state_passphrase"]) expect(root.variable[v].sensitive, v).toBe(true);
     expect(root.terraform.encryption.state.enforced).toBe(true);
   });
