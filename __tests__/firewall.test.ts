@@ -99,12 +99,16 @@ describe.each(labs)("pfSense sidecars of %s", (_, spec) => {
     expect(md.indexOf("pfsense/aliases.xml")).toBeLessThan(md.indexOf("pfsense/filter.xml"));
   });
 
-  it("FRR peers with every Talos node, takes only pod blocks and sends nothing", () => {
+  it("FRR peers with every Talos node, takes only pod blocks and hands each node the others' blocks", () => {
     const frr = t.get("pfsense/frr.conf");
     const nodes = (validateLabSpec(spec).talos.controlPlanes.length + validateLabSpec(spec).talos.workers.length);
     expect((frr.match(/peer-group CALICO$/gm) ?? []).length).toBe(nodes);
     expect(frr).toContain("ip prefix-list CALICO-PODS seq 10 permit 10.244.0.0/16 le 26");
-    expect(frr).toContain("neighbor CALICO route-map DENY-ALL out");
+    expect(frr).toContain("neighbor CALICO route-map CALICO-OUT out");
+    // the nodes accept routes from their own AS only through as-override; next hops stay the nodes'
+    expect(frr).toContain("neighbor CALICO as-override");
+    expect(frr).toContain("neighbor CALICO attribute-unchanged next-hop");
+    expect((frr.match(/ solo$/gm) ?? []).length).toBe(nodes);
   });
 });
 

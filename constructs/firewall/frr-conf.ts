@@ -1,9 +1,21 @@
 import { LabModel } from "../model/lab-model";
 
 /**
- * FRR configuration for pfSense's FRR package: eBGP with every Talos node (Calico), accepting only
- * the pod CIDR's blocks (up to the Calico block size) and announcing nothing. FRR ≥ 7.4 requires a
- * policy on every eBGP session, so both directions are explicit.
+ * FRR configuration for pfSense's FRR package: eBGP with every Talos node (Calico), accepting only the
+ * pod CIDR's blocks (up to the Calico block size), and sending them back out so every node learns
+ * every other node's blocks. Calico's node-to-node mesh is off; pfSense is the hub, which scales to
+ * hundreds of nodes (one session per node) and keeps DMZ → pod traffic crossing pfSense.
+ *
+ * Facts (FRRouting 10.x docs, doc/user/bgp.rst; bgpd sources):
+ * - `bgp ebgp-requires-policy` is on in the traditional profile: every eBGP session needs an explicit
+ *   policy in each direction, or it exchanges nothing.
+ * - pfSense cannot be a route reflector for eBGP peers ("Not an internal neighbor"); it re-advertises
+ *   instead. The routes come back to AS 64512 with 64512 in their path, which Calico's BIRD would drop
+ *   as a loop: `as-override` replaces the peer's AS with pfSense's in what it sends.
+ * - On a shared subnet FRR keeps the originating node as the next hop (RFC 4271 third-party next hop);
+ *   `attribute-unchanged next-hop` makes that explicit, so pod traffic between nodes stays on the SRV
+ *   segment instead of hairpinning through pfSense.
+ * - `solo` keeps a node's own routes from being sent back to it (split horizon per peer).
  */
 export function renderFrrConf(m: LabModel): string {
   const b = m.spec.bgp;
@@ -23,7 +35,10 @@ export function renderFrrConf(m: LabModel): string {
     " match ip address prefix-list CALICO-PODS",
     "route-map CALICO-IN deny 20",
     "!",
-    "route-map DENY-ALL deny 10",
+    "! Each node's pod blocks go to every other node, and nothing else.",
+    "route-map CALICO-OUT permit 10",
+    " match ip address prefix-list CALICO-PODS",
+    "route-map CALICO-OUT deny 20",
     "!",
     `router bgp ${b.firewallAs}`,
     ` bgp router-id ${srv.gateway}`,
@@ -31,12 +46,14 @@ export function renderFrrConf(m: LabModel): string {
     " neighbor CALICO peer-group",
     ` neighbor CALICO remote-as ${b.clusterAs}`,
     ` neighbor CALICO update-source ${srv.gateway}`,
-    ...nodes.flatMap((n) => [` neighbor ${n.ip} peer-group CALICO`, ` neighbor ${n.ip} description ${n.name}`]),
+    ...nodes.flatMap((n) => [` neighbor ${n.ip} peer-group CALICO`, ` neighbor ${n.ip} description ${n.name}`, ` neighbor ${n.ip} solo`]),
     " !",
     " address-family ipv4 unicast",
     "  neighbor CALICO activate",
     "  neighbor CALICO route-map CALICO-IN in",
-    "  neighbor CALICO route-map DENY-ALL out",
+    "  neighbor CALICO route-map CALICO-OUT out",
+    "  neighbor CALICO as-override",
+    "  neighbor CALICO attribute-unchanged next-hop",
     " exit-address-family",
     "!",
     "line vty",

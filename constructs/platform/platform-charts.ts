@@ -1,6 +1,7 @@
 import { stringify } from "yaml";
 import { LabModel } from "../model/lab-model";
 import { harborProxyProject } from "../talos/machine-documents";
+import { INGRESS_CONTROLLER_API } from "./ingress-controller-api";
 
 /**
  * The platform layer's Helm inputs, rendered from the model: values for the tigera-operator chart and
@@ -45,16 +46,22 @@ export function demoHost(m: LabModel): string {
 export function tigeraOperatorValues(m: LabModel): Manifest {
   const n = m.spec.network;
   return {
-    // Talos has no writable kubelet plugin dir; the chart reads this key at the top level only.
-    kubeletVolumePluginPath: "None",
     apiServer: { enabled: false },
     goldmane: { enabled: false },
     whisker: { enabled: false },
     installation: {
       enabled: true,
+      // Talos has no writable kubelet plugin dir. The 3.31 chart copies `installation` into the
+      // Installation spec and reads no top-level key (charts/tigera-operator values.yaml:8-19,
+      // templates/crs/custom-resources.yaml:1-10; 3.31.0 release notes).
+      kubeletVolumePluginPath: "None",
       cni: { type: "Calico", ipam: { type: "Calico" } },
       calicoNetwork: {
         bgp: "Enabled",
+        // Talos 1.13 runs kube-proxy in nftables mode for Kubernetes ≥ 1.31 (talos
+        // internal/app/machined/pkg/controllers/k8s/control_plane.go:476-496); Calico's data plane
+        // must match (Nftables is GA in 3.31, Installation CRD linuxDataplane enum).
+        linuxDataplane: "Nftables",
         hostPorts: "Enabled",
         ipPools: [
           {
@@ -104,7 +111,6 @@ export function localCharts(m: LabModel): LocalChart[] {
     ],
   };
 
-  const read = ["get", "list", "watch"];
   const ingress: LocalChart = {
     name: "ingress-access",
     description: "Least-privilege access for the HAProxy ingress controller running outside the cluster (DMZ)",
@@ -118,14 +124,8 @@ export function localCharts(m: LabModel): LocalChart[] {
             apiVersion: "rbac.authorization.k8s.io/v1",
             kind: "ClusterRole",
             metadata: { name: INGRESS_SERVICE_ACCOUNT },
-            rules: [
-              { apiGroups: [""], resources: ["services", "endpoints", "namespaces", "secrets", "configmaps"], verbs: read },
-              { apiGroups: ["discovery.k8s.io"], resources: ["endpointslices"], verbs: read },
-              { apiGroups: ["networking.k8s.io"], resources: ["ingresses", "ingressclasses"], verbs: read },
-              { apiGroups: ["networking.k8s.io"], resources: ["ingresses/status"], verbs: ["update"] },
-              { apiGroups: ["core.haproxy.org", "ingress.v1.haproxy.org"], resources: ["*"], verbs: read },
-              { apiGroups: [""], resources: ["events"], verbs: ["create", "patch"] },
-            ],
+            // Exactly what the controller uses (ingress-controller-api.ts, with its sources).
+            rules: INGRESS_CONTROLLER_API.map((u) => ({ apiGroups: [u.group], resources: [...u.resources], verbs: [...u.verbs] })),
           },
           {
             apiVersion: "rbac.authorization.k8s.io/v1",

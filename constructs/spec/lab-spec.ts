@@ -259,9 +259,9 @@ export const TalosSchema = z.strictObject({
   apiFqdn: dnsName.optional().describe("DNS name of the Kubernetes API; default api.<SRV domain>"),
   kubernetesVersion: z
     .string()
-    .refine((v) => /^v1\.\d+\.\d+$/.test(v), { message: ruleText("must be a Kubernetes version", "e.g. v1.35.2") })
-    .optional()
-    .describe("Kubernetes version; default: the one the Talos provider release pins"),
+    .refine((v) => /^v1\.\d+\.\d+$/.test(v), { message: ruleText("must be a Kubernetes version", "e.g. v1.36.3") })
+    .default("v1.36.3")
+    .describe("Kubernetes version, pinned so no provider default decides (Talos 1.13.9's own default; Talos 1.13 supports 1.31-1.36)"),
   allowEvenControlPlanes: z
     .boolean()
     .default(false)

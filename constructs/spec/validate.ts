@@ -345,6 +345,14 @@ export function semanticProblems(spec: LabSpec): SpecProblem[] {
     if (n.size) checkSize(`${p}.size`, n.size, kind);
     vmIdFor(p, "srv", n.ip, ipOk, n.vmId);
   }
+  // Kubernetes versions a Talos minor supports (siderolabs/talos pkg/machinery/compatibility/talos1NN).
+  const K8S_RANGE: Readonly<Record<string, [number, number]>> = { "v1.12": [30, 35], "v1.13": [31, 36], "v1.14": [32, 37] };
+  const talosMinorText = t.version.split(".").slice(0, 2).join(".");
+  const k8sMinor = Number(t.kubernetesVersion.split(".")[1]);
+  const range = K8S_RANGE[talosMinorText];
+  if (range && (k8sMinor < range[0] || k8sMinor > range[1])) {
+    add("talos.kubernetesVersion", t.kubernetesVersion, `is not supported by Talos ${talosMinorText}`, `Talos ${talosMinorText} runs Kubernetes 1.${range[0]} to 1.${range[1]}`);
+  }
   if (t.controlPlanes.length === 0) {
     add("talos.controlPlanes", [], "must list at least one control plane", "three is the usual choice");
   } else if (t.controlPlanes.length % 2 === 0 && !t.allowEvenControlPlanes) {
