@@ -30,8 +30,12 @@ const edit = (files: Map<string, string>, path: string, fn: (text: string) => st
 /** A filter.xml rule element, appended before the closing tag. */
 const pfRule = (iface: string, destination: string, tracker = "1799999999", protocol = "tcp") =>
   `  <rule>\n    <id/>\n    <tracker>${tracker}</tracker>\n    <type>pass</type>\n    <interface>${iface}</interface>\n    <ipprotocol>inet</ipprotocol>\n    <statetype>keep state</statetype>\n    <protocol>${protocol}</protocol>\n    <source>\n      <any/>\n    </source>\n    <destination>\n      ${destination}\n      <port>22</port>\n    </destination>\n    <descr><![CDATA[planted]]></descr>\n  </rule>\n</filter>`;
-const planted = (iface: string, destination: string, tracker?: string, protocol?: string) => (t: string) =>
-  t.replace("</filter>", pfRule(iface, destination, tracker, protocol));
+/** Plants a rule first on its interface (a later one would sit behind the interface's block to (self)). */
+const planted = (iface: string, destination: string, tracker?: string, protocol?: string) => (t: string) => {
+  const first = [...t.matchAll(/<rule>[\s\S]*?<\/rule>/g)].find((m) => m[0].includes(`<interface>${iface}</interface>`));
+  if (!first) return t.replace("</filter>", pfRule(iface, destination, tracker, protocol));
+  return t.slice(0, first.index) + pfRule(iface, destination, tracker, protocol).replace(/<\/filter>$/, "") + t.slice(first.index);
+};
 /** The tracker flows.json gives a flow's first pfSense rule. */
 const trackerOf = (files: Map<string, string>, flow: string) =>
   String(JSON.parse(files.get("flows.json")!).flows.find((f: { id: string }) => f.id === flow).pfsense[0].tracker);
@@ -61,6 +65,21 @@ describe("the separation invariants on the written files", () => {
       // files() runs the check itself; a violation would throw here
       expect(() => new TalosEnclave(app, spec.name, { spec }).files()).not.toThrow();
     }
+  });
+
+  it("read pfSense's rules first-match: a DMZ flow to the internet behind the block to (self) does not reach pfSense", () => {
+    const spec = loadLabSpec(join(PROJECT_ROOT, "examples", "lab.yaml"));
+    const flows = [...(spec.flows ?? []), { id: "dmz-out", from: spec.hosts.find((h) => h.role === "ingress")!.name, to: "internet", protocol: "udp" as const, ports: [16], purpose: "test" }];
+    const files = new TalosEnclave(scratchApp(), spec.name, { spec: { ...spec, flows } }).files();
+    expect(separationViolations(labNetworks(buildLabModel(validateLabSpec(spec))), files)).toEqual([]);
+    // The same rule moved ahead of the block does reach pfSense (its WAN address is "not internal").
+    const moved = edit(files, "pfsense/filter.xml", (t) => {
+      const blocks = [...t.matchAll(/  <rule>[\s\S]*?<\/rule>\n/g)].map((m) => m[0]);
+      const rule = blocks.find((b) => b.includes("<descr><![CDATA[dmz-out]]>"))!;
+      const first = blocks.find((b) => b.includes("<interface>opt1</interface>"))!;
+      return t.replace(rule, "").replace(first, rule + first);
+    });
+    expect(separationViolations(labNetworks(buildLabModel(validateLabSpec(spec))), moved)).toEqual([expect.objectContaining({ invariant: 4, flow: "dmz-out", message: expect.stringMatching(/lets DMZ reach pfSense itself \(udp\/16\)/) })]);
   });
 
   const cases: [string, (f: Map<string, string>) => Map<string, string>, Partial<{ layer: string; flow: string; message: RegExp; rule: RegExp }>][] = [

@@ -22,6 +22,7 @@ function problemLines(input: unknown): string[] {
 
 // Building blocks copied from the defaults, for the cases that have to replace a whole list or zone.
 const REGISTRY = { name: "registry", zone: "mgmt", role: "registry", ip: "192.168.100.11" };
+const CLIENT = { name: "mgmt-client", zone: "mgmt", role: "client", ip: "192.168.100.20" };
 const cp = (n: number, extra: object = {}) => ({ name: `talos-cp-${n}`, ip: `10.10.100.1${n}`, ...extra });
 const worker = (n: number, extra: object = {}) => ({ name: `talos-worker-${n}`, ip: `10.10.100.2${n}`, ...extra });
 const MGMT = { bridge: "vmbr1", cidr: "192.168.100.0/24", gateway: "192.168.100.1", domain: "mgmt.lab.internal" };
@@ -73,8 +74,12 @@ const cases: Case[] = [
     spec: {
       zones: { dmz: { ...DMZ, cidr: "192.168.0.0/16", gateway: "192.168.0.1" } },
       hosts: [REGISTRY, { name: "haproxy-ingress-1", zone: "dmz", role: "ingress", ip: "192.168.0.10" }],
+      apply: { runner: "registry" },
     },
-    lines: [`zones.dmz.cidr: "192.168.0.0/16" — overlaps zones.mgmt.cidr (192.168.100.0/24) ${OVERLAP_HINT}`],
+    lines: [
+      `zones.dmz.cidr: "192.168.0.0/16" — overlaps zones.mgmt.cidr (192.168.100.0/24) ${OVERLAP_HINT}`,
+      'apply.runner: "registry" — must name a client host (tofu runs where the Talos API and the cluster are reachable: add a host with role client)',
+    ],
   },
   {
     name: "pod CIDR overlapping a zone",
@@ -266,7 +271,7 @@ const cases: Case[] = [
   },
   {
     name: "duplicate VM id (explicit host id equals the firewall's)",
-    spec: { hosts: [{ ...REGISTRY, vmId: 100 }] },
+    spec: { hosts: [{ ...REGISTRY, vmId: 100 }, CLIENT] },
     lines: ["hosts[0].vmId: 100 — duplicates firewall.vmId (every VM needs its own Proxmox id; set vmId explicitly)"],
   },
   {
@@ -322,7 +327,7 @@ const cases: Case[] = [
   },
   {
     name: "registry host below the Harbor minimum",
-    spec: { hosts: [{ ...REGISTRY, size: { cores: 2, memoryMiB: 2048, diskGiB: 100 } }] },
+    spec: { hosts: [{ ...REGISTRY, size: { cores: 2, memoryMiB: 2048, diskGiB: 100 } }, CLIENT] },
     lines: ["hosts[0].size.memoryMiB: 2048 — must be at least 4096 (Harbor minimum)"],
   },
   {
@@ -353,7 +358,7 @@ const cases: Case[] = [
   {
     name: "unknown nested field",
     spec: { proxmox: { nodes: [{ name: "pve", ssh: "10.0.0.2" }] } },
-    lines: ['proxmox.nodes[0].ssh: "10.0.0.2" — is not a field of the spec (known fields here: address, name, sshAddress)'],
+    lines: ['proxmox.nodes[0].ssh: "10.0.0.2" — is not a field of the spec (known fields here: address, name, sshAddress, uplinks)'],
   },
   {
     name: "string where a number is expected",
@@ -588,7 +593,7 @@ const cases: Case[] = [
   {
     name: "an unknown key named like an object property",
     spec: { constructor: 1 },
-    lines: ["constructor: 1 — is not a field of the spec (known fields here: adminUser, bgp, firewall, flows, hosts, images, name, network, platform, proxmox, registry, state, talos, zones)"],
+    lines: ["constructor: 1 — is not a field of the spec (known fields here: adminUser, apply, bgp, firewall, flows, hosts, images, name, network, platform, proxmox, registry, state, talos, zones)"],
   },
 
   // ── Inputs that used to crash ──────────────────────────────────────────────────────────────────
@@ -650,14 +655,14 @@ const cases: Case[] = [
   },
   {
     name: "a second registry host",
-    spec: { hosts: [REGISTRY, { name: "registry2", zone: "mgmt", role: "registry", ip: "192.168.100.12" }] },
+    spec: { hosts: [REGISTRY, { name: "registry2", zone: "mgmt", role: "registry", ip: "192.168.100.12" }, CLIENT] },
     lines: [
       'hosts[1].role: "registry" — must not be registry: registry.host names registry (the lab runs one Harbor and Image Factory; give this host the role client, or point registry.host at it)',
     ],
   },
   {
     name: "an ingress host outside the DMZ",
-    spec: { hosts: [REGISTRY, { name: "haproxy-ingress-1", zone: "mgmt", role: "ingress", ip: "192.168.100.10" }] },
+    spec: { hosts: [REGISTRY, { name: "haproxy-ingress-1", zone: "mgmt", role: "ingress", ip: "192.168.100.10" }, CLIENT] },
     lines: [
       'hosts[1].zone: "mgmt" — must be "dmz" for role ingress (the ingress host takes internet traffic, so it lives in the DMZ)',
     ],

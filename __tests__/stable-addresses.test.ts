@@ -3,7 +3,8 @@ import { LabSpecInput } from "../constructs/spec/lab-spec";
 import { changedFiles, changedPaths, synthToTemp } from "./support/tree";
 
 const STACK = "stacks/talos-lab";
-const threeNodes: LabSpecInput = { proxmox: { nodes: [{ name: "pve1" }, { name: "pve2" }, { name: "pve3" }] } };
+const uplinks = { vmbr1: ["eno2"], vmbr2: ["eno3"], vmbr3: ["eno4"] };
+const threeNodes: LabSpecInput = { proxmox: { nodes: [{ name: "pve1", uplinks }, { name: "pve2", uplinks }, { name: "pve3", uplinks }] } };
 const workers = (n: number, skip: number[] = []) =>
   Array.from({ length: n }, (_, i) => i + 1)
     .filter((i) => !skip.includes(i))

@@ -51,8 +51,11 @@ async function racingApplies(sandbox: TerraformSandbox, stack: string, env: Reco
   first.stdout.on("data", (d) => (output += d));
   first.stderr.on("data", (d) => (output += d));
   const done = new Promise<number | null>((resolve) => first.on("exit", resolve));
-  for (let i = 0; i < 200 && !/Creating\.\.\./.test(output); i++) await new Promise((r) => setTimeout(r, 100));
-  expect(output).toMatch(/Creating\.\.\./);
+  // Generous: on a loaded machine terraform may take a while to start; the wait ends as soon as it creates.
+  let exited = false;
+  void done.then(() => (exited = true));
+  for (let i = 0; i < 900 && !exited && !/Creating\.\.\./.test(output); i++) await new Promise((r) => setTimeout(r, 100));
+  expect(output, "the first apply never started creating").toMatch(/Creating\.\.\./);
   whileHeld();
   const second = await sandbox.run(stack, ["apply", "-input=false", "-auto-approve", "-lock-timeout=0s", "-no-color"], env);
   return { first: { status: await done, output }, second };

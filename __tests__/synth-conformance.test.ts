@@ -79,11 +79,12 @@ describe.skipIf(!schemaDir)("synthesized modules conform to the provider schemas
       secureBoot: fc.boolean(),
     })
     .map((r): LabSpecInput => {
-      const nodes = Array.from({ length: r.nodes }, (_, i) => ({ name: `pve${i + 1}` }));
+      const uplinks: Record<string, string[]> = r.vlans ? { vmbr1: ["eno2"] } : { vmbr1: ["eno2"], vmbr2: ["eno3"], vmbr3: ["eno4"] };
+      const nodes = Array.from({ length: r.nodes }, (_, i) => ({ name: `pve${i + 1}`, ...(r.nodes > 1 ? { uplinks } : {}) }));
       const zone = zoneSpec(r.vlans);
       const srv = `10.${r.srv}.0`;
       return {
-        proxmox: { nodes, manageBridges: r.manageBridges, sshAgent: r.sshAgent },
+        proxmox: { nodes, manageBridges: r.manageBridges || r.nodes > 1, sshAgent: r.sshAgent },
         zones: {
           mgmt: zone("vmbr1", `192.168.${r.mgmt}`, 10, "mgmt.lab.internal"),
           dmz: zone("vmbr2", `172.16.${r.dmz}`, 20, "dmz.lab.internal"),

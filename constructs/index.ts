@@ -41,7 +41,8 @@ export { labSpecJsonSchema } from "./spec/json-schema";
 // The model (pure)
 export { buildLabModel, LabModel, VmPlan, ZoneModel, NicPlan, ZoneName, ModuleName, VmRole, GuestOs, FIREWALL_NIC_ORDER } from "./model/lab-model";
 export { Flow, FlowTable, Protocol, ResolvedEndpoint } from "./model/flows";
-export { labFlows, componentFlows } from "./model/lab-flows";
+export { labFlows, componentFlows, runnerHost } from "./model/lab-flows";
+export { applySteps, renderApplyStepsJson, ApplySteps, ApplyStep, StepConnection, StepPlace } from "./apply/apply-steps";
 
 // Renderers (pure): firewall
 export { pfSenseTables, PfSenseTables, PfRule, PfAlias, PfEndpoint, PfInterface, PfPortForward } from "./firewall/pfsense-rule-table";
@@ -49,6 +50,7 @@ export { renderAliasesXml, renderFilterXml, renderNatXml } from "./firewall/pfse
 export { pfSenseFileProblems, PfSenseFiles } from "./firewall/pfsense-checks";
 export { renderFrrConf } from "./firewall/frr-conf";
 export { renderRulesMd } from "./firewall/rules-md";
+export { pfSenseSettings, renderPfSensePlayback, PfSenseSettings, PFSENSE_PLAYBACK } from "./firewall/pfsense-settings";
 export { renderFlowsJson } from "./firewall/flows-json";
 export { proxmoxFirewallRules, ProxmoxFirewallRule } from "./firewall/proxmox-firewall-rules";
 

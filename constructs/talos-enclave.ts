@@ -17,6 +17,7 @@ import { buildLabModel, LabModel, ModuleName } from "./model/lab-model";
 import { LabVm } from "./proxmox/lab-vm";
 import { assertSeparation, labNetworks } from "./policy/separation-check";
 import { renderStackReadme } from "./render/stack-readme";
+import { applySteps, renderApplyStepsJson } from "./apply/apply-steps";
 import { LabSpec, LabSpecInput } from "./spec/lab-spec";
 import { resolveBackend, StateBackend } from "./state/state-backend";
 import { validateLabSpec } from "./spec/validate";
@@ -258,7 +259,9 @@ export class TalosEnclave extends HclJsonStack {
       put(`modules/${name}/main.tf.json`, stableJson(zone.toModuleJson()));
       for (const [path, content] of zone.sidecars) put(path, content);
     }
-    put("README.md", renderStackReadme(this.model, MODULE_ORDER));
+    const steps = applySteps(this.model, this.flows);
+    put("apply-steps.json", renderApplyStepsJson(steps));
+    put("README.md", renderStackReadme(this.model, MODULE_ORDER, steps));
     put("flows.json", renderFlowsJson(this.flows, pfSenseTables(this.flows)));
     assertSeparation(labNetworks(this.model), files);
     return files;

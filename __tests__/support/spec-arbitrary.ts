@@ -60,7 +60,9 @@ const validLab = fc
     encryption: fc.boolean(),
   })
   .map((r) => {
-    const proxmoxNodes = Array.from({ length: r.nodes }, (_, i) => ({ name: `pve${i + 1}` }));
+    // Zones spanning nodes need uplink ports on every node (a trunk of the tags when they share vmbr1).
+    const uplinks: Record<string, string[]> = r.vlans ? { vmbr1: ["eno2"] } : { vmbr1: ["eno2"], vmbr2: ["eno3"], vmbr3: ["eno4"] };
+    const proxmoxNodes = Array.from({ length: r.nodes }, (_, i) => ({ name: `pve${i + 1}`, ...(r.nodes > 1 ? { uplinks } : {}) }));
     const zone = zoneSpec(r.vlans);
     const m = `192.168.${r.mgmt}`;
     const d = `172.16.${r.dmz}`;
@@ -84,7 +86,7 @@ const validLab = fc
     }));
     return {
       name: n[13],
-      proxmox: { nodes: proxmoxNodes, manageBridges: r.manageBridges },
+      proxmox: { nodes: proxmoxNodes, manageBridges: r.manageBridges || r.nodes > 1 },
       zones: { mgmt: zone("vmbr1", m, 10, "mgmt.lab.internal"), dmz: zone("vmbr2", d, 20, "dmz.lab.internal"), srv: zone("vmbr3", s, 30, "srv.lab.internal") },
       hosts,
       registry: { host: n[0] },

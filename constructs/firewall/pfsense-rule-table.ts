@@ -87,6 +87,13 @@ export interface PfRule {
   readonly purpose: string;
   /** Links a port-forward's filter rule to its {@link PfPortForward}. */
   readonly associatedRuleId?: string;
+  /**
+   * pfSense adds `reply-to <WAN gateway>` to pass rules on an interface with a gateway, which sends the
+   * replies through the gateway even to hosts on the WAN subnet itself (filter.inc
+   * filter_generate_user_rule). Set for rules whose sources sit on the WAN subnet (the Proxmox
+   * hosts): their replies must go straight back. Written as `<disablereplyto/>`.
+   */
+  readonly disableReplyTo?: boolean;
 }
 
 /** A WAN port-forward (NAT) to one lab host, with its linked filter rule. */
@@ -363,6 +370,7 @@ export function pfSenseTables(flows: FlowTable): PfSenseTables {
         descr: truncateDescr(f.id),
         flowId: f.id,
         purpose: f.purpose,
+        ...(from === "wan" && f.from === "proxmox" ? { disableReplyTo: true } : {}),
       },
       `${iface}:${f.id}`,
     );

@@ -62,6 +62,7 @@ export function renderFilterXml(t: PfSenseTables): string {
     endpoint(el, "source", r.source);
     endpoint(el, "destination", r.destination);
     if (r.log) el.ele("log");
+    if (r.disableReplyTo) el.ele("disablereplyto");
     text(el.ele("descr"), r.descr);
     if (r.associatedRuleId) el.ele("associated-rule-id").txt(r.associatedRuleId);
   }

@@ -1,5 +1,6 @@
 import { FlowTable } from "../model/flows";
 import { markdownCell, markdownRow } from "../render/markdown";
+import { PFSENSE_PLAYBACK, PfSenseSettings } from "./pfsense-settings";
 import { PfEndpoint, PfSenseTables, segmentOf } from "./pfsense-rule-table";
 
 function ep(e: PfEndpoint): string {
@@ -12,7 +13,7 @@ function ep(e: PfEndpoint): string {
  * RULES.md: every pfSense rule with the flow and purpose behind it, the aliases, the port-forwards,
  * the flows pfSense never sees (and why), a diagram of zones and allowed flows, and the import order.
  */
-export function renderRulesMd(flows: FlowTable, t: PfSenseTables): string {
+export function renderRulesMd(flows: FlowTable, t: PfSenseTables, settings: PfSenseSettings): string {
   const m = flows.model;
   const ifDescr = new Map(t.interfaces.map((i) => [i.name, i.descr]));
   const ruleRows = t.rules.map((r) =>
@@ -73,10 +74,27 @@ is kept, so replies pass; each interface ends with a logged default deny.
 2. **Firewall Rules** ← \`pfsense/filter.xml\` (replaces every rule of every interface)
 3. **NAT** ← \`pfsense/nat.xml\` (port-forwards; outbound NAT stays automatic)
 4. FRR package: \`pfsense/frr.conf\` (BGP with Calico)
+5. Settings: copy \`${PFSENSE_PLAYBACK.file}\` to \`/etc/phpshellsessions/${PFSENSE_PLAYBACK.name}\` and run
+   \`pfSsh.php playback ${PFSENSE_PLAYBACK.name}\` (console option 8 or SSH). It changes only the settings
+   below; restoring the whole "System" area instead would replace every system setting.
 
 Interfaces must be assigned as WAN = vtnet0, LAN (MGMT) = vtnet1, OPT1 (DMZ) = vtnet2, OPT2 (SRV) =
-vtnet3. If the WAN uplink is a private network, untick "Block private networks" on WAN, or the
-Proxmox hosts cannot reach the Image Factory.
+vtnet3.
+
+## pfSense's own rules, and the settings the lab sets
+
+pfSense adds rules of its own around the ones above (pfsense/pfsense \`src/etc/inc/filter.inc\`). What
+each means here:
+
+rule or setting | what pfSense does | in this lab
+---|---|---
+anti-lockout | passes tcp 443, 80 (and 22 with SSH on) from any MGMT host to the MGMT address, before every rule above | **off** (\`system/webgui/noantilockout\`, set by the playback file): only the mgmt client may reach the webGUI
+reply-to | sends replies of WAN pass rules through the WAN gateway, even to hosts on the WAN subnet | **off** on the rules whose sources are the Proxmox hosts (\`<disablereplyto/>\`), so their replies go straight back; on for the internet port-forwards
+block private networks (WAN) | drops sources in 10/8, 127/8, 172.16/12, 192.168/16 arriving on WAN, before every rule | ${settings.wanBlockPrivate ? "**on**: the Proxmox hosts have public addresses" : `**off** (\`interfaces/wan/blockpriv\` removed by the playback file): ${markdownCell(settings.wanBlockPrivateReason ?? "")}`}
+block bogon networks (WAN) | drops sources in the bogon list (which leaves out RFC 1918) on WAN | **on**
+automatic outbound NAT | translates every internal subnet leaving WAN to pfSense's WAN address | **on**: the Proxmox API and the internet see pfSense's WAN address, not the mgmt client's
+antispoof | drops packets whose source belongs to another interface's network | on (pfSense's default)
+default deny and pass out | blocks what no rule passes (logged); lets out everything leaving an interface | on (pfSense's default); the explicit rules above end each interface the same way
 
 ## Zones and allowed flows
 

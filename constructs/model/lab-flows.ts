@@ -1,4 +1,4 @@
-import type { LabModel } from "./lab-model";
+import type { LabModel, VmPlan } from "./lab-model";
 import { Flow, FlowTable } from "./flows";
 
 type FlowInput = Omit<Flow, "origin">;
@@ -38,6 +38,28 @@ function clusterFlows(m: LabModel): FlowInput[] {
     flows.push({ id: "calico-bgp-mesh", from: "group:talos", to: "group:talos", protocol: "tcp", ports: [179], purpose: "Calico node-to-node BGP mesh" });
   }
   return flows;
+}
+
+/** The client host tofu runs on after the bootstrap (apply-steps.json): the spec's, or the first client. */
+export function runnerHost(m: LabModel): VmPlan | undefined {
+  const clients = m.hosts.filter((h) => h.role === "client");
+  return m.spec.apply.runner !== undefined ? clients.find((c) => c.name === m.spec.apply.runner) : clients[0];
+}
+
+/**
+ * What running tofu takes beyond what an operator's client has anyway: the bpg provider uploads over
+ * SSH to the Proxmox node, the talos provider registers the schematic with the Image Factory, and the
+ * tree and state reach the runner over SSH through the Proxmox host (the bootstrap's hand-off).
+ */
+function runnerFlows(m: LabModel): FlowInput[] {
+  const runner = runnerHost(m);
+  const registry = m.hosts.find((h) => h.name === m.spec.registry.host);
+  if (!runner || !registry) return [];
+  return [
+    { id: hostFlowId(runner.name, "proxmox-ssh"), from: runner.name, to: "proxmox", protocol: "tcp", ports: [22], purpose: "tofu: the bpg provider uploads snippets and files over SSH" },
+    { id: hostFlowId(runner.name, "image-factory"), from: runner.name, to: registry.name, protocol: "tcp", ports: [m.spec.registry.factoryPort], purpose: "tofu: the talos provider registers the schematic" },
+    { id: hostFlowId("proxmox", "ssh", runner.name), from: "proxmox", to: runner.name, protocol: "tcp", ports: [22], purpose: "bootstrap hand-off: tree and state to the runner, through the Proxmox host" },
+  ];
 }
 
 /** Flows each zone's members need from the firewall itself and from the outside. */
@@ -92,7 +114,7 @@ function hostFlows(m: LabModel): FlowInput[] {
 
 /** Flows the lab's components declare (the spec's own flows not included). */
 export function componentFlows(m: LabModel): Flow[] {
-  return [...zoneFlows(m), ...hostFlows(m), ...clusterFlows(m)].map((f): Flow => ({ ...f, origin: "lab" }));
+  return [...zoneFlows(m), ...hostFlows(m), ...runnerFlows(m), ...clusterFlows(m)].map((f): Flow => ({ ...f, origin: "lab" }));
 }
 
 /** The lab's flows: what its components need, then the spec's extra flows. */

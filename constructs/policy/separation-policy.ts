@@ -126,10 +126,19 @@ export function separationViolations(nets: LabNetworks, files: ReadonlyMap<strin
 
   const rules = (parse("pfsense/filter.xml", "filter").rule as Node[] | undefined) ?? [];
   const order = new Map<string, number>();
+  // Interface rules are quick (first match wins): after a block of everything to (self), no later
+  // pass rule on that interface reaches pfSense itself.
+  const selfClosed = new Set<string>();
   for (const r of rules) {
     const iface = text(r, "interface") ?? "?";
     const n = (order.get(iface) ?? 0) + 1;
     order.set(iface, n);
+    if (text(r, "type") === "block") {
+      const src = r.source as Node | undefined;
+      const dst = r.destination as Node | undefined;
+      const everything = src && "any" in src && !("not" in src) && text(src, "port") === undefined && text(r, "protocol") === undefined;
+      if (everything && dst && !("not" in dst) && text(dst, "network") === "(self)" && text(dst, "port") === undefined) selfClosed.add(iface);
+    }
     if (text(r, "type") !== "pass") continue;
     const tracker = text(r, "tracker") ?? "?";
     const where = `${iface} rule ${n} (tracker ${tracker})`;
@@ -145,7 +154,7 @@ export function separationViolations(nets: LabNetworks, files: ReadonlyMap<strin
     if (INTERFACE_ZONE[iface] === "srv" && !dst.within(lab.or(gateway("srv")))) {
       out.push({ layer: "pfSense", rule: where, flow: flow?.id, invariant: 2, message: `lets SRV reach outside the lab (${dst.minus(lab)})` });
     }
-    const toSelf = selfDestination(r.destination as Node | undefined);
+    const toSelf = !selfClosed.has(iface) && selfDestination(r.destination as Node | undefined);
     if (toSelf && INTERFACE_ZONE[iface] !== "mgmt") {
       const zone = INTERFACE_ZONE[iface];
       const protocol = text(r, "protocol");

@@ -1,10 +1,37 @@
 import { LabModel } from "../model/lab-model";
-import { chartRepository, demoHost, INGRESS_NAMESPACE, INGRESS_SERVICE_ACCOUNT } from "../platform/platform-charts";
-import { clientConfigPaths } from "./cloud-init";
-import { markdownRow } from "./markdown";
+import type { ApplyStep, ApplySteps, StepPlace } from "../apply/apply-steps";
+import { demoHost } from "../platform/platform-charts";
+import { markdownCell, markdownRow } from "./markdown";
 
-/** The runbook written next to the stack: what is in it and the order an operator applies it. */
-export function renderStackReadme(m: LabModel, modules: readonly string[]): string {
+const PLACES: Readonly<Record<StepPlace, string>> = {
+  outside: "outside the lab, on a workstation that reaches the Proxmox API",
+  proxmox: "on every Proxmox node",
+  "pfsense-console": "on the pfSense console and webGUI",
+  runner: "on the runner",
+};
+
+/** One step of the runbook: where, what, and the connections it opens. */
+function renderStep(n: number, step: ApplyStep): string {
+  const where = step.where === "runner" ? `${PLACES.runner} \`${step.host}\`` : PLACES[step.where];
+  const rows = step.connections.map((c) => `| ${markdownRow([c.from, c.to, `${c.protocol}/${c.port}`, c.why, c.flow ?? "outside the lab"])} |`);
+  const table = rows.length
+    ? `\n| from | to | port | why | flow |\n|---|---|---|---|---|\n${rows.join("\n")}\n`
+    : "";
+  const body = step.commands.join("\n");
+  const fence = "\`".repeat(Math.max(3, ...[...body.matchAll(/\`+/g)].map((x) => x[0].length + 1)));
+  // Console steps are things to do in a UI, not shell: a list, not a code block.
+  const what =
+    step.where === "pfsense-console" ? step.commands.map((c) => `- ${markdownCell(c)}`).join("\n") : `${fence}sh\n${body}\n${fence}`;
+  return `### ${n}. ${markdownCell(step.title)}
+
+${step.manual ? "By hand" : "With tofu"}, ${where}${step.why ? ` (${markdownCell(step.why)})` : ""}.
+
+${what}
+${table}`;
+}
+
+/** The runbook written next to the stack: what is in it and, from `apply-steps.json`, how to apply it. */
+export function renderStackReadme(m: LabModel, modules: readonly string[], steps: ApplySteps): string {
   const s = m.spec;
   const rows = m.vms.map(
     (v) => `| ${markdownRow([v.name, v.role, v.module, v.node, v.vmId, v.address ?? "WAN: DHCP", `${v.size.cores} / ${v.size.memoryMiB} MiB / ${v.size.diskGiB} GiB`])} |`,
@@ -32,10 +59,15 @@ ${modules.map((m) => `- \`modules/${m}/main.tf.json\`: the ${m} module`).join("\
 - \`UPGRADE.md\`: the talosctl upgrade sequence for the versions this tree names
 - \`pfsense/\`: aliases, filter and NAT for pfSense's Restore area, \`frr.conf\`, and \`RULES.md\` (read it first)
 - \`flows.json\`: every network flow of the lab and the rules that carry it
+- \`apply-steps.json\`: the apply, step by step, with every connection each step opens
 
 ## Apply
 
-Set the variables (secrets through the environment, never in files):
+The apply has ${steps.steps.length} steps, ${steps.manualSteps} of them by hand; \`apply-steps.json\` lists each with every
+connection it opens and the flow that allows it. Tofu runs outside the lab until the MGMT hosts exist, then
+only on the runner \`${steps.runner}\`.
+
+Set the variables wherever tofu runs (secrets through the environment, never in files):
 
 \`\`\`sh
 export TF_VAR_proxmox_endpoint=https://pve.example:8006/
@@ -47,35 +79,9 @@ export TF_VAR_lab_tls_private_key="$(cat registry-key.pem)"
 export TF_VAR_harbor_admin_password='…'
 ${s.proxmox.sshAgent ? "# SSH for snippet uploads comes from the local agent" : "export TF_VAR_proxmox_ssh_private_key=\"$(cat ~/.ssh/id_ed25519)\""}
 ${s.state.encryption ? "export TF_VAR_state_passphrase='at least 16 characters'" : ""}
-tofu init
-tofu apply -target=module.edge    # bridges, pfSense, base images
-# install pfSense from the console (WAN vtnet0, LAN/MGMT vtnet1, OPT1/DMZ vtnet2, OPT2/SRV vtnet3),
-# then restore pfsense/aliases.xml, filter.xml and nat.xml in that order (see pfsense/RULES.md),
-# and enable the Proxmox datacenter firewall so the VM firewalls act
-tofu apply -target=module.mgmt    # Harbor (proxy projects), Image Factory, apt proxy, the client
-# push the tigera-operator chart ${s.platform.calicoVersion} into ${chartRepository(m)} from the client:
-#   helm repo add projectcalico https://docs.tigera.io/calico/charts
-#   helm pull projectcalico/tigera-operator --version ${s.platform.calicoVersion}
-#   helm push tigera-operator-${s.platform.calicoVersion}.tgz ${chartRepository(m)}
-tofu apply -target=module.srv -target=module.platform   # Talos: configure, bootstrap; Calico, BGP, demo
-tofu output -raw talosconfig > talosconfig   # on the client: ${clientConfigPaths(m).talosconfig}
-tofu output -raw kubeconfig > kubeconfig     # on the client: ${clientConfigPaths(m).kubeconfig}
 \`\`\`
 
-The DMZ ingress controller gets a kubeconfig of its own, for the least-privilege \`${INGRESS_SERVICE_ACCOUNT}\`
-account (nothing secret is in this tree; build it on the client once the platform is up):
-
-\`\`\`sh
-TOKEN=$(kubectl -n ${INGRESS_NAMESPACE} get secret ${INGRESS_SERVICE_ACCOUNT}-token -o jsonpath='{.data.token}' | base64 -d)
-kubectl config view --raw -o jsonpath='{.clusters[0].cluster.certificate-authority-data}' | base64 -d > cluster-ca.pem
-kubectl --kubeconfig ingress.kubeconfig config set-cluster ${m.name} --server=${m.kubernetesApi.url} --certificate-authority=cluster-ca.pem --embed-certs
-kubectl --kubeconfig ingress.kubeconfig config set-credentials ${INGRESS_SERVICE_ACCOUNT} --token="$TOKEN"
-kubectl --kubeconfig ingress.kubeconfig config set-context default --cluster=${m.name} --user=${INGRESS_SERVICE_ACCOUNT}
-kubectl --kubeconfig ingress.kubeconfig config use-context default
-export TF_VAR_ingress_kubeconfig="$(cat ingress.kubeconfig)"
-tofu apply                        # the DMZ ingress VM, with its kubeconfig
-\`\`\`
-
+${steps.steps.map((step, i) => renderStep(i + 1, step)).join("\n")}
 ## Check it works
 
 \`\`\`sh

@@ -134,6 +134,21 @@ export const ProxmoxNodeSchema = z.strictObject({
   address: ipv4
     .optional()
     .describe("the host's address on the WAN side, as pfSense sees it (firewall rules for the Proxmox host); default: the WAN subnet"),
+  uplinks: z
+    .record(
+      bridgeName,
+      z
+        .array(
+          z.string().refine((v) => /^[A-Za-z0-9][A-Za-z0-9_.-]{0,14}$/.test(v), {
+            message: ruleText("must be a network interface name", "the NIC as Proxmox names it, e.g. eno2 or bond0, at most 15 characters"),
+          }),
+        )
+        .min(1),
+    )
+    .optional()
+    .describe(
+      "physical ports that join a zone bridge on this node to the same bridge on the other nodes, by bridge, e.g. { vmbr1: [eno2] }; needed on every node a zone spans (a bridge without a port exists on its node only). With VLAN-tagged zones the port is a trunk of the zones' tags.",
+    ),
 });
 
 export const ProxmoxSchema = z.strictObject({
@@ -446,6 +461,14 @@ export const S3BackendSchema = z.strictObject({
     .describe("path-style addressing (https://host/bucket/key), which MinIO and Ceph need"),
 });
 
+export const ApplySchema = z.strictObject({
+  runner: name
+    .optional()
+    .describe(
+      "the MGMT client host that runs tofu after the bootstrap (only a client reaches the Talos API and the cluster); default: the first client host",
+    ),
+});
+
 export const StateBackendSchema = z
   .discriminatedUnion("type", [LocalBackendSchema, PgBackendSchema, S3BackendSchema], {
     error: ruleText('must have type "local", "pg" or "s3"', "local keeps a state file; pg and s3 keep it in PostgreSQL or an S3-compatible store"),
@@ -482,6 +505,7 @@ export const LabSpecSchema = z
     platform: PlatformSchema.default(PlatformSchema.parse({})),
     flows: z.array(FlowSchema).default([]).describe("flows beyond the ones the components declare"),
     state: StateSchema.default(StateSchema.parse({})),
+    apply: ApplySchema.default(ApplySchema.parse({})),
   })
   .describe("talos-enclave lab specification");
 

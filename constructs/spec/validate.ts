@@ -10,7 +10,7 @@ import {
 import { Flow, FLOW_GROUPS, FLOW_KEYWORDS, FLOW_ZONES } from "../model/flows";
 import { componentFlows } from "../model/lab-flows";
 import { buildLabModel } from "../model/lab-model";
-import { defaultVmId, ZONE_VM_ID_SPAN } from "../model/placement";
+import { defaultVmId, placeByName, placeControlPlane, ZONE_VM_ID_SPAN } from "../model/placement";
 import { DEFAULT_HOST_SIZES, FlowSpec, HostRole, LabSpec, LabSpecSchema, ruleText, VmSize } from "./lab-spec";
 import { pathText, SpecError, SpecProblem } from "./spec-error";
 
@@ -360,6 +360,45 @@ export function semanticProblems(spec: LabSpec): SpecProblem[] {
   }
   memberIp("talos.vip", t.vip, "srv");
 
+  // Zones that span Proxmox nodes: a Linux bridge without a port exists on its own node only, so every
+  // node a zone's VMs (pfSense included) run on needs an uplink port on the zone's bridge.
+  if (proxmoxNodes.size > 0) {
+    const nodeNames = spec.proxmox.nodes.map((n) => n.name);
+    const nodeIndex = new Map(nodeNames.map((n, i) => [n, i]));
+    const fwNode = spec.firewall.node ?? nodeNames[0];
+    const span = new Map<(typeof zoneNames)[number], Map<string, string>>(zoneNames.map((z) => [z, new Map([[fwNode, spec.firewall.name]])]));
+    const place = (z: (typeof zoneNames)[number], node: string, vm: string) => {
+      const m = span.get(z);
+      if (m && proxmoxNodes.has(node) && !m.has(node)) m.set(node, vm); // unknown nodes are reported already
+    };
+    for (const h of spec.hosts) place(h.zone, h.node ?? nodeNames[0], h.name);
+    t.controlPlanes.forEach((n, i) => place("srv", n.node ?? placeControlPlane(i, nodeNames), n.name));
+    for (const n of t.workers) place("srv", n.node ?? placeByName(n.name, nodeNames), n.name);
+    const zoneBridges = new Set(zoneNames.map((z) => spec.zones[z].bridge));
+    spec.proxmox.nodes.forEach((n, i) => {
+      for (const bridge of Object.keys(n.uplinks ?? {})) {
+        if (!zoneBridges.has(bridge)) add(`proxmox.nodes[${i}].uplinks.${bridge}`, n.uplinks![bridge], "names a bridge no zone uses", `uplinks join zone bridges: ${[...zoneBridges].join(", ")}`);
+      }
+    });
+    for (const z of zoneNames) {
+      const nodes = span.get(z)!;
+      if (nodes.size < 2) continue;
+      const bridge = spec.zones[z].bridge;
+      const where = [...nodes].map(([node, vm]) => `${vm} on ${node}`).join(", ");
+      if (!spec.proxmox.manageBridges) {
+        add("proxmox.manageBridges", false, `must be true: zone ${z} spans ${nodes.size} Proxmox nodes (${where})`, "the lab declares the bridges' uplink ports only on bridges it manages");
+        continue;
+      }
+      for (const node of nodes.keys()) {
+        const i = nodeIndex.get(node);
+        if (i === undefined) continue; // reported as an unknown node
+        if (!(spec.proxmox.nodes[i].uplinks?.[bridge]?.length)) {
+          add(`proxmox.nodes[${i}].uplinks`, spec.proxmox.nodes[i].uplinks, `must give ${bridge} an uplink port: zone ${z} spans ${nodes.size} Proxmox nodes (${where})`, `name the NIC that joins the nodes, e.g. { ${bridge}: [eno2] }; without one ${bridge} on ${node} is an island`);
+        }
+      }
+    }
+  }
+
   // Registry: the named host must be a registry in MGMT, and the only one.
   const reg = spec.hosts.find((h) => h.name === spec.registry.host);
   if (!reg) add("registry.host", spec.registry.host, "must name a host of the spec", "the MGMT host with role registry, e.g. registry");
@@ -375,6 +414,15 @@ export function semanticProblems(spec: LabSpec): SpecProblem[] {
     if (upstreamSeen.has(u)) add(`registry.upstreams[${i}]`, u, "is listed twice", "list each upstream registry once");
     upstreamSeen.add(u);
   });
+
+  // The runner: a client host in MGMT (only a client reaches apid and the API VIP).
+  const clients = spec.hosts.filter((h) => h.role === "client");
+  if (spec.apply.runner !== undefined) {
+    const runner = spec.hosts.find((h) => h.name === spec.apply.runner);
+    if (!runner || runner.role !== "client") add("apply.runner", spec.apply.runner, "must name a client host", `tofu runs where the Talos API and the cluster are reachable: ${clients.map((c) => c.name).join(", ") || "add a host with role client"}`);
+  } else if (clients.length === 0) {
+    add("hosts", spec.hosts.map((h) => h.name), "must include a host with role client", "tofu runs on the mgmt client after the bootstrap; only a client reaches the Talos API and the cluster");
+  }
 
   if (spec.bgp.firewallAs === spec.bgp.clusterAs) {
     add("bgp.clusterAs", spec.bgp.clusterAs, "must differ from bgp.firewallAs", "pfSense and Calico peer over eBGP");
@@ -605,7 +653,10 @@ function crossFieldProblemsDespite(error: z.ZodError, input: unknown): SpecProbl
       return map ? `${list}[${map[Number(i)] ?? i}]` : whole;
     });
   // A problem that involves a dropped field (by its path, or a path its message names) is not reported.
+  // ... and a problem about a whole list (hosts) when one of its entries was dropped.
+  const droppedList = new Set([...dropped].flatMap((d) => prefixesOf(d).slice(0, -1)));
   const involvesDropped = (path: string, message: string) =>
+    droppedList.has(path) ||
     [path, ...(message.match(/[A-Za-z][A-Za-z0-9]*(?:\.[A-Za-z][A-Za-z0-9]*|\[\d+\])+/g) ?? [])].some((p) =>
       prefixesOf(p).some((q) => dropped.has(q)),
     );

@@ -7,6 +7,7 @@ import { renderFrrConf } from "../firewall/frr-conf";
 import { pfSenseTables } from "../firewall/pfsense-rule-table";
 import { renderAliasesXml, renderFilterXml, renderNatXml } from "../firewall/pfsense-xml";
 import { renderRulesMd } from "../firewall/rules-md";
+import { PFSENSE_PLAYBACK, pfSenseSettings, renderPfSensePlayback } from "../firewall/pfsense-settings";
 import { FlowTable } from "../model/flows";
 import { labFlows } from "../model/lab-flows";
 import { LabVm } from "../proxmox/lab-vm";
@@ -56,7 +57,9 @@ export class EdgeZone extends ZoneModule {
     this.addSidecar("pfsense/filter.xml", renderFilterXml(tables));
     this.addSidecar("pfsense/nat.xml", renderNatXml(tables));
     this.addSidecar("pfsense/frr.conf", renderFrrConf(m));
-    this.addSidecar("pfsense/RULES.md", renderRulesMd(flows, tables));
+    const settings = pfSenseSettings(m);
+    this.addSidecar("pfsense/RULES.md", renderRulesMd(flows, tables, settings));
+    this.addSidecar(PFSENSE_PLAYBACK.file, renderPfSensePlayback(m, settings));
 
     this.pool = new VirtualEnvironmentPool(this, "pool", {
       poolId: `${m.name}-edge`,
@@ -77,12 +80,18 @@ export class EdgeZone extends ZoneModule {
         let bridge = this.bridges.get(rid);
         if (!bridge) {
           const sharing = ZONES.filter((o) => m.zones[o].bridge === z.bridge);
+          const tags = sharing.map((o) => m.zones[o].vlanId).filter((v): v is number => v !== undefined);
+          const ports = spec.proxmox.nodes.find((n) => n.name === node)?.uplinks?.[z.bridge];
           bridge = new NetworkLinuxBridge(this, `bridge-${rid}`, {
             nodeName: node,
             name: z.bridge,
             comment: `talos-enclave ${m.name}: ${sharing.join(", ")}`,
             autostart: true,
-            vlanAware: sharing.some((o) => m.zones[o].vlanId !== undefined),
+            vlanAware: tags.length > 0,
+            // The uplink joins this node's bridge to the others'; on a VLAN-aware bridge it trunks only
+            // the zones' tags.
+            ports: ports ? [...ports] : undefined,
+            vids: ports && tags.length > 0 ? [...new Set(tags)].sort((a, b) => a - b).join(" ") : undefined,
           });
           bridge.overrideLogicalId(rid);
           this.bridges.set(rid, bridge);

@@ -1,3 +1,4 @@
+import { runnerHost } from "../../model/lab-flows";
 import type { LabModel, VmPlan } from "../../model/lab-model";
 import { adminHome, COMMON_TEMPLATE, COMMON_VARS, commonValues, UserDataTemplate } from "./common";
 import { embedFile, renderUserDataSkeleton } from "./tf-template";
@@ -25,6 +26,8 @@ export function renderClientUserData(model: LabModel, plan: VmPlan): UserDataTem
   if (plan.role !== "client") throw new Error(`${plan.name} is not a client host`);
   const v = clientToolVersions(model);
   const paths = clientConfigPaths(model);
+  const runs = runnerHost(model)?.name === plan.name;
+  const tofu = SERVICE_VERSIONS.opentofu.version;
   const text = renderUserDataSkeleton(
     [COMMON_TEMPLATE, "cloud-init/client.user-data.yaml"],
     {
@@ -48,6 +51,11 @@ export function renderClientUserData(model: LabModel, plan: VmPlan): UserDataTem
         kubectl_checksum: checksumSource("kubectl", v.kubectl, `https://dl.k8s.io/release/${v.kubectl}/bin/linux/amd64/kubectl.sha256`),
         helm_version: v.helm,
         helm_checksum: checksumSource("helm", v.helm, `https://get.helm.sh/helm-${v.helm}-linux-amd64.tar.gz.sha256`),
+        // Only the runner applies the stack, so only it gets OpenTofu (an empty version skips it).
+        tofu_version: runs ? tofu : "",
+        tofu_checksum: runs
+          ? checksumSource("opentofu", tofu, `https://github.com/opentofu/opentofu/releases/download/${tofu}/tofu_${tofu.slice(1)}_SHA256SUMS`)
+          : "",
       }),
       tools_unit: embedFile("cloud-init/client/talos-enclave-tools.service", {}),
       profile: embedFile("cloud-init/client/profile.sh", {}),

@@ -45,6 +45,11 @@ export const SERVICE_VERSIONS = {
     version: "v4.2.4",
     comment: "Helm 4 CLI, newest patch (2026-08); reads and upgrades releases made by the hashicorp/helm 3.1.1 provider (Helm 3 storage).",
   },
+  opentofu: {
+    version: "v1.12.5",
+    comment:
+      "OpenTofu on the runner (spec apply.runner), newest 1.12 patch (2026-07-21); the stack needs >= 1.8 for its state and plan encryption. Checked against the release's tofu_<version>_SHA256SUMS.",
+  },
   talosctl: {
     version: "v1.13.9",
     comment: "talosctl always follows spec.talos.version (the client must match the cluster); this entry is the reference lab's version.",

@@ -65,6 +65,18 @@ if [ "$(current helm)" != "$HELM_VERSION" ] || [ ! -x "$BIN/helm" ]; then
   installed helm "$HELM_VERSION"
 fi
 
+# OpenTofu, on the lab's runner only (apply-steps.json): it applies the stack after the bootstrap.
+TOFU_VERSION="{{tofu_version}}"
+if [ -n "$TOFU_VERSION" ] && { [ "$(current tofu)" != "$TOFU_VERSION" ] || [ ! -x "$BIN/tofu" ]; }; then
+  fetch_verified "https://github.com/opentofu/opentofu/releases/download/$TOFU_VERSION/tofu_${TOFU_VERSION#v}_linux_amd64.tar.gz" \
+    "$CACHE/tofu.tar.gz" "{{tofu_checksum}}" "tofu_${TOFU_VERSION#v}_linux_amd64.tar.gz"
+  install -d -m 0755 "$CACHE/tofu"
+  tar -xzf "$CACHE/tofu.tar.gz" -C "$CACHE/tofu" tofu
+  install -m 0755 "$CACHE/tofu/tofu" "$BIN/tofu"
+  rm -rf "$CACHE/tofu" "$CACHE/tofu.tar.gz"
+  installed tofu "$TOFU_VERSION"
+fi
+
 # Shell completion for every login.
 install -d -m 0755 /etc/bash_completion.d
 "$BIN/talosctl" completion bash > /etc/bash_completion.d/talosctl

@@ -1,0 +1,269 @@
+import { FlowTable } from "../model/flows";
+import { runnerHost } from "../model/lab-flows";
+import { LabModel } from "../model/lab-model";
+import { chartRepository, INGRESS_NAMESPACE, INGRESS_SERVICE_ACCOUNT } from "../platform/platform-charts";
+import { resolveBackend } from "../state/state-backend";
+
+/**
+ * The apply as data: every step of the runbook, where it runs, what it runs, and every connection it
+ * opens, each tied to the flow that allows it (so pfSense, the VM firewalls and the Talos rules follow
+ * from the same list) or marked as staying outside the lab. Rendered to `apply-steps.json`; the stack
+ * README's apply section is rendered from it, and the twin replays it connection by connection.
+ */
+
+/** Where a step runs. */
+export type StepPlace =
+  /** An operator workstation on the WAN side (it reaches the Proxmox hosts, nothing inside the lab). */
+  | "outside"
+  /** Every Proxmox node, in its own shell. */
+  | "proxmox"
+  /** The pfSense console (VNC in the Proxmox UI). */
+  | "pfsense-console"
+  /** The runner: the mgmt client that runs tofu after the bootstrap. */
+  | "runner";
+
+/** One connection a step opens. Endpoints: `outside`, `proxmox`, `internet`, a host name, `group:talos`, `vip`. */
+export interface StepConnection {
+  readonly from: string;
+  readonly to: string;
+  readonly protocol: "tcp" | "udp";
+  readonly port: number;
+  /** What uses it: provider API, SSH upload, chart fetch, ISO download, apid, … */
+  readonly why: string;
+  /** The lab flow that allows it; absent for connections that stay on the WAN side. */
+  readonly flow?: string;
+}
+
+/** One step of the runbook. */
+export interface ApplyStep {
+  /** Stable id, e.g. `bootstrap`. */
+  readonly id: string;
+  readonly title: string;
+  readonly where: StepPlace;
+  /** The runner's host name, for steps that run there. */
+  readonly host?: string;
+  /** Done by a person, not by tofu; `why` says why it cannot be automated. */
+  readonly manual: boolean;
+  readonly why?: string;
+  /** Commands, in order. */
+  readonly commands: readonly string[];
+  readonly connections: readonly StepConnection[];
+}
+
+/** The whole apply. */
+export interface ApplySteps {
+  readonly lab: string;
+  /** The host tofu runs on after the bootstrap. */
+  readonly runner: string;
+  readonly steps: readonly ApplyStep[];
+  /** How many steps are manual. */
+  readonly manualSteps: number;
+}
+
+/** Whether a flow endpoint covers a concrete endpoint: the same name, its zone, or a group holding it. */
+function endpointCovers(m: LabModel, flowEnd: string, end: string): boolean {
+  if (flowEnd === end) return true;
+  if (flowEnd === "group:talos" && (end === "group:controlplanes" || end === "group:workers")) return true;
+  const vm = m.vms.find((v) => v.name === end);
+  if (!vm) return false;
+  if (flowEnd === `zone:${vm.module}`) return true;
+  if (flowEnd === "group:talos") return vm.role === "controlplane" || vm.role === "worker";
+  return false;
+}
+
+/** The flow a connection belongs to: endpoints the flow covers, on its protocol and a port it covers. */
+function flowFor(m: LabModel, flows: FlowTable, c: Omit<StepConnection, "flow" | "why">): string | undefined {
+  const covers = (ports: readonly (number | string)[]) =>
+    ports.some((p) => {
+      const [a, b] = String(p).split("-").map(Number);
+      return c.port >= a && c.port <= (b ?? a);
+    });
+  const f = flows.flows.find(
+    (x) => endpointCovers(m, x.from, c.from) && endpointCovers(m, x.to, c.to) && x.protocol === c.protocol && covers(x.ports),
+  );
+  return f?.id;
+}
+
+/**
+ * The lab's apply steps, in order: the bootstrap from outside (edge, pfSense by hand, the Proxmox
+ * hosts' route and trust, MGMT), the hand-off of tree and state to the runner, then everything else
+ * from the runner.
+ *
+ * @throws Error when a connection that crosses the lab has no flow (a generator bug, not user input)
+ */
+export function applySteps(m: LabModel, flows: FlowTable): ApplySteps {
+  const runner = runnerHost(m);
+  if (!runner) throw new Error("the lab has no runner host (validation requires a client)");
+  const registry = m.hosts.find((h) => h.name === m.spec.registry.host)!;
+  const factory = m.spec.registry.factoryPort;
+  const local = resolveBackend(m.spec, "cdktf.out").type === "local";
+  const conn = (from: string, to: string, port: number, why: string, lab = true): StepConnection => {
+    const c = { from, to, protocol: "tcp" as const, port };
+    if (!lab) return { ...c, why };
+    const flow = flowFor(m, flows, c);
+    if (!flow) throw new Error(`apply step connection ${from} -> ${to} tcp/${port} (${why}) has no flow`);
+    return { ...c, why, flow };
+  };
+  const r = runner.name;
+  const fromOutside = [
+    conn("outside", "proxmox", 8006, "bpg provider: Proxmox API", false),
+    conn("outside", "proxmox", 22, "bpg provider: snippet and file uploads over SSH", false),
+  ];
+  const fromRunner = [conn(r, "proxmox", 8006, "bpg provider: Proxmox API"), conn(r, "proxmox", 22, "bpg provider: snippet and file uploads over SSH")];
+  const steps: ApplyStep[] = [
+    {
+      id: "edge",
+      title: "Create the bridges, the pfSense VM and the base images from outside",
+      where: "outside",
+      manual: false,
+      commands: ["tofu init", "tofu apply -target=module.edge"],
+      connections: [
+        ...fromOutside,
+        conn("proxmox", "internet", 443, "the Proxmox node downloads the Ubuntu cloud image", false),
+      ],
+    },
+    {
+      id: "pfsense-install",
+      title: "Install pfSense from its ISO and assign WAN, LAN (MGMT), OPT1 (DMZ), OPT2 (SRV)",
+      where: "pfsense-console",
+      manual: true,
+      why: "pfSense's installer runs on the VM's console; no provider drives it",
+      commands: [
+        "install pfSense CE from the attached ISO",
+        "assign vtnet0 WAN, vtnet1 LAN, vtnet2 OPT1, vtnet3 OPT2 and the zone addresses (pfsense/RULES.md)",
+      ],
+      connections: [],
+    },
+    {
+      id: "pfsense-import",
+      title: "Import the generated rules, NAT, FRR configuration and settings",
+      where: "pfsense-console",
+      manual: true,
+      why: "pfSense has no API a stock provider drives for filter rules; the restore areas are a GUI upload",
+      commands: [
+        "restore pfsense/aliases.xml, filter.xml, nat.xml in that order (Diagnostics > Backup & Restore)",
+        "install the FRR package and paste pfsense/frr.conf (Services > FRR > Global Settings > Raw Config)",
+        "copy pfsense/phpshellsessions/talos-enclave to /etc/phpshellsessions/ and run: pfSsh.php playback talos-enclave",
+        "enable the Proxmox datacenter firewall so the VM firewalls act",
+      ],
+      connections: [],
+    },
+    {
+      id: "proxmox-prepare",
+      title: "Let each Proxmox node reach MGMT: a route via pfSense, the registry's name, the lab CA",
+      where: "proxmox",
+      manual: true,
+      why: "the Proxmox host's own routes, hosts file and trust store are outside what the bpg provider manages",
+      commands: [
+        `ip route replace ${m.zones.mgmt.cidr} via <pfSense WAN address>   # and persist it in /etc/network/interfaces`,
+        `echo '${registry.ip} ${m.spec.registry.fqdn}' >> /etc/hosts`,
+        "cp lab-ca.pem /usr/local/share/ca-certificates/talos-enclave-lab-ca.crt && update-ca-certificates",
+      ],
+      connections: [],
+    },
+    {
+      id: "mgmt",
+      title: "Create the MGMT hosts from outside: Harbor and the Image Factory, the apt proxy, the clients",
+      where: "outside",
+      manual: false,
+      commands: ["tofu apply -target=module.mgmt"],
+      connections: [
+        ...fromOutside,
+        conn(registry.name, "internet", 443, "Harbor's installer and the proxy-cache upstreams"),
+        conn(r, "internet", 443, "the runner downloads OpenTofu, talosctl, kubectl and helm (checksummed)"),
+      ],
+    },
+    {
+      id: "handoff",
+      title: `Hand the tree${local ? " and the state" : ""} to the runner ${r}`,
+      where: "outside",
+      manual: true,
+      why: "the first applies ran outside the lab; from here on only the runner reaches the cluster, so the stack moves there once",
+      commands: [
+        `rsync -a -e 'ssh -J root@<a Proxmox node>' <output folder>${local ? " <output folder>.state" : ""} ${m.spec.adminUser}@${runner.ip}:`,
+        "# from now on tofu runs on the runner only; the copy outside is stale",
+      ],
+      connections: [
+        conn("outside", "proxmox", 22, "SSH jump through the Proxmox host", false),
+        conn("proxmox", r, 22, "SSH to the runner (rsync of the tree)"),
+      ],
+    },
+    {
+      id: "chart-mirror",
+      title: `Push the tigera-operator chart ${m.spec.platform.calicoVersion} into the lab registry`,
+      where: "runner",
+      host: r,
+      manual: true,
+      why: "the chart's upstream is a plain HTTP chart repository, which Harbor's proxy cache cannot mirror",
+      commands: [
+        "helm repo add projectcalico https://docs.tigera.io/calico/charts",
+        `helm pull projectcalico/tigera-operator --version ${m.spec.platform.calicoVersion}`,
+        `helm push tigera-operator-${m.spec.platform.calicoVersion}.tgz ${chartRepository(m)}`,
+      ],
+      connections: [
+        conn(r, "internet", 443, "helm pulls the chart from docs.tigera.io"),
+        conn(r, registry.name, 443, "helm pushes the chart to Harbor"),
+      ],
+    },
+    {
+      id: "cluster",
+      title: "Create and configure the Talos cluster and install the platform",
+      where: "runner",
+      host: r,
+      manual: false,
+      commands: ["tofu init", "tofu apply -target=module.srv -target=module.platform"],
+      connections: [
+        conn(r, "internet", 443, "tofu init: providers from registry.opentofu.org"),
+        ...fromRunner,
+        conn(r, registry.name, factory, "talos provider: registers the schematic with the Image Factory"),
+        conn("proxmox", registry.name, factory, "the Proxmox node downloads the Talos boot ISO from the Image Factory"),
+        conn(r, "group:talos", 50000, "talos provider: apply configuration, bootstrap, kubeconfig (apid)"),
+        conn("group:talos", registry.name, 443, "Talos pulls its images through the Harbor proxy cache"),
+        conn("group:talos", registry.name, factory, "Talos fetches its installer image from the Image Factory"),
+        conn(r, registry.name, 443, "helm provider: fetches the tigera-operator chart (OCI) at plan time"),
+        conn(r, "vip", 6443, "helm provider: installs the releases through the API VIP"),
+      ],
+    },
+    {
+      id: "ingress-kubeconfig",
+      title: "Build the DMZ ingress controller's kubeconfig",
+      where: "runner",
+      host: r,
+      manual: true,
+      why: "the token of the ingress service account exists only once the platform is up; it is read with kubectl",
+      commands: [
+        "tofu output -raw talosconfig > ~/.talos/config   # talosctl's default",
+        "tofu output -raw kubeconfig > ~/.kube/config     # kubectl's and helm's default",
+        `TOKEN=$(kubectl -n ${INGRESS_NAMESPACE} get secret ${INGRESS_SERVICE_ACCOUNT}-token -o jsonpath='{.data.token}' | base64 -d)`,
+        "kubectl config view --raw -o jsonpath='{.clusters[0].cluster.certificate-authority-data}' | base64 -d > cluster-ca.pem",
+        `kubectl --kubeconfig ingress.kubeconfig config set-cluster ${m.name} --server=${m.kubernetesApi.url} --certificate-authority=cluster-ca.pem --embed-certs`,
+        `kubectl --kubeconfig ingress.kubeconfig config set-credentials ${INGRESS_SERVICE_ACCOUNT} --token="$TOKEN"`,
+        `kubectl --kubeconfig ingress.kubeconfig config set-context default --cluster=${m.name} --user=${INGRESS_SERVICE_ACCOUNT}`,
+        "kubectl --kubeconfig ingress.kubeconfig config use-context default",
+        'export TF_VAR_ingress_kubeconfig="$(cat ingress.kubeconfig)"',
+      ],
+      connections: [conn(r, "vip", 6443, "kubectl reads the service account token")],
+    },
+    {
+      id: "dmz",
+      title: "Create the DMZ ingress with its kubeconfig, and converge everything",
+      where: "runner",
+      host: r,
+      manual: false,
+      commands: ["tofu apply"],
+      connections: [
+        ...fromRunner,
+        ...m.hosts.filter((h) => h.role === "ingress").flatMap((h) => [
+          conn(h.name, registry.name, 443, "the ingress host pulls the controller image through Harbor"),
+          conn(h.name, "vip", 6443, "the ingress controller watches the cluster"),
+        ]),
+      ],
+    },
+  ];
+  return { lab: m.name, runner: r, steps, manualSteps: steps.filter((s) => s.manual).length };
+}
+
+/** `apply-steps.json`: the steps as stable JSON (two-space indent, trailing newline). */
+export function renderApplyStepsJson(steps: ApplySteps): string {
+  return `${JSON.stringify(steps, null, 2)}\n`;
+}
