@@ -3,7 +3,7 @@ import { writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { afterAll, describe, expect, it } from "vitest";
 import { pfSenseFileProblems } from "../constructs/firewall/pfsense-checks";
-import { proxmoxFirewallRules } from "../constructs/firewall/proxmox-firewall-rules";
+import { proxmoxFirewallIpsets, proxmoxFirewallRules } from "../constructs/firewall/proxmox-firewall-rules";
 import { labFlows } from "../constructs/model/lab-flows";
 import { buildLabModel } from "../constructs/model/lab-model";
 import { LabSpecInput } from "../constructs/spec/lab-spec";
@@ -58,15 +58,21 @@ describe("the flow model", () => {
 
   it("gives each Proxmox VM firewall exactly the flows into it", () => {
     const registry = proxmoxFirewallRules(flows, m.hosts.find((h) => h.name === "registry")!);
-    expect(registry.map((r) => `${r.proto}/${r.dport} ${r.source ?? "any"}`)).toEqual([
-      "tcp/22 192.168.100.20",
-      "tcp/443 10.10.100.0/24",
-      "tcp/9443 10.10.100.0/24",
-      "tcp/9443 any",
-      "tcp/443 192.168.100.20",
-      "tcp/443 172.16.100.10",
-      "tcp/3142 172.16.100.10",
-      "tcp/9443 192.168.100.20",
+    expect(registry.map((r) => `${r.action} ${r.proto ?? "all"}/${r.dport ?? "all"} ${r.source ?? "any"}${r.dest ? ` -> ${r.dest}` : ""}`)).toEqual([
+      // pfSense's own address lies inside the SRV subnet the Talos rules admit: it is dropped first
+      "DROP all/all 192.168.100.1",
+      "ACCEPT tcp/22 192.168.100.20 -> 192.168.100.11",
+      "ACCEPT tcp/443 10.10.100.0/24 -> 192.168.100.11",
+      "ACCEPT tcp/9443 10.10.100.0/24 -> 192.168.100.11",
+      // the Proxmox hosts' addresses are not in the spec: anything outside the lab's networks
+      "ACCEPT tcp/9443 +outside-lab -> 192.168.100.11",
+      "ACCEPT tcp/443 192.168.100.20 -> 192.168.100.11",
+      "ACCEPT tcp/443 172.16.100.10 -> 192.168.100.11",
+      "ACCEPT tcp/3142 172.16.100.10 -> 192.168.100.11",
+      "ACCEPT tcp/9443 192.168.100.20 -> 192.168.100.11",
+    ]);
+    expect(proxmoxFirewallIpsets(flows, registry)).toEqual([
+      expect.objectContaining({ name: "outside-lab", cidr: expect.arrayContaining([{ name: "0.0.0.0/0", comment: "anywhere" }, { name: "10.244.0.0/16", nomatch: true, comment: "pod network" }]) }),
     ]);
   });
 });

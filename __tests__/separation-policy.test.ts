@@ -148,10 +148,11 @@ describe("the separation invariants on the written files", () => {
       (f) =>
         edit(f, "modules/mgmt/main.tf.json", (t) => {
           const doc = JSON.parse(t);
-          doc.resource.proxmox_virtual_environment_firewall_rules.registry.rule[0].comment = "made-up: by hand";
+          // rule 1 is the DROP of pfSense's own address; rule 2 is the first flow
+          doc.resource.proxmox_virtual_environment_firewall_rules.registry.rule[1].comment = "made-up: by hand";
           return JSON.stringify(doc, null, 2);
         }),
-      { layer: "Proxmox", rule: /^registry rule 1$/, message: /no declared flow names/ },
+      { layer: "Proxmox", rule: /^registry rule 2$/, message: /no declared flow names/ },
     ],
     [
       "a Talos rule open to the internet",
@@ -195,8 +196,8 @@ describe("synth refuses a lab that breaks separation", () => {
     }
     expect(error).toBeInstanceOf(SpecError);
     expect((error as SpecError).lines()).toEqual([
-      // the override adds an eleventh rule to the ten the flows give the worker
-      'separation: Proxmox talos-worker-1 rule 11: "nodes-to-pods" — admits sources outside the lab into SRV (source any) (nothing from the internet or the Proxmox hosts reaches SRV; remove the flow or point it at the DMZ)',
+      // the override adds a twelfth rule to the eleven the flows give the worker (ten flows and the DROP of pfSense)
+      'separation: Proxmox talos-worker-1 rule 12: "nodes-to-pods" — admits sources outside the lab into SRV (source any) (nothing from the internet or the Proxmox hosts reaches SRV; remove the flow or point it at the DMZ)',
     ]);
   });
 });

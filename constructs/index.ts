@@ -52,7 +52,7 @@ export { renderFrrConf } from "./firewall/frr-conf";
 export { renderRulesMd } from "./firewall/rules-md";
 export { pfSenseSettings, renderPfSensePlayback, PfSenseSettings, PFSENSE_PLAYBACK } from "./firewall/pfsense-settings";
 export { renderFlowsJson } from "./firewall/flows-json";
-export { proxmoxFirewallRules, ProxmoxFirewallRule } from "./firewall/proxmox-firewall-rules";
+export { proxmoxFirewallRules, proxmoxFirewallIpsets, proxmoxFirewall, outsideLabIpset, OUTSIDE_LAB_IPSET, ProxmoxFirewallRule, ProxmoxIpset, ProxmoxIpsetEntry } from "./firewall/proxmox-firewall-rules";
 
 // Renderers (pure): Talos
 export { talosPatchFiles, nodePatchDocuments, TALOS_FILES } from "./talos/talos-patch-files";

@@ -25,6 +25,7 @@ export const BOUND_PROVIDERS: readonly BoundProvider[] = [
       "proxmox_download_file",
       "proxmox_network_linux_bridge",
       "proxmox_virtual_environment_file",
+      "proxmox_virtual_environment_firewall_ipset",
       "proxmox_virtual_environment_firewall_options",
       "proxmox_virtual_environment_firewall_rules",
       "proxmox_virtual_environment_pool",

@@ -9,7 +9,7 @@ import { talosPatchFiles } from "../talos/talos-patch-files";
 import { renderUpgradeGuide } from "../talos/upgrade-guide";
 import { VirtualEnvironmentPool } from "../../.gen/providers/proxmox/virtual-environment-pool";
 import { LabModel } from "../model/lab-model";
-import { proxmoxFirewallRules } from "../firewall/proxmox-firewall-rules";
+import { proxmoxFirewall } from "../firewall/proxmox-firewall-rules";
 import { LabVm } from "../proxmox/lab-vm";
 import { VmFirewall } from "../proxmox/vm-firewall";
 import { NodeImages } from "../proxmox/node-images";
@@ -96,7 +96,7 @@ export class SrvZone extends ZoneModule {
         secureBoot: spec.talos.secureBoot,
       });
       this.nodes.set(plan.name, vm);
-      this.firewalls.set(plan.name, new VmFirewall(this.vms, `${plan.name}.firewall`, { vm, rules: proxmoxFirewallRules(flows, plan) }));
+      this.firewalls.set(plan.name, new VmFirewall(this.vms, `${plan.name}.firewall`, { vm, ...proxmoxFirewall(flows, plan) }));
     }
 
     this.talos = new TalosCluster(this, "talos", { model: m, vms: this.nodes, caCertificateExpression: `var.${ca.friendlyUniqueId}` });
@@ -117,3 +117,4 @@ export class SrvZone extends ZoneModule {
     this.output("talosconfig", this.talos.clientConfiguration.talosConfig, "talosctl configuration (node addresses as endpoints)", true);
   }
 }
+

@@ -3,7 +3,7 @@ import { ProxmoxProvider } from "../../.gen/providers/proxmox/provider";
 import { VirtualEnvironmentFile } from "../../.gen/providers/proxmox/virtual-environment-file";
 import { VirtualEnvironmentPool } from "../../.gen/providers/proxmox/virtual-environment-pool";
 import { LabModel, VmPlan } from "../model/lab-model";
-import { proxmoxFirewallRules } from "../firewall/proxmox-firewall-rules";
+import { proxmoxFirewall } from "../firewall/proxmox-firewall-rules";
 import { FlowTable } from "../model/flows";
 import { labFlows } from "../model/lab-flows";
 import { LabVm } from "../proxmox/lab-vm";
@@ -110,7 +110,7 @@ export abstract class UbuntuZone extends ZoneModule {
         // The cloud image only seeds the first boot; a newer image must not replace a running VM.
         ignoreChanges: ["disk[0].file_id"],
       });
-      const firewall = new VmFirewall(this.vms, `${plan.name}.firewall`, { vm, rules: proxmoxFirewallRules(flows, plan) });
+      const firewall = new VmFirewall(this.vms, `${plan.name}.firewall`, { vm, ...proxmoxFirewall(flows, plan) });
       this.hosts.set(plan.name, { plan, userData, vm, firewall });
     }
 
@@ -133,3 +133,4 @@ export class DmzZone extends UbuntuZone {
     super(scope, id, "dmz", props);
   }
 }
+

@@ -1,4 +1,4 @@
-import { cidrContains, intToIpv4, ipv4ToInt, isIpv4, parseCidr } from "../../constructs/model/addressing";
+import { cidrContains, isIpv4, networkOf, parseCidr } from "../twin/ipv4";
 import type { PfAlias, PfEndpoint, PfRule, PfSenseTables } from "../../constructs/firewall/pfsense-rule-table";
 
 /**
@@ -26,6 +26,13 @@ export interface NftContext {
    * may cover the firewall always go to both chains.
    */
   readonly wideRulesReachSelf?: boolean;
+  /**
+   * Rules that act before every rule of the table (pfSense's own quick rules: bogons, private
+   * networks, anti-lockout), as nft rule texts for the input and forward base chains.
+   */
+  readonly preamble?: { readonly input?: readonly string[]; readonly forward?: readonly string[] };
+  /** Statements put before a pass rule's `accept` (the twin marks states that carry pf's reply-to). */
+  readonly passStatements?: (rule: PfRule) => readonly string[];
 }
 
 type Place = "input" | "forward";
@@ -127,6 +134,7 @@ export function nftablesFromPfSense(tables: PfSenseTables, ctx: NftContext): str
     if (r.destination.port !== undefined) parts.push(`th dport ${portExpr(r.destination.port)}`);
     const tag = `${r.interface}#${r.order} ${r.descr}`;
     if (r.log && log) parts.push(`log prefix ${quote(`pf ${r.interface}#${r.order} ${r.type}: `.slice(0, 60))}`);
+    if (r.type === "pass") parts.push(...(ctx.passStatements?.(r) ?? []));
     parts.push(r.type === "pass" ? "accept" : "drop");
     parts.push(`comment ${quote(tag.slice(0, 120))}`);
 
@@ -179,6 +187,7 @@ export function nftablesFromPfSense(tables: PfSenseTables, ctx: NftContext): str
     if (hook === "input") out.push(`    iifname "lo" accept`);
     out.push(`    ct state established,related accept`);
     out.push(`    ct state invalid drop`);
+    for (const line of ctx.preamble?.[hook] ?? []) out.push(`    ${line}`);
     for (const iface of ifaceNames) out.push(`    iifname ${quote(device(iface))} jump ${chainName(hook, iface)}`);
     out.push(`  }`);
   };
@@ -193,14 +202,6 @@ export function nftablesFromPfSense(tables: PfSenseTables, ctx: NftContext): str
   }
   out.push(`}`);
   return out.join("\n") + "\n";
-}
-
-/** `10.1.2.3/24` → `10.1.2.0/24` (parseCidr wants the network address). */
-function networkOf(cidr: string): string {
-  const [ip, len] = cidr.split("/");
-  const prefix = Number(len);
-  const mask = prefix === 0 ? 0 : (0xffffffff << (32 - prefix)) >>> 0;
-  return `${intToIpv4((ipv4ToInt(ip) & mask) >>> 0)}/${prefix}`;
 }
 
 function isAddressLiteral(text: string): boolean {

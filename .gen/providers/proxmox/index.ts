@@ -2,6 +2,7 @@
 export * as downloadFile from './download-file';
 export * as networkLinuxBridge from './network-linux-bridge';
 export * as virtualEnvironmentFile from './virtual-environment-file';
+export * as virtualEnvironmentFirewallIpset from './virtual-environment-firewall-ipset';
 export * as virtualEnvironmentFirewallOptions from './virtual-environment-firewall-options';
 export * as virtualEnvironmentFirewallRules from './virtual-environment-firewall-rules';
 export * as virtualEnvironmentPool from './virtual-environment-pool';

@@ -2,6 +2,7 @@
 Object.defineProperty(exports, 'downloadFile', { get: function () { return require('./download-file'); } });
 Object.defineProperty(exports, 'networkLinuxBridge', { get: function () { return require('./network-linux-bridge'); } });
 Object.defineProperty(exports, 'virtualEnvironmentFile', { get: function () { return require('./virtual-environment-file'); } });
+Object.defineProperty(exports, 'virtualEnvironmentFirewallIpset', { get: function () { return require('./virtual-environment-firewall-ipset'); } });
 Object.defineProperty(exports, 'virtualEnvironmentFirewallOptions', { get: function () { return require('./virtual-environment-firewall-options'); } });
 Object.defineProperty(exports, 'virtualEnvironmentFirewallRules', { get: function () { return require('./virtual-environment-firewall-rules'); } });
 Object.defineProperty(exports, 'virtualEnvironmentPool', { get: function () { return require('./virtual-environment-pool'); } });

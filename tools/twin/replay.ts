@@ -1,0 +1,276 @@
+import type { ProbeOutcome } from "./agent";
+import { readStack, StackFlow, TwinStack } from "./stack";
+import { ProbeRecord, Twin, TwinHost } from "./twin";
+
+/**
+ * The twin's run: bring the lab up step by step as apply-steps.json says, probe every connection of
+ * each step from where the step runs right after it, then check the running lab — BGP, pods across
+ * nodes, HAProxy to every node's pods, the WAN port-forward end to end, what every node needs
+ * (Harbor, the Image Factory, DNS, NTP) — and every flow of flows.json: each declared flow connects,
+ * and probes no flow declares are dropped.
+ */
+
+export interface TwinReport {
+  readonly lab: string;
+  readonly probes: readonly ProbeRecord[];
+  /** Problems that are not probes (BGP sessions, routes, steps the twin could not carry out). */
+  readonly findings: readonly string[];
+  readonly timings: Readonly<Record<string, number>>;
+  readonly ok: boolean;
+}
+
+export interface RunOptions {
+  readonly log?: (line: string) => void;
+  readonly prefix?: string;
+  /** Probes per flow endpoint at most (big labs): sources and destinations are sampled evenly. */
+  readonly sample?: number;
+}
+
+const CONNECT_MS = 3000;
+const DROP_MS = 700;
+
+/** A flow's ports as numbers to probe: each port, a range's two ends. */
+function flowPorts(f: StackFlow): number[] {
+  const out = new Set<number>();
+  for (const p of f.ports) {
+    const [a, b] = String(p).split("-").map(Number);
+    out.add(a);
+    if (b !== undefined) out.add(b);
+  }
+  return [...out];
+}
+
+function portCovered(f: StackFlow, port: number): boolean {
+  return f.ports.some((p) => {
+    const [a, b] = String(p).split("-").map(Number);
+    return port >= a && port <= (b ?? a);
+  });
+}
+
+/** Evenly spread picks of at most n items (first and last included). */
+function sample<T>(items: readonly T[], n: number): T[] {
+  if (items.length <= n) return [...items];
+  const out: T[] = [];
+  for (let i = 0; i < n; i++) out.push(items[Math.round((i * (items.length - 1)) / (n - 1))]);
+  return [...new Set(out)];
+}
+
+/** Every port a listener must bind for the run's probes. */
+export function listenerPorts(stack: TwinStack): { tcp: number[]; udp: number[] } {
+  const tcp = new Set<number>([22, 8443]);
+  const udp = new Set<number>([53, 123, 5353]);
+  for (const f of stack.flows) for (const p of flowPorts(f)) (f.protocol === "udp" ? udp : tcp).add(p);
+  for (const s of stack.steps) for (const c of s.connections) (c.protocol === "udp" ? udp : tcp).add(c.port);
+  for (const p of stack.demoPorts) tcp.add(p);
+  return { tcp: [...tcp].sort((a, b) => a - b), udp: [...udp].sort((a, b) => a - b) };
+}
+
+/** Runs the twin on a generated stack folder. */
+export async function runTwin(stackDir: string, options: RunOptions = {}): Promise<TwinReport> {
+  const log = options.log ?? (() => undefined);
+  const stack = readStack(stackDir);
+  const timings: Record<string, number> = {};
+  const t0 = Date.now();
+  const twin = new Twin(stack, { prefix: options.prefix, log, ports: listenerPorts(stack) });
+  const probes: ProbeRecord[] = [];
+  const findings: string[] = [];
+  const n = options.sample ?? 4;
+  if (stack.stepsMissing) findings.push("apply-steps.json is missing: where each step runs and what it connects is not data; replaying the legacy runbook without connections");
+  try {
+    await twin.physical();
+    // ── the apply, step by step ───────────────────────────────────────────────────────────────
+    for (const step of stack.steps) {
+      try {
+        await twin.runStep(step);
+      } catch (e) {
+        findings.push(`step ${step.id}: ${(e as Error).message}`);
+        log(`step ${step.id} failed: ${(e as Error).message}`);
+        continue;
+      }
+      const batch: Promise<ProbeRecord | undefined>[] = [];
+      for (const c of step.connections) {
+        const srcs = sample(twin.hostsOf(c.from), n);
+        const dsts = sample(twin.hostsOf(c.to), n);
+        if (srcs.length === 0 || dsts.length === 0) {
+          findings.push(`step ${step.id}: ${c.from} -> ${c.to} ${c.protocol}/${c.port} (${c.why}): ${srcs.length ? c.to : c.from} does not exist yet`);
+          continue;
+        }
+        for (const s of srcs) for (const d of dsts) if (s.label !== d.label) batch.push(expectConnect(twin, s, d, c.protocol, c.port, `step ${step.id}: ${c.why}${c.flow ? ` [${c.flow}]` : ""}`));
+      }
+      for (const r of await Promise.all(batch)) if (r) probes.push(r);
+      log(`step ${step.id}: ${batch.length} connection probes`);
+    }
+    timings.applyMs = Date.now() - t0;
+
+    // ── the running lab ───────────────────────────────────────────────────────────────────────
+    const t1 = Date.now();
+    findings.push(...(await twin.waitForPodRoutes(5000)).map((m) => `routes: ${m}`));
+    findings.push(...(await bgpFindings(twin)));
+    probes.push(...(await labChecks(twin, n)));
+    probes.push(...(await flowChecks(twin, n)));
+    timings.checksMs = Date.now() - t1;
+  } finally {
+    const t2 = Date.now();
+    await twin.teardown();
+    timings.teardownMs = Date.now() - t2;
+    timings.totalMs = Date.now() - t0;
+  }
+  const ok = findings.length === 0 && probes.every((p) => p.ok);
+  return { lab: stack.lab, probes, findings, timings, ok };
+}
+
+function reached(o: ProbeOutcome): boolean {
+  return o.outcome === "connected" || o.outcome === "refused";
+}
+
+async function expectConnect(twin: Twin, s: TwinHost, d: TwinHost, protocol: "tcp" | "udp", port: number, why: string, responder?: readonly string[], ipOverride?: string): Promise<ProbeRecord | undefined> {
+  const ip = ipOverride ?? twin.addressFor(s, d);
+  if (!ip) return undefined;
+  // BGP's port belongs to the routing daemons, not to the listeners: any answer is theirs.
+  const want = port === 179 && protocol === "tcp" && !responder?.includes("pod@*") ? ["*"] : (responder ?? [d.name]);
+  let got = await twin.probe(s, ip, protocol, port, CONNECT_MS);
+  if (got.outcome !== "connected") got = await twin.probe(s, ip, protocol, port, CONNECT_MS);
+  const ok = got.outcome === "connected" && want.some((w) => (w.endsWith("*") ? (got.responder ?? "").startsWith(w.slice(0, -1)) : got.responder === w));
+  return { from: s.label, to: d.label, protocol, port, ip, expect: "connect", responder: want, why, got, ok };
+}
+
+async function expectBlocked(twin: Twin, s: TwinHost, d: TwinHost, ip: string, protocol: "tcp" | "udp", port: number, why: string): Promise<ProbeRecord> {
+  const got = await twin.probe(s, ip, protocol, port, DROP_MS);
+  return { from: s.label, to: d.label, protocol, port, ip, expect: "blocked", why, got, ok: !reached(got) };
+}
+
+async function bgpFindings(twin: Twin): Promise<string[]> {
+  const out: string[] = [];
+  let summary: Record<string, unknown>;
+  try {
+    summary = JSON.parse(await twin.vtysh("show bgp ipv4 unicast summary json")) as Record<string, unknown>;
+  } catch (e) {
+    return [`BGP: no FRR summary (${(e as Error).message})`];
+  }
+  const peers = (summary.peers ?? {}) as Record<string, { state: string; pfxRcd?: number }>;
+  const nodes = [...twin.pods.keys()].map((n) => twin.hosts.get(n)!.addresses[0]);
+  for (const ip of nodes) {
+    const p = peers[ip];
+    if (!p) out.push(`BGP: pfSense has no session with ${ip}`);
+    else if (p.state !== "Established") out.push(`BGP: pfSense's session with ${ip} is ${p.state}`);
+  }
+  return out;
+}
+
+/** The issue's checks of the running lab. */
+async function labChecks(twin: Twin, n: number): Promise<ProbeRecord[]> {
+  const jobs: Promise<ProbeRecord | undefined>[] = [];
+  const pods = [...twin.hosts.values()].filter((h) => h.kind === "pod");
+  const nodes = [...twin.hosts.values()].filter((h) => h.vm?.os === "talos");
+  const demo = twin.stack.demoPorts[0] ?? 8080;
+  // pod ↔ pod across nodes, and nodes → pods on other nodes (ring and sample for big labs)
+  const pairs = (xs: TwinHost[]) => (xs.length <= n + 1 ? xs.flatMap((a) => xs.filter((b) => b !== a).map((b) => [a, b] as const)) : xs.map((a, i) => [a, xs[(i + 1) % xs.length]] as const));
+  for (const [a, b] of pairs(pods)) {
+    jobs.push(expectConnect(twin, a, b, "tcp", demo, "pod to pod on another node"));
+    jobs.push(expectConnect(twin, a, b, "udp", 53, "pod to pod on another node (udp)"));
+  }
+  for (const node of sample(nodes, n + 2)) {
+    for (const p of sample(pods.filter((x) => x.node !== node.label), n)) jobs.push(expectConnect(twin, node, p, "tcp", demo, "node to a pod on another node"));
+  }
+  // HAProxy → the pod backends on every node, through pfSense
+  const ingress = [...twin.hosts.values()].filter((h) => h.vm?.role === "ingress");
+  const backendPorts = twin.stack.flows.filter((f) => f.to === "pods" && ingress.some((i) => i.label === f.from)).flatMap((f) => f.ports.map(Number));
+  for (const i of ingress) for (const p of pods) for (const port of backendPorts) jobs.push(expectConnect(twin, i, p, "tcp", port, "HAProxy to pod backends on every node"));
+  // internet → WAN port-forward → HAProxy → demo pod
+  const internet = twin.hostsOf("internet")[0];
+  const pf = twin.hostsOf("firewall")[0];
+  for (const port of twin.haproxyPorts()) jobs.push(expectConnect(twin, internet, pf, "tcp", port, "internet to the WAN port-forward, through HAProxy, to the demo", ["pod@*"], twin.pfWan));
+  // what every node needs: Harbor, the Image Factory, DNS and NTP from pfSense
+  const registryFlows = twin.stack.flows.filter((f) => f.from === "group:talos" && f.protocol === "tcp" && twin.hostsOf(f.to).some((h) => h.vm?.role === "registry"));
+  for (const node of nodes) {
+    for (const f of registryFlows) for (const d of twin.hostsOf(f.to)) for (const port of flowPorts(f)) jobs.push(expectConnect(twin, node, d, "tcp", port, `node to Harbor / Image Factory [${f.id}]`));
+    jobs.push(expectConnect(twin, node, pf, "udp", 53, "node DNS (pfSense)"));
+    jobs.push(expectConnect(twin, node, pf, "tcp", 53, "node DNS over TCP (pfSense)"));
+    jobs.push(expectConnect(twin, node, pf, "udp", 123, "node NTP (pfSense)"));
+  }
+  return (await Promise.all(jobs)).filter((r): r is ProbeRecord => !!r);
+}
+
+/** Hosts a flow endpoint covers, as a source or a destination, read broadly (for the dropped probes). */
+function broadlyCovers(twin: Twin, end: string, h: TwinHost, side: "from" | "to"): boolean {
+  // "internet" as a source is any address: hosts admit it from anyone, and pfSense forwards it as it
+  // came. pfSense's own traffic is not filtered by pfSense, so it is as good as any source.
+  if (end === "internet") return h.kind === "internet" || h.kind === "outside" || h.kind === "pve" || (side === "from" && h.vm?.os === "pfsense");
+  if (end === "vip") return side === "to" && !!twin.vip && h.label === twin.vip.holder;
+  if (end.startsWith("zone:") && h.vm?.os === "pfsense") return side === "to";
+  return twin.hostsOf(end).some((x) => x.label === h.label);
+}
+
+/** Every declared flow connects; probes no flow declares are dropped. */
+async function flowChecks(twin: Twin, n: number): Promise<ProbeRecord[]> {
+  const jobs: Promise<ProbeRecord | undefined>[] = [];
+  const flows = twin.stack.flows.filter((f) => f.protocol !== "icmp");
+  const pf = twin.hostsOf("firewall")[0];
+  for (const f of flows) {
+    const proto = f.protocol as "tcp" | "udp";
+    const srcs = sample(f.from === "internet" ? twin.hostsOf("internet") : twin.hostsOf(f.from), n);
+    const dsts = sample(twin.hostsOf(f.to), n);
+    for (const s of srcs) {
+      for (const d of dsts) {
+        if (s.label === d.label || (s.kind === "pod" && d.kind === "pod" && s.node === d.node) || (s.kind === "vm" && d.kind === "pod" && d.node === s.label)) continue;
+        for (const port of flowPorts(f)) {
+          // From the WAN side to a lab host is a port-forward: it goes to pfSense's WAN address.
+          const forwarded = (s.kind === "internet" || s.kind === "pve") && d.kind === "vm" && d.vm?.os !== "pfsense" && f.from === "internet";
+          const answer = forwarded && d.vm?.role === "ingress" && twin.haproxyPorts().includes(port) ? ["pod@*"] : undefined;
+          jobs.push(expectConnect(twin, s, forwarded ? pf : d, proto, port, `flow ${f.id}`, answer ?? [d.name], forwarded ? twin.pfWan : f.to === "vip" ? twin.vip?.address : undefined));
+        }
+      }
+    }
+  }
+  // Dropped: representative sources and destinations, on the ports their flows use, where no flow
+  // (read broadly) allows the pair.
+  const all = [...twin.hosts.values()];
+  const byRole = new Map<string, TwinHost[]>();
+  for (const h of all) {
+    if (h.kind === "router" || h.kind === "outside") continue;
+    const key = h.kind === "vm" ? `${h.vm!.zone}/${h.vm!.role}` : h.kind;
+    byRole.set(key, [...(byRole.get(key) ?? []), h]);
+  }
+  const reps = [...byRole.values()].flatMap((hs) => sample(hs, 2));
+  const destinations: { host: TwinHost; ip: string }[] = [];
+  for (const h of reps) {
+    if (h.vm?.os === "pfsense") destinations.push(...twin.pfInterfaces.map((i) => ({ host: h, ip: i.address })));
+    else destinations.push({ host: h, ip: h.addresses[0] });
+  }
+  if (twin.vip) destinations.push({ host: twin.hosts.get(twin.vip.holder)!, ip: twin.vip.address });
+  for (const s of reps) {
+    const fromFlows = flows.filter((f) => broadlyCovers(twin, f.from, s, "from"));
+    for (const d of destinations) {
+      if (d.host.label === s.label || (s.kind === "pod" && d.host.label === s.node) || (d.host.kind === "pod" && d.host.node === s.label)) continue;
+      // Between WAN-side machines the lab is not involved; pfSense's own traffic out of WAN passes by design.
+      const wanSide = (h: TwinHost) => h.kind === "internet" || h.kind === "pve" || h.kind === "outside";
+      if (wanSide(d.host) && (wanSide(s) || s.vm?.os === "pfsense")) continue;
+      const toFlows = flows.filter((f) => broadlyCovers(twin, f.to, d.host, "to"));
+      for (const protocol of ["tcp", "udp"] as const) {
+        const ports = new Set<number>(protocol === "tcp" ? [22] : [5353]);
+        for (const f of [...fromFlows, ...toFlows]) if (f.protocol === protocol) for (const p of flowPorts(f)) ports.add(p);
+        for (const port of ports) {
+          const allowed = flows.some((f) => f.protocol === protocol && portCovered(f, port) && broadlyCovers(twin, f.from, s, "from") && broadlyCovers(twin, f.to, d.host, "to"));
+          // The WAN address answers port-forwards for anyone on the WAN side.
+          const forward = d.ip === twin.pfWan && (s.kind === "internet" || s.kind === "pve") && flows.some((f) => f.from === "internet" && f.protocol === protocol && portCovered(f, port));
+          if (allowed || forward) continue;
+          jobs.push(expectBlocked(twin, s, d.host, d.ip, protocol, port, "no flow declares it"));
+        }
+      }
+    }
+  }
+  void pf;
+  return (await Promise.all(jobs)).filter((r): r is ProbeRecord => !!r);
+}
+
+/** The report as text: failures first, then counts. */
+export function formatReport(r: TwinReport): string {
+  const bad = r.probes.filter((p) => !p.ok);
+  const lines = [`twin ${r.lab}: ${r.ok ? "PASS" : "FAIL"} — ${r.probes.length} probes, ${bad.length} wrong, ${r.findings.length} findings; ${Math.round(r.timings.totalMs / 1000)} s`];
+  for (const f of r.findings) lines.push(`  ${f}`);
+  for (const p of bad.slice(0, 200)) {
+    lines.push(`  ${p.expect === "connect" ? "NOT CONNECTED" : "NOT DROPPED"}: ${p.from} -> ${p.to} (${p.ip}) ${p.protocol}/${p.port}: ${p.got.outcome}${p.got.responder ? ` by ${p.got.responder}` : ""}${p.got.detail ? ` ${p.got.detail}` : ""} — ${p.why}`);
+  }
+  if (bad.length > 200) lines.push(`  … and ${bad.length - 200} more`);
+  return lines.join("\n");
+}
