@@ -51,6 +51,26 @@ interface Case {
 }
 
 const cases: Case[] = [
+  {
+    name: "a zone spanning two Proxmox nodes without uplink ports",
+    spec: { proxmox: { nodes: [{ name: "pve" }, { name: "pve2" }] }, talos: { workers: [{ name: "talos-worker-1", ip: "10.10.100.21", node: "pve2" }] } },
+    lines: [
+      "proxmox.nodes[0].uplinks: (missing) — must give vmbr3 an uplink port: zone srv spans 2 Proxmox nodes (pfsense on pve, talos-cp-2 on pve2) (name the NIC that joins the nodes, e.g. { vmbr3: [eno2] }; without one vmbr3 on pve is an island)",
+      "proxmox.nodes[1].uplinks: (missing) — must give vmbr3 an uplink port: zone srv spans 2 Proxmox nodes (pfsense on pve, talos-cp-2 on pve2) (name the NIC that joins the nodes, e.g. { vmbr3: [eno2] }; without one vmbr3 on pve2 is an island)",
+    ],
+  },
+  {
+    name: "an uplink on a bridge no zone uses",
+    spec: { proxmox: { nodes: [{ name: "pve", uplinks: { vmbr9: ["eno2"] } }] } },
+    lines: ['proxmox.nodes[0].uplinks.vmbr9: ["eno2"] — names a bridge no zone uses (uplinks join zone bridges: vmbr1, vmbr2, vmbr3)'],
+  },
+  {
+    name: "a zone spanning nodes on bridges the lab does not manage",
+    spec: { proxmox: { manageBridges: false, nodes: [{ name: "pve" }, { name: "pve2" }] }, talos: { workers: [{ name: "talos-worker-1", ip: "10.10.100.21", node: "pve2" }] } },
+    lines: [
+      "proxmox.manageBridges: false — must be true: zone srv spans 2 Proxmox nodes (pfsense on pve, talos-cp-2 on pve2) (the lab declares the bridges' uplink ports only on bridges it manages)",
+    ],
+  },
   // ── Subnets ────────────────────────────────────────────────────────────────────────────────────
   {
     name: "malformed CIDR (no prefix length)",

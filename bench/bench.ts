@@ -4,7 +4,8 @@
  *   npm run bench            table
  *   npm run bench -- --json  one JSON line
  *
- * Also times the main job's entry points (compiled, tsx, cdktf-cli) and reports the packed size.
+ * Also times the main job's entry points (compiled, tsx, cdktf-cli), validation, the twin on fifty
+ * workers, and reports the packed size.
  * The compiled entry point needs a build (npm ci runs it through prepare).
  *
  * Every run is a fresh child process (bench/worker.ts under tsx's loader) writing into a temp folder
@@ -17,6 +18,7 @@ import { join, resolve } from "node:path";
 import { performance } from "node:perf_hooks";
 import { CASES, WorkerResult } from "./cases";
 import { benchEntryPoints, packedSize } from "./entry-points";
+import { benchTwin } from "./twin";
 import { benchValidation } from "./validation";
 
 const RUNS = 3;
@@ -164,8 +166,10 @@ async function main(): Promise<void> {
   const pack = packedSize(REPO);
   if (!json) process.stderr.write("bench: validation…\n");
   const validation = benchValidation(RUNS);
+  if (!json) process.stderr.write("bench: twin of fifty workers…\n");
+  const twin = await benchTwin(REPO);
   if (json) {
-    console.log(JSON.stringify({ machine: m, runs: RUNS, cases: results, entryPoints: entries, package: pack, validation }));
+    console.log(JSON.stringify({ machine: m, runs: RUNS, cases: results, entryPoints: entries, package: pack, validation, twin }));
     return;
   }
   console.log(table(results, m));
@@ -173,6 +177,11 @@ async function main(): Promise<void> {
   for (const e of entries) console.log(`  ${e.entry.padEnd(36)} ${String(e.ms).padStart(6)} ms`);
   console.log("\nvalidation of broken workers (median of 3):");
   for (const v of validation) console.log(`  ${String(v.workers).padStart(6)} workers: ${String(v.problems).padStart(6)} problems in ${String(v.ms).padStart(5)} ms (${v.usPerWorker} µs per worker)`);
+  console.log(
+    twin.skipped
+      ? `\ntwin of ${twin.lab}: skipped (${twin.skipped})`
+      : `\ntwin of ${twin.lab} (one run): ${twin.ok ? "pass" : "FAIL"}, ${twin.probes} probes; lab up step by step ${Math.round(twin.applyMs! / 1000)} s, checks ${Math.round(twin.checksMs! / 1000)} s, total ${Math.round(twin.totalMs! / 1000)} s`,
+  );
   console.log(`\npackage: ${(pack.bytes / 1024).toFixed(0)} KiB packed, ${(pack.unpackedBytes / 1024).toFixed(0)} KiB unpacked, ${pack.files} files`);
 }
 

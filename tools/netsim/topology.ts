@@ -3,6 +3,7 @@ import { randomBytes } from "node:crypto";
 import { mkdtempSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join, resolve } from "node:path";
+import { namespacesUnavailable } from "../twin/netns";
 import { SimHost, SimPlan } from "./plan";
 
 /**
@@ -86,24 +87,10 @@ async function bundleAgents(dir: string): Promise<{ server: string; probe: strin
 
 /** Whether this process can build the simulation; the reason it cannot otherwise. */
 export function netsimUnavailable(): string | undefined {
-  if (process.platform !== "linux") return "needs Linux network namespaces";
-  if (typeof process.getuid === "function" && process.getuid() !== 0) return "needs root (ip netns, nft)";
-  for (const [tool, args] of [["ip", ["-V"]], ["nft", ["--version"]]] as const) {
-    try {
-      execFileSync(tool, args, { stdio: "ignore" });
-    } catch {
-      return `${tool} not found (apt-get install -y ${tool === "ip" ? "iproute2" : "nftables"})`;
-    }
-  }
-  // Root in a container may still lack the right to make namespaces.
-  const probe = `nsprobe-${randomBytes(3).toString("hex")}`;
-  try {
-    execFileSync("ip", ["netns", "add", probe], { stdio: "ignore" });
-    execFileSync("ip", ["netns", "del", probe], { stdio: "ignore" });
-  } catch {
-    return "cannot create network namespaces here (ip netns add failed; needs CAP_SYS_ADMIN)";
-  }
-  return undefined;
+  return namespacesUnavailable([
+    ["ip", ["-V"], "iproute2"],
+    ["nft", ["--version"], "nftables"],
+  ]);
 }
 
 export async function buildTopology(plan: SimPlan, options: TopologyOptions = {}): Promise<Topology> {

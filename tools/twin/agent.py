@@ -157,7 +157,7 @@ def run_probe(req):
 
 def main():
     threading.Thread(target=serve, daemon=True).start()
-    pool = ThreadPoolExecutor(max_workers=int(os.environ.get("TWIN_PROBE_THREADS", "64")))
+    pool = ThreadPoolExecutor(max_workers=int(os.environ.get("TWIN_PROBE_THREADS", "128")))
     for line in sys.stdin:
         line = line.strip()
         if not line:

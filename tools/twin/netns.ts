@@ -21,19 +21,13 @@ export function run(cmd: string, args: readonly string[], input?: string, timeou
   });
 }
 
-/** Why this machine cannot run the twin (undefined when it can). */
-export function twinUnavailable(): string | undefined {
+/**
+ * Why these tools cannot run here (undefined when they can): Linux, root, each tool answering its
+ * version flag (with the Debian package that brings it), and the right to make a namespace.
+ */
+export function namespacesUnavailable(tools: readonly (readonly [string, readonly string[], string])[]): string | undefined {
   if (process.platform !== "linux") return "needs Linux network namespaces";
-  if (typeof process.getuid === "function" && process.getuid() !== 0) return "needs root (ip netns, nft, routing daemons)";
-  const tools: [string, string[], string][] = [
-    ["ip", ["-V"], "iproute2"],
-    ["bridge", ["-V"], "iproute2"],
-    ["nft", ["--version"], "nftables"],
-    ["bird", ["--version"], "bird2"],
-    ["/usr/lib/frr/bgpd", ["--version"], "frr"],
-    ["python3", ["--version"], "python3"],
-    ["haproxy", ["-v"], "haproxy"],
-  ];
+  if (typeof process.getuid === "function" && process.getuid() !== 0) return "needs root (ip netns, nft)";
   for (const [tool, args, pkg] of tools) {
     try {
       execFileSync(tool, args, { stdio: "ignore" });
@@ -41,14 +35,28 @@ export function twinUnavailable(): string | undefined {
       return `${tool} not found (apt-get install -y ${pkg})`;
     }
   }
-  const probe = `twinprobe-${randomBytes(3).toString("hex")}`;
+  // Root in a container may still lack the right to make namespaces.
+  const probe = `nsprobe-${randomBytes(3).toString("hex")}`;
   try {
     execFileSync("ip", ["netns", "add", probe], { stdio: "ignore" });
     execFileSync("ip", ["netns", "del", probe], { stdio: "ignore" });
   } catch {
-    return "cannot create network namespaces here (needs CAP_SYS_ADMIN)";
+    return "cannot create network namespaces here (ip netns add failed; needs CAP_SYS_ADMIN)";
   }
   return undefined;
+}
+
+/** Why this machine cannot run the twin (undefined when it can). */
+export function twinUnavailable(): string | undefined {
+  return namespacesUnavailable([
+    ["ip", ["-V"], "iproute2"],
+    ["bridge", ["-V"], "iproute2"],
+    ["nft", ["--version"], "nftables"],
+    ["bird", ["--version"], "bird2"],
+    ["/usr/lib/frr/bgpd", ["--version"], "frr"],
+    ["python3", ["--version"], "python3"],
+    ["haproxy", ["-v"], "haproxy"],
+  ]);
 }
 
 /** The twin's namespaces, temporary folder and processes. */

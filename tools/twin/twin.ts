@@ -352,11 +352,21 @@ export class Twin {
     return run("birdc", ["-s", sock, ...command.split(" ")]);
   }
 
-  /** Waits until every node's kernel routes every other node's block (through BGP), or the deadline. */
-  async waitForPodRoutes(deadlineMs: number): Promise<string[]> {
+  /**
+   * Waits until every node's kernel routes every other node's block (through BGP); gives up at the
+   * deadline, or once nothing has changed for `settleMs` (BIRD retries a session every 5 s).
+   */
+  async waitForPodRoutes(deadlineMs: number, settleMs = 12_000): Promise<string[]> {
     const start = Date.now();
     let missing: string[] = [];
+    let last = "";
+    let since = Date.now();
     while (Date.now() - start < deadlineMs) {
+      const now = missing.join("\n");
+      if (now !== last) {
+        last = now;
+        since = Date.now();
+      } else if (missing.length > 0 && Date.now() - since > settleMs) break;
       missing = [];
       for (const [node] of this.pods) {
         const routes = await this.lab.ip(node, "-4", "route", "show", "proto", "bird");
