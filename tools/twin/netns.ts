@@ -1,8 +1,8 @@
 import { ChildProcess, execFile, execFileSync, spawn } from "node:child_process";
 import { randomBytes } from "node:crypto";
-import { mkdtempSync, rmSync } from "node:fs";
+import { mkdtempSync, rmSync, statSync } from "node:fs";
 import { tmpdir } from "node:os";
-import { join } from "node:path";
+import { dirname, join, resolve } from "node:path";
 
 /**
  * Network namespaces for the twin: named, tracked and torn down together, with the few primitives the
@@ -59,6 +59,25 @@ export function twinUnavailable(): string | undefined {
   ]);
 }
 
+/**
+ * A temporary folder every user can pass through. FRR's daemons drop to the `frr` user, so the
+ * folder holding their sockets and pid files must be reachable by it; a private TMPDIR (mode 0700,
+ * as `mktemp -d` makes) is not, so the twin falls back to the system's shared temporary folders.
+ */
+function traversableTmp(): string {
+  const open = (dir: string): boolean => {
+    for (let d = resolve(dir); ; d = dirname(d)) {
+      try {
+        if ((statSync(d).mode & 0o001) === 0) return false;
+      } catch {
+        return false;
+      }
+      if (dirname(d) === d) return true;
+    }
+  };
+  return [tmpdir(), "/var/tmp", "/tmp"].find(open) ?? tmpdir();
+}
+
 /** The twin's namespaces, temporary folder and processes. */
 export class NetnsLab {
   readonly prefix: string;
@@ -72,7 +91,7 @@ export class NetnsLab {
 
   constructor(prefix?: string) {
     this.prefix = prefix ?? `tw${randomBytes(2).toString("hex")}`;
-    this.work = mkdtempSync(join(tmpdir(), "twin-"));
+    this.work = mkdtempSync(join(traversableTmp(), "twin-"));
     process.once("exit", this.emergency);
   }
 
