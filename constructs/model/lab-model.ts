@@ -125,6 +125,11 @@ export interface LabModel {
   };
   /** Kubernetes API: the VIP and the name clients may use. */
   readonly kubernetesApi: { readonly vip: string; readonly fqdn: string; readonly url: string };
+  /**
+   * The machine-config contract: the Talos minor (`v1.13`) whose config model the nodes get, and
+   * whether the spec pinned it (`talos.configContract`) or it follows the minor of `talos.version`.
+   */
+  readonly machineConfigContract: { readonly minor: string; readonly pinned: boolean };
 }
 
 /** pfSense NIC order is fixed: vtnet0 WAN, vtnet1 MGMT, vtnet2 DMZ, vtnet3 SRV. */
@@ -248,6 +253,10 @@ export function buildLabModel(spec: LabSpec): LabModel {
       // whose CD-ROM still names it keep booting (their boot media is ignored by terraform).
       bootIsoFileName: `${spec.name}-talos-nocloud-amd64${sb}.iso`,
       installerImage: `${factoryHost}/nocloud-installer${sb}/${sid}:${t.version}`,
+    },
+    machineConfigContract: {
+      minor: t.configContract ?? t.version.split(".").slice(0, 2).join("."),
+      pinned: t.configContract !== undefined,
     },
     kubernetesApi: {
       vip: t.vip,

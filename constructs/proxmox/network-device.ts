@@ -8,7 +8,11 @@ import { NicPlan } from "../model/lab-model";
 export interface NetworkDeviceObject {
   readonly bridge: string;
   readonly disconnected: boolean;
-  readonly enabled: boolean;
+  /**
+   * Always null: bpg v0.111.1 deprecates `enabled` and warns whenever it is set, true or false
+   * (proxmoxtf/resource/vm/network/schema.go:99); a null key is dropped before validation.
+   */
+  readonly enabled: null;
   readonly firewall: boolean;
   readonly mac_address: string | null;
   readonly model: string;
@@ -23,7 +27,7 @@ export function networkDevice(nic: NicPlan, firewall: boolean): NetworkDeviceObj
   return {
     bridge: nic.bridge,
     disconnected: false,
-    enabled: true,
+    enabled: null,
     firewall,
     mac_address: null,
     model: "virtio",

@@ -238,6 +238,15 @@ export const TalosSchema = z.strictObject({
       message: ruleText("must be a Talos version v1.12.0 or newer", "with the leading v, e.g. v1.13.9; multi-document configs need 1.12+"),
     })
     .default("v1.13.9").describe("Talos version, e.g. v1.13.9"),
+  configContract: z
+    .string()
+    .refine((v) => /^v1\.(1[2-9]|[2-9]\d)$/.test(v), {
+      message: ruleText("must be a Talos minor version v1.12 or newer", "the minor only, with the leading v, e.g. v1.13"),
+    })
+    .optional()
+    .describe(
+      "machine-config contract: the Talos minor whose config model the nodes get (talos_version of the machine configuration). Default: the minor of talos.version, which must then equal the minor the cluster was created with; pin it here before moving talos.version to a newer minor, and move it on purpose later",
+    ),
   clusterName: dnsLabel.default("talos-lab").describe("Kubernetes cluster name"),
   vip: ipv4.default("10.10.100.10").describe("shared Layer-2 VIP of the Kubernetes API in SRV"),
   extensions: z

@@ -350,6 +350,12 @@ export function semanticProblems(spec: LabSpec): SpecProblem[] {
   const talosMinorText = t.version.split(".").slice(0, 2).join(".");
   const k8sMinor = Number(t.kubernetesVersion.split(".")[1]);
   const range = K8S_RANGE[talosMinorText];
+  if (t.configContract !== undefined) {
+    const minorOf = (v: string) => Number(v.split(".")[1]);
+    if (minorOf(t.configContract) > minorOf(talosMinorText)) {
+      add("talos.configContract", t.configContract, `is newer than talos.version ${t.version}`, `a node understands only contracts up to its own minor; use ${talosMinorText} or older`);
+    }
+  }
   if (range && (k8sMinor < range[0] || k8sMinor > range[1])) {
     add("talos.kubernetesVersion", t.kubernetesVersion, `is not supported by Talos ${talosMinorText}`, `Talos ${talosMinorText} runs Kubernetes 1.${range[0]} to 1.${range[1]}`);
   }

@@ -54,8 +54,11 @@ export class TalosCluster extends Construct {
     const m = props.model;
     const t = m.spec.talos;
 
+    const contract = m.machineConfigContract;
     this.secrets = new MachineSecrets(this, "secrets", {
-      talosVersion: talosMinor(t.version),
+      // Frozen at creation (ignore_changes below): the state remembers the contract the cluster was
+      // created with, which the configurations check against.
+      talosVersion: contract.minor,
       // A version bump must not look like a change of the cluster's secrets.
       lifecycle: { ignoreChanges: ["talos_version"] },
     });
@@ -72,13 +75,26 @@ export class TalosCluster extends Construct {
         clusterEndpoint: m.kubernetesApi.url,
         machineType: role,
         machineSecrets: secretsRef("machine_secrets"),
-        talosVersion: t.version,
+        // The contract, not the running version: a version bump must not push a newer minor's keys
+        // to nodes whose configuration was made for the older one.
+        talosVersion: contract.minor,
         kubernetesVersion: t.kubernetesVersion,
         configPatches: [sidecarFile(TALOS_FILES.allNodes), registryTls, sidecarFile(TALOS_FILES.role(role))],
         docs: false,
         examples: false,
       });
       c.overrideLogicalId(role);
+      if (!contract.pinned) {
+        const created = hclExpression("talos_machine_secrets.lab.talos_version");
+        // Unpinned, the contract follows talos.version: refuse a plan that would move it away from the
+        // minor the cluster was created with (kept in the secrets' state).
+        c.addOverride("lifecycle.precondition", [
+          {
+            condition: hclExpression(`talos_machine_secrets.lab.talos_version == "${contract.minor}"`),
+            error_message: `The cluster's machine-config contract is ${created} (the Talos minor it was created with), but talos.version ${t.version} would move it to ${contract.minor}. Pin talos.configContract to ${created} in the lab spec to keep the config model the nodes run, or set it to ${contract.minor} to move the contract on purpose.`,
+          },
+        ]);
+      }
       return c;
     };
     this.configs = { controlplane: config("controlplane"), worker: config("worker") };

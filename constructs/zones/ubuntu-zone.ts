@@ -107,8 +107,11 @@ export abstract class UbuntuZone extends ZoneModule {
         userDataFileId: userData.id,
         dnsServers: plan.gateway ? [plan.gateway] : undefined,
         poolId: this.pool.poolId,
-        // The cloud image only seeds the first boot; a newer image must not replace a running VM.
-        ignoreChanges: ["disk[0].file_id"],
+        // The cloud image and the user-data only seed the first boot (cloud-init runs its per-instance
+        // modules once), and bpg forces a new VM when either id changes (disk/schema.go:140,
+        // vm.go:999): a newer image or an edited snippet must not replace a running VM. The snippet
+        // itself is still updated; `tofu apply -replace=<vm>` re-provisions on purpose (README, UPGRADE.md).
+        ignoreChanges: ["disk[0].file_id", "initialization[0].user_data_file_id"],
       });
       const firewall = new VmFirewall(this.vms, `${plan.name}.firewall`, { vm, ...proxmoxFirewall(flows, plan) });
       this.hosts.set(plan.name, { plan, userData, vm, firewall });

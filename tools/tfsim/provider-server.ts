@@ -11,7 +11,9 @@ import { readFileSync } from "node:fs";
 import { join } from "node:path";
 import * as grpc from "@grpc/grpc-js";
 import * as protoLoader from "@grpc/proto-loader";
-import { CtyValue, decodeValue, encodeValue, fillUnknowns, fromJson, isObject, valueHash } from "./cty";
+import { computedValues } from "./computed-values";
+import { CtyValue, decodeValue, encodeValue, fillUnknowns, fromJson, isObject, Unknown, valueHash } from "./cty";
+import { applyDefaults, deprecationsIn, loadProviderFacts, ProviderFacts, replacementsFor, TypeFacts, unknownOnUpdate } from "./provider-facts";
 import { blockType, markComputed, ProviderSchemaJson, protoSchema, TypeSchema } from "./schema";
 import { generateServerIdentity } from "./tls";
 
@@ -22,6 +24,8 @@ interface Args {
   readonly schema: string;
   readonly provider: string;
   readonly proto: string;
+  /** The provider's fact table (facts/*.json); without it the schema alone drives plans. */
+  readonly facts?: string;
 }
 
 function parseArgs(argv: string[]): Args {
@@ -30,43 +34,23 @@ function parseArgs(argv: string[]): Args {
     if (i < 0 || !argv[i + 1]) throw new Error(`missing ${flag}`);
     return argv[i + 1];
   };
-  return { schema: get("--schema"), provider: get("--provider"), proto: get("--proto") };
+  const i = argv.indexOf("--facts");
+  return { schema: get("--schema"), provider: get("--provider"), proto: get("--proto"), facts: i >= 0 ? argv[i + 1] : undefined };
 }
-
-/**
- * Computed values the real provider derives from the configuration in a way configurations depend on
- * (a postcondition, say). Everything else computed becomes a typed placeholder.
- */
-const KNOWN_COMPUTATIONS: Readonly<Record<string, (planned: Record<string, CtyValue>) => Record<string, CtyValue>>> = {
-  // The Image Factory's schematic id is the sha256 of the schematic text it is given.
-  talos_image_factory_schematic: (p): Record<string, CtyValue> =>
-    typeof p.schematic === "string" ? { id: createHash("sha256").update(p.schematic).digest("hex") } : {},
-  // Talos hands out base64-encoded PEMs; configurations base64decode() them (helm provider).
-  talos_cluster_kubeconfig: (p): Record<string, CtyValue> => {
-    const b64 = (what: string) => Buffer.from(`-----BEGIN ${what}-----\nsimulated\n-----END ${what}-----\n`).toString("base64");
-    const host = `https://${typeof p.endpoint === "string" ? p.endpoint : "127.0.0.1"}:6443`;
-    return {
-      kubernetes_client_configuration: {
-        host,
-        ca_certificate: b64("CERTIFICATE"),
-        client_certificate: b64("CERTIFICATE"),
-        client_key: b64("EC PRIVATE KEY"),
-      },
-    };
-  },
-};
-
-/**
- * Attributes whose change makes the real provider replace the object (its plan modifiers, which the
- * schema does not carry). A replaced object's computed values are unknown again until apply.
- */
-const REPLACE_ON_CHANGE: Readonly<Record<string, readonly string[]>> = {
-  talos_image_factory_schematic: ["schematic"],
-  proxmox_download_file: ["url", "file_name", "node_name", "datastore_id", "content_type"],
-};
 
 type Diagnostic = { severity: "ERROR" | "WARNING"; summary: string; detail: string };
 const error = (summary: string, detail = ""): Diagnostic => ({ severity: "ERROR", summary, detail });
+const warning = (summary: string, detail = ""): Diagnostic => ({ severity: "WARNING", summary, detail });
+
+/** Puts generated computed values where the planned value is unknown; everything known stays. */
+function fillKnown(planned: CtyValue, known: CtyValue): CtyValue {
+  if (planned instanceof Unknown) return known === undefined ? planned : known;
+  if (Array.isArray(planned) && Array.isArray(known)) return planned.map((e, i) => (i < known.length ? fillKnown(e, known[i]) : e));
+  if (isObject(planned) && isObject(known)) {
+    return Object.fromEntries(Object.entries(planned).map(([k, v]) => [k, k in known ? fillKnown(v, known[k]) : v]));
+  }
+  return planned;
+}
 const dyn = (v: CtyValue) => ({ msgpack: Buffer.from(encodeValue(v)) });
 
 /** The provider's behaviour, independent of gRPC plumbing (kept separate so it can be unit-tested). */
@@ -75,7 +59,10 @@ export class SimulatedProvider {
   private readonly dataTypes = new Map<string, TypeSchema>();
   private schemaResponse?: Record<string, unknown>;
 
-  constructor(readonly schema: ProviderSchemaJson) {
+  constructor(
+    readonly schema: ProviderSchemaJson,
+    private readonly facts?: ProviderFacts,
+  ) {
     for (const [k, v] of Object.entries(schema.resource_schemas ?? {})) this.types.set(k, v);
     for (const [k, v] of Object.entries(schema.data_source_schemas ?? {})) this.dataTypes.set(k, v);
   }
@@ -117,9 +104,20 @@ export class SimulatedProvider {
     return s;
   }
 
-  validateType(type: string, data: boolean): Diagnostic[] {
+  private factsOf(type: string, data = false): TypeFacts | undefined {
+    return data ? this.facts?.dataSources?.[type] : this.facts?.resources[type];
+  }
+
+  /** SDKv2 resources run on the legacy type system: terraform accepts their defaults in non-computed attributes. */
+  private legacy(type: string): boolean {
+    return this.factsOf(type)?.framework === "sdkv2";
+  }
+
+  validateType(type: string, data: boolean, config: CtyValue = null): Diagnostic[] {
     const known = data ? this.dataTypes.has(type) : this.types.has(type);
-    return known ? [] : [error(`Unsupported ${data ? "data source" : "resource"} type`, `${type} is not served by this provider`)];
+    if (!known) return [error(`Unsupported ${data ? "data source" : "resource"} type`, `${type} is not served by this provider`)];
+    // The real providers warn when a deprecated attribute is set (SDKv2 validate; framework DeprecationMessage).
+    return deprecationsIn(this.factsOf(type, data), config).map((d) => warning(`Argument is deprecated`, `${type}.${d.path}: ${d.message}`));
   }
 
   upgradeResourceState(type: string, rawJson: Buffer | undefined) {
@@ -129,33 +127,42 @@ export class SimulatedProvider {
   }
 
   planResourceChange(type: string, prior: CtyValue, proposed: CtyValue, config: CtyValue) {
-    // A destroy plan has a null proposed state; everything else plans the config with computed
-    // attributes left unknown until apply.
     const block = this.resource(type).block;
-    const changed =
-      isObject(prior) && isObject(proposed)
-        ? (REPLACE_ON_CHANGE[type] ?? []).filter((a) => valueHash(prior[a]) !== valueHash(proposed[a]))
-        : [];
-    if (changed.length === 0) return { planned_state: dyn(markComputed(block, proposed)), requires_replace: [], diagnostics: [] };
-    return {
-      planned_state: dyn(markComputed(block, config)),
-      requires_replace: changed.map((a) => ({ steps: [{ attribute_name: a }] })),
-      diagnostics: [],
-    };
+    const facts = this.factsOf(type);
+    // A destroy plan has a null proposed state.
+    const legacy_type_system = this.legacy(type);
+    if (proposed === null) return { planned_state: dyn(null), requires_replace: [], diagnostics: [], legacy_type_system };
+    const planned = applyDefaults(facts, proposed);
+    if (!isObject(prior)) return { planned_state: dyn(markComputed(block, planned)), requires_replace: [], diagnostics: [], legacy_type_system };
+    const replace = replacementsFor(facts, prior, planned);
+    if (replace.length > 0) {
+      // A replacement plans a new object: from the configuration, with every computed value unknown.
+      return {
+        planned_state: dyn(markComputed(block, applyDefaults(facts, config))),
+        requires_replace: [...new Set(replace.map((r) => r.path.split(".")[0]))].map((a) => ({ steps: [{ attribute_name: a }] })),
+        diagnostics: [],
+        legacy_type_system,
+      };
+    }
+    const changed = valueHash(planned) !== valueHash(prior);
+    const planned_state = dyn(changed ? unknownOnUpdate(facts, prior, markComputed(block, planned)) : planned);
+    return { planned_state, requires_replace: [], diagnostics: [], legacy_type_system };
   }
 
   applyResourceChange(type: string, planned: CtyValue) {
-    if (planned === null) return { new_state: dyn(null), diagnostics: [] };
+    const legacy_type_system = this.legacy(type);
+    if (planned === null) return { new_state: dyn(null), diagnostics: [], legacy_type_system };
     const seed = valueHash(type, planned);
-    const known = isObject(planned) ? (KNOWN_COMPUTATIONS[type]?.(planned) ?? {}) : {};
-    const computed = isObject(planned) ? { ...planned, ...known } : planned;
-    return { new_state: dyn(fillUnknowns(blockType(this.resource(type).block), computed, type, seed)), diagnostics: [] };
+    const filled = fillKnown(planned, computedValues(type, planned, seed));
+    return { new_state: dyn(fillUnknowns(blockType(this.resource(type).block), filled, type, seed)), diagnostics: [], legacy_type_system };
   }
 
   readDataSource(type: string, config: CtyValue) {
     const s = this.dataSource(type);
-    const planned = markComputed(s.block, config);
-    return { state: dyn(fillUnknowns(blockType(s.block), planned, type, valueHash(type, config))), diagnostics: [] };
+    const planned = markComputed(s.block, applyDefaults(this.factsOf(type, true), config));
+    const seed = valueHash(type, config);
+    const filled = fillKnown(planned, computedValues(type, planned, seed));
+    return { state: dyn(fillUnknowns(blockType(s.block), filled, type, seed)), diagnostics: [] };
   }
 }
 
@@ -196,7 +203,7 @@ export async function serve(args: Args): Promise<void> {
   const all = JSON.parse(readFileSync(args.schema, "utf8"));
   const schema: ProviderSchemaJson | undefined = all.provider_schemas?.[args.provider];
   if (!schema) throw new Error(`${args.schema} has no provider ${args.provider}`);
-  const sim = new SimulatedProvider(schema);
+  const sim = new SimulatedProvider(schema, args.facts ? loadProviderFacts(args.facts) : undefined);
 
   const pkg = grpc.loadPackageDefinition(
     protoLoader.loadSync([join(args.proto, "tfplugin6.proto"), join(args.proto, "grpc_controller.proto")], {
@@ -214,8 +221,14 @@ export async function serve(args: Args): Promise<void> {
     GetMetadata: unary(() => sim.getMetadata(), diagOnly),
     GetProviderSchema: unary(() => sim.getProviderSchema(), diagOnly),
     ValidateProviderConfig: unary(() => ({ diagnostics: [] }), diagOnly),
-    ValidateResourceConfig: unary((r: { type_name: string }) => ({ diagnostics: sim.validateType(r.type_name, false) }), diagOnly),
-    ValidateDataResourceConfig: unary((r: { type_name: string }) => ({ diagnostics: sim.validateType(r.type_name, true) }), diagOnly),
+    ValidateResourceConfig: unary(
+      (r: { type_name: string; config?: DynIn }) => ({ diagnostics: sim.validateType(r.type_name, false, val(r.config)) }),
+      diagOnly,
+    ),
+    ValidateDataResourceConfig: unary(
+      (r: { type_name: string; config?: DynIn }) => ({ diagnostics: sim.validateType(r.type_name, true, val(r.config)) }),
+      diagOnly,
+    ),
     ValidateEphemeralResourceConfig: unary(
       (r: { type_name: string }) => ({ diagnostics: [error("Ephemeral resources are not simulated", r.type_name)] }),
       diagOnly,

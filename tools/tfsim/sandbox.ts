@@ -18,6 +18,16 @@ export interface TerraformResult {
 
 const PROTO_DIR = __dirname;
 
+/**
+ * The fact table of a bound provider (facts/<schema file name without .schema>.json), if there is
+ * one; with it the simulated provider plans the way the real one does (defaults, replacements,
+ * computed formats).
+ */
+export function providerFactsFile(schemaFile: string): string | undefined {
+  const file = join(__dirname, "facts", schemaFile.replace(/\.schema\.json$/, ".json"));
+  return existsSync(file) ? file : undefined;
+}
+
 function platformDir(): string {
   const arch = { x64: "amd64", arm64: "arm64", ia32: "386" }[process.arch as string] ?? process.arch;
   return `${process.platform}_${arch}`;
@@ -52,9 +62,12 @@ export class TerraformSandbox {
       mkdirSync(dir, { recursive: true });
       const launcher = join(dir, `terraform-provider-${type}_v${p.version}`);
       const schemaFile = resolve(schemaDir, "providers", p.schemaFile);
+      const facts = providerFactsFile(p.schemaFile);
       writeFileSync(
         launcher,
-        `#!/bin/sh\nexec "${process.execPath}" "${server}" --schema "${schemaFile}" --provider "registry.terraform.io/${p.source}" --proto "${bin}"\n`,
+        `#!/bin/sh\nexec "${process.execPath}" "${server}" --schema "${schemaFile}" --provider "registry.terraform.io/${p.source}" --proto "${bin}"${
+          facts ? ` --facts "${facts}"` : ""
+        }\n`,
       );
       chmodSync(launcher, 0o755);
     }
