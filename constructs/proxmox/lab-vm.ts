@@ -64,6 +64,10 @@ export class LabVm extends Construct {
       onBoot: true,
       started: true,
       stopOnDestroy: true,
+      // Placement follows the spec's node list, so adding a Proxmox node can move a VM. bpg replaces a
+      // VM whose node_name changes unless migrate is set, when it migrates it instead
+      // (proxmoxtf/resource/vm/vm.go:1781): a move must never cost a VM its disks.
+      migrate: true,
       operatingSystem: { type: p.os === "pfsense" ? "other" : "l26" },
       cpu: { cores: p.size.cores, type: "host" },
       memory: { dedicated: p.size.memoryMiB },

@@ -176,9 +176,10 @@ export function replacementsFor(facts: TypeFacts | undefined, prior: CtyValue, p
 
 /**
  * An update plan's computed values: those the provider does not keep on update turn unknown (always,
- * or when one of the attributes named in `unknownWhenChanged` changes).
+ * or when one of the attributes named in `unknownWhenChanged` changes), unless the configuration sets
+ * them (the plugin framework marks only null computed values unknown).
  */
-export function unknownOnUpdate(facts: TypeFacts | undefined, prior: CtyValue, planned: CtyValue): CtyValue {
+export function unknownOnUpdate(facts: TypeFacts | undefined, prior: CtyValue, planned: CtyValue, config: CtyValue = null): CtyValue {
   if (!facts?.computed || !isObject(planned)) return planned;
   const out = cloneValue(planned) as Obj;
   for (const c of facts.computed) {
@@ -186,7 +187,10 @@ export function unknownOnUpdate(facts: TypeFacts | undefined, prior: CtyValue, p
     const unknown =
       c.keptOnUpdate === false ||
       (whenChanged.length > 0 && isObject(prior) && whenChanged.some((a) => !sameValue(valueAt(prior, a), valueAt(planned, a))));
-    if (!unknown) continue;
+    // A value the configuration sets is the planned value (only unset computed values go unknown).
+    const configured = valueAt(config, c.path);
+    const set = Array.isArray(configured) ? configured.some((v) => v !== null) : configured !== null;
+    if (!unknown || set) continue;
     const segments = c.path.split(".");
     const leaf = segments[segments.length - 1];
     for (const holder of holders(out, segments)) if (leaf in holder) holder[leaf] = new Unknown();

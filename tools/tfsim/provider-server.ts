@@ -145,7 +145,7 @@ export class SimulatedProvider {
       };
     }
     const changed = valueHash(planned) !== valueHash(prior);
-    const planned_state = dyn(changed ? unknownOnUpdate(facts, prior, markComputed(block, planned)) : planned);
+    const planned_state = dyn(changed ? unknownOnUpdate(facts, prior, markComputed(block, planned), config) : planned);
     return { planned_state, requires_replace: [], diagnostics: [], legacy_type_system };
   }
 
