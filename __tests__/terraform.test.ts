@@ -31,7 +31,7 @@ describe.skipIf(!!skipReason)("terraform accepts, plans and applies every synthe
       expect(r.line).toBe(`${r.stack}: init ok, validate ok, plan ${r.toAdd} to add, apply ok, re-plan no changes`);
       expect(r.toAdd).toBe(declaredResources(stacks[i]));
     });
-  });
+  }, 600_000); // five stacks, each init/validate/plan/apply/plan; minutes on a loaded machine
 
   it("answers RPCs it does not simulate with a clear diagnostic (import)", async () => {
     const dir = join(sandbox.root, "import");
