@@ -221,6 +221,16 @@ describe.skipIf(!!skipReason)("change matrix: version 1 applied, version 2 plann
     return copy;
   }
 
+  it("stops a minor upgrade that would move the machine-config contract without a pin", async () => {
+    const work = await appliedCopy({}, "unpinned-minor");
+    prepareStack(synthLab({ talos: { version: "v1.14.0" } }, join(sandbox.root, "v2-unpinned-minor")), work);
+    const r = await sandbox.run(work, ["plan", "-input=false", "-no-color"]);
+    expect(r.status).toBe(1);
+    const text = (r.stderr + r.stdout).replace(/\s+/g, " ");
+    expect(text).toContain("The cluster's machine-config contract is v1.13 (the Talos minor it was created with), but talos.version v1.14.0 would move it to v1.14.");
+    expect(text).toContain("Pin talos.configContract to v1.13");
+  }, 600_000);
+
   it.each(ROWS.map((r) => [r.change, r] as const))("%s", async (_, row) => {
     const label = row.change.replace(/[^a-z0-9]+/gi, "-").toLowerCase();
     const work = await appliedCopy(row.before ?? {}, label);

@@ -7,6 +7,7 @@ import { FactorySchematic } from "../talos/factory-schematic";
 import { TalosCluster } from "../talos/talos-cluster";
 import { talosPatchFiles } from "../talos/talos-patch-files";
 import { renderUpgradeGuide } from "../talos/upgrade-guide";
+import { renderUpgradeScript } from "../talos/upgrade-script";
 import { VirtualEnvironmentPool } from "../../.gen/providers/proxmox/virtual-environment-pool";
 import { LabModel } from "../model/lab-model";
 import { proxmoxFirewall } from "../firewall/proxmox-firewall-rules";
@@ -66,6 +67,7 @@ export class SrvZone extends ZoneModule {
     const flows = props.flows ?? labFlows(m);
     for (const [path, content] of talosPatchFiles(m, flows)) this.addSidecar(path, content);
     this.addSidecar("UPGRADE.md", renderUpgradeGuide(m));
+    this.addSidecar("upgrade.sh", renderUpgradeScript(m));
 
     this.pool = new VirtualEnvironmentPool(this, "pool", {
       poolId: `${m.name}-srv`,

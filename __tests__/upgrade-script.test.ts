@@ -1,0 +1,186 @@
+import { spawnSync } from "node:child_process";
+import { chmodSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { buildSync } from "esbuild";
+import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { synthLab } from "../constructs/emit/synth-lab";
+import type { StandinState } from "./support/talosctl-standin";
+
+/**
+ * The generated upgrade.sh, run by bash against a stand-in talosctl that models node versions and etcd
+ * membership (support/talosctl-standin.ts). The test reads only the script and the stand-in's state.
+ */
+const hasShellcheck = spawnSync("shellcheck", ["--version"]).status === 0;
+if (!hasShellcheck) console.warn("upgrade.sh shellcheck: skipped — shellcheck is not installed");
+
+let root: string;
+let talosctl: string;
+beforeAll(() => {
+  root = mkdtempSync(join(tmpdir(), "upgrade-sh-"));
+  const bundle = join(root, "standin.js");
+  buildSync({ entryPoints: [join(__dirname, "support", "talosctl-standin.ts")], bundle: true, platform: "node", format: "cjs", outfile: bundle, logLevel: "error" });
+  talosctl = join(root, "talosctl");
+  writeFileSync(talosctl, `#!/bin/sh\nexec "${process.execPath}" "${bundle}" "$@"\n`);
+  chmodSync(talosctl, 0o755);
+  writeFileSync(join(root, "talosconfig"), "context: stand-in\n");
+});
+afterAll(() => rmSync(root, { recursive: true, force: true }));
+
+const REFERENCE_NODES = [
+  ["talos-cp-1", "10.10.100.11", "controlplane"],
+  ["talos-cp-2", "10.10.100.12", "controlplane"],
+  ["talos-cp-3", "10.10.100.13", "controlplane"],
+  ["talos-worker-1", "10.10.100.21", "worker"],
+  ["talos-worker-2", "10.10.100.22", "worker"],
+] as const;
+
+function cluster(nodes: readonly (readonly [string, string, "controlplane" | "worker"])[], version: string, extra: Partial<StandinState> = {}): StandinState {
+  return {
+    nodes: nodes.map(([name, ip, role], i) => ({ name, ip, role, version, recoverIn: 0, memberId: (0x1a2b3c4d00000000n + BigInt(i)).toString(16).padStart(16, "0") })),
+    recovery: 6,
+    upgrades: [],
+    violations: [],
+    ...extra,
+  };
+}
+
+interface Run {
+  readonly status: number;
+  readonly stdout: string;
+  readonly stderr: string;
+  readonly state: StandinState;
+}
+
+/** Synthesizes a lab and returns its upgrade.sh text. */
+function script(spec: Parameters<typeof synthLab>[0], label: string): string {
+  return readFileSync(join(synthLab(spec, join(root, label)), "upgrade.sh"), "utf8");
+}
+
+function run(text: string, state: StandinState, args: string[] = [], env: Record<string, string> = {}): Run {
+  const dir = mkdtempSync(join(root, "run-"));
+  const file = join(dir, "upgrade.sh");
+  writeFileSync(file, text);
+  const statePath = join(dir, "state.json");
+  writeFileSync(statePath, JSON.stringify(state));
+  const r = spawnSync("bash", [file, "--talosconfig", join(root, "talosconfig"), ...args], {
+    encoding: "utf8",
+    env: { PATH: process.env.PATH, TALOSCTL: talosctl, STANDIN_STATE: statePath, GATE_INTERVAL: "0", GATE_TIMEOUT: "30", ...env },
+    timeout: 120_000,
+  });
+  return { status: r.status ?? -1, stdout: r.stdout, stderr: r.stderr, state: JSON.parse(readFileSync(statePath, "utf8")) };
+}
+
+const versions = (s: StandinState) => Object.fromEntries(s.nodes.map((n) => [n.name, n.version]));
+const everyNodeOn = (s: StandinState, v: string) => Object.fromEntries(s.nodes.map((n) => [n.name, v]));
+
+describe("upgrade.sh against a stand-in talosctl", () => {
+  let upgrade: string;
+  beforeAll(() => {
+    upgrade = script({ talos: { version: "v1.13.10" } }, "patch");
+  });
+
+  it("rolls control planes one at a time behind the etcd gate, then workers, and a re-run does nothing", () => {
+    const r = run(upgrade, cluster(REFERENCE_NODES, "v1.13.9"));
+    expect(r.stderr).toBe("");
+    expect(r.status).toBe(0);
+    expect(r.state.violations).toEqual([]);
+    expect(r.state.upgrades).toEqual(REFERENCE_NODES.map(([n]) => `${n} v1.13.10`));
+    expect(versions(r.state)).toEqual(everyNodeOn(r.state, "v1.13.10"));
+    expect(r.stdout).toContain("every node runs v1.13.10");
+    const again = run(upgrade, r.state);
+    expect(again.status).toBe(0);
+    expect(again.state.upgrades).toEqual(r.state.upgrades);
+    expect(again.stdout.match(/already runs v1\.13\.10/g)).toHaveLength(5);
+  });
+
+  it("resumes where an interrupted run stopped", () => {
+    const partly = cluster(REFERENCE_NODES, "v1.13.9");
+    partly.nodes[0].version = "v1.13.10";
+    partly.nodes[1].version = "v1.13.10";
+    const r = run(upgrade, partly);
+    expect(r.status).toBe(0);
+    expect(r.state.upgrades).toEqual(["talos-cp-3 v1.13.10", "talos-worker-1 v1.13.10", "talos-worker-2 v1.13.10"]);
+  });
+
+  it("changes nothing in --dry-run and says what it would do", () => {
+    const before = cluster(REFERENCE_NODES, "v1.13.9");
+    const r = run(upgrade, before, ["--dry-run"]);
+    expect(r.status).toBe(0);
+    expect(r.state.upgrades).toEqual([]);
+    expect(versions(r.state)).toEqual(versions(before));
+    expect(r.stdout.match(/dry run: would upgrade/g)).toHaveLength(5);
+    expect(r.stdout).toContain("upgrade --image registry.mgmt.lab.internal:9443/nocloud-installer/");
+  });
+
+  it("stops at the first node that fails, before touching another", () => {
+    const r = run(upgrade, cluster(REFERENCE_NODES, "v1.13.9", { failUpgrade: ["10.10.100.12"] }));
+    expect(r.status).toBe(1);
+    expect(r.stderr).toContain("talos-cp-2 (10.10.100.12): talosctl upgrade failed");
+    expect(r.state.upgrades).toEqual(["talos-cp-1 v1.13.10"]);
+  });
+
+  it("gives up when etcd stays unhealthy, and upgrades nothing more", () => {
+    const sick = cluster(REFERENCE_NODES, "v1.13.9");
+    sick.nodes[2].recoverIn = 1000;
+    const r = run(upgrade, sick, [], { GATE_TIMEOUT: "0" });
+    expect(r.status).toBe(1);
+    expect(r.stderr).toContain("etcd is not healthy");
+    expect(r.state.upgrades).toEqual([]);
+  });
+
+  it("refuses bad arguments with exit 2", () => {
+    const r = run(upgrade, cluster(REFERENCE_NODES, "v1.13.9"), ["--frobnicate"]);
+    expect(r.status).toBe(2);
+    expect(r.state.upgrades).toEqual([]);
+  });
+
+  it("upgrades a single control plane (its downtime is inherent)", () => {
+    const single = script(
+      { talos: { version: "v1.13.10", controlPlanes: [{ name: "talos-cp-1", ip: "10.10.100.11" }], workers: [{ name: "talos-worker-1", ip: "10.10.100.21" }] } },
+      "single",
+    );
+    const r = run(single, cluster([REFERENCE_NODES[0], REFERENCE_NODES[3]], "v1.13.9"));
+    expect(r.status).toBe(0);
+    expect(r.state.violations).toEqual([]);
+    expect(r.state.upgrades).toEqual(["talos-cp-1 v1.13.10", "talos-worker-1 v1.13.10"]);
+  });
+
+  it.skipIf(!hasShellcheck)("is shellcheck-clean", () => {
+    const file = join(root, "check.sh");
+    writeFileSync(file, upgrade);
+    const r = spawnSync("shellcheck", [file], { encoding: "utf8" });
+    expect(r.stdout + r.stderr).toBe("");
+    expect(r.status).toBe(0);
+  });
+
+  // The stand-in must catch what a broken script would do.
+  describe("planted faults", () => {
+    it("a script without the etcd gate loses quorum", () => {
+      const r = run(upgrade.replace(/^\s*etcd_gate .*$/gm, ""), cluster(REFERENCE_NODES, "v1.13.9"));
+      expect(r.status).not.toBe(0);
+      expect(r.state.violations.join("\n")).toContain("quorum would be lost");
+    });
+
+    it("a script that skips a node leaves it behind", () => {
+      const r = run(upgrade.replace("'talos-worker-1 10.10.100.21' ", ""), cluster(REFERENCE_NODES, "v1.13.9"));
+      expect(r.status).toBe(0);
+      expect(versions(r.state)).not.toEqual(everyNodeOn(r.state, "v1.13.10"));
+      expect(versions(r.state)["talos-worker-1"]).toBe("v1.13.9");
+    });
+
+    it("a script that upgrades workers first is caught", () => {
+      const swapped = upgrade.replace('for entry in "${CONTROL_PLANES[@]}"; do\n  etcd_gate', 'for entry in "${WORKERS[@]}" "${CONTROL_PLANES[@]}"; do\n  etcd_gate');
+      expect(swapped).not.toBe(upgrade);
+      const r = run(swapped, cluster(REFERENCE_NODES, "v1.13.9"));
+      expect(r.state.violations.join("\n")).toContain("(worker) upgraded before every control plane");
+    });
+
+    it("a script that upgrades a control plane through itself is caught", () => {
+      const self = upgrade.replace('endpoint=$(endpoint_for "$ip")', 'endpoint=$ip');
+      expect(self).not.toBe(upgrade);
+      const r = run(self, cluster(REFERENCE_NODES, "v1.13.9"));
+      expect(r.state.violations.join("\n")).toContain("upgraded through itself");
+    });
+  });
+});
