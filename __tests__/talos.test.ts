@@ -208,8 +208,9 @@ describe("day 2", () => {
       const changed = changedPaths(a.files, b.files);
       expect(changed).toContain("stacks/talos-lab/talos/all-nodes.yaml");
       expect(changed).toContain("stacks/talos-lab/UPGRADE.md");
+      expect(changed).toContain("stacks/talos-lab/upgrade.sh");
       const image = /image: (\S+)/.exec(b.files.get("stacks/talos-lab/talos/all-nodes.yaml")!)![1];
-      expect(b.files.get("stacks/talos-lab/UPGRADE.md")).toContain(`upgrade --image ${image} --wait`);
+      expect(b.files.get("stacks/talos-lab/upgrade.sh")).toContain(`readonly INSTALLER_IMAGE='${image}'`);
       expect(changed.filter((p) => p.includes("/talos/nodes/"))).toEqual([]);
     } finally {
       a.cleanup();
@@ -217,9 +218,9 @@ describe("day 2", () => {
     }
   });
 
-  it("UPGRADE.md upgrades control planes one by one before workers", () => {
-    const text = readFileSync(join(PROJECT_ROOT, "examples", "reference-lab", "stacks", "talos-lab", "UPGRADE.md"), "utf8");
-    const order = [...text.matchAll(/-n (\S+) upgrade/g)].map((x) => x[1]);
-    expect(order).toEqual(["10.10.100.11", "10.10.100.12", "10.10.100.13", "10.10.100.21", "10.10.100.22"]);
+  it("upgrade.sh lists the control planes, then the workers, of the reference lab (upgrade-script.test.ts runs it)", () => {
+    const text = readFileSync(join(PROJECT_ROOT, "examples", "reference-lab", "stacks", "talos-lab", "upgrade.sh"), "utf8");
+    expect(/^readonly CONTROL_PLANES=\((.*)\)$/m.exec(text)![1]).toBe("'talos-cp-1 10.10.100.11' 'talos-cp-2 10.10.100.12' 'talos-cp-3 10.10.100.13'");
+    expect(/^readonly WORKERS=\((.*)\)$/m.exec(text)![1]).toBe("'talos-worker-1 10.10.100.21' 'talos-worker-2 10.10.100.22'");
   });
 });

@@ -35,9 +35,22 @@ const COMPUTE: Readonly<Record<string, Compute>> = {
   proxmox_virtual_environment_vm: (p, seed) => {
     const vmId = typeof p.vm_id === "number" ? p.vm_id : stableInt(seed, 100, 999_999);
     const nics = Array.isArray(p.network_device) ? p.network_device : [];
+    // blocks are lists of one in the schema; computed values go where the plan left them unknown
+    const blocks = (v: CtyValue, fn: (b: Obj, i: number) => Obj): CtyValue => (Array.isArray(v) ? v.map((b, i) => (isObject(b) ? fn(b, i) : b)) : null);
     return {
       vm_id: vmId,
       id: String(vmId),
+      // cicustom volumes read back as "" when the VM has none (vm.go read of cicustom)
+      initialization: blocks(p.initialization, () => ({
+        user_data_file_id: "",
+        vendor_data_file_id: "",
+        network_data_file_id: "",
+        meta_data_file_id: "",
+        type: "nocloud",
+        file_format: "raw",
+      })),
+      disk: blocks(p.disk, (_, i) => ({ path_in_datastore: `vm-${vmId}-disk-${i}`, file_format: "raw" })),
+      efi_disk: blocks(p.efi_disk, () => ({ file_format: "raw" })),
       // Proxmox's own generator uses the BC:24:11 prefix.
       network_device: nics.map((n, i) =>
         isObject(n) && n.mac_address === null

@@ -17,14 +17,16 @@ export interface TerraformResult {
 }
 
 const PROTO_DIR = __dirname;
+/** The fact tables of the bound providers (tools/tfsim/facts). */
+export const FACTS_DIR = join(__dirname, "facts");
 
 /**
  * The fact table of a bound provider (facts/<schema file name without .schema>.json), if there is
  * one; with it the simulated provider plans the way the real one does (defaults, replacements,
  * computed formats).
  */
-export function providerFactsFile(schemaFile: string): string | undefined {
-  const file = join(__dirname, "facts", schemaFile.replace(/\.schema\.json$/, ".json"));
+export function providerFactsFile(schemaFile: string, factsDir = FACTS_DIR): string | undefined {
+  const file = join(factsDir, schemaFile.replace(/\.schema\.json$/, ".json"));
   return existsSync(file) ? file : undefined;
 }
 
@@ -37,7 +39,7 @@ export class TerraformSandbox {
   readonly root: string;
   readonly cliConfig: string;
 
-  private constructor(schemaDir: string, terraform: string) {
+  private constructor(schemaDir: string, terraform: string, factsDir: string) {
     this.terraform = terraform;
     this.root = mkdtempSync(join(tmpdir(), "talos-enclave-tfsim-"));
     const bin = join(this.root, "bin");
@@ -62,7 +64,7 @@ export class TerraformSandbox {
       mkdirSync(dir, { recursive: true });
       const launcher = join(dir, `terraform-provider-${type}_v${p.version}`);
       const schemaFile = resolve(schemaDir, "providers", p.schemaFile);
-      const facts = providerFactsFile(p.schemaFile);
+      const facts = providerFactsFile(p.schemaFile, factsDir);
       writeFileSync(
         launcher,
         `#!/bin/sh\nexec "${process.execPath}" "${server}" --schema "${schemaFile}" --provider "registry.terraform.io/${p.source}" --proto "${bin}"${
@@ -80,9 +82,13 @@ export class TerraformSandbox {
 
   private readonly terraform: string;
 
-  static create(schemaDir: string, terraform = "terraform"): TerraformSandbox {
+  /**
+   * @param schemaDir - the folder holding `providers/<schema files>`
+   * @param factsDir - the providers' fact tables (a test may pass an edited copy)
+   */
+  static create(schemaDir: string, terraform = "terraform", factsDir = FACTS_DIR): TerraformSandbox {
     if (!existsSync(join(schemaDir, "providers"))) throw new Error(`no provider schemas under ${schemaDir}`);
-    return new TerraformSandbox(schemaDir, terraform);
+    return new TerraformSandbox(schemaDir, terraform, factsDir);
   }
 
   env(): NodeJS.ProcessEnv {
