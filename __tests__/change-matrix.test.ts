@@ -77,8 +77,9 @@ const ROWS: Row[] = [
     },
   },
   {
-    change: "Talos minor upgrade v1.13 → v1.14 (contract kept at v1.13)",
-    after: { talos: { version: "v1.14.0", configContract: "v1.13" } },
+    // the contract stays v1.13: the bound provider generates nothing newer (spec/talos-support.ts)
+    change: "Talos minor upgrade v1.13 → v1.14 (contract stays v1.13)",
+    after: { talos: { version: "v1.14.0" } },
     expect: {
       replaced: ["module.srv.proxmox_download_file.talos-pve", ...snippets(["mgmt-client"])],
       updated: applies(ALL_NODES),
@@ -221,14 +222,21 @@ describe.skipIf(!!skipReason)("change matrix: version 1 applied, version 2 plann
     return copy;
   }
 
-  it("stops a minor upgrade that would move the machine-config contract without a pin", async () => {
-    const work = await appliedCopy({}, "unpinned-minor");
-    prepareStack(synthLab({ talos: { version: "v1.14.0" } }, join(sandbox.root, "v2-unpinned-minor")), work);
+  it("stops a minor upgrade that would move the machine-config contract without a pin, and takes it with one", async () => {
+    const k8s = { kubernetesVersion: "v1.35.2" }; // in both Talos 1.12's and 1.13's range
+    const work = await appliedCopy({ talos: { version: "v1.12.6", ...k8s } }, "unpinned-minor");
+    prepareStack(synthLab({ talos: { version: "v1.13.9", ...k8s } }, join(sandbox.root, "v2-unpinned-minor")), work);
     const r = await sandbox.run(work, ["plan", "-input=false", "-no-color"]);
     expect(r.status).toBe(1);
     const text = (r.stderr + r.stdout).replace(/\s+/g, " ");
-    expect(text).toContain("The cluster's machine-config contract is v1.13 (the Talos minor it was created with), but talos.version v1.14.0 would move it to v1.14.");
-    expect(text).toContain("Pin talos.configContract to v1.13");
+    expect(text).toContain("The cluster's machine-config contract is v1.12 (the Talos minor it was created with), but talos.version v1.13.9 would move it to v1.13.");
+    expect(text).toContain("Pin talos.configContract to v1.12");
+    // pinned: the plan goes through and no stateful VM is touched
+    prepareStack(synthLab({ talos: { version: "v1.13.9", configContract: "v1.12", ...k8s } }, join(sandbox.root, "v2-pinned-minor")), work);
+    await terraformStep(sandbox, work, "pinned-minor", "plan", ["plan", "-input=false", "-out=pinned"]);
+    const got = summarize(await planChanges(sandbox, work, "pinned-minor", "pinned"));
+    expect([...got.replaced, ...got.destroyed].filter((a) => STATEFUL.test(a))).toEqual([]);
+    expect(got.updated).toEqual(applies(ALL_NODES).sort());
   }, 600_000);
 
   it.each(ROWS.map((r) => [r.change, r] as const))("%s", async (_, row) => {

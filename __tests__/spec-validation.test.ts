@@ -255,6 +255,25 @@ const cases: Case[] = [
     ],
   },
   {
+    name: "a machine-config contract newer than the Talos version",
+    spec: { talos: { version: "v1.13.9", configContract: "v1.14" } },
+    lines: [
+      'talos.configContract: "v1.14" — is newer than talos.version v1.13.9 (a node understands only contracts up to its own minor; use v1.13 or older)',
+    ],
+  },
+  {
+    name: "a machine-config contract the bound Talos provider cannot generate",
+    spec: { talos: { version: "v1.14.0", configContract: "v1.14" } },
+    lines: [
+      'talos.configContract: "v1.14" — is newer than the bound Talos provider supports (v1.13) (siderolabs/talos 0.11.0 is built on Talos machinery v1.13.0, which cannot read v1.14 documents; use v1.13, which Talos v1.14 nodes accept)',
+    ],
+  },
+  {
+    name: "a machine-config contract given as a full version",
+    spec: { talos: { configContract: "v1.13.9" } },
+    lines: ['talos.configContract: "v1.13.9" — must be a Talos minor version v1.12 or newer (the minor only, with the leading v, e.g. v1.13)'],
+  },
+  {
     name: "extension without its owner",
     spec: { talos: { extensions: ["qemu-guest-agent"] } },
     lines: [

@@ -1,3 +1,4 @@
+import { defaultConfigContract } from "../spec/talos-support";
 import { DEFAULT_HOST_SIZES, HostRole, LabSpec, VmSize } from "../spec/lab-spec";
 import { hostOffset, parseCidr, withPrefix } from "./addressing";
 import { defaultVmId, placeByName, placeControlPlane } from "./placement";
@@ -255,7 +256,7 @@ export function buildLabModel(spec: LabSpec): LabModel {
       installerImage: `${factoryHost}/nocloud-installer${sb}/${sid}:${t.version}`,
     },
     machineConfigContract: {
-      minor: t.configContract ?? t.version.split(".").slice(0, 2).join("."),
+      minor: t.configContract ?? defaultConfigContract(t.version),
       pinned: t.configContract !== undefined,
     },
     kubernetesApi: {

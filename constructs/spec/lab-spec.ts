@@ -245,7 +245,7 @@ export const TalosSchema = z.strictObject({
     })
     .optional()
     .describe(
-      "machine-config contract: the Talos minor whose config model the nodes get (talos_version of the machine configuration). Default: the minor of talos.version, which must then equal the minor the cluster was created with; pin it here before moving talos.version to a newer minor, and move it on purpose later",
+      "machine-config contract: the Talos minor whose config model the nodes get (talos_version of the machine configuration). Default: the minor of talos.version, at most v1.13 (the newest the bound Talos provider 0.11.0 can generate), which must then equal the minor the cluster was created with; pin it here before moving talos.version to a newer minor, and move it on purpose later",
     ),
   clusterName: dnsLabel.default("talos-lab").describe("Kubernetes cluster name"),
   vip: ipv4.default("10.10.100.10").describe("shared Layer-2 VIP of the Kubernetes API in SRV"),

@@ -1,3 +1,4 @@
+import { KUBERNETES_MINORS_BY_TALOS, TALOS_PROVIDER_MAX_CONTRACT, talosMinorNumber } from "./talos-support";
 import { z } from "zod";
 import {
   cidrContains,
@@ -345,15 +346,20 @@ export function semanticProblems(spec: LabSpec): SpecProblem[] {
     if (n.size) checkSize(`${p}.size`, n.size, kind);
     vmIdFor(p, "srv", n.ip, ipOk, n.vmId);
   }
-  // Kubernetes versions a Talos minor supports (siderolabs/talos pkg/machinery/compatibility/talos1NN).
-  const K8S_RANGE: Readonly<Record<string, [number, number]>> = { "v1.12": [30, 35], "v1.13": [31, 36], "v1.14": [32, 37] };
+  const K8S_RANGE = KUBERNETES_MINORS_BY_TALOS;
   const talosMinorText = t.version.split(".").slice(0, 2).join(".");
   const k8sMinor = Number(t.kubernetesVersion.split(".")[1]);
   const range = K8S_RANGE[talosMinorText];
   if (t.configContract !== undefined) {
-    const minorOf = (v: string) => Number(v.split(".")[1]);
-    if (minorOf(t.configContract) > minorOf(talosMinorText)) {
+    if (talosMinorNumber(t.configContract) > talosMinorNumber(talosMinorText)) {
       add("talos.configContract", t.configContract, `is newer than talos.version ${t.version}`, `a node understands only contracts up to its own minor; use ${talosMinorText} or older`);
+    } else if (talosMinorNumber(t.configContract) > talosMinorNumber(TALOS_PROVIDER_MAX_CONTRACT)) {
+      add(
+        "talos.configContract",
+        t.configContract,
+        `is newer than the bound Talos provider supports (${TALOS_PROVIDER_MAX_CONTRACT})`,
+        `siderolabs/talos 0.11.0 is built on Talos machinery v1.13.0, which cannot read ${t.configContract} documents; use ${TALOS_PROVIDER_MAX_CONTRACT}, which Talos ${talosMinorText} nodes accept`,
+      );
     }
   }
   if (range && (k8sMinor < range[0] || k8sMinor > range[1])) {
