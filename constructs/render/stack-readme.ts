@@ -56,7 +56,8 @@ ${modules.map((m) => `- \`modules/${m}/main.tf.json\`: the ${m} module`).join("\
 - \`cloud-init/\`: user-data templates of the Ubuntu VMs (filled by \`templatefile()\` at apply time)
 - \`talos/\`: the Image Factory schematic and the machine-config patches every node is built from
   (\`all-nodes.yaml\`, \`controlplane.yaml\`, \`worker.yaml\`, \`nodes/<name>.yaml\`, and the registry TLS template)
-- \`UPGRADE.md\`: the talosctl upgrade sequence for the versions this tree names
+- \`UPGRADE.md\`: upgrading Talos, and what each kind of change does to running VMs
+- \`upgrade.sh\`: the rolling Talos upgrade (\`bash upgrade.sh --dry-run\` first)
 - \`pfsense/\`: aliases, filter and NAT for pfSense's Restore area, \`frr.conf\`, and \`RULES.md\` (read it first)
 - \`flows.json\`: every network flow of the lab and the rules that carry it
 - \`apply-steps.json\`: the apply, step by step, with every connection each step opens
