@@ -110,13 +110,53 @@ describe.skipIf(!!skipReason)("the twin", () => {
     it("a Talos VM firewall without the DROP of pfSense's own address", async () => {
       const dir = planted(golden, "modules/srv/main.tf.json", (t) => {
         const doc = JSON.parse(t);
-        const rules = doc.resource.proxmox_virtual_environment_firewall_rules["talos-cp-1"].rule as { action: string }[];
-        doc.resource.proxmox_virtual_environment_firewall_rules["talos-cp-1"].rule = rules.filter((r) => r.action !== "DROP");
+        // the middle control plane: every Talos node is a probe destination, not a sample of them
+        const rules = doc.resource.proxmox_virtual_environment_firewall_rules["talos-cp-2"].rule as { action: string }[];
+        doc.resource.proxmox_virtual_environment_firewall_rules["talos-cp-2"].rule = rules.filter((r) => r.action !== "DROP");
         return JSON.stringify(doc, null, 2);
       });
       const r = await runTwin(dir);
       // pfSense's address is inside the SRV subnet the node-to-pod rule admits: it reaches the pods behind the node
-      expect(wrong(r).some((p) => p.from === "pfsense" && p.to === "pod:talos-cp-1" && p.expect === "blocked"), formatReport(r)).toBe(true);
+      expect(wrong(r).some((p) => p.from === "pfsense" && p.to === "pod:talos-cp-2" && p.expect === "blocked"), formatReport(r)).toBe(true);
+    }, 10 * MINUTES);
+
+    it("a disabled pfSense rule does nothing (SRV loses DNS)", async () => {
+      const dir = planted(golden, "pfsense/filter.xml", (t) => t.replace(/(<rule>)(\s*)((?:(?!<\/rule>)[\s\S])*srv-dns-udp)/, "$1$2<disabled/>$2$3"));
+      const r = await runTwin(dir);
+      expect(wrong(r).some((p) => p.from.startsWith("talos-") && p.to === "pfsense" && p.protocol === "udp" && p.port === 53), formatReport(r)).toBe(true);
+    }, 10 * MINUTES);
+
+    it.each([
+      ["a floating rule", (t: string) => t.replace("<interface>opt2</interface>", "<interface>wan,opt2</interface>"), /interface wan,opt2 is not modelled/],
+      ["a rule with a gateway (route-to)", (t: string) => t.replace("<interface>opt2</interface>", "<interface>opt2</interface><gateway>WANGW</gateway>"), /<gateway> is not modelled/],
+      ["a rule without state", (t: string) => t.replace(/<statetype>[^<]*<\/statetype>/, "<statetype>none</statetype>"), /statetype none is not modelled/],
+    ])("refuses, before building anything, %s it cannot model", async (_, edit, message) => {
+      const r = await runTwin(planted(golden, "pfsense/filter.xml", edit));
+      expect(r.ok).toBe(false);
+      expect(r.probes).toEqual([]);
+      expect(r.findings.join("\n")).toMatch(message);
+    });
+
+    it("a VM firewall without its options, a step flow that does not exist, a wrong hosts entry, a step that hides what tofu connects to", async () => {
+      let dir = planted(golden, "modules/mgmt/main.tf.json", (t) => {
+        const doc = JSON.parse(t);
+        delete doc.resource.proxmox_virtual_environment_firewall_options["mgmt-client"];
+        return JSON.stringify(doc, null, 2);
+      });
+      const steps = JSON.parse(readFileSync(join(dir, "apply-steps.json"), "utf8"));
+      const cluster = steps.steps.find((s: { id: string }) => s.id === "cluster");
+      cluster.connections = cluster.connections.filter((c: { port: number }) => c.port !== 50000);
+      const mirror = steps.steps.find((s: { id: string }) => s.id === "chart-mirror");
+      mirror.connections[0].flow = "no-such-flow";
+      writeFileSync(join(dir, "apply-steps.json"), JSON.stringify(steps, null, 2));
+      dir = planted(dir, "apply-steps.json", (t) => t.replace(/echo '192\.168\.100\.11 /, "echo '192.168.100.99 "));
+      const r = await runTwin(dir);
+      // Proxmox's VM firewall is off without options: mgmt-client answers what no flow allows
+      expect(wrong(r).some((p) => p.to === "mgmt-client" && p.expect === "blocked"), formatReport(r)).toBe(true);
+      const findings = r.findings.join("\n");
+      expect(findings).toContain("flow no-such-flow is not in flows.json");
+      expect(findings).toMatch(/step cluster: tofu \(runner\): machine configuration \(apid\) needs mgmt-client -> group:talos tcp\/50000, which the step does not list/);
+      expect(findings).toContain("/etc/hosts maps registry.mgmt.lab.internal to 192.168.100.99, but registry is at 192.168.100.11");
     }, 10 * MINUTES);
 
     it("an apply step that forgets the Proxmox hosts' route to MGMT", async () => {

@@ -1,6 +1,6 @@
 import { ChildProcess, execFile, execFileSync, spawn } from "node:child_process";
 import { randomBytes } from "node:crypto";
-import { mkdtempSync, rmSync, statSync } from "node:fs";
+import { mkdtempSync, readdirSync, readFileSync, rmSync, statSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { dirname, join, resolve } from "node:path";
 
@@ -78,6 +78,18 @@ function traversableTmp(): string {
   return [tmpdir(), "/var/tmp", "/tmp"].find(open) ?? tmpdir();
 }
 
+const OWNER_FILE = "owner";
+
+function alive(pid: number): boolean {
+  if (!Number.isInteger(pid) || pid <= 0) return false;
+  try {
+    process.kill(pid, 0);
+    return true;
+  } catch (e) {
+    return (e as NodeJS.ErrnoException).code === "EPERM";
+  }
+}
+
 /** The twin's namespaces, temporary folder and processes. */
 export class NetnsLab {
   readonly prefix: string;
@@ -91,8 +103,56 @@ export class NetnsLab {
 
   constructor(prefix?: string) {
     this.prefix = prefix ?? `tw${randomBytes(2).toString("hex")}`;
+    NetnsLab.reapStale();
     this.work = mkdtempSync(join(traversableTmp(), "twin-"));
+    // Who owns the namespaces: a later run removes them if this process dies without tearing down (SIGKILL).
+    writeFileSync(join(this.work, OWNER_FILE), `${process.pid} ${this.prefix}\n`);
     process.once("exit", this.emergency);
+  }
+
+  /**
+   * Removes what earlier twins left when they were killed outright: for every twin folder whose owner
+   * process is gone, its namespaces (with the processes in them) and the folder.
+   */
+  static reapStale(): void {
+    const base = traversableTmp();
+    let entries: string[] = [];
+    try {
+      entries = readdirSync(base).filter((e) => e.startsWith("twin-"));
+    } catch {
+      return;
+    }
+    const namespaces = (() => {
+      try {
+        return execFileSync("ip", ["netns", "list"], { stdio: ["ignore", "pipe", "ignore"] }).toString().split("\n").map((l) => l.split(" ")[0]).filter(Boolean);
+      } catch {
+        return [];
+      }
+    })();
+    for (const e of entries) {
+      const dir = join(base, e);
+      let owner: string;
+      try {
+        owner = readFileSync(join(dir, OWNER_FILE), "utf8").trim();
+      } catch {
+        continue;
+      }
+      const [pid, prefix] = owner.split(" ");
+      if (alive(Number(pid)) || !/^tw[0-9a-f]+$/.test(prefix ?? "")) continue;
+      for (const n of namespaces.filter((x) => x.startsWith(`${prefix}-`))) {
+        try {
+          for (const p of execFileSync("ip", ["netns", "pids", n], { stdio: ["ignore", "pipe", "ignore"] }).toString().split(/\s+/).filter(Boolean)) process.kill(Number(p), "SIGKILL");
+        } catch {
+          // gone
+        }
+        try {
+          execFileSync("ip", ["netns", "del", n], { stdio: "ignore" });
+        } catch {
+          // gone
+        }
+      }
+      rmSync(dir, { recursive: true, force: true });
+    }
   }
 
   /** The namespace of a twin host (`router`, `pve:pve1`, a VM name, `pod:<node>`). */

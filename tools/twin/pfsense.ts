@@ -56,9 +56,37 @@ function has(n: unknown, key: string): boolean {
   return !!n && typeof n === "object" && key in (n as Node);
 }
 
+/**
+ * Elements of a filter or NAT rule the twin models. pfSense reads more (floating rules, gateways
+ * (route-to), schedules, state options, TCP flags, OS matches, …); a rule that uses any of them is
+ * refused rather than silently read as something narrower, since each can widen or redirect what the
+ * rule passes. `created`/`updated`/`id` are bookkeeping pfSense ignores for filtering.
+ */
+const FILTER_RULE_KEYS = new Set(["type", "interface", "ipprotocol", "protocol", "source", "destination", "log", "descr", "tracker", "associated-rule-id", "disablereplyto", "disabled", "statetype", "id", "created", "updated"]);
+const NAT_RULE_KEYS = new Set(["interface", "ipprotocol", "protocol", "source", "destination", "target", "local-port", "descr", "associated-rule-id", "disabled", "created", "updated"]);
+const ENDPOINT_KEYS = new Set(["any", "network", "address", "not", "port"]);
+
+function refuseUnknown(n: Node, allowed: ReadonlySet<string>, where: string): void {
+  const extra = Object.keys(n).filter((k) => !allowed.has(k));
+  if (extra.length) throw new Error(`${where}: ${extra.map((k) => `<${k}>`).join(", ")} is not modelled by the twin`);
+}
+
+/**
+ * Whether a rule takes part in IPv4 filtering: pfSense skips rules marked `<disabled/>`
+ * (filter.inc, filter_rules_generate: `if (isset($rule['disabled'])) continue;`) and an `inet6` rule
+ * never matches IPv4 (`<ipprotocol>` inet = IPv4, inet46 = both).
+ */
+function activeForIpv4(r: Node, where: string): boolean {
+  if (has(r, "disabled")) return false;
+  const ipp = text(r, "ipprotocol") ?? "inet";
+  if (!["inet", "inet6", "inet46"].includes(ipp)) throw new Error(`${where}: ipprotocol ${ipp} is not modelled`);
+  return ipp !== "inet6";
+}
+
 function endpoint(n: unknown, where: string): PfEndpoint {
   if (!n || typeof n !== "object") throw new Error(`${where}: no source or destination`);
   const e = n as Node;
+  refuseUnknown(e, ENDPOINT_KEYS, `${where} source/destination`);
   const port = text(e, "port");
   const base = has(e, "any") ? { any: true as const } : text(e, "network") !== undefined ? { network: text(e, "network")! } : text(e, "address") !== undefined ? { address: text(e, "address")! } : undefined;
   if (!base) throw new Error(`${where}: an endpoint with neither any, network nor address`);
@@ -107,11 +135,16 @@ export function pfTables(files: { aliases: string; filter: string; nat: string }
   const ruleNodes = (((xml.parse(files.filter) as Node).filter as Node | undefined)?.rule as Node[] | undefined) ?? [];
   const order = new Map<string, number>();
   const replyToOff = new Set<number>();
-  const rules: PfRule[] = ruleNodes.map((r) => {
-    const iface = text(r, "interface")!;
+  const rules: PfRule[] = ruleNodes.flatMap((r, i) => {
+    const iface = text(r, "interface");
+    if (!iface || iface.includes(",")) throw new Error(`filter.xml rule ${i + 1}: interface ${iface ?? "(none)"} is not modelled (one interface per rule; floating rules are not)`);
     const n = (order.get(iface) ?? 0) + 1;
     order.set(iface, n);
     const where = `filter.xml ${iface} rule ${n}`;
+    refuseUnknown(r, FILTER_RULE_KEYS, where);
+    const state = text(r, "statetype") ?? "keep state";
+    if (state !== "keep state") throw new Error(`${where}: statetype ${state} is not modelled`);
+    if (!activeForIpv4(r, where)) return [];
     const type = text(r, "type");
     if (type !== "pass" && type !== "block") throw new Error(`${where}: type ${type} is not modelled`);
     const protocol = text(r, "protocol");
@@ -133,9 +166,15 @@ export function pfTables(files: { aliases: string; filter: string; nat: string }
     };
   });
   const natNodes = (((xml.parse(files.nat) as Node).nat as Node | undefined)?.rule as Node[] | undefined) ?? [];
-  const portForwards: PfPortForward[] = natNodes.map((r, i) => {
+  const portForwards: PfPortForward[] = natNodes.flatMap((r, i) => {
+    const where = `nat.xml rule ${i + 1}`;
+    refuseUnknown(r, NAT_RULE_KEYS, where);
+    if (!activeForIpv4(r, where)) return [];
     const dst = r.destination as Node;
-    if (text(dst, "network") !== "wanip") throw new Error(`nat.xml rule ${i + 1}: only port-forwards to the WAN address are modelled`);
+    if (text(r, "interface") !== "wan") throw new Error(`${where}: a port-forward on ${text(r, "interface") ?? "(no interface)"} is not modelled (WAN only)`);
+    if (text(dst, "network") !== "wanip") throw new Error(`${where}: only port-forwards to the WAN address are modelled`);
+    const src = r.source as Node | undefined;
+    if (!src || !has(src, "any") || Object.keys(src).length !== 1) throw new Error(`${where}: a port-forward from a restricted source is not modelled`);
     return {
       interface: "wan",
       protocol: text(r, "protocol") as PfPortForward["protocol"],

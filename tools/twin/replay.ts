@@ -1,5 +1,6 @@
 import type { ProbeOutcome } from "./agent";
-import { readStack, StackFlow, TwinStack } from "./stack";
+import { pfTables } from "./pfsense";
+import { readStack, Step, StepConnection, StackFlow, TwinStack } from "./stack";
 import { ProbeRecord, Twin, TwinHost } from "./twin";
 
 /**
@@ -27,6 +28,8 @@ export interface RunOptions {
 }
 
 const CONNECT_MS = 3000;
+/** Ports probed as blocked besides the flows' own: services no flow should ever open (SSH, SQL, web, SNMP, mDNS). */
+const EXTRA_BLOCKED = { tcp: [22, 3306, 8080], udp: [161, 5353] } as const;
 const DROP_MS = 700;
 
 /** A flow's ports as numbers to probe: each port, a range's two ends. */
@@ -47,6 +50,76 @@ function portCovered(f: StackFlow, port: number): boolean {
   });
 }
 
+/**
+ * What the twin refuses before building anything: pfSense files with elements it does not model
+ * (each could widen or redirect what a rule passes, so reading past them would be a false pass).
+ */
+function preflight(stack: TwinStack): string[] {
+  try {
+    pfTables(stack.pfsense, []);
+    return [];
+  } catch (e) {
+    return [`pfsense: ${(e as Error).message}`];
+  }
+}
+
+/**
+ * A step's connections as data: each names a flow of flows.json that covers it (same protocol, the
+ * port in its ports, both ends inside its endpoints), or, with no flow, touches no lab VM (the
+ * operator's machine, the Proxmox hosts and the internet are outside the flow table).
+ */
+function connectionFindings(twin: Twin, step: Step): string[] {
+  const out: string[] = [];
+  for (const c of step.connections) {
+    const what = `step ${step.id}: ${c.from} -> ${c.to} ${c.protocol}/${c.port}`;
+    if (!c.flow) {
+      if (![c.from, c.to].every((e) => ["outside", "proxmox", "internet"].includes(e))) out.push(`${what}: names no flow`);
+      continue;
+    }
+    const f = twin.stack.flows.find((x) => x.id === c.flow);
+    if (!f) {
+      out.push(`${what}: flow ${c.flow} is not in flows.json`);
+      continue;
+    }
+    const ends = (end: string, side: "from" | "to") => twin.hostsOf(end).every((h) => broadlyCovers(twin, side === "from" ? f.from : f.to, h, side));
+    if (f.protocol !== c.protocol || !portCovered(f, c.port) || !ends(c.from, "from") || !ends(c.to, "to")) out.push(`${what}: flow ${c.flow} (${f.from} -> ${f.to} ${f.protocol}/${f.ports.join(",")}) does not cover it`);
+  }
+  return out;
+}
+
+/**
+ * What tofu itself connects to in a step, derived from its commands and the stack (not from the
+ * step's own list): the Proxmox API always, Proxmox SSH where a module uploads files, every Talos
+ * node's apid where a module applies machine configuration, the Image Factory where one builds a
+ * schematic, and the Kubernetes API (the VIP) where one installs Helm releases. It runs where the
+ * step says: outside the lab, or on the runner.
+ */
+function toolConnections(twin: Twin, step: Step): StepConnection[] {
+  const origin = step.where === "outside" ? "outside" : step.where === "runner" ? (step.host ?? twin.stack.runner) : undefined;
+  if (!origin) return [];
+  const out: StepConnection[] = [];
+  const add = (to: string, port: number, why: string) => out.push({ from: origin, to, protocol: "tcp", port, why: `tofu (${step.where}): ${why}` });
+  for (const c of step.commands) {
+    const m = /^tofu (apply|plan)\b(.*)$/.exec(c.trim());
+    if (!m) continue;
+    const targets = [...m[2].matchAll(/-target=module\.([A-Za-z0-9_-]+)/g)].map((t) => t[1]);
+    const modules = targets.length ? targets : Object.keys(twin.stack.moduleTypes);
+    const types = new Set(modules.flatMap((x) => twin.stack.moduleTypes[x] ?? []));
+    add("proxmox", 8006, "Proxmox API");
+    if (types.has("proxmox_virtual_environment_file")) add("proxmox", 22, "snippet upload over SSH");
+    if (types.has("talos_machine_configuration_apply")) add("group:talos", 50000, "machine configuration (apid)");
+    const factory = twin.stack.imageFactory;
+    if (types.has("talos_image_factory_schematic") && factory) add(factory.hostname.split(".")[0], Number(factory.port || 443), "Image Factory schematic");
+    if (types.has("helm_release")) add("vip", 6443, "Helm releases (Kubernetes API)");
+  }
+  return out;
+}
+
+/** Whether some step switches the Proxmox datacenter firewall on (without it no VM firewall acts). */
+export function datacenterFirewallOn(stack: TwinStack): boolean {
+  return stack.steps.some((s) => s.commands.some((c) => /datacenter firewall|cluster\/firewall\/options/i.test(c) && !/\b(off|disable)/i.test(c)));
+}
+
 /** Evenly spread picks of at most n items (first and last included). */
 function sample<T>(items: readonly T[], n: number): T[] {
   if (items.length <= n) return [...items];
@@ -57,8 +130,8 @@ function sample<T>(items: readonly T[], n: number): T[] {
 
 /** Every port a listener must bind for the run's probes. */
 export function listenerPorts(stack: TwinStack): { tcp: number[]; udp: number[] } {
-  const tcp = new Set<number>([22, 8443]);
-  const udp = new Set<number>([53, 123, 5353]);
+  const tcp = new Set<number>([...EXTRA_BLOCKED.tcp, 8443]);
+  const udp = new Set<number>([53, 123, ...EXTRA_BLOCKED.udp]);
   for (const f of stack.flows) for (const p of flowPorts(f)) (f.protocol === "udp" ? udp : tcp).add(p);
   for (const s of stack.steps) for (const c of s.connections) (c.protocol === "udp" ? udp : tcp).add(c.port);
   for (const p of stack.demoPorts) tcp.add(p);
@@ -71,11 +144,14 @@ export async function runTwin(stackDir: string, options: RunOptions = {}): Promi
   const stack = readStack(stackDir);
   const timings: Record<string, number> = {};
   const t0 = Date.now();
-  const twin = new Twin(stack, { prefix: options.prefix, log, ports: listenerPorts(stack) });
+  const twin = new Twin(stack, { prefix: options.prefix, log, ports: listenerPorts(stack), datacenterFirewall: datacenterFirewallOn(stack) });
   const probes: ProbeRecord[] = [];
   const findings: string[] = [];
-  const n = options.sample ?? 4;
+  const n = options.sample ?? 16;
   if (stack.stepsMissing) findings.push("apply-steps.json is missing: where each step runs and what it connects is not data; replaying the legacy runbook without connections");
+  const refused = preflight(stack);
+  if (refused.length) return { lab: stack.lab, probes, findings: [...findings, ...refused], timings: { totalMs: Date.now() - t0 }, ok: false };
+  if (!datacenterFirewallOn(stack)) findings.push("no apply step switches the Proxmox datacenter firewall on: every VM firewall is inert");
   try {
     await twin.physical();
     // ── the apply, step by step ───────────────────────────────────────────────────────────────
@@ -88,7 +164,14 @@ export async function runTwin(stackDir: string, options: RunOptions = {}): Promi
         continue;
       }
       const batch: Promise<ProbeRecord | undefined>[] = [];
-      for (const c of step.connections) {
+      findings.push(...connectionFindings(twin, step));
+      const tool = toolConnections(twin, step);
+      for (const t of tool) {
+        if (!step.connections.some((c) => c.from === t.from && c.to === t.to && c.port === t.port && c.protocol === t.protocol)) {
+          findings.push(`step ${step.id}: ${t.why} needs ${t.from} -> ${t.to} ${t.protocol}/${t.port}, which the step does not list`);
+        }
+      }
+      for (const c of [...step.connections, ...tool]) {
         const srcs = sample(twin.hostsOf(c.from), n);
         const dsts = sample(twin.hostsOf(c.to), n);
         if (srcs.length === 0 || dsts.length === 0) {
@@ -231,9 +314,10 @@ async function flowChecks(twin: Twin, n: number): Promise<ProbeRecord[]> {
     const key = h.kind === "vm" ? `${h.vm!.zone}/${h.vm!.role}` : h.kind;
     byRole.set(key, [...(byRole.get(key) ?? []), h]);
   }
-  const reps = [...byRole.values()].flatMap((hs) => sample(hs, 2));
+  const reps = [...byRole.values()].flatMap((hs) => sample(hs, 3));
+  // every VM is a destination: each has firewall rules of its own
   const destinations: { host: TwinHost; ip: string }[] = [];
-  for (const h of reps) {
+  for (const h of [...byRole.values()].flat()) {
     if (h.vm?.os === "pfsense") destinations.push(...twin.pfInterfaces.map((i) => ({ host: h, ip: i.address })));
     else destinations.push({ host: h, ip: h.addresses[0] });
   }
@@ -247,7 +331,7 @@ async function flowChecks(twin: Twin, n: number): Promise<ProbeRecord[]> {
       if (wanSide(d.host) && (wanSide(s) || s.vm?.os === "pfsense")) continue;
       const toFlows = flows.filter((f) => broadlyCovers(twin, f.to, d.host, "to"));
       for (const protocol of ["tcp", "udp"] as const) {
-        const ports = new Set<number>(protocol === "tcp" ? [22] : [5353]);
+        const ports = new Set<number>(EXTRA_BLOCKED[protocol]);
         for (const f of [...fromFlows, ...toFlows]) if (f.protocol === protocol) for (const p of flowPorts(f)) ports.add(p);
         for (const port of ports) {
           const allowed = flows.some((f) => f.protocol === protocol && portCovered(f, port) && broadlyCovers(twin, f.from, s, "from") && broadlyCovers(twin, f.to, d.host, "to"));

@@ -135,6 +135,10 @@ const LEGACY_STEPS: Step[] = [
 /** Everything the twin reads. */
 export interface TwinStack {
   readonly dir: string;
+  /** Resource types each module declares, by module name. */
+  readonly moduleTypes: Readonly<Record<string, readonly string[]>>;
+  /** The Image Factory the Talos provider talks to (its `image_factory_url`). */
+  readonly imageFactory?: URL;
   /** The tree has no apply-steps.json; the twin replays the legacy runbook. */
   readonly stepsMissing: boolean;
   readonly lab: string;
@@ -156,8 +160,26 @@ export interface TwinStack {
 /** Thrown when the stack has something the twin does not model: it says what and where. */
 export class TwinReadError extends Error {}
 
+/** A JSON file of the stack; a missing or malformed one is a TwinReadError naming the file. */
 function readJson(path: string): Json {
-  return JSON.parse(readFileSync(path, "utf8")) as Json;
+  let text: string;
+  try {
+    text = readFileSync(path, "utf8");
+  } catch {
+    throw new TwinReadError(`${path}: missing (is this a synthesized stack?)`);
+  }
+  try {
+    const v = JSON.parse(text) as unknown;
+    if (!v || typeof v !== "object" || Array.isArray(v)) throw new Error("not a JSON object");
+    return v as Json;
+  } catch (e) {
+    throw new TwinReadError(`${path}: ${(e as Error).message}`);
+  }
+}
+
+function arrayOf<T>(v: unknown, where: string): T[] {
+  if (!Array.isArray(v)) throw new TwinReadError(`${where}: expected a list`);
+  return v as T[];
 }
 
 function obj(v: unknown, where: string): Json {
@@ -374,7 +396,9 @@ function readPveFirewall(ev: Evaluator, module: string, name: string): TwinVm["p
     });
   }
   return {
-    enabled: options?.enabled !== false,
+    // Proxmox's VM firewall is off unless its options enable it (pve-firewall `enable` default 0;
+    // bpg's firewall_options `enabled` default false): rules without options filter nothing.
+    enabled: options?.enabled === true,
     inputPolicy: String(options?.input_policy ?? "DROP"),
     outputPolicy: String(options?.output_policy ?? "ACCEPT"),
     rules: list,
@@ -506,13 +530,18 @@ export function readStack(stackDir: string): TwinStack {
   const applySteps = existsSync(stepsFile)
     ? (readJson(stepsFile) as unknown as { lab: string; runner: string; steps: Step[] })
     : { lab: basename(stackDir), runner: vms.find((v) => v.role === "client")?.name ?? "", steps: LEGACY_STEPS, missing: true };
-  const flows = (readJson(join(stackDir, "flows.json")) as unknown as { flows: StackFlow[] }).flows;
+  arrayOf<Step>(applySteps.steps, "apply-steps.json steps").forEach((st, i) => arrayOf(st.connections, `apply-steps.json steps[${i}].connections`));
+  const flows = arrayOf<StackFlow>(readJson(join(stackDir, "flows.json")).flows, "flows.json flows");
+  const moduleTypes = Object.fromEntries(moduleNames.map((m) => [m, Object.keys((ev.module(m).resource ?? {}) as Json).sort()]));
+  const factoryUrl = ((root.provider as Json | undefined)?.talos as Json[] | undefined)?.[0]?.image_factory_url;
   const allNodes = vms.find((v) => v.os === "talos")?.talosDocs.find((d) => d.machine !== undefined || d.cluster !== undefined);
   const network = ((allNodes?.cluster as Json | undefined)?.network ?? {}) as Json;
   const pf = (f: string) => readFileSync(join(stackDir, "pfsense", f), "utf8");
   const playback = join(stackDir, "pfsense", "phpshellsessions", "talos-enclave");
   return {
     dir: stackDir,
+    moduleTypes,
+    imageFactory: typeof factoryUrl === "string" ? new URL(factoryUrl) : undefined,
     stepsMissing: "missing" in applySteps,
     lab: applySteps.lab,
     vms,

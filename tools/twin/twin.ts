@@ -58,6 +58,8 @@ export interface TwinOptions {
   readonly log?: (line: string) => void;
   /** TCP and UDP ports every listener binds (besides what daemons own). */
   readonly ports: { readonly tcp: readonly number[]; readonly udp: readonly number[] };
+  /** Whether the apply switches the Proxmox datacenter firewall on; off, no VM firewall acts. */
+  readonly datacenterFirewall?: boolean;
 }
 
 /** Whether a `vids` text (`100 200 300-310`) holds a VLAN. */
@@ -233,7 +235,7 @@ export class Twin {
       if (fw) await L.nft(vm.name, fw);
     }
     for (const f of vm.nftFiles) await L.nft(vm.name, f.text.replace(/^#!.*\n/, ""));
-    const pveFw = pveFirewallNft(vm, vm.ifname);
+    const pveFw = this.options.datacenterFirewall === false ? undefined : pveFirewallNft(vm, vm.ifname);
     if (pveFw) await L.nft(vm.name, pveFw);
     this.addHost({ label: vm.name, kind: "vm", name: vm.name, addresses, vm });
     const ingress = vm.role === "ingress" ? this.haproxyPorts() : [];
@@ -274,9 +276,15 @@ export class Twin {
     const text = step.commands.join("\n");
     const pf = this.pfsense;
     if (/filter\.xml/.test(text)) {
-      const settings = pfSettings(/playback/.test(text) ? this.stack.pfsense.playback : undefined, this.stack.pfsense.nat);
+      // Only the restore areas the step names are restored; the others keep pfSense's defaults (empty).
+      const files = {
+        aliases: /aliases\.xml/.test(text) ? this.stack.pfsense.aliases : "<aliases></aliases>",
+        filter: this.stack.pfsense.filter,
+        nat: /nat\.xml/.test(text) ? this.stack.pfsense.nat : "<nat></nat>",
+      };
+      const settings = pfSettings(/playback/.test(text) ? this.stack.pfsense.playback : undefined, files.nat);
       this.log(`pfSense settings: ${JSON.stringify(settings)}`);
-      const ruleset = pfRuleset(this.stack.pfsense, this.pfInterfaces, settings);
+      const ruleset = pfRuleset(files, this.pfInterfaces, settings);
       writeFileSync(join(this.lab.work, "pfsense.nft"), ruleset);
       await this.lab.nft(pf.name, ruleset);
       await this.lab.ip(pf.name, "rule", "add", "fwmark", String(REPLY_TO.mark), "table", String(REPLY_TO.table));
@@ -312,6 +320,13 @@ export class Twin {
   /** The Proxmox node's own commands of a step (routes), with the twin's pfSense WAN address. */
   async proxmoxCommands(step: Step): Promise<void> {
     for (const c of step.commands) {
+      // A hosts entry must name the address the host really has (the host is the name's first label).
+      const h = /^echo '(\S+) (\S+)' >> \/etc\/hosts/.exec(c.trim());
+      if (h) {
+        const vm = this.stack.vms.find((v) => v.name === h[2].split(".")[0]);
+        const actual = vm?.address?.split("/")[0];
+        if (actual !== h[1]) throw new Error(`/etc/hosts maps ${h[2]} to ${h[1]}, but ${vm ? `${vm.name} is at ${actual}` : "no VM has that name"}`);
+      }
       const m = /^ip route (add|replace) (\S+) via <pfSense WAN address>/.exec(c.trim());
       if (!m) continue;
       for (const node of this.stack.nodes) await this.lab.ip(`pve:${node}`, "route", m[1], m[2], "via", this.pfWan);
