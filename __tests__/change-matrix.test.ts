@@ -71,7 +71,8 @@ const ROWS: Row[] = [
     after: { talos: { version: "v1.13.10" } },
     expect: {
       // the ISO's URL names the version (download_file url: RequiresReplace); configs name the installer;
-      // the mgmt client's talosctl follows the cluster's version
+      // the mgmt client's snippet names talosctl's version (a new client VM gets it; the running one
+      // keeps its user-data, see UPGRADE.md)
       replaced: ["module.srv.proxmox_download_file.talos-pve", ...snippets(["mgmt-client"])],
       updated: applies(ALL_NODES),
     },
@@ -143,6 +144,44 @@ const ROWS: Row[] = [
     },
   },
   {
+    change: "a control plane added (three to five)",
+    after: {
+      talos: {
+        controlPlanes: [
+          { name: "talos-cp-1", ip: "10.10.100.11" },
+          { name: "talos-cp-2", ip: "10.10.100.12" },
+          { name: "talos-cp-3", ip: "10.10.100.13" },
+          { name: "talos-cp-4", ip: "10.10.100.14" },
+          { name: "talos-cp-5", ip: "10.10.100.15" },
+        ],
+      },
+    },
+    // the new members get their VMs and configs; every node's firewall admits the new peers (etcd,
+    // apid proxy, kubelet from control planes), so every config and VM firewall updates in place
+    expect: {
+      created: ["talos-cp-4", "talos-cp-5"].flatMap((n) => [
+        `module.srv.proxmox_virtual_environment_firewall_options.${n}`,
+        `module.srv.proxmox_virtual_environment_firewall_rules.${n}`,
+        `module.srv.${VMS}.${n}`,
+        ...applies([n]),
+      ]),
+      updated: [...ALL_NODES.map((n) => `module.srv.proxmox_virtual_environment_firewall_rules.${n}`), ...applies(ALL_NODES)],
+    },
+  },
+  {
+    change: "a worker's address changed (inherent: the address names the VM id)",
+    after: { talos: { workers: [{ name: "talos-worker-1", ip: "10.10.100.31" }, { name: "talos-worker-2", ip: "10.10.100.22" }] } },
+    expect: {
+      replaced: [`module.srv.${VMS}.talos-worker-1`],
+      updated: [
+        "module.srv.proxmox_virtual_environment_firewall_options.talos-worker-1",
+        "module.srv.proxmox_virtual_environment_firewall_rules.talos-worker-1",
+        ...applies(["talos-worker-1"]),
+      ],
+    },
+    inherentReplacement: "the default VM id is derived from the address (placement.ts); UPGRADE.md says to pin vmId",
+  },
+  {
     change: "a Proxmox node added",
     after: {
       proxmox: {
@@ -191,7 +230,8 @@ const ROWS: Row[] = [
   {
     change: "the demo changed",
     after: { platform: { demoHost: "shop.dmz.lab.internal" } },
-    expect: {},
+    // the chart's digest is a value of the release: an edited local chart is upgraded in place
+    expect: { updated: ["module.platform.helm_release.demo"] },
   },
 ];
 
@@ -229,14 +269,22 @@ describe.skipIf(!!skipReason)("change matrix: version 1 applied, version 2 plann
     const r = await sandbox.run(work, ["plan", "-input=false", "-no-color"]);
     expect(r.status).toBe(1);
     const text = (r.stderr + r.stdout).replace(/\s+/g, " ");
-    expect(text).toContain("The cluster's machine-config contract is v1.12 (the Talos minor it was created with), but talos.version v1.13.9 would move it to v1.13.");
-    expect(text).toContain("Pin talos.configContract to v1.12");
+    expect(text).toContain("The cluster's machine-config contract was created as v1.12, but talos.version v1.13.9 would make it v1.13.");
+    expect(text).toContain("Pin talos.configContract in the lab spec to the contract the nodes run (v1.12,");
     // pinned: the plan goes through and no stateful VM is touched
     prepareStack(synthLab({ talos: { version: "v1.13.9", configContract: "v1.12", ...k8s } }, join(sandbox.root, "v2-pinned-minor")), work);
     await terraformStep(sandbox, work, "pinned-minor", "plan", ["plan", "-input=false", "-out=pinned"]);
     const got = summarize(await planChanges(sandbox, work, "pinned-minor", "pinned"));
     expect([...got.replaced, ...got.destroyed].filter((a) => STATEFUL.test(a))).toEqual([]);
     expect(got.updated).toEqual(applies(ALL_NODES).sort());
+    // moving on purpose is allowed; moving back below the created contract is not
+    prepareStack(synthLab({ talos: { version: "v1.13.9", configContract: "v1.13", ...k8s } }, join(sandbox.root, "v2-moved")), work);
+    await terraformStep(sandbox, work, "moved", "plan", ["plan", "-input=false"]);
+    const back = await appliedCopy({ talos: { version: "v1.13.9", ...k8s } }, "backwards");
+    prepareStack(synthLab({ talos: { version: "v1.13.9", configContract: "v1.12", ...k8s } }, join(sandbox.root, "v2-backwards")), back);
+    const rb = await sandbox.run(back, ["plan", "-input=false", "-no-color"]);
+    expect(rb.status).toBe(1);
+    expect((rb.stderr + rb.stdout).replace(/\s+/g, " ")).toContain("talos.configContract v1.12 is older than the contract the cluster was created with (v1.13)");
   }, 600_000);
 
   it.each(ROWS.map((r) => [r.change, r] as const))("%s", async (_, row) => {

@@ -35,9 +35,17 @@ const REFERENCE_NODES = [
   ["talos-worker-2", "10.10.100.22", "worker"],
 ] as const;
 
-function cluster(nodes: readonly (readonly [string, string, "controlplane" | "worker"])[], version: string, extra: Partial<StandinState> = {}): StandinState {
+/** The schematic the reference lab's nodes run (its default extensions). */
+const REFERENCE_SCHEMATIC = "ce4c980550dd2ab1b17bbf2b08801c7eb59418eafe8f279833297925d67c7515";
+
+function cluster(
+  nodes: readonly (readonly [string, string, "controlplane" | "worker"])[],
+  version: string,
+  extra: Partial<StandinState> = {},
+  schematic = REFERENCE_SCHEMATIC,
+): StandinState {
   return {
-    nodes: nodes.map(([name, ip, role], i) => ({ name, ip, role, version, recoverIn: 0, memberId: (0x1a2b3c4d00000000n + BigInt(i)).toString(16).padStart(16, "0") })),
+    nodes: nodes.map(([name, ip, role], i) => ({ name, ip, role, version, schematic, recoverIn: 0, memberId: (0x1a2b3c4d00000000n + BigInt(i)).toString(16).padStart(16, "0") })),
     recovery: 6,
     upgrades: [],
     violations: [],
@@ -82,7 +90,7 @@ describe("upgrade.sh against a stand-in talosctl", () => {
 
   it("rolls control planes one at a time behind the etcd gate, then workers, and a re-run does nothing", () => {
     const r = run(upgrade, cluster(REFERENCE_NODES, "v1.13.9"));
-    expect(r.stderr).toBe("");
+    expect(r.stderr).not.toContain("upgrade.sh:");
     expect(r.status).toBe(0);
     expect(r.state.violations).toEqual([]);
     expect(r.state.upgrades).toEqual(REFERENCE_NODES.map(([n]) => `${n} v1.13.10`));
@@ -110,6 +118,8 @@ describe("upgrade.sh against a stand-in talosctl", () => {
     expect(r.state.upgrades).toEqual([]);
     expect(versions(r.state)).toEqual(versions(before));
     expect(r.stdout.match(/dry run: would upgrade/g)).toHaveLength(5);
+    expect(r.stdout).toContain("dry run: nothing was changed");
+    expect(r.stdout).not.toContain("every node runs");
     expect(r.stdout).toContain("upgrade --image registry.mgmt.lab.internal:9443/nocloud-installer/");
   });
 
@@ -146,6 +156,69 @@ describe("upgrade.sh against a stand-in talosctl", () => {
     expect(r.state.upgrades).toEqual(["talos-cp-1 v1.13.10", "talos-worker-1 v1.13.10"]);
   });
 
+  it("rolls a new schematic at the same version (extensions changed)", () => {
+    const ext = script({ talos: { extensions: ["siderolabs/qemu-guest-agent", "siderolabs/iscsi-tools"] } }, "schematic");
+    const target = /^readonly TARGET_SCHEMATIC='([0-9a-f]{64})'$/m.exec(ext)![1];
+    expect(target).not.toBe(REFERENCE_SCHEMATIC);
+    const r = run(ext, cluster(REFERENCE_NODES, "v1.13.9"));
+    expect(r.status).toBe(0);
+    expect(r.state.upgrades).toEqual(REFERENCE_NODES.map(([n]) => `${n} v1.13.9`));
+    expect(new Set(r.state.nodes.map((n) => n.schematic))).toEqual(new Set([target]));
+  });
+
+  it("never downgrades a node that runs a newer version", () => {
+    const ahead = cluster(REFERENCE_NODES, "v1.13.9");
+    ahead.nodes[1].version = "v1.14.0";
+    const r = run(upgrade, ahead);
+    expect(r.status).toBe(1);
+    expect(r.stderr).toContain("talos-cp-2 (10.10.100.12) runs v1.14.0, newer than v1.13.10: this script does not downgrade");
+    expect(versions(r.state)["talos-cp-2"]).toBe("v1.14.0");
+  });
+
+  it("tolerates talosctl's version-skew warnings on stderr", () => {
+    const r = run(upgrade, cluster(REFERENCE_NODES, "v1.13.9"), [], { STANDIN_CLIENT_VERSION: "v1.13.10" });
+    expect(r.status).toBe(0);
+    expect(r.stderr).toContain("WARNING: 10.10.100.11: server version v1.13.9 is older than client version v1.13.10");
+    expect(versions(r.state)).toEqual(everyNodeOn(r.state, "v1.13.10"));
+  });
+
+  it("refuses two control planes unless downtime is accepted", () => {
+    const two = script(
+      {
+        talos: {
+          version: "v1.13.10",
+          allowEvenControlPlanes: true,
+          controlPlanes: [
+            { name: "talos-cp-1", ip: "10.10.100.11" },
+            { name: "talos-cp-2", ip: "10.10.100.12" },
+          ],
+        },
+      },
+      "two",
+    );
+    const nodes = [REFERENCE_NODES[0], REFERENCE_NODES[1], REFERENCE_NODES[3], REFERENCE_NODES[4]];
+    const refused = run(two, cluster(nodes, "v1.13.9"));
+    expect(refused.status).toBe(2);
+    expect(refused.stderr).toContain("two control planes lose etcd quorum");
+    expect(refused.state.upgrades).toEqual([]);
+  });
+
+  it("handles a lab without workers", () => {
+    const none = script({ talos: { version: "v1.13.10", workers: [] } }, "no-workers");
+    expect(none).toContain("readonly WORKERS=()");
+    const r = run(none, cluster(REFERENCE_NODES.slice(0, 3), "v1.13.9"));
+    expect(r.status).toBe(0);
+    expect(r.state.upgrades).toEqual(["talos-cp-1 v1.13.10", "talos-cp-2 v1.13.10", "talos-cp-3 v1.13.10"]);
+  });
+
+  it("rolls reboots with --reboot, control planes one at a time behind the gate", () => {
+    const r = run(upgrade, cluster(REFERENCE_NODES, "v1.13.10"), ["--reboot"]);
+    expect(r.status).toBe(0);
+    expect(r.state.violations).toEqual([]);
+    expect(r.state.upgrades).toEqual(REFERENCE_NODES.map(([n]) => `${n} reboot`));
+    expect(r.stdout).toContain("every node rebooted");
+  });
+
   it.skipIf(!hasShellcheck)("is shellcheck-clean", () => {
     const file = join(root, "check.sh");
     writeFileSync(file, upgrade);
@@ -162,10 +235,10 @@ describe("upgrade.sh against a stand-in talosctl", () => {
       expect(r.state.violations.join("\n")).toContain("quorum would be lost");
     });
 
-    it("a script that skips a node leaves it behind", () => {
+    it("a script that skips a node fails the run (health names every node of the cluster)", () => {
       const r = run(upgrade.replace("'talos-worker-1 10.10.100.21' ", ""), cluster(REFERENCE_NODES, "v1.13.9"));
-      expect(r.status).toBe(0);
-      expect(versions(r.state)).not.toEqual(everyNodeOn(r.state, "v1.13.10"));
+      expect(r.status).toBe(1);
+      expect(r.state.violations).toContain("health: the node lists miss talos-worker-1");
       expect(versions(r.state)["talos-worker-1"]).toBe("v1.13.9");
     });
 

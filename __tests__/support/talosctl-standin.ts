@@ -3,12 +3,16 @@
  * a JSON file ($STANDIN_STATE), answering the commands the script uses in talosctl's own output
  * formats (siderolabs/talos v1.13.9: `get -o jsonpath`, cmd/talosctl/cmd/talos/etcd.go tables).
  *
- * The model: each node has a Talos version; each control plane is an etcd member. An upgraded control
- * plane reboots and its member is unhealthy (no leader, an error) for the next RECOVERY invocations,
- * as time passes. The stand-in refuses, and records as a violation, an upgrade that would lose etcd
- * quorum (fewer healthy voters left than a majority), an upgrade sent through the node itself as
- * endpoint while other control planes exist, and any worker upgrade before every control plane runs
- * the image's version.
+ * The model: each node has a Talos version and the schematic it was installed from; each control
+ * plane is an etcd member. An upgraded or rebooted control plane is down for the next `recovery`
+ * invocations, as time passes: its `etcd status` row is missing (talosctl 1.13 prints a WARNING and
+ * still exits 0, etcd.go:274-281) and other members report no leader while quorum is lost. The
+ * stand-in refuses, and records as a violation, an upgrade or reboot that would lose etcd quorum
+ * (fewer healthy voters left than a majority), a request sent through the node being rebooted while
+ * other control planes exist, any worker upgrade before every control plane runs the image's version,
+ * and a `health` whose node lists miss a node of the cluster (real `talosctl health` fails then). Like
+ * talosctl, `get` warns on stderr when a node runs an older version than the client
+ * ($STANDIN_CLIENT_VERSION).
  */
 import { readFileSync, writeFileSync } from "node:fs";
 
@@ -17,6 +21,7 @@ interface StandinNode {
   readonly ip: string;
   readonly role: "controlplane" | "worker";
   version: string;
+  schematic: string;
   /** Invocations until an upgraded control plane's member is healthy again. */
   recoverIn: number;
   memberId: string;
@@ -70,20 +75,65 @@ const leaderOf = () => cps().filter(healthy)[0]?.memberId ?? "0000000000000000";
 const hasQuorum = () => cps().filter(healthy).length > cps().length / 2;
 
 const [verb, sub] = positional;
+const skewWarning = (n: StandinNode) => {
+  const client = process.env.STANDIN_CLIENT_VERSION;
+  if (client && n.version !== client) process.stderr.write(`WARNING: ${n.ip}: server version ${n.version} is older than client version ${client}\n`);
+};
+const rebootThrough = (n: StandinNode, what: string) => {
+  if (n.role !== "controlplane") return;
+  if (endpoint === n.ip && cps().length > 1) state.violations.push(`${n.name} ${what} through itself as endpoint`);
+  const others = cps().filter((c) => c !== n && healthy(c)).length;
+  if (cps().length > 1 && others <= cps().length / 2) {
+    state.violations.push(`${n.name}: quorum would be lost (${others} healthy of ${cps().length} left)`);
+    die(`${n.name}: etcd quorum would be lost`);
+  }
+};
 if (verb === "get" && sub === "version") {
   if (flag("-o") !== "jsonpath={.spec.version}") die(`stand-in: unsupported output ${flag("-o")}`);
-  for (const ip of targets) process.stdout.write(`${node(ip).version}\n`);
+  for (const ip of targets) {
+    skewWarning(node(ip));
+    process.stdout.write(`${node(ip).version}\n`);
+  }
+} else if (verb === "get" && sub === "extensions") {
+  if (flag("-o") !== 'jsonpath={.spec.metadata.name}{" "}{.spec.metadata.version}') die(`stand-in: unsupported output ${flag("-o")}`);
+  for (const ip of targets) {
+    const n = node(ip);
+    skewWarning(n);
+    process.stdout.write(`qemu-guest-agent 10.0.2\nschematic ${n.schematic}\n`);
+  }
 } else if (verb === "etcd" && sub === "status") {
   const rows = ["NODE   MEMBER   DB SIZE   IN USE   LEADER   RAFT INDEX   RAFT TERM   RAFT APPLIED INDEX   LEARNER   PROTOCOL   STORAGE   ERRORS"];
+  let answered = 0;
   for (const ip of targets) {
     const n = node(ip);
     if (n.role !== "controlplane") die(`${ip}: etcd is only available on control plane nodes`);
-    const ok = healthy(n) && hasQuorum();
+    if (!healthy(n)) {
+      process.stderr.write(`WARNING: ${ip}: rpc error: code = Unavailable desc = connection refused\n`);
+      continue;
+    }
+    answered++;
+    const ok = hasQuorum();
     rows.push(
       [n.ip, n.memberId, "17 MB", "4.9 MB (28.41%)", ok ? leaderOf() : "0000000000000000", "1234", "5", "1234", "false", "3.6.5", "3.6.0", ok ? "" : "etcdserver: no leader"].join("   "),
     );
   }
+  if (answered === 0) die("rpc error: code = Unavailable desc = connection refused");
   process.stdout.write(rows.join("\n") + "\n");
+} else if (verb === "reboot") {
+  if (targets.length !== 1) die("refusing a parallel reboot");
+  const n = node(targets[0]);
+  rebootThrough(n, "rebooted");
+  if (n.role === "controlplane") n.recoverIn = state.recovery;
+  state.upgrades.push(`${n.name} reboot`);
+} else if (verb === "health") {
+  const listed = [...(flag("--control-plane-nodes") ?? "").split(","), ...(flag("--worker-nodes") ?? "").split(",")].filter(Boolean);
+  const missing = state.nodes.filter((n) => !listed.includes(n.ip));
+  if (missing.length) {
+    state.violations.push(`health: the node lists miss ${missing.map((n) => n.name).join(", ")}`);
+    die(`cluster has nodes the lists do not name: ${missing.map((n) => n.ip).join(", ")}`);
+  }
+  if (!cps().every(healthy)) die("waiting for etcd members to be healthy: timeout");
+  process.stderr.write("discovered nodes: …\nwaiting for all nodes to finish boot sequence: OK\n");
 } else if (verb === "etcd" && sub === "members") {
   const n = node(targets[0]);
   if (!healthy(n) || !hasQuorum()) die("rpc error: code = Unavailable desc = etcdserver: no leader");
@@ -99,18 +149,15 @@ if (verb === "get" && sub === "version") {
   }
   const n = node(targets[0]);
   const tag = image.split(":").pop()!;
+  const schematic = image.split(":")[image.split(":").length - 2].split("/").pop()!;
   if (n.role === "controlplane") {
-    if (endpoint === n.ip && cps().length > 1) state.violations.push(`${n.name} upgraded through itself as endpoint`);
-    const others = cps().filter((c) => c !== n && healthy(c)).length;
-    if (cps().length > 1 && others <= cps().length / 2) {
-      state.violations.push(`${n.name}: quorum would be lost (${others} healthy of ${cps().length} left)`);
-      die(`${n.name}: etcd quorum would be lost`);
-    }
+    rebootThrough(n, "upgraded");
   } else if (cps().some((c) => c.version !== tag)) {
     state.violations.push(`${n.name} (worker) upgraded before every control plane ran ${tag}`);
   }
   if (state.failUpgrade?.includes(n.ip)) die(`${n.name}: upgrade failed: error pulling ${image}`);
   n.version = tag;
+  n.schematic = schematic;
   if (n.role === "controlplane") n.recoverIn = state.recovery;
   state.upgrades.push(`${n.name} ${tag}`);
 } else {

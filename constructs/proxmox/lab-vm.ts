@@ -68,6 +68,10 @@ export class LabVm extends Construct {
       // VM whose node_name changes unless migrate is set, when it migrates it instead
       // (proxmoxtf/resource/vm/vm.go:1781): a move must never cost a VM its disks.
       migrate: true,
+      // A Talos VM never reboots on a terraform update (bpg reboots for cpu, memory and most other
+      // changes unless told not to, proxmoxtf/resource/vm/vm.go:6418-6811): three control planes
+      // rebooting at once lose etcd quorum. The change waits for `bash upgrade.sh --reboot`.
+      rebootAfterUpdate: p.os === "talos" ? false : undefined,
       operatingSystem: { type: p.os === "pfsense" ? "other" : "l26" },
       cpu: { cores: p.size.cores, type: "host" },
       memory: { dedicated: p.size.memoryMiB },

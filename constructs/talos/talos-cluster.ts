@@ -84,17 +84,23 @@ export class TalosCluster extends Construct {
         examples: false,
       });
       c.overrideLogicalId(role);
-      if (!contract.pinned) {
-        const created = hclExpression("talos_machine_secrets.lab.talos_version");
-        // Unpinned, the contract follows talos.version: refuse a plan that would move it away from the
-        // minor the cluster was created with (kept in the secrets' state).
-        c.addOverride("lifecycle.precondition", [
-          {
-            condition: hclExpression(`talos_machine_secrets.lab.talos_version == "${contract.minor}"`),
-            error_message: `The cluster's machine-config contract is ${created} (the Talos minor it was created with), but talos.version ${t.version} would move it to ${contract.minor}. Pin talos.configContract to ${created} in the lab spec to keep the config model the nodes run, or set it to ${contract.minor} to move the contract on purpose.`,
-          },
-        ]);
-      }
+      // The state remembers the contract the cluster was created with (the secrets' talos_version,
+      // frozen by ignore_changes). Unpinned, the contract follows talos.version and must still be that
+      // one; pinned, it may move forward on purpose but never back below it.
+      const created = hclExpression("talos_machine_secrets.lab.talos_version");
+      const createdMinor = `tonumber(split(".", talos_machine_secrets.lab.talos_version)[1])`;
+      const minor = Number(contract.minor.split(".")[1]);
+      c.addOverride("lifecycle.precondition", [
+        contract.pinned
+          ? {
+              condition: hclExpression(`${createdMinor} <= ${minor}`),
+              error_message: `talos.configContract ${contract.minor} is older than the contract the cluster was created with (${created}): a machine configuration cannot move back to an older config model. Set talos.configContract to ${created} or newer.`,
+            }
+          : {
+              condition: hclExpression(`talos_machine_secrets.lab.talos_version == "${contract.minor}"`),
+              error_message: `The cluster's machine-config contract was created as ${created}, but talos.version ${t.version} would make it ${contract.minor}. Pin talos.configContract in the lab spec to the contract the nodes run (${created}, or the newer one you moved them to on purpose); to move it, set it to ${contract.minor}.`,
+            },
+      ]);
       return c;
     };
     this.configs = { controlplane: config("controlplane"), worker: config("worker") };

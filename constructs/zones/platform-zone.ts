@@ -37,7 +37,10 @@ export class PlatformZone extends ZoneModule {
     for (const [path, content] of platformChartFiles(m)) this.addSidecar(path, content);
 
     let previous: Release | undefined;
-    const release = (name: string, config: { chart: string; namespace: string; repository?: string; version?: string; values?: string[] }) => {
+    const release = (
+      name: string,
+      config: { chart: string; namespace: string; repository?: string; version?: string; values?: string[]; set?: { name: string; value: string }[] },
+    ) => {
       const r = new Release(this, name, {
         name,
         ...config,
@@ -60,7 +63,23 @@ export class PlatformZone extends ZoneModule {
       namespace: "tigera-operator",
       values: [sidecarFile("charts/values/tigera-operator.yaml")],
     });
-    for (const c of localCharts(m)) release(c.name, { chart: `${hclExpression("path.root")}/charts/${c.name}`, namespace: "kube-system" });
+    for (const c of localCharts(m)) {
+      // The helm provider does not read a local chart's templates when it plans (helm v3.1.1
+      // resource_helm_release.go, recomputeMetadata), so an edited chart would never be upgraded.
+      // The digest of the chart's files as they are at plan time (the reviewed sidecars, local edits
+      // included) as a value makes every change to the chart a change of the release.
+      const dir = `\${path.root}/charts/${c.name}`;
+      release(c.name, {
+        chart: `${hclExpression("path.root")}/charts/${c.name}`,
+        namespace: "kube-system",
+        set: [
+          {
+            name: "talosEnclave.chartDigest",
+            value: hclExpression(`sha256(join(",", [for f in sort(fileset("${dir}", "**")) : "\${f}=\${filesha256("${dir}/\${f}")}"]))`),
+          },
+        ],
+      });
+    }
 
     this.output("kubernetes_api_url", api.value, "Kubernetes API the releases are installed through");
     this.output(

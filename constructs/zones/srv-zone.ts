@@ -6,6 +6,7 @@ import { labFlows } from "../model/lab-flows";
 import { FactorySchematic } from "../talos/factory-schematic";
 import { TalosCluster } from "../talos/talos-cluster";
 import { talosPatchFiles } from "../talos/talos-patch-files";
+import { REGISTRY_PATHS } from "../render/cloud-init/registry";
 import { renderUpgradeGuide } from "../talos/upgrade-guide";
 import { renderUpgradeScript } from "../talos/upgrade-script";
 import { VirtualEnvironmentPool } from "../../.gen/providers/proxmox/virtual-environment-pool";
@@ -66,7 +67,7 @@ export class SrvZone extends ZoneModule {
     });
     const flows = props.flows ?? labFlows(m);
     for (const [path, content] of talosPatchFiles(m, flows)) this.addSidecar(path, content);
-    this.addSidecar("UPGRADE.md", renderUpgradeGuide(m));
+    this.addSidecar("UPGRADE.md", renderUpgradeGuide(m, REGISTRY_PATHS));
     this.addSidecar("upgrade.sh", renderUpgradeScript(m));
 
     this.pool = new VirtualEnvironmentPool(this, "pool", {
