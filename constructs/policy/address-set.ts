@@ -15,11 +15,18 @@ export class AddressSet {
   private constructor(private readonly spans: readonly (readonly [number, number])[]) {}
 
   /**
-   * An address (`10.0.0.1`) or a subnet (`10.0.0.0/24`; host bits are ignored), or undefined when the
-   * text is neither.
+   * An address (`10.0.0.1`), a subnet (`10.0.0.0/24`; host bits are ignored) or a range
+   * (`10.0.0.1-10.0.0.9`, as pfSense aliases may hold), or undefined when the text is none of these.
    */
   static parse(text: string): AddressSet | undefined {
     const t = text.trim();
+    const range = /^([\d.]+)\s*-\s*([\d.]+)$/.exec(t);
+    if (range) {
+      const [a, b] = [AddressSet.parse(range[1]), AddressSet.parse(range[2])];
+      if (!a || !b || a.spans[0][0] !== a.spans[0][1] || b.spans[0][0] !== b.spans[0][1]) return undefined;
+      const [lo, hi] = [a.spans[0][0], b.spans[0][0]].sort((x, y) => x - y);
+      return new AddressSet([[lo, hi]]);
+    }
     try {
       if (t.includes("/")) {
         const [addr, len] = ipaddr.IPv4.parseCIDR(t);
