@@ -12,7 +12,7 @@ export function labNetworks(m: LabModel): LabNetworks {
 const HINT: Readonly<Record<SeparationViolation["invariant"], string>> = {
   1: "nothing from the internet or the Proxmox hosts reaches SRV; remove the flow or point it at the DMZ",
   2: "SRV deals only with the lab; mirror what it needs through the registry",
-  3: "every rule that lets traffic through must come from a flow in flows.json",
+  3: "every rule that lets traffic through must come from a flow in flows.json and open no more than that flow",
   4: "only MGMT administers the firewall; DMZ and SRV use its DNS, NTP and (SRV) BGP",
 };
 

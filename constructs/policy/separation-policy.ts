@@ -1,21 +1,42 @@
 import { XMLParser } from "fast-xml-parser";
 import { parseAllDocuments } from "yaml";
 import { AddressSet } from "./address-set";
+import { PortSet } from "./port-set";
 
 /**
  * The separation invariants, judged on the files a synth writes, not on the spec or the model that
- * produced them: pfSense's filter and NAT areas as pfSense reads them (aliases resolved, `not`
- * applied, special networks mapped to their interfaces), each VM's Proxmox firewall rules in the
- * module JSON, and the Talos NetworkRuleConfig documents. It holds when:
+ * produced them: pfSense's filter and NAT areas as pfSense reads them, each VM's Proxmox firewall in
+ * the module JSON, and the Talos firewall documents. It holds when:
  *
  * 1. nothing from the WAN side (internet, Proxmox hosts) reaches an SRV address: no WAN pass rule or
- *    port-forward leads into SRV, no SRV VM's Proxmox firewall and no Talos rule admits a source
- *    outside the lab's networks;
+ *    port-forward leads into SRV; every SRV VM has its Proxmox firewall on (options enabled, input
+ *    policy not ACCEPT, every NIC firewalled) and admits no source outside the lab's networks; Talos's
+ *    default ingress action is block and no Talos rule admits a source outside the lab;
  * 2. SRV reaches nothing outside the lab: every pass rule on pfSense's SRV interface leads into the
- *    lab's networks (pfSense's SRV address included);
- * 3. every rule that lets traffic through traces to a flow declared in flows.json, on the same protocol;
+ *    lab's networks (pfSense's SRV address included) and none routes to a gateway (`route-to`, which
+ *    sends what it passes out of that gateway whatever its destination);
+ * 3. every rule that lets traffic through traces to a flow declared in flows.json and opens no more
+ *    than that flow: same protocol, sources within the flow's `from`, destinations within its `to`,
+ *    ports within its ports (pfSense rules also on the interface flows.json places them on); every
+ *    other lab VM has its Proxmox firewall on;
  * 4. pfSense itself answers nothing on the WAN side, and on DMZ and SRV only DNS (53), NTP (123/udp)
  *    and, from SRV, BGP (179/tcp): only MGMT administers the firewall.
+ *
+ * pfSense semantics: a rule with `disabled` set does nothing (filter.inc skips it) and an `inet6` rule
+ * matches no IPv4 packet, so neither counts, for passing or for closing. Floating rules come before
+ * the interface rules and apply to every interface in their comma list (direction `in` or `any`); a
+ * `quick` one decides on match, a non-quick one only while no later quick rule matches (it never
+ * decides on an interface whose own rules end with a block of everything). Interface rules are quick:
+ * first match wins, so nothing after a block of everything counts, and after a block of everything to
+ * `(self)` no pass reaches pfSense itself. Aliases are resolved (nested too), `not` is applied, and
+ * interface networks (`lan`, `opt1`, …) include pfSense's own address on them.
+ *
+ * Flow endpoints are placed with what the files say: a host is its VM's address in the module JSON,
+ * `group:controlplanes`/`group:workers` the addresses of VMs tagged so, `group:talos` the SRV subnet
+ * (the lab admits all Talos nodes as the SRV subnet, so adding a node changes no other rule), `vip` the
+ * Talos Layer2VIPConfig address, `firewall` pfSense's zone addresses, `pods` the pod network, `zone:x`
+ * the zone's subnet, `internet` everything outside the lab (as a source: anything the WAN delivers) and
+ * `proxmox` everything outside the lab (the hosts sit on the WAN side).
  */
 
 /** The lab's own networks: what "inside the lab" and "SRV" mean for the invariants. */
@@ -38,15 +59,18 @@ export interface SeparationViolation {
   readonly flow?: string;
   /**
    * Which invariant: 1 (WAN side into SRV), 2 (SRV to outside the lab), 3 (no declared flow behind
-   * the rule), 4 (pfSense itself reachable from outside MGMT beyond its services).
+   * the rule, or the rule opens more than its flow), 4 (pfSense itself reachable from outside MGMT
+   * beyond its services).
    */
   readonly invariant: 1 | 2 | 3 | 4;
   /** What the rule allows that the invariant forbids. */
   readonly message: string;
 }
 
+type Zone = "mgmt" | "dmz" | "srv";
+
 /** pfSense's internal interface names, fixed by the NIC order WAN, MGMT, DMZ, SRV (RULES.md). */
-const INTERFACE_ZONE: Readonly<Record<string, "mgmt" | "dmz" | "srv" | "wan">> = { wan: "wan", lan: "mgmt", opt1: "dmz", opt2: "srv" };
+const INTERFACE_ZONE: Readonly<Record<string, Zone | "wan">> = { wan: "wan", lan: "mgmt", opt1: "dmz", opt2: "srv" };
 
 type Node = Record<string, unknown>;
 const xml = new XMLParser({ ignoreAttributes: true, parseTagValue: false, isArray: (name) => ["rule", "alias"].includes(name) });
@@ -58,27 +82,44 @@ function text(n: Node | undefined, key: string): string | undefined {
   return String(v);
 }
 
+/** Whether an XML element is present (pfSense tests flags such as `<disabled/>` with isset()). */
+function has(n: Node | undefined, key: string): boolean {
+  return n !== undefined && typeof n === "object" && key in n;
+}
+
 function set(cidr: string): AddressSet {
   const s = AddressSet.parse(cidr);
   if (!s) throw new Error(`not an address or subnet: ${cidr}`);
   return s;
 }
 
+/** Ports in text lists (`80,443`, `80 443`, `2379:2380`); a token the check cannot read opens every port. */
+function ports(tokens: readonly string[]): PortSet {
+  return PortSet.union(tokens.map((t) => PortSet.parse(t) ?? PortSet.ALL));
+}
+
 /** What pfSense itself serves outside MGMT: DNS and NTP to DMZ and SRV, BGP to SRV (Calico). */
-const FIREWALL_SERVICES: readonly { protocol: string; port: string; zones: readonly string[] }[] = [
-  { protocol: "udp", port: "53", zones: ["dmz", "srv"] },
-  { protocol: "tcp", port: "53", zones: ["dmz", "srv"] },
-  { protocol: "udp", port: "123", zones: ["dmz", "srv"] },
-  { protocol: "tcp", port: "179", zones: ["srv"] },
+const FIREWALL_SERVICES: readonly { protocol: string; port: number; zones: readonly string[] }[] = [
+  { protocol: "udp", port: 53, zones: ["dmz", "srv"] },
+  { protocol: "tcp", port: 53, zones: ["dmz", "srv"] },
+  { protocol: "udp", port: 123, zones: ["dmz", "srv"] },
+  { protocol: "tcp", port: 179, zones: ["srv"] },
 ];
 
-/** Whether a rule destination is pfSense itself: an interface address, `(self)`, or any address. */
-function selfDestination(e: Node | undefined): boolean {
-  if (!e || typeof e !== "object") return true;
-  if ("not" in e) return true; // "everything but X" includes the firewall unless X does; assume the worst
-  if ("any" in e) return true;
-  const network = text(e, "network");
-  return network !== undefined && (network === "(self)" || network.endsWith("ip"));
+/** Protocols whose rules select ports. */
+const PORTED = new Set(["tcp", "udp", "tcp/udp"]);
+
+/** Match conditions beyond addresses, protocol and ports: a rule with one matches only some packets. */
+const QUALIFIERS = ["sched", "tagged", "os", "icmptype", "dscp", "vlanprio"];
+
+/** A flow as flows.json declares it. */
+interface DeclaredFlow {
+  readonly id: string;
+  readonly from: string;
+  readonly to: string;
+  readonly protocol: string;
+  readonly ports?: readonly (number | string)[];
+  readonly pfsense?: readonly { interface?: string; tracker: number }[];
 }
 
 /** Checks the separation invariants on a synthesized stack's files (paths relative to the stack). */
@@ -87,132 +128,354 @@ export function separationViolations(nets: LabNetworks, files: ReadonlyMap<strin
   const lab = AddressSet.union([...Object.values(nets.zones).map((z) => set(z.cidr)), set(nets.podCidr), set(nets.serviceCidr)]);
   const srv = AddressSet.union([set(nets.zones.srv.cidr), set(nets.podCidr), set(nets.serviceCidr)]);
   const outside = lab.complement();
+  const gateway = (zone: Zone) => set(nets.zones[zone].gateway);
+  const gateways = AddressSet.union([gateway("mgmt"), gateway("dmz"), gateway("srv")]);
+  /** Where pfSense itself may be: its zone addresses, and its WAN address somewhere outside the lab. */
+  const firewallSelf = gateways.or(outside);
 
   // Declared flows and the pfSense trackers flows.json says carry them.
-  const declared = JSON.parse(files.get("flows.json") ?? '{"flows":[]}') as {
-    flows: { id: string; protocol: string; pfsense: { tracker: number }[] }[];
-  };
+  const declared = JSON.parse(files.get("flows.json") ?? '{"flows":[]}') as { flows: DeclaredFlow[] };
   const flowById = new Map(declared.flows.map((f) => [f.id, f]));
-  const flowByTracker = new Map(declared.flows.flatMap((f) => f.pfsense.map((p) => [String(p.tracker), f] as const)));
+  const flowByTracker = new Map(declared.flows.flatMap((f) => (f.pfsense ?? []).map((p) => [String(p.tracker), f] as const)));
+  const flowPorts = (f: DeclaredFlow) => ports((f.ports ?? []).map(String));
+
+  // ── The lab's machines, as the module JSON and the Talos documents place them ──────────────────────
+  const modules = [...files]
+    .map(([path, content]) => [/^modules\/([a-z0-9_-]+)\/main\.tf\.json$/.exec(path)?.[1], content] as const)
+    .filter((m): m is readonly [string, string] => m[0] !== undefined)
+    .map(([name, content]) => ({ name, resource: ((JSON.parse(content) as { resource?: Node }).resource ?? {}) as Record<string, Record<string, Node>> }));
+  const vmAddress = new Map<string, AddressSet>();
+  const vmTags = new Map<string, readonly string[]>();
+  for (const m of modules) {
+    for (const [key, vm] of Object.entries(m.resource.proxmox_virtual_environment_vm ?? {})) {
+      const name = text(vm, "name") ?? key;
+      const configs = ((vm.initialization as Node | undefined)?.ip_config as Node[] | undefined) ?? [];
+      const addresses = configs.map((c) => text(c.ipv4 as Node | undefined, "address")).filter((a): a is string => a !== undefined);
+      vmAddress.set(name, AddressSet.union(addresses.map((a) => AddressSet.parse(a.replace(/\/\d+$/, "")) ?? AddressSet.NONE)));
+      vmTags.set(name, ((vm.tags as unknown[] | undefined) ?? []).map(String));
+    }
+  }
+  const tagged = (tag: string) => AddressSet.union([...vmTags].filter(([, tags]) => tags.includes(tag)).map(([name]) => vmAddress.get(name)!));
+  const talosDocs: { path: string; doc: Node }[] = [];
+  for (const [path, content] of files) {
+    if (!/^talos\/.*\.yaml$/.test(path)) continue;
+    for (const d of parseAllDocuments(content)) {
+      const doc = d.toJSON() as Node | null;
+      if (doc && typeof doc === "object") talosDocs.push({ path, doc });
+    }
+  }
+  const vip = AddressSet.union(talosDocs.filter((t) => t.doc.kind === "Layer2VIPConfig").map((t) => AddressSet.parse(String(t.doc.name)) ?? AddressSet.NONE));
+
+  /** The addresses a flow endpoint stands for (`from`: as a source; `to`: as a destination). */
+  const place = (endpoint: string, side: "from" | "to"): AddressSet => {
+    switch (endpoint) {
+      case "internet":
+        return side === "from" ? AddressSet.ANY : outside;
+      case "proxmox":
+        return outside;
+      case "firewall":
+        return gateways;
+      case "pods":
+        return set(nets.podCidr);
+      case "vip":
+        return vip;
+      case "group:talos":
+        return set(nets.zones.srv.cidr);
+      case "group:controlplanes":
+        return tagged("controlplane");
+      case "group:workers":
+        return tagged("worker");
+    }
+    const zone = /^zone:(mgmt|dmz|srv)$/.exec(endpoint)?.[1] as Zone | undefined;
+    if (zone) return set(nets.zones[zone].cidr);
+    return vmAddress.get(endpoint) ?? AddressSet.NONE;
+  };
+  const shown = (endpoint: string, s: AddressSet) => `${endpoint}: ${s.empty ? "no address the check can find" : s}`;
+
+  /** Violations of a rule that opens more than its flow: sources, destinations, ports. */
+  const beyondFlow = (
+    flow: DeclaredFlow,
+    opened: { src: AddressSet; dst: AddressSet; ports: PortSet; protocol: string | undefined },
+    verb: string,
+  ): string[] => {
+    const problems: string[] = [];
+    if (opened.protocol !== flow.protocol) problems.push(`${verb} protocol ${opened.protocol ?? "any"} where the flow declares ${flow.protocol}`);
+    const from = place(flow.from, "from");
+    if (!opened.src.within(from)) problems.push(`${verb} sources ${opened.src.minus(from)} the flow does not declare (from ${shown(flow.from, from)})`);
+    const to = place(flow.to, "to");
+    if (!opened.dst.within(to)) problems.push(`${verb} destinations ${opened.dst.minus(to)} the flow does not declare (to ${shown(flow.to, to)})`);
+    if (PORTED.has(flow.protocol)) {
+      const allowed = flowPorts(flow);
+      if (!opened.ports.within(allowed)) problems.push(`${verb} ports ${opened.ports.minus(allowed)} the flow does not declare (${allowed})`);
+    }
+    return problems;
+  };
 
   // ── pfSense ────────────────────────────────────────────────────────────────────────────────────
   const parse = (file: string, root: string) => ((xml.parse(files.get(file) ?? `<${root}/>`) as Node)[root] ?? {}) as Node;
-  const aliases = new Map<string, AddressSet>();
-  for (const a of (parse("pfsense/aliases.xml", "aliases").alias as Node[] | undefined) ?? []) {
-    if (text(a, "type") === "port") continue;
-    const entries = (text(a, "address") ?? "").split(/\s+/).filter(Boolean);
-    aliases.set(text(a, "name") ?? "", AddressSet.union(entries.map((e) => AddressSet.parse(e) ?? AddressSet.ANY)));
-  }
-  const gateway = (zone: "mgmt" | "dmz" | "srv") => set(nets.zones[zone].gateway);
+  const aliasNodes = new Map(((parse("pfsense/aliases.xml", "aliases").alias as Node[] | undefined) ?? []).map((a) => [text(a, "name") ?? "", a]));
+  const aliasEntries = (name: string) => (text(aliasNodes.get(name), "address") ?? "").split(/\s+/).filter(Boolean);
+  const addressAlias = (name: string, seen: ReadonlySet<string> = new Set()): AddressSet | undefined => {
+    const a = aliasNodes.get(name);
+    if (!a || text(a, "type") === "port") return undefined;
+    if (!["host", "network"].includes(text(a, "type") ?? "") || seen.has(name)) return AddressSet.ANY; // URL tables, loops: assume the worst
+    const next = new Set([...seen, name]);
+    // an entry is an address, a subnet, a range, a nested alias or an FQDN (resolved by DNS: anything)
+    return AddressSet.union(aliasEntries(name).map((e) => AddressSet.parse(e) ?? addressAlias(e, next) ?? AddressSet.ANY));
+  };
+  const portAlias = (name: string, seen: ReadonlySet<string> = new Set()): PortSet => {
+    if (text(aliasNodes.get(name), "type") !== "port" || seen.has(name)) return PortSet.ALL;
+    const next = new Set([...seen, name]);
+    return PortSet.union(aliasEntries(name).map((e) => PortSet.parse(e) ?? (aliasNodes.has(e) ? portAlias(e, next) : PortSet.ALL)));
+  };
   const network = (name: string): AddressSet => {
-    if (name === "(self)") return AddressSet.union([gateway("mgmt"), gateway("dmz"), gateway("srv"), outside]);
+    if (name === "(self)") return firewallSelf;
     const ip = name.endsWith("ip");
     const zone = INTERFACE_ZONE[ip ? name.slice(0, -2) : name];
     if (zone === undefined) return AddressSet.ANY; // unknown: assume the worst
     if (zone === "wan") return outside; // the WAN subnet and pfSense's WAN address lie outside the lab
-    return ip ? gateway(zone) : set(nets.zones[zone].cidr);
+    return ip ? gateway(zone) : set(nets.zones[zone].cidr); // an interface network includes pfSense's address on it
   };
   const endpoint = (e: Node | undefined): AddressSet => {
     if (!e || typeof e !== "object") return AddressSet.ANY;
     let s: AddressSet;
-    if ("any" in e) s = AddressSet.ANY;
+    if (has(e, "any")) s = AddressSet.ANY;
     else if (text(e, "network") !== undefined) s = network(text(e, "network")!);
     else {
       const address = text(e, "address") ?? "";
-      s = aliases.get(address) ?? AddressSet.parse(address) ?? AddressSet.ANY;
+      s = addressAlias(address) ?? AddressSet.parse(address) ?? AddressSet.ANY;
     }
-    return "not" in e ? s.complement() : s;
+    return has(e, "not") ? s.complement() : s;
+  };
+  const endpointPorts = (e: Node | undefined): PortSet => {
+    const port = text(e, "port");
+    if (port === undefined || port === "") return PortSet.ALL;
+    return PortSet.parse(port) ?? portAlias(port);
+  };
+  /** pfSense's own addresses named as such (`(self)`, `lanip`, …): what a flow to the firewall may use. */
+  const namesFirewall = (e: Node | undefined) => {
+    const n = text(e, "network");
+    return !has(e, "not") && n !== undefined && (n === "(self)" || (n.endsWith("ip") && INTERFACE_ZONE[n.slice(0, -2)] !== undefined));
   };
 
-  const rules = (parse("pfsense/filter.xml", "filter").rule as Node[] | undefined) ?? [];
+  /** A rule pfSense loads for IPv4: not disabled, not IPv6-only (a missing ipprotocol means inet). */
+  const active = (r: Node) => !has(r, "disabled") && (text(r, "ipprotocol") ?? "inet") !== "inet6";
+  const anyEndpoint = (e: Node | undefined) => !!e && has(e, "any") && !has(e, "not") && text(e, "port") === undefined;
+  const unqualified = (r: Node) => text(r, "protocol") === undefined && QUALIFIERS.every((q) => !has(r, q));
+  /** Matches every IPv4 packet on its interface. */
+  const everything = (r: Node) => unqualified(r) && anyEndpoint(r.source as Node) && anyEndpoint(r.destination as Node);
+  /** Matches every IPv4 packet to pfSense itself. */
+  const everythingToSelf = (r: Node) => {
+    const d = r.destination as Node | undefined;
+    return unqualified(r) && anyEndpoint(r.source as Node) && !!d && !has(d, "not") && text(d, "network") === "(self)" && text(d, "port") === undefined;
+  };
+
+  interface PfRule {
+    readonly r: Node;
+    readonly floating: boolean;
+    /** Decides on match: every interface rule, and a floating rule with `quick` set. */
+    readonly quick: boolean;
+    readonly interfaces: readonly string[];
+    /** The rule's name on one interface, as the GUI numbers it. */
+    readonly where: (iface: string) => string;
+  }
+  const pfRules: PfRule[] = [];
   const order = new Map<string, number>();
-  // Interface rules are quick (first match wins): after a block of everything to (self), no later
-  // pass rule on that interface reaches pfSense itself.
-  const selfClosed = new Set<string>();
-  for (const r of rules) {
-    const iface = text(r, "interface") ?? "?";
-    const n = (order.get(iface) ?? 0) + 1;
-    order.set(iface, n);
-    if (text(r, "type") === "block") {
-      const src = r.source as Node | undefined;
-      const dst = r.destination as Node | undefined;
-      const everything = src && "any" in src && !("not" in src) && text(src, "port") === undefined && text(r, "protocol") === undefined;
-      if (everything && dst && !("not" in dst) && text(dst, "network") === "(self)" && text(dst, "port") === undefined) selfClosed.add(iface);
-    }
-    if (text(r, "type") !== "pass") continue;
+  let floatingN = 0;
+  for (const r of (parse("pfsense/filter.xml", "filter").rule as Node[] | undefined) ?? []) {
+    const ifaceText = text(r, "interface") ?? "";
+    const interfaces = ifaceText.split(",").map((s) => s.trim()).filter(Boolean);
+    // a rule on several interfaces is judged like a floating one, on each; quick unless it says floating
+    const floating = has(r, "floating") || interfaces.length !== 1;
+    const quick = !has(r, "floating") || has(r, "quick");
     const tracker = text(r, "tracker") ?? "?";
-    const where = `${iface} rule ${n} (tracker ${tracker})`;
-    const flow = flowByTracker.get(tracker);
-    if (!flow) out.push({ layer: "pfSense", rule: where, invariant: 3, message: "passes traffic no declared flow names (flows.json lists no such tracker)" });
-    else if (text(r, "protocol") !== flow.protocol) {
-      out.push({ layer: "pfSense", rule: where, flow: flow.id, invariant: 3, message: `passes protocol ${text(r, "protocol") ?? "any"} where the flow declares ${flow.protocol}` });
+    if (floating) {
+      const n = ++floatingN;
+      pfRules.push({ r, floating, quick, interfaces, where: (iface) => `floating rule ${n} (tracker ${tracker}) on ${iface}` });
+    } else {
+      const n = (order.get(ifaceText) ?? 0) + 1;
+      order.set(ifaceText, n);
+      pfRules.push({ r, floating, quick, interfaces, where: (iface) => `${iface} rule ${n} (tracker ${tracker})` });
     }
-    const dst = endpoint(r.destination as Node);
-    if (INTERFACE_ZONE[iface] === "wan" && dst.meets(srv)) {
+  }
+  /** A pass rule that decides for packets arriving on `iface`; `selfClosed`: pfSense itself is behind a block. */
+  const judgePass = (p: PfRule, iface: string, selfClosed: boolean) => {
+    const r = p.r;
+    const where = p.where(iface);
+    const tracker = text(r, "tracker") ?? "?";
+    const flow = flowByTracker.get(tracker);
+    const zone = INTERFACE_ZONE[iface];
+    if (zone === undefined) {
+      out.push({ layer: "pfSense", rule: where, flow: flow?.id, invariant: 3, message: `passes traffic on interface ${JSON.stringify(iface)}, which is none of the lab's (wan, lan, opt1, opt2)` });
+      return;
+    }
+    const dstNode = r.destination as Node | undefined;
+    const src = endpoint(r.source as Node | undefined);
+    const dst = endpoint(dstNode);
+    const protocol = text(r, "protocol");
+    const opened = PORTED.has(protocol ?? "") || protocol === undefined ? endpointPorts(dstNode) : PortSet.ALL;
+
+    if (!flow) out.push({ layer: "pfSense", rule: where, invariant: 3, message: "passes traffic no declared flow names (flows.json lists no such tracker)" });
+    else {
+      const placed = (flow.pfsense ?? []).filter((x) => String(x.tracker) === tracker).map((x) => x.interface ?? "?");
+      if (p.floating) out.push({ layer: "pfSense", rule: where, flow: flow.id, invariant: 3, message: `is a floating rule where flows.json places the flow's rule on ${placed.join(", ")}` });
+      else if (!placed.includes(iface)) out.push({ layer: "pfSense", rule: where, flow: flow.id, invariant: 3, message: `passes on ${iface} where flows.json places the flow's rule on ${placed.join(", ")}` });
+      // a flow to the firewall may name pfSense's own address however pfSense spells it
+      const dstAsFlow = flow.to === "firewall" && namesFirewall(dstNode) ? gateways : dst;
+      for (const message of beyondFlow(flow, { src, dst: dstAsFlow, ports: opened, protocol }, "passes")) {
+        out.push({ layer: "pfSense", rule: where, flow: flow.id, invariant: 3, message });
+      }
+    }
+    if (zone === "wan" && dst.meets(srv)) {
       out.push({ layer: "pfSense", rule: where, flow: flow?.id, invariant: 1, message: `lets the WAN side reach SRV (${dst.and(srv)})` });
     }
-    if (INTERFACE_ZONE[iface] === "srv" && !dst.within(lab.or(gateway("srv")))) {
+    if (zone === "srv" && !dst.within(lab)) {
       out.push({ layer: "pfSense", rule: where, flow: flow?.id, invariant: 2, message: `lets SRV reach outside the lab (${dst.minus(lab)})` });
     }
-    const toSelf = !selfClosed.has(iface) && selfDestination(r.destination as Node | undefined);
-    if (toSelf && INTERFACE_ZONE[iface] !== "mgmt") {
-      const zone = INTERFACE_ZONE[iface];
-      const protocol = text(r, "protocol");
-      const port = text(r.destination as Node | undefined, "port");
-      const allowed = zone === "wan" ? [] : [...FIREWALL_SERVICES.filter((s) => s.zones.includes(zone))];
-      if (!allowed.some((s) => s.protocol === protocol && s.port === port)) {
-        out.push({ layer: "pfSense", rule: where, flow: flow?.id, invariant: 4, message: `lets ${iface === "wan" ? "the WAN side" : zone.toUpperCase()} reach pfSense itself (${protocol ?? "any"}/${port ?? "any"})` });
+    const routeTo = text(r, "gateway");
+    if (zone === "srv" && routeTo) {
+      out.push({ layer: "pfSense", rule: where, flow: flow?.id, invariant: 2, message: `routes what it passes to gateway ${routeTo} (policy routing): SRV traffic leaves through that gateway whatever its destination` });
+    }
+    if (!selfClosed && zone !== "mgmt" && dst.meets(firewallSelf)) {
+      // what pfSense serves this zone on one protocol; `tcp/udp` must stay within both
+      const served = (proto: string) =>
+        PortSet.union(FIREWALL_SERVICES.filter((s) => zone !== "wan" && s.zones.includes(zone) && s.protocol === proto).map((s) => PortSet.parse(String(s.port))!));
+      const protocols = protocol === "tcp/udp" ? ["tcp", "udp"] : protocol !== undefined && PORTED.has(protocol) ? [protocol] : [];
+      if (!protocols.length || protocols.some((proto) => served(proto).empty || !opened.within(served(proto)))) {
+        const port = text(dstNode, "port");
+        out.push({ layer: "pfSense", rule: where, flow: flow?.id, invariant: 4, message: `lets ${zone === "wan" ? "the WAN side" : zone.toUpperCase()} reach pfSense itself (${protocol ?? "any"}/${port || "any"})` });
       }
+    }
+  };
+  const interfaces = [...new Set([...Object.keys(INTERFACE_ZONE), ...pfRules.flatMap((p) => p.interfaces)])];
+  for (const iface of interfaces) {
+    const here = (p: PfRule) => p.interfaces.includes(iface) && active(p.r);
+    const own = pfRules.filter((p) => !p.floating && here(p));
+    // a floating rule matches packets coming in (or either way); pfSense passes everything out anyway
+    const floating = pfRules.filter((p) => p.floating && here(p) && ["in", "any"].includes(text(p.r, "direction") ?? "any"));
+    const ownCatchAll = own.some((p) => everything(p.r));
+    let selfClosed = false;
+    for (const p of [...floating, ...own]) {
+      const quick = p.quick;
+      const type = text(p.r, "type") ?? "pass";
+      if (type === "pass") {
+        // a non-quick floating pass is overridden by any quick rule that matches after it
+        if (quick || !ownCatchAll) judgePass(p, iface, selfClosed);
+      } else if ((type === "block" || type === "reject") && quick && everythingToSelf(p.r)) selfClosed = true;
+      if (quick && everything(p.r) && type !== "match") break; // first match: nothing after it is reached
     }
   }
   const nat = (parse("pfsense/nat.xml", "nat").rule as Node[] | undefined) ?? [];
   nat.forEach((r, i) => {
-    const target = AddressSet.parse(text(r, "target") ?? "") ?? AddressSet.ANY;
+    if (!active(r) || has(r, "nordr")) return;
+    const t = text(r, "target") ?? "";
+    const target = AddressSet.parse(t) ?? addressAlias(t) ?? AddressSet.ANY;
     if (target.meets(srv)) {
-      out.push({ layer: "pfSense", rule: `port-forward ${i + 1} (${text(r, "descr") ?? ""})`, invariant: 1, message: `forwards the WAN side into SRV (${target})` });
+      out.push({ layer: "pfSense", rule: `port-forward ${i + 1} (${text(r, "descr") ?? ""})`, invariant: 1, message: `forwards the WAN side into SRV (${target.and(srv)})` });
     }
   });
 
-  // ── Proxmox VM firewalls: the SRV module's VMs admit only sources inside the lab ─────────────────
-  for (const [path, content] of files) {
-    const m = /^modules\/([a-z]+)\/main\.tf\.json$/.exec(path);
-    if (!m) continue;
-    const doc = JSON.parse(content) as { resource?: Record<string, Record<string, { rule?: Node[] }>> };
-    for (const [vm, res] of Object.entries(doc.resource?.proxmox_virtual_environment_firewall_rules ?? {})) {
-      (res.rule ?? []).forEach((r, i) => {
-        if (text(r, "action") !== "ACCEPT") return;
+  // ── Proxmox VM firewalls ─────────────────────────────────────────────────────────────────────────
+  for (const m of modules) {
+    if (m.name === "edge") continue; // pfSense's own VM routes between the zones; its NICs are not filtered
+    const res = m.resource;
+    const invariant = m.name === "srv" ? 1 : 3;
+    const consequence = m.name === "srv" ? "the WAN side can reach it" : "it accepts traffic no flow declares";
+    const vmRef = (vm: string) => `\${proxmox_virtual_environment_vm.${vm}.vm_id}`;
+    // the VM's firewall must act: options enabled, input policy not ACCEPT, every NIC firewalled
+    for (const [key, vm] of Object.entries(res.proxmox_virtual_environment_vm ?? {})) {
+      const name = text(vm, "name") ?? key;
+      const options = Object.entries(res.proxmox_virtual_environment_firewall_options ?? {}).find(([k, o]) => text(o, "vm_id") === vmRef(key) || k === key)?.[1];
+      const where = `${name} firewall options`;
+      if (!options) out.push({ layer: "Proxmox", rule: where, invariant, message: `the VM has no firewall options, so its Proxmox firewall is off and ${consequence}` });
+      else {
+        if (options.enabled !== true) out.push({ layer: "Proxmox", rule: where, invariant, message: `the VM's Proxmox firewall is not enabled (enabled ${JSON.stringify(options.enabled ?? null)}), so ${consequence}` });
+        if ((text(options, "input_policy") ?? "DROP").toUpperCase() === "ACCEPT") {
+          out.push({ layer: "Proxmox", rule: where, invariant, message: `input policy ACCEPT admits everything no rule drops, so ${consequence}` });
+        }
+      }
+      ((vm.network_device as Node[] | undefined) ?? []).forEach((nic, i) => {
+        if (nic.firewall !== true) {
+          out.push({ layer: "Proxmox", rule: `${name} network device ${i + 1}`, invariant, message: `the NIC is not firewalled (firewall ${JSON.stringify(nic.firewall ?? null)}): its traffic bypasses the VM's Proxmox rules, so ${consequence}` });
+        }
+      });
+    }
+    const ipsets = Object.values(res.proxmox_virtual_environment_firewall_ipset ?? {});
+    for (const [vm, rules] of Object.entries(res.proxmox_virtual_environment_firewall_rules ?? {})) {
+      const ipset = (ref: string): AddressSet => {
+        const name = ref.replace(/^guest\//, "");
+        const s = ipsets.find((x) => text(x, "name") === name && text(x, "vm_id") === text(rules, "vm_id"));
+        if (!s) return AddressSet.ANY; // a datacenter set or none the check can read: assume the worst
+        const entries = (s.cidr as Node[] | undefined) ?? [];
+        const pick = (nomatch: boolean) => AddressSet.union(entries.filter((e) => (e.nomatch === true) === nomatch).map((e) => AddressSet.parse(text(e, "name") ?? "") ?? AddressSet.ANY));
+        return pick(false).minus(pick(true));
+      };
+      const addresses = (v: string | undefined): AddressSet => {
+        const tokens = (v ?? "").split(",").map((x) => x.trim()).filter(Boolean);
+        if (!tokens.length) return AddressSet.ANY;
+        return AddressSet.union(tokens.map((x) => (x.startsWith("+") ? ipset(x.slice(1)) : (AddressSet.parse(x) ?? AddressSet.ANY))));
+      };
+      ((rules.rule as Node[] | undefined) ?? []).forEach((r, i) => {
+        if (r.enabled === false) return; // a disabled rule does nothing
         const where = `${vm} rule ${i + 1}`;
+        const type = text(r, "type") ?? "in";
         const flowId = (text(r, "comment") ?? "").split(": ")[0];
         const flow = flowById.get(flowId);
+        if (type !== "in" && type !== "out") {
+          out.push({ layer: "Proxmox", rule: where, flow: flow?.id, invariant: 3, message: `is a ${type} rule (${text(r, "security_group") ?? "?"}) whose rules the check cannot read` });
+          return;
+        }
+        // outbound: the VM's output policy accepts anyway
+        if (type === "out" || text(r, "action") !== "ACCEPT") return;
+        const src = addresses(text(r, "source"));
         if (!flow) out.push({ layer: "Proxmox", rule: where, invariant: 3, message: `accepts traffic no declared flow names (comment ${JSON.stringify(text(r, "comment") ?? "")})` });
-        else if (text(r, "proto") !== flow.protocol) out.push({ layer: "Proxmox", rule: where, flow: flowId, invariant: 3, message: `accepts protocol ${text(r, "proto") ?? "any"} where the flow declares ${flow.protocol}` });
-        if (m[1] !== "srv") return;
-        const sources = (text(r, "source") ?? "").split(",").filter(Boolean);
-        const src = sources.length ? AddressSet.union(sources.map((x) => AddressSet.parse(x) ?? AddressSet.ANY)) : AddressSet.ANY;
-        if (!src.within(lab)) out.push({ layer: "Proxmox", rule: where, flow: flowId, invariant: 1, message: `admits sources outside the lab into SRV (source ${text(r, "source") ?? "any"})` });
+        else {
+          const macro = text(r, "macro");
+          const protocol = macro ? `macro ${macro}` : text(r, "proto");
+          const opened = macro || text(r, "dport") === undefined ? PortSet.ALL : ports(text(r, "dport")!.split(","));
+          for (const message of beyondFlow(flow, { src, dst: addresses(text(r, "dest")), ports: opened, protocol }, "accepts")) {
+            out.push({ layer: "Proxmox", rule: where, flow: flowId, invariant: 3, message });
+          }
+        }
+        if (m.name === "srv" && !src.within(lab)) out.push({ layer: "Proxmox", rule: where, flow: flow?.id, invariant: 1, message: `admits sources outside the lab into SRV (source ${text(r, "source") ?? "any"})` });
       });
     }
   }
 
   // ── Talos host firewall ──────────────────────────────────────────────────────────────────────
-  for (const [path, content] of files) {
-    if (!/^talos\/.*\.yaml$/.test(path)) continue;
-    for (const d of parseAllDocuments(content)) {
-      const doc = d.toJSON() as Node | null;
-      if (!doc || doc.kind !== "NetworkRuleConfig") continue;
-      const name = String(doc.name);
-      const where = `${path} NetworkRuleConfig ${name}`;
-      const flow = flowById.get(name);
-      const protocol = ((doc.portSelector as Node | undefined)?.protocol as string | undefined) ?? "?";
-      if (!flow) out.push({ layer: "Talos", rule: where, invariant: 3, message: "admits traffic no declared flow names" });
-      else if (protocol !== flow.protocol) out.push({ layer: "Talos", rule: where, flow: name, invariant: 3, message: `admits protocol ${protocol} where the flow declares ${flow.protocol}` });
-      for (const ing of (doc.ingress as Node[] | undefined) ?? []) {
-        const subnet = AddressSet.parse(String(ing.subnet)) ?? AddressSet.ANY;
-        const except = ing.except !== undefined ? (AddressSet.parse(String(ing.except)) ?? AddressSet.NONE) : AddressSet.NONE;
-        const src = subnet.minus(except);
-        const shown = `subnet ${String(ing.subnet)}${ing.except !== undefined ? ` except ${String(ing.except)}` : ""}`;
-        if (!src.within(lab)) out.push({ layer: "Talos", rule: where, flow: name, invariant: 1, message: `admits sources outside the lab (${shown})` });
+  const defaults = talosDocs.filter((t) => t.doc.kind === "NetworkDefaultActionConfig");
+  if (talosDocs.length && !defaults.length) {
+    out.push({ layer: "Talos", rule: "talos/*.yaml", invariant: 1, message: "no NetworkDefaultActionConfig: Talos then accepts all ingress, whatever the NetworkRuleConfig documents say" });
+  }
+  for (const { path, doc } of defaults) {
+    if (doc.ingress !== "block") {
+      out.push({ layer: "Talos", rule: `${path} NetworkDefaultActionConfig`, invariant: 1, message: `ingress ${JSON.stringify(doc.ingress ?? null)} admits every source to every port no rule names` });
+    }
+  }
+  for (const { path, doc } of talosDocs) {
+    if (doc.kind !== "NetworkRuleConfig") continue;
+    const name = String(doc.name);
+    const where = `${path} NetworkRuleConfig ${name}`;
+    const flow = flowById.get(name);
+    const selector = doc.portSelector as Node | undefined;
+    const protocol = (selector?.protocol as string | undefined) ?? "?";
+    const ingress = ((doc.ingress as Node[] | undefined) ?? []).map((ing) => {
+      const subnet = AddressSet.parse(String(ing.subnet)) ?? AddressSet.ANY;
+      const except = ing.except !== undefined ? (AddressSet.parse(String(ing.except)) ?? AddressSet.NONE) : AddressSet.NONE;
+      return { src: subnet.minus(except), shown: `subnet ${String(ing.subnet)}${ing.except !== undefined ? ` except ${String(ing.except)}` : ""}` };
+    });
+    if (!flow) out.push({ layer: "Talos", rule: where, invariant: 3, message: "admits traffic no declared flow names" });
+    else {
+      const listed = ((selector?.ports as unknown[] | undefined) ?? []).map(String);
+      const opened = listed.length ? ports(listed) : PortSet.ALL;
+      const src = AddressSet.union(ingress.map((x) => x.src));
+      // a Talos rule admits to the node itself: the destination is whatever the flow targets
+      for (const message of beyondFlow(flow, { src, dst: place(flow.to, "to"), ports: opened, protocol }, "admits")) {
+        out.push({ layer: "Talos", rule: where, flow: name, invariant: 3, message });
       }
+    }
+    for (const x of ingress) {
+      if (!x.src.within(lab)) out.push({ layer: "Talos", rule: where, flow: flow?.id ?? name, invariant: 1, message: `admits sources outside the lab (${x.shown})` });
     }
   }
   return out;
