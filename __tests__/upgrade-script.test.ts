@@ -1,4 +1,4 @@
-import { spawnSync } from "node:child_process";
+import { spawn, spawnSync } from "node:child_process";
 import { chmodSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
@@ -65,18 +65,22 @@ function script(spec: Parameters<typeof synthLab>[0], label: string): string {
   return readFileSync(join(synthLab(spec, join(root, label)), "upgrade.sh"), "utf8");
 }
 
-function run(text: string, state: StandinState, args: string[] = [], env: Record<string, string> = {}): Run {
+/** Runs a script with bash (asynchronously: the test worker stays responsive while bash runs). */
+async function run(text: string, state: StandinState, args: string[] = [], env: Record<string, string> = {}): Promise<Run> {
   const dir = mkdtempSync(join(root, "run-"));
   const file = join(dir, "upgrade.sh");
   writeFileSync(file, text);
   const statePath = join(dir, "state.json");
   writeFileSync(statePath, JSON.stringify(state));
-  const r = spawnSync("bash", [file, "--talosconfig", join(root, "talosconfig"), ...args], {
-    encoding: "utf8",
+  const child = spawn("bash", [file, "--talosconfig", join(root, "talosconfig"), ...args], {
     env: { PATH: process.env.PATH, TALOSCTL: talosctl, STANDIN_STATE: statePath, GATE_INTERVAL: "0", GATE_TIMEOUT: "30", ...env },
-    timeout: 120_000,
   });
-  return { status: r.status ?? -1, stdout: r.stdout, stderr: r.stderr, state: JSON.parse(readFileSync(statePath, "utf8")) };
+  let stdout = "";
+  let stderr = "";
+  child.stdout.on("data", (d) => (stdout += d));
+  child.stderr.on("data", (d) => (stderr += d));
+  const status = await new Promise<number>((done) => child.on("close", (code) => done(code ?? -1)));
+  return { status, stdout, stderr, state: JSON.parse(readFileSync(statePath, "utf8")) };
 }
 
 const versions = (s: StandinState) => Object.fromEntries(s.nodes.map((n) => [n.name, n.version]));
@@ -88,32 +92,32 @@ describe("upgrade.sh against a stand-in talosctl", () => {
     upgrade = script({ talos: { version: "v1.13.10" } }, "patch");
   });
 
-  it("rolls control planes one at a time behind the etcd gate, then workers, and a re-run does nothing", () => {
-    const r = run(upgrade, cluster(REFERENCE_NODES, "v1.13.9"));
+  it("rolls control planes one at a time behind the etcd gate, then workers, and a re-run does nothing", async () => {
+    const r = await run(upgrade, cluster(REFERENCE_NODES, "v1.13.9"));
     expect(r.stderr).not.toContain("upgrade.sh:");
     expect(r.status).toBe(0);
     expect(r.state.violations).toEqual([]);
     expect(r.state.upgrades).toEqual(REFERENCE_NODES.map(([n]) => `${n} v1.13.10`));
     expect(versions(r.state)).toEqual(everyNodeOn(r.state, "v1.13.10"));
     expect(r.stdout).toContain("every node runs v1.13.10");
-    const again = run(upgrade, r.state);
+    const again = await run(upgrade, r.state);
     expect(again.status).toBe(0);
     expect(again.state.upgrades).toEqual(r.state.upgrades);
     expect(again.stdout.match(/already runs v1\.13\.10/g)).toHaveLength(5);
   });
 
-  it("resumes where an interrupted run stopped", () => {
+  it("resumes where an interrupted run stopped", async () => {
     const partly = cluster(REFERENCE_NODES, "v1.13.9");
     partly.nodes[0].version = "v1.13.10";
     partly.nodes[1].version = "v1.13.10";
-    const r = run(upgrade, partly);
+    const r = await run(upgrade, partly);
     expect(r.status).toBe(0);
     expect(r.state.upgrades).toEqual(["talos-cp-3 v1.13.10", "talos-worker-1 v1.13.10", "talos-worker-2 v1.13.10"]);
   });
 
-  it("changes nothing in --dry-run and says what it would do", () => {
+  it("changes nothing in --dry-run and says what it would do", async () => {
     const before = cluster(REFERENCE_NODES, "v1.13.9");
-    const r = run(upgrade, before, ["--dry-run"]);
+    const r = await run(upgrade, before, ["--dry-run"]);
     expect(r.status).toBe(0);
     expect(r.state.upgrades).toEqual([]);
     expect(versions(r.state)).toEqual(versions(before));
@@ -123,66 +127,66 @@ describe("upgrade.sh against a stand-in talosctl", () => {
     expect(r.stdout).toContain("upgrade --image registry.mgmt.lab.internal:9443/nocloud-installer/");
   });
 
-  it("stops at the first node that fails, before touching another", () => {
-    const r = run(upgrade, cluster(REFERENCE_NODES, "v1.13.9", { failUpgrade: ["10.10.100.12"] }));
+  it("stops at the first node that fails, before touching another", async () => {
+    const r = await run(upgrade, cluster(REFERENCE_NODES, "v1.13.9", { failUpgrade: ["10.10.100.12"] }));
     expect(r.status).toBe(1);
     expect(r.stderr).toContain("talos-cp-2 (10.10.100.12): talosctl upgrade failed");
     expect(r.state.upgrades).toEqual(["talos-cp-1 v1.13.10"]);
   });
 
-  it("gives up when etcd stays unhealthy, and upgrades nothing more", () => {
+  it("gives up when etcd stays unhealthy, and upgrades nothing more", async () => {
     const sick = cluster(REFERENCE_NODES, "v1.13.9");
     sick.nodes[2].recoverIn = 1000;
-    const r = run(upgrade, sick, [], { GATE_TIMEOUT: "0" });
+    const r = await run(upgrade, sick, [], { GATE_TIMEOUT: "0" });
     expect(r.status).toBe(1);
     expect(r.stderr).toContain("etcd is not healthy");
     expect(r.state.upgrades).toEqual([]);
   });
 
-  it("refuses bad arguments with exit 2", () => {
-    const r = run(upgrade, cluster(REFERENCE_NODES, "v1.13.9"), ["--frobnicate"]);
+  it("refuses bad arguments with exit 2", async () => {
+    const r = await run(upgrade, cluster(REFERENCE_NODES, "v1.13.9"), ["--frobnicate"]);
     expect(r.status).toBe(2);
     expect(r.state.upgrades).toEqual([]);
   });
 
-  it("upgrades a single control plane (its downtime is inherent)", () => {
+  it("upgrades a single control plane (its downtime is inherent)", async () => {
     const single = script(
       { talos: { version: "v1.13.10", controlPlanes: [{ name: "talos-cp-1", ip: "10.10.100.11" }], workers: [{ name: "talos-worker-1", ip: "10.10.100.21" }] } },
       "single",
     );
-    const r = run(single, cluster([REFERENCE_NODES[0], REFERENCE_NODES[3]], "v1.13.9"));
+    const r = await run(single, cluster([REFERENCE_NODES[0], REFERENCE_NODES[3]], "v1.13.9"));
     expect(r.status).toBe(0);
     expect(r.state.violations).toEqual([]);
     expect(r.state.upgrades).toEqual(["talos-cp-1 v1.13.10", "talos-worker-1 v1.13.10"]);
   });
 
-  it("rolls a new schematic at the same version (extensions changed)", () => {
+  it("rolls a new schematic at the same version (extensions changed)", async () => {
     const ext = script({ talos: { extensions: ["siderolabs/qemu-guest-agent", "siderolabs/iscsi-tools"] } }, "schematic");
     const target = /^readonly TARGET_SCHEMATIC='([0-9a-f]{64})'$/m.exec(ext)![1];
     expect(target).not.toBe(REFERENCE_SCHEMATIC);
-    const r = run(ext, cluster(REFERENCE_NODES, "v1.13.9"));
+    const r = await run(ext, cluster(REFERENCE_NODES, "v1.13.9"));
     expect(r.status).toBe(0);
     expect(r.state.upgrades).toEqual(REFERENCE_NODES.map(([n]) => `${n} v1.13.9`));
     expect(new Set(r.state.nodes.map((n) => n.schematic))).toEqual(new Set([target]));
   });
 
-  it("never downgrades a node that runs a newer version", () => {
+  it("never downgrades a node that runs a newer version", async () => {
     const ahead = cluster(REFERENCE_NODES, "v1.13.9");
     ahead.nodes[1].version = "v1.14.0";
-    const r = run(upgrade, ahead);
+    const r = await run(upgrade, ahead);
     expect(r.status).toBe(1);
     expect(r.stderr).toContain("talos-cp-2 (10.10.100.12) runs v1.14.0, newer than v1.13.10: this script does not downgrade");
     expect(versions(r.state)["talos-cp-2"]).toBe("v1.14.0");
   });
 
-  it("tolerates talosctl's version-skew warnings on stderr", () => {
-    const r = run(upgrade, cluster(REFERENCE_NODES, "v1.13.9"), [], { STANDIN_CLIENT_VERSION: "v1.13.10" });
+  it("tolerates talosctl's version-skew warnings on stderr", async () => {
+    const r = await run(upgrade, cluster(REFERENCE_NODES, "v1.13.9"), [], { STANDIN_CLIENT_VERSION: "v1.13.10" });
     expect(r.status).toBe(0);
     expect(r.stderr).toContain("WARNING: 10.10.100.11: server version v1.13.9 is older than client version v1.13.10");
     expect(versions(r.state)).toEqual(everyNodeOn(r.state, "v1.13.10"));
   });
 
-  it("refuses two control planes unless downtime is accepted", () => {
+  it("refuses two control planes unless downtime is accepted", async () => {
     const two = script(
       {
         talos: {
@@ -197,22 +201,22 @@ describe("upgrade.sh against a stand-in talosctl", () => {
       "two",
     );
     const nodes = [REFERENCE_NODES[0], REFERENCE_NODES[1], REFERENCE_NODES[3], REFERENCE_NODES[4]];
-    const refused = run(two, cluster(nodes, "v1.13.9"));
+    const refused = await run(two, cluster(nodes, "v1.13.9"));
     expect(refused.status).toBe(2);
     expect(refused.stderr).toContain("two control planes lose etcd quorum");
     expect(refused.state.upgrades).toEqual([]);
   });
 
-  it("handles a lab without workers", () => {
+  it("handles a lab without workers", async () => {
     const none = script({ talos: { version: "v1.13.10", workers: [] } }, "no-workers");
     expect(none).toContain("readonly WORKERS=()");
-    const r = run(none, cluster(REFERENCE_NODES.slice(0, 3), "v1.13.9"));
+    const r = await run(none, cluster(REFERENCE_NODES.slice(0, 3), "v1.13.9"));
     expect(r.status).toBe(0);
     expect(r.state.upgrades).toEqual(["talos-cp-1 v1.13.10", "talos-cp-2 v1.13.10", "talos-cp-3 v1.13.10"]);
   });
 
-  it("rolls reboots with --reboot, control planes one at a time behind the gate", () => {
-    const r = run(upgrade, cluster(REFERENCE_NODES, "v1.13.10"), ["--reboot"]);
+  it("rolls reboots with --reboot, control planes one at a time behind the gate", async () => {
+    const r = await run(upgrade, cluster(REFERENCE_NODES, "v1.13.10"), ["--reboot"]);
     expect(r.status).toBe(0);
     expect(r.state.violations).toEqual([]);
     expect(r.state.upgrades).toEqual(REFERENCE_NODES.map(([n]) => `${n} reboot`));
@@ -229,30 +233,30 @@ describe("upgrade.sh against a stand-in talosctl", () => {
 
   // The stand-in must catch what a broken script would do.
   describe("planted faults", () => {
-    it("a script without the etcd gate loses quorum", () => {
-      const r = run(upgrade.replace(/^\s*etcd_gate .*$/gm, ""), cluster(REFERENCE_NODES, "v1.13.9"));
+    it("a script without the etcd gate loses quorum", async () => {
+      const r = await run(upgrade.replace(/^\s*etcd_gate .*$/gm, ""), cluster(REFERENCE_NODES, "v1.13.9"));
       expect(r.status).not.toBe(0);
       expect(r.state.violations.join("\n")).toContain("quorum would be lost");
     });
 
-    it("a script that skips a node fails the run (health names every node of the cluster)", () => {
-      const r = run(upgrade.replace("'talos-worker-1 10.10.100.21' ", ""), cluster(REFERENCE_NODES, "v1.13.9"));
+    it("a script that skips a node fails the run (health names every node of the cluster)", async () => {
+      const r = await run(upgrade.replace("'talos-worker-1 10.10.100.21' ", ""), cluster(REFERENCE_NODES, "v1.13.9"));
       expect(r.status).toBe(1);
       expect(r.state.violations).toContain("health: the node lists miss talos-worker-1");
       expect(versions(r.state)["talos-worker-1"]).toBe("v1.13.9");
     });
 
-    it("a script that upgrades workers first is caught", () => {
+    it("a script that upgrades workers first is caught", async () => {
       const swapped = upgrade.replace('for entry in "${CONTROL_PLANES[@]}"; do\n  etcd_gate', 'for entry in "${WORKERS[@]}" "${CONTROL_PLANES[@]}"; do\n  etcd_gate');
       expect(swapped).not.toBe(upgrade);
-      const r = run(swapped, cluster(REFERENCE_NODES, "v1.13.9"));
+      const r = await run(swapped, cluster(REFERENCE_NODES, "v1.13.9"));
       expect(r.state.violations.join("\n")).toContain("(worker) upgraded before every control plane");
     });
 
-    it("a script that upgrades a control plane through itself is caught", () => {
+    it("a script that upgrades a control plane through itself is caught", async () => {
       const self = upgrade.replace('endpoint=$(endpoint_for "$ip")', 'endpoint=$ip');
       expect(self).not.toBe(upgrade);
-      const r = run(self, cluster(REFERENCE_NODES, "v1.13.9"));
+      const r = await run(self, cluster(REFERENCE_NODES, "v1.13.9"));
       expect(r.state.violations.join("\n")).toContain("upgraded through itself");
     });
   });
