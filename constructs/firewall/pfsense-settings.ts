@@ -20,6 +20,33 @@ import { cidrContains, isIpv4, parseCidr } from "../model/addressing";
  * A restore area replaces its whole top-level section, and there is no `system/webgui` area
  * (diag_backup.php build_area_list), so these settings come as a pfSsh.php playback file that changes
  * exactly them (`config_set_path`/`config_del_path`, then `write_config` and a filter reload).
+ *
+ * The playback file runs on the spec's default pfSense CE 2.7.2 and on 2.8. Facts from pfsense/pfsense
+ * at 5060f7cf25 ("Promote to 2.7.2-RELEASE", branch RELENG_2_7_2; the repository has no v2.7.2 tag)
+ * and at 6a92af1458 (the last 2.8.0-DEVELOPMENT commit of master before "Bump to 2.9.0-DEVELOPMENT"):
+ *
+ * - 2.7.2 has no `config_read_file` (git grep finds no definition in src/etc/inc); it appeared with
+ *   735b76815b "Introduce explicit config file read/write functions" (2024-08), in 2.8:
+ *   6a92af1:src/etc/inc/config.lib.inc:1274 `config_read_file(bool $use_backup = false, bool $use_cache = false)`.
+ *   Calling it on 2.7.2 is a fatal "Call to undefined function" before any setting is written.
+ * - 2.7.2 re-reads config.xml with `parse_config($parse = false)` (5060f7cf25:src/etc/inc/config.lib.inc:85),
+ *   which returns the array and does not set the global: `$config = parse_config(true)` stores it
+ *   (config.inc:136-137 does the same at load). pfSsh.php's `playback_text` evals the file inside a
+ *   function after `global $config;` (5060f7cf25:src/usr/local/sbin/pfSsh.php:351-375); 2.8 dropped that
+ *   line, so the file assigns `$GLOBALS['config']`, which is the global either way. On 2.8,
+ *   `parse_config` is a deprecated stub over `config_read_file` (6a92af1:config.lib.inc:1382-1385) and
+ *   master (2.9) removed it (0e56ef43ec), hence `config_read_file` where it exists, `parse_config` where not.
+ * - `config_set_path(string $path, $value, $default = null)` (5060f7cf25:config.lib.inc:1232; 6a92af1:1155),
+ *   `config_del_path(string $path)` (5060f7cf25:config.lib.inc:1258; 6a92af1:1221, with an optional
+ *   `$default` added), `write_config($desc = "Unknown", $backup = true, $write_config_only = false)`
+ *   (5060f7cf25:config.lib.inc:605; 6a92af1:537) and `filter_configure_sync($delete_states_if_needed = true)`
+ *   (5060f7cf25:src/etc/inc/filter.inc:314; 6a92af1:342) exist on both with these signatures.
+ * - 2.7.2's own webGUI writes the same values: `config_set_path('system/webgui/noantilockout', true)` /
+ *   `config_del_path(...)` (src/usr/local/pfSense/include/www/system_advanced_admin.inc:240-243) and
+ *   `array_set_path($wancfg, 'blockpriv', true)` (src/usr/local/www/interfaces.php:1662); the filter
+ *   tests them with `config_path_enabled` (filter.inc:4208 anti-lockout, :3937 bogons, :3980 private).
+ * - pfSsh.php reads a line starting with `!` as a shell command and drops one starting with `=`
+ *   (5060f7cf25:pfSsh.php:358-372); no line here starts with either.
  */
 export interface PfSenseSettings {
   /** `system/webgui/noantilockout` is set. */
@@ -59,7 +86,16 @@ export function renderPfSensePlayback(m: LabModel, s: PfSenseSettings): string {
     ` * Copy to /etc/phpshellsessions/talos-enclave and run: pfSsh.php playback talos-enclave`,
     ` * It changes exactly these settings; nothing else of System or Interfaces. */`,
     `require_once("filter.inc");`,
-    `config_read_file(true);`,
+    `/* re-read config.xml (not the cache), so the restored areas are what write_config saves:`,
+    ` * config_read_file exists from 2.8 on; 2.7.2 has parse_config(true), which returns the array */`,
+    `if (function_exists('config_read_file')) {`,
+    `  if (config_read_file(false, false) === false) {`,
+    `    echo "talos-enclave: config.xml could not be read; nothing changed\\n";`,
+    `    exit(1);`,
+    `  }`,
+    `} else {`,
+    `  $GLOBALS['config'] = parse_config(true);`,
+    `}`,
     `/* anti-lockout off: only the mgmt client may reach the webGUI (the filter rules say so) */`,
     `config_set_path('system/webgui/noantilockout', true);`,
     s.wanBlockPrivate
@@ -70,4 +106,35 @@ export function renderPfSensePlayback(m: LabModel, s: PfSenseSettings): string {
     `filter_configure_sync();`,
     ``,
   ].join("\n");
+}
+
+/** One DNS Resolver host override: what to enter in Services > DNS Resolver > Host Overrides. */
+export interface PfSenseHostOverride {
+  /** The whole name, as the lab's hosts look it up. */
+  readonly fqdn: string;
+  /** The form's Host field: the first label (empty for a one-label name, which pfSense accepts). */
+  readonly host: string;
+  /** The form's Domain field: the rest of the name (required by the form). */
+  readonly domain: string;
+  /** The form's IP Address field. */
+  readonly ip: string;
+}
+
+/**
+ * The names the lab resolves only through pfSense's DNS Resolver (every zone's DNS server is pfSense):
+ * each VM with an address, the registry's name when the spec gives it one of its own, and the
+ * Kubernetes API name at the VIP. The same list as RULES.md's "DNS host overrides". In 2.7.2's form,
+ * Domain and IP address are required and Host is optional (services_unbound_host_edit.php:69-75).
+ */
+export function pfSenseHostOverrides(m: LabModel): PfSenseHostOverride[] {
+  const registry = m.hosts.find((h) => h.name === m.spec.registry.host)!;
+  const names: [string, string][] = [
+    ...m.vms.filter((v) => v.fqdn && v.ip).map((v): [string, string] => [v.fqdn!, v.ip!]),
+    ...(m.spec.registry.fqdn !== registry.fqdn ? [[m.spec.registry.fqdn, registry.ip!] as [string, string]] : []),
+    [m.kubernetesApi.fqdn, m.kubernetesApi.vip],
+  ];
+  return names.map(([fqdn, ip]) => {
+    const dot = fqdn.indexOf(".");
+    return dot < 0 ? { fqdn, host: "", domain: fqdn, ip } : { fqdn, host: fqdn.slice(0, dot), domain: fqdn.slice(dot + 1), ip };
+  });
 }
