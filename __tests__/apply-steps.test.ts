@@ -25,6 +25,7 @@ interface Step {
   host?: string;
   manual: boolean;
   commands: string[];
+  environment?: string[];
   connections: Conn[];
 }
 interface Flow {
@@ -73,6 +74,17 @@ function portIn(ports: (number | string)[], port: number): boolean {
 
 const labs: [string, LabSpecInput][] = [
   ["reference lab", {}],
+  ["a lab with agent SSH, no state encryption and a pg state", { proxmox: { sshAgent: true }, state: { encryption: false, backend: { type: "pg" } } }],
+  ["a lab with an s3 state, public Proxmox hosts and its own ISO", {
+    proxmox: {
+      nodes: [
+        { name: "pve-a", address: "198.51.100.7", uplinks: { vmbr1: ["eno2"], vmbr2: ["eno3"], vmbr3: ["eno4"] } },
+        { name: "pve-b", address: "198.51.100.8", uplinks: { vmbr1: ["eno2"], vmbr2: ["eno3"], vmbr3: ["eno4"] } },
+      ],
+    },
+    firewall: { node: "pve-b", isoFileId: "isos:iso/pfSense-CE-2.8.0-RELEASE-amd64.iso" },
+    state: { backend: { type: "s3", bucket: "lab-state" } },
+  }],
   ...["lab.yaml", "single-control-plane.yaml", "three-nodes.yaml", "fifty-workers.yaml"].map((f): [string, LabSpecInput] => [f, loadLabSpec(join(PROJECT_ROOT, "examples", f))]),
 ];
 
@@ -103,7 +115,24 @@ describe.each(labs)("apply-steps.json of %s", (_, spec) => {
 
   it("runs the bootstrap outside, hands over, then runs tofu only on the runner, which is a client", () => {
     const ids = doc.steps.map((s) => s.id);
-    expect(ids).toEqual(["edge", "pfsense-install", "pfsense-import", "proxmox-prepare", "mgmt", "handoff", "chart-mirror", "cluster", "ingress-kubeconfig", "dmz"]);
+    expect(ids).toEqual([
+      "pfsense-iso",
+      "edge",
+      "pfsense-install",
+      "pfsense-import",
+      "pfsense-dns",
+      "proxmox-prepare",
+      "mgmt",
+      "handoff",
+      "runner-variables",
+      "chart-mirror",
+      "cluster",
+      "ingress-kubeconfig",
+      "dmz",
+    ]);
+    // The twin replays these ids, in this order (new steps go between them).
+    const twinIds = ["edge", "pfsense-install", "pfsense-import", "proxmox-prepare", "mgmt", "handoff", "chart-mirror", "cluster", "ingress-kubeconfig", "dmz"];
+    expect(ids.filter((id) => twinIds.includes(id))).toEqual(twinIds);
     const tofu = doc.steps.filter((s) => s.commands.some((c) => c.startsWith("tofu apply")));
     for (const s of tofu.slice(0, 2)) expect(s.where, s.id).toBe("outside");
     for (const s of tofu.slice(2)) expect([s.where, s.host], s.id).toEqual(["runner", doc.runner]);
@@ -120,6 +149,106 @@ describe.each(labs)("apply-steps.json of %s", (_, spec) => {
       at = heading;
       for (const c of s.commands) expect(readme.includes(c) || readme.includes(c.replace(/&/g, "&amp;").replace(/</g, "&lt;").replace(/>/g, "&gt;")), `${s.id}: ${c}`).toBe(true);
     }
+  });
+
+  const step = (id: string) => doc.steps.find((s) => s.id === id)!;
+  const index = (id: string) => doc.steps.findIndex((s) => s.id === id);
+
+  it("has a step, right after the import, that enters every DNS host override RULES.md lists into pfSense's resolver", () => {
+    const rules = files.get("pfsense/RULES.md")!;
+    const table = rules.slice(rules.indexOf("## DNS host overrides"), rules.indexOf("## Flows pfSense does not see"));
+    const rows = [...table.matchAll(/^([a-z0-9.-]+) \| ([0-9.]+)$/gm)].map((r) => ({ fqdn: r[1], ip: r[2] }));
+    expect(rows.length).toBeGreaterThan(3);
+    const dns = step("pfsense-dns");
+    expect(index("pfsense-dns")).toBe(index("pfsense-import") + 1);
+    expect([dns.where, dns.manual]).toEqual(["pfsense-console", true]);
+    const overrides = dns.commands.filter((c) => c.includes("Host Overrides > Add"));
+    expect(overrides).toHaveLength(rows.length);
+    for (const r of rows) {
+      const dot = r.fqdn.indexOf(".");
+      expect(overrides, r.fqdn).toContain(`Services > DNS Resolver > Host Overrides > Add: Host '${r.fqdn.slice(0, dot)}', Domain '${r.fqdn.slice(dot + 1)}', IP Address ${r.ip} (${r.fqdn})`);
+    }
+    // Talos resolves its registry mirrors' name only through pfSense: that name is among them.
+    const mirror = /url: https:\/\/([^/:]+)/.exec(files.get("talos/all-nodes.yaml")!)![1];
+    expect(rows.map((r) => r.fqdn)).toContain(mirror);
+  });
+
+  it("uploads the pfSense ISO the edge module attaches to the pfSense VM's node before the edge step", () => {
+    const edge = JSON.parse(files.get("modules/edge/main.tf.json")!);
+    const pf = Object.values(edge.resource.proxmox_virtual_environment_vm as Record<string, { node_name: string; cdrom?: { file_id: string } }>).find((v) => v.cdrom?.file_id?.includes(":iso/"))!;
+    const [, storage, file] = /^([^:]+):iso\/(.+)$/.exec(pf.cdrom!.file_id)!;
+    const iso = step("pfsense-iso");
+    expect(index("pfsense-iso")).toBeLessThan(index("edge"));
+    expect([iso.where, iso.manual]).toEqual(["outside", true]);
+    // root on the node that holds the pfSense VM (pvesm needs root), at the address the spec gives it
+    const node = (spec.proxmox?.nodes ?? []).find((n) => n.name === pf.node_name);
+    const host = `root@${node?.sshAddress ?? node?.address ?? `<address of ${pf.node_name}>`}`;
+    expect(iso.commands.find((c) => c.startsWith("scp "))).toBe(`scp ${file} ${host}:"$(ssh ${host} pvesm path ${pf.cdrom!.file_id})"   # where ${storage} keeps ISO images`);
+    expect(iso.commands).toContain(`ssh ${host} pvesm list ${storage} --content iso | grep -F '${pf.cdrom!.file_id}'`);
+    expect(iso.connections.map((c) => `${c.from}>${c.to}:${c.port}`)).toEqual(["outside>proxmox:22"]);
+  });
+
+  it("switches the datacenter firewall on from the Proxmox hosts, not from pfSense", () => {
+    const firewallSteps = doc.steps.filter((s) => s.commands.some((c) => /datacenter firewall|\/cluster\/firewall\/options/.test(c)));
+    expect(firewallSteps.map((s) => [s.id, s.where])).toEqual([["proxmox-prepare", "proxmox"]]);
+    expect(step("proxmox-prepare").commands).toContain(
+      "pvesh set /cluster/firewall/options --enable 1   # the datacenter firewall, without which no VM firewall acts (cluster-wide: once per cluster is enough)",
+    );
+    // before any VM with a firewall is created
+    expect(index("proxmox-prepare")).toBeLessThan(index("mgmt"));
+  });
+
+  it("sets on the runner every root variable that is sensitive or has no default, before the runner's first tofu command", () => {
+    const root = JSON.parse(files.get("cdk.tf.json")!) as { variable: Record<string, { sensitive?: boolean; default?: unknown }> };
+    const needed = Object.entries(root.variable).filter(([, v]) => v.sensitive || v.default === undefined).map(([n]) => `TF_VAR_${n}`);
+    expect(needed.length).toBeGreaterThan(5);
+    const vars = step("runner-variables");
+    expect(index("runner-variables")).toBe(index("handoff") + 1);
+    expect([vars.where, vars.host]).toEqual(["runner", doc.runner]);
+    const firstTofu = doc.steps.findIndex((s) => s.where === "runner" && s.commands.some((c) => c.startsWith("tofu ")));
+    expect(index("runner-variables")).toBeLessThan(firstTofu);
+    const exported = (s: Step, name: string) => s.commands.some((c) => c.startsWith(`export ${name}=`));
+    for (const name of needed) {
+      const required = root.variable[name.slice("TF_VAR_".length)].default === undefined;
+      if (required) {
+        expect(vars.environment, name).toContain(name);
+        expect(exported(vars, name), name).toBe(true);
+      } else {
+        // a sensitive variable with a default (the ingress kubeconfig) is set by a runner step before the full apply
+        const at = doc.steps.findIndex((s) => s.where === "runner" && exported(s, name));
+        expect(at, name).toBeGreaterThan(index("handoff"));
+        expect(at, name).toBeLessThan(index("dmz"));
+      }
+    }
+    for (const e of vars.environment!) expect(exported(vars, e), e).toBe(true);
+    // the files the exports read come over with the tree, outside it
+    const files_ = [...vars.commands.join("\n").matchAll(/\$\(cat ([^)]+)\)/g)].map((x) => x[1]);
+    const copy = step("handoff").commands.find((c) => c.includes(":secrets/"))!;
+    for (const f of files_) expect(copy, f).toContain(f);
+  });
+
+  it("says which credentials the state backend reads, on the runner as in the README", () => {
+    const backend = JSON.stringify(JSON.parse(files.get("cdk.tf.json")!).terraform.backend ?? {});
+    const env = step("runner-variables").environment!;
+    const readme = files.get("README.md")!;
+    const expected = backend.includes('"pg"') ? ["PG_CONN_STR"] : backend.includes('"s3"') ? ["AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY"] : [];
+    expect(env.filter((e) => !e.startsWith("TF_VAR_"))).toEqual(expected);
+    for (const e of env) expect(readme, e).toContain(`export ${e}=`);
+  });
+
+  it("lists every connection the full apply opens: the runner's providers again, and each DMZ host as it boots", () => {
+    const dmz = step("dmz");
+    const has = (from: string, to: string, protocol: string, port: number) => dmz.connections.some((c) => c.from === from && c.to === to && c.protocol === protocol && c.port === port);
+    // everything the runner's targeted apply opened, but tofu init's provider downloads
+    for (const c of step("cluster").connections.filter((x) => x.from === doc.runner && x.to !== "internet")) expect(has(c.from, c.to, c.protocol, c.port), `${c.to}:${c.port}`).toBe(true);
+    // every flow of a DMZ host to MGMT (the apt proxy, Harbor) and to the API VIP, and DNS and NTP at pfSense
+    const dmzHosts = [...tags].filter(([, t]) => t.zone === "dmz").map(([n]) => n);
+    expect(dmzHosts.length).toBeGreaterThan(0);
+    for (const f of flows.filter((x) => dmzHosts.includes(x.from) && (tags.get(x.to)?.zone === "mgmt" || x.to === "vip"))) {
+      for (const p of f.ports) expect(has(f.from, f.to, f.protocol, Number(p)), f.id).toBe(true);
+    }
+    expect(has("zone:dmz", "firewall", "udp", 53)).toBe(true);
+    expect(has("zone:dmz", "firewall", "udp", 123)).toBe(true);
   });
 
   it("installs OpenTofu, pinned and checksummed, on the runner and on no other host", () => {

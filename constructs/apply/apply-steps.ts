@@ -1,5 +1,6 @@
+import { pfSenseHostOverrides } from "../firewall/pfsense-settings";
 import { FlowTable } from "../model/flows";
-import { runnerHost } from "../model/lab-flows";
+import { APT_PROXY_PORT, runnerHost } from "../model/lab-flows";
 import { LabModel } from "../model/lab-model";
 import { chartRepository, INGRESS_NAMESPACE, INGRESS_SERVICE_ACCOUNT } from "../platform/platform-charts";
 import { resolveBackend } from "../state/state-backend";
@@ -47,6 +48,8 @@ export interface ApplyStep {
   readonly why?: string;
   /** Commands, in order. */
   readonly commands: readonly string[];
+  /** Environment variables the step's commands read, which must be set where the step runs. */
+  readonly environment?: readonly string[];
   readonly connections: readonly StepConnection[];
 }
 
@@ -58,6 +61,55 @@ export interface ApplySteps {
   readonly steps: readonly ApplyStep[];
   /** How many steps are manual. */
   readonly manualSteps: number;
+}
+
+/**
+ * A root variable of the stack as the operator sets it: the same list as the root module's `variable`
+ * blocks (constructs/talos-enclave.ts), in the order the README shows them.
+ */
+export interface RootVariable {
+  /** The variable's name in cdk.tf.json; tofu reads it from `TF_VAR_<name>`. */
+  readonly name: string;
+  readonly sensitive: boolean;
+  /** It has no default: tofu stops (or prompts) when it is unset. */
+  readonly required: boolean;
+  /** The right-hand side of its `export` line; `sshKey` is where the Proxmox SSH key file is. */
+  readonly value: (sshKey: string) => string;
+  /** A comment for its `export` line. */
+  readonly note?: string;
+}
+
+/** The root variables a lab's stack declares, with an example value each. */
+export function rootVariables(m: LabModel): RootVariable[] {
+  const s = m.spec;
+  const v = (name: string, sensitive: boolean, value: RootVariable["value"], note?: string, required = true): RootVariable => ({ name, sensitive, required, value, ...(note ? { note } : {}) });
+  return [
+    v("proxmox_endpoint", false, () => "https://pve.example:8006/"),
+    v("proxmox_api_token", true, () => "'user@pve!token=…'"),
+    v("admin_ssh_public_keys", false, () => `'["ssh-ed25519 AAAA… admin"]'`),
+    v("lab_ca_certificate", false, () => '"$(cat lab-ca.pem)"', "certificate only; the CA key stays with you"),
+    v("lab_tls_certificate", false, () => '"$(cat registry.pem)"', `${s.registry.fqdn}, signed by the lab CA`),
+    v("lab_tls_private_key", true, () => '"$(cat registry-key.pem)"'),
+    v("harbor_admin_password", true, () => "'…'"),
+    ...(s.proxmox.sshAgent ? [] : [v("proxmox_ssh_private_key", true, (key: string) => `"$(cat ${key})"`)]),
+    ...(s.state.encryption ? [v("state_passphrase", true, () => "'at least 16 characters'")] : []),
+    v("ingress_kubeconfig", true, () => '"$(cat ingress.kubeconfig)"', "built in the step that builds the DMZ ingress kubeconfig", false),
+  ];
+}
+
+/** Environment variables the state backend reads its credentials from (none for a local state). */
+export function backendEnvironment(m: LabModel): { readonly name: string; readonly value: string; readonly note?: string }[] {
+  switch (resolveBackend(m.spec, "cdktf.out").type) {
+    case "pg":
+      return [{ name: "PG_CONN_STR", value: "'postgres://user:…@db.example/lab_state'" }];
+    case "s3":
+      return [
+        { name: "AWS_ACCESS_KEY_ID", value: "'…'", note: "or AWS_PROFILE with a profile instead of the two keys" },
+        { name: "AWS_SECRET_ACCESS_KEY", value: "'…'" },
+      ];
+    default:
+      return [];
+  }
 }
 
 /** Whether a flow endpoint covers a concrete endpoint: the same name, its zone, or a group holding it. */
@@ -85,9 +137,10 @@ function flowFor(m: LabModel, flows: FlowTable, c: Omit<StepConnection, "flow" |
 }
 
 /**
- * The lab's apply steps, in order: the bootstrap from outside (edge, pfSense by hand, the Proxmox
- * hosts' route and trust, MGMT), the hand-off of tree and state to the runner, then everything else
- * from the runner.
+ * The lab's apply steps, in order: the pfSense installer onto the Proxmox storage, the bootstrap from
+ * outside (edge, pfSense by hand with its DNS host overrides, the Proxmox hosts' route, trust and
+ * datacenter firewall, MGMT), the hand-off of tree, state and variables to the runner, then everything
+ * else from the runner.
  *
  * @throws Error when a connection that crosses the lab has no flow (a generator bug, not user input)
  */
@@ -97,20 +150,56 @@ export function applySteps(m: LabModel, flows: FlowTable): ApplySteps {
   const registry = m.hosts.find((h) => h.name === m.spec.registry.host)!;
   const factory = m.spec.registry.factoryPort;
   const local = resolveBackend(m.spec, "cdktf.out").type === "local";
-  const conn = (from: string, to: string, port: number, why: string, lab = true): StepConnection => {
-    const c = { from, to, protocol: "tcp" as const, port };
+  const connect = (protocol: "tcp" | "udp", from: string, to: string, port: number, why: string, lab = true): StepConnection => {
+    const c = { from, to, protocol, port };
     if (!lab) return { ...c, why };
     const flow = flowFor(m, flows, c);
-    if (!flow) throw new Error(`apply step connection ${from} -> ${to} tcp/${port} (${why}) has no flow`);
+    if (!flow) throw new Error(`apply step connection ${from} -> ${to} ${protocol}/${port} (${why}) has no flow`);
     return { ...c, why, flow };
   };
+  const conn = (from: string, to: string, port: number, why: string, lab = true) => connect("tcp", from, to, port, why, lab);
+  /** What every VM of a zone opens as it boots: DNS and NTP at pfSense, as cloud-init and Talos configure them. */
+  const bootServices = (zone: string, names: string) => [
+    connect("udp", `zone:${zone}`, "firewall", 53, `${names} resolve the lab's names (${m.spec.registry.fqdn}, …) through pfSense's DNS Resolver`),
+    connect("udp", `zone:${zone}`, "firewall", 123, `${names} set their clocks from pfSense`),
+  ];
   const r = runner.name;
   const fromOutside = [
     conn("outside", "proxmox", 8006, "bpg provider: Proxmox API", false),
     conn("outside", "proxmox", 22, "bpg provider: snippet and file uploads over SSH", false),
   ];
   const fromRunner = [conn(r, "proxmox", 8006, "bpg provider: Proxmox API"), conn(r, "proxmox", 22, "bpg provider: snippet and file uploads over SSH")];
+  const jump = `-e 'ssh -J root@<a Proxmox node>'`;
+
+  // The pfSense installer: the edge module attaches `firewall.isoFileId` (`<storage>:iso/<file>`).
+  const iso = /^([^:]+):iso\/(.+)$/.exec(m.spec.firewall.isoFileId)!;
+  const [isoStorage, isoFile] = [iso[1], iso[2]];
+  const pfNode = m.vms.find((v) => v.os === "pfsense")!.node;
+  const pfNodeSpec = m.spec.proxmox.nodes.find((n) => n.name === pfNode);
+  const pfSsh = `root@${pfNodeSpec?.sshAddress ?? pfNodeSpec?.address ?? `<address of ${pfNode}>`}`;
+
+  // The variables tofu needs wherever it runs: the tree and the state carry none of the secrets.
+  const variables = rootVariables(m);
+  const backendEnv = backendEnvironment(m);
+  const runnerVars = variables.filter((v) => v.required);
+  const sshKeyFile = "~/.ssh/id_ed25519";
+  const exportLine = (name: string, value: string, note?: string) => `export ${name}=${value}${note ? `   # ${note}` : ""}`;
+
   const steps: ApplyStep[] = [
+    {
+      id: "pfsense-iso",
+      title: `Put the pfSense installer ${isoFile} on ${isoStorage} of node ${pfNode}`,
+      where: "outside",
+      manual: true,
+      why: `Netgate's download needs an account login, so no provider fetches it; the edge module attaches it as ${m.spec.firewall.isoFileId}`,
+      commands: [
+        `# download ${isoFile}.gz from Netgate (account login) and check it against the SHA-256 Netgate publishes`,
+        `gunzip ${isoFile}.gz`,
+        `scp ${isoFile} ${pfSsh}:"$(ssh ${pfSsh} pvesm path ${m.spec.firewall.isoFileId})"   # where ${isoStorage} keeps ISO images`,
+        `ssh ${pfSsh} pvesm list ${isoStorage} --content iso | grep -F '${m.spec.firewall.isoFileId}'`,
+      ],
+      connections: [conn("outside", "proxmox", 22, "scp of the ISO into the node's datastore", false)],
+    },
     {
       id: "edge",
       title: "Create the bridges, the pfSense VM and the base images from outside",
@@ -144,20 +233,34 @@ export function applySteps(m: LabModel, flows: FlowTable): ApplySteps {
         "restore pfsense/aliases.xml, filter.xml, nat.xml in that order (Diagnostics > Backup & Restore)",
         "install the FRR package and paste pfsense/frr.conf (Services > FRR > Global Settings > Raw Config)",
         "copy pfsense/phpshellsessions/talos-enclave to /etc/phpshellsessions/ and run: pfSsh.php playback talos-enclave",
-        "enable the Proxmox datacenter firewall so the VM firewalls act",
+      ],
+      connections: [],
+    },
+    {
+      id: "pfsense-dns",
+      title: "Add the lab's names to pfSense's DNS Resolver",
+      where: "pfsense-console",
+      manual: true,
+      why: "every zone's only DNS server is pfSense: Talos, the Ubuntu VMs and the runner find the registry and the API only through these host overrides, and no restore area or provider sets them without replacing the resolver's other settings",
+      commands: [
+        "Services > DNS Resolver > General Settings: Enable DNS Resolver stays on, Network Interfaces All (pfSense's default)",
+        ...pfSenseHostOverrides(m).map((o) => `Services > DNS Resolver > Host Overrides > Add: Host '${o.host}', Domain '${o.domain}', IP Address ${o.ip} (${o.fqdn})`),
+        "Save, then Apply Changes",
       ],
       connections: [],
     },
     {
       id: "proxmox-prepare",
-      title: "Let each Proxmox node reach MGMT: a route via pfSense, the registry's name, the lab CA",
+      title: "Prepare each Proxmox node: a route to MGMT via pfSense, the registry's name, the lab CA, the datacenter firewall",
       where: "proxmox",
       manual: true,
-      why: "the Proxmox host's own routes, hosts file and trust store are outside what the bpg provider manages",
+      why: "the Proxmox host's own routes, hosts file, trust store and the datacenter firewall switch are outside what the bpg provider manages",
       commands: [
         `ip route replace ${m.zones.mgmt.cidr} via <pfSense WAN address>   # and persist it in /etc/network/interfaces`,
         `echo '${registry.ip} ${m.spec.registry.fqdn}' >> /etc/hosts`,
         "cp lab-ca.pem /usr/local/share/ca-certificates/talos-enclave-lab-ca.crt && update-ca-certificates",
+        "pve-firewall localnet   # with the firewall on, only these hosts reach 8006 and 22: the workstation and pfSense's WAN address must be in it (else add them: pvesh create /cluster/firewall/ipset/management --cidr <address>)",
+        "pvesh set /cluster/firewall/options --enable 1   # the datacenter firewall, without which no VM firewall acts (cluster-wide: once per cluster is enough)",
       ],
       connections: [],
     },
@@ -169,6 +272,7 @@ export function applySteps(m: LabModel, flows: FlowTable): ApplySteps {
       commands: ["tofu apply -target=module.mgmt"],
       connections: [
         ...fromOutside,
+        ...bootServices("mgmt", "the MGMT hosts"),
         conn(registry.name, "internet", 443, "Harbor's installer and the proxy-cache upstreams"),
         conn(r, "internet", 443, "the runner downloads OpenTofu, talosctl, kubectl and helm (checksummed)"),
       ],
@@ -180,13 +284,32 @@ export function applySteps(m: LabModel, flows: FlowTable): ApplySteps {
       manual: true,
       why: "the first applies ran outside the lab; from here on only the runner reaches the cluster, so the stack moves there once",
       commands: [
-        `rsync -a -e 'ssh -J root@<a Proxmox node>' <output folder>${local ? " <output folder>.state" : ""} ${m.spec.adminUser}@${runner.ip}:`,
+        `rsync -a ${jump} <output folder>${local ? " <output folder>.state" : ""} ${m.spec.adminUser}@${runner.ip}:`,
+        `rsync -a --chmod=D700,F600 ${jump} lab-ca.pem registry.pem registry-key.pem${m.spec.proxmox.sshAgent ? "" : ` ${sshKeyFile}`} ${m.spec.adminUser}@${runner.ip}:secrets/   # the files the variables are read from, outside the tree`,
         "# from now on tofu runs on the runner only; the copy outside is stale",
       ],
       connections: [
         conn("outside", "proxmox", 22, "SSH jump through the Proxmox host", false),
         conn("proxmox", r, 22, "SSH to the runner (rsync of the tree)"),
       ],
+    },
+    {
+      id: "runner-variables",
+      title: `Set the variables on the runner ${r}`,
+      where: "runner",
+      host: r,
+      manual: true,
+      why: "the tree and the state carry no secrets; tofu on the runner needs every variable the first applies had, set in the shell that runs it and never in a file of the tree",
+      commands: [
+        "cd ~/secrets",
+        ...runnerVars.map((v) => exportLine(`TF_VAR_${v.name}`, v.value("id_ed25519"), v.note)),
+        ...(m.spec.proxmox.sshAgent ? ["# the provider's SSH (snippet uploads) uses the runner's agent: connect with ssh -A, or ssh-add the key there"] : []),
+        ...backendEnv.map((e) => exportLine(e.name, e.value, e.note)),
+        `for v in ${[...runnerVars.map((v) => `TF_VAR_${v.name}`), ...backendEnv.filter((e) => e.name === "PG_CONN_STR").map((e) => e.name)].join(" ")}; do printenv "$v" > /dev/null || echo "unset: $v"; done`,
+        "cd -",
+      ],
+      environment: [...runnerVars.map((v) => `TF_VAR_${v.name}`), ...backendEnv.map((e) => e.name)],
+      connections: [],
     },
     {
       id: "chart-mirror",
@@ -218,6 +341,7 @@ export function applySteps(m: LabModel, flows: FlowTable): ApplySteps {
         conn(r, registry.name, factory, "talos provider: registers the schematic with the Image Factory"),
         conn("proxmox", registry.name, factory, "the Proxmox node downloads the Talos boot ISO from the Image Factory"),
         conn(r, "group:talos", 50000, "talos provider: apply configuration, bootstrap, kubeconfig (apid)"),
+        ...bootServices("srv", "the Talos nodes"),
         conn("group:talos", registry.name, 443, "Talos pulls its images through the Harbor proxy cache"),
         conn("group:talos", registry.name, factory, "Talos fetches its installer image from the Image Factory"),
         conn(r, registry.name, 443, "helm provider: fetches the tigera-operator chart (OCI) at plan time"),
@@ -251,9 +375,16 @@ export function applySteps(m: LabModel, flows: FlowTable): ApplySteps {
       host: r,
       manual: false,
       commands: ["tofu apply"],
+      // The whole configuration: every provider plans against what it manages, and the DMZ hosts boot.
       connections: [
         ...fromRunner,
+        conn(r, "group:talos", 50000, "talos provider: applies a changed machine configuration, renews the kubeconfig near its expiry (apid; its Read is a no-op)"),
+        conn(r, registry.name, factory, "talos provider: registers a changed schematic with the Image Factory"),
+        conn(r, registry.name, 443, "helm provider: fetches the tigera-operator chart (OCI) at plan time"),
+        conn(r, "vip", 6443, "helm provider: reads and upgrades the releases through the API VIP"),
+        ...(m.hosts.some((h) => h.role === "ingress") ? bootServices("dmz", "the DMZ hosts") : []),
         ...m.hosts.filter((h) => h.role === "ingress").flatMap((h) => [
+          conn(h.name, registry.name, APT_PROXY_PORT, "cloud-init installs the host's packages through the apt proxy"),
           conn(h.name, registry.name, 443, "the ingress host pulls the controller image through Harbor"),
           conn(h.name, "vip", 6443, "the ingress controller watches the cluster"),
         ]),

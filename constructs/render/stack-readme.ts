@@ -1,5 +1,5 @@
 import { LabModel } from "../model/lab-model";
-import type { ApplyStep, ApplySteps, StepPlace } from "../apply/apply-steps";
+import { backendEnvironment, rootVariables, type ApplyStep, type ApplySteps, type StepPlace } from "../apply/apply-steps";
 import { demoHost } from "../platform/platform-charts";
 import { markdownCell, markdownRow } from "./markdown";
 
@@ -22,9 +22,10 @@ function renderStep(n: number, step: ApplyStep): string {
   // Console steps are things to do in a UI, not shell: a list, not a code block.
   const what =
     step.where === "pfsense-console" ? step.commands.map((c) => `- ${markdownCell(c)}`).join("\n") : `${fence}sh\n${body}\n${fence}`;
+  const env = step.environment?.length ? `\n\nIt reads ${step.environment.map((e) => `\`${e}\``).join(", ")} from the environment.` : "";
   return `### ${n}. ${markdownCell(step.title)}
 
-${step.manual ? "By hand" : "With tofu"}, ${where}${step.why ? ` (${markdownCell(step.why)})` : ""}.
+${step.manual ? "By hand" : "With tofu"}, ${where}${step.why ? ` (${markdownCell(step.why)})` : ""}.${env}
 
 ${what}
 ${table}`;
@@ -36,6 +37,13 @@ export function renderStackReadme(m: LabModel, modules: readonly string[], steps
   const rows = m.vms.map(
     (v) => `| ${markdownRow([v.name, v.role, v.module, v.node, v.vmId, v.address ?? "WAN: DHCP", `${v.size.cores} / ${v.size.memoryMiB} MiB / ${v.size.diskGiB} GiB`])} |`,
   );
+  const variables = [
+    ...rootVariables(m)
+      .filter((v) => v.required)
+      .map((v) => `export TF_VAR_${v.name}=${v.value("~/.ssh/id_ed25519")}${v.note ? ` # ${v.note}` : ""}`),
+    ...(s.proxmox.sshAgent ? ["# SSH for snippet uploads comes from the local agent"] : []),
+    ...backendEnvironment(m).map((e) => `export ${e.name}=${e.value}${e.note ? ` # ${e.note}` : ""}`),
+  ];
   const encryption = s.state.encryption
     ? "State and plans are encrypted (OpenTofu `terraform.encryption`, PBKDF2 + AES-GCM); keep `state_passphrase` safe."
     : "State encryption is off (`state.encryption: false`): use an encrypted backend or disk.";
@@ -68,18 +76,11 @@ The apply has ${steps.steps.length} steps, ${steps.manualSteps} of them by hand;
 connection it opens and the flow that allows it. Tofu runs outside the lab until the MGMT hosts exist, then
 only on the runner \`${steps.runner}\`.
 
-Set the variables wherever tofu runs (secrets through the environment, never in files):
+Set the variables wherever tofu runs (secrets through the environment, never in files of the tree);
+the step that hands the stack to the runner says how they get there:
 
 \`\`\`sh
-export TF_VAR_proxmox_endpoint=https://pve.example:8006/
-export TF_VAR_proxmox_api_token='user@pve!token=…'
-export TF_VAR_admin_ssh_public_keys='["ssh-ed25519 AAAA… admin"]'
-export TF_VAR_lab_ca_certificate="$(cat lab-ca.pem)"   # certificate only; the CA key stays with you
-export TF_VAR_lab_tls_certificate="$(cat registry.pem)" # ${m.spec.registry.fqdn}, signed by the lab CA
-export TF_VAR_lab_tls_private_key="$(cat registry-key.pem)"
-export TF_VAR_harbor_admin_password='…'
-${s.proxmox.sshAgent ? "# SSH for snippet uploads comes from the local agent" : "export TF_VAR_proxmox_ssh_private_key=\"$(cat ~/.ssh/id_ed25519)\""}
-${s.state.encryption ? "export TF_VAR_state_passphrase='at least 16 characters'" : ""}
+${variables.join("\n")}
 \`\`\`
 
 ${steps.steps.map((step, i) => renderStep(i + 1, step)).join("\n")}
