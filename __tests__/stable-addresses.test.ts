@@ -39,17 +39,17 @@ describe("stable addresses", () => {
     const a = synth({ ...threeNodes, talos: { workers: before } });
     const b = synth({ ...threeNodes, talos: { workers: after } });
     // the worker's own patch file, the srv module, and the tables that list every node: the runbook
-    // (README and apply-steps.json, with pfSense's DNS host overrides), the upgrade guide, pfSense's
+    // (README and apply-steps.json, with pfSense's DNS host overrides), the upgrade script, pfSense's
     // node alias and its BGP neighbours; no shared Talos patch changes
     expect(changedFiles(a, b)).toEqual([
       `${STACK}/README.md`,
-      `${STACK}/UPGRADE.md`,
       `${STACK}/apply-steps.json`,
       `${STACK}/modules/srv/main.tf.json`,
       `${STACK}/pfsense/RULES.md`,
       `${STACK}/pfsense/aliases.xml`,
       `${STACK}/pfsense/frr.conf`,
       `${STACK}/talos/nodes/${changed}.yaml`,
+      `${STACK}/upgrade.sh`,
     ]);
     const diff = jsonDiff(JSON.parse(a.get(`${STACK}/modules/srv/main.tf.json`)!), JSON.parse(b.get(`${STACK}/modules/srv/main.tf.json`)!));
     expect(diff.length).toBeGreaterThan(0);

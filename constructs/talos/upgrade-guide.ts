@@ -4,8 +4,7 @@ import { LabModel } from "../model/lab-model";
  * UPGRADE.md: the provider does not upgrade Talos (it only applies configuration), so the stack ships
  * the steps around `upgrade.sh` (the rolling talosctl upgrade), the machine-config contract rule, and
  * what each kind of day-2 change does to running VMs (the change matrix in the test suite shows it).
- */
-/**
+ *
  * @param m - the resolved lab
  * @param registryTls - where the registry host keeps its TLS pair (the cloud-init layer decides)
  */
