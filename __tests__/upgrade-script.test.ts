@@ -1,5 +1,5 @@
 import { spawn, spawnSync } from "node:child_process";
-import { chmodSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
+import { chmodSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { buildSync } from "esbuild";
@@ -23,6 +23,10 @@ beforeAll(() => {
   talosctl = join(root, "talosctl");
   writeFileSync(talosctl, `#!/bin/sh\nexec "${process.execPath}" "${bundle}" "$@"\n`);
   chmodSync(talosctl, 0o755);
+  // the Proxmox API as the stand-in answers it: a `curl` first on the PATH
+  mkdirSync(join(root, "bin"));
+  writeFileSync(join(root, "bin", "curl"), `#!/bin/sh\nexec "${process.execPath}" "${bundle}" --curl "$@"\n`);
+  chmodSync(join(root, "bin", "curl"), 0o755);
   writeFileSync(join(root, "talosconfig"), "context: stand-in\n");
 });
 afterAll(() => rmSync(root, { recursive: true, force: true }));
@@ -45,8 +49,19 @@ function cluster(
   schematic = REFERENCE_SCHEMATIC,
 ): StandinState {
   return {
-    nodes: nodes.map(([name, ip, role], i) => ({ name, ip, role, version, schematic, recoverIn: 0, memberId: (0x1a2b3c4d00000000n + BigInt(i)).toString(16).padStart(16, "0") })),
-    recovery: 6,
+    nodes: nodes.map(([name, ip, role], i) => ({
+      name,
+      ip,
+      role,
+      version,
+      schematic,
+      recoverIn: 0,
+      memberId: (0x1a2b3c4d00000000n + BigInt(i)).toString(16).padStart(16, "0"),
+      // the reference lab's default VM ids: zone base 3000 plus the address's last octet
+      vmid: 3000 + Number(ip.split(".")[3]),
+      pveNode: "pve",
+    })),
+    recovery: 12,
     upgrades: [],
     violations: [],
     ...extra,
@@ -73,7 +88,7 @@ async function run(text: string, state: StandinState, args: string[] = [], env: 
   const statePath = join(dir, "state.json");
   writeFileSync(statePath, JSON.stringify(state));
   const child = spawn("bash", [file, "--talosconfig", join(root, "talosconfig"), ...args], {
-    env: { PATH: process.env.PATH, TALOSCTL: talosctl, STANDIN_STATE: statePath, GATE_INTERVAL: "0", GATE_TIMEOUT: "30", ...env },
+    env: { PATH: `${join(root, "bin")}:${process.env.PATH}`, TALOSCTL: talosctl, STANDIN_STATE: statePath, GATE_INTERVAL: "0", GATE_TIMEOUT: "30", ...env },
   });
   let stdout = "";
   let stderr = "";
@@ -215,8 +230,12 @@ describe("upgrade.sh against a stand-in talosctl", () => {
     expect(r.state.upgrades).toEqual(["talos-cp-1 v1.13.10", "talos-cp-2 v1.13.10", "talos-cp-3 v1.13.10"]);
   });
 
-  it("rolls reboots with --reboot, control planes one at a time behind the gate", async () => {
-    const r = await run(upgrade, cluster(REFERENCE_NODES, "v1.13.10"), ["--reboot"]);
+  it("rolls reboots with --reboot through the Proxmox API, control planes one at a time behind the gate", async () => {
+    const noToken = await run(upgrade, cluster(REFERENCE_NODES, "v1.13.10"), ["--reboot"]);
+    expect(noToken.status).toBe(1);
+    expect(noToken.stderr).toContain("--reboot needs PROXMOX_ENDPOINT and PROXMOX_API_TOKEN");
+    const r = await run(upgrade, cluster(REFERENCE_NODES, "v1.13.10"), ["--reboot"], { TF_VAR_proxmox_endpoint: "https://pve.example:8006/", TF_VAR_proxmox_api_token: "root@pam!tofu=s3cret" });
+    expect(r.stderr).not.toContain("upgrade.sh:");
     expect(r.status).toBe(0);
     expect(r.state.violations).toEqual([]);
     expect(r.state.upgrades).toEqual(REFERENCE_NODES.map(([n]) => `${n} reboot`));

@@ -22,6 +22,9 @@ interface StandinNode {
   readonly role: "controlplane" | "worker";
   version: string;
   schematic: string;
+  /** The VM id and Proxmox node of the node's VM (for the API reboot). */
+  vmid?: number;
+  pveNode?: string;
   /** Invocations until an upgraded control plane's member is healthy again. */
   recoverIn: number;
   memberId: string;
@@ -53,6 +56,31 @@ const die = (msg: string): never => {
 
 // Time passes with every call.
 for (const n of state.nodes) if (n.recoverIn > 0) n.recoverIn--;
+
+// `--curl`: the Proxmox API's VM reboot (POST …/nodes/<node>/qemu/<vmid>/status/reboot), the header
+// read from a curl config on stdin (-K -).
+if (process.argv[2] === "--curl") {
+  const argv = process.argv.slice(3);
+  if (argv.join(" ").includes("PVEAPIToken")) state.violations.push("the API token on curl's command line");
+  const url = argv.find((a) => a.startsWith("http")) ?? die("curl stand-in: no URL");
+  const m = /\/api2\/json\/nodes\/([^/]+)\/qemu\/(\d+)\/status\/reboot$/.exec(url) ?? die(`curl stand-in: unsupported URL ${url}`);
+  const config = argv.includes("-K") ? readFileSync(0, "utf8") : "";
+  if (!/^header = "Authorization: PVEAPIToken=[^"]+"$/m.test(config)) die("curl: (22) The requested URL returned error: 401");
+  const n = state.nodes.find((x) => x.vmid === Number(m[2]) && x.pveNode === m[1]) ?? die(`curl: (22) The requested URL returned error: 500 (no VM ${m[2]} on ${m[1]})`);
+  for (const x of state.nodes) if (x.recoverIn > 0) x.recoverIn--;
+  if (n.role === "controlplane") {
+    const others = state.nodes.filter((c) => c.role === "controlplane" && c !== n && c.recoverIn === 0).length;
+    const total = state.nodes.filter((c) => c.role === "controlplane").length;
+    if (total > 1 && others <= total / 2) {
+      state.violations.push(`${n.name}: quorum would be lost (${others} healthy of ${total} left)`);
+    }
+    n.recoverIn = state.recovery;
+  }
+  state.upgrades.push(`${n.name} reboot`);
+  writeFileSync(statePath, JSON.stringify(state, null, 2));
+  process.stdout.write('{"data":"UPID:pve:0001:reboot"}\n');
+  process.exit(0);
+}
 
 const args = process.argv.slice(2);
 const flag = (name: string, short?: string): string | undefined => {
@@ -95,11 +123,18 @@ if (verb === "get" && sub === "version") {
     process.stdout.write(`${node(ip).version}\n`);
   }
 } else if (verb === "get" && sub === "extensions") {
-  if (flag("-o") !== 'jsonpath={.spec.metadata.name}{" "}{.spec.metadata.version}') die(`stand-in: unsupported output ${flag("-o")}`);
+  // One line per result, as talosctl's jsonpath output prints them; only single-field paths are
+  // answered (a composite template prints each of its parts on a line of its own in real talosctl).
+  const field = { "jsonpath={.spec.metadata.name}": "name", "jsonpath={.spec.metadata.version}": "version" }[flag("-o") ?? ""];
+  if (!field) die(`stand-in: unsupported output ${flag("-o")}`);
   for (const ip of targets) {
     const n = node(ip);
     skewWarning(n);
-    process.stdout.write(`qemu-guest-agent 10.0.2\nschematic ${n.schematic}\n`);
+    const extensions = [
+      { name: "qemu-guest-agent", version: "10.0.2" },
+      { name: "schematic", version: n.schematic },
+    ];
+    for (const e of extensions) process.stdout.write(`${field === "name" ? e.name : e.version}\n`);
   }
 } else if (verb === "etcd" && sub === "status") {
   const rows = ["NODE   MEMBER   DB SIZE   IN USE   LEADER   RAFT INDEX   RAFT TERM   RAFT APPLIED INDEX   LEARNER   PROTOCOL   STORAGE   ERRORS"];

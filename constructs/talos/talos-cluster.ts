@@ -97,7 +97,8 @@ export class TalosCluster extends Construct {
               error_message: `talos.configContract ${contract.minor} is older than the contract the cluster was created with (${created}): a machine configuration cannot move back to an older config model. Set talos.configContract to ${created} or newer.`,
             }
           : {
-              condition: hclExpression(`talos_machine_secrets.lab.talos_version == "${contract.minor}"`),
+              // by the minor number: the provider reads "v1.13", "1.13" and "v1.13.9" alike (contract.go)
+              condition: hclExpression(`${createdMinor} == ${minor}`),
               error_message: `The cluster's machine-config contract was created as ${created}, but talos.version ${t.version} would make it ${contract.minor}. Pin talos.configContract in the lab spec to the contract the nodes run (${created}, or the newer one you moved them to on purpose); to move it, set it to ${contract.minor}.`,
             },
       ]);

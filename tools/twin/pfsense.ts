@@ -93,19 +93,34 @@ function endpoint(n: unknown, where: string): PfEndpoint {
   return { ...base, ...(has(e, "not") ? { not: true as const } : {}), ...(port !== undefined ? { port: port.replace(":", "-") } : {}) };
 }
 
+/** Config paths the playback file may set or delete: the ones whose effect the twin models. */
+const MODELLED_SETTINGS = new Set(["system/webgui/noantilockout", "interfaces/wan/blockpriv", "interfaces/wan/blockbogons", "system/disablereplyto", "nat/outbound/mode"]);
+
 /** The PHP calls of the playback file the twin understands, applied over pfSense's default config. */
 export function pfSettings(playback: string | undefined, nat: string): PfSettings {
   const paths = new Map<string, boolean>([
     ["interfaces/wan/blockpriv", true],
     ["interfaces/wan/blockbogons", true],
   ]);
+  const values = new Map<string, string>();
   for (const line of (playback ?? "").split("\n")) {
     const set = /^\s*config_set_path\('([^']+)',\s*(true|false|'[^']*')\);/.exec(line);
     const del = /^\s*config_del_path\('([^']+)'\);/.exec(line);
-    if (set) paths.set(set[1], set[2] !== "false");
+    const path = set?.[1] ?? del?.[1];
+    // A setting the twin does not model could change what every rule means: refuse it.
+    if (path !== undefined && !MODELLED_SETTINGS.has(path)) throw new Error(`playback file: the setting ${path} is not modelled by the twin`);
+    if (/config_set_path|config_del_path/.test(line) && !set && !del) throw new Error(`playback file: cannot read ${line.trim()}`);
+    if (set) {
+      paths.set(set[1], set[2] !== "false");
+      values.set(set[1], set[2].replace(/^'|'$/g, ""));
+    }
     if (del) paths.delete(del[1]);
   }
-  const outbound = text(((xml.parse(nat) as Node).nat as Node | undefined)?.outbound, "mode") ?? "automatic";
+  const natDoc = (xml.parse(nat) as Node).nat as Node | undefined;
+  const outboundNode = natDoc?.outbound as Node | undefined;
+  if (outboundNode && has(outboundNode, "rule")) throw new Error("nat.xml: outbound NAT rules are not modelled by the twin");
+  const outbound = values.get("nat/outbound/mode") ?? text(outboundNode, "mode") ?? "automatic";
+  if (!["automatic", "hybrid", "advanced", "disabled"].includes(outbound)) throw new Error(`outbound NAT mode ${outbound} is not modelled`);
   return {
     noAntiLockout: paths.has("system/webgui/noantilockout"),
     wanBlockPrivate: paths.has("interfaces/wan/blockpriv"),

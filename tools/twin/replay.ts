@@ -1,5 +1,5 @@
 import type { ProbeOutcome } from "./agent";
-import { pfTables } from "./pfsense";
+import { pfSettings, pfTables } from "./pfsense";
 import { readStack, Step, StepConnection, StackFlow, TwinStack } from "./stack";
 import { ProbeRecord, Twin, TwinHost } from "./twin";
 
@@ -57,6 +57,7 @@ function portCovered(f: StackFlow, port: number): boolean {
 function preflight(stack: TwinStack): string[] {
   try {
     pfTables(stack.pfsense, []);
+    pfSettings(stack.pfsense.playback, stack.pfsense.nat);
     return [];
   } catch (e) {
     return [`pfsense: ${(e as Error).message}`];
@@ -100,6 +101,8 @@ function toolConnections(twin: Twin, step: Step): StepConnection[] {
   const out: StepConnection[] = [];
   const add = (to: string, port: number, why: string) => out.push({ from: origin, to, protocol: "tcp", port, why: `tofu (${step.where}): ${why}` });
   for (const c of step.commands) {
+    // tofu init on the runner fetches the pinned providers from the registry over HTTPS
+    if (/^tofu init\b/.test(c.trim()) && step.where === "runner") add("internet", 443, "provider download (tofu init)");
     const m = /^tofu (apply|plan)\b(.*)$/.exec(c.trim());
     if (!m) continue;
     const targets = [...m[2].matchAll(/-target=module\.([A-Za-z0-9_-]+)/g)].map((t) => t[1]);
@@ -110,14 +113,19 @@ function toolConnections(twin: Twin, step: Step): StepConnection[] {
     if (types.has("talos_machine_configuration_apply")) add("group:talos", 50000, "machine configuration (apid)");
     const factory = twin.stack.imageFactory;
     if (types.has("talos_image_factory_schematic") && factory) add(factory.hostname.split(".")[0], Number(factory.port || 443), "Image Factory schematic");
-    if (types.has("helm_release")) add("vip", 6443, "Helm releases (Kubernetes API)");
+    if (types.has("helm_release")) {
+      add("vip", 6443, "Helm releases (Kubernetes API)");
+      for (const repo of twin.stack.chartRepositories) add(repo.hostname.split(".")[0], Number(repo.port || 443), `Helm chart pull (${repo.hostname})`);
+    }
   }
   return out;
 }
 
 /** Whether some step switches the Proxmox datacenter firewall on (without it no VM firewall acts). */
 export function datacenterFirewallOn(stack: TwinStack): boolean {
-  return stack.steps.some((s) => s.commands.some((c) => /datacenter firewall|cluster\/firewall\/options/i.test(c) && !/\b(off|disable)/i.test(c)));
+  return stack.steps.some((s) =>
+    s.commands.some((c) => /datacenter firewall|cluster\/firewall\/options/i.test(c) && !/\b(off|disable)|--enable\s+0\b/i.test(c) && (/--enable\s+1\b/.test(c) || !/--enable/.test(c))),
+  );
 }
 
 /** Evenly spread picks of at most n items (first and last included). */
@@ -144,13 +152,13 @@ export async function runTwin(stackDir: string, options: RunOptions = {}): Promi
   const stack = readStack(stackDir);
   const timings: Record<string, number> = {};
   const t0 = Date.now();
-  const twin = new Twin(stack, { prefix: options.prefix, log, ports: listenerPorts(stack), datacenterFirewall: datacenterFirewallOn(stack) });
   const probes: ProbeRecord[] = [];
   const findings: string[] = [];
   const n = options.sample ?? 16;
   if (stack.stepsMissing) findings.push("apply-steps.json is missing: where each step runs and what it connects is not data; replaying the legacy runbook without connections");
   const refused = preflight(stack);
   if (refused.length) return { lab: stack.lab, probes, findings: [...findings, ...refused], timings: { totalMs: Date.now() - t0 }, ok: false };
+  const twin = new Twin(stack, { prefix: options.prefix, log, ports: listenerPorts(stack), datacenterFirewall: datacenterFirewallOn(stack) });
   if (!datacenterFirewallOn(stack)) findings.push("no apply step switches the Proxmox datacenter firewall on: every VM firewall is inert");
   try {
     await twin.physical();

@@ -139,6 +139,8 @@ export interface TwinStack {
   readonly moduleTypes: Readonly<Record<string, readonly string[]>>;
   /** The Image Factory the Talos provider talks to (its `image_factory_url`). */
   readonly imageFactory?: URL;
+  /** Chart repositories Helm releases pull from (OCI ones as https URLs). */
+  readonly chartRepositories: readonly URL[];
   /** The tree has no apply-steps.json; the twin replays the legacy runbook. */
   readonly stepsMissing: boolean;
   readonly lab: string;
@@ -174,6 +176,15 @@ function readJson(path: string): Json {
     return v as Json;
   } catch (e) {
     throw new TwinReadError(`${path}: ${(e as Error).message}`);
+  }
+}
+
+/** A text file of the stack; a missing one is a TwinReadError naming it. */
+function readText(path: string): string {
+  try {
+    return readFileSync(path, "utf8");
+  } catch {
+    throw new TwinReadError(`${path}: missing (is this a synthesized stack?)`);
   }
 }
 
@@ -317,7 +328,7 @@ function readTalosDocs(stackDir: string, ev: Evaluator, srv: Json, name: string)
     const f = patchFile(p);
     if (!f) throw new TwinReadError(`${where}: config patch ${p.slice(0, 80)} is not a file the twin reads`);
     if (f.template) continue; // registry TLS: certificates only
-    docs.push(...yamlDocs(readFileSync(join(stackDir, f.path), "utf8"), f.path));
+    docs.push(...yamlDocs(readText(join(stackDir, f.path)), f.path));
   }
   void ev;
   return docs;
@@ -343,7 +354,7 @@ function readUserData(stackDir: string, ev: Evaluator, module: string, vm: Json,
   const data = String(obj(file.source_raw, `${m[1]} source_raw`).data);
   const f = patchFile(data);
   if (!f) throw new TwinReadError(`${name}: user data ${data.slice(0, 80)} is not a template file`);
-  const doc = parseYaml(fillTemplate(readFileSync(join(stackDir, f.path), "utf8"), f.path)) as Json;
+  const doc = parseYaml(fillTemplate(readText(join(stackDir, f.path)), f.path)) as Json;
   const routes: { to: string; via: string }[] = [];
   const nftFiles: { path: string; text: string }[] = [];
   for (const w of (doc.write_files as Json[] | undefined) ?? []) {
@@ -419,8 +430,8 @@ function readCalico(stackDir: string, platform: Json): CalicoSettings {
     if (local) {
       const dir = join(stackDir, local[1], "templates");
       for (const f of readdirSync(dir).sort()) {
-        if (/\{\{/.test(readFileSync(join(dir, f), "utf8"))) throw new TwinReadError(`${local[1]}/templates/${f}: Helm templating is not modelled`);
-        for (const d of yamlDocs(readFileSync(join(dir, f), "utf8"), `${local[1]}/templates/${f}`)) {
+        if (/\{\{/.test(readText(join(dir, f)))) throw new TwinReadError(`${local[1]}/templates/${f}: Helm templating is not modelled`);
+        for (const d of yamlDocs(readText(join(dir, f)), `${local[1]}/templates/${f}`)) {
           const spec = (d.spec ?? {}) as Json;
           if (d.kind === "BGPConfiguration" && (d.metadata as Json)?.name === "default") {
             if (spec.asNumber !== undefined) asNumber = Number(spec.asNumber);
@@ -443,11 +454,15 @@ function readCalico(stackDir: string, platform: Json): CalicoSettings {
     for (const v of (rel.values as string[] | undefined) ?? []) {
       const f = patchFile(v);
       if (!f) continue;
-      const values = parseYaml(readFileSync(join(stackDir, f.path), "utf8")) as Json;
+      const values = parseYaml(readText(join(stackDir, f.path))) as Json;
       const pools = (((values.installation as Json | undefined)?.calicoNetwork as Json | undefined)?.ipPools as Json[] | undefined) ?? [];
       if (pools.length) {
         if (pools.length > 1) throw new TwinReadError(`${f.path}: the twin models one IP pool`);
         pool = { cidr: String(pools[0].cidr), blockSize: Number(pools[0].blockSize ?? 26), encapsulation: String(pools[0].encapsulation ?? "IPIP") };
+        // The twin routes pod blocks natively over BGP: an encapsulated pool, or one whose routes are
+        // not exported, is a different network it does not model (and pfSense would learn no blocks).
+        if (pool.encapsulation !== "None") throw new TwinReadError(`${f.path}: IP pool encapsulation ${pool.encapsulation} is not modelled (native BGP routing only)`);
+        if (pools[0].disableBGPExport === true) throw new TwinReadError(`${f.path}: the IP pool's disableBGPExport stops its blocks reaching pfSense`);
       }
     }
     void name;
@@ -461,7 +476,7 @@ function readDemoPorts(stackDir: string): number[] {
   if (!existsSync(dir)) return [];
   const ports: number[] = [];
   for (const f of readdirSync(dir).sort()) {
-    for (const d of yamlDocs(readFileSync(join(dir, f), "utf8"), f)) {
+    for (const d of yamlDocs(readText(join(dir, f)), f)) {
       if (d.kind !== "Deployment") continue;
       const containers = ((((d.spec as Json)?.template as Json)?.spec as Json)?.containers as Json[]) ?? [];
       for (const c of containers) for (const p of (c.ports as Json[]) ?? []) ports.push(Number(p.containerPort));
@@ -534,14 +549,21 @@ export function readStack(stackDir: string): TwinStack {
   const flows = arrayOf<StackFlow>(readJson(join(stackDir, "flows.json")).flows, "flows.json flows");
   const moduleTypes = Object.fromEntries(moduleNames.map((m) => [m, Object.keys((ev.module(m).resource ?? {}) as Json).sort()]));
   const factoryUrl = ((root.provider as Json | undefined)?.talos as Json[] | undefined)?.[0]?.image_factory_url;
+  const chartRepositories = moduleNames.flatMap((m) =>
+    Object.values(((ev.module(m).resource ?? {}) as Json).helm_release ?? {})
+      .map((r) => (r as Json).repository)
+      .filter((u): u is string => typeof u === "string" && /^(oci|https):\/\//.test(u))
+      .map((u) => new URL(u.replace(/^oci:/, "https:"))),
+  );
   const allNodes = vms.find((v) => v.os === "talos")?.talosDocs.find((d) => d.machine !== undefined || d.cluster !== undefined);
   const network = ((allNodes?.cluster as Json | undefined)?.network ?? {}) as Json;
-  const pf = (f: string) => readFileSync(join(stackDir, "pfsense", f), "utf8");
+  const pf = (f: string) => readText(join(stackDir, "pfsense", f));
   const playback = join(stackDir, "pfsense", "phpshellsessions", "talos-enclave");
   return {
     dir: stackDir,
     moduleTypes,
     imageFactory: typeof factoryUrl === "string" ? new URL(factoryUrl) : undefined,
+    chartRepositories,
     stepsMissing: "missing" in applySteps,
     lab: applySteps.lab,
     vms,

@@ -226,6 +226,8 @@ export class Twin {
     const addresses = [ip];
     if (vm.os === "talos") {
       const vipDoc = vm.talosDocs.find((d) => d.kind === "Layer2VIPConfig");
+      // Talos puts the VIP on the link the document names; a link the node does not have holds no VIP.
+      if (vipDoc && String(vipDoc.link) !== vm.ifname) throw new Error(`${vm.name}: Layer2VIPConfig names link ${String(vipDoc.link)}, but the node's link is ${vm.ifname}`);
       if (vipDoc && !this.vip) {
         this.vip = { address: String(vipDoc.name), holder: vm.name };
         await L.ip(vm.name, "addr", "add", `${this.vip.address}/32`, "dev", vm.ifname);
@@ -321,11 +323,12 @@ export class Twin {
   async proxmoxCommands(step: Step): Promise<void> {
     for (const c of step.commands) {
       // A hosts entry must name the address the host really has (the host is the name's first label).
-      const h = /^echo '(\S+) (\S+)' >> \/etc\/hosts/.exec(c.trim());
+      const h = /^echo\s+(['"])(\S+)\s+(\S+)\1\s*>>\s*\/etc\/hosts/.exec(c.trim());
       if (h) {
-        const vm = this.stack.vms.find((v) => v.name === h[2].split(".")[0]);
+        const [ip, name] = [h[2], h[3]];
+        const vm = this.stack.vms.find((v) => v.name === name.split(".")[0]);
         const actual = vm?.address?.split("/")[0];
-        if (actual !== h[1]) throw new Error(`/etc/hosts maps ${h[2]} to ${h[1]}, but ${vm ? `${vm.name} is at ${actual}` : "no VM has that name"}`);
+        if (actual !== ip) throw new Error(`/etc/hosts maps ${name} to ${ip}, but ${vm ? `${vm.name} is at ${actual}` : "no VM has that name"}`);
       }
       const m = /^ip route (add|replace) (\S+) via <pfSense WAN address>/.exec(c.trim());
       if (!m) continue;

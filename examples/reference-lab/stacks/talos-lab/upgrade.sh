@@ -6,7 +6,8 @@
 #
 #   bash upgrade.sh [--dry-run] [--reboot] [--accept-downtime] [--talosconfig FILE]
 #
-# Environment: TALOSCTL (default talosctl), GATE_TIMEOUT seconds (600), GATE_INTERVAL seconds (10).
+# Environment: TALOSCTL (default talosctl), GATE_TIMEOUT seconds (600), GATE_INTERVAL seconds (10);
+# for --reboot PROXMOX_ENDPOINT and PROXMOX_API_TOKEN (default: the TF_VAR_ values of the runner).
 # Exit codes: 0 done, 1 a node or the etcd gate failed, 2 bad arguments or a refused plan.
 set -euo pipefail
 
@@ -16,6 +17,8 @@ readonly INSTALLER_IMAGE='registry.mgmt.lab.internal:9443/nocloud-installer/ce4c
 # "<name> <address>", in the order they are upgraded
 readonly CONTROL_PLANES=('talos-cp-1 10.10.100.11' 'talos-cp-2 10.10.100.12' 'talos-cp-3 10.10.100.13')
 readonly WORKERS=('talos-worker-1 10.10.100.21' 'talos-worker-2 10.10.100.22')
+# "<Proxmox node> <VM id>" of each node's VM, for --reboot
+declare -rA PVE_VM=(['10.10.100.11']='pve 3011' ['10.10.100.12']='pve 3012' ['10.10.100.13']='pve 3013' ['10.10.100.21']='pve 3021' ['10.10.100.22']='pve 3022')
 
 TALOSCTL=${TALOSCTL:-talosctl}
 TALOSCONFIG_FILE=${TALOSCONFIG:-./talosconfig}
@@ -65,9 +68,16 @@ node_version() { # <address> <endpoint>
   tc -e "$2" -n "$1" get version -o 'jsonpath={.spec.version}' | tr -d '[:space:]'
 }
 
-# The schematic a node was installed from (the version of its "schematic" extension).
+# The schematic a node was installed from (the version of its "schematic" extension). talosctl prints
+# each jsonpath result on a line of its own (cmd/talosctl/cmd/talos/output/jsonpath.go), in the same
+# resource order for both queries: the names and the versions are paired line by line.
 node_schematic() { # <address> <endpoint>
-  tc -e "$2" -n "$1" get extensions -o 'jsonpath={.spec.metadata.name}{" "}{.spec.metadata.version}' | awk '$1 == "schematic" { print $2 }'
+  local names versions
+  names=$(tc -e "$2" -n "$1" get extensions -o 'jsonpath={.spec.metadata.name}') || return 1
+  versions=$(tc -e "$2" -n "$1" get extensions -o 'jsonpath={.spec.metadata.version}') || return 1
+  paste -d ' ' <(printf '%s
+' "$names") <(printf '%s
+' "$versions") | awk '$1 == "schematic" { print $2 }'
 }
 
 # Whether version $1 is older than version $2 (sort -V orders v1.13.9 before v1.13.10).
@@ -123,13 +133,34 @@ on_target() { # <address> <endpoint>
   [ "$(node_version "$1" "$2")" = "$TARGET_VERSION" ] && [ "$(node_schematic "$1" "$2")" = "$TARGET_SCHEMATIC" ]
 }
 
+# Reboots a node's VM through the Proxmox API: shut down and started again, which applies pending
+# hardware changes (a reboot inside the guest, as talosctl reboot does, would not). The token goes to
+# curl on stdin, never on its command line.
+pve_reboot() { # <name> <address>
+  local loc node vmid scheme=PVEAPIToken waited=0
+  loc=${PVE_VM[$2]}
+  node=${loc% *}
+  vmid=${loc#* }
+  local endpoint=${PROXMOX_ENDPOINT:-${TF_VAR_proxmox_endpoint:-}} token=${PROXMOX_API_TOKEN:-${TF_VAR_proxmox_api_token:-}}
+  if [ -z "$endpoint" ] || [ -z "$token" ]; then fail "--reboot needs PROXMOX_ENDPOINT and PROXMOX_API_TOKEN (or TF_VAR_proxmox_endpoint and TF_VAR_proxmox_api_token)"; fi
+  printf 'header = "Authorization: %s=%s"
+' "$scheme" "$token" |
+    curl -fsS -K - -X POST "${endpoint%/}/api2/json/nodes/$node/qemu/$vmid/status/reboot" >/dev/null ||
+    fail "$1 ($2): the Proxmox API refused the reboot of VM $vmid on $node"
+  until node_version "$2" "$(endpoint_for "$2")" >/dev/null 2>&1; do
+    if [ "$waited" -ge "$GATE_TIMEOUT" ]; then fail "$1 ($2) did not come back after ${GATE_TIMEOUT}s"; fi
+    sleep "$GATE_INTERVAL"
+    waited=$((waited + GATE_INTERVAL))
+  done
+}
+
 roll_node() { # <name> <address>
   local name=$1 ip=$2 endpoint current
   endpoint=$(endpoint_for "$ip")
   if [ "$REBOOT" -eq 1 ]; then
-    if [ "$DRY_RUN" -eq 1 ]; then log "dry run: would reboot $name ($ip)"; return 0; fi
-    log "rebooting $name ($ip)"
-    tc -e "$endpoint" -n "$ip" reboot --wait || fail "$name ($ip): talosctl reboot failed"
+    if [ "$DRY_RUN" -eq 1 ]; then log "dry run: would reboot $name ($ip), VM ${PVE_VM[$ip]#* } on ${PVE_VM[$ip]% *}"; return 0; fi
+    log "rebooting $name ($ip) through Proxmox"
+    pve_reboot "$name" "$ip"
     return 0
   fi
   current=$(node_version "$ip" "$endpoint") || fail "$name ($ip): cannot read its Talos version"
