@@ -137,6 +137,16 @@ describe.skipIf(!!skipReason)("the twin", () => {
       expect(r.findings.join("\n")).toMatch(message);
     });
 
+    it.each([
+      ["a playback setting it does not model", "pfsense/phpshellsessions/talos-enclave", (t: string) => t.replace(/^(config_set_path\('interfaces\/wan\/blockbogons', true\);)$/m, "$1\nconfig_set_path('system/webgui/protocol', 'http');"), /the setting system\/webgui\/protocol is not modelled/],
+      ["outbound NAT rules", "pfsense/nat.xml", (t: string) => t.replace(/<outbound>/, "<outbound><rule><interface>wan</interface><nonat/></rule>"), /outbound NAT rules are not modelled/],
+    ])("refuses %s", async (_, file, edit, message) => {
+      const r = await runTwin(planted(golden, file, edit));
+      expect(r.ok).toBe(false);
+      expect(r.probes).toEqual([]);
+      expect(r.findings.join("\n")).toMatch(message);
+    });
+
     it("a VM firewall without its options, a step flow that does not exist, a wrong hosts entry, a step that hides what tofu connects to", async () => {
       let dir = planted(golden, "modules/mgmt/main.tf.json", (t) => {
         const doc = JSON.parse(t);
