@@ -194,6 +194,19 @@ describe("upgrade.sh against a stand-in talosctl", () => {
     expect(versions(r.state)["talos-cp-2"]).toBe("v1.14.0");
   });
 
+  it("upgrades a node on a release candidate to the release, and refuses the other way round", async () => {
+    const rc = cluster(REFERENCE_NODES, "v1.13.9");
+    rc.nodes[4].version = "v1.13.10-rc.1";
+    const r = await run(upgrade, rc);
+    expect(r.status).toBe(0);
+    expect(versions(r.state)["talos-worker-2"]).toBe("v1.13.10");
+    const toRc = upgrade.replace("readonly TARGET_VERSION='v1.13.10'", "readonly TARGET_VERSION='v1.13.10-rc.1'");
+    expect(toRc).not.toBe(upgrade);
+    const back = await run(toRc, cluster(REFERENCE_NODES, "v1.13.10"));
+    expect(back.status).toBe(1);
+    expect(back.stderr).toContain("runs v1.13.10, newer than v1.13.10-rc.1");
+  });
+
   it("tolerates talosctl's version-skew warnings on stderr", async () => {
     const r = await run(upgrade, cluster(REFERENCE_NODES, "v1.13.9"), [], { STANDIN_CLIENT_VERSION: "v1.13.10" });
     expect(r.status).toBe(0);

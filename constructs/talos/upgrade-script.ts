@@ -115,8 +115,19 @@ node_schematic() { # <address> <endpoint>
   paste -d ' ' <(printf '%s\n' "$names") <(printf '%s\n' "$versions") | awk '$1 == "schematic" { print $2 }'
 }
 
-# Whether version $1 is older than version $2 (sort -V orders v1.13.9 before v1.13.10).
-older() { [ "$1" != "$2" ] && [ "$(printf '%s\\n%s\\n' "$1" "$2" | sort -V | head -n 1)" = "$1" ]; }
+# Whether version $1 is older than version $2, as semantic versions: numbers part by part, and a
+# pre-release (v1.14.0-rc.1) older than its release.
+older() {
+  local a=\${1#v} b=\${2#v} apre="" bpre="" ax ay az bx by bz
+  if [[ $a == *-* ]]; then apre=\${a#*-}; a=\${a%%-*}; fi
+  if [[ $b == *-* ]]; then bpre=\${b#*-}; b=\${b%%-*}; fi
+  IFS=. read -r ax ay az <<<"$a"
+  IFS=. read -r bx by bz <<<"$b"
+  if ((10#\${ax:-0} != 10#\${bx:-0})); then ((10#\${ax:-0} < 10#\${bx:-0})); return; fi
+  if ((10#\${ay:-0} != 10#\${by:-0})); then ((10#\${ay:-0} < 10#\${by:-0})); return; fi
+  if ((10#\${az:-0} != 10#\${bz:-0})); then ((10#\${az:-0} < 10#\${bz:-0})); return; fi
+  [ -n "$apre" ] && { [ -z "$bpre" ] || [[ $apre < $bpre ]]; }
+}
 
 # An endpoint for requests about <address>: another control plane when there is one.
 endpoint_for() { # <address>
