@@ -1,5 +1,5 @@
 import { spawnSync } from "node:child_process";
-import { readdirSync, rmSync, writeFileSync } from "node:fs";
+import { readdirSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { afterAll, describe, expect, it } from "vitest";
 import { changedPaths, PROJECT_ROOT, readTree, tempDir } from "./support/tree";
@@ -55,6 +55,18 @@ describe("npm run synth", () => {
     const r = synth(["--spec", broken, "--out", out]);
     expect(r.status).toBe(2);
     expect(r.stderr).toContain("is not valid YAML");
+  });
+
+  it("shows help and the version with exit 0, writing nothing", () => {
+    const before = readdirSync(work);
+    const help = synth(["--help"]);
+    expect(help.status).toBe(0);
+    expect(help.stdout).toContain("usage: npm run synth -- [--spec lab.yaml] [--out dir]");
+    expect(help.stdout).toContain("Exit codes: 0 written, 1 an internal failure, 2 bad arguments or a bad spec");
+    const version = synth(["--version"]);
+    expect(version.status).toBe(0);
+    expect(version.stdout.trim()).toBe(`talos-enclave ${JSON.parse(readFileSync(join(PROJECT_ROOT, "package.json"), "utf8")).version}`);
+    expect(readdirSync(work)).toEqual(before);
   });
 
   it("rejects unknown arguments", () => {
