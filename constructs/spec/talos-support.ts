@@ -23,6 +23,11 @@ export const KUBERNETES_MINORS_BY_TALOS: Readonly<Record<string, readonly [numbe
  */
 export const TALOS_PROVIDER_MAX_CONTRACT = "v1.13";
 
+/** The Talos minor of a version: `v1.13.9` → `v1.13`. */
+export function talosMinorOf(version: string): string {
+  return version.split(".").slice(0, 2).join(".");
+}
+
 /** `v1.13.9` or `v1.13` → 13. */
 export function talosMinorNumber(version: string): number {
   return Number(version.split(".")[1]);
@@ -33,6 +38,6 @@ export function talosMinorNumber(version: string): number {
  * bound provider supports.
  */
 export function defaultConfigContract(talosVersion: string): string {
-  const minor = talosVersion.split(".").slice(0, 2).join(".");
+  const minor = talosMinorOf(talosVersion);
   return talosMinorNumber(minor) > talosMinorNumber(TALOS_PROVIDER_MAX_CONTRACT) ? TALOS_PROVIDER_MAX_CONTRACT : minor;
 }

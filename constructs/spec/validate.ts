@@ -1,4 +1,4 @@
-import { KUBERNETES_MINORS_BY_TALOS, TALOS_PROVIDER_MAX_CONTRACT, talosMinorNumber } from "./talos-support";
+import { KUBERNETES_MINORS_BY_TALOS, TALOS_PROVIDER_MAX_CONTRACT, talosMinorNumber, talosMinorOf } from "./talos-support";
 import { z } from "zod";
 import {
   cidrContains,
@@ -347,7 +347,7 @@ export function semanticProblems(spec: LabSpec): SpecProblem[] {
     vmIdFor(p, "srv", n.ip, ipOk, n.vmId);
   }
   const K8S_RANGE = KUBERNETES_MINORS_BY_TALOS;
-  const talosMinorText = t.version.split(".").slice(0, 2).join(".");
+  const talosMinorText = talosMinorOf(t.version);
   const k8sMinor = Number(t.kubernetesVersion.split(".")[1]);
   const range = K8S_RANGE[talosMinorText];
   if (t.configContract !== undefined) {

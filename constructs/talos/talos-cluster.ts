@@ -23,10 +23,6 @@ export interface TalosClusterProps {
 }
 
 
-/** Talos minor version (`v1.13.9` → `v1.13`), the contract the secrets are generated for. */
-export function talosMinor(version: string): string {
-  return version.split(".").slice(0, 2).join(".");
-}
 
 /**
  * The Talos side of the srv module: secrets, one machine configuration per

@@ -6,7 +6,6 @@
  *
  *   terraform-provider-<name>_v<version>  →  node provider-server.js --schema <file> --provider <fqpn> --proto <dir>
  */
-import { createHash } from "node:crypto";
 import { readFileSync } from "node:fs";
 import { join } from "node:path";
 import * as grpc from "@grpc/grpc-js";
