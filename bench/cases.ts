@@ -50,6 +50,8 @@ export function labSpecFor(c: Extract<BenchCase, { kind: "lab" }>): LabSpecInput
   const firstWorker = 256 + 1; // 10.10.1.1
   return {
     zones: { srv: { bridge: "vmbr3", cidr: "10.10.0.0/20", gateway: "10.10.0.1", domain: "srv.lab.internal" } },
+    // Every node takes at least one /26 Calico block: a /16 holds 1 024, so big labs get a /15.
+    network: { podCidr: c.workers > 1000 ? "10.244.0.0/15" : "10.244.0.0/16" },
     talos: {
       vip: "10.10.0.10",
       controlPlanes: [1, 2, 3].map((i) => ({ name: `talos-cp-${i}`, ip: ipv4(srvNetwork + 10 + i) })),

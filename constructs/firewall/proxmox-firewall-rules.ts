@@ -87,7 +87,7 @@ function sourceOf(flows: FlowTable, from: string, zone: "mgmt" | "dmz" | "srv"):
 export function proxmoxFirewallRules(flows: FlowTable, vm: VmPlan): ProxmoxFirewallRule[] {
   const zone = zoneOf(vm);
   const intoVm = flows.flows.filter(
-    (f) => flows.resolve(f.to).vms.some((v) => v.name === vm.name) || (vm.os === "talos" && f.to === "pods"),
+    (f) => flows.reaches(f, vm) || (vm.os === "talos" && f.to === "pods"),
   );
   const accept = intoVm.map(
     (f): ProxmoxFirewallRule => ({

@@ -48,8 +48,13 @@ export interface ResolvedEndpoint {
 
 /** A resolved view of a lab's flows. */
 export class FlowTable {
+  /** Resolved endpoints by `<seenFrom> <endpoint>`: the model does not change once built. */
+  private readonly resolved = new Map<string, ResolvedEndpoint>();
+  /** Names of the VMs each endpoint stands for. */
+  private readonly vmNames = new Map<string, ReadonlySet<string>>();
+
   /**
-   * @param model - the lab the flows belong to
+   * @param model - the lab the flows belong to (not changed afterwards: resolutions are kept)
    * @param flows - every flow of the lab, component flows first
    */
   constructor(
@@ -59,9 +64,32 @@ export class FlowTable {
 
   /**
    * Addresses of an endpoint. `firewall` resolves to its address in `seenFrom`'s zone (the gateway),
-   * since that is the address a zone member talks to or hears from.
+   * since that is the address a zone member talks to or hears from. Each endpoint is resolved once;
+   * the result is shared and must not be changed.
+   *
+   * @throws Error for an endpoint the lab does not know
    */
   resolve(endpoint: string, seenFrom: ZoneName = "srv"): ResolvedEndpoint {
+    const key = `${seenFrom} ${endpoint}`;
+    let r = this.resolved.get(key);
+    if (r === undefined) {
+      r = this.resolveOnce(endpoint, seenFrom);
+      this.resolved.set(key, r);
+    }
+    return r;
+  }
+
+  /** Whether a flow's destination includes the VM; constant time after the first call per endpoint. */
+  reaches(flow: Flow, vm: VmPlan): boolean {
+    let names = this.vmNames.get(flow.to);
+    if (names === undefined) {
+      names = new Set(this.resolve(flow.to).vms.map((v) => v.name));
+      this.vmNames.set(flow.to, names);
+    }
+    return names.has(vm.name);
+  }
+
+  private resolveOnce(endpoint: string, seenFrom: ZoneName): ResolvedEndpoint {
     const m = this.model;
     const talos = [...m.controlPlanes, ...m.workers];
     const hosts = (vms: readonly VmPlan[]) => ({ vms, cidrs: vms.map((v) => `${v.ip}/32`) });
@@ -99,7 +127,7 @@ export class FlowTable {
 
   /** Flows whose destination includes the VM. */
   into(vm: VmPlan): Flow[] {
-    return this.flows.filter((f) => this.resolve(f.to).vms.some((v) => v.name === vm.name));
+    return this.flows.filter((f) => this.reaches(f, vm));
   }
 }
 

@@ -155,7 +155,15 @@ export function separationViolations(nets: LabNetworks, files: ReadonlyMap<strin
       vmTags.set(name, ((vm.tags as unknown[] | undefined) ?? []).map(String));
     }
   }
-  const tagged = (tag: string) => AddressSet.union([...vmTags].filter(([, tags]) => tags.includes(tag)).map(([name]) => vmAddress.get(name)!));
+  const taggedSets = new Map<string, AddressSet>();
+  const tagged = (tag: string): AddressSet => {
+    let s = taggedSets.get(tag);
+    if (s === undefined) {
+      s = AddressSet.union([...vmTags].filter(([, tags]) => tags.includes(tag)).map(([name]) => vmAddress.get(name)!));
+      taggedSets.set(tag, s);
+    }
+    return s;
+  };
   const talosDocs: { path: string; doc: Node }[] = [];
   for (const [path, content] of files) {
     if (!/^talos\/.*\.yaml$/.test(path)) continue;
@@ -382,10 +390,31 @@ export function separationViolations(nets: LabNetworks, files: ReadonlyMap<strin
     const invariant = m.name === "srv" ? 1 : 3;
     const consequence = m.name === "srv" ? "the WAN side can reach it" : "it accepts traffic no flow declares";
     const vmRef = (vm: string) => `\${proxmox_virtual_environment_vm.${vm}.vm_id}`;
+    // firewall options and IP sets by the VM they name (each looked up once per VM or rule)
+    const optionsByVmId = new Map<string, [number, Node]>();
+    const optionsByKey = new Map<string, [number, Node]>();
+    Object.entries(res.proxmox_virtual_environment_firewall_options ?? {}).forEach(([k, o], i) => {
+      const id = text(o, "vm_id");
+      if (id !== undefined && !optionsByVmId.has(id)) optionsByVmId.set(id, [i, o]);
+      optionsByKey.set(k, [i, o]);
+    });
+    /** The first options (in file order) that name the VM by reference or by key. */
+    const optionsOf = (key: string): Node | undefined => {
+      const found = [optionsByVmId.get(vmRef(key)), optionsByKey.get(key)].filter((x) => x !== undefined);
+      return found.sort((a, b) => a[0] - b[0])[0]?.[1];
+    };
+    const NO_ID = "\u0000";
+    const ipsetsByVmId = new Map<string, Node[]>();
+    for (const x of Object.values(res.proxmox_virtual_environment_firewall_ipset ?? {})) {
+      const id = text(x, "vm_id") ?? NO_ID;
+      const list = ipsetsByVmId.get(id);
+      if (list) list.push(x);
+      else ipsetsByVmId.set(id, [x]);
+    }
     // the VM's firewall must act: options enabled, input policy not ACCEPT, every NIC firewalled
     for (const [key, vm] of Object.entries(res.proxmox_virtual_environment_vm ?? {})) {
       const name = text(vm, "name") ?? key;
-      const options = Object.entries(res.proxmox_virtual_environment_firewall_options ?? {}).find(([k, o]) => text(o, "vm_id") === vmRef(key) || k === key)?.[1];
+      const options = optionsOf(key);
       const where = `${name} firewall options`;
       if (!options) out.push({ layer: "Proxmox", rule: where, invariant, message: `the VM has no firewall options, so its Proxmox firewall is off and ${consequence}` });
       else {
@@ -400,11 +429,10 @@ export function separationViolations(nets: LabNetworks, files: ReadonlyMap<strin
         }
       });
     }
-    const ipsets = Object.values(res.proxmox_virtual_environment_firewall_ipset ?? {});
     for (const [vm, rules] of Object.entries(res.proxmox_virtual_environment_firewall_rules ?? {})) {
       const ipset = (ref: string): AddressSet => {
         const name = ref.replace(/^guest\//, "");
-        const s = ipsets.find((x) => text(x, "name") === name && text(x, "vm_id") === text(rules, "vm_id"));
+        const s = (ipsetsByVmId.get(text(rules, "vm_id") ?? NO_ID) ?? []).find((x) => text(x, "name") === name);
         if (!s) return AddressSet.ANY; // a datacenter set or none the check can read: assume the worst
         const entries = (s.cidr as Node[] | undefined) ?? [];
         const pick = (nomatch: boolean) => AddressSet.union(entries.filter((e) => (e.nomatch === true) === nomatch).map((e) => AddressSet.parse(text(e, "name") ?? "") ?? AddressSet.ANY));

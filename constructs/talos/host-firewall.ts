@@ -28,6 +28,21 @@ function ingressSubnets(flows: FlowTable, from: string): { subnet: string; excep
  * rate-limited-open, as Talos does in block mode).
  */
 export function talosFirewallRules(flows: FlowTable, nodes: readonly VmPlan[]): TalosFirewallRules {
+  let byNodes = computed.get(flows);
+  if (byNodes === undefined) computed.set(flows, (byNodes = new WeakMap()));
+  let rules = byNodes.get(nodes);
+  if (rules === undefined) byNodes.set(nodes, (rules = deriveRules(flows, nodes)));
+  return rules;
+}
+
+/**
+ * Rules already derived, by flow table and node list: every node's patch asks for its role's rules,
+ * so deriving them per node would cost nodes × flows × nodes. The documents are shared; callers copy
+ * the lists they extend.
+ */
+const computed = new WeakMap<FlowTable, WeakMap<readonly VmPlan[], TalosFirewallRules>>();
+
+function deriveRules(flows: FlowTable, nodes: readonly VmPlan[]): TalosFirewallRules {
   const shared: TalosDocument[] = [];
   const perNode = new Map<string, TalosDocument[]>();
   const names = new Set(nodes.map((n) => n.name));
@@ -45,7 +60,12 @@ export function talosFirewallRules(flows: FlowTable, nodes: readonly VmPlan[]): 
       ingress: sources,
     };
     if (targets.length === nodes.length) shared.push(rule);
-    else for (const t of targets) perNode.set(t.name, [...(perNode.get(t.name) ?? []), rule]);
+    else
+      for (const t of targets) {
+        const list = perNode.get(t.name);
+        if (list) list.push(rule);
+        else perNode.set(t.name, [rule]);
+      }
   }
   return { shared, perNode };
 }

@@ -71,7 +71,7 @@ export function registryTlsDocuments(m: LabModel, ca: string): TalosDocument[] {
 export function roleDocuments(m: LabModel, flows: FlowTable, role: "controlplane" | "worker"): TalosDocument[] {
   const nodes = role === "controlplane" ? m.controlPlanes : m.workers;
   const rules = talosFirewallRules(flows, nodes).shared;
-  if (role === "worker") return rules;
+  if (role === "worker") return [...rules];
   const api = m.kubernetesApi;
   return [
     {
