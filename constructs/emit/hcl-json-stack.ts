@@ -1,4 +1,4 @@
-import { DefaultTokenResolver, StringConcat, TerraformElement, TerraformOutput, TerraformStack, Tokenization } from "cdktf";
+import { DefaultTokenResolver, StringConcat, TerraformElement, TerraformOutput, TerraformStack, Token, Tokenization } from "cdktf";
 import { deepMerge } from "cdktf/lib/util";
 import { IConstruct } from "constructs";
 import { escapeHclTemplate } from "./hcl-text";
@@ -34,6 +34,60 @@ export function escapeLiterals(value: unknown): unknown {
     return Object.fromEntries(Object.entries(value).map(([k, v]) => [k, escapeLiterals(v)]));
   }
   return value;
+}
+
+/** Marks every encoded cdktf token in a string: `${TfToken[…]}`, `#{TfToken[…]}` (lists), `&{TfToken[…]}` (maps). */
+const TOKEN_MARKER = "TfToken[";
+
+/**
+ * cdktf's pattern for numbers encoded inside strings (tokens/private/encoding NUMBER_TOKEN_REGEX): a
+ * string it matches goes through cdktf's resolver, as it would without the fast path.
+ */
+const NUMBER_IN_STRING = /[-|\d|.+]+(e[-|\d|.|e|E|+]+)/;
+
+function tokenString(v: string): boolean {
+  return v.includes(TOKEN_MARKER) || NUMBER_IN_STRING.test(v);
+}
+
+function tokenElement(v: unknown): boolean {
+  return (typeof v === "string" && v.includes(TOKEN_MARKER)) || (typeof v === "number" && Token.isUnresolved(v));
+}
+
+/**
+ * {@link escapeLiterals} and cdktf's resolution in one walk: plain objects, arrays and literals that
+ * hold no token are copied as cdktf's resolver would copy them (undefined members dropped); every
+ * value that holds a token, is not plain, or might be read as one by cdktf is escaped and handed to
+ * `slow` (cdktf's resolver) whole. The result equals `slow(escapeLiterals(value))`; it only skips
+ * cdktf's per-leaf work on the bulk of a configuration, which is literal.
+ *
+ * @param value - an element's unresolved configuration
+ * @param slow - cdktf's resolution of a value
+ */
+export function escapeAndResolve(value: unknown, slow: (v: unknown) => unknown): unknown {
+  if (typeof value === "string") {
+    const escaped = escapeLiteralParts(value);
+    return tokenString(escaped) ? slow(escaped) : escaped;
+  }
+  if (typeof value === "number") return Token.isUnresolved(value) ? slow(value) : value;
+  if (value === null || typeof value !== "object") return typeof value === "function" ? slow(value) : value;
+  if (Array.isArray(value)) {
+    if (value.some(tokenElement)) return slow(escapeLiterals(value));
+    const out: unknown[] = [];
+    for (const x of value) {
+      const r = escapeAndResolve(x, slow);
+      if (r !== undefined) out.push(r);
+    }
+    return out;
+  }
+  if (!isPlain(value)) return slow(value);
+  const entries = Object.entries(value);
+  if (entries.some(([k, v]) => k.includes(TOKEN_MARKER) || typeof v === "function")) return slow(escapeLiterals(value));
+  const out: Record<string, unknown> = {};
+  for (const [k, v] of entries) {
+    const r = escapeAndResolve(v, slow);
+    if (r !== undefined) out[k] = r;
+  }
+  return out;
 }
 
 function terraformElements(node: IConstruct, into: TerraformElement[] = []): TerraformElement[] {
@@ -85,7 +139,7 @@ export abstract class HclJsonStack extends TerraformStack {
       );
     }
     tf["//"] = { metadata, outputs };
-    for (const fragment of elements.map((e) => resolve(escapeLiterals(e.toTerraform())))) deepMerge(tf, fragment);
+    for (const fragment of elements.map((e) => escapeAndResolve(e.toTerraform(), resolve))) deepMerge(tf, fragment);
     // Every fragment is resolved already: only the overrides hold tokens still. (cdktf resolves the
     // whole merged tree a second time; on a lab of thousands of VMs that walk was a quarter of synth.)
     deepMerge(tf, resolve(escapeLiterals(self.rawOverrides)));
