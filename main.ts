@@ -1,19 +1,26 @@
 /**
  * talos-enclave synth: the reference lab, or a YAML spec, into cdktf.out/.
  *
- *   npm run synth [-- --spec lab.yaml] [--out dir]
+ *   npm run synth [-- --spec lab.yaml] [--out dir] [--check | --diff]
  *   npm run synth -- --help | --version
  *   TALOS_ENCLAVE_SPEC=lab.yaml npx cdktf synth
  *
- * Exit codes: 0 written (or help/version shown), 1 an internal failure, 2 bad arguments or a bad spec.
+ * Exit codes: 0 written, checked or compared (or help/version shown), 1 an internal failure, 2 bad
+ * arguments or a bad spec.
  */
+import { performance } from "node:perf_hooks";
 import { existsSync, readFileSync } from "node:fs";
-import { dirname, join } from "node:path";
-import { synthLab } from "./constructs/emit/synth-lab";
+import { dirname, join, relative } from "node:path";
+import { previewLabTree, SynthPhase, synthLabTree } from "./constructs/emit/synth-lab";
+import { treeChanges } from "./constructs/emit/tree-diff";
 import { loadLabSpec } from "./constructs/spec/load";
+import type { LabSpecInput } from "./constructs/spec/lab-spec";
 import { SpecError } from "./constructs/spec/spec-error";
 
-const USAGE = "usage: npm run synth -- [--spec lab.yaml] [--out dir] | --help | --version";
+const USAGE = "usage: npm run synth -- [--spec lab.yaml] [--out dir] [--check | --diff] | --help | --version";
+
+/** Talos nodes from which synth reports its phases as they end. */
+const BIG_LAB = 100;
 
 const HELP = `talos-enclave: synthesize a separated Talos lab on Proxmox into OpenTofu modules and reviewed sidecars.
 
@@ -21,10 +28,17 @@ ${USAGE}
 
   --spec FILE   the lab spec (YAML; default: the embedded reference lab, or $TALOS_ENCLAVE_SPEC)
   --out DIR     the output folder (default: $CDKTF_OUTDIR or cdktf.out); synth never deletes what it did not write
+  --check       validate and render everything (separation check included), write nothing
+  --diff        list the files of the output folder a synth would add, remove or change, with line
+                counts, and write nothing
   --help        this text
   --version     the talos-enclave version
 
-Exit codes: 0 written, 1 an internal failure, 2 bad arguments or a bad spec (one line per problem).`;
+Synth ends with one line: modules, resources, sidecar files and time. Labs of ${BIG_LAB} or more Talos
+nodes also report each phase (validate, build, render, write) on stderr as it ends.
+
+Exit codes: 0 written (or checked, or compared), 1 an internal failure, 2 bad arguments or a bad spec
+(one line per problem).`;
 
 function usage(message: string): never {
   console.error(`synth: ${message}\n${USAGE}`);
@@ -40,8 +54,14 @@ function packageVersion(): string {
   }
 }
 
-function parseArgs(argv: string[]): { spec?: string; out?: string } {
-  const out: { spec?: string; out?: string } = {};
+interface Args {
+  spec?: string;
+  out?: string;
+  mode: "write" | "check" | "diff";
+}
+
+function parseArgs(argv: string[]): Args {
+  const out: Args = { mode: "write" };
   for (let i = 0; i < argv.length; i++) {
     const a = argv[i];
     if (a === "--help" || a === "-h") {
@@ -56,19 +76,66 @@ function parseArgs(argv: string[]): { spec?: string; out?: string } {
       const v = argv[++i];
       if (!v) usage(`${a} needs a value`);
       out[a === "--spec" ? "spec" : "out"] = v;
+    } else if (a === "--check" || a === "--diff") {
+      const mode = a === "--check" ? "check" : "diff";
+      if (out.mode !== "write" && out.mode !== mode) usage("--check and --diff exclude each other");
+      out.mode = mode;
     } else usage(`unknown argument ${a}`);
   }
   return out;
 }
 
+/** Talos nodes the spec lists (the reference lab has five). */
+function talosNodes(spec: LabSpecInput): number {
+  const t = (spec as { talos?: { controlPlanes?: unknown[]; workers?: unknown[] } }).talos;
+  return (Array.isArray(t?.controlPlanes) ? t.controlPlanes.length : 3) + (Array.isArray(t?.workers) ? t.workers.length : 2);
+}
+
+function seconds(ms: number): string {
+  return `${(ms / 1000).toFixed(1)} s`;
+}
+
+function shown(path: string): string {
+  const rel = relative(process.cwd(), path);
+  return rel && !rel.startsWith("..") ? rel : path;
+}
+
+function plural(n: number, word: string): string {
+  return `${n} ${word}${n === 1 ? "" : "s"}`;
+}
+
 function main(): void {
+  const started = performance.now();
   const args = parseArgs(process.argv.slice(2));
   const specFile = args.spec ?? process.env.TALOS_ENCLAVE_SPEC;
   const outdir = args.out ?? process.env.CDKTF_OUTDIR ?? "cdktf.out";
   try {
     const spec = specFile ? loadLabSpec(specFile) : {};
-    const stackDir = synthLab(spec, outdir);
-    console.log(`synth: wrote ${stackDir.replace(process.cwd() + "/", "")}`);
+    const onPhase =
+      talosNodes(spec) >= BIG_LAB ? (phase: SynthPhase, ms: number) => console.error(`synth: ${phase.padEnd(8)} ${seconds(ms)}`) : undefined;
+    const counts = (r: { summary: { modules: number; resources: number; sidecarFiles: number } }) =>
+      `${plural(r.summary.modules, "module")}, ${plural(r.summary.resources, "resource")}, ${plural(r.summary.sidecarFiles, "sidecar file")}`;
+    if (args.mode === "check") {
+      const line = previewLabTree(spec, outdir, (_root, _name, r) => counts(r), { onPhase });
+      console.log(`synth: check passed, nothing written — ${line} in ${seconds(performance.now() - started)}`);
+      return;
+    }
+    if (args.mode === "diff") {
+      const changes = previewLabTree(spec, outdir, (root) => treeChanges(outdir, root), { onPhase });
+      const by = (s: string) => changes.filter((c) => c.status === s).length;
+      console.log(
+        changes.length === 0
+          ? `synth: ${shown(outdir)} is up to date, nothing written`
+          : `synth: ${plural(changes.length, "file")} of ${shown(outdir)} would change (${by("changed")} changed, ${by("added")} added, ${by("removed")} removed), nothing written`,
+      );
+      for (const c of changes) {
+        const lines = [c.added ? `+${c.added}` : "", c.removed ? `-${c.removed}` : ""].filter(Boolean).join(" ");
+        console.log(`  ${c.status.padEnd(8)} ${c.path}  ${lines}`);
+      }
+      return;
+    }
+    const result = synthLabTree(spec, outdir, { onPhase });
+    console.log(`synth: wrote ${shown(result.stackDir)} — ${counts(result)} in ${seconds(performance.now() - started)}`);
   } catch (e) {
     if (e instanceof SpecError) {
       console.error(e.message);

@@ -23,7 +23,7 @@ describe("npm run synth", () => {
     const r = synth(["--out", out]);
     expect(r.stderr).toBe("");
     expect(r.status).toBe(0);
-    expect(r.stdout.trim()).toBe("synth: wrote out/reference-lab/stacks/talos-lab");
+    expect(r.stdout.trim()).toMatch(/^synth: wrote out\/reference-lab\/stacks\/talos-lab — 5 modules, 56 resources, 32 sidecar files in \d+\.\d s$/);
     // nothing else lands in the working directory (no stray App output folders)
     expect(readdirSync(work)).toEqual(["out"]);
     expect(changedPaths(readTree(out), readTree(join(PROJECT_ROOT, "examples", "reference-lab")))).toEqual([]);
@@ -62,7 +62,9 @@ describe("npm run synth", () => {
     const help = synth(["--help"]);
     expect(help.status).toBe(0);
     expect(help.stdout).toContain("usage: npm run synth -- [--spec lab.yaml] [--out dir]");
-    expect(help.stdout).toContain("Exit codes: 0 written, 1 an internal failure, 2 bad arguments or a bad spec");
+    expect(help.stdout).toContain("Exit codes: 0 written (or checked, or compared), 1 an internal failure, 2 bad arguments or a bad spec");
+    expect(help.stdout).toContain("--check");
+    expect(help.stdout).toContain("--diff");
     const version = synth(["--version"]);
     expect(version.status).toBe(0);
     expect(version.stdout.trim()).toBe(`talos-enclave ${JSON.parse(readFileSync(join(PROJECT_ROOT, "package.json"), "utf8")).version}`);
@@ -73,6 +75,66 @@ describe("npm run synth", () => {
     const r = synth(["--sepc", "x"]);
     expect(r.status).toBe(2);
     expect(r.stderr).toContain("synth: unknown argument --sepc");
+    const both = synth(["--check", "--diff"]);
+    expect(both.status).toBe(2);
+    expect(both.stderr).toContain("synth: --check and --diff exclude each other");
+  });
+
+  it("--check validates and renders without writing anything, and fails a bad spec with exit 2", () => {
+    const before = readTree(out);
+    const entries = readdirSync(work);
+    const ok = synth(["--check", "--out", out]);
+    expect(ok.stderr).toBe("");
+    expect(ok.status).toBe(0);
+    expect(ok.stdout.trim()).toMatch(/^synth: check passed, nothing written — 5 modules, 56 resources, 32 sidecar files in \d+\.\d s$/);
+    const fresh = join(work, "never-written");
+    expect(synth(["--check", "--out", fresh]).status).toBe(0);
+    const bad = join(work, "bad-check.yaml");
+    writeFileSync(bad, "bgp:\n  clusterAs: 65000\n  firewallAs: 65000\n");
+    const refused = synth(["--check", "--spec", bad, "--out", out]);
+    expect(refused.status).toBe(2);
+    expect(refused.stderr).toContain("bgp.clusterAs: 65000 — must differ from bgp.firewallAs");
+    expect(readTree(out)).toEqual(before);
+    expect(readdirSync(work).filter((e) => e !== "bad-check.yaml")).toEqual(entries);
+  });
+
+  it("--diff lists what a synth would change, with line counts, and writes nothing", () => {
+    const same = synth(["--diff", "--out", out]);
+    expect(same.status).toBe(0);
+    expect(same.stdout.trim()).toBe("synth: out/reference-lab is up to date, nothing written");
+    const before = readTree(out);
+    const spec = join(work, "three-workers.yaml");
+    writeFileSync(spec, "talos:\n  workers:\n    - { name: talos-worker-1, ip: 10.10.100.21 }\n    - { name: talos-worker-2, ip: 10.10.100.22 }\n    - { name: talos-worker-3, ip: 10.10.100.23 }\n");
+    const r = synth(["--diff", "--spec", spec, "--out", out]);
+    expect(r.stderr).toBe("");
+    expect(r.status).toBe(0);
+    const lines = r.stdout.trim().split("\n");
+    expect(lines[0]).toMatch(/^synth: \d+ files of out\/reference-lab would change \(\d+ changed, 1 added, 0 removed\), nothing written$/);
+    // the new node's patch, every line of it added
+    const patch = readFileSync(join(out, "stacks/talos-lab/talos/nodes/talos-worker-1.yaml"), "utf8").split("\n").length - 1;
+    expect(lines).toContain(`  added    stacks/talos-lab/talos/nodes/talos-worker-3.yaml  +${patch}`);
+    expect(lines.find((l) => l.includes("stacks/talos-lab/modules/srv/main.tf.json"))).toMatch(/^ {2}changed {2}stacks\/talos-lab\/modules\/srv\/main\.tf\.json {2}\+\d+( -\d+)?$/);
+    // the operator's files are never listed, and nothing was written
+    expect(lines.some((l) => l.includes(".state"))).toBe(false);
+    expect(readTree(out)).toEqual(before);
+  });
+
+  it("reports each phase on stderr for a lab of 100 Talos nodes or more", () => {
+    const spec = join(work, "big.yaml");
+    const workers = Array.from({ length: 97 }, (_, i) => `    - { name: talos-worker-${i + 1}, ip: 10.10.1.${i + 1} }`).join("\n");
+    writeFileSync(
+      spec,
+      `zones:\n  srv: { bridge: vmbr3, cidr: 10.10.0.0/20, gateway: 10.10.0.1, domain: srv.lab.internal }\ntalos:\n  vip: 10.10.0.10\n  controlPlanes:\n    - { name: talos-cp-1, ip: 10.10.0.11 }\n    - { name: talos-cp-2, ip: 10.10.0.12 }\n    - { name: talos-cp-3, ip: 10.10.0.13 }\n  workers:\n${workers}\n`,
+    );
+    const r = synth(["--spec", spec, "--out", join(work, "big", "cdktf.out")]);
+    expect(r.status, r.stderr).toBe(0);
+    expect(r.stderr.trim().split("\n").map((l) => l.replace(/\d+\.\d s$/, "T"))).toEqual([
+      "synth: validate T",
+      "synth: build    T",
+      "synth: render   T",
+      "synth: write    T",
+    ]);
+    expect(r.stdout.trim()).toMatch(/— 5 modules, \d+ resources, \d+ sidecar files in \d+\.\d s$/);
   });
 
   it("takes the spec from TALOS_ENCLAVE_SPEC, as cdktf synth does", () => {

@@ -39,6 +39,16 @@ export interface TalosEnclaveProps {
   readonly outputName?: string;
 }
 
+/** What a synth of a {@link TalosEnclave} rendered, for the one line the command ends with. */
+export interface TalosEnclaveSummary {
+  /** Child modules (`modules/<name>/main.tf.json`). */
+  readonly modules: number;
+  /** Resources and data sources over all child modules. */
+  readonly resources: number;
+  /** Reviewed sidecar files (everything but the module JSON, `cdk.tf.json` and the manifest). */
+  readonly sidecarFiles: number;
+}
+
 /** Module order: edge first (bridges and pfSense), platform last (needs the cluster). */
 export const MODULE_ORDER: readonly ModuleName[] = ["edge", "mgmt", "dmz", "srv", "platform"];
 
@@ -254,9 +264,14 @@ export class TalosEnclave extends HclJsonStack {
       if (files.has(path)) throw new Error(`two writers for ${path}`);
       files.set(path, content);
     };
+    let resources = 0;
     for (const name of MODULE_ORDER) {
       const zone = this.zones[name];
-      put(`modules/${name}/main.tf.json`, stableJson(zone.toModuleJson()));
+      const json = zone.toModuleJson();
+      for (const kind of ["resource", "data"] as const) {
+        for (const byName of Object.values((json[kind] ?? {}) as Record<string, object>)) resources += Object.keys(byName).length;
+      }
+      put(`modules/${name}/main.tf.json`, stableJson(json));
       for (const [path, content] of zone.sidecars) put(path, content);
     }
     const steps = applySteps(this.model, this.flows);
@@ -264,7 +279,15 @@ export class TalosEnclave extends HclJsonStack {
     put("README.md", renderStackReadme(this.model, MODULE_ORDER, steps));
     put("flows.json", renderFlowsJson(this.flows, pfSenseTables(this.flows)));
     assertSeparation(labNetworks(this.model), files);
+    this.rendered = { modules: MODULE_ORDER.length, resources, sidecarFiles: files.size - MODULE_ORDER.length };
     return files;
+  }
+
+  private rendered?: TalosEnclaveSummary;
+
+  /** What the last synth of this stack rendered; undefined before the App synthesized. */
+  get summary(): TalosEnclaveSummary | undefined {
+    return this.rendered;
   }
 
   private writeModulesAndSidecars(session: ISynthesisSession): void {

@@ -75,12 +75,13 @@ export interface OutputWrite {
 /** Where terraform/tofu keep the lock of a local state while a run holds it. */
 export const STATE_LOCK = /(^|\/)[^/]*\.tfstate\.lock\.info$/;
 
-interface Entry {
+/** One entry of a tree, as {@link listTree} lists it. */
+export interface Entry {
   readonly kind: "file" | "symlink" | "dir";
 }
 
 /** Every entry below `root` (not following symlinks), by `/`-separated relative path; directories only when empty. */
-function listTree(root: string): Map<string, Entry> {
+export function listTree(root: string): Map<string, Entry> {
   const out = new Map<string, Entry>();
   const walk = (dir: string) => {
     const names = readdirSync(dir).sort();
@@ -129,7 +130,7 @@ function markerFor(root: string): SynthMarker {
 }
 
 /** The marker's files as a map (own keys only), or why it cannot be used. */
-function readMarker(target: string): Map<string, string> | "unreadable" | undefined {
+export function readMarker(target: string): Map<string, string> | "unreadable" | undefined {
   const file = join(target, SYNTH_MARKER);
   if (!existsSync(file)) return undefined;
   try {

@@ -1,17 +1,36 @@
-import { basename, join } from "node:path";
+import { mkdtempSync, rmSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { basename, join, resolve } from "node:path";
 import { App } from "cdktf";
-import { LabSpecInput } from "../spec/lab-spec";
+import { LabSpec, LabSpecInput } from "../spec/lab-spec";
 import { validateLabSpec } from "../spec/validate";
-import { TalosEnclave } from "../talos-enclave";
+import { TalosEnclave, TalosEnclaveSummary } from "../talos-enclave";
 import { resolveBackend } from "../state/state-backend";
 import { localStateProblems } from "./local-state-guard";
 import { OutputWrite, writeOutputTree } from "./output-tree";
 import { withoutTokenStackTraces } from "./token-stacks";
 
+/** The steps of a synth, in order, as {@link SynthOptions.onPhase} reports them. */
+export type SynthPhase = "validate" | "build" | "render" | "write";
+
+/** Options of {@link synthLabTree} and {@link previewLabTree}. */
+export interface SynthOptions {
+  /**
+   * Called after each step with its name and its wall time in ms: `validate` (the spec), `build`
+   * (the constructs), `render` (every file, the separation check included), `write` (the swap into
+   * the output folder; not reported by a preview).
+   */
+  readonly onPhase?: (phase: SynthPhase, ms: number) => void;
+}
+
 /** Where a synth put the lab, and what it kept of the operator's files. */
 export interface SynthResult extends OutputWrite {
   /** The stack's folder, `<out>/stacks/<name>`. */
   readonly stackDir: string;
+  /** Modules, resources and sidecar files rendered. */
+  readonly summary: TalosEnclaveSummary;
+  /** VMs in the lab (pfSense, the Ubuntu hosts, the Talos nodes). */
+  readonly vms: number;
 }
 
 /**
@@ -25,18 +44,64 @@ export function synthLab(spec: LabSpecInput, outdir: string): string {
   return synthLabTree(spec, outdir).stackDir;
 }
 
-/** {@link synthLab}, with what happened to the output folder. */
-export function synthLabTree(spec: LabSpecInput, outdir: string): SynthResult {
-  const valid = validateLabSpec(spec);
+/** Runs `fn`, reporting its wall time as `phase`. */
+function timed<T>(options: SynthOptions, phase: SynthPhase, fn: () => T): T {
+  const start = performance.now();
+  const result = fn();
+  options.onPhase?.(phase, performance.now() - start);
+  return result;
+}
+
+/** Builds and renders the lab into `dir` with cdktf's App; `outputName` names the default state folder. */
+function render(valid: LabSpec, dir: string, outputName: string, options: SynthOptions): { summary: TalosEnclaveSummary; vms: number } {
+  return withoutTokenStackTraces(() => {
+    // stackTraces: false is cdktf's switch for the creation traces it keeps in construct metadata
+    const app = new App({ outdir: dir, skipValidation: false, stackTraces: false });
+    const lab = timed(options, "build", () => new TalosEnclave(app, valid.name, { spec: valid, outputName }));
+    timed(options, "render", () => app.synth());
+    return { summary: lab.summary!, vms: lab.model.vms.length };
+  });
+}
+
+/** {@link synthLab}, with what happened to the output folder and what was rendered. */
+export function synthLabTree(spec: LabSpecInput, outdir: string, options: SynthOptions = {}): SynthResult {
+  const valid = timed(options, "validate", () => validateLabSpec(spec));
+  let rendered: { summary: TalosEnclaveSummary; vms: number } | undefined;
+  let renderEnd = 0;
+  const start = performance.now();
   const write = writeOutputTree(
     outdir,
-    (staging, target) =>
-      withoutTokenStackTraces(() => {
-        const app = new App({ outdir: staging, skipValidation: false });
-        new TalosEnclave(app, valid.name, { spec: valid, outputName: basename(target) });
-        app.synth();
-      }),
+    (staging, target) => {
+      rendered = render(valid, staging, basename(target), options);
+      renderEnd = performance.now();
+    },
     (target) => localStateProblems(join(target, "stacks", valid.name), resolveBackend(valid, basename(target))),
   );
-  return { ...write, stackDir: join(write.target, "stacks", valid.name) };
+  options.onPhase?.("write", performance.now() - (renderEnd || start));
+  return { ...write, stackDir: join(write.target, "stacks", valid.name), summary: rendered!.summary, vms: rendered!.vms };
+}
+
+/**
+ * Renders the lab into a private temporary folder, shaped as `outdir` would be (the same output name,
+ * hence the same state paths), hands that folder to `inspect`, and removes it. Nothing is written in
+ * or next to `outdir`. Used by `synth --check` and `synth --diff`.
+ *
+ * @param inspect - receives the rendered tree's root (the `outdir` equivalent) and the stack's name
+ * @throws SpecError for a bad spec or a separation violation, as {@link synthLabTree} does
+ */
+export function previewLabTree<T>(
+  spec: LabSpecInput,
+  outdir: string,
+  inspect: (root: string, stackName: string, rendered: { summary: TalosEnclaveSummary; vms: number }) => T,
+  options: SynthOptions = {},
+): T {
+  const valid = timed(options, "validate", () => validateLabSpec(spec));
+  const scratch = mkdtempSync(join(tmpdir(), "talos-enclave-preview-"));
+  try {
+    const root = join(scratch, basename(resolve(outdir)));
+    const rendered = render(valid, root, basename(resolve(outdir)), options);
+    return inspect(root, valid.name, rendered);
+  } finally {
+    rmSync(scratch, { recursive: true, force: true });
+  }
 }

@@ -1,8 +1,20 @@
-import { readFileSync } from "node:fs";
-import { extname, resolve } from "node:path";
+import { existsSync, readFileSync } from "node:fs";
+import { dirname, extname, join, resolve } from "node:path";
 
-/** Folder of the text templates shipped with the package. */
-export const TEMPLATE_DIR = resolve(__dirname, "..", "..", "templates");
+/**
+ * Folder of the text templates shipped with the package: the nearest `templates/` above this module,
+ * which is `<repo>/templates` for the sources, `dist/templates` for the compiled library and for the
+ * bundled command (`dist/main.js`).
+ */
+export const TEMPLATE_DIR = findTemplateDir(__dirname);
+
+function findTemplateDir(from: string): string {
+  for (let dir = from; ; dir = dirname(dir)) {
+    const candidate = join(dir, "templates");
+    if (existsSync(join(candidate, "cloud-init"))) return candidate;
+    if (dirname(dir) === dir) throw new Error(`talos-enclave: no templates/ folder above ${from}`);
+  }
+}
 
 const TOKEN = /\{\{([a-z_]+)\}\}/g;
 
