@@ -1,40 +1,19 @@
-/**
- * The benchmark's fixed case list and the specs it synthesizes. Shared by bench.ts (the parent) and
- * worker.ts (one child process per run).
- */
+/** The benchmark's fixed case list and the specs it synthesizes. */
 import type { LabSpecInput } from "../constructs/spec/lab-spec";
 
-export type BenchCase =
-  /** synthLab() of the reference lab, or of the reference lab with `workers` Talos workers in a /20 SRV. */
-  | { readonly name: string; readonly kind: "lab"; readonly workers?: number }
-  /** A bare cdktf App: one TerraformStack with `resources` null_resource elements, for comparison. */
-  | { readonly name: string; readonly kind: "bare"; readonly resources: number };
+/** A lab the bench synthesizes: the reference lab, or the reference lab with `workers` Talos workers in a /20 SRV. */
+export interface BenchCase {
+  readonly name: string;
+  readonly workers?: number;
+}
 
+/** The cases, smallest first: the linearity target compares the cost of a worker at 100 and at 2 000. */
 export const CASES: readonly BenchCase[] = [
-  { name: "reference", kind: "lab" },
-  { name: "workers-10", kind: "lab", workers: 10 },
-  { name: "workers-100", kind: "lab", workers: 100 },
-  { name: "workers-500", kind: "lab", workers: 500 },
-  { name: "bare-cdktf-reference", kind: "bare", resources: 9 },
-  { name: "bare-cdktf-10", kind: "bare", resources: 10 },
-  { name: "bare-cdktf-100", kind: "bare", resources: 100 },
-  { name: "bare-cdktf-500", kind: "bare", resources: 500 },
+  { name: "reference" },
+  { name: "workers-100", workers: 100 },
+  { name: "workers-500", workers: 500 },
+  { name: "workers-2000", workers: 2000 },
 ];
-
-/** What worker.ts prints as its last stdout line. */
-export interface WorkerResult {
-  readonly case: string;
-  /** VMs in the lab (lab cases) or resources in the stack (bare cases). */
-  readonly units: number;
-  /** Wall time of the synth alone (module loading excluded), in ms. */
-  readonly synthMs: number;
-  /** process.resourceUsage().maxRSS of the worker: peak resident set, in KiB. */
-  readonly maxRssKiB: number;
-}
-
-export function caseByName(name: string): BenchCase | undefined {
-  return CASES.find((c) => c.name === name);
-}
 
 /** Offsets at or above this in SRV have no default VM id (ZONE_VM_ID_SPAN in constructs/model/placement.ts). */
 const VM_ID_SPAN = 1000;
@@ -44,7 +23,7 @@ function ipv4(n: number): string {
 }
 
 /** The lab spec of a lab case: `{}`, or the reference lab widened to a 10.10.0.0/20 SRV with N workers. */
-export function labSpecFor(c: Extract<BenchCase, { kind: "lab" }>): LabSpecInput {
+export function labSpecFor(c: BenchCase): LabSpecInput {
   if (c.workers === undefined) return {};
   const srvNetwork = (10 << 24) | (10 << 16); // 10.10.0.0
   const firstWorker = 256 + 1; // 10.10.1.1
