@@ -5,7 +5,7 @@ import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { findSchemaDir, SCHEMA_DIR_MISSING } from "../providers/schema-dir";
 import { TerraformSandbox } from "../tools/tfsim/sandbox";
 import { synthLab } from "../constructs/emit/synth-lab";
-import { planChanges, prepareStack, terraformStep, VerifyError, verifyStack, workDir } from "../tools/tfsim/verify-stack";
+import { planChanges, prepareStack, terraformStep, VERIFY_STEPS, VerifyError, verifyStack, workDir } from "../tools/tfsim/verify-stack";
 import { synthesizeExamples, verifyStacks } from "../tools/verify";
 import { declaredResources, PROJECT_ROOT } from "./support/tree";
 
@@ -23,8 +23,16 @@ describe.skipIf(!!skipReason)("terraform accepts, plans and applies every synthe
   });
   afterAll(() => sandbox?.dispose());
 
-  it("verifies the reference lab and every example spec", async () => {
-    const results = await verifyStacks(sandbox, stacks);
+  it("verifies the reference lab and every example spec, reporting each step as it passes", async () => {
+    const heard: string[] = [];
+    const running = verifyStacks(sandbox, stacks, 2, (stack, step) => heard.push(`${stack} ${step}`));
+    let settled = false;
+    void running.finally(() => (settled = true));
+    // the first step is reported while the rest still runs, not at the end
+    while (heard.length === 0 && !settled) await new Promise((r) => setTimeout(r, 100));
+    expect(settled).toBe(false);
+    const results = await running;
+    for (const r of results) expect(heard.filter((h) => h.startsWith(`${r.stack} `))).toEqual(VERIFY_STEPS.map((s) => `${r.stack} ${s}`));
     console.log(results.map((r) => r.line).join("\n"));
     expect(results.map((r) => r.stack)).toEqual(["talos-lab", "fifty-workers", "homelab", "single-cp", "three-nodes"]);
     results.forEach((r, i) => {

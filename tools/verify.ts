@@ -3,7 +3,8 @@
  *
  * Proves synthesized stacks with terraform itself against simulated providers that serve the pinned
  * schemas: init, validate, plan, apply into local state, and an empty second plan. Without arguments
- * it synthesizes the reference lab and every spec under examples/.
+ * it synthesizes the reference lab and every spec under examples/. Each terraform step is printed as
+ * it passes (`verify: <stack>: <step> ok (<s>)`), each stack's summary when it is done.
  */
 import { readdirSync } from "node:fs";
 import { join, resolve } from "node:path";
@@ -12,7 +13,7 @@ import { loadLabSpec } from "../constructs/spec/load";
 import { SpecError } from "../constructs/spec/spec-error";
 import { findSchemaDir, SCHEMA_DIR_MISSING } from "../providers/schema-dir";
 import { TerraformSandbox } from "./tfsim/sandbox";
-import { StackVerification, verifyStack } from "./tfsim/verify-stack";
+import { StackVerification, verifyStack, VerifyStepName } from "./tfsim/verify-stack";
 
 const PROJECT_ROOT = resolve(__dirname, "..");
 
@@ -35,14 +36,19 @@ export function synthesizeExamples(outdir: string): string[] {
   return stacks;
 }
 
-/** Verifies stacks, two at a time; rejects with the first failure. */
-export async function verifyStacks(sandbox: TerraformSandbox, stackDirs: readonly string[], parallel = 2): Promise<StackVerification[]> {
+/** Verifies stacks, two at a time; rejects with the first failure. `onStep` hears of each terraform step as it passes. */
+export async function verifyStacks(
+  sandbox: TerraformSandbox,
+  stackDirs: readonly string[],
+  parallel = 2,
+  onStep?: (stack: string, step: VerifyStepName, ms: number) => void,
+): Promise<StackVerification[]> {
   const results: StackVerification[] = new Array(stackDirs.length);
   let next = 0;
   const worker = async () => {
     while (next < stackDirs.length) {
       const i = next++;
-      results[i] = await verifyStack(sandbox, stackDirs[i]);
+      results[i] = await verifyStack(sandbox, stackDirs[i], undefined, onStep);
     }
   };
   await Promise.all(Array.from({ length: Math.min(parallel, stackDirs.length) }, worker));
@@ -55,9 +61,12 @@ async function main(): Promise<void> {
   const sandbox = TerraformSandbox.create(schemaDir);
   try {
     const args = process.argv.slice(2);
-    const stacks = args.length > 0 ? args.map((a) => resolve(a)) : synthesizeExamples(join(sandbox.root, "synth"));
     const started = Date.now();
-    for (const r of await verifyStacks(sandbox, stacks)) console.log(r.line);
+    const stacks = args.length > 0 ? args.map((a) => resolve(a)) : synthesizeExamples(join(sandbox.root, "synth"));
+    if (args.length === 0) console.log(`verify: synthesized ${stacks.length} stacks in ${((Date.now() - started) / 1000).toFixed(1)} s`);
+    // each step as it passes, so a long run shows where it is
+    const onStep = (stack: string, step: VerifyStepName, ms: number) => console.log(`verify: ${stack}: ${step} ok (${(ms / 1000).toFixed(1)} s)`);
+    for (const r of await verifyStacks(sandbox, stacks, 2, onStep)) console.log(r.line);
     console.log(`verify: ${stacks.length} stack${stacks.length === 1 ? "" : "s"} in ${((Date.now() - started) / 1000).toFixed(1)} s`);
   } finally {
     sandbox.dispose();

@@ -95,14 +95,30 @@ export async function planChanges(sandbox: TerraformSandbox, work: string, label
   return (JSON.parse(shown.stdout).resource_changes ?? []) as { address: string; type: string; change: { actions: string[] } }[];
 }
 
+/** The terraform steps of {@link verifyStack}, in order. */
+export const VERIFY_STEPS = ["init", "validate", "plan", "apply", "re-plan"] as const;
+/** One of {@link VERIFY_STEPS}. */
+export type VerifyStepName = (typeof VERIFY_STEPS)[number];
+
 /**
  * Copies a stack into the sandbox and runs terraform's own checks on it: init (from the simulated
  * providers' mirror), validate, plan, apply into local state, and a second plan that must be empty.
+ * `onStep` hears of each step as it passes, with its wall time in ms.
  */
-export async function verifyStack(sandbox: TerraformSandbox, stackDir: string, label = basename(stackDir)): Promise<StackVerification> {
+export async function verifyStack(
+  sandbox: TerraformSandbox,
+  stackDir: string,
+  label = basename(stackDir),
+  onStep?: (stack: string, step: VerifyStepName, ms: number) => void,
+): Promise<StackVerification> {
   const work = workDir(sandbox, label);
   prepareStack(stackDir, work);
-  const step = (name: string, args: string[]) => terraformStep(sandbox, work, label, name, args);
+  const step = async (name: VerifyStepName, args: string[]) => {
+    const start = Date.now();
+    const r = await terraformStep(sandbox, work, label, name, args);
+    onStep?.(label, name, Date.now() - start);
+    return r;
+  };
   await step("init", ["init", "-backend=false", "-input=false"]);
   await step("validate", ["validate"]);
   await step("plan", ["plan", "-input=false", "-out=tfplan"]);
