@@ -9,7 +9,7 @@
  */
 
 // The lab and its parts (constructs)
-export { TalosEnclave, TalosEnclaveProps, MODULE_ORDER } from "./talos-enclave";
+export { TalosEnclave, TalosEnclaveProps, TalosEnclaveSummary, MODULE_ORDER } from "./talos-enclave";
 export { ZoneModule, ModuleInputOptions, ModulePort } from "./zones/zone-module";
 export { EdgeZone, EdgeZoneProps } from "./zones/edge-zone";
 export { MgmtZone, DmzZone, UbuntuZone, UbuntuZoneProps, UbuntuHost } from "./zones/ubuntu-zone";
@@ -20,7 +20,8 @@ export { NodeImages, NodeImagesProps } from "./proxmox/node-images";
 export { VmFirewall, VmFirewallProps } from "./proxmox/vm-firewall";
 export { TalosCluster, TalosClusterProps } from "./talos/talos-cluster";
 export { FactorySchematic, FactorySchematicProps } from "./talos/factory-schematic";
-export { synthLab, synthLabTree, SynthResult } from "./emit/synth-lab";
+export { previewLabTree, synthLab, synthLabTree, SynthOptions, SynthPhase, SynthResult } from "./emit/synth-lab";
+export { FileChange, treeChanges } from "./emit/tree-diff";
 export { writeOutputTree, OutputWrite, SynthMarker, SYNTH_MARKER } from "./emit/output-tree";
 export { HclJsonStack } from "./emit/hcl-json-stack";
 export { escapeHclTemplate, hclExpression } from "./emit/hcl-text";
