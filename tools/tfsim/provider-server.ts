@@ -14,10 +14,9 @@ import { computedValues } from "./computed-values";
 import { CtyValue, decodeValue, encodeValue, fillUnknowns, fromJson, isObject, Unknown, valueHash } from "./cty";
 import { applyDefaults, deprecationsIn, loadProviderFacts, ProviderFacts, replacementsFor, TypeFacts, unknownOnUpdate } from "./provider-facts";
 import { blockType, markComputed, ProviderSchemaJson, protoSchema, TypeSchema } from "./schema";
+import { MAGIC_COOKIE, MAGIC_COOKIE_KEY } from "./plugin-handshake";
 import { generateServerIdentity } from "./tls";
 
-const MAGIC_COOKIE_KEY = "TF_PLUGIN_MAGIC_COOKIE";
-const MAGIC_COOKIE = "d602bf8f470bc67ca7faa0386276bbdd4330efaf76d1a219cb4d6991ca9872b2";
 
 interface Args {
   readonly schema: string;
@@ -25,6 +24,11 @@ interface Args {
   readonly proto: string;
   /** The provider's fact table (facts/*.json); without it the schema alone drives plans. */
   readonly facts?: string;
+  /**
+   * Daemon mode (`--daemon`): serve many terraform runs through TF_REATTACH_PROVIDERS, ignore
+   * terraform's Shutdown, and exit when stdin closes (the sandbox that started it is gone).
+   */
+  readonly daemon?: boolean;
 }
 
 function parseArgs(argv: string[]): Args {
@@ -34,7 +38,7 @@ function parseArgs(argv: string[]): Args {
     return argv[i + 1];
   };
   const i = argv.indexOf("--facts");
-  return { schema: get("--schema"), provider: get("--provider"), proto: get("--proto"), facts: i >= 0 ? argv[i + 1] : undefined };
+  return { schema: get("--schema"), provider: get("--provider"), proto: get("--proto"), facts: i >= 0 ? argv[i + 1] : undefined, daemon: argv.includes("--daemon") };
 }
 
 type Diagnostic = { severity: "ERROR" | "WARNING"; summary: string; detail: string };
@@ -268,7 +272,7 @@ export async function serve(args: Args): Promise<void> {
   server.addService(pkg.plugin.GRPCController.service, {
     Shutdown: (_call: unknown, cb: grpc.sendUnaryData<object>) => {
       cb(null, {});
-      setImmediate(() => process.exit(0));
+      if (!args.daemon) setImmediate(() => process.exit(0));
     },
   });
 
@@ -287,6 +291,10 @@ export async function serve(args: Args): Promise<void> {
   process.stdout.write(`1|6|tcp|127.0.0.1:${port}|grpc${clientCert ? `|${identity.certForHandshake}` : ""}\n`);
   // terraform ends a plugin through GRPCController.Shutdown, or by closing its stdin/killing it.
   process.on("SIGTERM", () => process.exit(0));
+  if (args.daemon) {
+    process.stdin.on("close", () => process.exit(0));
+    process.stdin.resume();
+  }
 }
 
 if (require.main === module) {

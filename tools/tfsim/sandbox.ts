@@ -1,14 +1,16 @@
-import { spawn } from "node:child_process";
+import { ChildProcess, spawn } from "node:child_process";
 import { chmodSync, copyFileSync, existsSync, mkdirSync, mkdtempSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join, resolve } from "node:path";
 import { buildSync } from "esbuild";
 import { BOUND_PROVIDERS } from "../../providers/provider-set";
+import { MAGIC_COOKIE, MAGIC_COOKIE_KEY } from "./plugin-handshake";
 
 /**
  * A throw-away terraform environment whose providers are the simulated ones: a bundled provider
  * server, one launcher per provider in a filesystem mirror, and a CLI config that installs from the
- * mirror only. Nothing here reaches a registry.
+ * mirror only. `init` installs from the mirror; later commands reach the providers, started once per
+ * sandbox, through TF_REATTACH_PROVIDERS. Nothing here reaches a registry.
  */
 export interface TerraformResult {
   readonly status: number;
@@ -65,13 +67,10 @@ export class TerraformSandbox {
       const launcher = join(dir, `terraform-provider-${type}_v${p.version}`);
       const schemaFile = resolve(schemaDir, "providers", p.schemaFile);
       const facts = providerFactsFile(p.schemaFile, factsDir);
-      writeFileSync(
-        launcher,
-        `#!/bin/sh\nexec "${process.execPath}" "${server}" --schema "${schemaFile}" --provider "registry.terraform.io/${p.source}" --proto "${bin}"${
-          facts ? ` --facts "${facts}"` : ""
-        }\n`,
-      );
+      const args = [server, "--schema", schemaFile, "--provider", `registry.terraform.io/${p.source}`, "--proto", bin, ...(facts ? ["--facts", facts] : [])];
+      writeFileSync(launcher, `#!/bin/sh\nexec "${process.execPath}" ${args.map((a) => `"${a}"`).join(" ")}\n`);
       chmodSync(launcher, 0o755);
+      this.launches.push({ address: `registry.terraform.io/${p.source}`, args });
     }
     this.cliConfig = join(this.root, "terraform.rc");
     writeFileSync(
@@ -81,6 +80,45 @@ export class TerraformSandbox {
   }
 
   private readonly terraform: string;
+  /** How each provider is started: its address and the server's arguments. */
+  private readonly launches: { address: string; args: string[] }[] = [];
+  /** The providers in daemon mode, once started: TF_REATTACH_PROVIDERS's value. */
+  private reattach?: Promise<string>;
+  private readonly daemons: ChildProcess[] = [];
+
+  /**
+   * Starts every simulated provider once, in daemon mode, and resolves with the TF_REATTACH_PROVIDERS
+   * value that points terraform at them. Each terraform command would otherwise start every provider
+   * anew (a node process loading gRPC and a schema of megabytes), several times per stack.
+   */
+  private startDaemons(): Promise<string> {
+    this.reattach ??= Promise.all(
+      this.launches.map(
+        (l) =>
+          new Promise<[string, object]>((done, fail) => {
+            const env: NodeJS.ProcessEnv = { ...process.env, [MAGIC_COOKIE_KEY]: MAGIC_COOKIE, PLUGIN_PROTOCOL_VERSIONS: "6" };
+            delete env.PLUGIN_CLIENT_CERT; // a reattached provider speaks plain gRPC on loopback
+            const child = spawn(process.execPath, [...l.args, "--daemon"], { env, stdio: ["pipe", "pipe", "pipe"] });
+            this.daemons.push(child);
+            let out = "";
+            let err = "";
+            child.stderr!.setEncoding("utf8").on("data", (d: string) => (err += d));
+            child.stdout!.setEncoding("utf8").on("data", (d: string) => {
+              out += d;
+              const line = out.split("\n")[0];
+              if (!out.includes("\n")) return;
+              // go-plugin's handshake line: core-version|protocol-version|network|address|protocol
+              const [, version, network, address] = line.split("|");
+              done([l.address, { Protocol: "grpc", ProtocolVersion: Number(version), Pid: child.pid, Test: true, Addr: { Network: network, String: address } }]);
+            });
+            child.on("exit", (code) => fail(new Error(`simulated provider ${l.address} exited (${code}) before serving: ${err.trim()}`)));
+            child.unref();
+            for (const s of [child.stdin, child.stdout, child.stderr]) (s as unknown as { unref?: () => void })?.unref?.();
+          }),
+      ),
+    ).then((entries) => JSON.stringify(Object.fromEntries(entries)));
+    return this.reattach;
+  }
 
   /**
    * @param schemaDir - the folder holding `providers/<schema files>`
@@ -107,9 +145,14 @@ export class TerraformSandbox {
    *
    * @param env - variables added to the sandbox's environment (a backend's credentials, say)
    */
-  run(cwd: string, args: readonly string[], env: NodeJS.ProcessEnv = {}): Promise<TerraformResult> {
+  async run(cwd: string, args: readonly string[], env: NodeJS.ProcessEnv = {}): Promise<TerraformResult> {
+    // init installs from the mirror (checking versions and writing the lock file) as a user's would;
+    // every later command talks to the providers started once. A run that tunes the simulator through
+    // TFSIM_* variables starts its own providers, which read them.
+    const daemon = args[0] !== "init" && !Object.keys(env).some((k) => k.startsWith("TFSIM_"));
+    const reattach = daemon ? { TF_REATTACH_PROVIDERS: await this.startDaemons() } : {};
     return new Promise((done, fail) => {
-      const child = spawn(this.terraform, [...args], { cwd, env: { ...this.env(), ...env }, stdio: ["ignore", "pipe", "pipe"] });
+      const child = spawn(this.terraform, [...args], { cwd, env: { ...this.env(), ...env, ...reattach }, stdio: ["ignore", "pipe", "pipe"] });
       let stdout = "";
       let stderr = "";
       child.stdout.on("data", (d) => (stdout += d));
@@ -120,6 +163,7 @@ export class TerraformSandbox {
   }
 
   dispose(): void {
+    for (const d of this.daemons) d.kill();
     rmSync(this.root, { recursive: true, force: true });
   }
 }
