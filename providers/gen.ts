@@ -6,9 +6,10 @@
  *   npm run gen [-- --out <dir>]
  */
 import "./quiet-terraform";
-import { mkdirSync, readFileSync, rmSync } from "node:fs";
-import { resolve } from "node:path";
+import { mkdirSync, readdirSync, readFileSync, rmSync, writeFileSync } from "node:fs";
+import { join, resolve } from "node:path";
 import { CodeMaker, TerraformProviderGenerator } from "@cdktf/provider-generator";
+import { lazyBindings } from "./lazy-bindings";
 import { BOUND_PROVIDERS, BoundProvider } from "./provider-set";
 import { findSchemaDir, SCHEMA_DIR_MISSING } from "./schema-dir";
 
@@ -57,6 +58,10 @@ export async function generateBindings(outDir: string, schemaDir: string): Promi
     );
     gen.generate(constraint);
     await gen.save(outDir);
+  }
+  for (const file of readdirSync(outDir, { recursive: true, encoding: "utf8" }).filter((f) => f.endsWith("index.ts"))) {
+    const path = join(outDir, file);
+    writeFileSync(path, lazyBindings(readFileSync(path, "utf8"), file));
   }
 }
 

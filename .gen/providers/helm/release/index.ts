@@ -1343,7 +1343,7 @@ export class Release extends cdktf.TerraformResource {
     this._name = config.name;
     this._namespace = config.namespace;
     this._passCredentials = config.passCredentials;
-    this._postrender.internalValue = config.postrender;
+    if (config.postrender !== undefined) this._postrender.internalValue = config.postrender;
     this._recreatePods = config.recreatePods;
     this._renderSubchartNotes = config.renderSubchartNotes;
     this._replace = config.replace;
@@ -1355,15 +1355,15 @@ export class Release extends cdktf.TerraformResource {
     this._repositoryUsername = config.repositoryUsername;
     this._resetValues = config.resetValues;
     this._reuseValues = config.reuseValues;
-    this._set.internalValue = config.set;
-    this._setList.internalValue = config.setList;
-    this._setSensitive.internalValue = config.setSensitive;
-    this._setWo.internalValue = config.setWo;
+    if (config.set !== undefined) this._set.internalValue = config.set;
+    if (config.setList !== undefined) this._setList.internalValue = config.setList;
+    if (config.setSensitive !== undefined) this._setSensitive.internalValue = config.setSensitive;
+    if (config.setWo !== undefined) this._setWo.internalValue = config.setWo;
     this._setWoRevision = config.setWoRevision;
     this._skipCrds = config.skipCrds;
     this._takeOwnership = config.takeOwnership;
     this._timeout = config.timeout;
-    this._timeouts.internalValue = config.timeouts;
+    if (config.timeouts !== undefined) this._timeouts.internalValue = config.timeouts;
     this._upgradeInstall = config.upgradeInstall;
     this._values = config.values;
     this._verify = config.verify;
@@ -1608,7 +1608,10 @@ export class Release extends cdktf.TerraformResource {
   }
 
   // metadata - computed: true, optional: false, required: false
-  private _metadata = new ReleaseMetadataOutputReference(this, "metadata");
+  private __metadata?: ReleaseMetadataOutputReference;
+  private get _metadata(): ReleaseMetadataOutputReference {
+    return (this.__metadata ??= new ReleaseMetadataOutputReference(this, "metadata"));
+  }
   public get metadata() {
     return this._metadata;
   }
@@ -1659,7 +1662,10 @@ export class Release extends cdktf.TerraformResource {
   }
 
   // postrender - computed: false, optional: true, required: false
-  private _postrender = new ReleasePostrenderOutputReference(this, "postrender");
+  private __postrender?: ReleasePostrenderOutputReference;
+  private get _postrender(): ReleasePostrenderOutputReference {
+    return (this.__postrender ??= new ReleasePostrenderOutputReference(this, "postrender"));
+  }
   public get postrender() {
     return this._postrender;
   }
@@ -1835,7 +1841,10 @@ export class Release extends cdktf.TerraformResource {
   }
 
   // resources - computed: true, optional: false, required: false
-  private _resources = new cdktf.StringMap(this, "resources");
+  private __resources?: cdktf.StringMap;
+  private get _resources(): cdktf.StringMap {
+    return (this.__resources ??= new cdktf.StringMap(this, "resources"));
+  }
   public get resources() {
     return this._resources;
   }
@@ -1857,7 +1866,10 @@ export class Release extends cdktf.TerraformResource {
   }
 
   // set - computed: false, optional: true, required: false
-  private _set = new ReleaseSetList(this, "set", false);
+  private __set?: ReleaseSetList;
+  private get _set(): ReleaseSetList {
+    return (this.__set ??= new ReleaseSetList(this, "set", false));
+  }
   public get set() {
     return this._set;
   }
@@ -1873,7 +1885,10 @@ export class Release extends cdktf.TerraformResource {
   }
 
   // set_list - computed: false, optional: true, required: false
-  private _setList = new ReleaseSetListStructList(this, "set_list", false);
+  private __setList?: ReleaseSetListStructList;
+  private get _setList(): ReleaseSetListStructList {
+    return (this.__setList ??= new ReleaseSetListStructList(this, "set_list", false));
+  }
   public get setList() {
     return this._setList;
   }
@@ -1889,7 +1904,10 @@ export class Release extends cdktf.TerraformResource {
   }
 
   // set_sensitive - computed: false, optional: true, required: false
-  private _setSensitive = new ReleaseSetSensitiveList(this, "set_sensitive", false);
+  private __setSensitive?: ReleaseSetSensitiveList;
+  private get _setSensitive(): ReleaseSetSensitiveList {
+    return (this.__setSensitive ??= new ReleaseSetSensitiveList(this, "set_sensitive", false));
+  }
   public get setSensitive() {
     return this._setSensitive;
   }
@@ -1905,7 +1923,10 @@ export class Release extends cdktf.TerraformResource {
   }
 
   // set_wo - computed: false, optional: true, required: false
-  private _setWo = new ReleaseSetWoList(this, "set_wo", false);
+  private __setWo?: ReleaseSetWoList;
+  private get _setWo(): ReleaseSetWoList {
+    return (this.__setWo ??= new ReleaseSetWoList(this, "set_wo", false));
+  }
   public get setWo() {
     return this._setWo;
   }
@@ -1990,7 +2011,10 @@ export class Release extends cdktf.TerraformResource {
   }
 
   // timeouts - computed: false, optional: true, required: false
-  private _timeouts = new ReleaseTimeoutsOutputReference(this, "timeouts");
+  private __timeouts?: ReleaseTimeoutsOutputReference;
+  private get _timeouts(): ReleaseTimeoutsOutputReference {
+    return (this.__timeouts ??= new ReleaseTimeoutsOutputReference(this, "timeouts"));
+  }
   public get timeouts() {
     return this._timeouts;
   }
@@ -2124,7 +2148,7 @@ export class Release extends cdktf.TerraformResource {
       name: cdktf.stringToTerraform(this._name),
       namespace: cdktf.stringToTerraform(this._namespace),
       pass_credentials: cdktf.booleanToTerraform(this._passCredentials),
-      postrender: releasePostrenderToTerraform(this._postrender.internalValue),
+      postrender: releasePostrenderToTerraform(this.__postrender?.internalValue),
       recreate_pods: cdktf.booleanToTerraform(this._recreatePods),
       render_subchart_notes: cdktf.booleanToTerraform(this._renderSubchartNotes),
       replace: cdktf.booleanToTerraform(this._replace),
@@ -2136,15 +2160,15 @@ export class Release extends cdktf.TerraformResource {
       repository_username: cdktf.stringToTerraform(this._repositoryUsername),
       reset_values: cdktf.booleanToTerraform(this._resetValues),
       reuse_values: cdktf.booleanToTerraform(this._reuseValues),
-      set: cdktf.listMapper(releaseSetToTerraform, false)(this._set.internalValue),
-      set_list: cdktf.listMapper(releaseSetListStructToTerraform, false)(this._setList.internalValue),
-      set_sensitive: cdktf.listMapper(releaseSetSensitiveToTerraform, false)(this._setSensitive.internalValue),
-      set_wo: cdktf.listMapper(releaseSetWoToTerraform, false)(this._setWo.internalValue),
+      set: cdktf.listMapper(releaseSetToTerraform, false)(this.__set?.internalValue),
+      set_list: cdktf.listMapper(releaseSetListStructToTerraform, false)(this.__setList?.internalValue),
+      set_sensitive: cdktf.listMapper(releaseSetSensitiveToTerraform, false)(this.__setSensitive?.internalValue),
+      set_wo: cdktf.listMapper(releaseSetWoToTerraform, false)(this.__setWo?.internalValue),
       set_wo_revision: cdktf.numberToTerraform(this._setWoRevision),
       skip_crds: cdktf.booleanToTerraform(this._skipCrds),
       take_ownership: cdktf.booleanToTerraform(this._takeOwnership),
       timeout: cdktf.numberToTerraform(this._timeout),
-      timeouts: releaseTimeoutsToTerraform(this._timeouts.internalValue),
+      timeouts: releaseTimeoutsToTerraform(this.__timeouts?.internalValue),
       upgrade_install: cdktf.booleanToTerraform(this._upgradeInstall),
       values: cdktf.listMapper(cdktf.stringToTerraform, false)(this._values),
       verify: cdktf.booleanToTerraform(this._verify),
@@ -2259,7 +2283,7 @@ export class Release extends cdktf.TerraformResource {
         storageClassType: "boolean",
       },
       postrender: {
-        value: releasePostrenderToHclTerraform(this._postrender.internalValue),
+        value: releasePostrenderToHclTerraform(this.__postrender?.internalValue),
         isBlock: true,
         type: "struct",
         storageClassType: "ReleasePostrender",
@@ -2331,25 +2355,25 @@ export class Release extends cdktf.TerraformResource {
         storageClassType: "boolean",
       },
       set: {
-        value: cdktf.listMapperHcl(releaseSetToHclTerraform, false)(this._set.internalValue),
+        value: cdktf.listMapperHcl(releaseSetToHclTerraform, false)(this.__set?.internalValue),
         isBlock: true,
         type: "list",
         storageClassType: "ReleaseSetList",
       },
       set_list: {
-        value: cdktf.listMapperHcl(releaseSetListStructToHclTerraform, false)(this._setList.internalValue),
+        value: cdktf.listMapperHcl(releaseSetListStructToHclTerraform, false)(this.__setList?.internalValue),
         isBlock: true,
         type: "list",
         storageClassType: "ReleaseSetListStructList",
       },
       set_sensitive: {
-        value: cdktf.listMapperHcl(releaseSetSensitiveToHclTerraform, false)(this._setSensitive.internalValue),
+        value: cdktf.listMapperHcl(releaseSetSensitiveToHclTerraform, false)(this.__setSensitive?.internalValue),
         isBlock: true,
         type: "list",
         storageClassType: "ReleaseSetSensitiveList",
       },
       set_wo: {
-        value: cdktf.listMapperHcl(releaseSetWoToHclTerraform, false)(this._setWo.internalValue),
+        value: cdktf.listMapperHcl(releaseSetWoToHclTerraform, false)(this.__setWo?.internalValue),
         isBlock: true,
         type: "list",
         storageClassType: "ReleaseSetWoList",
@@ -2379,7 +2403,7 @@ export class Release extends cdktf.TerraformResource {
         storageClassType: "number",
       },
       timeouts: {
-        value: releaseTimeoutsToHclTerraform(this._timeouts.internalValue),
+        value: releaseTimeoutsToHclTerraform(this.__timeouts?.internalValue),
         isBlock: true,
         type: "struct",
         storageClassType: "ReleaseTimeouts",

@@ -505,8 +505,8 @@ export class VirtualEnvironmentFile extends cdktf.TerraformResource {
     this._overwrite = config.overwrite;
     this._timeoutUpload = config.timeoutUpload;
     this._uploadMode = config.uploadMode;
-    this._sourceFile.internalValue = config.sourceFile;
-    this._sourceRaw.internalValue = config.sourceRaw;
+    if (config.sourceFile !== undefined) this._sourceFile.internalValue = config.sourceFile;
+    if (config.sourceRaw !== undefined) this._sourceRaw.internalValue = config.sourceRaw;
   }
 
   // ==========
@@ -656,7 +656,10 @@ export class VirtualEnvironmentFile extends cdktf.TerraformResource {
   }
 
   // source_file - computed: false, optional: true, required: false
-  private _sourceFile = new VirtualEnvironmentFileSourceFileOutputReference(this, "source_file");
+  private __sourceFile?: VirtualEnvironmentFileSourceFileOutputReference;
+  private get _sourceFile(): VirtualEnvironmentFileSourceFileOutputReference {
+    return (this.__sourceFile ??= new VirtualEnvironmentFileSourceFileOutputReference(this, "source_file"));
+  }
   public get sourceFile() {
     return this._sourceFile;
   }
@@ -672,7 +675,10 @@ export class VirtualEnvironmentFile extends cdktf.TerraformResource {
   }
 
   // source_raw - computed: false, optional: true, required: false
-  private _sourceRaw = new VirtualEnvironmentFileSourceRawOutputReference(this, "source_raw");
+  private __sourceRaw?: VirtualEnvironmentFileSourceRawOutputReference;
+  private get _sourceRaw(): VirtualEnvironmentFileSourceRawOutputReference {
+    return (this.__sourceRaw ??= new VirtualEnvironmentFileSourceRawOutputReference(this, "source_raw"));
+  }
   public get sourceRaw() {
     return this._sourceRaw;
   }
@@ -701,8 +707,8 @@ export class VirtualEnvironmentFile extends cdktf.TerraformResource {
       overwrite: cdktf.booleanToTerraform(this._overwrite),
       timeout_upload: cdktf.numberToTerraform(this._timeoutUpload),
       upload_mode: cdktf.stringToTerraform(this._uploadMode),
-      source_file: virtualEnvironmentFileSourceFileToTerraform(this._sourceFile.internalValue),
-      source_raw: virtualEnvironmentFileSourceRawToTerraform(this._sourceRaw.internalValue),
+      source_file: virtualEnvironmentFileSourceFileToTerraform(this.__sourceFile?.internalValue),
+      source_raw: virtualEnvironmentFileSourceRawToTerraform(this.__sourceRaw?.internalValue),
     };
   }
 
@@ -757,13 +763,13 @@ export class VirtualEnvironmentFile extends cdktf.TerraformResource {
         storageClassType: "string",
       },
       source_file: {
-        value: virtualEnvironmentFileSourceFileToHclTerraform(this._sourceFile.internalValue),
+        value: virtualEnvironmentFileSourceFileToHclTerraform(this.__sourceFile?.internalValue),
         isBlock: true,
         type: "list",
         storageClassType: "VirtualEnvironmentFileSourceFileList",
       },
       source_raw: {
-        value: virtualEnvironmentFileSourceRawToHclTerraform(this._sourceRaw.internalValue),
+        value: virtualEnvironmentFileSourceRawToHclTerraform(this.__sourceRaw?.internalValue),
         isBlock: true,
         type: "list",
         storageClassType: "VirtualEnvironmentFileSourceRawList",

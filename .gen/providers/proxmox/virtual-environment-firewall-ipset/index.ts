@@ -278,7 +278,7 @@ export class VirtualEnvironmentFirewallIpset extends cdktf.TerraformResource {
     this._name = config.name;
     this._nodeName = config.nodeName;
     this._vmId = config.vmId;
-    this._cidr.internalValue = config.cidr;
+    if (config.cidr !== undefined) this._cidr.internalValue = config.cidr;
   }
 
   // ==========
@@ -379,7 +379,10 @@ export class VirtualEnvironmentFirewallIpset extends cdktf.TerraformResource {
   }
 
   // cidr - computed: false, optional: true, required: false
-  private _cidr = new VirtualEnvironmentFirewallIpsetCidrList(this, "cidr", false);
+  private __cidr?: VirtualEnvironmentFirewallIpsetCidrList;
+  private get _cidr(): VirtualEnvironmentFirewallIpsetCidrList {
+    return (this.__cidr ??= new VirtualEnvironmentFirewallIpsetCidrList(this, "cidr", false));
+  }
   public get cidr() {
     return this._cidr;
   }
@@ -406,7 +409,7 @@ export class VirtualEnvironmentFirewallIpset extends cdktf.TerraformResource {
       name: cdktf.stringToTerraform(this._name),
       node_name: cdktf.stringToTerraform(this._nodeName),
       vm_id: cdktf.numberToTerraform(this._vmId),
-      cidr: cdktf.listMapper(virtualEnvironmentFirewallIpsetCidrToTerraform, true)(this._cidr.internalValue),
+      cidr: cdktf.listMapper(virtualEnvironmentFirewallIpsetCidrToTerraform, true)(this.__cidr?.internalValue),
     };
   }
 
@@ -449,7 +452,7 @@ export class VirtualEnvironmentFirewallIpset extends cdktf.TerraformResource {
         storageClassType: "number",
       },
       cidr: {
-        value: cdktf.listMapperHcl(virtualEnvironmentFirewallIpsetCidrToHclTerraform, true)(this._cidr.internalValue),
+        value: cdktf.listMapperHcl(virtualEnvironmentFirewallIpsetCidrToHclTerraform, true)(this.__cidr?.internalValue),
         isBlock: true,
         type: "list",
         storageClassType: "VirtualEnvironmentFirewallIpsetCidrList",

@@ -606,7 +606,7 @@ export class VirtualEnvironmentFirewallRules extends cdktf.TerraformResource {
     this._id = config.id;
     this._nodeName = config.nodeName;
     this._vmId = config.vmId;
-    this._rule.internalValue = config.rule;
+    if (config.rule !== undefined) this._rule.internalValue = config.rule;
   }
 
   // ==========
@@ -678,7 +678,10 @@ export class VirtualEnvironmentFirewallRules extends cdktf.TerraformResource {
   }
 
   // rule - computed: false, optional: true, required: false
-  private _rule = new VirtualEnvironmentFirewallRulesRuleList(this, "rule", false);
+  private __rule?: VirtualEnvironmentFirewallRulesRuleList;
+  private get _rule(): VirtualEnvironmentFirewallRulesRuleList {
+    return (this.__rule ??= new VirtualEnvironmentFirewallRulesRuleList(this, "rule", false));
+  }
   public get rule() {
     return this._rule;
   }
@@ -703,7 +706,7 @@ export class VirtualEnvironmentFirewallRules extends cdktf.TerraformResource {
       id: cdktf.stringToTerraform(this._id),
       node_name: cdktf.stringToTerraform(this._nodeName),
       vm_id: cdktf.numberToTerraform(this._vmId),
-      rule: cdktf.listMapper(virtualEnvironmentFirewallRulesRuleToTerraform, true)(this._rule.internalValue),
+      rule: cdktf.listMapper(virtualEnvironmentFirewallRulesRuleToTerraform, true)(this.__rule?.internalValue),
     };
   }
 
@@ -734,7 +737,7 @@ export class VirtualEnvironmentFirewallRules extends cdktf.TerraformResource {
         storageClassType: "number",
       },
       rule: {
-        value: cdktf.listMapperHcl(virtualEnvironmentFirewallRulesRuleToHclTerraform, true)(this._rule.internalValue),
+        value: cdktf.listMapperHcl(virtualEnvironmentFirewallRulesRuleToHclTerraform, true)(this.__rule?.internalValue),
         isBlock: true,
         type: "list",
         storageClassType: "VirtualEnvironmentFirewallRulesRuleList",

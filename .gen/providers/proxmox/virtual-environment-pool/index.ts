@@ -212,7 +212,10 @@ export class VirtualEnvironmentPool extends cdktf.TerraformResource {
   }
 
   // members - computed: true, optional: false, required: false
-  private _members = new VirtualEnvironmentPoolMembersList(this, "members", false);
+  private __members?: VirtualEnvironmentPoolMembersList;
+  private get _members(): VirtualEnvironmentPoolMembersList {
+    return (this.__members ??= new VirtualEnvironmentPoolMembersList(this, "members", false));
+  }
   public get members() {
     return this._members;
   }

@@ -6986,7 +6986,7 @@ export class VirtualEnvironmentVm extends cdktf.TerraformResource {
     this._machine = config.machine;
     this._migrate = config.migrate;
     this._name = config.name;
-    this._networkDevice.internalValue = config.networkDevice;
+    if (config.networkDevice !== undefined) this._networkDevice.internalValue = config.networkDevice;
     this._nodeName = config.nodeName;
     this._onBoot = config.onBoot;
     this._poolId = config.poolId;
@@ -7009,28 +7009,28 @@ export class VirtualEnvironmentVm extends cdktf.TerraformResource {
     this._timeoutStartVm = config.timeoutStartVm;
     this._timeoutStopVm = config.timeoutStopVm;
     this._vmId = config.vmId;
-    this._agent.internalValue = config.agent;
-    this._amdSev.internalValue = config.amdSev;
-    this._audioDevice.internalValue = config.audioDevice;
-    this._cdrom.internalValue = config.cdrom;
-    this._clone.internalValue = config.clone;
-    this._cpu.internalValue = config.cpu;
-    this._disk.internalValue = config.disk;
-    this._efiDisk.internalValue = config.efiDisk;
-    this._hostpci.internalValue = config.hostpci;
-    this._initialization.internalValue = config.initialization;
-    this._memory.internalValue = config.memory;
-    this._numa.internalValue = config.numa;
-    this._operatingSystem.internalValue = config.operatingSystem;
-    this._rng.internalValue = config.rng;
-    this._serialDevice.internalValue = config.serialDevice;
-    this._smbios.internalValue = config.smbios;
-    this._startup.internalValue = config.startup;
-    this._tpmState.internalValue = config.tpmState;
-    this._usb.internalValue = config.usb;
-    this._vga.internalValue = config.vga;
-    this._virtiofs.internalValue = config.virtiofs;
-    this._watchdog.internalValue = config.watchdog;
+    if (config.agent !== undefined) this._agent.internalValue = config.agent;
+    if (config.amdSev !== undefined) this._amdSev.internalValue = config.amdSev;
+    if (config.audioDevice !== undefined) this._audioDevice.internalValue = config.audioDevice;
+    if (config.cdrom !== undefined) this._cdrom.internalValue = config.cdrom;
+    if (config.clone !== undefined) this._clone.internalValue = config.clone;
+    if (config.cpu !== undefined) this._cpu.internalValue = config.cpu;
+    if (config.disk !== undefined) this._disk.internalValue = config.disk;
+    if (config.efiDisk !== undefined) this._efiDisk.internalValue = config.efiDisk;
+    if (config.hostpci !== undefined) this._hostpci.internalValue = config.hostpci;
+    if (config.initialization !== undefined) this._initialization.internalValue = config.initialization;
+    if (config.memory !== undefined) this._memory.internalValue = config.memory;
+    if (config.numa !== undefined) this._numa.internalValue = config.numa;
+    if (config.operatingSystem !== undefined) this._operatingSystem.internalValue = config.operatingSystem;
+    if (config.rng !== undefined) this._rng.internalValue = config.rng;
+    if (config.serialDevice !== undefined) this._serialDevice.internalValue = config.serialDevice;
+    if (config.smbios !== undefined) this._smbios.internalValue = config.smbios;
+    if (config.startup !== undefined) this._startup.internalValue = config.startup;
+    if (config.tpmState !== undefined) this._tpmState.internalValue = config.tpmState;
+    if (config.usb !== undefined) this._usb.internalValue = config.usb;
+    if (config.vga !== undefined) this._vga.internalValue = config.vga;
+    if (config.virtiofs !== undefined) this._virtiofs.internalValue = config.virtiofs;
+    if (config.watchdog !== undefined) this._watchdog.internalValue = config.watchdog;
   }
 
   // ==========
@@ -7166,13 +7166,19 @@ export class VirtualEnvironmentVm extends cdktf.TerraformResource {
   }
 
   // ipv4_addresses - computed: true, optional: false, required: false
-  private _ipv4Addresses = new cdktf.StringListList(this, "ipv4_addresses", false);
+  private __ipv4Addresses?: cdktf.StringListList;
+  private get _ipv4Addresses(): cdktf.StringListList {
+    return (this.__ipv4Addresses ??= new cdktf.StringListList(this, "ipv4_addresses", false));
+  }
   public get ipv4Addresses() {
     return this._ipv4Addresses;
   }
 
   // ipv6_addresses - computed: true, optional: false, required: false
-  private _ipv6Addresses = new cdktf.StringListList(this, "ipv6_addresses", false);
+  private __ipv6Addresses?: cdktf.StringListList;
+  private get _ipv6Addresses(): cdktf.StringListList {
+    return (this.__ipv6Addresses ??= new cdktf.StringListList(this, "ipv6_addresses", false));
+  }
   public get ipv6Addresses() {
     return this._ipv6Addresses;
   }
@@ -7274,7 +7280,10 @@ export class VirtualEnvironmentVm extends cdktf.TerraformResource {
   }
 
   // network_device - computed: true, optional: true, required: false
-  private _networkDevice = new VirtualEnvironmentVmNetworkDeviceList(this, "network_device", false);
+  private __networkDevice?: VirtualEnvironmentVmNetworkDeviceList;
+  private get _networkDevice(): VirtualEnvironmentVmNetworkDeviceList {
+    return (this.__networkDevice ??= new VirtualEnvironmentVmNetworkDeviceList(this, "network_device", false));
+  }
   public get networkDevice() {
     return this._networkDevice;
   }
@@ -7644,7 +7653,10 @@ export class VirtualEnvironmentVm extends cdktf.TerraformResource {
   }
 
   // agent - computed: false, optional: true, required: false
-  private _agent = new VirtualEnvironmentVmAgentOutputReference(this, "agent");
+  private __agent?: VirtualEnvironmentVmAgentOutputReference;
+  private get _agent(): VirtualEnvironmentVmAgentOutputReference {
+    return (this.__agent ??= new VirtualEnvironmentVmAgentOutputReference(this, "agent"));
+  }
   public get agent() {
     return this._agent;
   }
@@ -7660,7 +7672,10 @@ export class VirtualEnvironmentVm extends cdktf.TerraformResource {
   }
 
   // amd_sev - computed: false, optional: true, required: false
-  private _amdSev = new VirtualEnvironmentVmAmdSevOutputReference(this, "amd_sev");
+  private __amdSev?: VirtualEnvironmentVmAmdSevOutputReference;
+  private get _amdSev(): VirtualEnvironmentVmAmdSevOutputReference {
+    return (this.__amdSev ??= new VirtualEnvironmentVmAmdSevOutputReference(this, "amd_sev"));
+  }
   public get amdSev() {
     return this._amdSev;
   }
@@ -7676,7 +7691,10 @@ export class VirtualEnvironmentVm extends cdktf.TerraformResource {
   }
 
   // audio_device - computed: false, optional: true, required: false
-  private _audioDevice = new VirtualEnvironmentVmAudioDeviceOutputReference(this, "audio_device");
+  private __audioDevice?: VirtualEnvironmentVmAudioDeviceOutputReference;
+  private get _audioDevice(): VirtualEnvironmentVmAudioDeviceOutputReference {
+    return (this.__audioDevice ??= new VirtualEnvironmentVmAudioDeviceOutputReference(this, "audio_device"));
+  }
   public get audioDevice() {
     return this._audioDevice;
   }
@@ -7692,7 +7710,10 @@ export class VirtualEnvironmentVm extends cdktf.TerraformResource {
   }
 
   // cdrom - computed: false, optional: true, required: false
-  private _cdrom = new VirtualEnvironmentVmCdromOutputReference(this, "cdrom");
+  private __cdrom?: VirtualEnvironmentVmCdromOutputReference;
+  private get _cdrom(): VirtualEnvironmentVmCdromOutputReference {
+    return (this.__cdrom ??= new VirtualEnvironmentVmCdromOutputReference(this, "cdrom"));
+  }
   public get cdrom() {
     return this._cdrom;
   }
@@ -7708,7 +7729,10 @@ export class VirtualEnvironmentVm extends cdktf.TerraformResource {
   }
 
   // clone - computed: false, optional: true, required: false
-  private _clone = new VirtualEnvironmentVmCloneOutputReference(this, "clone");
+  private __clone?: VirtualEnvironmentVmCloneOutputReference;
+  private get _clone(): VirtualEnvironmentVmCloneOutputReference {
+    return (this.__clone ??= new VirtualEnvironmentVmCloneOutputReference(this, "clone"));
+  }
   public get clone() {
     return this._clone;
   }
@@ -7724,7 +7748,10 @@ export class VirtualEnvironmentVm extends cdktf.TerraformResource {
   }
 
   // cpu - computed: false, optional: true, required: false
-  private _cpu = new VirtualEnvironmentVmCpuOutputReference(this, "cpu");
+  private __cpu?: VirtualEnvironmentVmCpuOutputReference;
+  private get _cpu(): VirtualEnvironmentVmCpuOutputReference {
+    return (this.__cpu ??= new VirtualEnvironmentVmCpuOutputReference(this, "cpu"));
+  }
   public get cpu() {
     return this._cpu;
   }
@@ -7740,7 +7767,10 @@ export class VirtualEnvironmentVm extends cdktf.TerraformResource {
   }
 
   // disk - computed: false, optional: true, required: false
-  private _disk = new VirtualEnvironmentVmDiskList(this, "disk", false);
+  private __disk?: VirtualEnvironmentVmDiskList;
+  private get _disk(): VirtualEnvironmentVmDiskList {
+    return (this.__disk ??= new VirtualEnvironmentVmDiskList(this, "disk", false));
+  }
   public get disk() {
     return this._disk;
   }
@@ -7756,7 +7786,10 @@ export class VirtualEnvironmentVm extends cdktf.TerraformResource {
   }
 
   // efi_disk - computed: false, optional: true, required: false
-  private _efiDisk = new VirtualEnvironmentVmEfiDiskOutputReference(this, "efi_disk");
+  private __efiDisk?: VirtualEnvironmentVmEfiDiskOutputReference;
+  private get _efiDisk(): VirtualEnvironmentVmEfiDiskOutputReference {
+    return (this.__efiDisk ??= new VirtualEnvironmentVmEfiDiskOutputReference(this, "efi_disk"));
+  }
   public get efiDisk() {
     return this._efiDisk;
   }
@@ -7772,7 +7805,10 @@ export class VirtualEnvironmentVm extends cdktf.TerraformResource {
   }
 
   // hostpci - computed: false, optional: true, required: false
-  private _hostpci = new VirtualEnvironmentVmHostpciList(this, "hostpci", false);
+  private __hostpci?: VirtualEnvironmentVmHostpciList;
+  private get _hostpci(): VirtualEnvironmentVmHostpciList {
+    return (this.__hostpci ??= new VirtualEnvironmentVmHostpciList(this, "hostpci", false));
+  }
   public get hostpci() {
     return this._hostpci;
   }
@@ -7788,7 +7824,10 @@ export class VirtualEnvironmentVm extends cdktf.TerraformResource {
   }
 
   // initialization - computed: false, optional: true, required: false
-  private _initialization = new VirtualEnvironmentVmInitializationOutputReference(this, "initialization");
+  private __initialization?: VirtualEnvironmentVmInitializationOutputReference;
+  private get _initialization(): VirtualEnvironmentVmInitializationOutputReference {
+    return (this.__initialization ??= new VirtualEnvironmentVmInitializationOutputReference(this, "initialization"));
+  }
   public get initialization() {
     return this._initialization;
   }
@@ -7804,7 +7843,10 @@ export class VirtualEnvironmentVm extends cdktf.TerraformResource {
   }
 
   // memory - computed: false, optional: true, required: false
-  private _memory = new VirtualEnvironmentVmMemoryOutputReference(this, "memory");
+  private __memory?: VirtualEnvironmentVmMemoryOutputReference;
+  private get _memory(): VirtualEnvironmentVmMemoryOutputReference {
+    return (this.__memory ??= new VirtualEnvironmentVmMemoryOutputReference(this, "memory"));
+  }
   public get memory() {
     return this._memory;
   }
@@ -7820,7 +7862,10 @@ export class VirtualEnvironmentVm extends cdktf.TerraformResource {
   }
 
   // numa - computed: false, optional: true, required: false
-  private _numa = new VirtualEnvironmentVmNumaList(this, "numa", false);
+  private __numa?: VirtualEnvironmentVmNumaList;
+  private get _numa(): VirtualEnvironmentVmNumaList {
+    return (this.__numa ??= new VirtualEnvironmentVmNumaList(this, "numa", false));
+  }
   public get numa() {
     return this._numa;
   }
@@ -7836,7 +7881,10 @@ export class VirtualEnvironmentVm extends cdktf.TerraformResource {
   }
 
   // operating_system - computed: false, optional: true, required: false
-  private _operatingSystem = new VirtualEnvironmentVmOperatingSystemOutputReference(this, "operating_system");
+  private __operatingSystem?: VirtualEnvironmentVmOperatingSystemOutputReference;
+  private get _operatingSystem(): VirtualEnvironmentVmOperatingSystemOutputReference {
+    return (this.__operatingSystem ??= new VirtualEnvironmentVmOperatingSystemOutputReference(this, "operating_system"));
+  }
   public get operatingSystem() {
     return this._operatingSystem;
   }
@@ -7852,7 +7900,10 @@ export class VirtualEnvironmentVm extends cdktf.TerraformResource {
   }
 
   // rng - computed: false, optional: true, required: false
-  private _rng = new VirtualEnvironmentVmRngList(this, "rng", false);
+  private __rng?: VirtualEnvironmentVmRngList;
+  private get _rng(): VirtualEnvironmentVmRngList {
+    return (this.__rng ??= new VirtualEnvironmentVmRngList(this, "rng", false));
+  }
   public get rng() {
     return this._rng;
   }
@@ -7868,7 +7919,10 @@ export class VirtualEnvironmentVm extends cdktf.TerraformResource {
   }
 
   // serial_device - computed: false, optional: true, required: false
-  private _serialDevice = new VirtualEnvironmentVmSerialDeviceList(this, "serial_device", false);
+  private __serialDevice?: VirtualEnvironmentVmSerialDeviceList;
+  private get _serialDevice(): VirtualEnvironmentVmSerialDeviceList {
+    return (this.__serialDevice ??= new VirtualEnvironmentVmSerialDeviceList(this, "serial_device", false));
+  }
   public get serialDevice() {
     return this._serialDevice;
   }
@@ -7884,7 +7938,10 @@ export class VirtualEnvironmentVm extends cdktf.TerraformResource {
   }
 
   // smbios - computed: false, optional: true, required: false
-  private _smbios = new VirtualEnvironmentVmSmbiosOutputReference(this, "smbios");
+  private __smbios?: VirtualEnvironmentVmSmbiosOutputReference;
+  private get _smbios(): VirtualEnvironmentVmSmbiosOutputReference {
+    return (this.__smbios ??= new VirtualEnvironmentVmSmbiosOutputReference(this, "smbios"));
+  }
   public get smbios() {
     return this._smbios;
   }
@@ -7900,7 +7957,10 @@ export class VirtualEnvironmentVm extends cdktf.TerraformResource {
   }
 
   // startup - computed: false, optional: true, required: false
-  private _startup = new VirtualEnvironmentVmStartupOutputReference(this, "startup");
+  private __startup?: VirtualEnvironmentVmStartupOutputReference;
+  private get _startup(): VirtualEnvironmentVmStartupOutputReference {
+    return (this.__startup ??= new VirtualEnvironmentVmStartupOutputReference(this, "startup"));
+  }
   public get startup() {
     return this._startup;
   }
@@ -7916,7 +7976,10 @@ export class VirtualEnvironmentVm extends cdktf.TerraformResource {
   }
 
   // tpm_state - computed: false, optional: true, required: false
-  private _tpmState = new VirtualEnvironmentVmTpmStateOutputReference(this, "tpm_state");
+  private __tpmState?: VirtualEnvironmentVmTpmStateOutputReference;
+  private get _tpmState(): VirtualEnvironmentVmTpmStateOutputReference {
+    return (this.__tpmState ??= new VirtualEnvironmentVmTpmStateOutputReference(this, "tpm_state"));
+  }
   public get tpmState() {
     return this._tpmState;
   }
@@ -7932,7 +7995,10 @@ export class VirtualEnvironmentVm extends cdktf.TerraformResource {
   }
 
   // usb - computed: false, optional: true, required: false
-  private _usb = new VirtualEnvironmentVmUsbList(this, "usb", false);
+  private __usb?: VirtualEnvironmentVmUsbList;
+  private get _usb(): VirtualEnvironmentVmUsbList {
+    return (this.__usb ??= new VirtualEnvironmentVmUsbList(this, "usb", false));
+  }
   public get usb() {
     return this._usb;
   }
@@ -7948,7 +8014,10 @@ export class VirtualEnvironmentVm extends cdktf.TerraformResource {
   }
 
   // vga - computed: false, optional: true, required: false
-  private _vga = new VirtualEnvironmentVmVgaOutputReference(this, "vga");
+  private __vga?: VirtualEnvironmentVmVgaOutputReference;
+  private get _vga(): VirtualEnvironmentVmVgaOutputReference {
+    return (this.__vga ??= new VirtualEnvironmentVmVgaOutputReference(this, "vga"));
+  }
   public get vga() {
     return this._vga;
   }
@@ -7964,7 +8033,10 @@ export class VirtualEnvironmentVm extends cdktf.TerraformResource {
   }
 
   // virtiofs - computed: false, optional: true, required: false
-  private _virtiofs = new VirtualEnvironmentVmVirtiofsList(this, "virtiofs", false);
+  private __virtiofs?: VirtualEnvironmentVmVirtiofsList;
+  private get _virtiofs(): VirtualEnvironmentVmVirtiofsList {
+    return (this.__virtiofs ??= new VirtualEnvironmentVmVirtiofsList(this, "virtiofs", false));
+  }
   public get virtiofs() {
     return this._virtiofs;
   }
@@ -7980,7 +8052,10 @@ export class VirtualEnvironmentVm extends cdktf.TerraformResource {
   }
 
   // watchdog - computed: false, optional: true, required: false
-  private _watchdog = new VirtualEnvironmentVmWatchdogOutputReference(this, "watchdog");
+  private __watchdog?: VirtualEnvironmentVmWatchdogOutputReference;
+  private get _watchdog(): VirtualEnvironmentVmWatchdogOutputReference {
+    return (this.__watchdog ??= new VirtualEnvironmentVmWatchdogOutputReference(this, "watchdog"));
+  }
   public get watchdog() {
     return this._watchdog;
   }
@@ -8015,7 +8090,7 @@ export class VirtualEnvironmentVm extends cdktf.TerraformResource {
       machine: cdktf.stringToTerraform(this._machine),
       migrate: cdktf.booleanToTerraform(this._migrate),
       name: cdktf.stringToTerraform(this._name),
-      network_device: cdktf.listMapper(virtualEnvironmentVmNetworkDeviceToTerraform, false)(this._networkDevice.internalValue),
+      network_device: cdktf.listMapper(virtualEnvironmentVmNetworkDeviceToTerraform, false)(this.__networkDevice?.internalValue),
       node_name: cdktf.stringToTerraform(this._nodeName),
       on_boot: cdktf.booleanToTerraform(this._onBoot),
       pool_id: cdktf.stringToTerraform(this._poolId),
@@ -8038,28 +8113,28 @@ export class VirtualEnvironmentVm extends cdktf.TerraformResource {
       timeout_start_vm: cdktf.numberToTerraform(this._timeoutStartVm),
       timeout_stop_vm: cdktf.numberToTerraform(this._timeoutStopVm),
       vm_id: cdktf.numberToTerraform(this._vmId),
-      agent: virtualEnvironmentVmAgentToTerraform(this._agent.internalValue),
-      amd_sev: virtualEnvironmentVmAmdSevToTerraform(this._amdSev.internalValue),
-      audio_device: virtualEnvironmentVmAudioDeviceToTerraform(this._audioDevice.internalValue),
-      cdrom: virtualEnvironmentVmCdromToTerraform(this._cdrom.internalValue),
-      clone: virtualEnvironmentVmCloneToTerraform(this._clone.internalValue),
-      cpu: virtualEnvironmentVmCpuToTerraform(this._cpu.internalValue),
-      disk: cdktf.listMapper(virtualEnvironmentVmDiskToTerraform, true)(this._disk.internalValue),
-      efi_disk: virtualEnvironmentVmEfiDiskToTerraform(this._efiDisk.internalValue),
-      hostpci: cdktf.listMapper(virtualEnvironmentVmHostpciToTerraform, true)(this._hostpci.internalValue),
-      initialization: virtualEnvironmentVmInitializationToTerraform(this._initialization.internalValue),
-      memory: virtualEnvironmentVmMemoryToTerraform(this._memory.internalValue),
-      numa: cdktf.listMapper(virtualEnvironmentVmNumaToTerraform, true)(this._numa.internalValue),
-      operating_system: virtualEnvironmentVmOperatingSystemToTerraform(this._operatingSystem.internalValue),
-      rng: cdktf.listMapper(virtualEnvironmentVmRngToTerraform, true)(this._rng.internalValue),
-      serial_device: cdktf.listMapper(virtualEnvironmentVmSerialDeviceToTerraform, true)(this._serialDevice.internalValue),
-      smbios: virtualEnvironmentVmSmbiosToTerraform(this._smbios.internalValue),
-      startup: virtualEnvironmentVmStartupToTerraform(this._startup.internalValue),
-      tpm_state: virtualEnvironmentVmTpmStateToTerraform(this._tpmState.internalValue),
-      usb: cdktf.listMapper(virtualEnvironmentVmUsbToTerraform, true)(this._usb.internalValue),
-      vga: virtualEnvironmentVmVgaToTerraform(this._vga.internalValue),
-      virtiofs: cdktf.listMapper(virtualEnvironmentVmVirtiofsToTerraform, true)(this._virtiofs.internalValue),
-      watchdog: virtualEnvironmentVmWatchdogToTerraform(this._watchdog.internalValue),
+      agent: virtualEnvironmentVmAgentToTerraform(this.__agent?.internalValue),
+      amd_sev: virtualEnvironmentVmAmdSevToTerraform(this.__amdSev?.internalValue),
+      audio_device: virtualEnvironmentVmAudioDeviceToTerraform(this.__audioDevice?.internalValue),
+      cdrom: virtualEnvironmentVmCdromToTerraform(this.__cdrom?.internalValue),
+      clone: virtualEnvironmentVmCloneToTerraform(this.__clone?.internalValue),
+      cpu: virtualEnvironmentVmCpuToTerraform(this.__cpu?.internalValue),
+      disk: cdktf.listMapper(virtualEnvironmentVmDiskToTerraform, true)(this.__disk?.internalValue),
+      efi_disk: virtualEnvironmentVmEfiDiskToTerraform(this.__efiDisk?.internalValue),
+      hostpci: cdktf.listMapper(virtualEnvironmentVmHostpciToTerraform, true)(this.__hostpci?.internalValue),
+      initialization: virtualEnvironmentVmInitializationToTerraform(this.__initialization?.internalValue),
+      memory: virtualEnvironmentVmMemoryToTerraform(this.__memory?.internalValue),
+      numa: cdktf.listMapper(virtualEnvironmentVmNumaToTerraform, true)(this.__numa?.internalValue),
+      operating_system: virtualEnvironmentVmOperatingSystemToTerraform(this.__operatingSystem?.internalValue),
+      rng: cdktf.listMapper(virtualEnvironmentVmRngToTerraform, true)(this.__rng?.internalValue),
+      serial_device: cdktf.listMapper(virtualEnvironmentVmSerialDeviceToTerraform, true)(this.__serialDevice?.internalValue),
+      smbios: virtualEnvironmentVmSmbiosToTerraform(this.__smbios?.internalValue),
+      startup: virtualEnvironmentVmStartupToTerraform(this.__startup?.internalValue),
+      tpm_state: virtualEnvironmentVmTpmStateToTerraform(this.__tpmState?.internalValue),
+      usb: cdktf.listMapper(virtualEnvironmentVmUsbToTerraform, true)(this.__usb?.internalValue),
+      vga: virtualEnvironmentVmVgaToTerraform(this.__vga?.internalValue),
+      virtiofs: cdktf.listMapper(virtualEnvironmentVmVirtiofsToTerraform, true)(this.__virtiofs?.internalValue),
+      watchdog: virtualEnvironmentVmWatchdogToTerraform(this.__watchdog?.internalValue),
     };
   }
 
@@ -8150,7 +8225,7 @@ export class VirtualEnvironmentVm extends cdktf.TerraformResource {
         storageClassType: "string",
       },
       network_device: {
-        value: cdktf.listMapperHcl(virtualEnvironmentVmNetworkDeviceToHclTerraform, false)(this._networkDevice.internalValue),
+        value: cdktf.listMapperHcl(virtualEnvironmentVmNetworkDeviceToHclTerraform, false)(this.__networkDevice?.internalValue),
         isBlock: true,
         type: "list",
         storageClassType: "VirtualEnvironmentVmNetworkDeviceList",
@@ -8288,133 +8363,133 @@ export class VirtualEnvironmentVm extends cdktf.TerraformResource {
         storageClassType: "number",
       },
       agent: {
-        value: virtualEnvironmentVmAgentToHclTerraform(this._agent.internalValue),
+        value: virtualEnvironmentVmAgentToHclTerraform(this.__agent?.internalValue),
         isBlock: true,
         type: "list",
         storageClassType: "VirtualEnvironmentVmAgentList",
       },
       amd_sev: {
-        value: virtualEnvironmentVmAmdSevToHclTerraform(this._amdSev.internalValue),
+        value: virtualEnvironmentVmAmdSevToHclTerraform(this.__amdSev?.internalValue),
         isBlock: true,
         type: "list",
         storageClassType: "VirtualEnvironmentVmAmdSevList",
       },
       audio_device: {
-        value: virtualEnvironmentVmAudioDeviceToHclTerraform(this._audioDevice.internalValue),
+        value: virtualEnvironmentVmAudioDeviceToHclTerraform(this.__audioDevice?.internalValue),
         isBlock: true,
         type: "list",
         storageClassType: "VirtualEnvironmentVmAudioDeviceList",
       },
       cdrom: {
-        value: virtualEnvironmentVmCdromToHclTerraform(this._cdrom.internalValue),
+        value: virtualEnvironmentVmCdromToHclTerraform(this.__cdrom?.internalValue),
         isBlock: true,
         type: "list",
         storageClassType: "VirtualEnvironmentVmCdromList",
       },
       clone: {
-        value: virtualEnvironmentVmCloneToHclTerraform(this._clone.internalValue),
+        value: virtualEnvironmentVmCloneToHclTerraform(this.__clone?.internalValue),
         isBlock: true,
         type: "list",
         storageClassType: "VirtualEnvironmentVmCloneList",
       },
       cpu: {
-        value: virtualEnvironmentVmCpuToHclTerraform(this._cpu.internalValue),
+        value: virtualEnvironmentVmCpuToHclTerraform(this.__cpu?.internalValue),
         isBlock: true,
         type: "list",
         storageClassType: "VirtualEnvironmentVmCpuList",
       },
       disk: {
-        value: cdktf.listMapperHcl(virtualEnvironmentVmDiskToHclTerraform, true)(this._disk.internalValue),
+        value: cdktf.listMapperHcl(virtualEnvironmentVmDiskToHclTerraform, true)(this.__disk?.internalValue),
         isBlock: true,
         type: "list",
         storageClassType: "VirtualEnvironmentVmDiskList",
       },
       efi_disk: {
-        value: virtualEnvironmentVmEfiDiskToHclTerraform(this._efiDisk.internalValue),
+        value: virtualEnvironmentVmEfiDiskToHclTerraform(this.__efiDisk?.internalValue),
         isBlock: true,
         type: "list",
         storageClassType: "VirtualEnvironmentVmEfiDiskList",
       },
       hostpci: {
-        value: cdktf.listMapperHcl(virtualEnvironmentVmHostpciToHclTerraform, true)(this._hostpci.internalValue),
+        value: cdktf.listMapperHcl(virtualEnvironmentVmHostpciToHclTerraform, true)(this.__hostpci?.internalValue),
         isBlock: true,
         type: "list",
         storageClassType: "VirtualEnvironmentVmHostpciList",
       },
       initialization: {
-        value: virtualEnvironmentVmInitializationToHclTerraform(this._initialization.internalValue),
+        value: virtualEnvironmentVmInitializationToHclTerraform(this.__initialization?.internalValue),
         isBlock: true,
         type: "list",
         storageClassType: "VirtualEnvironmentVmInitializationList",
       },
       memory: {
-        value: virtualEnvironmentVmMemoryToHclTerraform(this._memory.internalValue),
+        value: virtualEnvironmentVmMemoryToHclTerraform(this.__memory?.internalValue),
         isBlock: true,
         type: "list",
         storageClassType: "VirtualEnvironmentVmMemoryList",
       },
       numa: {
-        value: cdktf.listMapperHcl(virtualEnvironmentVmNumaToHclTerraform, true)(this._numa.internalValue),
+        value: cdktf.listMapperHcl(virtualEnvironmentVmNumaToHclTerraform, true)(this.__numa?.internalValue),
         isBlock: true,
         type: "list",
         storageClassType: "VirtualEnvironmentVmNumaList",
       },
       operating_system: {
-        value: virtualEnvironmentVmOperatingSystemToHclTerraform(this._operatingSystem.internalValue),
+        value: virtualEnvironmentVmOperatingSystemToHclTerraform(this.__operatingSystem?.internalValue),
         isBlock: true,
         type: "list",
         storageClassType: "VirtualEnvironmentVmOperatingSystemList",
       },
       rng: {
-        value: cdktf.listMapperHcl(virtualEnvironmentVmRngToHclTerraform, true)(this._rng.internalValue),
+        value: cdktf.listMapperHcl(virtualEnvironmentVmRngToHclTerraform, true)(this.__rng?.internalValue),
         isBlock: true,
         type: "list",
         storageClassType: "VirtualEnvironmentVmRngList",
       },
       serial_device: {
-        value: cdktf.listMapperHcl(virtualEnvironmentVmSerialDeviceToHclTerraform, true)(this._serialDevice.internalValue),
+        value: cdktf.listMapperHcl(virtualEnvironmentVmSerialDeviceToHclTerraform, true)(this.__serialDevice?.internalValue),
         isBlock: true,
         type: "list",
         storageClassType: "VirtualEnvironmentVmSerialDeviceList",
       },
       smbios: {
-        value: virtualEnvironmentVmSmbiosToHclTerraform(this._smbios.internalValue),
+        value: virtualEnvironmentVmSmbiosToHclTerraform(this.__smbios?.internalValue),
         isBlock: true,
         type: "list",
         storageClassType: "VirtualEnvironmentVmSmbiosList",
       },
       startup: {
-        value: virtualEnvironmentVmStartupToHclTerraform(this._startup.internalValue),
+        value: virtualEnvironmentVmStartupToHclTerraform(this.__startup?.internalValue),
         isBlock: true,
         type: "list",
         storageClassType: "VirtualEnvironmentVmStartupList",
       },
       tpm_state: {
-        value: virtualEnvironmentVmTpmStateToHclTerraform(this._tpmState.internalValue),
+        value: virtualEnvironmentVmTpmStateToHclTerraform(this.__tpmState?.internalValue),
         isBlock: true,
         type: "list",
         storageClassType: "VirtualEnvironmentVmTpmStateList",
       },
       usb: {
-        value: cdktf.listMapperHcl(virtualEnvironmentVmUsbToHclTerraform, true)(this._usb.internalValue),
+        value: cdktf.listMapperHcl(virtualEnvironmentVmUsbToHclTerraform, true)(this.__usb?.internalValue),
         isBlock: true,
         type: "list",
         storageClassType: "VirtualEnvironmentVmUsbList",
       },
       vga: {
-        value: virtualEnvironmentVmVgaToHclTerraform(this._vga.internalValue),
+        value: virtualEnvironmentVmVgaToHclTerraform(this.__vga?.internalValue),
         isBlock: true,
         type: "list",
         storageClassType: "VirtualEnvironmentVmVgaList",
       },
       virtiofs: {
-        value: cdktf.listMapperHcl(virtualEnvironmentVmVirtiofsToHclTerraform, true)(this._virtiofs.internalValue),
+        value: cdktf.listMapperHcl(virtualEnvironmentVmVirtiofsToHclTerraform, true)(this.__virtiofs?.internalValue),
         isBlock: true,
         type: "list",
         storageClassType: "VirtualEnvironmentVmVirtiofsList",
       },
       watchdog: {
-        value: virtualEnvironmentVmWatchdogToHclTerraform(this._watchdog.internalValue),
+        value: virtualEnvironmentVmWatchdogToHclTerraform(this.__watchdog?.internalValue),
         isBlock: true,
         type: "list",
         storageClassType: "VirtualEnvironmentVmWatchdogList",

@@ -428,10 +428,10 @@ export class ClusterKubeconfig extends cdktf.TerraformResource {
       forEach: config.forEach
     });
     this._certificateRenewalDuration = config.certificateRenewalDuration;
-    this._clientConfiguration.internalValue = config.clientConfiguration;
+    if (config.clientConfiguration !== undefined) this._clientConfiguration.internalValue = config.clientConfiguration;
     this._endpoint = config.endpoint;
     this._node = config.nodeAttribute;
-    this._timeouts.internalValue = config.timeouts;
+    if (config.timeouts !== undefined) this._timeouts.internalValue = config.timeouts;
   }
 
   // ==========
@@ -455,7 +455,10 @@ export class ClusterKubeconfig extends cdktf.TerraformResource {
   }
 
   // client_configuration - computed: false, optional: false, required: true
-  private _clientConfiguration = new ClusterKubeconfigClientConfigurationOutputReference(this, "client_configuration");
+  private __clientConfiguration?: ClusterKubeconfigClientConfigurationOutputReference;
+  private get _clientConfiguration(): ClusterKubeconfigClientConfigurationOutputReference {
+    return (this.__clientConfiguration ??= new ClusterKubeconfigClientConfigurationOutputReference(this, "client_configuration"));
+  }
   public get clientConfiguration() {
     return this._clientConfiguration;
   }
@@ -494,7 +497,10 @@ export class ClusterKubeconfig extends cdktf.TerraformResource {
   }
 
   // kubernetes_client_configuration - computed: true, optional: false, required: false
-  private _kubernetesClientConfiguration = new ClusterKubeconfigKubernetesClientConfigurationOutputReference(this, "kubernetes_client_configuration");
+  private __kubernetesClientConfiguration?: ClusterKubeconfigKubernetesClientConfigurationOutputReference;
+  private get _kubernetesClientConfiguration(): ClusterKubeconfigKubernetesClientConfigurationOutputReference {
+    return (this.__kubernetesClientConfiguration ??= new ClusterKubeconfigKubernetesClientConfigurationOutputReference(this, "kubernetes_client_configuration"));
+  }
   public get kubernetesClientConfiguration() {
     return this._kubernetesClientConfiguration;
   }
@@ -513,7 +519,10 @@ export class ClusterKubeconfig extends cdktf.TerraformResource {
   }
 
   // timeouts - computed: false, optional: true, required: false
-  private _timeouts = new ClusterKubeconfigTimeoutsOutputReference(this, "timeouts");
+  private __timeouts?: ClusterKubeconfigTimeoutsOutputReference;
+  private get _timeouts(): ClusterKubeconfigTimeoutsOutputReference {
+    return (this.__timeouts ??= new ClusterKubeconfigTimeoutsOutputReference(this, "timeouts"));
+  }
   public get timeouts() {
     return this._timeouts;
   }
@@ -535,10 +544,10 @@ export class ClusterKubeconfig extends cdktf.TerraformResource {
   protected synthesizeAttributes(): { [name: string]: any } {
     return {
       certificate_renewal_duration: cdktf.stringToTerraform(this._certificateRenewalDuration),
-      client_configuration: clusterKubeconfigClientConfigurationToTerraform(this._clientConfiguration.internalValue),
+      client_configuration: clusterKubeconfigClientConfigurationToTerraform(this.__clientConfiguration?.internalValue),
       endpoint: cdktf.stringToTerraform(this._endpoint),
       node: cdktf.stringToTerraform(this._node),
-      timeouts: clusterKubeconfigTimeoutsToTerraform(this._timeouts.internalValue),
+      timeouts: clusterKubeconfigTimeoutsToTerraform(this.__timeouts?.internalValue),
     };
   }
 
@@ -551,7 +560,7 @@ export class ClusterKubeconfig extends cdktf.TerraformResource {
         storageClassType: "string",
       },
       client_configuration: {
-        value: clusterKubeconfigClientConfigurationToHclTerraform(this._clientConfiguration.internalValue),
+        value: clusterKubeconfigClientConfigurationToHclTerraform(this.__clientConfiguration?.internalValue),
         isBlock: true,
         type: "struct",
         storageClassType: "ClusterKubeconfigClientConfiguration",
@@ -569,7 +578,7 @@ export class ClusterKubeconfig extends cdktf.TerraformResource {
         storageClassType: "string",
       },
       timeouts: {
-        value: clusterKubeconfigTimeoutsToHclTerraform(this._timeouts.internalValue),
+        value: clusterKubeconfigTimeoutsToHclTerraform(this.__timeouts?.internalValue),
         isBlock: true,
         type: "struct",
         storageClassType: "ClusterKubeconfigTimeouts",

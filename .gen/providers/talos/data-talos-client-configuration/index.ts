@@ -227,7 +227,7 @@ export class DataTalosClientConfiguration extends cdktf.TerraformDataSource {
       connection: config.connection,
       forEach: config.forEach
     });
-    this._clientConfiguration.internalValue = config.clientConfiguration;
+    if (config.clientConfiguration !== undefined) this._clientConfiguration.internalValue = config.clientConfiguration;
     this._clusterName = config.clusterName;
     this._endpoints = config.endpoints;
     this._nodes = config.nodes;
@@ -238,7 +238,10 @@ export class DataTalosClientConfiguration extends cdktf.TerraformDataSource {
   // ==========
 
   // client_configuration - computed: false, optional: false, required: true
-  private _clientConfiguration = new DataTalosClientConfigurationClientConfigurationOutputReference(this, "client_configuration");
+  private __clientConfiguration?: DataTalosClientConfigurationClientConfigurationOutputReference;
+  private get _clientConfiguration(): DataTalosClientConfigurationClientConfigurationOutputReference {
+    return (this.__clientConfiguration ??= new DataTalosClientConfigurationClientConfigurationOutputReference(this, "client_configuration"));
+  }
   public get clientConfiguration() {
     return this._clientConfiguration;
   }
@@ -311,7 +314,7 @@ export class DataTalosClientConfiguration extends cdktf.TerraformDataSource {
 
   protected synthesizeAttributes(): { [name: string]: any } {
     return {
-      client_configuration: dataTalosClientConfigurationClientConfigurationToTerraform(this._clientConfiguration.internalValue),
+      client_configuration: dataTalosClientConfigurationClientConfigurationToTerraform(this.__clientConfiguration?.internalValue),
       cluster_name: cdktf.stringToTerraform(this._clusterName),
       endpoints: cdktf.listMapper(cdktf.stringToTerraform, false)(this._endpoints),
       nodes: cdktf.listMapper(cdktf.stringToTerraform, false)(this._nodes),
@@ -321,7 +324,7 @@ export class DataTalosClientConfiguration extends cdktf.TerraformDataSource {
   protected synthesizeHclAttributes(): { [name: string]: any } {
     const attrs = {
       client_configuration: {
-        value: dataTalosClientConfigurationClientConfigurationToHclTerraform(this._clientConfiguration.internalValue),
+        value: dataTalosClientConfigurationClientConfigurationToHclTerraform(this.__clientConfiguration?.internalValue),
         isBlock: true,
         type: "struct",
         storageClassType: "DataTalosClientConfigurationClientConfiguration",

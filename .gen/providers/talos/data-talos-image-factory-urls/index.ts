@@ -275,7 +275,10 @@ export class DataTalosImageFactoryUrls extends cdktf.TerraformDataSource {
   }
 
   // urls - computed: true, optional: false, required: false
-  private _urls = new DataTalosImageFactoryUrlsUrlsOutputReference(this, "urls");
+  private __urls?: DataTalosImageFactoryUrlsUrlsOutputReference;
+  private get _urls(): DataTalosImageFactoryUrlsUrlsOutputReference {
+    return (this.__urls ??= new DataTalosImageFactoryUrlsUrlsOutputReference(this, "urls"));
+  }
   public get urls() {
     return this._urls;
   }

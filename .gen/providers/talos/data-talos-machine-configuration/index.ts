@@ -1438,7 +1438,7 @@ export class DataTalosMachineConfiguration extends cdktf.TerraformDataSource {
     this._docs = config.docs;
     this._examples = config.examples;
     this._kubernetesVersion = config.kubernetesVersion;
-    this._machineSecrets.internalValue = config.machineSecrets;
+    if (config.machineSecrets !== undefined) this._machineSecrets.internalValue = config.machineSecrets;
     this._machineType = config.machineType;
     this._talosVersion = config.talosVersion;
   }
@@ -1548,7 +1548,10 @@ export class DataTalosMachineConfiguration extends cdktf.TerraformDataSource {
   }
 
   // machine_secrets - computed: false, optional: false, required: true
-  private _machineSecrets = new DataTalosMachineConfigurationMachineSecretsOutputReference(this, "machine_secrets");
+  private __machineSecrets?: DataTalosMachineConfigurationMachineSecretsOutputReference;
+  private get _machineSecrets(): DataTalosMachineConfigurationMachineSecretsOutputReference {
+    return (this.__machineSecrets ??= new DataTalosMachineConfigurationMachineSecretsOutputReference(this, "machine_secrets"));
+  }
   public get machineSecrets() {
     return this._machineSecrets;
   }
@@ -1601,7 +1604,7 @@ export class DataTalosMachineConfiguration extends cdktf.TerraformDataSource {
       docs: cdktf.booleanToTerraform(this._docs),
       examples: cdktf.booleanToTerraform(this._examples),
       kubernetes_version: cdktf.stringToTerraform(this._kubernetesVersion),
-      machine_secrets: dataTalosMachineConfigurationMachineSecretsToTerraform(this._machineSecrets.internalValue),
+      machine_secrets: dataTalosMachineConfigurationMachineSecretsToTerraform(this.__machineSecrets?.internalValue),
       machine_type: cdktf.stringToTerraform(this._machineType),
       talos_version: cdktf.stringToTerraform(this._talosVersion),
     };
@@ -1646,7 +1649,7 @@ export class DataTalosMachineConfiguration extends cdktf.TerraformDataSource {
         storageClassType: "string",
       },
       machine_secrets: {
-        value: dataTalosMachineConfigurationMachineSecretsToHclTerraform(this._machineSecrets.internalValue),
+        value: dataTalosMachineConfigurationMachineSecretsToHclTerraform(this.__machineSecrets?.internalValue),
         isBlock: true,
         type: "struct",
         storageClassType: "DataTalosMachineConfigurationMachineSecrets",

@@ -476,11 +476,11 @@ export class MachineBootstrap extends cdktf.TerraformResource {
       connection: config.connection,
       forEach: config.forEach
     });
-    this._clientConfiguration.internalValue = config.clientConfiguration;
-    this._clientConfigurationWo.internalValue = config.clientConfigurationWo;
+    if (config.clientConfiguration !== undefined) this._clientConfiguration.internalValue = config.clientConfiguration;
+    if (config.clientConfigurationWo !== undefined) this._clientConfigurationWo.internalValue = config.clientConfigurationWo;
     this._endpoint = config.endpoint;
     this._node = config.nodeAttribute;
-    this._timeouts.internalValue = config.timeouts;
+    if (config.timeouts !== undefined) this._timeouts.internalValue = config.timeouts;
   }
 
   // ==========
@@ -488,7 +488,10 @@ export class MachineBootstrap extends cdktf.TerraformResource {
   // ==========
 
   // client_configuration - computed: false, optional: true, required: false
-  private _clientConfiguration = new MachineBootstrapClientConfigurationOutputReference(this, "client_configuration");
+  private __clientConfiguration?: MachineBootstrapClientConfigurationOutputReference;
+  private get _clientConfiguration(): MachineBootstrapClientConfigurationOutputReference {
+    return (this.__clientConfiguration ??= new MachineBootstrapClientConfigurationOutputReference(this, "client_configuration"));
+  }
   public get clientConfiguration() {
     return this._clientConfiguration;
   }
@@ -504,7 +507,10 @@ export class MachineBootstrap extends cdktf.TerraformResource {
   }
 
   // client_configuration_wo - computed: false, optional: true, required: false
-  private _clientConfigurationWo = new MachineBootstrapClientConfigurationWoOutputReference(this, "client_configuration_wo");
+  private __clientConfigurationWo?: MachineBootstrapClientConfigurationWoOutputReference;
+  private get _clientConfigurationWo(): MachineBootstrapClientConfigurationWoOutputReference {
+    return (this.__clientConfigurationWo ??= new MachineBootstrapClientConfigurationWoOutputReference(this, "client_configuration_wo"));
+  }
   public get clientConfigurationWo() {
     return this._clientConfigurationWo;
   }
@@ -554,7 +560,10 @@ export class MachineBootstrap extends cdktf.TerraformResource {
   }
 
   // timeouts - computed: false, optional: true, required: false
-  private _timeouts = new MachineBootstrapTimeoutsOutputReference(this, "timeouts");
+  private __timeouts?: MachineBootstrapTimeoutsOutputReference;
+  private get _timeouts(): MachineBootstrapTimeoutsOutputReference {
+    return (this.__timeouts ??= new MachineBootstrapTimeoutsOutputReference(this, "timeouts"));
+  }
   public get timeouts() {
     return this._timeouts;
   }
@@ -575,24 +584,24 @@ export class MachineBootstrap extends cdktf.TerraformResource {
 
   protected synthesizeAttributes(): { [name: string]: any } {
     return {
-      client_configuration: machineBootstrapClientConfigurationToTerraform(this._clientConfiguration.internalValue),
-      client_configuration_wo: machineBootstrapClientConfigurationWoToTerraform(this._clientConfigurationWo.internalValue),
+      client_configuration: machineBootstrapClientConfigurationToTerraform(this.__clientConfiguration?.internalValue),
+      client_configuration_wo: machineBootstrapClientConfigurationWoToTerraform(this.__clientConfigurationWo?.internalValue),
       endpoint: cdktf.stringToTerraform(this._endpoint),
       node: cdktf.stringToTerraform(this._node),
-      timeouts: machineBootstrapTimeoutsToTerraform(this._timeouts.internalValue),
+      timeouts: machineBootstrapTimeoutsToTerraform(this.__timeouts?.internalValue),
     };
   }
 
   protected synthesizeHclAttributes(): { [name: string]: any } {
     const attrs = {
       client_configuration: {
-        value: machineBootstrapClientConfigurationToHclTerraform(this._clientConfiguration.internalValue),
+        value: machineBootstrapClientConfigurationToHclTerraform(this.__clientConfiguration?.internalValue),
         isBlock: true,
         type: "struct",
         storageClassType: "MachineBootstrapClientConfiguration",
       },
       client_configuration_wo: {
-        value: machineBootstrapClientConfigurationWoToHclTerraform(this._clientConfigurationWo.internalValue),
+        value: machineBootstrapClientConfigurationWoToHclTerraform(this.__clientConfigurationWo?.internalValue),
         isBlock: true,
         type: "struct",
         storageClassType: "MachineBootstrapClientConfigurationWo",
@@ -610,7 +619,7 @@ export class MachineBootstrap extends cdktf.TerraformResource {
         storageClassType: "string",
       },
       timeouts: {
-        value: machineBootstrapTimeoutsToHclTerraform(this._timeouts.internalValue),
+        value: machineBootstrapTimeoutsToHclTerraform(this.__timeouts?.internalValue),
         isBlock: true,
         type: "struct",
         storageClassType: "MachineBootstrapTimeouts",

@@ -723,15 +723,15 @@ export class MachineConfigurationApply extends cdktf.TerraformResource {
       forEach: config.forEach
     });
     this._applyMode = config.applyMode;
-    this._clientConfiguration.internalValue = config.clientConfiguration;
-    this._clientConfigurationWo.internalValue = config.clientConfigurationWo;
+    if (config.clientConfiguration !== undefined) this._clientConfiguration.internalValue = config.clientConfiguration;
+    if (config.clientConfigurationWo !== undefined) this._clientConfigurationWo.internalValue = config.clientConfigurationWo;
     this._configPatches = config.configPatches;
     this._endpoint = config.endpoint;
     this._machineConfigurationInput = config.machineConfigurationInput;
     this._machineConfigurationInputWo = config.machineConfigurationInputWo;
     this._node = config.nodeAttribute;
-    this._onDestroy.internalValue = config.onDestroy;
-    this._timeouts.internalValue = config.timeouts;
+    if (config.onDestroy !== undefined) this._onDestroy.internalValue = config.onDestroy;
+    if (config.timeouts !== undefined) this._timeouts.internalValue = config.timeouts;
   }
 
   // ==========
@@ -755,7 +755,10 @@ export class MachineConfigurationApply extends cdktf.TerraformResource {
   }
 
   // client_configuration - computed: false, optional: true, required: false
-  private _clientConfiguration = new MachineConfigurationApplyClientConfigurationOutputReference(this, "client_configuration");
+  private __clientConfiguration?: MachineConfigurationApplyClientConfigurationOutputReference;
+  private get _clientConfiguration(): MachineConfigurationApplyClientConfigurationOutputReference {
+    return (this.__clientConfiguration ??= new MachineConfigurationApplyClientConfigurationOutputReference(this, "client_configuration"));
+  }
   public get clientConfiguration() {
     return this._clientConfiguration;
   }
@@ -771,7 +774,10 @@ export class MachineConfigurationApply extends cdktf.TerraformResource {
   }
 
   // client_configuration_wo - computed: false, optional: true, required: false
-  private _clientConfigurationWo = new MachineConfigurationApplyClientConfigurationWoOutputReference(this, "client_configuration_wo");
+  private __clientConfigurationWo?: MachineConfigurationApplyClientConfigurationWoOutputReference;
+  private get _clientConfigurationWo(): MachineConfigurationApplyClientConfigurationWoOutputReference {
+    return (this.__clientConfigurationWo ??= new MachineConfigurationApplyClientConfigurationWoOutputReference(this, "client_configuration_wo"));
+  }
   public get clientConfigurationWo() {
     return this._clientConfigurationWo;
   }
@@ -879,7 +885,10 @@ export class MachineConfigurationApply extends cdktf.TerraformResource {
   }
 
   // on_destroy - computed: false, optional: true, required: false
-  private _onDestroy = new MachineConfigurationApplyOnDestroyOutputReference(this, "on_destroy");
+  private __onDestroy?: MachineConfigurationApplyOnDestroyOutputReference;
+  private get _onDestroy(): MachineConfigurationApplyOnDestroyOutputReference {
+    return (this.__onDestroy ??= new MachineConfigurationApplyOnDestroyOutputReference(this, "on_destroy"));
+  }
   public get onDestroy() {
     return this._onDestroy;
   }
@@ -900,7 +909,10 @@ export class MachineConfigurationApply extends cdktf.TerraformResource {
   }
 
   // timeouts - computed: false, optional: true, required: false
-  private _timeouts = new MachineConfigurationApplyTimeoutsOutputReference(this, "timeouts");
+  private __timeouts?: MachineConfigurationApplyTimeoutsOutputReference;
+  private get _timeouts(): MachineConfigurationApplyTimeoutsOutputReference {
+    return (this.__timeouts ??= new MachineConfigurationApplyTimeoutsOutputReference(this, "timeouts"));
+  }
   public get timeouts() {
     return this._timeouts;
   }
@@ -922,15 +934,15 @@ export class MachineConfigurationApply extends cdktf.TerraformResource {
   protected synthesizeAttributes(): { [name: string]: any } {
     return {
       apply_mode: cdktf.stringToTerraform(this._applyMode),
-      client_configuration: machineConfigurationApplyClientConfigurationToTerraform(this._clientConfiguration.internalValue),
-      client_configuration_wo: machineConfigurationApplyClientConfigurationWoToTerraform(this._clientConfigurationWo.internalValue),
+      client_configuration: machineConfigurationApplyClientConfigurationToTerraform(this.__clientConfiguration?.internalValue),
+      client_configuration_wo: machineConfigurationApplyClientConfigurationWoToTerraform(this.__clientConfigurationWo?.internalValue),
       config_patches: cdktf.listMapper(cdktf.stringToTerraform, false)(this._configPatches),
       endpoint: cdktf.stringToTerraform(this._endpoint),
       machine_configuration_input: cdktf.stringToTerraform(this._machineConfigurationInput),
       machine_configuration_input_wo: cdktf.stringToTerraform(this._machineConfigurationInputWo),
       node: cdktf.stringToTerraform(this._node),
-      on_destroy: machineConfigurationApplyOnDestroyToTerraform(this._onDestroy.internalValue),
-      timeouts: machineConfigurationApplyTimeoutsToTerraform(this._timeouts.internalValue),
+      on_destroy: machineConfigurationApplyOnDestroyToTerraform(this.__onDestroy?.internalValue),
+      timeouts: machineConfigurationApplyTimeoutsToTerraform(this.__timeouts?.internalValue),
     };
   }
 
@@ -943,13 +955,13 @@ export class MachineConfigurationApply extends cdktf.TerraformResource {
         storageClassType: "string",
       },
       client_configuration: {
-        value: machineConfigurationApplyClientConfigurationToHclTerraform(this._clientConfiguration.internalValue),
+        value: machineConfigurationApplyClientConfigurationToHclTerraform(this.__clientConfiguration?.internalValue),
         isBlock: true,
         type: "struct",
         storageClassType: "MachineConfigurationApplyClientConfiguration",
       },
       client_configuration_wo: {
-        value: machineConfigurationApplyClientConfigurationWoToHclTerraform(this._clientConfigurationWo.internalValue),
+        value: machineConfigurationApplyClientConfigurationWoToHclTerraform(this.__clientConfigurationWo?.internalValue),
         isBlock: true,
         type: "struct",
         storageClassType: "MachineConfigurationApplyClientConfigurationWo",
@@ -985,13 +997,13 @@ export class MachineConfigurationApply extends cdktf.TerraformResource {
         storageClassType: "string",
       },
       on_destroy: {
-        value: machineConfigurationApplyOnDestroyToHclTerraform(this._onDestroy.internalValue),
+        value: machineConfigurationApplyOnDestroyToHclTerraform(this.__onDestroy?.internalValue),
         isBlock: true,
         type: "struct",
         storageClassType: "MachineConfigurationApplyOnDestroy",
       },
       timeouts: {
-        value: machineConfigurationApplyTimeoutsToHclTerraform(this._timeouts.internalValue),
+        value: machineConfigurationApplyTimeoutsToHclTerraform(this.__timeouts?.internalValue),
         isBlock: true,
         type: "struct",
         storageClassType: "MachineConfigurationApplyTimeouts",

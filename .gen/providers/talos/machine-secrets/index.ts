@@ -755,7 +755,10 @@ export class MachineSecrets extends cdktf.TerraformResource {
   // ==========
 
   // client_configuration - computed: true, optional: false, required: false
-  private _clientConfiguration = new MachineSecretsClientConfigurationOutputReference(this, "client_configuration");
+  private __clientConfiguration?: MachineSecretsClientConfigurationOutputReference;
+  private get _clientConfiguration(): MachineSecretsClientConfigurationOutputReference {
+    return (this.__clientConfiguration ??= new MachineSecretsClientConfigurationOutputReference(this, "client_configuration"));
+  }
   public get clientConfiguration() {
     return this._clientConfiguration;
   }
@@ -766,7 +769,10 @@ export class MachineSecrets extends cdktf.TerraformResource {
   }
 
   // machine_secrets - computed: true, optional: false, required: false
-  private _machineSecrets = new MachineSecretsMachineSecretsOutputReference(this, "machine_secrets");
+  private __machineSecrets?: MachineSecretsMachineSecretsOutputReference;
+  private get _machineSecrets(): MachineSecretsMachineSecretsOutputReference {
+    return (this.__machineSecrets ??= new MachineSecretsMachineSecretsOutputReference(this, "machine_secrets"));
+  }
   public get machineSecrets() {
     return this._machineSecrets;
   }
