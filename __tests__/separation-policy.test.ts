@@ -358,6 +358,11 @@ describe("the separation invariants on the written files", () => {
       { layer: "Talos", invariant: 1, rule: /^talos\/all-nodes\.yaml NetworkDefaultActionConfig$/, message: /ingress "accept" admits every source/ },
     ],
     [
+      "a Talos patch that is not valid YAML (a key given twice)",
+      (f) => edit(f, "talos/worker.yaml", (t) => t.replace(/(name: kubelet-api\n)/, "$1name: kubelet-api-again\n")),
+      { layer: "Talos", invariant: 1, rule: /^talos\/worker\.yaml$/, message: /cannot be read as YAML \(duplicated mapping key/ },
+    ],
+    [
       "no Talos NetworkDefaultActionConfig at all",
       (f) => edit(f, "talos/all-nodes.yaml", (t) => t.replace(/(---\n)?apiVersion: v1alpha1\nkind: NetworkDefaultActionConfig\ningress: block\n/, "")),
       { layer: "Talos", invariant: 1, message: /no NetworkDefaultActionConfig/ },

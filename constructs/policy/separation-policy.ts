@@ -1,5 +1,5 @@
 import { XMLParser } from "fast-xml-parser";
-import { parseAllDocuments } from "yaml";
+import { CORE_SCHEMA, loadAll } from "js-yaml";
 import { AddressSet } from "./address-set";
 import { PortSet } from "./port-set";
 
@@ -167,10 +167,15 @@ export function separationViolations(nets: LabNetworks, files: ReadonlyMap<strin
   const talosDocs: { path: string; doc: Node }[] = [];
   for (const [path, content] of files) {
     if (!/^talos\/.*\.yaml$/.test(path)) continue;
-    for (const d of parseAllDocuments(content)) {
-      const doc = d.toJSON() as Node | null;
-      if (doc && typeof doc === "object") talosDocs.push({ path, doc });
+    // YAML 1.2 core schema, read by another library than the one that wrote the files
+    let docs: unknown[];
+    try {
+      docs = loadAll(content, undefined, { schema: CORE_SCHEMA });
+    } catch (e) {
+      out.push({ layer: "Talos", rule: path, invariant: 1, message: `cannot be read as YAML (${(e as Error).message.split("\n")[0]}), so nothing shows what its firewall admits` });
+      continue;
     }
+    for (const doc of docs) if (doc && typeof doc === "object") talosDocs.push({ path, doc: doc as Node });
   }
   const vip = AddressSet.union(talosDocs.filter((t) => t.doc.kind === "Layer2VIPConfig").map((t) => AddressSet.parse(String(t.doc.name)) ?? AddressSet.NONE));
 
