@@ -147,4 +147,5 @@ function main(): void {
   }
 }
 
-main();
+// from a fresh stack: cdktf records a stack trace for every token it makes, and each costs by depth
+setImmediate(main);

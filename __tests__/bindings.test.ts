@@ -50,7 +50,11 @@ describe("lazy nested blocks in the bindings", () => {
   it("refuses generated code of a shape the transform does not know", () => {
     const reassigning = "export class X extends cdktf.TerraformResource {\n  private _a = new A(this, \"a\");\n  f() { this._a = undefined; }\n}\n";
     expect(() => lazyBindings(reassigning, "x.ts")).toThrow("lazy bindings: x.ts reassigns _a");
-    const untouched = "export class Y extends cdktf.TerraformProvider {\n  private _a = new A(this, \"a\");\n}\n";
-    expect(lazyBindings(untouched, "y.ts")).toBe(untouched);
+    const plain = "// header\n";
+    expect(lazyBindings(plain, "y.ts")).toBe(plain);
+    const nested = "export class Y extends cdktf.ComplexObject {\n  private _a = new A(this, \"a\");\n  set v(value) {\n    this._a.internalValue = value.a;\n  }\n}\n";
+    expect(lazyBindings(nested, "y.ts")).toBe(
+      "export class Y extends cdktf.ComplexObject {\n  private __a?: A;\n  private get _a(): A {\n    return (this.__a ??= new A(this, \"a\"));\n  }\n  set v(value) {\n    if (value.a !== undefined || this.__a !== undefined) this._a.internalValue = value.a;\n  }\n}\n",
+    );
   });
 });

@@ -1343,7 +1343,7 @@ export class Release extends cdktf.TerraformResource {
     this._name = config.name;
     this._namespace = config.namespace;
     this._passCredentials = config.passCredentials;
-    if (config.postrender !== undefined) this._postrender.internalValue = config.postrender;
+    if (config.postrender !== undefined || this.__postrender !== undefined) this._postrender.internalValue = config.postrender;
     this._recreatePods = config.recreatePods;
     this._renderSubchartNotes = config.renderSubchartNotes;
     this._replace = config.replace;
@@ -1355,15 +1355,15 @@ export class Release extends cdktf.TerraformResource {
     this._repositoryUsername = config.repositoryUsername;
     this._resetValues = config.resetValues;
     this._reuseValues = config.reuseValues;
-    if (config.set !== undefined) this._set.internalValue = config.set;
-    if (config.setList !== undefined) this._setList.internalValue = config.setList;
-    if (config.setSensitive !== undefined) this._setSensitive.internalValue = config.setSensitive;
-    if (config.setWo !== undefined) this._setWo.internalValue = config.setWo;
+    if (config.set !== undefined || this.__set !== undefined) this._set.internalValue = config.set;
+    if (config.setList !== undefined || this.__setList !== undefined) this._setList.internalValue = config.setList;
+    if (config.setSensitive !== undefined || this.__setSensitive !== undefined) this._setSensitive.internalValue = config.setSensitive;
+    if (config.setWo !== undefined || this.__setWo !== undefined) this._setWo.internalValue = config.setWo;
     this._setWoRevision = config.setWoRevision;
     this._skipCrds = config.skipCrds;
     this._takeOwnership = config.takeOwnership;
     this._timeout = config.timeout;
-    if (config.timeouts !== undefined) this._timeouts.internalValue = config.timeouts;
+    if (config.timeouts !== undefined || this.__timeouts !== undefined) this._timeouts.internalValue = config.timeouts;
     this._upgradeInstall = config.upgradeInstall;
     this._values = config.values;
     this._verify = config.verify;
@@ -1673,7 +1673,7 @@ export class Release extends cdktf.TerraformResource {
     this._postrender.internalValue = value;
   }
   public resetPostrender() {
-    this._postrender.internalValue = undefined;
+    if (this.__postrender !== undefined) this.__postrender.internalValue = undefined;
   }
   // Temporarily expose input value. Use with caution.
   public get postrenderInput() {
@@ -1877,7 +1877,7 @@ export class Release extends cdktf.TerraformResource {
     this._set.internalValue = value;
   }
   public resetSet() {
-    this._set.internalValue = undefined;
+    if (this.__set !== undefined) this.__set.internalValue = undefined;
   }
   // Temporarily expose input value. Use with caution.
   public get setInput() {
@@ -1896,7 +1896,7 @@ export class Release extends cdktf.TerraformResource {
     this._setList.internalValue = value;
   }
   public resetSetList() {
-    this._setList.internalValue = undefined;
+    if (this.__setList !== undefined) this.__setList.internalValue = undefined;
   }
   // Temporarily expose input value. Use with caution.
   public get setListInput() {
@@ -1915,7 +1915,7 @@ export class Release extends cdktf.TerraformResource {
     this._setSensitive.internalValue = value;
   }
   public resetSetSensitive() {
-    this._setSensitive.internalValue = undefined;
+    if (this.__setSensitive !== undefined) this.__setSensitive.internalValue = undefined;
   }
   // Temporarily expose input value. Use with caution.
   public get setSensitiveInput() {
@@ -1934,7 +1934,7 @@ export class Release extends cdktf.TerraformResource {
     this._setWo.internalValue = value;
   }
   public resetSetWo() {
-    this._setWo.internalValue = undefined;
+    if (this.__setWo !== undefined) this.__setWo.internalValue = undefined;
   }
   // Temporarily expose input value. Use with caution.
   public get setWoInput() {
@@ -2022,7 +2022,7 @@ export class Release extends cdktf.TerraformResource {
     this._timeouts.internalValue = value;
   }
   public resetTimeouts() {
-    this._timeouts.internalValue = undefined;
+    if (this.__timeouts !== undefined) this.__timeouts.internalValue = undefined;
   }
   // Temporarily expose input value. Use with caution.
   public get timeoutsInput() {

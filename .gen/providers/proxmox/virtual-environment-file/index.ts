@@ -505,8 +505,8 @@ export class VirtualEnvironmentFile extends cdktf.TerraformResource {
     this._overwrite = config.overwrite;
     this._timeoutUpload = config.timeoutUpload;
     this._uploadMode = config.uploadMode;
-    if (config.sourceFile !== undefined) this._sourceFile.internalValue = config.sourceFile;
-    if (config.sourceRaw !== undefined) this._sourceRaw.internalValue = config.sourceRaw;
+    if (config.sourceFile !== undefined || this.__sourceFile !== undefined) this._sourceFile.internalValue = config.sourceFile;
+    if (config.sourceRaw !== undefined || this.__sourceRaw !== undefined) this._sourceRaw.internalValue = config.sourceRaw;
   }
 
   // ==========
@@ -667,7 +667,7 @@ export class VirtualEnvironmentFile extends cdktf.TerraformResource {
     this._sourceFile.internalValue = value;
   }
   public resetSourceFile() {
-    this._sourceFile.internalValue = undefined;
+    if (this.__sourceFile !== undefined) this.__sourceFile.internalValue = undefined;
   }
   // Temporarily expose input value. Use with caution.
   public get sourceFileInput() {
@@ -686,7 +686,7 @@ export class VirtualEnvironmentFile extends cdktf.TerraformResource {
     this._sourceRaw.internalValue = value;
   }
   public resetSourceRaw() {
-    this._sourceRaw.internalValue = undefined;
+    if (this.__sourceRaw !== undefined) this.__sourceRaw.internalValue = undefined;
   }
   // Temporarily expose input value. Use with caution.
   public get sourceRawInput() {

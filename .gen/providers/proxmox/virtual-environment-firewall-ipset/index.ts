@@ -278,7 +278,7 @@ export class VirtualEnvironmentFirewallIpset extends cdktf.TerraformResource {
     this._name = config.name;
     this._nodeName = config.nodeName;
     this._vmId = config.vmId;
-    if (config.cidr !== undefined) this._cidr.internalValue = config.cidr;
+    if (config.cidr !== undefined || this.__cidr !== undefined) this._cidr.internalValue = config.cidr;
   }
 
   // ==========
@@ -390,7 +390,7 @@ export class VirtualEnvironmentFirewallIpset extends cdktf.TerraformResource {
     this._cidr.internalValue = value;
   }
   public resetCidr() {
-    this._cidr.internalValue = undefined;
+    if (this.__cidr !== undefined) this.__cidr.internalValue = undefined;
   }
   // Temporarily expose input value. Use with caution.
   public get cidrInput() {

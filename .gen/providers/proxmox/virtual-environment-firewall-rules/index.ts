@@ -606,7 +606,7 @@ export class VirtualEnvironmentFirewallRules extends cdktf.TerraformResource {
     this._id = config.id;
     this._nodeName = config.nodeName;
     this._vmId = config.vmId;
-    if (config.rule !== undefined) this._rule.internalValue = config.rule;
+    if (config.rule !== undefined || this.__rule !== undefined) this._rule.internalValue = config.rule;
   }
 
   // ==========
@@ -689,7 +689,7 @@ export class VirtualEnvironmentFirewallRules extends cdktf.TerraformResource {
     this._rule.internalValue = value;
   }
   public resetRule() {
-    this._rule.internalValue = undefined;
+    if (this.__rule !== undefined) this.__rule.internalValue = undefined;
   }
   // Temporarily expose input value. Use with caution.
   public get ruleInput() {

@@ -999,9 +999,9 @@ export class VirtualEnvironmentVmAgentOutputReference extends cdktf.ComplexObjec
       hasAnyValues = true;
       internalValueResult.type = this._type;
     }
-    if (this._waitForIp?.internalValue !== undefined) {
+    if (this.__waitForIp?.internalValue !== undefined) {
       hasAnyValues = true;
-      internalValueResult.waitForIp = this._waitForIp?.internalValue;
+      internalValueResult.waitForIp = this.__waitForIp?.internalValue;
     }
     return hasAnyValues ? internalValueResult : undefined;
   }
@@ -1013,7 +1013,7 @@ export class VirtualEnvironmentVmAgentOutputReference extends cdktf.ComplexObjec
       this._timeout = undefined;
       this._trim = undefined;
       this._type = undefined;
-      this._waitForIp.internalValue = undefined;
+      if (this.__waitForIp !== undefined) this.__waitForIp.internalValue = undefined;
     }
     else {
       this.isEmptyObject = Object.keys(value).length === 0;
@@ -1021,7 +1021,7 @@ export class VirtualEnvironmentVmAgentOutputReference extends cdktf.ComplexObjec
       this._timeout = value.timeout;
       this._trim = value.trim;
       this._type = value.type;
-      this._waitForIp.internalValue = value.waitForIp;
+      if (value.waitForIp !== undefined || this.__waitForIp !== undefined) this._waitForIp.internalValue = value.waitForIp;
     }
   }
 
@@ -1090,7 +1090,10 @@ export class VirtualEnvironmentVmAgentOutputReference extends cdktf.ComplexObjec
   }
 
   // wait_for_ip - computed: false, optional: true, required: false
-  private _waitForIp = new VirtualEnvironmentVmAgentWaitForIpOutputReference(this, "wait_for_ip");
+  private __waitForIp?: VirtualEnvironmentVmAgentWaitForIpOutputReference;
+  private get _waitForIp(): VirtualEnvironmentVmAgentWaitForIpOutputReference {
+    return (this.__waitForIp ??= new VirtualEnvironmentVmAgentWaitForIpOutputReference(this, "wait_for_ip"));
+  }
   public get waitForIp() {
     return this._waitForIp;
   }
@@ -1098,7 +1101,7 @@ export class VirtualEnvironmentVmAgentOutputReference extends cdktf.ComplexObjec
     this._waitForIp.internalValue = value;
   }
   public resetWaitForIp() {
-    this._waitForIp.internalValue = undefined;
+    if (this.__waitForIp !== undefined) this.__waitForIp.internalValue = undefined;
   }
   // Temporarily expose input value. Use with caution.
   public get waitForIpInput() {
@@ -2828,9 +2831,9 @@ export class VirtualEnvironmentVmDiskOutputReference extends cdktf.ComplexObject
       hasAnyValues = true;
       internalValueResult.ssd = this._ssd;
     }
-    if (this._speed?.internalValue !== undefined) {
+    if (this.__speed?.internalValue !== undefined) {
       hasAnyValues = true;
-      internalValueResult.speed = this._speed?.internalValue;
+      internalValueResult.speed = this.__speed?.internalValue;
     }
     return hasAnyValues ? internalValueResult : undefined;
   }
@@ -2855,7 +2858,7 @@ export class VirtualEnvironmentVmDiskOutputReference extends cdktf.ComplexObject
       this._serial = undefined;
       this._size = undefined;
       this._ssd = undefined;
-      this._speed.internalValue = undefined;
+      if (this.__speed !== undefined) this.__speed.internalValue = undefined;
     }
     else if (cdktf.Tokenization.isResolvable(value)) {
       this.isEmptyObject = false;
@@ -2880,7 +2883,7 @@ export class VirtualEnvironmentVmDiskOutputReference extends cdktf.ComplexObject
       this._serial = value.serial;
       this._size = value.size;
       this._ssd = value.ssd;
-      this._speed.internalValue = value.speed;
+      if (value.speed !== undefined || this.__speed !== undefined) this._speed.internalValue = value.speed;
     }
   }
 
@@ -3138,7 +3141,10 @@ export class VirtualEnvironmentVmDiskOutputReference extends cdktf.ComplexObject
   }
 
   // speed - computed: false, optional: true, required: false
-  private _speed = new VirtualEnvironmentVmDiskSpeedOutputReference(this, "speed");
+  private __speed?: VirtualEnvironmentVmDiskSpeedOutputReference;
+  private get _speed(): VirtualEnvironmentVmDiskSpeedOutputReference {
+    return (this.__speed ??= new VirtualEnvironmentVmDiskSpeedOutputReference(this, "speed"));
+  }
   public get speed() {
     return this._speed;
   }
@@ -3146,7 +3152,7 @@ export class VirtualEnvironmentVmDiskOutputReference extends cdktf.ComplexObject
     this._speed.internalValue = value;
   }
   public resetSpeed() {
-    this._speed.internalValue = undefined;
+    if (this.__speed !== undefined) this.__speed.internalValue = undefined;
   }
   // Temporarily expose input value. Use with caution.
   public get speedInput() {
@@ -4125,13 +4131,13 @@ export class VirtualEnvironmentVmInitializationIpConfigOutputReference extends c
     }
     let hasAnyValues = this.isEmptyObject;
     const internalValueResult: any = {};
-    if (this._ipv4?.internalValue !== undefined) {
+    if (this.__ipv4?.internalValue !== undefined) {
       hasAnyValues = true;
-      internalValueResult.ipv4 = this._ipv4?.internalValue;
+      internalValueResult.ipv4 = this.__ipv4?.internalValue;
     }
-    if (this._ipv6?.internalValue !== undefined) {
+    if (this.__ipv6?.internalValue !== undefined) {
       hasAnyValues = true;
-      internalValueResult.ipv6 = this._ipv6?.internalValue;
+      internalValueResult.ipv6 = this.__ipv6?.internalValue;
     }
     return hasAnyValues ? internalValueResult : undefined;
   }
@@ -4140,8 +4146,8 @@ export class VirtualEnvironmentVmInitializationIpConfigOutputReference extends c
     if (value === undefined) {
       this.isEmptyObject = false;
       this.resolvableValue = undefined;
-      this._ipv4.internalValue = undefined;
-      this._ipv6.internalValue = undefined;
+      if (this.__ipv4 !== undefined) this.__ipv4.internalValue = undefined;
+      if (this.__ipv6 !== undefined) this.__ipv6.internalValue = undefined;
     }
     else if (cdktf.Tokenization.isResolvable(value)) {
       this.isEmptyObject = false;
@@ -4150,13 +4156,16 @@ export class VirtualEnvironmentVmInitializationIpConfigOutputReference extends c
     else {
       this.isEmptyObject = Object.keys(value).length === 0;
       this.resolvableValue = undefined;
-      this._ipv4.internalValue = value.ipv4;
-      this._ipv6.internalValue = value.ipv6;
+      if (value.ipv4 !== undefined || this.__ipv4 !== undefined) this._ipv4.internalValue = value.ipv4;
+      if (value.ipv6 !== undefined || this.__ipv6 !== undefined) this._ipv6.internalValue = value.ipv6;
     }
   }
 
   // ipv4 - computed: false, optional: true, required: false
-  private _ipv4 = new VirtualEnvironmentVmInitializationIpConfigIpv4OutputReference(this, "ipv4");
+  private __ipv4?: VirtualEnvironmentVmInitializationIpConfigIpv4OutputReference;
+  private get _ipv4(): VirtualEnvironmentVmInitializationIpConfigIpv4OutputReference {
+    return (this.__ipv4 ??= new VirtualEnvironmentVmInitializationIpConfigIpv4OutputReference(this, "ipv4"));
+  }
   public get ipv4() {
     return this._ipv4;
   }
@@ -4164,7 +4173,7 @@ export class VirtualEnvironmentVmInitializationIpConfigOutputReference extends c
     this._ipv4.internalValue = value;
   }
   public resetIpv4() {
-    this._ipv4.internalValue = undefined;
+    if (this.__ipv4 !== undefined) this.__ipv4.internalValue = undefined;
   }
   // Temporarily expose input value. Use with caution.
   public get ipv4Input() {
@@ -4172,7 +4181,10 @@ export class VirtualEnvironmentVmInitializationIpConfigOutputReference extends c
   }
 
   // ipv6 - computed: false, optional: true, required: false
-  private _ipv6 = new VirtualEnvironmentVmInitializationIpConfigIpv6OutputReference(this, "ipv6");
+  private __ipv6?: VirtualEnvironmentVmInitializationIpConfigIpv6OutputReference;
+  private get _ipv6(): VirtualEnvironmentVmInitializationIpConfigIpv6OutputReference {
+    return (this.__ipv6 ??= new VirtualEnvironmentVmInitializationIpConfigIpv6OutputReference(this, "ipv6"));
+  }
   public get ipv6() {
     return this._ipv6;
   }
@@ -4180,7 +4192,7 @@ export class VirtualEnvironmentVmInitializationIpConfigOutputReference extends c
     this._ipv6.internalValue = value;
   }
   public resetIpv6() {
-    this._ipv6.internalValue = undefined;
+    if (this.__ipv6 !== undefined) this.__ipv6.internalValue = undefined;
   }
   // Temporarily expose input value. Use with caution.
   public get ipv6Input() {
@@ -4570,17 +4582,17 @@ export class VirtualEnvironmentVmInitializationOutputReference extends cdktf.Com
       hasAnyValues = true;
       internalValueResult.vendorDataFileId = this._vendorDataFileId;
     }
-    if (this._dns?.internalValue !== undefined) {
+    if (this.__dns?.internalValue !== undefined) {
       hasAnyValues = true;
-      internalValueResult.dns = this._dns?.internalValue;
+      internalValueResult.dns = this.__dns?.internalValue;
     }
-    if (this._ipConfig?.internalValue !== undefined) {
+    if (this.__ipConfig?.internalValue !== undefined) {
       hasAnyValues = true;
-      internalValueResult.ipConfig = this._ipConfig?.internalValue;
+      internalValueResult.ipConfig = this.__ipConfig?.internalValue;
     }
-    if (this._userAccount?.internalValue !== undefined) {
+    if (this.__userAccount?.internalValue !== undefined) {
       hasAnyValues = true;
-      internalValueResult.userAccount = this._userAccount?.internalValue;
+      internalValueResult.userAccount = this.__userAccount?.internalValue;
     }
     return hasAnyValues ? internalValueResult : undefined;
   }
@@ -4597,9 +4609,9 @@ export class VirtualEnvironmentVmInitializationOutputReference extends cdktf.Com
       this._upgrade = undefined;
       this._userDataFileId = undefined;
       this._vendorDataFileId = undefined;
-      this._dns.internalValue = undefined;
-      this._ipConfig.internalValue = undefined;
-      this._userAccount.internalValue = undefined;
+      if (this.__dns !== undefined) this.__dns.internalValue = undefined;
+      if (this.__ipConfig !== undefined) this.__ipConfig.internalValue = undefined;
+      if (this.__userAccount !== undefined) this.__userAccount.internalValue = undefined;
     }
     else {
       this.isEmptyObject = Object.keys(value).length === 0;
@@ -4612,9 +4624,9 @@ export class VirtualEnvironmentVmInitializationOutputReference extends cdktf.Com
       this._upgrade = value.upgrade;
       this._userDataFileId = value.userDataFileId;
       this._vendorDataFileId = value.vendorDataFileId;
-      this._dns.internalValue = value.dns;
-      this._ipConfig.internalValue = value.ipConfig;
-      this._userAccount.internalValue = value.userAccount;
+      if (value.dns !== undefined || this.__dns !== undefined) this._dns.internalValue = value.dns;
+      if (value.ipConfig !== undefined || this.__ipConfig !== undefined) this._ipConfig.internalValue = value.ipConfig;
+      if (value.userAccount !== undefined || this.__userAccount !== undefined) this._userAccount.internalValue = value.userAccount;
     }
   }
 
@@ -4763,7 +4775,10 @@ export class VirtualEnvironmentVmInitializationOutputReference extends cdktf.Com
   }
 
   // dns - computed: false, optional: true, required: false
-  private _dns = new VirtualEnvironmentVmInitializationDnsOutputReference(this, "dns");
+  private __dns?: VirtualEnvironmentVmInitializationDnsOutputReference;
+  private get _dns(): VirtualEnvironmentVmInitializationDnsOutputReference {
+    return (this.__dns ??= new VirtualEnvironmentVmInitializationDnsOutputReference(this, "dns"));
+  }
   public get dns() {
     return this._dns;
   }
@@ -4771,7 +4786,7 @@ export class VirtualEnvironmentVmInitializationOutputReference extends cdktf.Com
     this._dns.internalValue = value;
   }
   public resetDns() {
-    this._dns.internalValue = undefined;
+    if (this.__dns !== undefined) this.__dns.internalValue = undefined;
   }
   // Temporarily expose input value. Use with caution.
   public get dnsInput() {
@@ -4779,7 +4794,10 @@ export class VirtualEnvironmentVmInitializationOutputReference extends cdktf.Com
   }
 
   // ip_config - computed: false, optional: true, required: false
-  private _ipConfig = new VirtualEnvironmentVmInitializationIpConfigList(this, "ip_config", false);
+  private __ipConfig?: VirtualEnvironmentVmInitializationIpConfigList;
+  private get _ipConfig(): VirtualEnvironmentVmInitializationIpConfigList {
+    return (this.__ipConfig ??= new VirtualEnvironmentVmInitializationIpConfigList(this, "ip_config", false));
+  }
   public get ipConfig() {
     return this._ipConfig;
   }
@@ -4787,7 +4805,7 @@ export class VirtualEnvironmentVmInitializationOutputReference extends cdktf.Com
     this._ipConfig.internalValue = value;
   }
   public resetIpConfig() {
-    this._ipConfig.internalValue = undefined;
+    if (this.__ipConfig !== undefined) this.__ipConfig.internalValue = undefined;
   }
   // Temporarily expose input value. Use with caution.
   public get ipConfigInput() {
@@ -4795,7 +4813,10 @@ export class VirtualEnvironmentVmInitializationOutputReference extends cdktf.Com
   }
 
   // user_account - computed: false, optional: true, required: false
-  private _userAccount = new VirtualEnvironmentVmInitializationUserAccountOutputReference(this, "user_account");
+  private __userAccount?: VirtualEnvironmentVmInitializationUserAccountOutputReference;
+  private get _userAccount(): VirtualEnvironmentVmInitializationUserAccountOutputReference {
+    return (this.__userAccount ??= new VirtualEnvironmentVmInitializationUserAccountOutputReference(this, "user_account"));
+  }
   public get userAccount() {
     return this._userAccount;
   }
@@ -4803,7 +4824,7 @@ export class VirtualEnvironmentVmInitializationOutputReference extends cdktf.Com
     this._userAccount.internalValue = value;
   }
   public resetUserAccount() {
-    this._userAccount.internalValue = undefined;
+    if (this.__userAccount !== undefined) this.__userAccount.internalValue = undefined;
   }
   // Temporarily expose input value. Use with caution.
   public get userAccountInput() {
@@ -6986,7 +7007,7 @@ export class VirtualEnvironmentVm extends cdktf.TerraformResource {
     this._machine = config.machine;
     this._migrate = config.migrate;
     this._name = config.name;
-    if (config.networkDevice !== undefined) this._networkDevice.internalValue = config.networkDevice;
+    if (config.networkDevice !== undefined || this.__networkDevice !== undefined) this._networkDevice.internalValue = config.networkDevice;
     this._nodeName = config.nodeName;
     this._onBoot = config.onBoot;
     this._poolId = config.poolId;
@@ -7009,28 +7030,28 @@ export class VirtualEnvironmentVm extends cdktf.TerraformResource {
     this._timeoutStartVm = config.timeoutStartVm;
     this._timeoutStopVm = config.timeoutStopVm;
     this._vmId = config.vmId;
-    if (config.agent !== undefined) this._agent.internalValue = config.agent;
-    if (config.amdSev !== undefined) this._amdSev.internalValue = config.amdSev;
-    if (config.audioDevice !== undefined) this._audioDevice.internalValue = config.audioDevice;
-    if (config.cdrom !== undefined) this._cdrom.internalValue = config.cdrom;
-    if (config.clone !== undefined) this._clone.internalValue = config.clone;
-    if (config.cpu !== undefined) this._cpu.internalValue = config.cpu;
-    if (config.disk !== undefined) this._disk.internalValue = config.disk;
-    if (config.efiDisk !== undefined) this._efiDisk.internalValue = config.efiDisk;
-    if (config.hostpci !== undefined) this._hostpci.internalValue = config.hostpci;
-    if (config.initialization !== undefined) this._initialization.internalValue = config.initialization;
-    if (config.memory !== undefined) this._memory.internalValue = config.memory;
-    if (config.numa !== undefined) this._numa.internalValue = config.numa;
-    if (config.operatingSystem !== undefined) this._operatingSystem.internalValue = config.operatingSystem;
-    if (config.rng !== undefined) this._rng.internalValue = config.rng;
-    if (config.serialDevice !== undefined) this._serialDevice.internalValue = config.serialDevice;
-    if (config.smbios !== undefined) this._smbios.internalValue = config.smbios;
-    if (config.startup !== undefined) this._startup.internalValue = config.startup;
-    if (config.tpmState !== undefined) this._tpmState.internalValue = config.tpmState;
-    if (config.usb !== undefined) this._usb.internalValue = config.usb;
-    if (config.vga !== undefined) this._vga.internalValue = config.vga;
-    if (config.virtiofs !== undefined) this._virtiofs.internalValue = config.virtiofs;
-    if (config.watchdog !== undefined) this._watchdog.internalValue = config.watchdog;
+    if (config.agent !== undefined || this.__agent !== undefined) this._agent.internalValue = config.agent;
+    if (config.amdSev !== undefined || this.__amdSev !== undefined) this._amdSev.internalValue = config.amdSev;
+    if (config.audioDevice !== undefined || this.__audioDevice !== undefined) this._audioDevice.internalValue = config.audioDevice;
+    if (config.cdrom !== undefined || this.__cdrom !== undefined) this._cdrom.internalValue = config.cdrom;
+    if (config.clone !== undefined || this.__clone !== undefined) this._clone.internalValue = config.clone;
+    if (config.cpu !== undefined || this.__cpu !== undefined) this._cpu.internalValue = config.cpu;
+    if (config.disk !== undefined || this.__disk !== undefined) this._disk.internalValue = config.disk;
+    if (config.efiDisk !== undefined || this.__efiDisk !== undefined) this._efiDisk.internalValue = config.efiDisk;
+    if (config.hostpci !== undefined || this.__hostpci !== undefined) this._hostpci.internalValue = config.hostpci;
+    if (config.initialization !== undefined || this.__initialization !== undefined) this._initialization.internalValue = config.initialization;
+    if (config.memory !== undefined || this.__memory !== undefined) this._memory.internalValue = config.memory;
+    if (config.numa !== undefined || this.__numa !== undefined) this._numa.internalValue = config.numa;
+    if (config.operatingSystem !== undefined || this.__operatingSystem !== undefined) this._operatingSystem.internalValue = config.operatingSystem;
+    if (config.rng !== undefined || this.__rng !== undefined) this._rng.internalValue = config.rng;
+    if (config.serialDevice !== undefined || this.__serialDevice !== undefined) this._serialDevice.internalValue = config.serialDevice;
+    if (config.smbios !== undefined || this.__smbios !== undefined) this._smbios.internalValue = config.smbios;
+    if (config.startup !== undefined || this.__startup !== undefined) this._startup.internalValue = config.startup;
+    if (config.tpmState !== undefined || this.__tpmState !== undefined) this._tpmState.internalValue = config.tpmState;
+    if (config.usb !== undefined || this.__usb !== undefined) this._usb.internalValue = config.usb;
+    if (config.vga !== undefined || this.__vga !== undefined) this._vga.internalValue = config.vga;
+    if (config.virtiofs !== undefined || this.__virtiofs !== undefined) this._virtiofs.internalValue = config.virtiofs;
+    if (config.watchdog !== undefined || this.__watchdog !== undefined) this._watchdog.internalValue = config.watchdog;
   }
 
   // ==========
@@ -7291,7 +7312,7 @@ export class VirtualEnvironmentVm extends cdktf.TerraformResource {
     this._networkDevice.internalValue = value;
   }
   public resetNetworkDevice() {
-    this._networkDevice.internalValue = undefined;
+    if (this.__networkDevice !== undefined) this.__networkDevice.internalValue = undefined;
   }
   // Temporarily expose input value. Use with caution.
   public get networkDeviceInput() {
@@ -7664,7 +7685,7 @@ export class VirtualEnvironmentVm extends cdktf.TerraformResource {
     this._agent.internalValue = value;
   }
   public resetAgent() {
-    this._agent.internalValue = undefined;
+    if (this.__agent !== undefined) this.__agent.internalValue = undefined;
   }
   // Temporarily expose input value. Use with caution.
   public get agentInput() {
@@ -7683,7 +7704,7 @@ export class VirtualEnvironmentVm extends cdktf.TerraformResource {
     this._amdSev.internalValue = value;
   }
   public resetAmdSev() {
-    this._amdSev.internalValue = undefined;
+    if (this.__amdSev !== undefined) this.__amdSev.internalValue = undefined;
   }
   // Temporarily expose input value. Use with caution.
   public get amdSevInput() {
@@ -7702,7 +7723,7 @@ export class VirtualEnvironmentVm extends cdktf.TerraformResource {
     this._audioDevice.internalValue = value;
   }
   public resetAudioDevice() {
-    this._audioDevice.internalValue = undefined;
+    if (this.__audioDevice !== undefined) this.__audioDevice.internalValue = undefined;
   }
   // Temporarily expose input value. Use with caution.
   public get audioDeviceInput() {
@@ -7721,7 +7742,7 @@ export class VirtualEnvironmentVm extends cdktf.TerraformResource {
     this._cdrom.internalValue = value;
   }
   public resetCdrom() {
-    this._cdrom.internalValue = undefined;
+    if (this.__cdrom !== undefined) this.__cdrom.internalValue = undefined;
   }
   // Temporarily expose input value. Use with caution.
   public get cdromInput() {
@@ -7740,7 +7761,7 @@ export class VirtualEnvironmentVm extends cdktf.TerraformResource {
     this._clone.internalValue = value;
   }
   public resetClone() {
-    this._clone.internalValue = undefined;
+    if (this.__clone !== undefined) this.__clone.internalValue = undefined;
   }
   // Temporarily expose input value. Use with caution.
   public get cloneInput() {
@@ -7759,7 +7780,7 @@ export class VirtualEnvironmentVm extends cdktf.TerraformResource {
     this._cpu.internalValue = value;
   }
   public resetCpu() {
-    this._cpu.internalValue = undefined;
+    if (this.__cpu !== undefined) this.__cpu.internalValue = undefined;
   }
   // Temporarily expose input value. Use with caution.
   public get cpuInput() {
@@ -7778,7 +7799,7 @@ export class VirtualEnvironmentVm extends cdktf.TerraformResource {
     this._disk.internalValue = value;
   }
   public resetDisk() {
-    this._disk.internalValue = undefined;
+    if (this.__disk !== undefined) this.__disk.internalValue = undefined;
   }
   // Temporarily expose input value. Use with caution.
   public get diskInput() {
@@ -7797,7 +7818,7 @@ export class VirtualEnvironmentVm extends cdktf.TerraformResource {
     this._efiDisk.internalValue = value;
   }
   public resetEfiDisk() {
-    this._efiDisk.internalValue = undefined;
+    if (this.__efiDisk !== undefined) this.__efiDisk.internalValue = undefined;
   }
   // Temporarily expose input value. Use with caution.
   public get efiDiskInput() {
@@ -7816,7 +7837,7 @@ export class VirtualEnvironmentVm extends cdktf.TerraformResource {
     this._hostpci.internalValue = value;
   }
   public resetHostpci() {
-    this._hostpci.internalValue = undefined;
+    if (this.__hostpci !== undefined) this.__hostpci.internalValue = undefined;
   }
   // Temporarily expose input value. Use with caution.
   public get hostpciInput() {
@@ -7835,7 +7856,7 @@ export class VirtualEnvironmentVm extends cdktf.TerraformResource {
     this._initialization.internalValue = value;
   }
   public resetInitialization() {
-    this._initialization.internalValue = undefined;
+    if (this.__initialization !== undefined) this.__initialization.internalValue = undefined;
   }
   // Temporarily expose input value. Use with caution.
   public get initializationInput() {
@@ -7854,7 +7875,7 @@ export class VirtualEnvironmentVm extends cdktf.TerraformResource {
     this._memory.internalValue = value;
   }
   public resetMemory() {
-    this._memory.internalValue = undefined;
+    if (this.__memory !== undefined) this.__memory.internalValue = undefined;
   }
   // Temporarily expose input value. Use with caution.
   public get memoryInput() {
@@ -7873,7 +7894,7 @@ export class VirtualEnvironmentVm extends cdktf.TerraformResource {
     this._numa.internalValue = value;
   }
   public resetNuma() {
-    this._numa.internalValue = undefined;
+    if (this.__numa !== undefined) this.__numa.internalValue = undefined;
   }
   // Temporarily expose input value. Use with caution.
   public get numaInput() {
@@ -7892,7 +7913,7 @@ export class VirtualEnvironmentVm extends cdktf.TerraformResource {
     this._operatingSystem.internalValue = value;
   }
   public resetOperatingSystem() {
-    this._operatingSystem.internalValue = undefined;
+    if (this.__operatingSystem !== undefined) this.__operatingSystem.internalValue = undefined;
   }
   // Temporarily expose input value. Use with caution.
   public get operatingSystemInput() {
@@ -7911,7 +7932,7 @@ export class VirtualEnvironmentVm extends cdktf.TerraformResource {
     this._rng.internalValue = value;
   }
   public resetRng() {
-    this._rng.internalValue = undefined;
+    if (this.__rng !== undefined) this.__rng.internalValue = undefined;
   }
   // Temporarily expose input value. Use with caution.
   public get rngInput() {
@@ -7930,7 +7951,7 @@ export class VirtualEnvironmentVm extends cdktf.TerraformResource {
     this._serialDevice.internalValue = value;
   }
   public resetSerialDevice() {
-    this._serialDevice.internalValue = undefined;
+    if (this.__serialDevice !== undefined) this.__serialDevice.internalValue = undefined;
   }
   // Temporarily expose input value. Use with caution.
   public get serialDeviceInput() {
@@ -7949,7 +7970,7 @@ export class VirtualEnvironmentVm extends cdktf.TerraformResource {
     this._smbios.internalValue = value;
   }
   public resetSmbios() {
-    this._smbios.internalValue = undefined;
+    if (this.__smbios !== undefined) this.__smbios.internalValue = undefined;
   }
   // Temporarily expose input value. Use with caution.
   public get smbiosInput() {
@@ -7968,7 +7989,7 @@ export class VirtualEnvironmentVm extends cdktf.TerraformResource {
     this._startup.internalValue = value;
   }
   public resetStartup() {
-    this._startup.internalValue = undefined;
+    if (this.__startup !== undefined) this.__startup.internalValue = undefined;
   }
   // Temporarily expose input value. Use with caution.
   public get startupInput() {
@@ -7987,7 +8008,7 @@ export class VirtualEnvironmentVm extends cdktf.TerraformResource {
     this._tpmState.internalValue = value;
   }
   public resetTpmState() {
-    this._tpmState.internalValue = undefined;
+    if (this.__tpmState !== undefined) this.__tpmState.internalValue = undefined;
   }
   // Temporarily expose input value. Use with caution.
   public get tpmStateInput() {
@@ -8006,7 +8027,7 @@ export class VirtualEnvironmentVm extends cdktf.TerraformResource {
     this._usb.internalValue = value;
   }
   public resetUsb() {
-    this._usb.internalValue = undefined;
+    if (this.__usb !== undefined) this.__usb.internalValue = undefined;
   }
   // Temporarily expose input value. Use with caution.
   public get usbInput() {
@@ -8025,7 +8046,7 @@ export class VirtualEnvironmentVm extends cdktf.TerraformResource {
     this._vga.internalValue = value;
   }
   public resetVga() {
-    this._vga.internalValue = undefined;
+    if (this.__vga !== undefined) this.__vga.internalValue = undefined;
   }
   // Temporarily expose input value. Use with caution.
   public get vgaInput() {
@@ -8044,7 +8065,7 @@ export class VirtualEnvironmentVm extends cdktf.TerraformResource {
     this._virtiofs.internalValue = value;
   }
   public resetVirtiofs() {
-    this._virtiofs.internalValue = undefined;
+    if (this.__virtiofs !== undefined) this.__virtiofs.internalValue = undefined;
   }
   // Temporarily expose input value. Use with caution.
   public get virtiofsInput() {
@@ -8063,7 +8084,7 @@ export class VirtualEnvironmentVm extends cdktf.TerraformResource {
     this._watchdog.internalValue = value;
   }
   public resetWatchdog() {
-    this._watchdog.internalValue = undefined;
+    if (this.__watchdog !== undefined) this.__watchdog.internalValue = undefined;
   }
   // Temporarily expose input value. Use with caution.
   public get watchdogInput() {

@@ -428,10 +428,10 @@ export class ClusterKubeconfig extends cdktf.TerraformResource {
       forEach: config.forEach
     });
     this._certificateRenewalDuration = config.certificateRenewalDuration;
-    if (config.clientConfiguration !== undefined) this._clientConfiguration.internalValue = config.clientConfiguration;
+    if (config.clientConfiguration !== undefined || this.__clientConfiguration !== undefined) this._clientConfiguration.internalValue = config.clientConfiguration;
     this._endpoint = config.endpoint;
     this._node = config.nodeAttribute;
-    if (config.timeouts !== undefined) this._timeouts.internalValue = config.timeouts;
+    if (config.timeouts !== undefined || this.__timeouts !== undefined) this._timeouts.internalValue = config.timeouts;
   }
 
   // ==========
@@ -530,7 +530,7 @@ export class ClusterKubeconfig extends cdktf.TerraformResource {
     this._timeouts.internalValue = value;
   }
   public resetTimeouts() {
-    this._timeouts.internalValue = undefined;
+    if (this.__timeouts !== undefined) this.__timeouts.internalValue = undefined;
   }
   // Temporarily expose input value. Use with caution.
   public get timeoutsInput() {

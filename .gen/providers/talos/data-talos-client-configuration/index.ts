@@ -227,7 +227,7 @@ export class DataTalosClientConfiguration extends cdktf.TerraformDataSource {
       connection: config.connection,
       forEach: config.forEach
     });
-    if (config.clientConfiguration !== undefined) this._clientConfiguration.internalValue = config.clientConfiguration;
+    if (config.clientConfiguration !== undefined || this.__clientConfiguration !== undefined) this._clientConfiguration.internalValue = config.clientConfiguration;
     this._clusterName = config.clusterName;
     this._endpoints = config.endpoints;
     this._nodes = config.nodes;

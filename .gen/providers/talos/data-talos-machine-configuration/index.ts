@@ -717,25 +717,25 @@ export class DataTalosMachineConfigurationMachineSecretsCertsOutputReference ext
     }
     let hasAnyValues = this.isEmptyObject;
     const internalValueResult: any = {};
-    if (this._etcd?.internalValue !== undefined) {
+    if (this.__etcd?.internalValue !== undefined) {
       hasAnyValues = true;
-      internalValueResult.etcd = this._etcd?.internalValue;
+      internalValueResult.etcd = this.__etcd?.internalValue;
     }
-    if (this._k8S?.internalValue !== undefined) {
+    if (this.__k8S?.internalValue !== undefined) {
       hasAnyValues = true;
-      internalValueResult.k8S = this._k8S?.internalValue;
+      internalValueResult.k8S = this.__k8S?.internalValue;
     }
-    if (this._k8SAggregator?.internalValue !== undefined) {
+    if (this.__k8SAggregator?.internalValue !== undefined) {
       hasAnyValues = true;
-      internalValueResult.k8SAggregator = this._k8SAggregator?.internalValue;
+      internalValueResult.k8SAggregator = this.__k8SAggregator?.internalValue;
     }
-    if (this._k8SServiceaccount?.internalValue !== undefined) {
+    if (this.__k8SServiceaccount?.internalValue !== undefined) {
       hasAnyValues = true;
-      internalValueResult.k8SServiceaccount = this._k8SServiceaccount?.internalValue;
+      internalValueResult.k8SServiceaccount = this.__k8SServiceaccount?.internalValue;
     }
-    if (this._os?.internalValue !== undefined) {
+    if (this.__os?.internalValue !== undefined) {
       hasAnyValues = true;
-      internalValueResult.os = this._os?.internalValue;
+      internalValueResult.os = this.__os?.internalValue;
     }
     return hasAnyValues ? internalValueResult : undefined;
   }
@@ -744,11 +744,11 @@ export class DataTalosMachineConfigurationMachineSecretsCertsOutputReference ext
     if (value === undefined) {
       this.isEmptyObject = false;
       this.resolvableValue = undefined;
-      this._etcd.internalValue = undefined;
-      this._k8S.internalValue = undefined;
-      this._k8SAggregator.internalValue = undefined;
-      this._k8SServiceaccount.internalValue = undefined;
-      this._os.internalValue = undefined;
+      if (this.__etcd !== undefined) this.__etcd.internalValue = undefined;
+      if (this.__k8S !== undefined) this.__k8S.internalValue = undefined;
+      if (this.__k8SAggregator !== undefined) this.__k8SAggregator.internalValue = undefined;
+      if (this.__k8SServiceaccount !== undefined) this.__k8SServiceaccount.internalValue = undefined;
+      if (this.__os !== undefined) this.__os.internalValue = undefined;
     }
     else if (cdktf.Tokenization.isResolvable(value)) {
       this.isEmptyObject = false;
@@ -757,16 +757,19 @@ export class DataTalosMachineConfigurationMachineSecretsCertsOutputReference ext
     else {
       this.isEmptyObject = Object.keys(value).length === 0;
       this.resolvableValue = undefined;
-      this._etcd.internalValue = value.etcd;
-      this._k8S.internalValue = value.k8S;
-      this._k8SAggregator.internalValue = value.k8SAggregator;
-      this._k8SServiceaccount.internalValue = value.k8SServiceaccount;
-      this._os.internalValue = value.os;
+      if (value.etcd !== undefined || this.__etcd !== undefined) this._etcd.internalValue = value.etcd;
+      if (value.k8S !== undefined || this.__k8S !== undefined) this._k8S.internalValue = value.k8S;
+      if (value.k8SAggregator !== undefined || this.__k8SAggregator !== undefined) this._k8SAggregator.internalValue = value.k8SAggregator;
+      if (value.k8SServiceaccount !== undefined || this.__k8SServiceaccount !== undefined) this._k8SServiceaccount.internalValue = value.k8SServiceaccount;
+      if (value.os !== undefined || this.__os !== undefined) this._os.internalValue = value.os;
     }
   }
 
   // etcd - computed: false, optional: false, required: true
-  private _etcd = new DataTalosMachineConfigurationMachineSecretsCertsEtcdOutputReference(this, "etcd");
+  private __etcd?: DataTalosMachineConfigurationMachineSecretsCertsEtcdOutputReference;
+  private get _etcd(): DataTalosMachineConfigurationMachineSecretsCertsEtcdOutputReference {
+    return (this.__etcd ??= new DataTalosMachineConfigurationMachineSecretsCertsEtcdOutputReference(this, "etcd"));
+  }
   public get etcd() {
     return this._etcd;
   }
@@ -779,7 +782,10 @@ export class DataTalosMachineConfigurationMachineSecretsCertsOutputReference ext
   }
 
   // k8s - computed: false, optional: false, required: true
-  private _k8S = new DataTalosMachineConfigurationMachineSecretsCertsK8SOutputReference(this, "k8s");
+  private __k8S?: DataTalosMachineConfigurationMachineSecretsCertsK8SOutputReference;
+  private get _k8S(): DataTalosMachineConfigurationMachineSecretsCertsK8SOutputReference {
+    return (this.__k8S ??= new DataTalosMachineConfigurationMachineSecretsCertsK8SOutputReference(this, "k8s"));
+  }
   public get k8S() {
     return this._k8S;
   }
@@ -792,7 +798,10 @@ export class DataTalosMachineConfigurationMachineSecretsCertsOutputReference ext
   }
 
   // k8s_aggregator - computed: false, optional: false, required: true
-  private _k8SAggregator = new DataTalosMachineConfigurationMachineSecretsCertsK8SAggregatorOutputReference(this, "k8s_aggregator");
+  private __k8SAggregator?: DataTalosMachineConfigurationMachineSecretsCertsK8SAggregatorOutputReference;
+  private get _k8SAggregator(): DataTalosMachineConfigurationMachineSecretsCertsK8SAggregatorOutputReference {
+    return (this.__k8SAggregator ??= new DataTalosMachineConfigurationMachineSecretsCertsK8SAggregatorOutputReference(this, "k8s_aggregator"));
+  }
   public get k8SAggregator() {
     return this._k8SAggregator;
   }
@@ -805,7 +814,10 @@ export class DataTalosMachineConfigurationMachineSecretsCertsOutputReference ext
   }
 
   // k8s_serviceaccount - computed: false, optional: false, required: true
-  private _k8SServiceaccount = new DataTalosMachineConfigurationMachineSecretsCertsK8SServiceaccountOutputReference(this, "k8s_serviceaccount");
+  private __k8SServiceaccount?: DataTalosMachineConfigurationMachineSecretsCertsK8SServiceaccountOutputReference;
+  private get _k8SServiceaccount(): DataTalosMachineConfigurationMachineSecretsCertsK8SServiceaccountOutputReference {
+    return (this.__k8SServiceaccount ??= new DataTalosMachineConfigurationMachineSecretsCertsK8SServiceaccountOutputReference(this, "k8s_serviceaccount"));
+  }
   public get k8SServiceaccount() {
     return this._k8SServiceaccount;
   }
@@ -818,7 +830,10 @@ export class DataTalosMachineConfigurationMachineSecretsCertsOutputReference ext
   }
 
   // os - computed: false, optional: false, required: true
-  private _os = new DataTalosMachineConfigurationMachineSecretsCertsOsOutputReference(this, "os");
+  private __os?: DataTalosMachineConfigurationMachineSecretsCertsOsOutputReference;
+  private get _os(): DataTalosMachineConfigurationMachineSecretsCertsOsOutputReference {
+    return (this.__os ??= new DataTalosMachineConfigurationMachineSecretsCertsOsOutputReference(this, "os"));
+  }
   public get os() {
     return this._os;
   }
@@ -1286,21 +1301,21 @@ export class DataTalosMachineConfigurationMachineSecretsOutputReference extends 
     }
     let hasAnyValues = this.isEmptyObject;
     const internalValueResult: any = {};
-    if (this._certs?.internalValue !== undefined) {
+    if (this.__certs?.internalValue !== undefined) {
       hasAnyValues = true;
-      internalValueResult.certs = this._certs?.internalValue;
+      internalValueResult.certs = this.__certs?.internalValue;
     }
-    if (this._cluster?.internalValue !== undefined) {
+    if (this.__cluster?.internalValue !== undefined) {
       hasAnyValues = true;
-      internalValueResult.cluster = this._cluster?.internalValue;
+      internalValueResult.cluster = this.__cluster?.internalValue;
     }
-    if (this._secrets?.internalValue !== undefined) {
+    if (this.__secrets?.internalValue !== undefined) {
       hasAnyValues = true;
-      internalValueResult.secrets = this._secrets?.internalValue;
+      internalValueResult.secrets = this.__secrets?.internalValue;
     }
-    if (this._trustdinfo?.internalValue !== undefined) {
+    if (this.__trustdinfo?.internalValue !== undefined) {
       hasAnyValues = true;
-      internalValueResult.trustdinfo = this._trustdinfo?.internalValue;
+      internalValueResult.trustdinfo = this.__trustdinfo?.internalValue;
     }
     return hasAnyValues ? internalValueResult : undefined;
   }
@@ -1309,10 +1324,10 @@ export class DataTalosMachineConfigurationMachineSecretsOutputReference extends 
     if (value === undefined) {
       this.isEmptyObject = false;
       this.resolvableValue = undefined;
-      this._certs.internalValue = undefined;
-      this._cluster.internalValue = undefined;
-      this._secrets.internalValue = undefined;
-      this._trustdinfo.internalValue = undefined;
+      if (this.__certs !== undefined) this.__certs.internalValue = undefined;
+      if (this.__cluster !== undefined) this.__cluster.internalValue = undefined;
+      if (this.__secrets !== undefined) this.__secrets.internalValue = undefined;
+      if (this.__trustdinfo !== undefined) this.__trustdinfo.internalValue = undefined;
     }
     else if (cdktf.Tokenization.isResolvable(value)) {
       this.isEmptyObject = false;
@@ -1321,15 +1336,18 @@ export class DataTalosMachineConfigurationMachineSecretsOutputReference extends 
     else {
       this.isEmptyObject = Object.keys(value).length === 0;
       this.resolvableValue = undefined;
-      this._certs.internalValue = value.certs;
-      this._cluster.internalValue = value.cluster;
-      this._secrets.internalValue = value.secrets;
-      this._trustdinfo.internalValue = value.trustdinfo;
+      if (value.certs !== undefined || this.__certs !== undefined) this._certs.internalValue = value.certs;
+      if (value.cluster !== undefined || this.__cluster !== undefined) this._cluster.internalValue = value.cluster;
+      if (value.secrets !== undefined || this.__secrets !== undefined) this._secrets.internalValue = value.secrets;
+      if (value.trustdinfo !== undefined || this.__trustdinfo !== undefined) this._trustdinfo.internalValue = value.trustdinfo;
     }
   }
 
   // certs - computed: false, optional: false, required: true
-  private _certs = new DataTalosMachineConfigurationMachineSecretsCertsOutputReference(this, "certs");
+  private __certs?: DataTalosMachineConfigurationMachineSecretsCertsOutputReference;
+  private get _certs(): DataTalosMachineConfigurationMachineSecretsCertsOutputReference {
+    return (this.__certs ??= new DataTalosMachineConfigurationMachineSecretsCertsOutputReference(this, "certs"));
+  }
   public get certs() {
     return this._certs;
   }
@@ -1342,7 +1360,10 @@ export class DataTalosMachineConfigurationMachineSecretsOutputReference extends 
   }
 
   // cluster - computed: false, optional: false, required: true
-  private _cluster = new DataTalosMachineConfigurationMachineSecretsClusterOutputReference(this, "cluster");
+  private __cluster?: DataTalosMachineConfigurationMachineSecretsClusterOutputReference;
+  private get _cluster(): DataTalosMachineConfigurationMachineSecretsClusterOutputReference {
+    return (this.__cluster ??= new DataTalosMachineConfigurationMachineSecretsClusterOutputReference(this, "cluster"));
+  }
   public get cluster() {
     return this._cluster;
   }
@@ -1355,7 +1376,10 @@ export class DataTalosMachineConfigurationMachineSecretsOutputReference extends 
   }
 
   // secrets - computed: false, optional: false, required: true
-  private _secrets = new DataTalosMachineConfigurationMachineSecretsSecretsOutputReference(this, "secrets");
+  private __secrets?: DataTalosMachineConfigurationMachineSecretsSecretsOutputReference;
+  private get _secrets(): DataTalosMachineConfigurationMachineSecretsSecretsOutputReference {
+    return (this.__secrets ??= new DataTalosMachineConfigurationMachineSecretsSecretsOutputReference(this, "secrets"));
+  }
   public get secrets() {
     return this._secrets;
   }
@@ -1368,7 +1392,10 @@ export class DataTalosMachineConfigurationMachineSecretsOutputReference extends 
   }
 
   // trustdinfo - computed: false, optional: false, required: true
-  private _trustdinfo = new DataTalosMachineConfigurationMachineSecretsTrustdinfoOutputReference(this, "trustdinfo");
+  private __trustdinfo?: DataTalosMachineConfigurationMachineSecretsTrustdinfoOutputReference;
+  private get _trustdinfo(): DataTalosMachineConfigurationMachineSecretsTrustdinfoOutputReference {
+    return (this.__trustdinfo ??= new DataTalosMachineConfigurationMachineSecretsTrustdinfoOutputReference(this, "trustdinfo"));
+  }
   public get trustdinfo() {
     return this._trustdinfo;
   }
@@ -1438,7 +1465,7 @@ export class DataTalosMachineConfiguration extends cdktf.TerraformDataSource {
     this._docs = config.docs;
     this._examples = config.examples;
     this._kubernetesVersion = config.kubernetesVersion;
-    if (config.machineSecrets !== undefined) this._machineSecrets.internalValue = config.machineSecrets;
+    if (config.machineSecrets !== undefined || this.__machineSecrets !== undefined) this._machineSecrets.internalValue = config.machineSecrets;
     this._machineType = config.machineType;
     this._talosVersion = config.talosVersion;
   }

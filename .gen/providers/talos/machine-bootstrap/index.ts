@@ -476,11 +476,11 @@ export class MachineBootstrap extends cdktf.TerraformResource {
       connection: config.connection,
       forEach: config.forEach
     });
-    if (config.clientConfiguration !== undefined) this._clientConfiguration.internalValue = config.clientConfiguration;
-    if (config.clientConfigurationWo !== undefined) this._clientConfigurationWo.internalValue = config.clientConfigurationWo;
+    if (config.clientConfiguration !== undefined || this.__clientConfiguration !== undefined) this._clientConfiguration.internalValue = config.clientConfiguration;
+    if (config.clientConfigurationWo !== undefined || this.__clientConfigurationWo !== undefined) this._clientConfigurationWo.internalValue = config.clientConfigurationWo;
     this._endpoint = config.endpoint;
     this._node = config.nodeAttribute;
-    if (config.timeouts !== undefined) this._timeouts.internalValue = config.timeouts;
+    if (config.timeouts !== undefined || this.__timeouts !== undefined) this._timeouts.internalValue = config.timeouts;
   }
 
   // ==========
@@ -499,7 +499,7 @@ export class MachineBootstrap extends cdktf.TerraformResource {
     this._clientConfiguration.internalValue = value;
   }
   public resetClientConfiguration() {
-    this._clientConfiguration.internalValue = undefined;
+    if (this.__clientConfiguration !== undefined) this.__clientConfiguration.internalValue = undefined;
   }
   // Temporarily expose input value. Use with caution.
   public get clientConfigurationInput() {
@@ -518,7 +518,7 @@ export class MachineBootstrap extends cdktf.TerraformResource {
     this._clientConfigurationWo.internalValue = value;
   }
   public resetClientConfigurationWo() {
-    this._clientConfigurationWo.internalValue = undefined;
+    if (this.__clientConfigurationWo !== undefined) this.__clientConfigurationWo.internalValue = undefined;
   }
   // Temporarily expose input value. Use with caution.
   public get clientConfigurationWoInput() {
@@ -571,7 +571,7 @@ export class MachineBootstrap extends cdktf.TerraformResource {
     this._timeouts.internalValue = value;
   }
   public resetTimeouts() {
-    this._timeouts.internalValue = undefined;
+    if (this.__timeouts !== undefined) this.__timeouts.internalValue = undefined;
   }
   // Temporarily expose input value. Use with caution.
   public get timeoutsInput() {

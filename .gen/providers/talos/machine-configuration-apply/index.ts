@@ -723,15 +723,15 @@ export class MachineConfigurationApply extends cdktf.TerraformResource {
       forEach: config.forEach
     });
     this._applyMode = config.applyMode;
-    if (config.clientConfiguration !== undefined) this._clientConfiguration.internalValue = config.clientConfiguration;
-    if (config.clientConfigurationWo !== undefined) this._clientConfigurationWo.internalValue = config.clientConfigurationWo;
+    if (config.clientConfiguration !== undefined || this.__clientConfiguration !== undefined) this._clientConfiguration.internalValue = config.clientConfiguration;
+    if (config.clientConfigurationWo !== undefined || this.__clientConfigurationWo !== undefined) this._clientConfigurationWo.internalValue = config.clientConfigurationWo;
     this._configPatches = config.configPatches;
     this._endpoint = config.endpoint;
     this._machineConfigurationInput = config.machineConfigurationInput;
     this._machineConfigurationInputWo = config.machineConfigurationInputWo;
     this._node = config.nodeAttribute;
-    if (config.onDestroy !== undefined) this._onDestroy.internalValue = config.onDestroy;
-    if (config.timeouts !== undefined) this._timeouts.internalValue = config.timeouts;
+    if (config.onDestroy !== undefined || this.__onDestroy !== undefined) this._onDestroy.internalValue = config.onDestroy;
+    if (config.timeouts !== undefined || this.__timeouts !== undefined) this._timeouts.internalValue = config.timeouts;
   }
 
   // ==========
@@ -766,7 +766,7 @@ export class MachineConfigurationApply extends cdktf.TerraformResource {
     this._clientConfiguration.internalValue = value;
   }
   public resetClientConfiguration() {
-    this._clientConfiguration.internalValue = undefined;
+    if (this.__clientConfiguration !== undefined) this.__clientConfiguration.internalValue = undefined;
   }
   // Temporarily expose input value. Use with caution.
   public get clientConfigurationInput() {
@@ -785,7 +785,7 @@ export class MachineConfigurationApply extends cdktf.TerraformResource {
     this._clientConfigurationWo.internalValue = value;
   }
   public resetClientConfigurationWo() {
-    this._clientConfigurationWo.internalValue = undefined;
+    if (this.__clientConfigurationWo !== undefined) this.__clientConfigurationWo.internalValue = undefined;
   }
   // Temporarily expose input value. Use with caution.
   public get clientConfigurationWoInput() {
@@ -896,7 +896,7 @@ export class MachineConfigurationApply extends cdktf.TerraformResource {
     this._onDestroy.internalValue = value;
   }
   public resetOnDestroy() {
-    this._onDestroy.internalValue = undefined;
+    if (this.__onDestroy !== undefined) this.__onDestroy.internalValue = undefined;
   }
   // Temporarily expose input value. Use with caution.
   public get onDestroyInput() {
@@ -920,7 +920,7 @@ export class MachineConfigurationApply extends cdktf.TerraformResource {
     this._timeouts.internalValue = value;
   }
   public resetTimeouts() {
-    this._timeouts.internalValue = undefined;
+    if (this.__timeouts !== undefined) this.__timeouts.internalValue = undefined;
   }
   // Temporarily expose input value. Use with caution.
   public get timeoutsInput() {

@@ -416,31 +416,46 @@ export class MachineSecretsMachineSecretsCertsOutputReference extends cdktf.Comp
   }
 
   // etcd - computed: true, optional: false, required: false
-  private _etcd = new MachineSecretsMachineSecretsCertsEtcdOutputReference(this, "etcd");
+  private __etcd?: MachineSecretsMachineSecretsCertsEtcdOutputReference;
+  private get _etcd(): MachineSecretsMachineSecretsCertsEtcdOutputReference {
+    return (this.__etcd ??= new MachineSecretsMachineSecretsCertsEtcdOutputReference(this, "etcd"));
+  }
   public get etcd() {
     return this._etcd;
   }
 
   // k8s - computed: true, optional: false, required: false
-  private _k8S = new MachineSecretsMachineSecretsCertsK8SOutputReference(this, "k8s");
+  private __k8S?: MachineSecretsMachineSecretsCertsK8SOutputReference;
+  private get _k8S(): MachineSecretsMachineSecretsCertsK8SOutputReference {
+    return (this.__k8S ??= new MachineSecretsMachineSecretsCertsK8SOutputReference(this, "k8s"));
+  }
   public get k8S() {
     return this._k8S;
   }
 
   // k8s_aggregator - computed: true, optional: false, required: false
-  private _k8SAggregator = new MachineSecretsMachineSecretsCertsK8SAggregatorOutputReference(this, "k8s_aggregator");
+  private __k8SAggregator?: MachineSecretsMachineSecretsCertsK8SAggregatorOutputReference;
+  private get _k8SAggregator(): MachineSecretsMachineSecretsCertsK8SAggregatorOutputReference {
+    return (this.__k8SAggregator ??= new MachineSecretsMachineSecretsCertsK8SAggregatorOutputReference(this, "k8s_aggregator"));
+  }
   public get k8SAggregator() {
     return this._k8SAggregator;
   }
 
   // k8s_serviceaccount - computed: true, optional: false, required: false
-  private _k8SServiceaccount = new MachineSecretsMachineSecretsCertsK8SServiceaccountOutputReference(this, "k8s_serviceaccount");
+  private __k8SServiceaccount?: MachineSecretsMachineSecretsCertsK8SServiceaccountOutputReference;
+  private get _k8SServiceaccount(): MachineSecretsMachineSecretsCertsK8SServiceaccountOutputReference {
+    return (this.__k8SServiceaccount ??= new MachineSecretsMachineSecretsCertsK8SServiceaccountOutputReference(this, "k8s_serviceaccount"));
+  }
   public get k8SServiceaccount() {
     return this._k8SServiceaccount;
   }
 
   // os - computed: true, optional: false, required: false
-  private _os = new MachineSecretsMachineSecretsCertsOsOutputReference(this, "os");
+  private __os?: MachineSecretsMachineSecretsCertsOsOutputReference;
+  private get _os(): MachineSecretsMachineSecretsCertsOsOutputReference {
+    return (this.__os ??= new MachineSecretsMachineSecretsCertsOsOutputReference(this, "os"));
+  }
   public get os() {
     return this._os;
   }
@@ -672,25 +687,37 @@ export class MachineSecretsMachineSecretsOutputReference extends cdktf.ComplexOb
   }
 
   // certs - computed: true, optional: false, required: false
-  private _certs = new MachineSecretsMachineSecretsCertsOutputReference(this, "certs");
+  private __certs?: MachineSecretsMachineSecretsCertsOutputReference;
+  private get _certs(): MachineSecretsMachineSecretsCertsOutputReference {
+    return (this.__certs ??= new MachineSecretsMachineSecretsCertsOutputReference(this, "certs"));
+  }
   public get certs() {
     return this._certs;
   }
 
   // cluster - computed: true, optional: false, required: false
-  private _cluster = new MachineSecretsMachineSecretsClusterOutputReference(this, "cluster");
+  private __cluster?: MachineSecretsMachineSecretsClusterOutputReference;
+  private get _cluster(): MachineSecretsMachineSecretsClusterOutputReference {
+    return (this.__cluster ??= new MachineSecretsMachineSecretsClusterOutputReference(this, "cluster"));
+  }
   public get cluster() {
     return this._cluster;
   }
 
   // secrets - computed: true, optional: false, required: false
-  private _secrets = new MachineSecretsMachineSecretsSecretsOutputReference(this, "secrets");
+  private __secrets?: MachineSecretsMachineSecretsSecretsOutputReference;
+  private get _secrets(): MachineSecretsMachineSecretsSecretsOutputReference {
+    return (this.__secrets ??= new MachineSecretsMachineSecretsSecretsOutputReference(this, "secrets"));
+  }
   public get secrets() {
     return this._secrets;
   }
 
   // trustdinfo - computed: true, optional: false, required: false
-  private _trustdinfo = new MachineSecretsMachineSecretsTrustdinfoOutputReference(this, "trustdinfo");
+  private __trustdinfo?: MachineSecretsMachineSecretsTrustdinfoOutputReference;
+  private get _trustdinfo(): MachineSecretsMachineSecretsTrustdinfoOutputReference {
+    return (this.__trustdinfo ??= new MachineSecretsMachineSecretsTrustdinfoOutputReference(this, "trustdinfo"));
+  }
   public get trustdinfo() {
     return this._trustdinfo;
   }
