@@ -48,10 +48,17 @@ export class NodeImages extends Construct {
 
   /** File id on a node (`${proxmox_download_file.<prefix>-<node>.id}`). */
   fileId(node: string): string {
-    const img = this.byNode.get(node);
-    if (!img) throw new Error(`no image download on node ${node}`);
-    return img.id;
+    let id = this.ids.get(node);
+    if (id === undefined) {
+      const img = this.byNode.get(node);
+      if (!img) throw new Error(`no image download on node ${node}`);
+      id = img.id;
+      this.ids.set(node, id); // one reference per node, shared by every VM on it
+    }
+    return id;
   }
+
+  private readonly ids = new Map<string, string>();
 
   /** node → file id, for a module output. */
   fileIds(): Record<string, string> {

@@ -31,9 +31,12 @@ export class VmFirewall extends Construct {
     super(scope, id);
     const vm = props.vm.vm;
     const name = props.vm.node.id;
+    // one reference each, shared by the resources below (every read of a getter makes a new token)
+    const nodeName = vm.nodeName;
+    const vmId = vm.vmId;
     this.options = new VirtualEnvironmentFirewallOptions(this, "options", {
-      nodeName: vm.nodeName,
-      vmId: vm.vmId,
+      nodeName,
+      vmId,
       enabled: true,
       inputPolicy: "DROP",
       outputPolicy: "ACCEPT",
@@ -45,8 +48,8 @@ export class VmFirewall extends Construct {
     this.options.overrideLogicalId(name);
     for (const set of props.ipsets ?? []) {
       const ipset = new VirtualEnvironmentFirewallIpset(this, `ipset-${set.name}`, {
-        nodeName: vm.nodeName,
-        vmId: vm.vmId,
+        nodeName,
+        vmId,
         name: set.name,
         comment: set.comment,
         cidr: set.cidr.map((c) => ({ name: c.name, comment: c.comment, ...(c.nomatch ? { nomatch: true } : {}) })),
@@ -55,8 +58,8 @@ export class VmFirewall extends Construct {
       this.ipsets.set(set.name, ipset);
     }
     this.rules = new VirtualEnvironmentFirewallRules(this, "rules", {
-      nodeName: vm.nodeName,
-      vmId: vm.vmId,
+      nodeName,
+      vmId,
       rule: props.rules.map((r) => ({ ...r, enabled: true })),
       dependsOn: [...this.ipsets.values()],
     });

@@ -86,6 +86,7 @@ export class SrvZone extends ZoneModule {
       dependsOn: [this.schematic.resource],
     });
 
+    const poolId = this.pool.poolId; // one reference for every VM
     for (const plan of [...m.controlPlanes, ...m.workers]) {
       const vm = new LabVm(this.vms, plan.name, {
         plan,
@@ -93,7 +94,7 @@ export class SrvZone extends ZoneModule {
         bridges: plan.nics.map((n) => varRef("bridges", plan.node, n.segment)),
         cdromFileId: this.bootImages.fileId(plan.node),
         dnsServers: plan.gateway ? [plan.gateway] : undefined,
-        poolId: this.pool.poolId,
+        poolId,
         // Talos upgrades itself from the installer image; a new boot ISO must not recreate the VM.
         ignoreChanges: ["cdrom"],
         secureBoot: spec.talos.secureBoot,
