@@ -63,11 +63,11 @@ export async function fuzz(seed: number, runs: number, budgetMs: number): Promis
   let accepted = 0;
   let synthesized = 0;
   const failures: { what: string; spec: unknown }[] = [];
-  let n = 0;
   for (const spec of fc.sample(labSpecArbitrary, { numRuns: runs, seed })) {
     if (Date.now() - started > budgetMs) break;
-    // Yield now and then: the test worker must keep answering the runner while the fuzz runs.
-    if (++n % 25 === 0) await new Promise((r) => setImmediate(r));
+    // Yield before every spec: the test worker must keep answering the runner while the fuzz runs,
+    // also on a loaded machine where one batch of synths can take a minute.
+    await new Promise((r) => setImmediate(r));
     let valid: unknown;
     try {
       valid = validateLabSpec(spec);

@@ -1,18 +1,16 @@
-/** JSON with object keys sorted at every level and two-space indent: the same bytes on every machine. */
+/**
+ * JSON with object keys sorted at every level and two-space indent: the same bytes on every machine.
+ * Each object is sorted as it is written (a shallow copy at a time), never as a whole sorted copy of
+ * the tree: a module of thousands of VMs would otherwise exist twice while it is written.
+ */
 export function stableJson(value: unknown): string {
-  return JSON.stringify(sortKeys(value), null, 2);
+  return JSON.stringify(value, sortedKeys, 2);
 }
 
-function sortKeys(value: unknown): unknown {
-  if (Array.isArray(value)) return value.map(sortKeys);
-  if (value !== null && typeof value === "object") {
-    const obj = value as Record<string, unknown>;
-    return Object.fromEntries(
-      Object.keys(obj)
-        .sort()
-        .filter((k) => obj[k] !== undefined)
-        .map((k) => [k, sortKeys(obj[k])]),
-    );
-  }
-  return value;
+function sortedKeys(this: unknown, _key: string, value: unknown): unknown {
+  if (value === null || typeof value !== "object" || Array.isArray(value)) return value;
+  const obj = value as Record<string, unknown>;
+  const sorted: Record<string, unknown> = {};
+  for (const k of Object.keys(obj).sort()) if (obj[k] !== undefined) sorted[k] = obj[k];
+  return sorted;
 }
