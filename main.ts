@@ -74,7 +74,8 @@ function parseArgs(argv: string[]): Args {
     }
     if (a === "--spec" || a === "--out") {
       const v = argv[++i];
-      if (!v) usage(`${a} needs a value`);
+      // a flag is not a value: `--out --check` is a forgotten folder, not a folder named --check
+      if (!v || v.startsWith("--")) usage(`${a} needs a value${v ? ` (got ${v}; write ./${v} for a path that starts with --)` : ""}`);
       out[a === "--spec" ? "spec" : "out"] = v;
     } else if (a === "--check" || a === "--diff") {
       const mode = a === "--check" ? "check" : "diff";
@@ -116,12 +117,12 @@ function main(): void {
     const counts = (r: { summary: { modules: number; resources: number; sidecarFiles: number } }) =>
       `${plural(r.summary.modules, "module")}, ${plural(r.summary.resources, "resource")}, ${plural(r.summary.sidecarFiles, "sidecar file")}`;
     if (args.mode === "check") {
-      const line = previewLabTree(spec, outdir, (_root, _name, r) => counts(r), { onPhase });
+      const line = previewLabTree(spec, outdir, (_root, _target, _name, r) => counts(r), { onPhase });
       console.log(`synth: check passed, nothing written — ${line} in ${seconds(performance.now() - started)}`);
       return;
     }
     if (args.mode === "diff") {
-      const changes = previewLabTree(spec, outdir, (root) => treeChanges(outdir, root), { onPhase });
+      const changes = previewLabTree(spec, outdir, (root, target) => treeChanges(target, root), { onPhase });
       const by = (s: string) => changes.filter((c) => c.status === s).length;
       console.log(
         changes.length === 0

@@ -1,5 +1,5 @@
 import { spawnSync } from "node:child_process";
-import { readdirSync, readFileSync, rmSync, writeFileSync } from "node:fs";
+import { mkdirSync, readdirSync, readFileSync, rmSync, symlinkSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { afterAll, describe, expect, it } from "vitest";
 import { changedPaths, PROJECT_ROOT, readTree, tempDir } from "./support/tree";
@@ -117,6 +117,36 @@ describe("npm run synth", () => {
     // the operator's files are never listed, and nothing was written
     expect(lines.some((l) => l.includes(".state"))).toBe(false);
     expect(readTree(out)).toEqual(before);
+  });
+
+  it("--check and --diff refuse what a synth would refuse, and judge a symlinked folder by its target", () => {
+    const foreign = join(work, "foreign");
+    mkdirSync(foreign, { recursive: true });
+    writeFileSync(join(foreign, "notes.md"), "mine\n");
+    for (const mode of ["--check", "--diff"]) {
+      const r = synth([mode, "--out", foreign]);
+      expect(r.status).toBe(2);
+      expect(r.stderr).toContain("holds files talos-enclave did not write (notes.md)");
+    }
+    // an operator file where the new tree writes
+    const clash = join(work, "clash", "reference-lab");
+    expect(synth(["--out", clash]).status).toBe(0);
+    const spec = join(work, "renamed.yaml");
+    writeFileSync(spec, "name: other-lab\n");
+    mkdirSync(join(clash, "stacks", "other-lab"), { recursive: true });
+    writeFileSync(join(clash, "stacks", "other-lab", "flows.json"), "{}");
+    const r = synth(["--diff", "--spec", spec, "--out", clash]);
+    expect(r.status).toBe(2);
+    expect(r.stderr).toContain("was not written by synth, and the new tree writes there");
+    // a link to a tree is the tree: nothing would change
+    symlinkSync(out, join(work, "link-out"));
+    const linked = synth(["--diff", "--out", join(work, "link-out")]);
+    expect(linked.stdout.trim()).toBe("synth: link-out is up to date, nothing written");
+    // a flag is never taken for a value
+    const flag = synth(["--out", "--check"]);
+    expect(flag.status).toBe(2);
+    expect(flag.stderr).toContain("--out needs a value (got --check");
+    expect(readdirSync(work)).not.toContain("--check");
   });
 
   it("reports each phase on stderr for a lab of 100 Talos nodes or more", () => {

@@ -8,6 +8,8 @@ import { loadLabSpec } from "../constructs/spec/load";
 import { LabSpecInput } from "../constructs/spec/lab-spec";
 import { validateLabSpec } from "../constructs/spec/validate";
 import { talosConfigProblems } from "../constructs/talos/config-checks";
+import { sharedTalosFirewallRules, talosFirewallRules } from "../constructs/talos/host-firewall";
+import { roleDocuments } from "../constructs/talos/machine-documents";
 import { renderSchematic, schematicId } from "../constructs/talos/schematic";
 import { nodePatchDocuments } from "../constructs/talos/talos-patch-files";
 import { generateServerIdentity } from "../tools/tfsim/tls";
@@ -222,5 +224,18 @@ describe("day 2", () => {
     const text = readFileSync(join(PROJECT_ROOT, "examples", "reference-lab", "stacks", "talos-lab", "upgrade.sh"), "utf8");
     expect(/^readonly CONTROL_PLANES=\((.*)\)$/m.exec(text)![1]).toBe("'talos-cp-1 10.10.100.11' 'talos-cp-2 10.10.100.12' 'talos-cp-3 10.10.100.13'");
     expect(/^readonly WORKERS=\((.*)\)$/m.exec(text)![1]).toBe("'talos-worker-1 10.10.100.21' 'talos-worker-2 10.10.100.22'");
+  });
+});
+
+describe("Talos firewall rules derived once", () => {
+  it("hand each caller of the public function its own lists; the shared ones are frozen", () => {
+    const m = buildLabModel(validateLabSpec({}));
+    const flows = labFlows(m);
+    const first = talosFirewallRules(flows, m.workers);
+    const count = first.shared.length;
+    first.shared.push(first.shared[0]);
+    expect(talosFirewallRules(flows, m.workers).shared).toHaveLength(count);
+    expect(roleDocuments(m, flows, "worker")).toHaveLength(count);
+    expect(() => (sharedTalosFirewallRules(flows, m.workers).shared as unknown[]).push(1)).toThrow(TypeError);
   });
 });

@@ -1,4 +1,4 @@
-import { spawnSync } from "node:child_process";
+import { spawn, spawnSync } from "node:child_process";
 import { mkdirSync, readdirSync, readFileSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
@@ -133,4 +133,38 @@ describe.skipIf(!!skipReason)("terraform accepts, plans and applies every synthe
     // terraform wraps long messages over several lines
     expect(err.message.replace(/\s+/g, " ")).toContain(message);
   });
+});
+
+describe.skipIf(!!skipReason)("the simulated providers as daemons", () => {
+  let sandbox: TerraformSandbox;
+  beforeAll(() => (sandbox = TerraformSandbox.create(schemaDir!)));
+  afterAll(() => sandbox?.dispose());
+
+  it("still checks the lock file: validate loads the providers through it, and a forged hash fails", async () => {
+    const work = workDir(sandbox, "lock");
+    prepareStack(synthLab({}, join(sandbox.root, "lock-synth")), work);
+    expect((await sandbox.run(work, ["init", "-backend=false", "-input=false", "-no-color"])).status).toBe(0);
+    const lock = join(work, ".terraform.lock.hcl");
+    writeFileSync(lock, readFileSync(lock, "utf8").replace(/"h1:[^"]+"/g, '"h1:AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA="'));
+    const r = await sandbox.run(work, ["validate", "-no-color"]);
+    expect(r.status).toBe(1);
+    expect(r.stderr.replace(/\s+/g, " ")).toMatch(/does not match any of the checksums|lock file/);
+  });
+
+  it("npm run verify runs every step of a stack and exits 0 only after the last", async () => {
+    const stack = synthLab({}, join(sandbox.root, "cli-synth"));
+    const r = await new Promise<{ status: number | null; stdout: string; stderr: string }>((done) => {
+      const child = spawn(join(PROJECT_ROOT, "node_modules", ".bin", "tsx"), [join(PROJECT_ROOT, "tools", "verify.ts"), stack], { cwd: PROJECT_ROOT });
+      let stdout = "";
+      let stderr = "";
+      child.stdout.on("data", (d) => (stdout += d));
+      child.stderr.on("data", (d) => (stderr += d));
+      child.on("close", (status) => done({ status, stdout, stderr }));
+    });
+    expect(r.status, r.stderr).toBe(0);
+    const lines = r.stdout.trim().split("\n");
+    expect(lines.slice(0, 5).map((l) => l.replace(/ \(\d+\.\d s\)$/, ""))).toEqual(VERIFY_STEPS.map((s) => `verify: talos-lab: ${s} ok`));
+    expect(lines[5]).toMatch(/^talos-lab: init ok, validate ok, plan \d+ to add, apply ok, re-plan no changes$/);
+    expect(lines[6]).toMatch(/^verify: 1 stack in \d+\.\d s$/);
+  }, 300_000);
 });

@@ -49,9 +49,20 @@ function tokenString(v: string): boolean {
   return v.includes(TOKEN_MARKER) || NUMBER_IN_STRING.test(v);
 }
 
-function tokenElement(v: unknown): boolean {
-  return (typeof v === "string" && v.includes(TOKEN_MARKER)) || (typeof v === "number" && Token.isUnresolved(v));
+/**
+ * cdktf encodes number tokens (scalars and list elements alike) as doubles around ±1.9e289; no number
+ * a lab config holds comes near. Anything from 1e280 up, or not finite, goes to cdktf's resolver.
+ */
+function tokenNumber(v: number): boolean {
+  return !Number.isFinite(v) || Math.abs(v) >= 1e280 || Token.isUnresolved(v);
 }
+
+function tokenElement(v: unknown): boolean {
+  return (typeof v === "string" && v.includes(TOKEN_MARKER)) || (typeof v === "number" && tokenNumber(v));
+}
+
+/** cdktf's resolver refuses nesting deeper than this (a cycle, to it). */
+const MAX_DEPTH = 200;
 
 /**
  * {@link escapeLiterals} and cdktf's resolution in one walk: plain objects, arrays and literals that
@@ -62,29 +73,33 @@ function tokenElement(v: unknown): boolean {
  *
  * @param value - an element's unresolved configuration
  * @param slow - cdktf's resolution of a value
+ * @param depth - nesting so far (cdktf refuses more than 200 levels, and so does this)
+ * @throws Error for nesting deeper than 200 levels, as cdktf's resolver does
  */
-export function escapeAndResolve(value: unknown, slow: (v: unknown) => unknown): unknown {
+export function escapeAndResolve(value: unknown, slow: (v: unknown) => unknown, depth = 0): unknown {
   if (typeof value === "string") {
     const escaped = escapeLiteralParts(value);
     return tokenString(escaped) ? slow(escaped) : escaped;
   }
-  if (typeof value === "number") return Token.isUnresolved(value) ? slow(value) : value;
+  if (typeof value === "number") return tokenNumber(value) ? slow(value) : value;
   if (value === null || typeof value !== "object") return typeof value === "function" ? slow(value) : value;
+  if (depth >= MAX_DEPTH) throw new Error(`Unable to resolve: nesting deeper than ${MAX_DEPTH} levels (a cycle?)`);
   if (Array.isArray(value)) {
     if (value.some(tokenElement)) return slow(escapeLiterals(value));
     const out: unknown[] = [];
     for (const x of value) {
-      const r = escapeAndResolve(x, slow);
+      const r = escapeAndResolve(x, slow, depth + 1);
       if (r !== undefined) out.push(r);
     }
     return out;
   }
   if (!isPlain(value)) return slow(value);
   const entries = Object.entries(value);
-  if (entries.some(([k, v]) => k.includes(TOKEN_MARKER) || typeof v === "function")) return slow(escapeLiterals(value));
+  // a key may be a token too (strings or numbers encoded in it), and a `resolve` function makes a token
+  if (entries.some(([k, v]) => tokenString(k) || typeof v === "function")) return slow(escapeLiterals(value));
   const out: Record<string, unknown> = {};
   for (const [k, v] of entries) {
-    const r = escapeAndResolve(v, slow);
+    const r = escapeAndResolve(v, slow, depth + 1);
     if (r !== undefined) out[k] = r;
   }
   return out;
@@ -140,9 +155,12 @@ export abstract class HclJsonStack extends TerraformStack {
     }
     tf["//"] = { metadata, outputs };
     for (const fragment of elements.map((e) => escapeAndResolve(e.toTerraform(), resolve))) deepMerge(tf, fragment);
-    // Every fragment is resolved already: only the overrides hold tokens still. (cdktf resolves the
-    // whole merged tree a second time; on a lab of thousands of VMs that walk was a quarter of synth.)
-    deepMerge(tf, resolve(escapeLiterals(self.rawOverrides)));
-    return tf;
+    // Every fragment is resolved already. cdktf merges the stack's own overrides unresolved (an
+    // undefined deletes, a token replaces whole) and resolves the merged tree again; without stack
+    // overrides that second walk changes nothing and was, on a lab of thousands of VMs, a quarter of
+    // synth, so it runs only when there are some.
+    if (Object.keys(self.rawOverrides).length === 0) return tf;
+    deepMerge(tf, escapeLiterals(self.rawOverrides));
+    return resolve(tf);
   }
 }

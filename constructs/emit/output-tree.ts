@@ -8,6 +8,7 @@ import {
   linkSync,
   lstatSync,
   mkdirSync,
+  mkdtempSync,
   openSync,
   readdirSync,
   readFileSync,
@@ -21,6 +22,7 @@ import {
   writeFileSync,
   writeSync,
 } from "node:fs";
+import { tmpdir } from "node:os";
 import { basename, dirname, join, relative, resolve, sep } from "node:path";
 import { SpecError, SpecProblem } from "../spec/spec-error";
 import { exchangePaths, ExchangeError } from "./atomic-exchange";
@@ -228,6 +230,56 @@ function resolveTarget(outdir: string): string {
     refuse([problem("--out", outdir, "contains the current directory", "synth swaps the output folder as a whole and would leave your shell in a deleted folder; run it from outside the folder")]);
   }
   return target;
+}
+
+/**
+ * What {@link writeOutputTree} would do, without writing anything in or next to `outdir`: the same
+ * refusals (a folder synth did not write, a changed file, a state lock, an operator file where the new
+ * tree writes, an orphaned stack, a mount point, the current directory's ancestor, `guard`'s problems),
+ * with the tree rendered into a private temporary folder that `inspect` reads and that is removed
+ * afterwards, also when the process is interrupted. A symlinked `outdir` is judged by its target, as
+ * a synth writes through it.
+ *
+ * @param render - writes the tree into the folder it is given; `target` names the real output folder
+ * @param inspect - reads the rendered tree (`staging`) against the current one (`target`)
+ * @throws SpecError for every refusal, and when no temporary folder can be made
+ */
+export function previewOutputTree<T>(
+  outdir: string,
+  render: (staging: string, target: string) => void,
+  inspect: (staging: string, target: string) => T,
+  guard?: (target: string) => SpecProblem[],
+): T {
+  const target = resolveTarget(outdir);
+  const { foreign } = checkCurrent(target, outdir);
+  const guarded = guard?.(target) ?? [];
+  if (guarded.length) refuse(guarded);
+  let scratch: string;
+  try {
+    scratch = mkdtempSync(join(tmpdir(), "talos-enclave-preview-"));
+  } catch (e) {
+    refuse([problem("TMPDIR", tmpdir(), `cannot hold a temporary folder (${code(e)})`, "set TMPDIR to a folder you can write")]);
+  }
+  const cleanup = () => rmSync(scratch, { recursive: true, force: true });
+  const signals = { SIGINT: 130, SIGTERM: 143, SIGHUP: 129 } as const;
+  const handlers = Object.entries(signals).map(([signal, status]) => {
+    const handler = () => {
+      cleanup();
+      process.exit(status);
+    };
+    process.once(signal, handler);
+    return [signal, handler] as const;
+  });
+  try {
+    const staging = join(scratch, basename(target));
+    mkdirSync(staging);
+    render(staging, target);
+    checkAgainstNew(staging, foreign, outdir);
+    return inspect(staging, target);
+  } finally {
+    for (const [signal, handler] of handlers) process.removeListener(signal, handler);
+    cleanup();
+  }
 }
 
 /** Removes a folder synth owns, making read-only subfolders writable first (they hold only synth's links). */

@@ -1,13 +1,11 @@
-import { mkdtempSync, rmSync } from "node:fs";
-import { tmpdir } from "node:os";
-import { basename, join, resolve } from "node:path";
+import { basename, join } from "node:path";
 import { App } from "cdktf";
 import { LabSpec, LabSpecInput } from "../spec/lab-spec";
 import { validateLabSpec } from "../spec/validate";
 import { TalosEnclave, TalosEnclaveSummary } from "../talos-enclave";
 import { resolveBackend } from "../state/state-backend";
 import { localStateProblems } from "./local-state-guard";
-import { OutputWrite, writeOutputTree } from "./output-tree";
+import { OutputWrite, previewOutputTree, writeOutputTree } from "./output-tree";
 import { withoutTokenStackTraces } from "./token-stacks";
 
 /** The steps of a synth, in order, as {@link SynthOptions.onPhase} reports them. */
@@ -82,26 +80,29 @@ export function synthLabTree(spec: LabSpecInput, outdir: string, options: SynthO
 }
 
 /**
- * Renders the lab into a private temporary folder, shaped as `outdir` would be (the same output name,
- * hence the same state paths), hands that folder to `inspect`, and removes it. Nothing is written in
- * or next to `outdir`. Used by `synth --check` and `synth --diff`.
+ * Renders the lab as {@link synthLabTree} would and hands the rendered tree to `inspect`, writing
+ * nothing in or next to `outdir` (see {@link previewOutputTree}): the spec, the separation invariants
+ * and everything synth would refuse about the output folder are checked. Used by `synth --check` and
+ * `synth --diff`.
  *
- * @param inspect - receives the rendered tree's root (the `outdir` equivalent) and the stack's name
- * @throws SpecError for a bad spec or a separation violation, as {@link synthLabTree} does
+ * @param inspect - receives the rendered tree's root, the output folder synth would write (a symlink
+ *   resolved), the stack's name and what was rendered
+ * @throws SpecError for a bad spec, a separation violation or an output folder synth would refuse
  */
 export function previewLabTree<T>(
   spec: LabSpecInput,
   outdir: string,
-  inspect: (root: string, stackName: string, rendered: { summary: TalosEnclaveSummary; vms: number }) => T,
+  inspect: (root: string, target: string, stackName: string, rendered: { summary: TalosEnclaveSummary; vms: number }) => T,
   options: SynthOptions = {},
 ): T {
   const valid = timed(options, "validate", () => validateLabSpec(spec));
-  const scratch = mkdtempSync(join(tmpdir(), "talos-enclave-preview-"));
-  try {
-    const root = join(scratch, basename(resolve(outdir)));
-    const rendered = render(valid, root, basename(resolve(outdir)), options);
-    return inspect(root, valid.name, rendered);
-  } finally {
-    rmSync(scratch, { recursive: true, force: true });
-  }
+  let rendered: { summary: TalosEnclaveSummary; vms: number } | undefined;
+  return previewOutputTree(
+    outdir,
+    (staging, target) => {
+      rendered = render(valid, staging, basename(target), options);
+    },
+    (staging, target) => inspect(staging, target, valid.name, rendered!),
+    (target) => localStateProblems(join(target, "stacks", valid.name), resolveBackend(valid, basename(target))),
+  );
 }

@@ -28,19 +28,37 @@ function ingressSubnets(flows: FlowTable, from: string): { subnet: string; excep
  * rate-limited-open, as Talos does in block mode).
  */
 export function talosFirewallRules(flows: FlowTable, nodes: readonly VmPlan[]): TalosFirewallRules {
-  let byNodes = computed.get(flows);
-  if (byNodes === undefined) computed.set(flows, (byNodes = new WeakMap()));
-  let rules = byNodes.get(nodes);
-  if (rules === undefined) byNodes.set(nodes, (rules = deriveRules(flows, nodes)));
-  return rules;
+  const rules = sharedTalosFirewallRules(flows, nodes);
+  return { shared: [...rules.shared], perNode: new Map([...rules.perNode].map(([n, docs]) => [n, [...docs]])) };
+}
+
+/** {@link talosFirewallRules} as derived once per flow table and node list: frozen, shared by every caller. */
+export interface SharedTalosFirewallRules {
+  /** Rules every node of the set gets. */
+  readonly shared: readonly TalosDocument[];
+  /** Rules for flows that reach only some nodes of the set, by node name. */
+  readonly perNode: ReadonlyMap<string, readonly TalosDocument[]>;
 }
 
 /**
- * Rules already derived, by flow table and node list: every node's patch asks for its role's rules,
- * so deriving them per node would cost nodes × flows × nodes. The documents are shared; callers copy
- * the lists they extend.
+ * {@link talosFirewallRules} without the copy, for callers that ask once per node: derived once per
+ * flow table and node list (deriving them per node would cost nodes × flows × nodes), frozen lists.
  */
-const computed = new WeakMap<FlowTable, WeakMap<readonly VmPlan[], TalosFirewallRules>>();
+export function sharedTalosFirewallRules(flows: FlowTable, nodes: readonly VmPlan[]): SharedTalosFirewallRules {
+  let byNodes = computed.get(flows);
+  if (byNodes === undefined) computed.set(flows, (byNodes = new WeakMap()));
+  let rules = byNodes.get(nodes);
+  if (rules === undefined) {
+    const derived = deriveRules(flows, nodes);
+    for (const list of derived.perNode.values()) Object.freeze(list);
+    rules = { shared: Object.freeze(derived.shared), perNode: derived.perNode };
+    byNodes.set(nodes, rules);
+  }
+  return rules;
+}
+
+/** Rules already derived, by flow table and node list. */
+const computed = new WeakMap<FlowTable, WeakMap<readonly VmPlan[], SharedTalosFirewallRules>>();
 
 function deriveRules(flows: FlowTable, nodes: readonly VmPlan[]): TalosFirewallRules {
   const shared: TalosDocument[] = [];

@@ -9,8 +9,9 @@ import { MAGIC_COOKIE, MAGIC_COOKIE_KEY } from "./plugin-handshake";
 /**
  * A throw-away terraform environment whose providers are the simulated ones: a bundled provider
  * server, one launcher per provider in a filesystem mirror, and a CLI config that installs from the
- * mirror only. `init` installs from the mirror; later commands reach the providers, started once per
- * sandbox, through TF_REATTACH_PROVIDERS. Nothing here reaches a registry.
+ * mirror only. `init` installs from the mirror and `validate` loads providers through the lock file;
+ * the other commands reach the providers, started once per sandbox, through TF_REATTACH_PROVIDERS.
+ * Nothing here reaches a registry.
  */
 export interface TerraformResult {
   readonly status: number;
@@ -36,6 +37,12 @@ function platformDir(): string {
   const arch = { x64: "amd64", arm64: "arm64", ia32: "386" }[process.arch as string] ?? process.arch;
   return `${process.platform}_${arch}`;
 }
+
+/**
+ * Commands that always start the providers from the mirror: unmanaged (reattached) providers skip
+ * terraform's version constraints and lock-file checks, which these commands are there to make.
+ */
+const MANAGED_COMMANDS: ReadonlySet<string> = new Set(["init", "validate", "providers", "version"]);
 
 export class TerraformSandbox {
   readonly root: string;
@@ -109,11 +116,13 @@ export class TerraformSandbox {
               if (!out.includes("\n")) return;
               // go-plugin's handshake line: core-version|protocol-version|network|address|protocol
               const [, version, network, address] = line.split("|");
+              // serving: from now on the daemon must not keep this process alive (dispose() ends it,
+              // and it exits by itself when this process goes and its stdin closes)
+              child.unref();
+              for (const s of [child.stdin, child.stdout, child.stderr]) (s as unknown as { unref?: () => void })?.unref?.();
               done([l.address, { Protocol: "grpc", ProtocolVersion: Number(version), Pid: child.pid, Test: true, Addr: { Network: network, String: address } }]);
             });
             child.on("exit", (code) => fail(new Error(`simulated provider ${l.address} exited (${code}) before serving: ${err.trim()}`)));
-            child.unref();
-            for (const s of [child.stdin, child.stdout, child.stderr]) (s as unknown as { unref?: () => void })?.unref?.();
           }),
       ),
     ).then((entries) => JSON.stringify(Object.fromEntries(entries)));
@@ -146,10 +155,11 @@ export class TerraformSandbox {
    * @param env - variables added to the sandbox's environment (a backend's credentials, say)
    */
   async run(cwd: string, args: readonly string[], env: NodeJS.ProcessEnv = {}): Promise<TerraformResult> {
-    // init installs from the mirror (checking versions and writing the lock file) as a user's would;
-    // every later command talks to the providers started once. A run that tunes the simulator through
+    // init installs from the mirror (checking versions and writing the lock file) and validate loads
+    // the providers through the lock file (checking it against what is installed), as for a user;
+    // the later commands talk to the providers started once. A run that tunes the simulator through
     // TFSIM_* variables starts its own providers, which read them.
-    const daemon = args[0] !== "init" && !Object.keys(env).some((k) => k.startsWith("TFSIM_"));
+    const daemon = !MANAGED_COMMANDS.has(args[0] ?? "") && !Object.keys(env).some((k) => k.startsWith("TFSIM_"));
     const reattach = daemon ? { TF_REATTACH_PROVIDERS: await this.startDaemons() } : {};
     return new Promise((done, fail) => {
       const child = spawn(this.terraform, [...args], { cwd, env: { ...this.env(), ...env, ...reattach }, stdio: ["ignore", "pipe", "pipe"] });
