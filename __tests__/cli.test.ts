@@ -1,5 +1,5 @@
 import { spawnSync } from "node:child_process";
-import { mkdirSync, readdirSync, readFileSync, rmSync, symlinkSync, writeFileSync } from "node:fs";
+import { cpSync, mkdirSync, readdirSync, readFileSync, rmSync, symlinkSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { afterAll, describe, expect, it } from "vitest";
 import { changedPaths, PROJECT_ROOT, readTree, tempDir } from "./support/tree";
@@ -184,6 +184,32 @@ describe("the compiled entry point (npm run synth)", () => {
     const r = spawnSync(process.execPath, [join(PROJECT_ROOT, "dist", "main.js"), "--out", dir], { cwd: work, encoding: "utf8" });
     expect(r.status, r.stderr).toBe(0);
     expect(changedPaths(readTree(dir), readTree(join(PROJECT_ROOT, "examples", "reference-lab")))).toEqual([]);
+  });
+});
+
+describe("the compiled entry point's code cache", () => {
+  it("is used when it matches, and a damaged one is ignored: the tree is the same", () => {
+    const dist = join(work, "dist-copy");
+    cpSync(join(PROJECT_ROOT, "dist"), dist, { recursive: true });
+    const run = (label: string) =>
+      spawnSync(process.execPath, [join(dist, "main.js"), "--out", join(work, "cache", label, "reference-lab")], {
+        cwd: work,
+        encoding: "utf8",
+        env: { ...process.env, TALOS_ENCLAVE_DEBUG: "1" },
+      });
+    const used = run("used");
+    expect(used.status, used.stderr).toBe(0);
+    expect(used.stderr).toContain("synth: code cache used");
+    writeFileSync(join(dist, "synth.js.cache"), Buffer.from("not a code cache"));
+    const damaged = run("damaged");
+    expect(damaged.status, damaged.stderr).toBe(0);
+    expect(damaged.stderr).toContain("synth: code cache rejected");
+    rmSync(join(dist, "synth.js.cache"));
+    const absent = run("absent");
+    expect(absent.stderr).toContain("synth: code cache absent");
+    for (const label of ["used", "damaged", "absent"]) {
+      expect(changedPaths(readTree(join(work, "cache", label, "reference-lab")), readTree(join(PROJECT_ROOT, "examples", "reference-lab")))).toEqual([]);
+    }
   });
 });
 
