@@ -6,6 +6,10 @@ const MAX = 2 ** 32 - 1;
  * A set of IPv4 addresses as sorted, disjoint, inclusive intervals of 32-bit numbers. Small and exact:
  * what the separation policy needs to compare rule sources and destinations with the lab's networks.
  */
+/** Texts already parsed by {@link AddressSet.parse}, and how many to keep before starting over. */
+const PARSED = new Map<string, AddressSet | undefined>();
+const PARSED_MAX = 50_000;
+
 export class AddressSet {
   /** Every IPv4 address. */
   static readonly ANY = new AddressSet([[0, MAX]]);
@@ -19,6 +23,15 @@ export class AddressSet {
    * (`10.0.0.1-10.0.0.9`, as pfSense aliases may hold), or undefined when the text is none of these.
    */
   static parse(text: string): AddressSet | undefined {
+    // sets are immutable and a lab's rules repeat the same few subnets thousands of times
+    if (PARSED.has(text)) return PARSED.get(text);
+    const parsed = AddressSet.parseOnce(text);
+    if (PARSED.size >= PARSED_MAX) PARSED.clear();
+    PARSED.set(text, parsed);
+    return parsed;
+  }
+
+  private static parseOnce(text: string): AddressSet | undefined {
     const t = text.trim();
     const range = /^([\d.]+)\s*-\s*([\d.]+)$/.exec(t);
     if (range) {
