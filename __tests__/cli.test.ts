@@ -200,11 +200,29 @@ describe("the compiled entry point's code cache", () => {
     const used = run("used");
     expect(used.status, used.stderr).toBe(0);
     expect(used.stderr).toContain("synth: code cache used");
-    writeFileSync(join(dist, "synth.js.cache"), Buffer.from("not a code cache"));
+    const caches = readdirSync(dist).filter((f) => /^synth\.js\.[0-9a-f]{12}\.cache$/.test(f));
+    expect(caches).toHaveLength(2); // plain node, and the options cdktf-cli runs apps with
+    const viaCli = spawnSync(process.execPath, [join(dist, "main.js"), "--check"], {
+      cwd: work,
+      encoding: "utf8",
+      env: { ...process.env, TALOS_ENCLAVE_DEBUG: "1", NODE_OPTIONS: "--max-old-space-size=4096" },
+    });
+    expect(viaCli.stderr).toContain("synth: code cache used");
+    for (const cache of caches) {
+      const stored = readFileSync(join(dist, cache));
+      writeFileSync(join(dist, cache), Buffer.concat([stored.subarray(0, 64), Buffer.from("not a code cache")]));
+    }
     const damaged = run("damaged");
     expect(damaged.status, damaged.stderr).toBe(0);
     expect(damaged.stderr).toContain("synth: code cache rejected");
-    rmSync(join(dist, "synth.js.cache"));
+    // a bundle changed in place, even to the same length, never runs with the old cache
+    const bundle = readFileSync(join(dist, "synth.js"), "utf8");
+    writeFileSync(join(dist, "synth.js"), bundle.replace("check passed, nothing written", "CHECK PASSED, NOTHING WRITTEN"));
+    const edited = spawnSync(process.execPath, [join(dist, "main.js"), "--check"], { cwd: work, encoding: "utf8", env: { ...process.env, TALOS_ENCLAVE_DEBUG: "1" } });
+    expect(edited.stderr).toContain("synth: code cache absent");
+    expect(edited.stdout).toContain("CHECK PASSED, NOTHING WRITTEN");
+    writeFileSync(join(dist, "synth.js"), bundle);
+    for (const cache of caches) rmSync(join(dist, cache));
     const absent = run("absent");
     expect(absent.stderr).toContain("synth: code cache absent");
     for (const label of ["used", "damaged", "absent"]) {

@@ -358,6 +358,16 @@ describe("the separation invariants on the written files", () => {
       { layer: "Talos", invariant: 1, rule: /^talos\/all-nodes\.yaml NetworkDefaultActionConfig$/, message: /ingress "accept" admits every source/ },
     ],
     [
+      "a Talos port written with a leading zero (octal to Talos: 06443 opens 3363)",
+      (f) => edit(f, "talos/worker.yaml", (t) => t.replace(/(name: kubelet-api\nportSelector:\n  ports:\n    - )10250/, "$1024022")),
+      { layer: "Talos", invariant: 3, flow: "kubelet-api", message: /admits ports 10258 the flow does not declare/ },
+    ],
+    [
+      "a Talos rule widened through a merge key (yaml.v3 applies <<)",
+      (f) => edit(f, "talos/worker.yaml", (t) => t.replace(/(name: kubelet-api\n)/, "$1<<: { ingress: [ { subnet: 0.0.0.0/0 } ] }\n").replace(/(<<: .*\n(?:.*\n)*?)ingress:\n(  - subnet: .*\n)+/, "$1")),
+      { layer: "Talos", invariant: 1, rule: /kubelet-api/, message: /admits sources outside the lab \(subnet 0\.0\.0\.0\/0\)/ },
+    ],
+    [
       "a Talos patch that is not valid YAML (a key given twice)",
       (f) => edit(f, "talos/worker.yaml", (t) => t.replace(/(name: kubelet-api\n)/, "$1name: kubelet-api-again\n")),
       { layer: "Talos", invariant: 1, rule: /^talos\/worker\.yaml$/, message: /cannot be read as YAML \(duplicated mapping key/ },
@@ -421,6 +431,14 @@ describe("the separation invariants on the written files", () => {
         (!expected.rule || expected.rule.test(x.rule)),
     );
     expect(v, JSON.stringify(violations, null, 1)).toBeDefined();
+  });
+});
+
+describe("an unreadable Talos patch", () => {
+  it("is one violation, not also a missing default action it may well hold", () => {
+    const files = edit(golden(), "talos/all-nodes.yaml", (t) => `${t}\nkind: twice\nkind: again\n`);
+    const talos = separationViolations(nets, files).filter((v) => v.layer === "Talos");
+    expect(talos).toEqual([expect.objectContaining({ rule: "talos/all-nodes.yaml", invariant: 1, message: expect.stringMatching(/^cannot be read as YAML/) })]);
   });
 });
 

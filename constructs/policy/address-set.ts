@@ -8,7 +8,7 @@ const MAX = 2 ** 32 - 1;
  */
 /** Texts already parsed by {@link AddressSet.parse}, and how many to keep before starting over. */
 const PARSED = new Map<string, AddressSet | undefined>();
-const PARSED_MAX = 50_000;
+const PARSED_MAX = 10_000;
 
 export class AddressSet {
   /** Every IPv4 address. */
@@ -26,8 +26,13 @@ export class AddressSet {
     // sets are immutable and a lab's rules repeat the same few subnets thousands of times
     if (PARSED.has(text)) return PARSED.get(text);
     const parsed = AddressSet.parseOnce(text);
+    if (parsed) {
+      // shared from now on: frozen, so no caller can change what the next one gets
+      for (const span of parsed.spans) Object.freeze(span);
+      Object.freeze(parsed.spans);
+    }
     if (PARSED.size >= PARSED_MAX) PARSED.clear();
-    PARSED.set(text, parsed);
+    if (text.length <= 64) PARSED.set(text, parsed); // addresses, subnets and ranges; not arbitrary text
     return parsed;
   }
 

@@ -1,5 +1,5 @@
 import { XMLParser } from "fast-xml-parser";
-import { CORE_SCHEMA, loadAll } from "js-yaml";
+import { CORE_SCHEMA, loadAll, Type } from "js-yaml";
 import { AddressSet } from "./address-set";
 import { PortSet } from "./port-set";
 
@@ -38,6 +38,28 @@ import { PortSet } from "./port-set";
  * the zone's subnet, `internet` everything outside the lab (as a source: anything the WAN delivers) and
  * `proxmox` everything outside the lab (the hosts sit on the WAN side).
  */
+
+/**
+ * Integers as Talos reads them (gopkg.in/yaml.v3 resolves a plain integer with Go's
+ * `strconv.ParseInt(s, 0, 64)`): `0x…` hex, `0o…` and a leading `0` octal, `0b…` binary. YAML 1.2's
+ * core schema reads `06443` as 6443 where Talos opens port 3363.
+ */
+const TALOS_INT = new Type("tag:yaml.org,2002:int", {
+  kind: "scalar",
+  resolve: (data: unknown) => typeof data === "string" && /^[-+]?(0[xX][0-9a-fA-F]+|0[oO][0-7]+|0[bB][01]+|0[0-7]*|[1-9][0-9]*)$/.test(data),
+  construct: (data: string) => {
+    const sign = data.startsWith("-") ? -1 : 1;
+    const t = data.replace(/^[-+]/, "");
+    const [base, digits] = /^0[xX]/.test(t) ? [16, t.slice(2)] : /^0[oO]/.test(t) ? [8, t.slice(2)] : /^0[bB]/.test(t) ? [2, t.slice(2)] : /^0./.test(t) ? [8, t.slice(1)] : [10, t];
+    return sign * parseInt(digits, base);
+  },
+});
+
+/** The merge key `<<`: js-yaml's loader merges the mapping of a key resolved to this tag. */
+const MERGE_KEY = new Type("tag:yaml.org,2002:merge", { kind: "scalar", resolve: (data: unknown) => data === "<<" || data === null });
+
+/** YAML as Talos reads it: the 1.2 core schema, Go's integers, and merge keys (yaml.v3 applies `<<`). */
+const TALOS_YAML = CORE_SCHEMA.extend({ implicit: [TALOS_INT, MERGE_KEY] });
 
 /** The lab's own networks: what "inside the lab" and "SRV" mean for the invariants. */
 export interface LabNetworks {
@@ -165,14 +187,16 @@ export function separationViolations(nets: LabNetworks, files: ReadonlyMap<strin
     return s;
   };
   const talosDocs: { path: string; doc: Node }[] = [];
+  let unreadableTalos = false;
   for (const [path, content] of files) {
     if (!/^talos\/.*\.yaml$/.test(path)) continue;
-    // YAML 1.2 core schema, read by another library than the one that wrote the files
+    // read as Talos reads it, by another library than the one that wrote the files
     let docs: unknown[];
     try {
-      docs = loadAll(content, undefined, { schema: CORE_SCHEMA });
+      docs = loadAll(content, undefined, { schema: TALOS_YAML });
     } catch (e) {
       out.push({ layer: "Talos", rule: path, invariant: 1, message: `cannot be read as YAML (${(e as Error).message.split("\n")[0]}), so nothing shows what its firewall admits` });
+      unreadableTalos = true;
       continue;
     }
     for (const doc of docs) if (doc && typeof doc === "object") talosDocs.push({ path, doc: doc as Node });
@@ -477,7 +501,8 @@ export function separationViolations(nets: LabNetworks, files: ReadonlyMap<strin
 
   // ── Talos host firewall ──────────────────────────────────────────────────────────────────────
   const defaults = talosDocs.filter((t) => t.doc.kind === "NetworkDefaultActionConfig");
-  if (talosDocs.length && !defaults.length) {
+  // an unreadable patch is reported already; it may be the one that holds the default action
+  if (talosDocs.length && !defaults.length && !unreadableTalos) {
     out.push({ layer: "Talos", rule: "talos/*.yaml", invariant: 1, message: "no NetworkDefaultActionConfig: Talos then accepts all ingress, whatever the NetworkRuleConfig documents say" });
   }
   for (const { path, doc } of defaults) {
