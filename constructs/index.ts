@@ -22,7 +22,7 @@ export { TalosCluster, TalosClusterProps } from "./talos/talos-cluster";
 export { FactorySchematic, FactorySchematicProps } from "./talos/factory-schematic";
 export { previewLabTree, synthLab, synthLabTree, SynthOptions, SynthPhase, SynthResult } from "./emit/synth-lab";
 export { FileChange, treeChanges } from "./emit/tree-diff";
-export { writeOutputTree, OutputWrite, SynthMarker, SYNTH_MARKER } from "./emit/output-tree";
+export { previewOutputTree, writeOutputTree, OutputWrite, SynthMarker, SYNTH_MARKER } from "./emit/output-tree";
 export { HclJsonStack } from "./emit/hcl-json-stack";
 export { escapeHclTemplate, hclExpression } from "./emit/hcl-text";
 export { StateBackend, StateBackendProps, ResolvedBackend, resolveBackend, defaultLocalStatePath, requiredTofuVersion } from "./state/state-backend";

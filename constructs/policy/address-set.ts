@@ -2,14 +2,14 @@ import * as ipaddr from "ipaddr.js";
 
 const MAX = 2 ** 32 - 1;
 
-/**
- * A set of IPv4 addresses as sorted, disjoint, inclusive intervals of 32-bit numbers. Small and exact:
- * what the separation policy needs to compare rule sources and destinations with the lab's networks.
- */
 /** Texts already parsed by {@link AddressSet.parse}, and how many to keep before starting over. */
 const PARSED = new Map<string, AddressSet | undefined>();
 const PARSED_MAX = 10_000;
 
+/**
+ * A set of IPv4 addresses as sorted, disjoint, inclusive intervals of 32-bit numbers. Small and exact:
+ * what the separation policy needs to compare rule sources and destinations with the lab's networks.
+ */
 export class AddressSet {
   /** Every IPv4 address. */
   static readonly ANY = new AddressSet([[0, MAX]]);
