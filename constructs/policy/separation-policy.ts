@@ -159,7 +159,13 @@ export function separationViolations(nets: LabNetworks, files: ReadonlyMap<strin
   const declared = JSON.parse(files.get("flows.json") ?? '{"flows":[]}') as { flows: DeclaredFlow[] };
   const flowById = new Map(declared.flows.map((f) => [f.id, f]));
   const flowByTracker = new Map(declared.flows.flatMap((f) => (f.pfsense ?? []).map((p) => [String(p.tracker), f] as const)));
-  const flowPorts = (f: DeclaredFlow) => ports((f.ports ?? []).map(String));
+  // each flow, endpoint and address list is judged by hundreds of rules in a big lab: computed once
+  const portsByFlow = new Map<DeclaredFlow, PortSet>();
+  const flowPorts = (f: DeclaredFlow): PortSet => {
+    let p = portsByFlow.get(f);
+    if (p === undefined) portsByFlow.set(f, (p = ports((f.ports ?? []).map(String))));
+    return p;
+  };
 
   // ── The lab's machines, as the module JSON and the Talos documents place them ──────────────────────
   const modules = [...files]
@@ -204,7 +210,14 @@ export function separationViolations(nets: LabNetworks, files: ReadonlyMap<strin
   const vip = AddressSet.union(talosDocs.filter((t) => t.doc.kind === "Layer2VIPConfig").map((t) => AddressSet.parse(String(t.doc.name)) ?? AddressSet.NONE));
 
   /** The addresses a flow endpoint stands for (`from`: as a source; `to`: as a destination). */
+  const placed = new Map<string, AddressSet>();
   const place = (endpoint: string, side: "from" | "to"): AddressSet => {
+    const key = `${side} ${endpoint}`;
+    let p = placed.get(key);
+    if (p === undefined) placed.set(key, (p = placeOnce(endpoint, side)));
+    return p;
+  };
+  const placeOnce = (endpoint: string, side: "from" | "to"): AddressSet => {
     switch (endpoint) {
       case "internet":
         return side === "from" ? AddressSet.ANY : outside;
@@ -412,6 +425,8 @@ export function separationViolations(nets: LabNetworks, files: ReadonlyMap<strin
     }
   });
 
+  /** Address lists without IP sets (`10.10.0.0/20`, `192.168.100.20,192.168.100.21`), by their text. */
+  const literalLists = new Map<string, AddressSet>();
   // ── Proxmox VM firewalls ─────────────────────────────────────────────────────────────────────────
   for (const m of modules) {
     if (m.name === "edge") continue; // pfSense's own VM routes between the zones; its NICs are not filtered
@@ -470,7 +485,12 @@ export function separationViolations(nets: LabNetworks, files: ReadonlyMap<strin
       const addresses = (v: string | undefined): AddressSet => {
         const tokens = (v ?? "").split(",").map((x) => x.trim()).filter(Boolean);
         if (!tokens.length) return AddressSet.ANY;
-        return AddressSet.union(tokens.map((x) => (x.startsWith("+") ? ipset(x.slice(1)) : (AddressSet.parse(x) ?? AddressSet.ANY))));
+        const names = tokens.some((x) => x.startsWith("+")); // IP sets are the VM's own: not shared
+        const known = names ? undefined : literalLists.get(v!);
+        if (known) return known;
+        const set = AddressSet.union(tokens.map((x) => (x.startsWith("+") ? ipset(x.slice(1)) : (AddressSet.parse(x) ?? AddressSet.ANY))));
+        if (!names) literalLists.set(v!, set);
+        return set;
       };
       ((rules.rule as Node[] | undefined) ?? []).forEach((r, i) => {
         if (r.enabled === false) return; // a disabled rule does nothing
