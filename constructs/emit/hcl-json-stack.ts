@@ -154,7 +154,18 @@ export abstract class HclJsonStack extends TerraformStack {
       );
     }
     tf["//"] = { metadata, outputs };
-    for (const fragment of elements.map((e) => escapeAndResolve(e.toTerraform(), resolve))) deepMerge(tf, fragment);
+    // A string that holds tokens (a reference, say) resolves to the same text wherever it stands in
+    // the stack (cdktf itself resolves every token twice); VMs repeat the same few references.
+    const resolvedStrings = new Map<string, string>();
+    const resolveOnce = (v: unknown): unknown => {
+      if (typeof v !== "string") return resolve(v);
+      const known = resolvedStrings.get(v);
+      if (known !== undefined) return known;
+      const r = resolve(v);
+      if (typeof r === "string") resolvedStrings.set(v, r);
+      return r;
+    };
+    for (const fragment of elements.map((e) => escapeAndResolve(e.toTerraform(), resolveOnce))) deepMerge(tf, fragment);
     // Every fragment is resolved already. cdktf merges the stack's own overrides unresolved (an
     // undefined deletes, a token replaces whole) and resolves the merged tree again; without stack
     // overrides that second walk changes nothing and was, on a lab of thousands of VMs, a quarter of
