@@ -3,6 +3,7 @@ import { defineConfig } from "vitest/config";
 export default defineConfig({
   test: {
     include: ["__tests__/**/*.test.ts"],
+    setupFiles: ["__tests__/support/loop-watch.ts"],
     testTimeout: 120_000,
     hookTimeout: 300_000,
     pool: "forks",
