@@ -4,20 +4,21 @@
  * "Timeout calling onTaskUpdate" although every test passed. Long work must yield (async spawn, an
  * await between steps).
  */
-import { expect } from "vitest";
+import { beforeEach, expect } from "vitest";
 
 const LIMIT_MS = 20_000;
-const running = () => expect.getState().currentTestName ?? "(between tests)";
+/** The test running at the last tick, and every test started since. */
+let seen: string[] = [];
+beforeEach(() => void seen.push(expect.getState().currentTestName ?? "?"));
 let last = Date.now();
-let before = running();
 const timer = setInterval(() => {
   const now = Date.now();
-  const test = running();
   if (now - last >= LIMIT_MS) {
-    const where = before === test ? test : `${before} (or ${test}, which followed)`;
+    const where = seen.length ? seen.join(" | ") : "(outside tests: collection or hooks)";
     process.stderr.write(`loop-watch: the event loop was blocked ${Math.round((now - last) / 1000)} s, in ${where}\n`);
   }
   last = now;
-  before = test;
+  const current = expect.getState().currentTestName;
+  seen = current ? [current] : [];
 }, 1_000);
 timer.unref();
