@@ -1,7 +1,7 @@
-import { spawnSync } from "node:child_process";
 import { readdirSync, readFileSync, renameSync, rmSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { runAsync } from "./support/run";
 import { changedPaths, PROJECT_ROOT, readTree, tempDir } from "./support/tree";
 
 /**
@@ -13,8 +13,9 @@ import { changedPaths, PROJECT_ROOT, readTree, tempDir } from "./support/tree";
 const work = tempDir("consumer");
 afterAll(() => rmSync(work, { recursive: true, force: true }));
 
-function run(cmd: string, args: string[], cwd: string) {
-  const r = spawnSync(cmd, args, { cwd, encoding: "utf8", env: { ...process.env, npm_config_audit: "false", npm_config_fund: "false" } });
+/** Runs a command without holding the test worker's event loop; throws with its output when it fails. */
+async function run(cmd: string, args: string[], cwd: string): Promise<string> {
+  const r = await runAsync(cmd, args, { cwd, env: { ...process.env, npm_config_audit: "false", npm_config_fund: "false" } });
   if (r.status !== 0) throw new Error(`${cmd} ${args.join(" ")} failed (${r.status}):\n${r.stdout}\n${r.stderr}`);
   return r.stdout;
 }
@@ -27,12 +28,13 @@ describe("a consumer project using the packed library", () => {
   let outA = "";
   let outB = "";
   let packed = "";
-  beforeAll(() => {
-    const pack = JSON.parse(run("npm", ["pack", "--json", "--pack-destination", work], PROJECT_ROOT))[0];
+  beforeAll(async () => {
+    // dist/ as `npm ci` (prepare) or `npm run build` made it; packing does not build it a second time
+    const pack = JSON.parse(await run("npm", ["pack", "--json", "--ignore-scripts", "--pack-destination", work], PROJECT_ROOT))[0];
     packed = `${pack.filename} (${(pack.size / 1024).toFixed(0)} KiB packed, ${pack.entryCount} files)`;
     const project = join(work, "project");
     const pkg = JSON.parse(readFileSync(join(PROJECT_ROOT, "package.json"), "utf8"));
-    run("mkdir", ["-p", project], work);
+    await run("mkdir", ["-p", project], work);
     writeFileSync(
       join(project, "package.json"),
       JSON.stringify({
@@ -46,14 +48,14 @@ describe("a consumer project using the packed library", () => {
       }),
     );
     // From the cache where it has the packages, else from the registry: a fresh machine has an empty cache.
-    run("npm", ["install", "--prefer-offline", "--no-package-lock", "--ignore-scripts"], project);
+    await run("npm", ["install", "--prefer-offline", "--no-package-lock", "--ignore-scripts"], project);
     writeFileSync(join(project, "main.ts"), APP);
     // Typed against the package's own declarations, compiled by the project's TypeScript.
-    run(process.execPath, [join(PROJECT_ROOT, "node_modules", "typescript", "bin", "tsc"), "--strict", "--module", "commonjs", "--target", "es2022", "--moduleResolution", "node", "--skipLibCheck", "main.ts"], project);
+    await run(process.execPath, [join(PROJECT_ROOT, "node_modules", "typescript", "bin", "tsc"), "--strict", "--module", "commonjs", "--target", "es2022", "--moduleResolution", "node", "--skipLibCheck", "main.ts"], project);
     outA = join(work, "out-a");
     outB = join(work, "out-b");
     for (const out of [outA, outB]) {
-      run(process.execPath, ["main.js"], project);
+      await run(process.execPath, ["main.js"], project);
       renameSync(join(project, "cdktf.out"), out);
     }
   }, 300_000);

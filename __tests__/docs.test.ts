@@ -1,7 +1,7 @@
-import { spawnSync } from "node:child_process";
 import { rmSync } from "node:fs";
 import { join } from "node:path";
 import { afterAll, describe, expect, it } from "vitest";
+import { runAsync } from "./support/run";
 import { changedPaths, PROJECT_ROOT, readTree, tempDir } from "./support/tree";
 
 /** docs/api is generated from the TSDoc of the public API (npm run docs) and must match it. */
@@ -9,11 +9,8 @@ describe("API reference", () => {
   const out = join(tempDir("docs"), "api");
   afterAll(() => rmSync(join(out, ".."), { recursive: true, force: true }));
 
-  it("is generated without warnings (every exported symbol documented) and is current", () => {
-    const r = spawnSync(process.execPath, [join(PROJECT_ROOT, "node_modules", "typedoc", "bin", "typedoc"), "--out", out], {
-      cwd: PROJECT_ROOT,
-      encoding: "utf8",
-    });
+  it("is generated without warnings (every exported symbol documented) and is current", async () => {
+    const r = await runAsync(process.execPath, [join(PROJECT_ROOT, "node_modules", "typedoc", "bin", "typedoc"), "--out", out], { cwd: PROJECT_ROOT });
     expect(r.stdout + r.stderr).not.toMatch(/warning|error/i);
     expect(r.status).toBe(0);
     const fresh = readTree(out);

@@ -1,4 +1,4 @@
-import { spawn, spawnSync } from "node:child_process";
+import { spawnSync } from "node:child_process";
 import { mkdirSync, readdirSync, readFileSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
@@ -7,6 +7,7 @@ import { TerraformSandbox } from "../tools/tfsim/sandbox";
 import { synthLab } from "../constructs/emit/synth-lab";
 import { planChanges, prepareStack, terraformStep, VERIFY_STEPS, VerifyError, verifyStack, workDir } from "../tools/tfsim/verify-stack";
 import { synthesizeExamples, verifyStacks } from "../tools/verify";
+import { runAsync } from "./support/run";
 import { declaredResources, PROJECT_ROOT } from "./support/tree";
 
 const schemaDir = findSchemaDir(PROJECT_ROOT);
@@ -153,14 +154,7 @@ describe.skipIf(!!skipReason)("the simulated providers as daemons", () => {
 
   it("npm run verify runs every step of a stack and exits 0 only after the last", async () => {
     const stack = synthLab({}, join(sandbox.root, "cli-synth"));
-    const r = await new Promise<{ status: number | null; stdout: string; stderr: string }>((done) => {
-      const child = spawn(join(PROJECT_ROOT, "node_modules", ".bin", "tsx"), [join(PROJECT_ROOT, "tools", "verify.ts"), stack], { cwd: PROJECT_ROOT });
-      let stdout = "";
-      let stderr = "";
-      child.stdout.on("data", (d) => (stdout += d));
-      child.stderr.on("data", (d) => (stderr += d));
-      child.on("close", (status) => done({ status, stdout, stderr }));
-    });
+    const r = await runAsync(join(PROJECT_ROOT, "node_modules", ".bin", "tsx"), [join(PROJECT_ROOT, "tools", "verify.ts"), stack], { cwd: PROJECT_ROOT });
     expect(r.status, r.stderr).toBe(0);
     const lines = r.stdout.trim().split("\n");
     expect(lines.slice(0, 5).map((l) => l.replace(/ \(\d+\.\d s\)$/, ""))).toEqual(VERIFY_STEPS.map((s) => `verify: talos-lab: ${s} ok`));

@@ -1,10 +1,19 @@
 /**
- * Names any test that holds a test worker's event loop for 20 s or more. vitest's worker answers its
- * runner over RPC with a 60 s timeout; a test that blocks the loop that long fails the run with
- * "Timeout calling onTaskUpdate" although every test passed. Long work must yield (async spawn, an
- * await between steps).
+ * Keeps the test workers answering their runner. vitest's worker talks to its runner over RPC with a
+ * 60 s timeout, and its replies are I/O: a worker whose event loop is held that long fails the run
+ * with "Timeout calling onTaskUpdate" although every test passed. vitest goes from one test to the
+ * next without passing through the event loop, so a file of synchronous tests (spawnSync of a synth
+ * CLI, a few seconds each) held it for up to a minute on a loaded machine.
+ *
+ * - After every test the worker yields once to the event loop, so replies are read between tests.
+ * - Any stretch of 20 s or more without the loop is reported with the tests that ran in it: long
+ *   work inside one test must yield itself (async spawn, an await between steps).
  */
-import { beforeEach, expect } from "vitest";
+import { afterEach, beforeEach, expect } from "vitest";
+
+/** The real setImmediate, whatever fake timers a test installs. */
+const immediate = setImmediate;
+afterEach(() => new Promise<void>((resolve) => void immediate(resolve)));
 
 const LIMIT_MS = 20_000;
 /** The test running at the last tick, and every test started since. */
