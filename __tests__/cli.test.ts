@@ -208,6 +208,15 @@ describe("the compiled entry point's code cache", () => {
       env: { ...process.env, TALOS_ENCLAVE_DEBUG: "1", NODE_OPTIONS: "--max-old-space-size=4096" },
     });
     expect(viaCli.stderr).toContain("synth: code cache used");
+    // node's module-loading options do not change V8's code: a --require preload keeps the cache
+    const preload = join(work, "preload.cjs");
+    writeFileSync(preload, "");
+    const withPreload = spawnSync(process.execPath, [join(dist, "main.js"), "--check"], {
+      cwd: work,
+      encoding: "utf8",
+      env: { ...process.env, TALOS_ENCLAVE_DEBUG: "1", NODE_OPTIONS: `--require ${preload}` },
+    });
+    expect(withPreload.stderr).toContain("synth: code cache used");
     for (const cache of caches) {
       const stored = readFileSync(join(dist, cache));
       writeFileSync(join(dist, cache), Buffer.concat([stored.subarray(0, 64), Buffer.from("not a code cache")]));

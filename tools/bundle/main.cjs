@@ -18,7 +18,21 @@ const dir = dirname(realpathSync(__filename));
 const file = join(dir, "synth.js");
 const source = readFileSync(file, "utf8");
 const digest = createHash("sha256").update(source).digest("hex");
-const options = `${process.execArgv.join(" ")} ${process.env.NODE_OPTIONS ?? ""}`.trim();
+/**
+ * The options that shape V8's code, as a key: node's module-loading options (--require, --import,
+ * --loader and their values) are left out, since V8 never sees them.
+ */
+function v8Options() {
+  const words = `${process.execArgv.join(" ")} ${process.env.NODE_OPTIONS ?? ""}`.split(/\s+/).filter(Boolean);
+  const kept = [];
+  for (let i = 0; i < words.length; i++) {
+    const loading = /^(--require|-r|--import|--loader|--experimental-loader)(=|$)/.exec(words[i]);
+    if (!loading) kept.push(words[i]);
+    else if (loading[2] === "") i++; // the value is the next word
+  }
+  return kept.join(" ");
+}
+const options = v8Options();
 const cacheFile = join(dir, `synth.js.${createHash("sha256").update(options).digest("hex").slice(0, 12)}.cache`);
 
 let cachedData;
