@@ -14,8 +14,9 @@ import { dirname, join, relative } from "node:path";
 import { previewLabTree, SynthPhase, synthLabTree } from "./constructs/emit/synth-lab";
 import { treeChanges } from "./constructs/emit/tree-diff";
 import { loadLabSpec } from "./constructs/spec/load";
-import type { LabSpecInput } from "./constructs/spec/lab-spec";
+import type { LabSpec } from "./constructs/spec/lab-spec";
 import { SpecError } from "./constructs/spec/spec-error";
+import type { TalosEnclaveSummary } from "./constructs/talos-enclave";
 
 const USAGE = "usage: npm run synth -- [--spec lab.yaml] [--out dir] [--check | --diff] | --help | --version";
 
@@ -86,12 +87,6 @@ function parseArgs(argv: string[]): Args {
   return out;
 }
 
-/** Talos nodes the spec lists (the reference lab has five). */
-function talosNodes(spec: LabSpecInput): number {
-  const t = (spec as { talos?: { controlPlanes?: unknown[]; workers?: unknown[] } }).talos;
-  return (Array.isArray(t?.controlPlanes) ? t.controlPlanes.length : 3) + (Array.isArray(t?.workers) ? t.workers.length : 2);
-}
-
 function seconds(ms: number): string {
   return `${(ms / 1000).toFixed(1)} s`;
 }
@@ -112,12 +107,12 @@ function main(): void {
   const outdir = args.out ?? process.env.CDKTF_OUTDIR ?? "cdktf.out";
   try {
     const spec = specFile ? loadLabSpec(specFile) : {};
-    const onPhase =
-      talosNodes(spec) >= BIG_LAB ? (phase: SynthPhase, ms: number) => console.error(`synth: ${phase.padEnd(8)} ${seconds(ms)}`) : undefined;
-    const counts = (r: { summary: { modules: number; resources: number; sidecarFiles: number } }) =>
-      `${plural(r.summary.modules, "module")}, ${plural(r.summary.resources, "resource")}, ${plural(r.summary.sidecarFiles, "sidecar file")}`;
+    const onPhase = (phase: SynthPhase, ms: number, lab: LabSpec) => {
+      if (lab.talos.controlPlanes.length + lab.talos.workers.length >= BIG_LAB) console.error(`synth: ${phase.padEnd(8)} ${seconds(ms)}`);
+    };
+    const counts = (s: TalosEnclaveSummary) => `${plural(s.modules, "module")}, ${plural(s.resources, "resource")}, ${plural(s.sidecarFiles, "sidecar file")}`;
     if (args.mode === "check") {
-      const line = previewLabTree(spec, outdir, (_root, _target, _name, r) => counts(r), { onPhase });
+      const line = previewLabTree(spec, outdir, (_root, _target, summary) => counts(summary), { onPhase });
       console.log(`synth: check passed, nothing written — ${line} in ${seconds(performance.now() - started)}`);
       return;
     }
@@ -136,7 +131,7 @@ function main(): void {
       return;
     }
     const result = synthLabTree(spec, outdir, { onPhase });
-    console.log(`synth: wrote ${shown(result.stackDir)} — ${counts(result)} in ${seconds(performance.now() - started)}`);
+    console.log(`synth: wrote ${shown(result.stackDir)} — ${counts(result.summary)} in ${seconds(performance.now() - started)}`);
   } catch (e) {
     if (e instanceof SpecError) {
       console.error(e.message);

@@ -8,7 +8,7 @@ import { loadLabSpec } from "../constructs/spec/load";
 import { LabSpecInput } from "../constructs/spec/lab-spec";
 import { validateLabSpec } from "../constructs/spec/validate";
 import { talosConfigProblems } from "../constructs/talos/config-checks";
-import { sharedTalosFirewallRules, talosFirewallRules } from "../constructs/talos/host-firewall";
+import { talosFirewallRules } from "../constructs/talos/host-firewall";
 import { roleDocuments } from "../constructs/talos/machine-documents";
 import { renderSchematic, schematicId } from "../constructs/talos/schematic";
 import { nodePatchDocuments } from "../constructs/talos/talos-patch-files";
@@ -228,14 +228,13 @@ describe("day 2", () => {
 });
 
 describe("Talos firewall rules derived once", () => {
-  it("hand each caller of the public function its own lists; the shared ones are frozen", () => {
+  it("are shared by every caller, and frozen: no caller can change what the next one gets", () => {
     const m = buildLabModel(validateLabSpec({}));
     const flows = labFlows(m);
     const first = talosFirewallRules(flows, m.workers);
-    const count = first.shared.length;
-    first.shared.push(first.shared[0]);
-    expect(talosFirewallRules(flows, m.workers).shared).toHaveLength(count);
-    expect(roleDocuments(m, flows, "worker")).toHaveLength(count);
-    expect(() => (sharedTalosFirewallRules(flows, m.workers).shared as unknown[]).push(1)).toThrow(TypeError);
+    expect(talosFirewallRules(flows, m.workers)).toBe(first);
+    expect(() => (first.shared as unknown[]).push(first.shared[0])).toThrow(TypeError);
+    for (const docs of first.perNode.values()) expect(() => (docs as unknown[]).push(1)).toThrow(TypeError);
+    expect(roleDocuments(m, flows, "worker")).toEqual(first.shared);
   });
 });

@@ -1,6 +1,7 @@
 import { basename, join } from "node:path";
 import { App } from "cdktf";
 import { LabSpec, LabSpecInput } from "../spec/lab-spec";
+import { SpecProblem } from "../spec/spec-error";
 import { validateLabSpec } from "../spec/validate";
 import { TalosEnclave, TalosEnclaveSummary } from "../talos-enclave";
 import { resolveBackend } from "../state/state-backend";
@@ -14,11 +15,11 @@ export type SynthPhase = "validate" | "build" | "render" | "write";
 /** Options of {@link synthLabTree} and {@link previewLabTree}. */
 export interface SynthOptions {
   /**
-   * Called after each step with its name and its wall time in ms: `validate` (the spec), `build`
-   * (the constructs), `render` (every file, the separation check included), `write` (the swap into
-   * the output folder; not reported by a preview).
+   * Called after each step with its name, its wall time in ms and the validated spec: `validate` (the
+   * spec), `build` (the constructs), `render` (every file, the separation check included), `write`
+   * (the swap into the output folder; not reported by a preview).
    */
-  readonly onPhase?: (phase: SynthPhase, ms: number) => void;
+  readonly onPhase?: (phase: SynthPhase, ms: number, spec: LabSpec) => void;
 }
 
 /** Where a synth put the lab, and what it kept of the operator's files. */
@@ -27,8 +28,6 @@ export interface SynthResult extends OutputWrite {
   readonly stackDir: string;
   /** Modules, resources and sidecar files rendered. */
   readonly summary: TalosEnclaveSummary;
-  /** VMs in the lab (pfSense, the Ubuntu hosts, the Talos nodes). */
-  readonly vms: number;
 }
 
 /**
@@ -42,41 +41,54 @@ export function synthLab(spec: LabSpecInput, outdir: string): string {
   return synthLabTree(spec, outdir).stackDir;
 }
 
+/** Validates the spec, reporting the step. */
+function validate(spec: LabSpecInput, options: SynthOptions): LabSpec {
+  const start = performance.now();
+  const valid = validateLabSpec(spec);
+  options.onPhase?.("validate", performance.now() - start, valid);
+  return valid;
+}
+
 /** Runs `fn`, reporting its wall time as `phase`. */
-function timed<T>(options: SynthOptions, phase: SynthPhase, fn: () => T): T {
+function timed<T>(options: SynthOptions, phase: SynthPhase, spec: LabSpec, fn: () => T): T {
   const start = performance.now();
   const result = fn();
-  options.onPhase?.(phase, performance.now() - start);
+  options.onPhase?.(phase, performance.now() - start, spec);
   return result;
 }
 
 /** Builds and renders the lab into `dir` with cdktf's App; `outputName` names the default state folder. */
-function render(valid: LabSpec, dir: string, outputName: string, options: SynthOptions): { summary: TalosEnclaveSummary; vms: number } {
+function render(valid: LabSpec, dir: string, outputName: string, options: SynthOptions): TalosEnclaveSummary {
   return withoutTokenStackTraces(() => {
     // stackTraces: false is cdktf's switch for the creation traces it keeps in construct metadata
     const app = new App({ outdir: dir, skipValidation: false, stackTraces: false });
-    const lab = timed(options, "build", () => new TalosEnclave(app, valid.name, { spec: valid, outputName }));
-    timed(options, "render", () => app.synth());
-    return { summary: lab.summary!, vms: lab.model.vms.length };
+    const lab = timed(options, "build", valid, () => new TalosEnclave(app, valid.name, { spec: valid, outputName }));
+    timed(options, "render", valid, () => app.synth());
+    return lab.summary!;
   });
+}
+
+/** What synth refuses about the operator's local state before it writes or previews a tree. */
+function stateGuard(valid: LabSpec): (target: string) => SpecProblem[] {
+  return (target) => localStateProblems(join(target, "stacks", valid.name), resolveBackend(valid, basename(target)));
 }
 
 /** {@link synthLab}, with what happened to the output folder and what was rendered. */
 export function synthLabTree(spec: LabSpecInput, outdir: string, options: SynthOptions = {}): SynthResult {
-  const valid = timed(options, "validate", () => validateLabSpec(spec));
-  let rendered: { summary: TalosEnclaveSummary; vms: number } | undefined;
+  const valid = validate(spec, options);
+  let summary: TalosEnclaveSummary | undefined;
   let renderEnd = 0;
   const start = performance.now();
   const write = writeOutputTree(
     outdir,
     (staging, target) => {
-      rendered = render(valid, staging, basename(target), options);
+      summary = render(valid, staging, basename(target), options);
       renderEnd = performance.now();
     },
-    (target) => localStateProblems(join(target, "stacks", valid.name), resolveBackend(valid, basename(target))),
+    stateGuard(valid),
   );
-  options.onPhase?.("write", performance.now() - (renderEnd || start));
-  return { ...write, stackDir: join(write.target, "stacks", valid.name), summary: rendered!.summary, vms: rendered!.vms };
+  options.onPhase?.("write", performance.now() - (renderEnd || start), valid);
+  return { ...write, stackDir: join(write.target, "stacks", valid.name), summary: summary! };
 }
 
 /**
@@ -86,23 +98,23 @@ export function synthLabTree(spec: LabSpecInput, outdir: string, options: SynthO
  * `synth --diff`.
  *
  * @param inspect - receives the rendered tree's root, the output folder synth would write (a symlink
- *   resolved), the stack's name and what was rendered
+ *   resolved) and what was rendered
  * @throws SpecError for a bad spec, a separation violation or an output folder synth would refuse
  */
 export function previewLabTree<T>(
   spec: LabSpecInput,
   outdir: string,
-  inspect: (root: string, target: string, stackName: string, rendered: { summary: TalosEnclaveSummary; vms: number }) => T,
+  inspect: (root: string, target: string, summary: TalosEnclaveSummary) => T,
   options: SynthOptions = {},
 ): T {
-  const valid = timed(options, "validate", () => validateLabSpec(spec));
-  let rendered: { summary: TalosEnclaveSummary; vms: number } | undefined;
+  const valid = validate(spec, options);
+  let summary: TalosEnclaveSummary | undefined;
   return previewOutputTree(
     outdir,
     (staging, target) => {
-      rendered = render(valid, staging, basename(target), options);
+      summary = render(valid, staging, basename(target), options);
     },
-    (staging, target) => inspect(staging, target, valid.name, rendered!),
-    (target) => localStateProblems(join(target, "stacks", valid.name), resolveBackend(valid, basename(target))),
+    (staging, target) => inspect(staging, target, summary!),
+    stateGuard(valid),
   );
 }

@@ -61,6 +61,15 @@ const MERGE_KEY = new Type("tag:yaml.org,2002:merge", { kind: "scalar", resolve:
 /** YAML as Talos reads it: the 1.2 core schema, Go's integers, and merge keys (yaml.v3 applies `<<`). */
 const TALOS_YAML = CORE_SCHEMA.extend({ implicit: [TALOS_INT, MERGE_KEY] });
 
+/** `f`, computing each argument's result once. */
+function once<K, V>(f: (key: K) => V): (key: K) => V {
+  const known = new Map<K, V>();
+  return (key) => {
+    if (!known.has(key)) known.set(key, f(key));
+    return known.get(key)!;
+  };
+}
+
 /** The lab's own networks: what "inside the lab" and "SRV" mean for the invariants. */
 export interface LabNetworks {
   /** Subnet and pfSense address of each internal zone. */
@@ -160,12 +169,7 @@ export function separationViolations(nets: LabNetworks, files: ReadonlyMap<strin
   const flowById = new Map(declared.flows.map((f) => [f.id, f]));
   const flowByTracker = new Map(declared.flows.flatMap((f) => (f.pfsense ?? []).map((p) => [String(p.tracker), f] as const)));
   // each flow, endpoint and address list is judged by hundreds of rules in a big lab: computed once
-  const portsByFlow = new Map<DeclaredFlow, PortSet>();
-  const flowPorts = (f: DeclaredFlow): PortSet => {
-    let p = portsByFlow.get(f);
-    if (p === undefined) portsByFlow.set(f, (p = ports((f.ports ?? []).map(String))));
-    return p;
-  };
+  const flowPorts = once((f: DeclaredFlow) => ports((f.ports ?? []).map(String)));
 
   // ── The lab's machines, as the module JSON and the Talos documents place them ──────────────────────
   const modules = [...files]
@@ -183,15 +187,7 @@ export function separationViolations(nets: LabNetworks, files: ReadonlyMap<strin
       vmTags.set(name, ((vm.tags as unknown[] | undefined) ?? []).map(String));
     }
   }
-  const taggedSets = new Map<string, AddressSet>();
-  const tagged = (tag: string): AddressSet => {
-    let s = taggedSets.get(tag);
-    if (s === undefined) {
-      s = AddressSet.union([...vmTags].filter(([, tags]) => tags.includes(tag)).map(([name]) => vmAddress.get(name)!));
-      taggedSets.set(tag, s);
-    }
-    return s;
-  };
+  const tagged = once((tag: string) => AddressSet.union([...vmTags].filter(([, tags]) => tags.includes(tag)).map(([name]) => vmAddress.get(name)!)));
   const talosDocs: { path: string; doc: Node }[] = [];
   let unreadableTalos = false;
   for (const [path, content] of files) {
@@ -210,13 +206,8 @@ export function separationViolations(nets: LabNetworks, files: ReadonlyMap<strin
   const vip = AddressSet.union(talosDocs.filter((t) => t.doc.kind === "Layer2VIPConfig").map((t) => AddressSet.parse(String(t.doc.name)) ?? AddressSet.NONE));
 
   /** The addresses a flow endpoint stands for (`from`: as a source; `to`: as a destination). */
-  const placed = new Map<string, AddressSet>();
-  const place = (endpoint: string, side: "from" | "to"): AddressSet => {
-    const key = `${side} ${endpoint}`;
-    let p = placed.get(key);
-    if (p === undefined) placed.set(key, (p = placeOnce(endpoint, side)));
-    return p;
-  };
+  const placed = { from: once((e: string) => placeOnce(e, "from")), to: once((e: string) => placeOnce(e, "to")) };
+  const place = (endpoint: string, side: "from" | "to"): AddressSet => placed[side](endpoint);
   const placeOnce = (endpoint: string, side: "from" | "to"): AddressSet => {
     switch (endpoint) {
       case "internet":

@@ -2,12 +2,15 @@ import { FlowTable } from "../model/flows";
 import { VmPlan } from "../model/lab-model";
 import type { TalosDocument } from "./machine-documents";
 
-/** Talos ingress rules (NetworkRuleConfig documents) for a set of nodes, from {@link talosFirewallRules}. */
+/**
+ * Talos ingress rules (NetworkRuleConfig documents) for a set of nodes, from {@link talosFirewallRules}:
+ * derived once and shared by every caller, so the lists are frozen.
+ */
 export interface TalosFirewallRules {
   /** Rules every node of the set gets (one NetworkRuleConfig per flow). */
-  readonly shared: TalosDocument[];
+  readonly shared: readonly TalosDocument[];
   /** Rules for flows that reach only some nodes of the set, by node name. */
-  readonly perNode: Map<string, TalosDocument[]>;
+  readonly perNode: ReadonlyMap<string, readonly TalosDocument[]>;
 }
 
 /**
@@ -25,40 +28,25 @@ function ingressSubnets(flows: FlowTable, from: string): { subnet: string; excep
  * Talos ingress firewall rules for a set of nodes, derived from the flow model: every tcp/udp flow
  * into one of the nodes becomes a NetworkRuleConfig named after the flow, admitting the flow's source
  * subnets on its ports. Everything else is blocked by `NetworkDefaultActionConfig: block` (ICMP stays
- * rate-limited-open, as Talos does in block mode).
+ * rate-limited-open, as Talos does in block mode). Derived once per flow table and node list; the
+ * result is shared and its lists are frozen.
  */
 export function talosFirewallRules(flows: FlowTable, nodes: readonly VmPlan[]): TalosFirewallRules {
-  const rules = sharedTalosFirewallRules(flows, nodes);
-  return { shared: [...rules.shared], perNode: new Map([...rules.perNode].map(([n, docs]) => [n, [...docs]])) };
-}
-
-/** {@link talosFirewallRules} as derived once per flow table and node list: frozen, shared by every caller. */
-export interface SharedTalosFirewallRules {
-  /** Rules every node of the set gets. */
-  readonly shared: readonly TalosDocument[];
-  /** Rules for flows that reach only some nodes of the set, by node name. */
-  readonly perNode: ReadonlyMap<string, readonly TalosDocument[]>;
-}
-
-/**
- * {@link talosFirewallRules} without the copy, for callers that ask once per node: derived once per
- * flow table and node list (deriving them per node would cost nodes × flows × nodes), frozen lists.
- */
-export function sharedTalosFirewallRules(flows: FlowTable, nodes: readonly VmPlan[]): SharedTalosFirewallRules {
   let byNodes = computed.get(flows);
   if (byNodes === undefined) computed.set(flows, (byNodes = new WeakMap()));
   let rules = byNodes.get(nodes);
   if (rules === undefined) {
-    const derived = deriveRules(flows, nodes);
-    for (const list of derived.perNode.values()) Object.freeze(list);
-    rules = { shared: Object.freeze(derived.shared), perNode: derived.perNode };
+    rules = deriveRules(flows, nodes);
     byNodes.set(nodes, rules);
   }
   return rules;
 }
 
-/** Rules already derived, by flow table and node list. */
-const computed = new WeakMap<FlowTable, WeakMap<readonly VmPlan[], SharedTalosFirewallRules>>();
+/**
+ * Rules already derived, by flow table and node list: every node's patch asks for its role's rules,
+ * and deriving them per node would cost nodes × flows × nodes.
+ */
+const computed = new WeakMap<FlowTable, WeakMap<readonly VmPlan[], TalosFirewallRules>>();
 
 function deriveRules(flows: FlowTable, nodes: readonly VmPlan[]): TalosFirewallRules {
   const shared: TalosDocument[] = [];
@@ -85,5 +73,6 @@ function deriveRules(flows: FlowTable, nodes: readonly VmPlan[]): TalosFirewallR
         else perNode.set(t.name, [rule]);
       }
   }
-  return { shared, perNode };
+  for (const list of perNode.values()) Object.freeze(list);
+  return { shared: Object.freeze(shared), perNode };
 }

@@ -1,6 +1,6 @@
 import { FlowTable } from "../model/flows";
 import { LabModel, VmPlan } from "../model/lab-model";
-import { sharedTalosFirewallRules } from "./host-firewall";
+import { talosFirewallRules } from "./host-firewall";
 
 /**
  * Talos machine-config patch documents (Talos ≥ 1.12 multi-document style only: no legacy
@@ -70,7 +70,7 @@ export function registryTlsDocuments(m: LabModel, ca: string): TalosDocument[] {
 /** Documents of one role: control planes get the VIP and API names, both get their firewall rules. */
 export function roleDocuments(m: LabModel, flows: FlowTable, role: "controlplane" | "worker"): TalosDocument[] {
   const nodes = role === "controlplane" ? m.controlPlanes : m.workers;
-  const rules = sharedTalosFirewallRules(flows, nodes).shared;
+  const rules = talosFirewallRules(flows, nodes).shared;
   if (role === "worker") return [...rules];
   const api = m.kubernetesApi;
   return [
@@ -93,6 +93,6 @@ export function nodeDocuments(m: LabModel, flows: FlowTable, node: VmPlan): Talo
       addresses: [{ address: node.address }],
       routes: [{ gateway: node.gateway }],
     }),
-    ...(sharedTalosFirewallRules(flows, peers).perNode.get(node.name) ?? []),
+    ...(talosFirewallRules(flows, peers).perNode.get(node.name) ?? []),
   ];
 }
