@@ -13,9 +13,9 @@ import { existsSync, readFileSync } from "node:fs";
 import { dirname, join, relative } from "node:path";
 import { previewLabTree, SynthPhase, synthLabTree } from "./constructs/emit/synth-lab";
 import { treeChanges } from "./constructs/emit/tree-diff";
-import { loadLabSpec } from "./constructs/spec/load";
-import type { LabSpec } from "./constructs/spec/lab-spec";
-import { SpecError } from "./constructs/spec/spec-error";
+import { loadLabSpec } from "./constructs/input/load";
+import type { LabSpec } from "./constructs/input/lab-spec";
+import { SpecError } from "./constructs/input/spec-error";
 import type { TalosEnclaveSummary } from "./constructs/talos-enclave";
 
 const USAGE = "usage: npm run synth -- [--spec lab.yaml] [--out dir] [--check | --diff] | --help | --version";

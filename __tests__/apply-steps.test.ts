@@ -1,7 +1,7 @@
 import { join } from "node:path";
 import { afterAll, describe, expect, it } from "vitest";
-import { loadLabSpec } from "../constructs/spec/load";
-import { LabSpecInput } from "../constructs/spec/lab-spec";
+import { loadLabSpec } from "../constructs/input/load";
+import { LabSpecInput } from "../constructs/input/lab-spec";
 import { PROJECT_ROOT, synthToTemp } from "./support/tree";
 
 /**

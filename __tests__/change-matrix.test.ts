@@ -3,7 +3,7 @@ import { appendFileSync, cpSync, readFileSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { synthLab } from "../constructs/emit/synth-lab";
-import { LabSpecInput } from "../constructs/spec/lab-spec";
+import { LabSpecInput } from "../constructs/input/lab-spec";
 import { findSchemaDir, SCHEMA_DIR_MISSING } from "../providers/schema-dir";
 import { TerraformSandbox } from "../tools/tfsim/sandbox";
 import { planChanges, prepareStack, terraformStep, workDir } from "../tools/tfsim/verify-stack";

@@ -6,8 +6,8 @@ import { parse } from "yaml";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { labFlows, componentFlows } from "../constructs/model/lab-flows";
 import { buildLabModel, LabModel, VmPlan } from "../constructs/model/lab-model";
-import { loadLabSpec } from "../constructs/spec/load";
-import { validateLabSpec } from "../constructs/spec/validate";
+import { loadLabSpec } from "../constructs/input/load";
+import { validateLabSpec } from "../constructs/input/validate";
 import { harborProxyProject, mirroredRegistries } from "../constructs/talos/machine-documents";
 import {
   clientConfigPaths,

@@ -6,10 +6,10 @@ import { pfSenseFileProblems } from "../constructs/firewall/pfsense-checks";
 import { proxmoxFirewallIpsets, proxmoxFirewallRules } from "../constructs/firewall/proxmox-firewall-rules";
 import { labFlows } from "../constructs/model/lab-flows";
 import { buildLabModel } from "../constructs/model/lab-model";
-import { LabSpecInput } from "../constructs/spec/lab-spec";
-import { loadLabSpec } from "../constructs/spec/load";
-import { SpecError } from "../constructs/spec/spec-error";
-import { validateLabSpec } from "../constructs/spec/validate";
+import { LabSpecInput } from "../constructs/input/lab-spec";
+import { loadLabSpec } from "../constructs/input/load";
+import { SpecError } from "../constructs/input/spec-error";
+import { validateLabSpec } from "../constructs/input/validate";
 import { changedFiles, changedPaths, PROJECT_ROOT, synthToTemp, tempDir } from "./support/tree";
 
 const examples = ["lab.yaml", "three-nodes.yaml", "single-control-plane.yaml", "fifty-workers.yaml"];

@@ -3,7 +3,7 @@ import { describe, expect, it } from "vitest";
 import { cidrProblem, cidrContains, cidrsOverlap, intToIpv4, ipv4ToInt, parseCidr } from "../constructs/model/addressing";
 import { buildLabModel, FIREWALL_NIC_ORDER } from "../constructs/model/lab-model";
 import { fnv1a, placeByName } from "../constructs/model/placement";
-import { validateLabSpec } from "../constructs/spec/validate";
+import { validateLabSpec } from "../constructs/input/validate";
 
 describe("addressing", () => {
   it("round-trips addresses", () => {

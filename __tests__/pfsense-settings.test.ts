@@ -5,8 +5,8 @@ import { pfSenseTables } from "../constructs/firewall/pfsense-rule-table";
 import { renderRulesMd } from "../constructs/firewall/rules-md";
 import { labFlows } from "../constructs/model/lab-flows";
 import { buildLabModel } from "../constructs/model/lab-model";
-import { LabSpecInput } from "../constructs/spec/lab-spec";
-import { validateLabSpec } from "../constructs/spec/validate";
+import { LabSpecInput } from "../constructs/input/lab-spec";
+import { validateLabSpec } from "../constructs/input/validate";
 
 /**
  * The pfSsh.php playback file, judged against what pfSense CE 2.7.2 (the spec's default ISO) and 2.8

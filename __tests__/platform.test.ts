@@ -1,9 +1,9 @@
 import { join } from "node:path";
 import { parseAllDocuments, parse } from "yaml";
 import { afterAll, describe, expect, it } from "vitest";
-import { LabSpecInput } from "../constructs/spec/lab-spec";
-import { loadLabSpec } from "../constructs/spec/load";
-import { validateLabSpec } from "../constructs/spec/validate";
+import { LabSpecInput } from "../constructs/input/lab-spec";
+import { loadLabSpec } from "../constructs/input/load";
+import { validateLabSpec } from "../constructs/input/validate";
 import { PROJECT_ROOT, synthToTemp } from "./support/tree";
 
 const examples = ["lab.yaml", "three-nodes.yaml", "single-control-plane.yaml", "fifty-workers.yaml"];

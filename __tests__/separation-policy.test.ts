@@ -5,10 +5,10 @@ import { PortSet } from "../constructs/policy/port-set";
 import { separationViolations } from "../constructs/policy/separation-policy";
 import { labNetworks } from "../constructs/policy/separation-check";
 import { buildLabModel } from "../constructs/model/lab-model";
-import { LabSpecInput } from "../constructs/spec/lab-spec";
-import { loadLabSpec } from "../constructs/spec/load";
-import { SpecError } from "../constructs/spec/spec-error";
-import { validateLabSpec } from "../constructs/spec/validate";
+import { LabSpecInput } from "../constructs/input/lab-spec";
+import { loadLabSpec } from "../constructs/input/load";
+import { SpecError } from "../constructs/input/spec-error";
+import { validateLabSpec } from "../constructs/input/validate";
 import { TalosEnclave } from "../constructs/talos-enclave";
 import { PROJECT_ROOT, readTree, scratchApp } from "./support/tree";
 

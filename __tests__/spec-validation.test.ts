@@ -1,7 +1,7 @@
 import { describe, expect, it } from "vitest";
-import { LabSpecSchema } from "../constructs/spec/lab-spec";
-import { SpecError } from "../constructs/spec/spec-error";
-import { validateLabSpec } from "../constructs/spec/validate";
+import { LabSpecSchema } from "../constructs/input/lab-spec";
+import { SpecError } from "../constructs/input/spec-error";
+import { validateLabSpec } from "../constructs/input/validate";
 
 /**
  * Table-driven checks of the lab-spec validator. Every case is a small partial spec (only what differs

@@ -1,5 +1,5 @@
 import { afterAll, describe, expect, it } from "vitest";
-import { LabSpecInput } from "../constructs/spec/lab-spec";
+import { LabSpecInput } from "../constructs/input/lab-spec";
 import { changedFiles, changedPaths, synthToTemp } from "./support/tree";
 
 const STACK = "stacks/talos-lab";

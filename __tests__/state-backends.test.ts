@@ -3,7 +3,7 @@ import { existsSync, readdirSync, readFileSync, rmSync, writeFileSync } from "no
 import { join } from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { synthLabTree } from "../constructs/emit/synth-lab";
-import { LabSpecInput } from "../constructs/spec/lab-spec";
+import { LabSpecInput } from "../constructs/input/lab-spec";
 import { findSchemaDir, SCHEMA_DIR_MISSING } from "../providers/schema-dir";
 import { TerraformSandbox } from "../tools/tfsim/sandbox";
 import { stackVariables } from "../tools/tfsim/verify-stack";

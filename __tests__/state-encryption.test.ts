@@ -1,6 +1,6 @@
 import { scratchApp } from "./support/tree";
 import { describe, expect, it } from "vitest";
-import { LabSpecInput } from "../constructs/spec/lab-spec";
+import { LabSpecInput } from "../constructs/input/lab-spec";
 import { TalosEnclave } from "../constructs/talos-enclave";
 
 function root(spec: LabSpecInput) {

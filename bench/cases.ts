@@ -1,5 +1,5 @@
 /** The benchmark's fixed case list and the specs it synthesizes. */
-import type { LabSpecInput } from "../constructs/spec/lab-spec";
+import type { LabSpecInput } from "../constructs/input/lab-spec";
 
 /** A lab the bench synthesizes: the reference lab, or the reference lab with `workers` Talos workers in a /20 SRV. */
 export interface BenchCase {

@@ -4,8 +4,8 @@
  * about the same at 50 000 as at 5 000.
  */
 import { performance } from "node:perf_hooks";
-import { SpecError } from "../constructs/spec/spec-error";
-import { validateLabSpec } from "../constructs/spec/validate";
+import { SpecError } from "../constructs/input/spec-error";
+import { validateLabSpec } from "../constructs/input/validate";
 
 /** One size: workers, problems reported, median ms, µs per worker. */
 export interface ValidationResult {

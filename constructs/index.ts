@@ -33,11 +33,11 @@ export { assertSeparation, labNetworks, violationProblem } from "./policy/separa
 export { AddressSet } from "./policy/address-set";
 
 // The spec
-export { LabSpecSchema, LabSpec, LabSpecInput, VmSize, HostSpec, TalosNodeSpec, ZoneSpec, FlowSpec, HostRole, DEFAULT_HOST_SIZES, referenceLab } from "./spec/lab-spec";
-export { validateLabSpec, MINIMUM_SIZES, RESERVED_NAMES } from "./spec/validate";
-export { SpecError, SpecProblem } from "./spec/spec-error";
-export { loadLabSpec } from "./spec/load";
-export { labSpecJsonSchema } from "./spec/json-schema";
+export { LabSpecSchema, LabSpec, LabSpecInput, VmSize, HostSpec, TalosNodeSpec, ZoneSpec, FlowSpec, HostRole, DEFAULT_HOST_SIZES, referenceLab } from "./input/lab-spec";
+export { validateLabSpec, MINIMUM_SIZES, RESERVED_NAMES } from "./input/validate";
+export { SpecError, SpecProblem } from "./input/spec-error";
+export { loadLabSpec } from "./input/load";
+export { labSpecJsonSchema } from "./input/json-schema";
 
 // The model (pure)
 export { buildLabModel, LabModel, VmPlan, ZoneModel, NicPlan, ZoneName, ModuleName, VmRole, GuestOs, FIREWALL_NIC_ORDER } from "./model/lab-model";

@@ -2,7 +2,7 @@
 import { writeFileSync } from "node:fs";
 import { resolve } from "node:path";
 import { stableJson } from "../constructs/emit/stable-json";
-import { labSpecJsonSchema } from "../constructs/spec/json-schema";
+import { labSpecJsonSchema } from "../constructs/input/json-schema";
 
 export const SPEC_SCHEMA_FILE = resolve(__dirname, "..", "lab-spec.schema.json");
 

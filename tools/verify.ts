@@ -9,8 +9,8 @@
 import { readdirSync } from "node:fs";
 import { join, resolve } from "node:path";
 import { synthLab } from "../constructs/emit/synth-lab";
-import { loadLabSpec } from "../constructs/spec/load";
-import { SpecError } from "../constructs/spec/spec-error";
+import { loadLabSpec } from "../constructs/input/load";
+import { SpecError } from "../constructs/input/spec-error";
 import { findSchemaDir, SCHEMA_DIR_MISSING } from "../providers/schema-dir";
 import { TerraformSandbox } from "./tfsim/sandbox";
 import { StackVerification, verifyStack, VerifyStepName } from "./tfsim/verify-stack";

@@ -3,7 +3,7 @@ import { App } from "cdktf";
 import { tmpdir } from "node:os";
 import { join, relative } from "node:path";
 import { synthLab } from "../../constructs/emit/synth-lab";
-import { LabSpecInput } from "../../constructs/spec/lab-spec";
+import { LabSpecInput } from "../../constructs/input/lab-spec";
 
 export const PROJECT_ROOT = join(__dirname, "..", "..");
 

@@ -1,6 +1,6 @@
 import { existsSync } from "node:fs";
 import { basename, dirname, join, resolve } from "node:path";
-import { SpecProblem } from "../spec/spec-error";
+import { SpecProblem } from "../input/spec-error";
 import { ResolvedBackend } from "../state/state-backend";
 
 /**

@@ -24,7 +24,7 @@ import {
 } from "node:fs";
 import { tmpdir } from "node:os";
 import { basename, dirname, join, relative, resolve, sep } from "node:path";
-import { SpecError, SpecProblem } from "../spec/spec-error";
+import { SpecError, SpecProblem } from "../input/spec-error";
 import { exchangePaths, ExchangeError } from "./atomic-exchange";
 import { stableJson } from "./stable-json";
 import { takeLock } from "./synth-lock";

@@ -1,8 +1,8 @@
 import { basename, join } from "node:path";
 import { App } from "cdktf";
-import { LabSpec, LabSpecInput } from "../spec/lab-spec";
-import { SpecProblem } from "../spec/spec-error";
-import { validateLabSpec } from "../spec/validate";
+import { LabSpec, LabSpecInput } from "../input/lab-spec";
+import { SpecProblem } from "../input/spec-error";
+import { validateLabSpec } from "../input/validate";
 import { TalosEnclave, TalosEnclaveSummary } from "../talos-enclave";
 import { resolveBackend } from "../state/state-backend";
 import { localStateProblems } from "./local-state-guard";

@@ -1,5 +1,5 @@
-import { defaultConfigContract } from "../spec/talos-support";
-import { DEFAULT_HOST_SIZES, HostRole, LabSpec, VmSize } from "../spec/lab-spec";
+import { defaultConfigContract } from "../input/talos-support";
+import { DEFAULT_HOST_SIZES, HostRole, LabSpec, VmSize } from "../input/lab-spec";
 import { hostOffset, parseCidr, withPrefix } from "./addressing";
 import { defaultVmId, placeByName, placeControlPlane } from "./placement";
 import { renderSchematic, schematicId } from "../talos/schematic";

@@ -1,6 +1,6 @@
 import { LabModel } from "../model/lab-model";
-import { ruleText } from "../spec/lab-spec";
-import { SpecError } from "../spec/spec-error";
+import { ruleText } from "../input/lab-spec";
+import { SpecError } from "../input/spec-error";
 import { LabNetworks, SeparationViolation, separationViolations } from "./separation-policy";
 
 /** The networks the separation invariants speak of, from the lab model. */

@@ -1,7 +1,7 @@
 import { createHash } from "node:crypto";
 import { LocalBackend, TerraformBackend, TerraformRemoteState, TerraformStack } from "cdktf";
 import { Construct } from "constructs";
-import { LabSpec } from "../spec/lab-spec";
+import { LabSpec } from "../input/lab-spec";
 
 /** The backend a lab's state lives in, with every default filled in. */
 export type ResolvedBackend =
