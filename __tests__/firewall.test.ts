@@ -5,7 +5,7 @@ import { afterAll, describe, expect, it } from "vitest";
 import { pfSenseFileProblems } from "../constructs/firewall/pfsense-checks";
 import { proxmoxFirewallIpsets, proxmoxFirewallRules } from "../constructs/firewall/proxmox-firewall-rules";
 import { labFlows } from "../constructs/model/lab-flows";
-import { buildLabModel } from "../constructs/model/lab-model";
+import { buildLabModel } from "../constructs/lab/build";
 import { LabSpecInput } from "../constructs/input/lab-spec";
 import { loadLabSpec } from "../constructs/input/load";
 import { SpecError } from "../constructs/input/spec-error";

@@ -3,7 +3,7 @@ import { parse } from "yaml";
 import { describe, expect, it } from "vitest";
 import { INGRESS_CONTROLLER_API } from "../constructs/platform/ingress-controller-api";
 import { platformChartFiles } from "../constructs/platform/platform-charts";
-import { buildLabModel } from "../constructs/model/lab-model";
+import { buildLabModel } from "../constructs/lab/build";
 import { loadLabSpec } from "../constructs/input/load";
 import { LabSpecInput } from "../constructs/input/lab-spec";
 import { validateLabSpec } from "../constructs/input/validate";

@@ -4,7 +4,7 @@ import { pfSenseHostOverrides, pfSenseSettings, renderPfSensePlayback } from "..
 import { pfSenseTables } from "../constructs/firewall/pfsense-rule-table";
 import { renderRulesMd } from "../constructs/firewall/rules-md";
 import { labFlows } from "../constructs/model/lab-flows";
-import { buildLabModel } from "../constructs/model/lab-model";
+import { buildLabModel } from "../constructs/lab/build";
 import { LabSpecInput } from "../constructs/input/lab-spec";
 import { validateLabSpec } from "../constructs/input/validate";
 

@@ -4,7 +4,7 @@ import { AddressSet } from "../constructs/policy/address-set";
 import { PortSet } from "../constructs/policy/port-set";
 import { separationViolations } from "../constructs/policy/separation-policy";
 import { labNetworks } from "../constructs/policy/separation-check";
-import { buildLabModel } from "../constructs/model/lab-model";
+import { buildLabModel } from "../constructs/lab/build";
 import { LabSpecInput } from "../constructs/input/lab-spec";
 import { loadLabSpec } from "../constructs/input/load";
 import { SpecError } from "../constructs/input/spec-error";

@@ -3,7 +3,7 @@ import { join } from "node:path";
 import { parseAllDocuments } from "yaml";
 import { afterAll, describe, expect, it } from "vitest";
 import { labFlows } from "../constructs/model/lab-flows";
-import { buildLabModel } from "../constructs/model/lab-model";
+import { buildLabModel } from "../constructs/lab/build";
 import { loadLabSpec } from "../constructs/input/load";
 import { LabSpecInput } from "../constructs/input/lab-spec";
 import { validateLabSpec } from "../constructs/input/validate";

@@ -33,16 +33,22 @@ export { assertSeparation, labNetworks, violationProblem } from "./policy/separa
 export { AddressSet } from "./policy/address-set";
 
 // The spec
-export { LabSpecSchema, LabSpec, LabSpecInput, VmSize, HostSpec, TalosNodeSpec, ZoneSpec, FlowSpec, HostRole, DEFAULT_HOST_SIZES, referenceLab } from "./input/lab-spec";
+export { LabSpecSchema, LabSpec, LabSpecInput, VmSize, HostSpec, TalosNodeSpec, ZoneSpec, FlowSpec, HostRole, referenceLab } from "./input/lab-spec";
 export { validateLabSpec, MINIMUM_SIZES, RESERVED_NAMES } from "./input/validate";
 export { SpecError, SpecProblem } from "./input/spec-error";
 export { loadLabSpec } from "./input/load";
 export { labSpecJsonSchema } from "./input/json-schema";
 
 // The model (pure)
-export { buildLabModel, LabModel, VmPlan, ZoneModel, NicPlan, ZoneName, ModuleName, VmRole, GuestOs, FIREWALL_NIC_ORDER } from "./model/lab-model";
+export { LabModel, VmPlan, ZoneModel, NicPlan, ZoneName, ModuleName, VmRole, GuestOs, FIREWALL_NIC_ORDER } from "./model/lab-model";
+export { buildLabModel } from "./lab/build";
 export { Flow, FlowTable, Protocol, ResolvedEndpoint } from "./model/flows";
 export { labFlows, componentFlows, runnerHost } from "./model/lab-flows";
+export { ServiceDescriptor, ServiceCatalog, ServiceContext, ServiceFlow, ServiceUserData, ServiceVariable, MinimumSize } from "./model/service";
+export { hostFlowId } from "./model/lab-flows";
+
+// Services (one descriptor each): the built-in ones, and what a new one builds on
+export { BUILTIN_SERVICES, serviceCatalog, serviceUserData, ServiceUserDataBody, CLIENT_SERVICE, REGISTRY_SERVICE, INGRESS_SERVICE } from "./services";
 export { applySteps, renderApplyStepsJson, ApplySteps, ApplyStep, StepConnection, StepPlace } from "./apply/apply-steps";
 
 // Renderers (pure): firewall

@@ -13,7 +13,8 @@ import { renderFlowsJson } from "./firewall/flows-json";
 import { pfSenseTables } from "./firewall/pfsense-rule-table";
 import { FlowTable } from "./model/flows";
 import { labFlows } from "./model/lab-flows";
-import { buildLabModel, LabModel, ModuleName } from "./model/lab-model";
+import { LabModel, ModuleName } from "./model/lab-model";
+import { buildLabModel } from "./lab/build";
 import { LabVm } from "./proxmox/lab-vm";
 import { assertSeparation, labNetworks } from "./policy/separation-check";
 import { renderStackReadme } from "./render/stack-readme";
@@ -25,7 +26,9 @@ import { EdgeZone } from "./zones/edge-zone";
 import { PlatformZone } from "./zones/platform-zone";
 import { moduleOutput } from "./zones/refs";
 import { SrvZone } from "./zones/srv-zone";
-import { DmzZone, MgmtZone } from "./zones/ubuntu-zone";
+import { DmzZone, hostVariables, MgmtZone } from "./zones/ubuntu-zone";
+import type { ServiceDescriptor } from "./model/service";
+import { serviceCatalog } from "./services";
 import { ZoneModule } from "./zones/zone-module";
 
 /** Properties for a {@link TalosEnclave}. */
@@ -37,6 +40,11 @@ export interface TalosEnclaveProps {
    * (`<name>.state/` beside it). Default: the App's output folder's name (`cdktf.out`).
    */
   readonly outputName?: string;
+  /**
+   * Services beyond the built-in registry, client and ingress that hosts may name in `hosts[].role`,
+   * each one {@link ServiceDescriptor}. Default: none.
+   */
+  readonly services?: readonly ServiceDescriptor[];
 }
 
 /** What a synth of a {@link TalosEnclave} rendered, for the one line the command ends with. */
@@ -85,8 +93,9 @@ export class TalosEnclave extends HclJsonStack {
 
   constructor(scope: Construct, id: string, props: TalosEnclaveProps = {}) {
     super(scope, id);
-    this.spec = validateLabSpec(props.spec ?? {});
-    this.model = buildLabModel(this.spec);
+    const services = serviceCatalog(props.services);
+    this.spec = validateLabSpec(props.spec ?? {}, services);
+    this.model = buildLabModel(this.spec, services);
     this.flows = labFlows(this.model);
     const m = this.model;
     const s = this.spec;
@@ -211,6 +220,12 @@ export class TalosEnclave extends HclJsonStack {
       harbor_admin_password: harborPassword.stringValue,
       ingress_kubeconfig: ingressKubeconfig.stringValue,
     };
+    // Variables of added services: declared once in the root, passed to the zones whose hosts read them.
+    for (const [name, v] of hostVariables(m)) {
+      if (name in rootValues) continue;
+      const declared = variable(name, { type: v.type, sensitive: v.sensitive, description: v.description });
+      rootValues[name] = v.type.startsWith("list(") ? declared.listValue : v.type === "number" ? declared.numberValue : declared.stringValue;
+    }
     // A zone of Ubuntu hosts gets exactly the inputs it declares.
     const hostInputs = (zone: ZoneModule) => Object.fromEntries(zone.inputs.map((i) => [i.name, rootValues[i.name]]));
     this.moduleCalls = {

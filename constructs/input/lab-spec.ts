@@ -206,8 +206,6 @@ export const ZonesSchema = z.strictObject({
   }),
 });
 
-export const HOST_ROLES = ["registry", "client", "ingress"] as const;
-
 /** An Ubuntu VM in MGMT or DMZ. */
 export const HostSchema = z.strictObject({
   name,
@@ -216,7 +214,9 @@ export const HostSchema = z.strictObject({
       error: ruleText('must be "mgmt" or "dmz"', "Ubuntu hosts live in MGMT or DMZ; Talos nodes go under talos.controlPlanes and talos.workers"),
     })
     .describe("zone the VM's only NIC sits in"),
-  role: z.enum(HOST_ROLES).describe("registry: Harbor + Image Factory; client: operator box; ingress: HAProxy"),
+  role: name.describe(
+    "the service the host runs: registry (Harbor + Image Factory), client (operator box), ingress (HAProxy), or a service registered with the lab",
+  ),
   ip: ipv4.describe("static IPv4 address inside the zone"),
   size: VmSizeSchema.optional().describe("default depends on the role"),
   node: dnsLabel.optional().describe("Proxmox node; default: the first node"),
@@ -532,15 +532,11 @@ export type TalosNodeSpec = z.output<typeof TalosNodeSchema>;
 export type ZoneSpec = z.output<typeof ZoneSchema>;
 /** An extra network flow the spec allows (`flows[]`), beyond the ones the components declare. */
 export type FlowSpec = z.output<typeof FlowSchema>;
-/** Role of an Ubuntu host: `registry` (Harbor + Image Factory), `client` (operator box) or `ingress` (HAProxy). */
-export type HostRole = (typeof HOST_ROLES)[number];
-
-/** Default VM sizes per Ubuntu host role (DESIGN §1). */
-export const DEFAULT_HOST_SIZES: Readonly<Record<HostRole, VmSize>> = {
-  registry: { cores: 4, memoryMiB: 8192, diskGiB: 100 },
-  client: { cores: 2, memoryMiB: 4096, diskGiB: 64 },
-  ingress: { cores: 2, memoryMiB: 4096, diskGiB: 32 },
-};
+/**
+ * Role of an Ubuntu host: the service it runs, `registry` (Harbor + Image Factory), `client`
+ * (operator box), `ingress` (HAProxy) or one registered with the lab (see `ServiceDescriptor`).
+ */
+export type HostRole = string;
 
 /** The reference lab of the design (every default filled in): what `npm run synth` builds. */
 export function referenceLab(): LabSpec {

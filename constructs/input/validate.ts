@@ -10,23 +10,22 @@ import {
 } from "../model/addressing";
 import { Flow, FLOW_GROUPS, FLOW_KEYWORDS, FLOW_ZONES } from "../model/flows";
 import { componentFlows } from "../model/lab-flows";
-import { buildLabModel } from "../model/lab-model";
+import { planLab } from "../model/lab-model";
+import type { ServiceCatalog } from "../model/service";
+import { serviceCatalog } from "../services";
 import { defaultVmId, placeByName, placeControlPlane, ZONE_VM_ID_SPAN } from "../model/placement";
-import { DEFAULT_HOST_SIZES, FlowSpec, HostRole, LabSpec, LabSpecSchema, ruleText, VmSize } from "./lab-spec";
+import { FlowSpec, LabSpec, LabSpecSchema, ruleText, VmSize } from "./lab-spec";
 import { pathText, SpecError, SpecProblem } from "./spec-error";
 
 /**
  * Documented minimums. Talos: "System requirements" (control plane 2 cores/2 GiB/10 GiB, worker
  * 1 core/1 GiB/10 GiB). pfSense CE: 1 GiB memory, 8 GiB disk. Harbor: 2 CPU, 4 GiB memory, 40 GiB disk.
  */
-export const MINIMUM_SIZES: Readonly<Record<string, VmSize & { source: string }>> = {
+export const MINIMUM_SIZES = {
   controlPlane: { cores: 2, memoryMiB: 2048, diskGiB: 10, source: "Talos minimum for control planes" },
   worker: { cores: 1, memoryMiB: 1024, diskGiB: 10, source: "Talos minimum for workers" },
   firewall: { cores: 1, memoryMiB: 1024, diskGiB: 8, source: "pfSense CE minimum" },
-  registry: { cores: 2, memoryMiB: 4096, diskGiB: 40, source: "Harbor minimum" },
-  client: { cores: 1, memoryMiB: 1024, diskGiB: 8, source: "Ubuntu cloud image minimum" },
-  ingress: { cores: 1, memoryMiB: 1024, diskGiB: 8, source: "Ubuntu cloud image minimum" },
-};
+} as const satisfies Readonly<Record<string, VmSize & { source: string }>>;
 
 
 /** Fields that moved, with where they went: an old spec gets a pointer instead of a guess. */
@@ -166,14 +165,6 @@ function describe(v: unknown): string {
   return typeof v === "object" ? "a mapping" : `a ${typeof v}`;
 }
 
-/** The zone each host role lives in: the flows, rules and templates of the role assume it. */
-const ROLE_ZONE: Readonly<Record<HostRole, "mgmt" | "dmz">> = { registry: "mgmt", client: "mgmt", ingress: "dmz" };
-const ROLE_ZONE_HINT: Readonly<Record<HostRole, string>> = {
-  registry: "Harbor and the Image Factory serve SRV from MGMT; the DMZ must never hold the supply chain",
-  client: "the operator's box administers the lab from MGMT",
-  ingress: "the ingress host takes internet traffic, so it lives in the DMZ",
-};
-
 /** Flow keywords: a VM with one of these names would make a flow mean something else. */
 export const RESERVED_NAMES = FLOW_KEYWORDS;
 
@@ -184,7 +175,7 @@ interface Claim {
 }
 
 /** Cross-field rules the shape cannot express. Runs on a spec that parsed. */
-export function semanticProblems(spec: LabSpec): SpecProblem[] {
+export function semanticProblems(spec: LabSpec, services: ServiceCatalog = serviceCatalog()): SpecProblem[] {
   const problems: SpecProblem[] = [];
   const add = (path: string, value: unknown, rule: string, hint: string) =>
     problems.push({ path, value, message: ruleText(rule, hint) });
@@ -286,8 +277,7 @@ export function semanticProblems(spec: LabSpec): SpecProblem[] {
     if (inside) add(`proxmox.nodes[${i}].address`, n.address, `must lie outside the lab's networks (it is in ${inside.path}, ${inside.cidr.text})`, "give the host's address on the WAN side, as pfSense sees it");
   });
 
-  const checkSize = (path: string, size: VmSize, kind: keyof typeof MINIMUM_SIZES) => {
-    const min = MINIMUM_SIZES[kind];
+  const checkSize = (path: string, size: VmSize, min: VmSize & { readonly source: string }) => {
     for (const k of ["cores", "memoryMiB", "diskGiB"] as const) {
       if (size[k] < min[k]) add(`${path}.${k}`, size[k], `must be at least ${min[k]}`, min.source);
     }
@@ -307,7 +297,7 @@ export function semanticProblems(spec: LabSpec): SpecProblem[] {
   const names: { path: string; name: string }[] = [{ path: "firewall.name", name: spec.firewall.name }];
   const vmIds: { path: string; id: number; explicit: boolean }[] = [{ path: "firewall.vmId", id: spec.firewall.vmId, explicit: true }];
   checkNode("firewall.node", spec.firewall.node);
-  checkSize("firewall.size", spec.firewall.size, "firewall");
+  checkSize("firewall.size", spec.firewall.size, MINIMUM_SIZES.firewall);
 
   // VM ids: explicit, or zone base + host offset for a usable address.
   const vmIdFor = (path: string, zone: "mgmt" | "dmz" | "srv", ip: string, ipOk: boolean, explicit: number | undefined) => {
@@ -321,17 +311,18 @@ export function semanticProblems(spec: LabSpec): SpecProblem[] {
   spec.hosts.forEach((h, i) => {
     const p = `hosts[${i}]`;
     names.push({ path: `${p}.name`, name: h.name });
-    const home = ROLE_ZONE[h.role];
-    if (h.zone !== home) add(`${p}.zone`, h.zone, `must be "${home}" for role ${h.role}`, ROLE_ZONE_HINT[h.role]);
+    const service = services.get(h.role);
+    if (!service) add(`${p}.role`, h.role, "must be the role of a service of the lab", `known roles: ${services.roles.join(", ")}; register a ServiceDescriptor to add one`);
+    else if (h.zone !== service.zone) add(`${p}.zone`, h.zone, `must be "${service.zone}" for role ${h.role}`, service.zoneReason);
     const ipOk = memberIp(`${p}.ip`, h.ip, h.zone);
     checkNode(`${p}.node`, h.node);
-    checkSize(`${p}.size`, h.size ?? DEFAULT_HOST_SIZES[h.role], h.role);
+    if (service) checkSize(`${p}.size`, h.size ?? service.defaultSize, service.minimumSize);
     vmIdFor(p, h.zone, h.ip, ipOk, h.vmId);
   });
 
   const t = spec.talos;
-  checkSize("talos.sizes.controlPlane", t.sizes.controlPlane, "controlPlane");
-  checkSize("talos.sizes.worker", t.sizes.worker, "worker");
+  checkSize("talos.sizes.controlPlane", t.sizes.controlPlane, MINIMUM_SIZES.controlPlane);
+  checkSize("talos.sizes.worker", t.sizes.worker, MINIMUM_SIZES.worker);
   const talosNodes = [
     ...t.controlPlanes.map((n, i) => ({ n, p: `talos.controlPlanes[${i}]`, kind: "controlPlane" as const })),
     ...t.workers.map((n, i) => ({ n, p: `talos.workers[${i}]`, kind: "worker" as const })),
@@ -343,7 +334,7 @@ export function semanticProblems(spec: LabSpec): SpecProblem[] {
         ? (add(`${p}.ip`, n.ip, "must not equal talos.vip", "the VIP floats between control planes; give each node its own address"), false)
         : memberIp(`${p}.ip`, n.ip, "srv");
     checkNode(`${p}.node`, n.node);
-    if (n.size) checkSize(`${p}.size`, n.size, kind);
+    if (n.size) checkSize(`${p}.size`, n.size, MINIMUM_SIZES[kind]);
     vmIdFor(p, "srv", n.ip, ipOk, n.vmId);
   }
   const K8S_RANGE = KUBERNETES_MINORS_BY_TALOS;
@@ -522,8 +513,8 @@ function portSpan(p: number | string): [number, number] {
  * opened to the internet (the air gap), and a flow does not repeat one that already allows the same
  * traffic.
  */
-function flowProblems(spec: LabSpec): SpecProblem[] {
-  const lab = componentFlows(buildLabModel(spec));
+function flowProblems(spec: LabSpec, services: ServiceCatalog): SpecProblem[] {
+  const lab = componentFlows(planLab(spec, services));
   const taken = new Set(lab.map((f) => f.id));
   const problems: SpecProblem[] = [];
   const allowed = new AllowedTraffic();
@@ -593,8 +584,11 @@ function mergeSpans(spans: [number, number][]): [number, number][] {
 /**
  * Parses and validates a spec. Returns the spec with defaults filled in, or throws one SpecError
  * that lists every problem found.
+ *
+ * @param input - the spec as written (YAML/JSON data or a {@link LabSpecInput} object)
+ * @param services - the services hosts may name in `hosts[].role`; default: the built-in ones
  */
-export function validateLabSpec(input: unknown): LabSpec {
+export function validateLabSpec(input: unknown, services: ServiceCatalog = serviceCatalog()): LabSpec {
   const loop = cyclePath(input);
   if (loop !== undefined) {
     throw new SpecError([
@@ -605,12 +599,12 @@ export function validateLabSpec(input: unknown): LabSpec {
   if (tokens.length) throw new SpecError(tokens);
   const parsed = LabSpecSchema.safeParse(input ?? {}, { reportInput: true });
   if (parsed.success) {
-    const problems = semanticProblems(parsed.data);
-    if (problems.length === 0) problems.push(...flowProblems(parsed.data));
+    const problems = semanticProblems(parsed.data, services);
+    if (problems.length === 0) problems.push(...flowProblems(parsed.data, services));
     if (problems.length > 0) throw new SpecError(problems);
     return parsed.data;
   }
-  throw new SpecError([...zodProblems(parsed.error, input), ...crossFieldProblemsDespite(parsed.error, input)]);
+  throw new SpecError([...zodProblems(parsed.error, input), ...crossFieldProblemsDespite(parsed.error, input, services)]);
 }
 
 /**
@@ -619,7 +613,7 @@ export function validateLabSpec(input: unknown): LabSpec {
  * address is malformed, are left out; the rest is checked, with list indexes mapped back to the
  * user's file, and problems that involve anything dropped are not reported.
  */
-function crossFieldProblemsDespite(error: z.ZodError, input: unknown): SpecProblem[] {
+function crossFieldProblemsDespite(error: z.ZodError, input: unknown, services: ServiceCatalog): SpecProblem[] {
   if (input === null || typeof input !== "object" || Array.isArray(input)) return [];
   const repaired = structuredClone(input) as Record<PropertyKey, unknown>;
   const dropped = new Set<string>();
@@ -672,7 +666,7 @@ function crossFieldProblemsDespite(error: z.ZodError, input: unknown): SpecProbl
     [path, ...(message.match(/[A-Za-z][A-Za-z0-9]*(?:\.[A-Za-z][A-Za-z0-9]*|\[\d+\])+/g) ?? [])].some((p) =>
       prefixesOf(p).some((q) => dropped.has(q)),
     );
-  return semanticProblems(again.data)
+  return semanticProblems(again.data, services)
     .map((p) => ({ ...p, path: original(p.path), message: original(p.message) }))
     .filter((p) => !involvesDropped(p.path, p.message));
 }

@@ -76,45 +76,19 @@ function zoneFlows(m: LabModel): FlowInput[] {
   return flows;
 }
 
-/** Flows of the MGMT and DMZ hosts, by role. */
-function hostFlows(m: LabModel): FlowInput[] {
-  const flows: FlowInput[] = [];
-  const registry = m.hosts.find((h) => h.name === m.spec.registry.host)!;
-  const factoryPort = m.spec.registry.factoryPort;
-  for (const c of m.hosts.filter((h) => h.role === "client")) {
-    flows.push(
-      { id: hostFlowId(c.name, "talos-apid"), from: c.name, to: "group:talos", protocol: "tcp", ports: [50000], purpose: "operator runs talosctl against every node" },
-      { id: hostFlowId(c.name, "kube-api"), from: c.name, to: "vip", protocol: "tcp", ports: [6443], purpose: "operator runs kubectl and helm" },
-      { id: hostFlowId(c.name, "proxmox-api"), from: c.name, to: "proxmox", protocol: "tcp", ports: [8006], purpose: "operator reaches the Proxmox API and console" },
-      { id: hostFlowId(c.name, "firewall-gui"), from: c.name, to: "firewall", protocol: "tcp", ports: [443], purpose: "operator manages pfSense (webGUI)" },
-    );
-    for (const h of m.hosts.filter((h) => h.name !== c.name)) {
-      flows.push({ id: hostFlowId(c.name, "ssh", h.name), from: c.name, to: h.name, protocol: "tcp", ports: [22], purpose: `operator administers ${h.name} over SSH` });
-    }
-  }
-  flows.push(
-    { id: "talos-registry-https", from: "group:talos", to: registry.name, protocol: "tcp", ports: [443], purpose: "Talos pulls every image through the Harbor proxy cache" },
-    { id: "talos-image-factory", from: "group:talos", to: registry.name, protocol: "tcp", ports: [factoryPort], purpose: "Talos fetches installer images from the internal Image Factory" },
-    { id: "proxmox-image-factory", from: "proxmox", to: registry.name, protocol: "tcp", ports: [factoryPort], purpose: "Proxmox downloads Talos boot images from the internal Image Factory" },
+/**
+ * Flows the MGMT and DMZ hosts need and offer, from their services' descriptors: service by service
+ * in catalog order, each service's hosts in spec order.
+ */
+function serviceFlows(m: LabModel): FlowInput[] {
+  return m.services.all.flatMap((service) =>
+    m.hosts.filter((h) => h.role === service.role).flatMap((host) => service.flows?.({ model: m, host }) ?? []),
   );
-  for (const c of m.hosts.filter((h) => h.role === "client")) {
-    flows.push({ id: hostFlowId(c.name, "registry-https"), from: c.name, to: registry.name, protocol: "tcp", ports: [443], purpose: "operator administers Harbor and pulls OCI charts from it" });
-  }
-  for (const i of m.hosts.filter((h) => h.role === "ingress")) {
-    flows.push(
-      { id: hostFlowId(i.name, "registry-https"), from: i.name, to: registry.name, protocol: "tcp", ports: [443], purpose: "ingress host pulls the controller image through Harbor" },
-      { id: hostFlowId(i.name, "registry-apt-proxy"), from: i.name, to: registry.name, protocol: "tcp", ports: [APT_PROXY_PORT], purpose: "ingress host installs packages through the apt proxy" },
-      { id: hostFlowId("internet", i.name, "web"), from: "internet", to: i.name, protocol: "tcp", ports: [80, 443], purpose: "public HTTP(S) through the WAN port-forward" },
-      { id: hostFlowId(i.name, "kube-api"), from: i.name, to: "vip", protocol: "tcp", ports: [6443], purpose: "ingress controller watches Services and Endpoints" },
-      { id: hostFlowId(i.name, "pod-backends"), from: i.name, to: "pods", protocol: "tcp", ports: [...m.spec.network.ingressBackendPorts], purpose: "HAProxy forwards to pod backends through pfSense" },
-    );
-  }
-  return flows;
 }
 
 /** Flows the lab's components declare (the spec's own flows not included). */
 export function componentFlows(m: LabModel): Flow[] {
-  return [...zoneFlows(m), ...hostFlows(m), ...runnerFlows(m), ...clusterFlows(m)].map((f): Flow => ({ ...f, origin: "lab" }));
+  return [...zoneFlows(m), ...serviceFlows(m), ...runnerFlows(m), ...clusterFlows(m)].map((f): Flow => ({ ...f, origin: "lab" }));
 }
 
 /** The lab's flows: what its components need, then the spec's extra flows. */

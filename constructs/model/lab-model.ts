@@ -1,8 +1,9 @@
 import { defaultConfigContract } from "../input/talos-support";
-import { DEFAULT_HOST_SIZES, HostRole, LabSpec, VmSize } from "../input/lab-spec";
+import { HostRole, LabSpec, VmSize } from "../input/lab-spec";
 import { hostOffset, parseCidr, withPrefix } from "./addressing";
 import { defaultVmId, placeByName, placeControlPlane } from "./placement";
 import { renderSchematic, schematicId } from "../talos/schematic";
+import type { ServiceCatalog } from "./service";
 
 /**
  * The resolved lab: every VM with its node, id, size and NICs, derived once from a validated spec.
@@ -13,7 +14,7 @@ import { renderSchematic, schematicId } from "../talos/schematic";
 export type ZoneName = "mgmt" | "dmz" | "srv";
 /** A child module of the stack (the folder name under `modules/`). */
 export type ModuleName = "edge" | "mgmt" | "dmz" | "srv" | "platform";
-/** What a VM is for: pfSense, an Ubuntu host role, or a Talos control plane or worker. */
+/** What a VM is for: pfSense, an Ubuntu host's service role, or a Talos control plane or worker. */
 export type VmRole = "firewall" | HostRole | "controlplane" | "worker";
 /** The operating system a VM runs; it decides firmware, media and guest agent. */
 export type GuestOs = "pfsense" | "ubuntu" | "talos";
@@ -87,6 +88,8 @@ export interface ZoneModel {
 export interface LabModel {
   /** The validated spec the model was built from. */
   readonly spec: LabSpec;
+  /** The services the spec's hosts may run, by role: built-in and registered ones. */
+  readonly services: ServiceCatalog;
   /** The lab's name (the stack name). */
   readonly name: string;
   /** Names of the Proxmox nodes the lab may use, in spec order. */
@@ -136,14 +139,11 @@ export interface LabModel {
 /** pfSense NIC order is fixed: vtnet0 WAN, vtnet1 MGMT, vtnet2 DMZ, vtnet3 SRV. */
 export const FIREWALL_NIC_ORDER = ["wan", "mgmt", "dmz", "srv"] as const;
 
-export const STARTUP_ORDER: Readonly<Record<VmRole, number>> = {
-  firewall: 1,
-  registry: 2,
-  client: 3,
-  ingress: 4,
-  controlplane: 5,
-  worker: 6,
-};
+/**
+ * Proxmox start order of the VMs that are not services: pfSense first, Talos after the services
+ * (each service's own order is in its descriptor: registry 2, client 3, ingress 4).
+ */
+export const STARTUP_ORDER = { firewall: 1, controlplane: 5, worker: 6 } as const;
 
 function zoneModel(spec: LabSpec, name: ZoneName): ZoneModel {
   const z = spec.zones[name];
@@ -166,8 +166,13 @@ function uniqueSorted(values: Iterable<string>): string[] {
   return [...new Set(values)].sort();
 }
 
-/** Builds the model. The spec must have passed validateLabSpec. */
-export function buildLabModel(spec: LabSpec): LabModel {
+/**
+ * Builds the model. The spec must have passed validation against the same catalog (every host's
+ * role is registered in it).
+ *
+ * @throws Error for a host whose role the catalog does not hold (an unvalidated spec)
+ */
+export function planLab(spec: LabSpec, services: ServiceCatalog): LabModel {
   const nodes = spec.proxmox.nodes.map((n) => n.name);
   const zones = { mgmt: zoneModel(spec, "mgmt"), dmz: zoneModel(spec, "dmz"), srv: zoneModel(spec, "srv") };
   const tag = (...t: string[]) => ["talos-enclave", spec.name, ...t];
@@ -181,6 +186,7 @@ export function buildLabModel(spec: LabSpec): LabModel {
     node: string,
     size: VmSize,
     explicitVmId: number | undefined,
+    startupOrder: number,
   ): VmPlan => {
     const cidr = parseCidr(zone.cidr);
     const vmId = explicitVmId ?? defaultVmId(zone.name, hostOffset(cidr, ip));
@@ -199,7 +205,7 @@ export function buildLabModel(spec: LabSpec): LabModel {
       gateway: zone.gateway,
       domain: zone.domain,
       fqdn: `${name}.${zone.domain}`,
-      startupOrder: STARTUP_ORDER[role],
+      startupOrder,
       tags: tag(zone.name, role),
     };
   };
@@ -217,15 +223,16 @@ export function buildLabModel(spec: LabSpec): LabModel {
     tags: tag("edge", "firewall"),
   };
 
-  const hosts = spec.hosts.map((h) =>
-    member(h.name, h.role, "ubuntu", zones[h.zone], h.ip, h.node ?? nodes[0], h.size ?? DEFAULT_HOST_SIZES[h.role], h.vmId),
-  );
+  const hosts = spec.hosts.map((h) => {
+    const service = services.of(h.role);
+    return member(h.name, h.role, "ubuntu", zones[h.zone], h.ip, h.node ?? nodes[0], h.size ?? service.defaultSize, h.vmId, service.startupOrder);
+  });
   const t = spec.talos;
   const controlPlanes = t.controlPlanes.map((n, i) =>
-    member(n.name, "controlplane", "talos", zones.srv, n.ip, n.node ?? placeControlPlane(i, nodes), n.size ?? t.sizes.controlPlane, n.vmId),
+    member(n.name, "controlplane", "talos", zones.srv, n.ip, n.node ?? placeControlPlane(i, nodes), n.size ?? t.sizes.controlPlane, n.vmId, STARTUP_ORDER.controlplane),
   );
   const workers = t.workers.map((n) =>
-    member(n.name, "worker", "talos", zones.srv, n.ip, n.node ?? placeByName(n.name, nodes), n.size ?? t.sizes.worker, n.vmId),
+    member(n.name, "worker", "talos", zones.srv, n.ip, n.node ?? placeByName(n.name, nodes), n.size ?? t.sizes.worker, n.vmId, STARTUP_ORDER.worker),
   );
 
   const factoryHost = `${spec.registry.fqdn}:${spec.registry.factoryPort}`;
@@ -234,6 +241,7 @@ export function buildLabModel(spec: LabSpec): LabModel {
   const sb = t.secureBoot ? "-secureboot" : "";
   return {
     spec,
+    services,
     name: spec.name,
     proxmoxNodes: nodes,
     zones,

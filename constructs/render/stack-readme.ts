@@ -44,6 +44,12 @@ export function renderStackReadme(m: LabModel, modules: readonly string[], steps
     ...(s.proxmox.sshAgent ? ["# SSH for snippet uploads comes from the local agent"] : []),
     ...backendEnvironment(m).map((e) => `export ${e.name}=${e.value}${e.note ? ` # ${e.note}` : ""}`),
   ];
+  // Each service says how its hosts are reached and used; the lab's own say it in the sections below.
+  const services = m.hosts.flatMap((h) => {
+    const lines = m.services.get(h.role)?.readme?.({ model: m, host: h }) ?? [];
+    return lines.length ? [`### ${markdownCell(h.name)} (${markdownCell(h.role)})\n\n${lines.join("\n")}\n`] : [];
+  });
+  const servicesSection = services.length ? `\n## Services\n\n${services.join("\n")}` : "";
   const encryption = s.state.encryption
     ? "State and plans are encrypted (OpenTofu `terraform.encryption`, PBKDF2 + AES-GCM); keep `state_passphrase` safe."
     : "State encryption is off (`state.encryption: false`): use an encrypted backend or disk.";
@@ -56,7 +62,7 @@ Generated from the lab spec by talos-enclave; review changes to this tree like c
 | name | role | module | Proxmox node | VM id | address | cores / memory / disk |
 |---|---|---|---|---|---|---|
 ${rows.join("\n")}
-
+${servicesSection}
 ## Layout
 
 - \`cdk.tf.json\`: root module (providers, variables, module calls, outputs)

@@ -8,19 +8,37 @@ import { FlowTable } from "../model/flows";
 import { labFlows } from "../model/lab-flows";
 import { LabVm } from "../proxmox/lab-vm";
 import { VmFirewall } from "../proxmox/vm-firewall";
-import { haproxySidecarPath, MODULE_VARIABLES, renderHaproxyCfg, renderUserData } from "../render/cloud-init";
+import { MODULE_VARIABLES } from "../render/cloud-init";
+import type { ServiceVariable } from "../model/service";
 import { sidecarTemplate, varRef } from "./refs";
 import { ZoneModule } from "./zone-module";
 
-/** Module variables the hosts' user-data may read; which ones a zone declares follows its hosts. */
-const HOST_INPUTS: Readonly<Record<keyof typeof MODULE_VARIABLES, { type: string; sensitive: boolean }>> = {
-  admin_ssh_public_keys: { type: "list(string)", sensitive: false },
-  lab_ca_certificate: { type: "string", sensitive: false },
-  lab_tls_certificate: { type: "string", sensitive: false },
-  lab_tls_private_key: { type: "string", sensitive: true },
-  harbor_admin_password: { type: "string", sensitive: true },
-  ingress_kubeconfig: { type: "string", sensitive: true },
+/** Module variables every host's user-data may read (its services' own come from their descriptors). */
+const COMMON_INPUTS: Readonly<Record<string, ServiceVariable>> = {
+  admin_ssh_public_keys: { type: "list(string)", sensitive: false, description: MODULE_VARIABLES.admin_ssh_public_keys },
+  lab_ca_certificate: { type: "string", sensitive: false, description: MODULE_VARIABLES.lab_ca_certificate },
 };
+
+/**
+ * Every module variable a host's user-data may read: the common ones, then those of each service a
+ * host runs, in catalog order. A name two services declare must mean the same.
+ *
+ * @throws Error when two services declare one variable differently
+ */
+export function hostVariables(m: LabModel): ReadonlyMap<string, ServiceVariable> {
+  const all = new Map(Object.entries(COMMON_INPUTS));
+  const used = new Set(m.hosts.map((h) => h.role));
+  for (const service of m.services.all.filter((x) => used.has(x.role))) {
+    for (const [name, v] of Object.entries(service.variables ?? {})) {
+      const seen = all.get(name);
+      if (seen && (seen.type !== v.type || seen.sensitive !== v.sensitive)) {
+        throw new Error(`service ${service.role} declares variable ${name} as ${v.type}${v.sensitive ? " (sensitive)" : ""}, another declaration says ${seen.type}${seen.sensitive ? " (sensitive)" : ""}`);
+      }
+      if (!seen) all.set(name, v);
+    }
+  }
+  return all;
+}
 
 /** Properties for a {@link MgmtZone} or {@link DmzZone}. */
 export interface UbuntuZoneProps {
@@ -70,10 +88,14 @@ export abstract class UbuntuZone extends ZoneModule {
 
     // The user-data of the zone's hosts decides which secrets and certificates the module takes in.
     const plans = m.hosts.filter((h) => h.module === zone);
-    const templates = new Map(plans.map((p) => [p.name, renderUserData(m, p)]));
+    const templates = new Map(plans.map((p) => [p.name, m.services.of(p.role).userData({ model: m, host: p })]));
     const used = new Set([...templates.values()].flatMap((t) => Object.values(t.vars).flatMap((e) => [...e.matchAll(/var\.(\w+)/g)].map((x) => x[1]))));
-    for (const [name, decl] of Object.entries(HOST_INPUTS)) {
-      if (used.has(name)) this.input(name, { ...decl, description: MODULE_VARIABLES[name as keyof typeof MODULE_VARIABLES] });
+    const declared = hostVariables(m);
+    for (const name of used) {
+      if (!declared.has(name)) throw new Error(`the user-data of zone ${zone} reads var.${name}, which no service declares`);
+    }
+    for (const [name, decl] of declared) {
+      if (used.has(name)) this.input(name, decl);
     }
 
     this.pool = new VirtualEnvironmentPool(this, "pool", {
@@ -87,7 +109,8 @@ export abstract class UbuntuZone extends ZoneModule {
       const template = templates.get(plan.name)!;
       const sidecar = `cloud-init/${plan.name}.user-data.yaml.tftpl`;
       this.addSidecar(sidecar, template.text);
-      if (plan.role === "ingress") this.addSidecar(haproxySidecarPath(plan), renderHaproxyCfg(m, plan));
+      const extra = m.services.of(plan.role).sidecars?.({ model: m, host: plan }) ?? {};
+      for (const [path, content] of Object.entries(extra)) this.addSidecar(path, content);
       const userData = new VirtualEnvironmentFile(this.vms, `${plan.name}.user-data`, {
         nodeName: plan.node,
         datastoreId: spec.proxmox.snippetDatastore,

@@ -1,8 +1,5 @@
 import type { LabModel, VmPlan } from "../../model/lab-model";
-import { renderClientUserData } from "./client";
 import type { UserDataTemplate } from "./common";
-import { renderIngressUserData } from "./ingress";
-import { renderRegistryUserData } from "./registry";
 
 /**
  * cloud-init user-data of the lab's Ubuntu VMs, per role, as Terraform templates (secrets come in
@@ -30,16 +27,13 @@ export { CLIENT_VARS, clientConfigPaths, clientToolVersions } from "./client";
 export { INGRESS_CONTROLLER, INGRESS_VARS, UBUNTU_LINK, podRouteDropInPath, renderIngressFirewall, renderPodRoute, sshClientAddresses } from "./ingress";
 export { escapeTemplatefile, fillTerraformTemplate, templateVariables } from "./tf-template";
 
-/** User-data of one Ubuntu VM, by its role. */
+/**
+ * User-data of one Ubuntu VM, from the descriptor of its service.
+ *
+ * @throws Error for a VM whose role the lab's catalog does not hold (pfSense and Talos have none)
+ */
 export function renderUserData(model: LabModel, plan: VmPlan): UserDataTemplate {
-  switch (plan.role) {
-    case "registry":
-      return renderRegistryUserData(model, plan);
-    case "client":
-      return renderClientUserData(model, plan);
-    case "ingress":
-      return renderIngressUserData(model, plan);
-    default:
-      throw new Error(`${plan.name} (${plan.role}) is not an Ubuntu host of the lab`);
-  }
+  const service = model.services.get(plan.role);
+  if (!service || plan.os !== "ubuntu") throw new Error(`${plan.name} (${plan.role}) is not an Ubuntu host of the lab`);
+  return service.userData({ model, host: plan });
 }

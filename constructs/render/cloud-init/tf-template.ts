@@ -85,8 +85,22 @@ export function renderUserDataSkeleton(
   embedded: Readonly<Record<string, string>>,
   variables: readonly string[],
 ): string {
-  const label = `template ${relPaths.join(" + ")}`;
-  const skeleton = relPaths.map(readTemplateFile).join("");
+  return renderUserDataText(`template ${relPaths.join(" + ")}`, relPaths.map(readTemplateFile).join(""), values, embedded, variables);
+}
+
+/**
+ * {@link renderUserDataSkeleton} on skeleton text already read: `label` names it in errors.
+ *
+ * @throws Error when the skeleton's `${name}` are not exactly `variables`, it holds another
+ *   interpolation or a directive, or a `{{token}}` lacks a value (see fillTokens)
+ */
+export function renderUserDataText(
+  label: string,
+  skeleton: string,
+  values: Readonly<Record<string, string>>,
+  embedded: Readonly<Record<string, string>>,
+  variables: readonly string[],
+): string {
   const own = templateVariables(skeleton);
   const expected = [...variables].sort();
   if (own.join(",") !== expected.join(",")) {

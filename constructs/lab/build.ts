@@ -1,0 +1,16 @@
+import type { LabSpec } from "../input/lab-spec";
+import { LabModel, planLab } from "../model/lab-model";
+import type { ServiceCatalog } from "../model/service";
+import { serviceCatalog } from "../services";
+
+/**
+ * Builds the resolved lab from a validated spec: every VM with its node, id, size, NICs and
+ * address, the zones, the Image Factory's addresses and the Kubernetes API. Pure (no cdktf).
+ *
+ * @param spec - a spec that passed `validateLabSpec` with the same services
+ * @param services - the services the hosts run; default: the built-in ones
+ * @throws Error for a host whose role `services` does not hold (a spec validated otherwise)
+ */
+export function buildLabModel(spec: LabSpec, services: ServiceCatalog = serviceCatalog()): LabModel {
+  return planLab(spec, services);
+}

@@ -1,0 +1,138 @@
+import type { VmSize } from "../input/lab-spec";
+import type { Flow } from "./flows";
+import type { LabModel, VmPlan } from "./lab-model";
+
+/**
+ * Services: what an Ubuntu VM of the lab is for (`hosts[].role`), each described by one
+ * {@link ServiceDescriptor}. The registry, the operator's client and the DMZ ingress are descriptors
+ * like any a platform team adds (a Prometheus, a bastion, a CI runner): the validation, the model,
+ * the flows (and so every firewall layer), the zone modules, the cloud-init sidecars and the stack
+ * README all read the lab's {@link ServiceCatalog} and nothing else about a role.
+ */
+
+/** A flow a service declares: a {@link Flow} without its origin (services are components of the lab). */
+export type ServiceFlow = Omit<Flow, "origin">;
+
+/** What a service's hooks are called with: the resolved lab and the host being rendered. */
+export interface ServiceContext {
+  /** The resolved lab (every VM, zone and flow endpoint). */
+  readonly model: LabModel;
+  /** The VM of this service the hook renders for. */
+  readonly host: VmPlan;
+}
+
+/**
+ * cloud-init user-data of a host, as a Terraform template: `${name}` placeholders are filled by
+ * `templatefile()` at apply time from the module variables in `vars`, every other `$`/`%{` is escaped
+ * (`$${`, `%%{`). See `serviceUserData` for building one on the lab's common head.
+ */
+export interface ServiceUserData {
+  /** The template text. */
+  readonly text: string;
+  /** Template variable → HCL expression over module variables (`var.<name>`). */
+  readonly vars: Readonly<Record<string, string>>;
+}
+
+/** A module variable a service's user-data reads (a secret or certificate the root passes in). */
+export interface ServiceVariable {
+  /** Terraform type constraint, e.g. `string`. */
+  readonly type: string;
+  /** Whether Terraform redacts it; secrets are sensitive and come only from `TF_VAR_<name>`. */
+  readonly sensitive: boolean;
+  /** What it holds; shown in the modules, the root and the stack README. */
+  readonly description: string;
+}
+
+/** A VM size with the source of the number, for the minimum a spec may give. */
+export interface MinimumSize extends VmSize {
+  /** Where the minimum comes from (vendor documentation), shown in the error's hint. */
+  readonly source: string;
+}
+
+/**
+ * One service of the lab: everything that depends on a host's role, in one value. Register it with
+ * `TalosEnclave`'s `services` prop (or {@link ServiceCatalog}); hosts then name it in `hosts[].role`.
+ *
+ * Hooks run once per host of the role, in spec order, and must be pure (same lab, same output):
+ * the tree is deterministic only if they are.
+ */
+export interface ServiceDescriptor {
+  /** The role name hosts give in `hosts[].role`: lower-case letters, digits and '-', starting with a letter. */
+  readonly role: string;
+  /** One line saying what the service is, for errors, the JSON Schema and docs. */
+  readonly summary: string;
+  /** The zone its hosts live in. */
+  readonly zone: "mgmt" | "dmz";
+  /** Why it lives there: the hint of the error for a host put in the other zone. */
+  readonly zoneReason: string;
+  /** Size of a host that gives none. */
+  readonly defaultSize: VmSize;
+  /** The least a host may be given, with its source. */
+  readonly minimumSize: MinimumSize;
+  /**
+   * Proxmox start order of its hosts (lower first). The lab's own: pfSense 1, registry 2, client 3,
+   * ingress 4, Talos control planes 5, workers 6; a service others depend on starts before them.
+   */
+  readonly startupOrder: number;
+  /**
+   * Flows this host needs and offers, ids unique in the lab: prefix them with the host name
+   * (`hostFlowId(host.name, …)`), so two hosts of one role never clash.
+   */
+  flows?(ctx: ServiceContext): readonly ServiceFlow[];
+  /** The host's cloud-init user-data. */
+  userData(ctx: ServiceContext): ServiceUserData;
+  /** Reviewed sidecar files besides the user-data, by path relative to the stack directory. */
+  sidecars?(ctx: ServiceContext): Readonly<Record<string, string>>;
+  /**
+   * Module variables the user-data may read, by name (`admin_ssh_public_keys` and
+   * `lab_ca_certificate` are there for every service). A zone module declares only those its hosts'
+   * user-data reads; the root declares each once and passes it on.
+   */
+  readonly variables?: Readonly<Record<string, ServiceVariable>>;
+  /** Markdown lines for the host in the stack README's "Services" section (how to reach and use it). */
+  readme?(ctx: ServiceContext): readonly string[];
+}
+
+/** Role names: host names' shape, so a role can name files and tags. */
+const ROLE = /^[a-z]([a-z0-9-]{0,61}[a-z0-9])?$/;
+
+/**
+ * The services a lab may use, by role, in registration order (which orders their flows). Built-in
+ * and added services are registered the same way.
+ *
+ * @throws Error when two descriptors claim one role or a role is not a name
+ */
+export class ServiceCatalog {
+  private readonly byRole = new Map<string, ServiceDescriptor>();
+
+  /** @param services - descriptors, in the order their flows are listed */
+  constructor(services: readonly ServiceDescriptor[]) {
+    for (const s of services) {
+      if (!ROLE.test(s.role)) throw new Error(`service role ${JSON.stringify(s.role)} must be a name: lower-case letters, digits and '-', starting with a letter`);
+      if (this.byRole.has(s.role)) throw new Error(`service role ${s.role} is registered twice`);
+      this.byRole.set(s.role, s);
+    }
+  }
+
+  /** The descriptor of a role, or undefined for a role nobody registered. */
+  get(role: string): ServiceDescriptor | undefined {
+    return this.byRole.get(role);
+  }
+
+  /** The descriptor of a role a validated spec uses. @throws Error for an unregistered role */
+  of(role: string): ServiceDescriptor {
+    const s = this.byRole.get(role);
+    if (!s) throw new Error(`no service is registered for role ${role}`);
+    return s;
+  }
+
+  /** Registered roles, in registration order. */
+  get roles(): readonly string[] {
+    return [...this.byRole.keys()];
+  }
+
+  /** Registered descriptors, in registration order. */
+  get all(): readonly ServiceDescriptor[] {
+    return [...this.byRole.values()];
+  }
+}

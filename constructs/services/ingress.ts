@@ -1,0 +1,34 @@
+import { APT_PROXY_PORT, hostFlowId } from "../model/lab-flows";
+import type { ServiceDescriptor } from "../model/service";
+import { haproxySidecarPath, renderHaproxyCfg } from "../render/cloud-init/haproxy";
+import { renderIngressUserData } from "../render/cloud-init/ingress";
+
+/**
+ * The HAProxy ingress in the DMZ: the lab's only host the internet reaches (pfSense's WAN
+ * port-forward), forwarding to pod backends through pfSense with the HAProxy Kubernetes Ingress
+ * Controller.
+ */
+export const INGRESS_SERVICE: ServiceDescriptor = {
+  role: "ingress",
+  summary: "HAProxy",
+  zone: "dmz",
+  zoneReason: "the ingress host takes internet traffic, so it lives in the DMZ",
+  defaultSize: { cores: 2, memoryMiB: 4096, diskGiB: 32 },
+  minimumSize: { cores: 1, memoryMiB: 1024, diskGiB: 8, source: "Ubuntu cloud image minimum" },
+  startupOrder: 4,
+  variables: {
+    ingress_kubeconfig: { type: "string", sensitive: true, description: "sensitive kubeconfig of the ingress-access service account" },
+  },
+  flows({ model: m, host: i }) {
+    const registry = m.spec.registry.host;
+    return [
+      { id: hostFlowId(i.name, "registry-https"), from: i.name, to: registry, protocol: "tcp", ports: [443], purpose: "ingress host pulls the controller image through Harbor" },
+      { id: hostFlowId(i.name, "registry-apt-proxy"), from: i.name, to: registry, protocol: "tcp", ports: [APT_PROXY_PORT], purpose: "ingress host installs packages through the apt proxy" },
+      { id: hostFlowId("internet", i.name, "web"), from: "internet", to: i.name, protocol: "tcp", ports: [80, 443], purpose: "public HTTP(S) through the WAN port-forward" },
+      { id: hostFlowId(i.name, "kube-api"), from: i.name, to: "vip", protocol: "tcp", ports: [6443], purpose: "ingress controller watches Services and Endpoints" },
+      { id: hostFlowId(i.name, "pod-backends"), from: i.name, to: "pods", protocol: "tcp", ports: [...m.spec.network.ingressBackendPorts], purpose: "HAProxy forwards to pod backends through pfSense" },
+    ];
+  },
+  userData: ({ model, host }) => renderIngressUserData(model, host),
+  sidecars: ({ model, host }) => ({ [haproxySidecarPath(host)]: renderHaproxyCfg(model, host) }),
+};
