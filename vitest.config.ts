@@ -1,6 +1,9 @@
+import { resolve } from "node:path";
 import { defineConfig } from "vitest/config";
 
 export default defineConfig({
+  // Examples written against the published package (examples/services) run against the sources.
+  resolve: { alias: { "talos-enclave": resolve(__dirname, "constructs/index.ts") } },
   test: {
     include: ["__tests__/**/*.test.ts"],
     setupFiles: ["__tests__/support/loop-watch.ts"],

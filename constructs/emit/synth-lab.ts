@@ -3,6 +3,8 @@ import { App } from "cdktf";
 import { LabSpec, LabSpecInput } from "../input/lab-spec";
 import { SpecProblem } from "../input/spec-error";
 import { validateLabSpec } from "../input/validate";
+import type { ServiceDescriptor } from "../model/service";
+import { serviceCatalog } from "../services";
 import { TalosEnclave, TalosEnclaveSummary } from "../talos-enclave";
 import { resolveBackend } from "../state/state-backend";
 import { localStateProblems } from "./local-state-guard";
@@ -20,6 +22,8 @@ export interface SynthOptions {
    * (the swap into the output folder; not reported by a preview).
    */
   readonly onPhase?: (phase: SynthPhase, ms: number, spec: LabSpec) => void;
+  /** Services beyond the built-in ones that hosts may name in `hosts[].role`. Default: none. */
+  readonly services?: readonly ServiceDescriptor[];
 }
 
 /** Where a synth put the lab, and what it kept of the operator's files. */
@@ -44,7 +48,7 @@ export function synthLab(spec: LabSpecInput, outdir: string): string {
 /** Validates the spec, reporting the step. */
 function validate(spec: LabSpecInput, options: SynthOptions): LabSpec {
   const start = performance.now();
-  const valid = validateLabSpec(spec);
+  const valid = validateLabSpec(spec, serviceCatalog(options.services));
   options.onPhase?.("validate", performance.now() - start, valid);
   return valid;
 }
@@ -62,7 +66,7 @@ function render(valid: LabSpec, dir: string, outputName: string, options: SynthO
   return withoutTokenStackTraces(() => {
     // stackTraces: false is cdktf's switch for the creation traces it keeps in construct metadata
     const app = new App({ outdir: dir, skipValidation: false, stackTraces: false });
-    const lab = timed(options, "build", valid, () => new TalosEnclave(app, valid.name, { spec: valid, outputName }));
+    const lab = timed(options, "build", valid, () => new TalosEnclave(app, valid.name, { spec: valid, outputName, services: options.services }));
     timed(options, "render", valid, () => app.synth());
     return lab.summary!;
   });

@@ -1,0 +1,144 @@
+import { rmSync } from "node:fs";
+import { join } from "node:path";
+import { XMLParser } from "fast-xml-parser";
+import { load } from "js-yaml";
+import { afterAll, describe, expect, it } from "vitest";
+import { SpecError } from "../constructs/input/spec-error";
+import { validateLabSpec } from "../constructs/input/validate";
+import { serviceCatalog } from "../constructs/services";
+import { synthLabTree } from "../constructs/emit/synth-lab";
+import { ServiceCatalog, ServiceDescriptor } from "../constructs/model/service";
+import { PROMETHEUS, PROMETHEUS_SPEC } from "./support/prometheus";
+import { PROJECT_ROOT, readTree, tempDir } from "./support/tree";
+
+/**
+ * A service added from outside the package (examples/services/prometheus, which imports only the
+ * package's public API) appears in every layer of the written tree. Each layer is read from the files,
+ * the way the operator and the tools read them, never from the model that wrote them.
+ */
+
+const PROM_IP = "192.168.100.30";
+const CLIENT_IP = "192.168.100.20";
+const TALOS_IPS = ["10.10.100.11", "10.10.100.12", "10.10.100.13", "10.10.100.21", "10.10.100.22"];
+
+const work = tempDir("services");
+afterAll(() => rmSync(work, { recursive: true, force: true }));
+const result = synthLabTree(PROMETHEUS_SPEC, `${work}/out`, { services: [PROMETHEUS] });
+const tree = readTree(result.stackDir);
+const file = (path: string) => {
+  const text = tree.get(path);
+  if (text === undefined) throw new Error(`no ${path} in the tree`);
+  return text;
+};
+const json = (path: string) => JSON.parse(file(path));
+
+const xml = new XMLParser({ ignoreAttributes: true, isArray: (name) => ["rule", "alias"].includes(name) });
+type PfRule = { type: string; interface: string; protocol?: string; source: Record<string, string>; destination: Record<string, string>; descr: string; disabled?: unknown };
+
+/** Addresses of a pfSense alias, from aliases.xml. */
+function aliasAddresses(name: string): string[] {
+  const aliases = xml.parse(file("pfsense/aliases.xml")).aliases.alias as { name: string; address: string }[];
+  const a = aliases.find((x) => x.name === name);
+  if (!a) throw new Error(`no alias ${name}`);
+  return String(a.address).split(" ");
+}
+
+describe("a service added from outside the package (Prometheus)", () => {
+  it("is a VM in the mgmt module with its user-data snippet, start order and tags", () => {
+    const mgmt = json("modules/mgmt/main.tf.json");
+    const vm = mgmt.resource.proxmox_virtual_environment_vm.prometheus;
+    expect(vm.tags).toEqual(expect.arrayContaining(["mgmt", "prometheus"]));
+    expect(vm.startup.order).toBe(PROMETHEUS.startupOrder);
+    expect([vm.cpu.cores, vm.memory.dedicated]).toEqual([PROMETHEUS.defaultSize.cores, PROMETHEUS.defaultSize.memoryMiB]);
+    expect(vm.initialization.ip_config[0].ipv4.address).toBe(`${PROM_IP}/24`);
+    const snippet = mgmt.resource.proxmox_virtual_environment_file["prometheus-user-data"];
+    expect(snippet.source_raw.data).toContain("cloud-init/prometheus.user-data.yaml.tftpl");
+    const userData = file("cloud-init/prometheus.user-data.yaml.tftpl");
+    for (const ip of TALOS_IPS) expect(userData).toContain(`${ip}:9100`);
+    expect(userData).toContain("hostname: prometheus\n");
+  });
+
+  it("gets pfSense rules: it scrapes every Talos node on 9100, the client reads its UI on 9090", () => {
+    const rules = xml.parse(file("pfsense/filter.xml")).filter.rule as PfRule[];
+    const scrape = rules.find((r) => r.descr === "prometheus.node-exporter")!;
+    expect(scrape).toMatchObject({ type: "pass", interface: "lan", protocol: "tcp", destination: { port: 9100 } });
+    expect(aliasAddresses(scrape.source.address)).toEqual([PROM_IP]);
+    expect(aliasAddresses(scrape.destination.address).sort()).toEqual([...TALOS_IPS].sort());
+    // MGMT to MGMT never crosses pfSense: the UI flow is enforced on the VM firewall only.
+    expect(rules.find((r) => r.descr === "prometheus.ui.mgmt-client")).toBeUndefined();
+  });
+
+  it("gets Proxmox VM firewall rules on both ends", () => {
+    const srv = json("modules/srv/main.tf.json");
+    for (const [name, rules] of Object.entries(srv.resource.proxmox_virtual_environment_firewall_rules as Record<string, { rule: Record<string, string>[] }>)) {
+      expect(rules.rule, name).toContainEqual(expect.objectContaining({ action: "ACCEPT", source: PROM_IP, dport: "9100", proto: "tcp", type: "in" }));
+    }
+    const mgmt = json("modules/mgmt/main.tf.json");
+    const own = mgmt.resource.proxmox_virtual_environment_firewall_rules.prometheus.rule as Record<string, string>[];
+    expect(own).toContainEqual(expect.objectContaining({ action: "ACCEPT", source: CLIENT_IP, dest: PROM_IP, dport: "9090", proto: "tcp" }));
+    expect(own.filter((r) => r.action === "ACCEPT" && r.dport === "9090").map((r) => r.source)).toEqual([CLIENT_IP]);
+  });
+
+  it("gets a Talos host firewall rule on every node", () => {
+    for (const role of ["controlplane", "worker"]) {
+      const docs = file(`talos/${role}.yaml`)
+        .split(/^---$/m)
+        .map((d) => load(d) as { kind?: string; name?: string; portSelector?: { ports: unknown[]; protocol: string }; ingress?: { subnet: string }[] });
+      const rule = docs.find((d) => d?.kind === "NetworkRuleConfig" && d.name === "prometheus.node-exporter");
+      expect(rule, role).toMatchObject({ portSelector: { ports: [9100], protocol: "tcp" }, ingress: [{ subnet: `${PROM_IP}/32` }] });
+    }
+  });
+
+  it("is in RULES.md, flows.json and the stack README", () => {
+    const flows = json("flows.json").flows as { id: string; origin: string; from: string; to: string }[];
+    expect(flows.filter((f) => f.id.startsWith("prometheus.")).map((f) => [f.id, f.origin, f.from, f.to])).toEqual([
+      ["prometheus.node-exporter", "lab", "prometheus", "group:talos"],
+      ["prometheus.ui.mgmt-client", "lab", "mgmt-client", "prometheus"],
+    ]);
+    expect(file("pfsense/RULES.md")).toContain("prometheus.node-exporter");
+    const readme = file("README.md");
+    expect(readme).toMatch(/\| prometheus \| prometheus \| mgmt \| pve \| \d+ \| 192\.168\.100\.30\/24 \|/);
+    expect(readme).toContain("## Services\n\n### prometheus (prometheus)\n\n- web UI and API: `http://prometheus.mgmt.lab.internal:9090/`");
+  });
+
+  it("leaves the lab's own part of the tree as the reference lab writes it", () => {
+    const ref = readTree(join(PROJECT_ROOT, "examples", "reference-lab", "stacks", "talos-lab"));
+    for (const path of ["modules/edge/main.tf.json", "modules/platform/main.tf.json", "modules/dmz/main.tf.json", "cloud-init/registry.user-data.yaml.tftpl"]) {
+      expect(file(path), path).toBe(ref.get(path));
+    }
+    // The built-in services add no section of their own to the README.
+    expect(ref.get("README.md")).not.toContain("## Services");
+  });
+});
+
+describe("the service catalog", () => {
+  const problems = (spec: unknown, services?: ServiceCatalog) => {
+    try {
+      validateLabSpec(spec, services);
+      return [];
+    } catch (e) {
+      if (!(e instanceof SpecError)) throw e;
+      return e.problems.map((p) => `${p.path}: ${JSON.stringify(p.value)} — ${p.message}`);
+    }
+  };
+
+  it("rejects a role nobody registered, naming the field, the value and the known roles", () => {
+    expect(problems(PROMETHEUS_SPEC)).toEqual([
+      'hosts[3].role: "prometheus" — must be the role of a service of the lab (known roles: client, registry, ingress; register a ServiceDescriptor to add one)',
+    ]);
+    expect(problems(PROMETHEUS_SPEC, serviceCatalog([PROMETHEUS]))).toEqual([]);
+  });
+
+  it("holds a host to its service's zone and minimum size", () => {
+    const spec = { hosts: [...(PROMETHEUS_SPEC.hosts ?? []).slice(0, 3), { name: "prometheus", zone: "dmz", role: "prometheus", ip: "172.16.100.30", size: { cores: 1, memoryMiB: 1024, diskGiB: 64 } }] };
+    expect(problems(spec, serviceCatalog([PROMETHEUS]))).toEqual([
+      `hosts[3].zone: "dmz" — must be "mgmt" for role prometheus (${PROMETHEUS.zoneReason})`,
+      `hosts[3].size.memoryMiB: 1024 — must be at least 2048 (${PROMETHEUS.minimumSize.source})`,
+    ]);
+  });
+
+  it("refuses a role claimed twice or one that is not a name", () => {
+    expect(() => serviceCatalog([{ ...PROMETHEUS, role: "registry" }])).toThrow("service role registry is registered twice");
+    expect(() => new ServiceCatalog([{ ...PROMETHEUS, role: "Prom Etheus" } as ServiceDescriptor])).toThrow(/must be a name/);
+  });
+});
