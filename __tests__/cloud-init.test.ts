@@ -6,6 +6,8 @@ import { parse } from "yaml";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { labFlows, componentFlows } from "../constructs/model/lab-flows";
 import { LabModel, VmPlan } from "../constructs/model/lab-model";
+import { PROMETHEUS, PROMETHEUS_SPEC } from "./support/prometheus";
+import { serviceCatalog } from "../constructs/services";
 import { buildLabModel } from "../constructs/lab/build";
 import { loadLabSpec } from "../constructs/input/load";
 import { validateLabSpec } from "../constructs/input/validate";
@@ -54,6 +56,8 @@ const exampleFiles = readdirSync(join(PROJECT_ROOT, "examples"))
 const labs: [string, LabModel][] = [
   ["reference lab", buildLabModel(validateLabSpec({}))],
   ...exampleFiles.map((f): [string, LabModel] => [f, buildLabModel(loadLabSpec(join(PROJECT_ROOT, "examples", f)))]),
+  // A service added from outside the package builds its user-data on the same head.
+  ["prometheus lab", buildLabModel(validateLabSpec(PROMETHEUS_SPEC, serviceCatalog([PROMETHEUS])), serviceCatalog([PROMETHEUS]))],
 ];
 const hostCases = labs.flatMap(([lab, m]) => m.hosts.map((h) => [`${lab}: ${h.name} (${h.role})`, m, h] as const));
 const ingressCases = hostCases.filter(([, , h]) => h.role === "ingress");

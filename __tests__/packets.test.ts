@@ -3,6 +3,8 @@ import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { PfSenseTables, pfSenseTables } from "../constructs/firewall/pfsense-rule-table";
 import { labFlows } from "../constructs/model/lab-flows";
 import { LabModel } from "../constructs/model/lab-model";
+import { PROMETHEUS, PROMETHEUS_SPEC } from "./support/prometheus";
+import { serviceCatalog } from "../constructs/services";
 import { buildLabModel } from "../constructs/lab/build";
 import { loadLabSpec } from "../constructs/input/load";
 import { validateLabSpec } from "../constructs/input/validate";
@@ -271,6 +273,44 @@ describe.skipIf(!!skipReason)("packets through the simulated pfSense", () => {
       totals.allowed += c.allowed;
       totals.denied += c.denied;
       expect(results.map((r) => `${label(r)} ${r.expect}`)).toContain("wan-peer>registry tcp/9443 blocked");
+      expect(failures(results)).toEqual([]);
+    });
+  });
+
+  describe("a lab with a service added from outside the package (Prometheus)", () => {
+    const catalog = serviceCatalog([PROMETHEUS]);
+    const model = buildLabModel(validateLabSpec(PROMETHEUS_SPEC, catalog), catalog);
+    const flows = labFlows(model);
+    const planner = new ProbePlanner(flows, simPlan(model));
+    const own = new Set(flows.flows.filter((f) => f.id.startsWith("prometheus.")).map((f) => f.id));
+    // Its flows, and the matrix around its host on its ports: who else may scrape, whom it may not reach.
+    const declared = planner.declared().probes.filter((p) => own.has(p.reason) || planner.crossesFirewall(p));
+    const declaredKeys = new Set(declared.map(probeKey));
+    const focus = (p: Probe) => p.src.host === "prometheus" || p.dst.host === "prometheus" || [9100, 9090].includes(p.port);
+    const matrix = planner.matrix([22, 9090, 9100]).filter((p) => focus(p) && !declaredKeys.has(probeKey(p)));
+    let topo: Topology | undefined;
+
+    beforeAll(async () => {
+      topo = await buildTopology(planner.plan);
+      await topo.loadRuleset(nftablesFromPfSense(pfSenseTables(flows), nftContext(planner.plan)));
+      await topo.startListeners(ProbePlanner.listenerPorts([...declared, ...matrix]));
+    });
+    afterAll(async () => {
+      await topo?.teardown();
+    });
+
+    it("lets Prometheus scrape every Talos node and nobody else, and keeps it out of what it does not need", async () => {
+      expect([...own].sort()).toEqual(["prometheus.node-exporter", "prometheus.ui.mgmt-client"]);
+      const results = await runProbes(topo!, [...declared, ...matrix], PROBE);
+      console.log(formatResults("prometheus lab", results));
+      const c = counts(results);
+      totals.allowed += c.allowed;
+      totals.denied += c.denied;
+      const seen = results.map((r) => `${label(r)} ${r.expect}`);
+      expect(seen).toContain("prometheus>talos-worker-2 tcp/9100 connect");
+      expect(seen).toContain("prometheus>talos-cp-1 tcp/9100 connect");
+      expect(seen).toContain("registry>talos-cp-1 tcp/9100 blocked");
+      expect(seen).toContain("haproxy-ingress-1>prometheus tcp/9090 blocked");
       expect(failures(results)).toEqual([]);
     });
   });

@@ -5,6 +5,7 @@ import { loadLabSpec } from "../constructs/input/load";
 import { twinUnavailable } from "../tools/twin/netns";
 import { formatReport, runTwin, TwinReport } from "../tools/twin/replay";
 import { stackDirOf } from "../tools/twin/stack";
+import { PROMETHEUS, PROMETHEUS_SPEC } from "./support/prometheus";
 import { PROJECT_ROOT, synthToTemp, tempDir } from "./support/tree";
 
 /**
@@ -73,6 +74,22 @@ describe.skipIf(!!skipReason)("the twin", () => {
     expectPass(r);
     expect(r.probes.some((p) => p.ok && /pod to pod/.test(p.why) && p.from === "pod:talos-cp-1" && p.to === "pod:talos-cp-2")).toBe(true);
   }, 10 * MINUTES);
+
+  it("passes a lab with a service added from outside the package (Prometheus), probing its flows", async () => {
+    const t = synthToTemp(PROMETHEUS_SPEC, "twin", "cdktf.out", [PROMETHEUS]);
+    cleanups.push(t.cleanup);
+    const r = await runTwin(stackDirOf(t.dir));
+    expectPass(r);
+    const scrapes = r.probes.filter((p) => p.why === "flow prometheus.node-exporter");
+    expect(scrapes.length).toBeGreaterThanOrEqual(2);
+    expect(scrapes.every((p) => p.ok && p.from === "prometheus")).toBe(true);
+    expect(r.probes.some((p) => p.ok && p.why === "flow prometheus.ui.mgmt-client" && p.to === "prometheus")).toBe(true);
+    // Planted: the workers' Talos host firewall opens the wrong port for the scrape.
+    const dir = planted(stackDirOf(t.dir), "talos/worker.yaml", (y) => y.replace("    - 9100\n", "    - 9101\n"));
+    const broken = await runTwin(dir);
+    expect(broken.ok).toBe(false);
+    expect(wrong(broken).map((p) => p.why)).toContain("flow prometheus.node-exporter");
+  }, 20 * MINUTES);
 
   describe("fails on planted faults", () => {
     it("FRR that sends the nodes nothing (route-map out DENY-ALL)", async () => {

@@ -2,7 +2,8 @@ import { mkdtempSync, readdirSync, readFileSync, rmSync, statSync } from "node:f
 import { App } from "cdktf";
 import { tmpdir } from "node:os";
 import { join, relative } from "node:path";
-import { synthLab } from "../../constructs/emit/synth-lab";
+import { synthLabTree } from "../../constructs/emit/synth-lab";
+import type { ServiceDescriptor } from "../../constructs/model/service";
 import { LabSpecInput } from "../../constructs/input/lab-spec";
 
 export const PROJECT_ROOT = join(__dirname, "..", "..");
@@ -29,9 +30,14 @@ export function tempDir(prefix: string): string {
  * Synthesizes a spec into a fresh temp folder; returns the folder and its files. The folder's name
  * names the default state folder in the tree: `reference-lab` gives the golden tree's.
  */
-export function synthToTemp(spec: LabSpecInput, prefix = "synth", outName = "cdktf.out"): { dir: string; files: Map<string, string>; cleanup: () => void } {
+export function synthToTemp(
+  spec: LabSpecInput,
+  prefix = "synth",
+  outName = "cdktf.out",
+  services: readonly ServiceDescriptor[] = [],
+): { dir: string; files: Map<string, string>; cleanup: () => void } {
   const dir = join(tempDir(prefix), outName);
-  synthLab(spec, dir);
+  synthLabTree(spec, dir, { services });
   return { dir, files: readTree(dir), cleanup: () => rmSync(join(dir, ".."), { recursive: true, force: true }) };
 }
 
