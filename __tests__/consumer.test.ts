@@ -20,9 +20,9 @@ async function run(cmd: string, args: string[], cwd: string): Promise<string> {
   return r.stdout;
 }
 
-/** The guide's complete example, run as written: the docs cannot drift from what works. */
+/** The guide's complete example, every file of it, run as written: the docs cannot drift from what works. */
 const GUIDE = join(PROJECT_ROOT, "docs", "compose-your-own-lab.md");
-const APP = /```ts\n([\s\S]*?)```/.exec(readFileSync(GUIDE, "utf8"))![1];
+const FILES = new Map([...readFileSync(GUIDE, "utf8").matchAll(/```[a-z]+ file=([\w.-]+)\n([\s\S]*?)```/g)].map((m) => [m[1], m[2]]));
 
 describe("a consumer project using the packed library", () => {
   let outA = "";
@@ -44,12 +44,14 @@ describe("a consumer project using the packed library", () => {
           cdktf: pkg.devDependencies.cdktf,
           constructs: pkg.devDependencies.constructs,
           "talos-enclave": `file:${join(work, pack.filename)}`,
+          // the service reads its template with node:fs
+          "@types/node": pkg.devDependencies["@types/node"],
         },
       }),
     );
     // From the cache where it has the packages, else from the registry: a fresh machine has an empty cache.
     await run("npm", ["install", "--prefer-offline", "--no-package-lock", "--ignore-scripts"], project);
-    writeFileSync(join(project, "main.ts"), APP);
+    for (const [name, text] of FILES) writeFileSync(join(project, name), text);
     // Typed against the package's own declarations, compiled by the project's TypeScript.
     await run(process.execPath, [join(PROJECT_ROOT, "node_modules", "typescript", "bin", "tsc"), "--strict", "--module", "commonjs", "--target", "es2022", "--moduleResolution", "node", "--skipLibCheck", "main.ts"], project);
     outA = join(work, "out-a");
@@ -60,7 +62,7 @@ describe("a consumer project using the packed library", () => {
     }
   }, 300_000);
 
-  it("installs with nothing but cdktf, constructs and the tarball", () => {
+  it("installs with nothing but cdktf, constructs, the tarball (and node's types for the guide's service)", () => {
     const installed = readdirSync(join(work, "project", "node_modules")).filter((d) => !d.startsWith("."));
     expect(installed).toContain("talos-enclave");
     const own = readdirSync(join(work, "project", "node_modules", "talos-enclave"));
@@ -86,6 +88,27 @@ describe("a consumer project using the packed library", () => {
     expect(tree.get("stacks/team-lab/pfsense/filter.xml")).toContain("client-grafana");
     const flows = JSON.parse(tree.get("stacks/team-lab/flows.json")!).flows;
     expect(flows.find((f: { id: string }) => f.id === "client-grafana")).toMatchObject({ origin: "spec", ports: [3000] });
+  });
+
+  it("shows the service the guide adds (Prometheus) in every layer it has", () => {
+    const tree = readTree(outA);
+    const at = (p: string) => tree.get(`stacks/team-lab/${p}`)!;
+    const mgmt = JSON.parse(at("modules/mgmt/main.tf.json"));
+    expect(mgmt.resource.proxmox_virtual_environment_vm.prometheus.tags).toContain("prometheus");
+    expect(at("cloud-init/prometheus.user-data.yaml.tftpl")).toContain("10.50.0.23:9100");
+    expect(at("pfsense/filter.xml")).toContain("<descr><![CDATA[prometheus.node-exporter]]></descr>");
+    expect(at("pfsense/RULES.md")).toContain("prometheus.node-exporter");
+    expect(at("talos/worker.yaml")).toMatch(/name: prometheus\.node-exporter\nportSelector:\n  ports:\n    - 9100\n  protocol: tcp\ningress:\n  - subnet: 192\.168\.50\.30\/32/);
+    const srv = JSON.parse(at("modules/srv/main.tf.json"));
+    expect(srv.resource.proxmox_virtual_environment_firewall_rules["worker-3"].rule).toContainEqual(expect.objectContaining({ source: "192.168.50.30", dport: "9100", action: "ACCEPT" }));
+    expect(JSON.parse(at("flows.json")).flows.map((f: { id: string }) => f.id)).toContain("prometheus.ui.mgmt-client");
+    expect(at("README.md")).toContain("## Services\n\n### prometheus (prometheus)");
+  });
+
+  it("shows the same service as examples/services/prometheus, which the packet proof and the twin run", () => {
+    const dir = join(PROJECT_ROOT, "examples", "services", "prometheus");
+    expect(FILES.get("prometheus.ts")).toBe(readFileSync(join(dir, "prometheus.ts"), "utf8"));
+    expect(FILES.get("prometheus.user-data.yaml")).toBe(readFileSync(join(dir, "prometheus.user-data.yaml"), "utf8"));
   });
 
   it("is deterministic", () => {
