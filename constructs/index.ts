@@ -33,7 +33,8 @@ export { assertSeparation, labNetworks, violationProblem } from "./policy/separa
 export { AddressSet } from "./policy/address-set";
 
 // The spec
-export { LabSpecSchema, LabSpec, LabSpecInput, VmSize, HostSpec, TalosNodeSpec, ZoneSpec, FlowSpec, HostRole, DEFAULT_HOST_SIZES, referenceLab } from "./input/lab-spec";
+export { LabSpecSchema, LabSpec, LabSpecInput, ParsedLabSpec, VmSize, HostSpec, TalosNodeSpec, ZoneSpec, FlowSpec, HostRole, DEFAULT_HOST_SIZES } from "./input/lab-spec";
+export { referenceLab, AddressRole, DEFAULT_HOST_OFFSETS, DEFAULT_VIP_OFFSET, DEFAULT_GATEWAY_OFFSET, DEFAULT_DOMAIN_SUFFIX, defaultHostOffset } from "./input/defaults";
 export { validateLabSpec, MINIMUM_SIZES, RESERVED_NAMES } from "./input/validate";
 export { SpecError, SpecProblem } from "./input/spec-error";
 export { loadLabSpec } from "./input/load";

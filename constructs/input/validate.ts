@@ -2,6 +2,7 @@ import { KUBERNETES_MINORS_BY_TALOS, TALOS_PROVIDER_MAX_CONTRACT, talosMinorNumb
 import { z } from "zod";
 import {
   cidrContains,
+  cidrSize,
   cidrsOverlap,
   hostOffset,
   Ipv4Cidr,
@@ -12,6 +13,7 @@ import { Flow, FLOW_GROUPS, FLOW_KEYWORDS, FLOW_ZONES } from "../model/flows";
 import { componentFlows } from "../model/lab-flows";
 import { buildLabModel } from "../model/lab-model";
 import { defaultVmId, placeByName, placeControlPlane, ZONE_VM_ID_SPAN } from "../model/placement";
+import { DerivedAddress, resolveLabDefaults } from "./defaults";
 import { DEFAULT_HOST_SIZES, FlowSpec, HostRole, LabSpec, LabSpecSchema, ruleText, VmSize } from "./lab-spec";
 import { pathText, SpecError, SpecProblem } from "./spec-error";
 
@@ -181,13 +183,23 @@ export const RESERVED_NAMES = FLOW_KEYWORDS;
 interface Claim {
   readonly path: string;
   readonly ip: string;
+  /** The address is a default (the spec does not give it). */
+  readonly derived: boolean;
 }
 
-/** Cross-field rules the shape cannot express. Runs on a spec that parsed. */
-export function semanticProblems(spec: LabSpec): SpecProblem[] {
+const NO_DERIVED: ReadonlyMap<string, DerivedAddress> = new Map();
+
+/**
+ * Cross-field rules the shape cannot express. Runs on a spec that parsed, its derived defaults filled
+ * in; `derived` names the addresses nobody wrote (see resolveLabDefaults), whose problems are
+ * reported as problems of the default: at the missing field, saying where the address came from.
+ */
+export function semanticProblems(spec: LabSpec, derived: ReadonlyMap<string, DerivedAddress> = NO_DERIVED): SpecProblem[] {
   const problems: SpecProblem[] = [];
   const add = (path: string, value: unknown, rule: string, hint: string) =>
     problems.push({ path, value, message: ruleText(rule, hint) });
+  /** "defaults to 10.10.100.21 (worker offset 21 + 0 in zones.srv.cidr)", for a derived address. */
+  const defaultText = (d: DerivedAddress, ip: string) => `defaults to ${ip} (${d.how} in zones.${d.zone}.cidr)`;
 
   // Subnets: zones, pods and services must not overlap one another.
   const zoneNames = ["mgmt", "dmz", "srv"] as const;
@@ -253,18 +265,23 @@ export function semanticProblems(spec: LabSpec): SpecProblem[] {
   const claims = new Map<string, Claim>();
   const claim = (path: string, ip: string): boolean => {
     const first = claims.get(ip);
+    const d = derived.get(path);
     if (first) {
-      add(path, ip, `duplicates the address of ${first.path}`, "every member needs its own address");
+      const whose = `the address of ${first.path}${first.derived ? " (its default)" : ""}`;
+      if (d) add(path, undefined, `${defaultText(d, ip)}, which duplicates ${whose}`, "give one of them an explicit ip");
+      else add(path, ip, `duplicates ${whose}`, "every member needs its own address");
       return false;
     }
-    claims.set(ip, { path, ip });
+    claims.set(ip, { path, ip, derived: d !== undefined });
     return true;
   };
 
-  // Gateways.
+  // Gateways. A derived one is the zone's first host address: usable whenever the zone's size is
+  // (which is reported above otherwise).
   for (const z of zoneNames) {
     const net = parseCidr(spec.zones[z].cidr);
     const gw = spec.zones[z].gateway;
+    if (derived.has(`zones.${z}.gateway`) && net.prefix > 29) continue;
     if (!cidrContains(net, gw)) add(`zones.${z}.gateway`, gw, `must lie inside zones.${z}.cidr (${net.text})`, "the gateway is pfSense's address in the zone");
     else if (isNetworkOrBroadcast(net, gw)) add(`zones.${z}.gateway`, gw, "must not be the network or broadcast address", "use a host address such as .1");
     else claim(`zones.${z}.gateway`, gw);
@@ -297,6 +314,18 @@ export function semanticProblems(spec: LabSpec): SpecProblem[] {
   // Returns whether the address is usable, so follow-up checks stay quiet about a reported mistake.
   const memberIp = (path: string, ip: string, zone: (typeof zoneNames)[number]): boolean => {
     const net = parseCidr(spec.zones[zone].cidr);
+    const d = derived.get(path);
+    if (d) {
+      // A derived address is inside the zone by construction unless its offset runs past the end.
+      const gwDerived = derived.has(`zones.${zone}.gateway`) ? ` (zones.${zone}.gateway defaults to the first host address)` : "";
+      const last = cidrSize(net) - (net.prefix < 31 ? 2 : 1);
+      if (d.offset > last) {
+        add(path, undefined, `has no default inside zones.${zone}.cidr (${net.text}): ${d.how} is host offset ${d.offset}, past the last host address (offset ${last})`, `give it an ip, or make zones.${zone}.cidr larger`);
+      } else if (ip === spec.zones[zone].gateway) {
+        add(path, undefined, `${defaultText(d, ip)}, which is zones.${zone}.gateway${gwDerived}`, "give it an ip, or set the gateway to another address");
+      } else return claim(path, ip);
+      return false;
+    }
     if (!cidrContains(net, ip)) add(path, ip, `must lie inside zones.${zone}.cidr (${net.text})`, `pick a free address in ${net.text}`);
     else if (isNetworkOrBroadcast(net, ip)) add(path, ip, "must not be the network or broadcast address", `pick a host address in ${net.text}`);
     else if (ip === spec.zones[zone].gateway) add(path, ip, `must not equal zones.${zone}.gateway`, "the gateway address belongs to pfSense");
@@ -305,28 +334,34 @@ export function semanticProblems(spec: LabSpec): SpecProblem[] {
   };
 
   const names: { path: string; name: string }[] = [{ path: "firewall.name", name: spec.firewall.name }];
-  const vmIds: { path: string; id: number; explicit: boolean }[] = [{ path: "firewall.vmId", id: spec.firewall.vmId, explicit: true }];
+  // In list order, whenever a member's address is checked: a slot per member, empty without an id.
+  const vmIds: ({ path: string; id: number; explicit: boolean } | undefined)[] = [{ path: "firewall.vmId", id: spec.firewall.vmId, explicit: true }];
   checkNode("firewall.node", spec.firewall.node);
   checkSize("firewall.size", spec.firewall.size, "firewall");
 
   // VM ids: explicit, or zone base + host offset for a usable address.
-  const vmIdFor = (path: string, zone: "mgmt" | "dmz" | "srv", ip: string, ipOk: boolean, explicit: number | undefined) => {
-    if (explicit !== undefined) return vmIds.push({ path: `${path}.vmId`, id: explicit, explicit: true });
+  const vmIdFor = (slot: number, path: string, zone: "mgmt" | "dmz" | "srv", ip: string, ipOk: boolean, explicit: number | undefined) => {
+    if (explicit !== undefined) return (vmIds[slot] = { path: `${path}.vmId`, id: explicit, explicit: true });
     if (!ipOk) return;
     const id = defaultVmId(zone, hostOffset(parseCidr(spec.zones[zone].cidr), ip));
     if (id === undefined) add(`${path}.vmId`, undefined, `is required for addresses ${ZONE_VM_ID_SPAN} or more past the zone's network address`, "set vmId explicitly; defaults are zone base + host offset");
-    else vmIds.push({ path, id, explicit: false });
+    else vmIds[slot] = { path, id, explicit: false };
   };
 
+  // Members whose address is a default are checked after every written address has been claimed:
+  // a written address wins, and a clash is reported at the default.
+  const deferred: (() => void)[] = [];
   spec.hosts.forEach((h, i) => {
     const p = `hosts[${i}]`;
     names.push({ path: `${p}.name`, name: h.name });
     const home = ROLE_ZONE[h.role];
     if (h.zone !== home) add(`${p}.zone`, h.zone, `must be "${home}" for role ${h.role}`, ROLE_ZONE_HINT[h.role]);
-    const ipOk = memberIp(`${p}.ip`, h.ip, h.zone);
+    const slot = vmIds.push(undefined) - 1;
+    const address = () => vmIdFor(slot, p, h.zone, h.ip, memberIp(`${p}.ip`, h.ip, h.zone), h.vmId);
+    if (derived.has(`${p}.ip`)) deferred.push(address);
+    else address();
     checkNode(`${p}.node`, h.node);
     checkSize(`${p}.size`, h.size ?? DEFAULT_HOST_SIZES[h.role], h.role);
-    vmIdFor(p, h.zone, h.ip, ipOk, h.vmId);
   });
 
   const t = spec.talos;
@@ -336,15 +371,26 @@ export function semanticProblems(spec: LabSpec): SpecProblem[] {
     ...t.controlPlanes.map((n, i) => ({ n, p: `talos.controlPlanes[${i}]`, kind: "controlPlane" as const })),
     ...t.workers.map((n, i) => ({ n, p: `talos.workers[${i}]`, kind: "worker" as const })),
   ];
+  const vipDerived = derived.has("talos.vip");
   for (const { n, p, kind } of talosNodes) {
     names.push({ path: `${p}.name`, name: n.name });
-    const ipOk =
-      n.ip === t.vip
-        ? (add(`${p}.ip`, n.ip, "must not equal talos.vip", "the VIP floats between control planes; give each node its own address"), false)
-        : memberIp(`${p}.ip`, n.ip, "srv");
+    const d = derived.get(`${p}.ip`);
+    const slot = vmIds.push(undefined) - 1;
+    const address = () => {
+      // A derived VIP is claimed after the nodes (a written node address wins over it).
+      const ipOk =
+        n.ip === t.vip && !vipDerived
+          ? (d
+              ? add(`${p}.ip`, undefined, `${defaultText(d, n.ip)}, which equals talos.vip`, "give the node an ip; the VIP floats between control planes")
+              : add(`${p}.ip`, n.ip, "must not equal talos.vip", "the VIP floats between control planes; give each node its own address"),
+            false)
+          : memberIp(`${p}.ip`, n.ip, "srv");
+      vmIdFor(slot, p, "srv", n.ip, ipOk, n.vmId);
+    };
+    if (d) deferred.push(address);
+    else address();
     checkNode(`${p}.node`, n.node);
     if (n.size) checkSize(`${p}.size`, n.size, kind);
-    vmIdFor(p, "srv", n.ip, ipOk, n.vmId);
   }
   const K8S_RANGE = KUBERNETES_MINORS_BY_TALOS;
   const talosMinorText = talosMinorOf(t.version);
@@ -370,7 +416,9 @@ export function semanticProblems(spec: LabSpec): SpecProblem[] {
   } else if (t.controlPlanes.length % 2 === 0 && !t.allowEvenControlPlanes) {
     add("talos.controlPlanes", t.controlPlanes.map((c) => c.name), `has an even count (${t.controlPlanes.length})`, "etcd tolerates no more failures than with one fewer; use an odd count or set talos.allowEvenControlPlanes: true");
   }
-  memberIp("talos.vip", t.vip, "srv");
+  if (!vipDerived) memberIp("talos.vip", t.vip, "srv");
+  for (const address of deferred) address();
+  if (vipDerived) memberIp("talos.vip", t.vip, "srv");
 
   // Zones that span Proxmox nodes: a Linux bridge without a port exists on its own node only, so every
   // node a zone's VMs (pfSense included) run on needs an uplink port on the zone's bridge.
@@ -416,6 +464,10 @@ export function semanticProblems(spec: LabSpec): SpecProblem[] {
   if (!reg) add("registry.host", spec.registry.host, "must name a host of the spec", "the MGMT host with role registry, e.g. registry");
   else if (reg.zone !== "mgmt" || reg.role !== "registry") add("registry.host", spec.registry.host, "must be a host with zone mgmt and role registry", "Harbor and the Image Factory run in MGMT");
   const registryOk = reg !== undefined && reg.zone === "mgmt" && reg.role === "registry";
+  if (spec.registry.fqdn.length > 253) {
+    // Only a default can be this long: a written fqdn is checked by the schema.
+    add("registry.fqdn", undefined, `defaults to <registry.host>.<zones.mgmt.domain>, ${spec.registry.fqdn.length} characters, more than a DNS name's 253`, "set registry.fqdn, or use a shorter zones.mgmt.domain");
+  }
   spec.hosts.forEach((h, i) => {
     if (registryOk && h.role === "registry" && h.name !== spec.registry.host) {
       add(`hosts[${i}].role`, h.role, `must not be registry: registry.host names ${spec.registry.host}`, "the lab runs one Harbor and Image Factory; give this host the role client, or point registry.host at it");
@@ -457,7 +509,7 @@ export function semanticProblems(spec: LabSpec): SpecProblem[] {
     }
   }
   const idOf = (v: { path: string; explicit: boolean }) => (v.explicit ? v.path : `the default VM id of ${v.path}`);
-  firstBy(vmIds, (v) => v.id, (d, f) =>
+  firstBy(vmIds.filter((v) => v !== undefined), (v) => v.id, (d, f) =>
     add(d.explicit ? d.path : `${d.path}.vmId`, d.id, `duplicates ${idOf(f)}`, "every VM needs its own Proxmox id; set vmId explicitly"),
   );
 
@@ -591,8 +643,10 @@ function mergeSpans(spans: [number, number][]): [number, number][] {
 }
 
 /**
- * Parses and validates a spec. Returns the spec with defaults filled in, or throws one SpecError
- * that lists every problem found.
+ * Parses and validates a spec. Returns the spec with every default filled in, the derived ones
+ * included (member addresses, the VIP and the zones' gateways from the zones' subnets, the zones'
+ * domains, the registry's name), or throws one SpecError that lists every problem found, a derived
+ * address that does not fit its zone or clashes with another among them.
  */
 export function validateLabSpec(input: unknown): LabSpec {
   const loop = cyclePath(input);
@@ -605,65 +659,90 @@ export function validateLabSpec(input: unknown): LabSpec {
   if (tokens.length) throw new SpecError(tokens);
   const parsed = LabSpecSchema.safeParse(input ?? {}, { reportInput: true });
   if (parsed.success) {
-    const problems = semanticProblems(parsed.data);
-    if (problems.length === 0) problems.push(...flowProblems(parsed.data));
+    const { spec, derived } = resolveLabDefaults(parsed.data);
+    const problems = semanticProblems(spec, derived);
+    if (problems.length === 0) problems.push(...flowProblems(spec));
     if (problems.length > 0) throw new SpecError(problems);
-    return parsed.data;
+    return spec;
   }
   throw new SpecError([...zodProblems(parsed.error, input), ...crossFieldProblemsDespite(parsed.error, input)]);
 }
 
+/** A member address inside a list (`hosts[1].ip`): dropping it would make a default stand in. */
+const MEMBER_IP = /^(hosts|talos\.controlPlanes|talos\.workers)\[\d+\]\.ip$/;
+
 /**
  * Cross-field problems of a spec whose shape is broken, so that one run reports them too. Failing
  * fields are dropped (their defaults stand in); list entries that still fail, such as a node whose
- * address is malformed, are left out; the rest is checked, with list indexes mapped back to the
- * user's file, and problems that involve anything dropped are not reported.
+ * address is malformed (a derived address would only stand in for it to clash), are left out; the rest
+ * is checked, with list indexes mapped back to the user's file, and problems that involve anything
+ * dropped are not reported.
  */
 function crossFieldProblemsDespite(error: z.ZodError, input: unknown): SpecProblem[] {
   if (input === null || typeof input !== "object" || Array.isArray(input)) return [];
   const repaired = structuredClone(input) as Record<PropertyKey, unknown>;
   const dropped = new Set<string>();
+  // Entries to leave out of lists, by list path.
+  const removed = new Map<string, Set<number>>();
+  const remove = (path: readonly PropertyKey[], at: number) => {
+    const list = pathText(path.slice(0, at));
+    const indexes = removed.get(list) ?? new Set<number>();
+    indexes.add(path[at] as number);
+    removed.set(list, indexes);
+    dropped.add(pathText(path.slice(0, at + 1)));
+  };
   for (const issue of error.issues) {
     const paths = issue.code === "unrecognized_keys" ? issue.keys.map((k) => [...issue.path, k]) : [issue.path];
     for (const path of paths) {
       if (path.length === 0) return [];
+      dropped.add(pathText(path));
+      if (MEMBER_IP.test(pathText(path))) {
+        remove(path, path.length - 2);
+        continue;
+      }
       const parent = lookup(repaired, path.slice(0, -1));
       if (parent === null || typeof parent !== "object") return [];
       delete (parent as Record<PropertyKey, unknown>)[path[path.length - 1]];
-      dropped.add(pathText(path));
     }
   }
   let again = LabSpecSchema.safeParse(repaired);
-  // Entries removed from lists, by list path: original index of each entry that is left.
-  const kept = new Map<string, number[]>();
   if (!again.success) {
-    const removed = new Map<string, Set<number>>();
     for (const issue of again.error.issues) {
       const at = issue.path.findIndex((k) => typeof k === "number");
       if (at < 0) return [];
-      const list = pathText(issue.path.slice(0, at));
-      const indexes = removed.get(list) ?? new Set<number>();
-      indexes.add(issue.path[at] as number);
-      removed.set(list, indexes);
-      dropped.add(pathText(issue.path.slice(0, at + 1)));
+      remove(issue.path, at);
     }
-    for (const [list, indexes] of removed) {
-      const arr = lookup(repaired, listPath(list));
-      if (!Array.isArray(arr)) return [];
-      const keep = arr.map((_, i) => i).filter((i) => !indexes.has(i));
-      const rest = keep.map((i) => arr[i]);
-      arr.length = 0;
-      arr.push(...rest);
-      kept.set(list, keep);
-    }
-    again = LabSpecSchema.safeParse(repaired);
-    if (!again.success) return [];
   }
+  // Original index of each entry that is left, by list path.
+  const kept = new Map<string, number[]>();
+  // Lists that lost an entry without an address: the derived addresses after it would move.
+  const shifted = new Set<string>();
+  for (const [list, indexes] of removed) {
+    const arr = lookup(repaired, listPath(list));
+    if (!Array.isArray(arr)) return [];
+    if ([...indexes].some((i) => lookup(arr, [i, "ip"]) === undefined)) shifted.add(list);
+    const keep = arr.map((_, i) => i).filter((i) => !indexes.has(i));
+    const rest = keep.map((i) => arr[i]);
+    arr.length = 0;
+    arr.push(...rest);
+    kept.set(list, keep);
+  }
+  if (removed.size > 0) again = LabSpecSchema.safeParse(repaired);
+  if (!again.success) return [];
   const original = (text: string) =>
     text.replace(/([A-Za-z.]+)\[(\d+)\]/g, (whole, list: string, i: string) => {
       const map = kept.get(list);
       return map ? `${list}[${map[Number(i)] ?? i}]` : whole;
     });
+  const { spec, derived } = resolveLabDefaults(again.data);
+  for (const path of derived.keys()) {
+    const m = /^(.*)\[\d+\]\.ip$/.exec(path);
+    if (m && shifted.has(m[1])) {
+      const entry = original(path.slice(0, -".ip".length));
+      dropped.add(`${entry}.ip`);
+      dropped.add(`${entry}.vmId`);
+    }
+  }
   // A problem that involves a dropped field (by its path, or a path its message names) is not reported.
   // ... and a problem about a whole list (hosts) when one of its entries was dropped.
   const droppedList = new Set([...dropped].flatMap((d) => prefixesOf(d).slice(0, -1)));
@@ -672,7 +751,7 @@ function crossFieldProblemsDespite(error: z.ZodError, input: unknown): SpecProbl
     [path, ...(message.match(/[A-Za-z][A-Za-z0-9]*(?:\.[A-Za-z][A-Za-z0-9]*|\[\d+\])+/g) ?? [])].some((p) =>
       prefixesOf(p).some((q) => dropped.has(q)),
     );
-  return semanticProblems(again.data)
+  return semanticProblems(spec, derived)
     .map((p) => ({ ...p, path: original(p.path), message: original(p.message) }))
     .filter((p) => !involvesDropped(p.path, p.message));
 }
