@@ -79,12 +79,11 @@ export function resolveLabDefaults(parsed: ParsedLabSpec): ResolvedDefaults {
   };
 
   const zone = (name: InternalZone): ZoneSpec => {
-    const z = parsed.zones[name];
-    return {
-      ...z,
-      gateway: z.gateway ?? at(`zones.${name}.gateway`, name, DEFAULT_GATEWAY_OFFSET, "the first host address"),
-      domain: z.domain ?? `${name}.${DEFAULT_DOMAIN_SUFFIX}`,
-    };
+    const { bridge, vlan, cidr, ...rest } = parsed.zones[name];
+    const gateway = rest.gateway ?? at(`zones.${name}.gateway`, name, DEFAULT_GATEWAY_OFFSET, "the first host address");
+    const domain = rest.domain ?? `${name}.${DEFAULT_DOMAIN_SUFFIX}`;
+    // Keys in the schema's order, as if the user had written them.
+    return Object.assign(vlan === undefined ? { bridge, cidr, gateway, domain } : { bridge, vlan, cidr, gateway, domain }, rest, { gateway, domain });
   };
   const zones = { ...parsed.zones, mgmt: zone("mgmt"), dmz: zone("dmz"), srv: zone("srv") };
 
