@@ -182,6 +182,21 @@ describe("written values win", () => {
     expect(spec.hosts[0].ip).toBe("192.168.100.11");
   });
 
+  it("with a shape problem elsewhere, still reports a default that does not fit", () => {
+    expect(problemLines({ name: "Lab", talos: { workers: [{ name: "w-1" }, { name: "w-2", ip: "10.10.100.21" }] } })).toEqual([
+      `name: "Lab" — must be a name (lower-case letters, digits and '-', 1-63 characters, starting with a letter and not ending in '-'; it is a host name and part of terraform identifiers)`,
+      "talos.workers[0].ip: (missing) — defaults to 10.10.100.21 (worker offset 21 + 0 in zones.srv.cidr), which duplicates the address of talos.workers[1].ip (give one of them an explicit ip)",
+    ]);
+  });
+
+  it("does not guess at defaults that a broken entry before them would move", () => {
+    // Once w_1 is fixed it takes .21 and clashes with w-3; w-2's default is .22 then, so nothing is
+    // said about w-2 while w_1 is left out.
+    expect(problemLines({ talos: { workers: [{ name: "w_1" }, { name: "w-2" }, { name: "w-3", ip: "10.10.100.21" }] } })).toEqual([
+      `talos.workers[0].name: "w_1" — must be a name (lower-case letters, digits and '-', 1-63 characters, starting with a letter and not ending in '-'; it is a host name and part of terraform identifiers)`,
+    ]);
+  });
+
   it("a malformed written address is reported, not replaced by a default", () => {
     expect(problemLines({ talos: { workers: [{ name: "w-1", ip: "10.10.100.300" }, { name: "w-2" }] } })).toEqual([
       'talos.workers[0].ip: "10.10.100.300" — must be an IPv4 address (dotted quad such as 10.10.100.11, without a prefix length)',
