@@ -39,7 +39,8 @@ describe("npm run synth", () => {
     expect(r.stderr.trim().split("\n")).toEqual([
       "the lab spec has 3 problems:",
       `  talos.clusterName: "Lab_1" — must be a DNS label (lower-case letters, digits and '-', 1-63 characters, no leading or trailing '-')`,
-      `  talos.controlPlanes[0].ip: "10.10.100.11" — must not equal talos.vip (the VIP floats between control planes; give each node its own address)`,
+      // the control planes' addresses are defaults, so the written VIP wins and the default is named
+      `  talos.controlPlanes[0].ip: (missing) — defaults to 10.10.100.11 (controlPlane offset 11 + 0 in zones.srv.cidr), which equals talos.vip (give the node an ip; the VIP floats between control planes)`,
       `  bgp.clusterAs: 65000 — must differ from bgp.firewallAs (pfSense and Calico peer over eBGP)`,
     ]);
     expect(r.stderr).not.toMatch(/\n\s+at /);

@@ -33,7 +33,8 @@ export { assertSeparation, labNetworks, violationProblem } from "./policy/separa
 export { AddressSet } from "./policy/address-set";
 
 // The spec
-export { LabSpecSchema, LabSpec, LabSpecInput, VmSize, HostSpec, TalosNodeSpec, ZoneSpec, FlowSpec, HostRole, referenceLab } from "./input/lab-spec";
+export { LabSpecSchema, LabSpec, LabSpecInput, ParsedLabSpec, VmSize, HostSpec, TalosNodeSpec, ZoneSpec, FlowSpec, HostRole } from "./input/lab-spec";
+export { AddressRole, HostOffsetOf, DEFAULT_HOST_OFFSETS, DEFAULT_VIP_OFFSET, DEFAULT_GATEWAY_OFFSET, DEFAULT_DOMAIN_SUFFIX, defaultHostOffset } from "./input/defaults";
 export { validateLabSpec, MINIMUM_SIZES, RESERVED_NAMES } from "./input/validate";
 export { SpecError, SpecProblem } from "./input/spec-error";
 export { loadLabSpec } from "./input/load";
@@ -41,7 +42,7 @@ export { labSpecJsonSchema } from "./input/json-schema";
 
 // The model (pure)
 export { LabModel, VmPlan, ZoneModel, NicPlan, ZoneName, ModuleName, VmRole, GuestOs, FIREWALL_NIC_ORDER } from "./model/lab-model";
-export { buildLabModel } from "./lab/build";
+export { buildLabModel, referenceLab } from "./lab/build";
 export { Flow, FlowTable, Protocol, ResolvedEndpoint } from "./model/flows";
 export { labFlows, componentFlows, runnerHost } from "./model/lab-flows";
 export { ServiceDescriptor, ServiceCatalog, ServiceContext, ServiceFlow, ServiceUserData, ServiceVariable, MinimumSize } from "./model/service";

@@ -2,9 +2,11 @@ import { z } from "zod";
 import { cidrProblem, isIpv4 } from "../model/addressing";
 
 /**
- * The typed description of a lab. Shape only: every field carries its default here so that a YAML file
- * names just what differs from the reference lab. Cross-field rules (addresses inside their zone, no
- * overlaps, …) live in validate.ts, which reports every problem in one pass.
+ * The typed description of a lab. Shape only: every field carries its fixed default here so that a YAML
+ * file names just what differs from the reference lab. Defaults that follow from other fields (member
+ * addresses, the VIP and the gateways from the zones' subnets; domains and the registry's name) are
+ * filled in by defaults.ts; cross-field rules (addresses inside their zone, no overlaps, …) live in
+ * validate.ts, which reports every problem in one pass.
  */
 
 /** Issue text for a broken rule: "rule (hint)"; the path and value are added when reported. */
@@ -178,32 +180,19 @@ export const ZoneSchema = z.strictObject({
     .refine((n) => n >= 1 && n <= 4094, { message: ruleText("must be a VLAN id", "1-4094") })
     .optional().describe("802.1Q tag on the bridge; omit for an untagged bridge"),
   cidr: cidr.describe("IPv4 subnet of the zone, e.g. 192.168.100.0/24"),
-  gateway: ipv4.describe("pfSense address in the zone (gateway, DNS and NTP for its members)"),
-  domain: dnsName.describe("DNS search domain of the zone"),
+  gateway: ipv4
+    .optional()
+    .describe("pfSense address in the zone (gateway, DNS and NTP for its members); default: the first host address of cidr"),
+  domain: dnsName.optional().describe("DNS search domain of the zone; default: <zone>.lab.internal"),
 });
 
 export const ZonesSchema = z.strictObject({
   wan: z
     .strictObject({ bridge: bridgeName.default("vmbr0").describe("existing uplink bridge (DHCP)") })
     .default({ bridge: "vmbr0" }),
-  mgmt: ZoneSchema.default({
-    bridge: "vmbr1",
-    cidr: "192.168.100.0/24",
-    gateway: "192.168.100.1",
-    domain: "mgmt.lab.internal",
-  }),
-  dmz: ZoneSchema.default({
-    bridge: "vmbr2",
-    cidr: "172.16.100.0/24",
-    gateway: "172.16.100.1",
-    domain: "dmz.lab.internal",
-  }),
-  srv: ZoneSchema.default({
-    bridge: "vmbr3",
-    cidr: "10.10.100.0/24",
-    gateway: "10.10.100.1",
-    domain: "srv.lab.internal",
-  }),
+  mgmt: ZoneSchema.default({ bridge: "vmbr1", cidr: "192.168.100.0/24" }),
+  dmz: ZoneSchema.default({ bridge: "vmbr2", cidr: "172.16.100.0/24" }),
+  srv: ZoneSchema.default({ bridge: "vmbr3", cidr: "10.10.100.0/24" }),
 });
 
 /** An Ubuntu VM in MGMT or DMZ. */
@@ -217,7 +206,9 @@ export const HostSchema = z.strictObject({
   role: name.describe(
     "the service the host runs: registry (Harbor + Image Factory), client (operator box), ingress (HAProxy), or a service registered with the lab",
   ),
-  ip: ipv4.describe("static IPv4 address inside the zone"),
+  ip: ipv4
+    .optional()
+    .describe("static IPv4 address inside the zone; default: the zone's subnet at the service's host offset (registry 11, client 20, ingress 10) plus the host's index among the zone's hosts of that role without an ip"),
   size: VmSizeSchema.optional().describe("default depends on the role"),
   node: dnsLabel.optional().describe("Proxmox node; default: the first node"),
   vmId: vmId.optional().describe("Proxmox VM id; default: zone base + host offset in the subnet"),
@@ -225,7 +216,9 @@ export const HostSchema = z.strictObject({
 
 export const TalosNodeSchema = z.strictObject({
   name,
-  ip: ipv4.describe("static IPv4 address in SRV"),
+  ip: ipv4
+    .optional()
+    .describe("static IPv4 address in SRV; default: zones.srv.cidr at host offset 11 (control planes) or 21 (workers) plus the node's index among the list's nodes without an ip"),
   node: dnsLabel.optional().describe("Proxmox node; default: control planes spread in order, workers by name hash"),
   size: VmSizeSchema.optional().describe("default: the role's size in talos.sizes"),
   vmId: vmId.optional(),
@@ -248,7 +241,7 @@ export const TalosSchema = z.strictObject({
       "machine-config contract: the Talos minor whose config model the nodes get (talos_version of the machine configuration). Default: the minor of talos.version, at most v1.13 (the newest the bound Talos provider 0.11.0 can generate), which must then equal the minor the cluster was created with; pin it here before moving talos.version to a newer minor, and move it on purpose later",
     ),
   clusterName: dnsLabel.default("talos-lab").describe("Kubernetes cluster name"),
-  vip: ipv4.default("10.10.100.10").describe("shared Layer-2 VIP of the Kubernetes API in SRV"),
+  vip: ipv4.optional().describe("shared Layer-2 VIP of the Kubernetes API in SRV; default: zones.srv.cidr at host offset 10"),
   extensions: z
     .array(
       z.string().refine((v) => /^[a-z0-9-]+\/[a-z0-9.-]+$/.test(v), {
@@ -292,17 +285,10 @@ export const TalosSchema = z.strictObject({
     .describe("accept an even number of control planes (etcd loses quorum as easily as with one fewer)"),
   controlPlanes: z
     .array(TalosNodeSchema)
-    .default([
-      { name: "talos-cp-1", ip: "10.10.100.11" },
-      { name: "talos-cp-2", ip: "10.10.100.12" },
-      { name: "talos-cp-3", ip: "10.10.100.13" },
-    ]),
+    .default([{ name: "talos-cp-1" }, { name: "talos-cp-2" }, { name: "talos-cp-3" }]),
   workers: z
     .array(TalosNodeSchema)
-    .default([
-      { name: "talos-worker-1", ip: "10.10.100.21" },
-      { name: "talos-worker-2", ip: "10.10.100.22" },
-    ]),
+    .default([{ name: "talos-worker-1" }, { name: "talos-worker-2" }]),
   sizes: z
     .strictObject({
       controlPlane: VmSizeSchema.default({ cores: 4, memoryMiB: 6144, diskGiB: 64 }),
@@ -316,7 +302,7 @@ export const TalosSchema = z.strictObject({
 
 export const RegistrySchema = z.strictObject({
   host: name.default("registry").describe("name of the MGMT host that runs Harbor and the Image Factory"),
-  fqdn: dnsName.default("registry.mgmt.lab.internal").describe("name on the lab certificate"),
+  fqdn: dnsName.optional().describe("name on the lab certificate; default: <registry.host>.<zones.mgmt.domain>"),
   factoryPort: z
     .number()
     .int()
@@ -491,8 +477,9 @@ export const StateSchema = z.strictObject({
 
 /**
  * The zod schema of a lab spec: parses what a user writes ({@link LabSpecInput}) into a
- * {@link LabSpec} with every default filled in. Shape only; {@link validateLabSpec} adds the
- * cross-field rules.
+ * {@link ParsedLabSpec} with every fixed default filled in. Shape only; {@link validateLabSpec} adds
+ * the defaults that derive from other fields (addresses from the zones' subnets, names from their
+ * domains) and the cross-field rules, and returns a {@link LabSpec}.
  */
 export const LabSpecSchema = z
   .strictObject({
@@ -502,9 +489,9 @@ export const LabSpecSchema = z
     zones: ZonesSchema.default(ZonesSchema.parse({})),
     firewall: FirewallSchema.default(FirewallSchema.parse({})),
     hosts: z.array(HostSchema).default([
-      { name: "registry", zone: "mgmt", role: "registry", ip: "192.168.100.11" },
-      { name: "mgmt-client", zone: "mgmt", role: "client", ip: "192.168.100.20" },
-      { name: "haproxy-ingress-1", zone: "dmz", role: "ingress", ip: "172.16.100.10" },
+      { name: "registry", zone: "mgmt", role: "registry" },
+      { name: "mgmt-client", zone: "mgmt", role: "client" },
+      { name: "haproxy-ingress-1", zone: "dmz", role: "ingress" },
     ]),
     talos: TalosSchema.default(TalosSchema.parse({})),
     registry: RegistrySchema.default(RegistrySchema.parse({})),
@@ -520,16 +507,34 @@ export const LabSpecSchema = z
 
 /** What a user writes (every field optional where a default exists). */
 export type LabSpecInput = z.input<typeof LabSpecSchema>;
-/** A spec with every default filled in. */
-export type LabSpec = z.output<typeof LabSpecSchema>;
+/**
+ * What {@link LabSpecSchema} parses a spec into: the fixed defaults filled in, the derived ones
+ * (addresses, the zones' gateways and domains, the registry's name) still open where the user left
+ * them out. {@link validateLabSpec} turns it into a {@link LabSpec}.
+ */
+export type ParsedLabSpec = z.output<typeof LabSpecSchema>;
 /** A VM size: vCPU cores, memory in MiB and boot disk in GiB. */
 export type VmSize = z.output<typeof VmSizeSchema>;
-/** An Ubuntu VM in MGMT or DMZ, as the spec declares it (`hosts[]`). */
-export type HostSpec = z.output<typeof HostSchema>;
-/** A Talos node, as the spec declares it (`talos.controlPlanes[]`, `talos.workers[]`). */
-export type TalosNodeSpec = z.output<typeof TalosNodeSchema>;
-/** An internal zone (MGMT, DMZ or SRV): bridge, optional VLAN, subnet, gateway and DNS domain. */
-export type ZoneSpec = z.output<typeof ZoneSchema>;
+/** An Ubuntu VM in MGMT or DMZ (`hosts[]`), its address resolved. */
+export type HostSpec = Omit<z.output<typeof HostSchema>, "ip"> & { ip: string };
+/** A Talos node (`talos.controlPlanes[]`, `talos.workers[]`), its address resolved. */
+export type TalosNodeSpec = Omit<z.output<typeof TalosNodeSchema>, "ip"> & { ip: string };
+/** An internal zone (MGMT, DMZ or SRV): bridge, optional VLAN, subnet, and the resolved gateway and DNS domain. */
+export type ZoneSpec = Omit<z.output<typeof ZoneSchema>, "gateway" | "domain"> & { gateway: string; domain: string };
+/**
+ * A validated spec with every default filled in, the derived ones included: what
+ * {@link validateLabSpec} returns and the constructs and the model read.
+ */
+export type LabSpec = Omit<ParsedLabSpec, "zones" | "hosts" | "talos" | "registry"> & {
+  zones: Omit<ParsedLabSpec["zones"], "mgmt" | "dmz" | "srv"> & { mgmt: ZoneSpec; dmz: ZoneSpec; srv: ZoneSpec };
+  hosts: HostSpec[];
+  talos: Omit<ParsedLabSpec["talos"], "vip" | "controlPlanes" | "workers"> & {
+    vip: string;
+    controlPlanes: TalosNodeSpec[];
+    workers: TalosNodeSpec[];
+  };
+  registry: Omit<ParsedLabSpec["registry"], "fqdn"> & { fqdn: string };
+};
 /** An extra network flow the spec allows (`flows[]`), beyond the ones the components declare. */
 export type FlowSpec = z.output<typeof FlowSchema>;
 /**
@@ -538,7 +543,3 @@ export type FlowSpec = z.output<typeof FlowSchema>;
  */
 export type HostRole = string;
 
-/** The reference lab of the design (every default filled in): what `npm run synth` builds. */
-export function referenceLab(): LabSpec {
-  return LabSpecSchema.parse({});
-}

@@ -2,6 +2,7 @@ import { KUBERNETES_MINORS_BY_TALOS, TALOS_PROVIDER_MAX_CONTRACT, talosMinorNumb
 import { z } from "zod";
 import {
   cidrContains,
+  cidrSize,
   cidrsOverlap,
   hostOffset,
   Ipv4Cidr,
@@ -14,6 +15,7 @@ import { planLab } from "../model/lab-model";
 import type { ServiceCatalog } from "../model/service";
 import { serviceCatalog } from "../services";
 import { defaultVmId, placeByName, placeControlPlane, ZONE_VM_ID_SPAN } from "../model/placement";
+import { DerivedAddress, resolveLabDefaults } from "./defaults";
 import { FlowSpec, LabSpec, LabSpecSchema, ruleText, VmSize } from "./lab-spec";
 import { pathText, SpecError, SpecProblem } from "./spec-error";
 
@@ -172,13 +174,28 @@ export const RESERVED_NAMES = FLOW_KEYWORDS;
 interface Claim {
   readonly path: string;
   readonly ip: string;
+  /** The address is a default (the spec does not give it). */
+  readonly derived: boolean;
 }
 
-/** Cross-field rules the shape cannot express. Runs on a spec that parsed. */
-export function semanticProblems(spec: LabSpec, services: ServiceCatalog = serviceCatalog()): SpecProblem[] {
+const NO_DERIVED: ReadonlyMap<string, DerivedAddress> = new Map();
+
+/**
+ * Cross-field rules the shape cannot express. Runs on a spec that parsed, its derived defaults filled
+ * in; `derived` names the addresses nobody wrote (see resolveLabDefaults), whose problems are
+ * reported as problems of the default: at the missing field, saying where the address came from.
+ * `services` are the roles hosts may name.
+ */
+export function semanticProblems(
+  spec: LabSpec,
+  derived: ReadonlyMap<string, DerivedAddress> = NO_DERIVED,
+  services: ServiceCatalog = serviceCatalog(),
+): SpecProblem[] {
   const problems: SpecProblem[] = [];
   const add = (path: string, value: unknown, rule: string, hint: string) =>
     problems.push({ path, value, message: ruleText(rule, hint) });
+  /** "defaults to 10.10.100.21 (worker offset 21 + 0 in zones.srv.cidr)", for a derived address. */
+  const defaultText = (d: DerivedAddress, ip: string) => `defaults to ${ip} (${d.how} in zones.${d.zone}.cidr)`;
 
   // Subnets: zones, pods and services must not overlap one another.
   const zoneNames = ["mgmt", "dmz", "srv"] as const;
@@ -244,18 +261,23 @@ export function semanticProblems(spec: LabSpec, services: ServiceCatalog = servi
   const claims = new Map<string, Claim>();
   const claim = (path: string, ip: string): boolean => {
     const first = claims.get(ip);
+    const d = derived.get(path);
     if (first) {
-      add(path, ip, `duplicates the address of ${first.path}`, "every member needs its own address");
+      const whose = `the address of ${first.path}${first.derived ? " (its default)" : ""}`;
+      if (d) add(path, undefined, `${defaultText(d, ip)}, which duplicates ${whose}`, "give one of them an explicit ip");
+      else add(path, ip, `duplicates ${whose}`, "every member needs its own address");
       return false;
     }
-    claims.set(ip, { path, ip });
+    claims.set(ip, { path, ip, derived: d !== undefined });
     return true;
   };
 
-  // Gateways.
+  // Gateways. A derived one is the zone's first host address: usable whenever the zone's size is
+  // (which is reported above otherwise).
   for (const z of zoneNames) {
     const net = parseCidr(spec.zones[z].cidr);
     const gw = spec.zones[z].gateway;
+    if (derived.has(`zones.${z}.gateway`) && net.prefix > 29) continue;
     if (!cidrContains(net, gw)) add(`zones.${z}.gateway`, gw, `must lie inside zones.${z}.cidr (${net.text})`, "the gateway is pfSense's address in the zone");
     else if (isNetworkOrBroadcast(net, gw)) add(`zones.${z}.gateway`, gw, "must not be the network or broadcast address", "use a host address such as .1");
     else claim(`zones.${z}.gateway`, gw);
@@ -287,6 +309,18 @@ export function semanticProblems(spec: LabSpec, services: ServiceCatalog = servi
   // Returns whether the address is usable, so follow-up checks stay quiet about a reported mistake.
   const memberIp = (path: string, ip: string, zone: (typeof zoneNames)[number]): boolean => {
     const net = parseCidr(spec.zones[zone].cidr);
+    const d = derived.get(path);
+    if (d) {
+      // A derived address is inside the zone by construction unless its offset runs past the end.
+      const gwDerived = derived.has(`zones.${zone}.gateway`) ? ` (zones.${zone}.gateway defaults to the first host address)` : "";
+      const last = cidrSize(net) - (net.prefix < 31 ? 2 : 1);
+      if (d.offset > last) {
+        add(path, undefined, `has no default inside zones.${zone}.cidr (${net.text}): ${d.how} is host offset ${d.offset}, past the last host address (offset ${last})`, `give it an ip, or make zones.${zone}.cidr larger`);
+      } else if (ip === spec.zones[zone].gateway) {
+        add(path, undefined, `${defaultText(d, ip)}, which is zones.${zone}.gateway${gwDerived}`, "give it an ip, or set the gateway to another address");
+      } else return claim(path, ip);
+      return false;
+    }
     if (!cidrContains(net, ip)) add(path, ip, `must lie inside zones.${zone}.cidr (${net.text})`, `pick a free address in ${net.text}`);
     else if (isNetworkOrBroadcast(net, ip)) add(path, ip, "must not be the network or broadcast address", `pick a host address in ${net.text}`);
     else if (ip === spec.zones[zone].gateway) add(path, ip, `must not equal zones.${zone}.gateway`, "the gateway address belongs to pfSense");
@@ -295,29 +329,36 @@ export function semanticProblems(spec: LabSpec, services: ServiceCatalog = servi
   };
 
   const names: { path: string; name: string }[] = [{ path: "firewall.name", name: spec.firewall.name }];
-  const vmIds: { path: string; id: number; explicit: boolean }[] = [{ path: "firewall.vmId", id: spec.firewall.vmId, explicit: true }];
+  // In list order, whenever a member's address is checked: a slot per member, empty without an id.
+  const vmIds: ({ path: string; id: number; explicit: boolean } | undefined)[] = [{ path: "firewall.vmId", id: spec.firewall.vmId, explicit: true }];
   checkNode("firewall.node", spec.firewall.node);
   checkSize("firewall.size", spec.firewall.size, MINIMUM_SIZES.firewall);
 
   // VM ids: explicit, or zone base + host offset for a usable address.
-  const vmIdFor = (path: string, zone: "mgmt" | "dmz" | "srv", ip: string, ipOk: boolean, explicit: number | undefined) => {
-    if (explicit !== undefined) return vmIds.push({ path: `${path}.vmId`, id: explicit, explicit: true });
+  const vmIdFor = (slot: number, path: string, zone: "mgmt" | "dmz" | "srv", ip: string, ipOk: boolean, explicit: number | undefined) => {
+    if (explicit !== undefined) return (vmIds[slot] = { path: `${path}.vmId`, id: explicit, explicit: true });
     if (!ipOk) return;
     const id = defaultVmId(zone, hostOffset(parseCidr(spec.zones[zone].cidr), ip));
     if (id === undefined) add(`${path}.vmId`, undefined, `is required for addresses ${ZONE_VM_ID_SPAN} or more past the zone's network address`, "set vmId explicitly; defaults are zone base + host offset");
-    else vmIds.push({ path, id, explicit: false });
+    else vmIds[slot] = { path, id, explicit: false };
   };
 
+  // Members whose address is a default are checked after every written address has been claimed:
+  // a written address wins, and a clash is reported at the default.
+  const deferred: (() => void)[] = [];
   spec.hosts.forEach((h, i) => {
     const p = `hosts[${i}]`;
     names.push({ path: `${p}.name`, name: h.name });
     const service = services.get(h.role);
     if (!service) add(`${p}.role`, h.role, "must be the role of a service of the lab", `known roles: ${services.roles.join(", ")}; register a ServiceDescriptor to add one`);
     else if (h.zone !== service.zone) add(`${p}.zone`, h.zone, `must be "${service.zone}" for role ${h.role}`, service.zoneReason);
-    const ipOk = memberIp(`${p}.ip`, h.ip, h.zone);
+    const slot = vmIds.push(undefined) - 1;
+    // A host of an unknown role has no default address to judge: its role is the problem.
+    const address = () => vmIdFor(slot, p, h.zone, h.ip, memberIp(`${p}.ip`, h.ip, h.zone), h.vmId);
+    if (!derived.has(`${p}.ip`)) address();
+    else if (service) deferred.push(address);
     checkNode(`${p}.node`, h.node);
     if (service) checkSize(`${p}.size`, h.size ?? service.defaultSize, service.minimumSize);
-    vmIdFor(p, h.zone, h.ip, ipOk, h.vmId);
   });
 
   const t = spec.talos;
@@ -327,15 +368,26 @@ export function semanticProblems(spec: LabSpec, services: ServiceCatalog = servi
     ...t.controlPlanes.map((n, i) => ({ n, p: `talos.controlPlanes[${i}]`, kind: "controlPlane" as const })),
     ...t.workers.map((n, i) => ({ n, p: `talos.workers[${i}]`, kind: "worker" as const })),
   ];
+  const vipDerived = derived.has("talos.vip");
   for (const { n, p, kind } of talosNodes) {
     names.push({ path: `${p}.name`, name: n.name });
-    const ipOk =
-      n.ip === t.vip
-        ? (add(`${p}.ip`, n.ip, "must not equal talos.vip", "the VIP floats between control planes; give each node its own address"), false)
-        : memberIp(`${p}.ip`, n.ip, "srv");
+    const d = derived.get(`${p}.ip`);
+    const slot = vmIds.push(undefined) - 1;
+    const address = () => {
+      // A derived VIP is claimed after the nodes (a written node address wins over it).
+      const ipOk =
+        n.ip === t.vip && !vipDerived
+          ? (d
+              ? add(`${p}.ip`, undefined, `${defaultText(d, n.ip)}, which equals talos.vip`, "give the node an ip; the VIP floats between control planes")
+              : add(`${p}.ip`, n.ip, "must not equal talos.vip", "the VIP floats between control planes; give each node its own address"),
+            false)
+          : memberIp(`${p}.ip`, n.ip, "srv");
+      vmIdFor(slot, p, "srv", n.ip, ipOk, n.vmId);
+    };
+    if (d) deferred.push(address);
+    else address();
     checkNode(`${p}.node`, n.node);
     if (n.size) checkSize(`${p}.size`, n.size, MINIMUM_SIZES[kind]);
-    vmIdFor(p, "srv", n.ip, ipOk, n.vmId);
   }
   const K8S_RANGE = KUBERNETES_MINORS_BY_TALOS;
   const talosMinorText = talosMinorOf(t.version);
@@ -361,7 +413,9 @@ export function semanticProblems(spec: LabSpec, services: ServiceCatalog = servi
   } else if (t.controlPlanes.length % 2 === 0 && !t.allowEvenControlPlanes) {
     add("talos.controlPlanes", t.controlPlanes.map((c) => c.name), `has an even count (${t.controlPlanes.length})`, "etcd tolerates no more failures than with one fewer; use an odd count or set talos.allowEvenControlPlanes: true");
   }
-  memberIp("talos.vip", t.vip, "srv");
+  if (!vipDerived) memberIp("talos.vip", t.vip, "srv");
+  for (const address of deferred) address();
+  if (vipDerived) memberIp("talos.vip", t.vip, "srv");
 
   // Zones that span Proxmox nodes: a Linux bridge without a port exists on its own node only, so every
   // node a zone's VMs (pfSense included) run on needs an uplink port on the zone's bridge.
@@ -407,6 +461,10 @@ export function semanticProblems(spec: LabSpec, services: ServiceCatalog = servi
   if (!reg) add("registry.host", spec.registry.host, "must name a host of the spec", "the MGMT host with role registry, e.g. registry");
   else if (reg.zone !== "mgmt" || reg.role !== "registry") add("registry.host", spec.registry.host, "must be a host with zone mgmt and role registry", "Harbor and the Image Factory run in MGMT");
   const registryOk = reg !== undefined && reg.zone === "mgmt" && reg.role === "registry";
+  if (spec.registry.fqdn.length > 253) {
+    // Only a default can be this long: a written fqdn is checked by the schema.
+    add("registry.fqdn", undefined, `defaults to <registry.host>.<zones.mgmt.domain>, ${spec.registry.fqdn.length} characters, more than a DNS name's 253`, "set registry.fqdn, or use a shorter zones.mgmt.domain");
+  }
   spec.hosts.forEach((h, i) => {
     if (registryOk && h.role === "registry" && h.name !== spec.registry.host) {
       add(`hosts[${i}].role`, h.role, `must not be registry: registry.host names ${spec.registry.host}`, "the lab runs one Harbor and Image Factory; give this host the role client, or point registry.host at it");
@@ -448,7 +506,7 @@ export function semanticProblems(spec: LabSpec, services: ServiceCatalog = servi
     }
   }
   const idOf = (v: { path: string; explicit: boolean }) => (v.explicit ? v.path : `the default VM id of ${v.path}`);
-  firstBy(vmIds, (v) => v.id, (d, f) =>
+  firstBy(vmIds.filter((v) => v !== undefined), (v) => v.id, (d, f) =>
     add(d.explicit ? d.path : `${d.path}.vmId`, d.id, `duplicates ${idOf(f)}`, "every VM needs its own Proxmox id; set vmId explicitly"),
   );
 
@@ -582,8 +640,10 @@ function mergeSpans(spans: [number, number][]): [number, number][] {
 }
 
 /**
- * Parses and validates a spec. Returns the spec with defaults filled in, or throws one SpecError
- * that lists every problem found.
+ * Parses and validates a spec. Returns the spec with every default filled in, the derived ones
+ * included (member addresses, the VIP and the zones' gateways from the zones' subnets, the zones'
+ * domains, the registry's name), or throws one SpecError that lists every problem found, a derived
+ * address that does not fit its zone or clashes with another among them.
  *
  * @param input - the spec as written (YAML/JSON data or a {@link LabSpecInput} object)
  * @param services - the services hosts may name in `hosts[].role`; default: the built-in ones
@@ -599,65 +659,90 @@ export function validateLabSpec(input: unknown, services: ServiceCatalog = servi
   if (tokens.length) throw new SpecError(tokens);
   const parsed = LabSpecSchema.safeParse(input ?? {}, { reportInput: true });
   if (parsed.success) {
-    const problems = semanticProblems(parsed.data, services);
-    if (problems.length === 0) problems.push(...flowProblems(parsed.data, services));
+    const { spec, derived } = resolveLabDefaults(parsed.data, (role) => services.get(role)?.hostOffset);
+    const problems = semanticProblems(spec, derived, services);
+    if (problems.length === 0) problems.push(...flowProblems(spec, services));
     if (problems.length > 0) throw new SpecError(problems);
-    return parsed.data;
+    return spec;
   }
   throw new SpecError([...zodProblems(parsed.error, input), ...crossFieldProblemsDespite(parsed.error, input, services)]);
 }
 
+/** A member address inside a list (`hosts[1].ip`): dropping it would make a default stand in. */
+const MEMBER_IP = /^(hosts|talos\.controlPlanes|talos\.workers)\[\d+\]\.ip$/;
+
 /**
  * Cross-field problems of a spec whose shape is broken, so that one run reports them too. Failing
  * fields are dropped (their defaults stand in); list entries that still fail, such as a node whose
- * address is malformed, are left out; the rest is checked, with list indexes mapped back to the
- * user's file, and problems that involve anything dropped are not reported.
+ * address is malformed (a derived address would only stand in for it to clash), are left out; the rest
+ * is checked, with list indexes mapped back to the user's file, and problems that involve anything
+ * dropped are not reported.
  */
 function crossFieldProblemsDespite(error: z.ZodError, input: unknown, services: ServiceCatalog): SpecProblem[] {
   if (input === null || typeof input !== "object" || Array.isArray(input)) return [];
   const repaired = structuredClone(input) as Record<PropertyKey, unknown>;
   const dropped = new Set<string>();
+  // Entries to leave out of lists, by list path.
+  const removed = new Map<string, Set<number>>();
+  const remove = (path: readonly PropertyKey[], at: number) => {
+    const list = pathText(path.slice(0, at));
+    const indexes = removed.get(list) ?? new Set<number>();
+    indexes.add(path[at] as number);
+    removed.set(list, indexes);
+    dropped.add(pathText(path.slice(0, at + 1)));
+  };
   for (const issue of error.issues) {
     const paths = issue.code === "unrecognized_keys" ? issue.keys.map((k) => [...issue.path, k]) : [issue.path];
     for (const path of paths) {
       if (path.length === 0) return [];
+      dropped.add(pathText(path));
+      if (MEMBER_IP.test(pathText(path))) {
+        remove(path, path.length - 2);
+        continue;
+      }
       const parent = lookup(repaired, path.slice(0, -1));
       if (parent === null || typeof parent !== "object") return [];
       delete (parent as Record<PropertyKey, unknown>)[path[path.length - 1]];
-      dropped.add(pathText(path));
     }
   }
   let again = LabSpecSchema.safeParse(repaired);
-  // Entries removed from lists, by list path: original index of each entry that is left.
-  const kept = new Map<string, number[]>();
   if (!again.success) {
-    const removed = new Map<string, Set<number>>();
     for (const issue of again.error.issues) {
       const at = issue.path.findIndex((k) => typeof k === "number");
       if (at < 0) return [];
-      const list = pathText(issue.path.slice(0, at));
-      const indexes = removed.get(list) ?? new Set<number>();
-      indexes.add(issue.path[at] as number);
-      removed.set(list, indexes);
-      dropped.add(pathText(issue.path.slice(0, at + 1)));
+      remove(issue.path, at);
     }
-    for (const [list, indexes] of removed) {
-      const arr = lookup(repaired, listPath(list));
-      if (!Array.isArray(arr)) return [];
-      const keep = arr.map((_, i) => i).filter((i) => !indexes.has(i));
-      const rest = keep.map((i) => arr[i]);
-      arr.length = 0;
-      arr.push(...rest);
-      kept.set(list, keep);
-    }
-    again = LabSpecSchema.safeParse(repaired);
-    if (!again.success) return [];
   }
+  // Original index of each entry that is left, by list path.
+  const kept = new Map<string, number[]>();
+  // Lists that lost an entry without an address: the derived addresses after it would move.
+  const shifted = new Set<string>();
+  for (const [list, indexes] of removed) {
+    const arr = lookup(repaired, listPath(list));
+    if (!Array.isArray(arr)) return [];
+    if ([...indexes].some((i) => lookup(arr, [i, "ip"]) === undefined)) shifted.add(list);
+    const keep = arr.map((_, i) => i).filter((i) => !indexes.has(i));
+    const rest = keep.map((i) => arr[i]);
+    arr.length = 0;
+    arr.push(...rest);
+    kept.set(list, keep);
+  }
+  if (removed.size > 0) again = LabSpecSchema.safeParse(repaired);
+  if (!again.success) return [];
   const original = (text: string) =>
     text.replace(/([A-Za-z.]+)\[(\d+)\]/g, (whole, list: string, i: string) => {
       const map = kept.get(list);
       return map ? `${list}[${map[Number(i)] ?? i}]` : whole;
     });
+  const { spec, derived } = resolveLabDefaults(again.data, (role) => services.get(role)?.hostOffset);
+  for (const path of derived.keys()) {
+    const m = /^(.*)\[\d+\]\.ip$/.exec(path);
+    if (m && shifted.has(m[1])) {
+      const entry = original(path.slice(0, -".ip".length));
+      dropped.add(`${entry}.ip`);
+      dropped.add(`${entry}.vmId`);
+    }
+  }
   // A problem that involves a dropped field (by its path, or a path its message names) is not reported.
   // ... and a problem about a whole list (hosts) when one of its entries was dropped.
   const droppedList = new Set([...dropped].flatMap((d) => prefixesOf(d).slice(0, -1)));
@@ -666,7 +751,7 @@ function crossFieldProblemsDespite(error: z.ZodError, input: unknown, services: 
     [path, ...(message.match(/[A-Za-z][A-Za-z0-9]*(?:\.[A-Za-z][A-Za-z0-9]*|\[\d+\])+/g) ?? [])].some((p) =>
       prefixesOf(p).some((q) => dropped.has(q)),
     );
-  return semanticProblems(again.data, services)
+  return semanticProblems(spec, derived, services)
     .map((p) => ({ ...p, path: original(p.path), message: original(p.message) }))
     .filter((p) => !involvesDropped(p.path, p.message));
 }

@@ -1,4 +1,5 @@
-import type { LabSpec } from "../input/lab-spec";
+import { resolveLabDefaults } from "../input/defaults";
+import { LabSpec, LabSpecSchema } from "../input/lab-spec";
 import { LabModel, planLab } from "../model/lab-model";
 import type { ServiceCatalog } from "../model/service";
 import { serviceCatalog } from "../services";
@@ -13,4 +14,13 @@ import { serviceCatalog } from "../services";
  */
 export function buildLabModel(spec: LabSpec, services: ServiceCatalog = serviceCatalog()): LabModel {
   return planLab(spec, services);
+}
+
+/**
+ * The reference lab of the design, every default filled in (the derived ones included): what
+ * `npm run synth` builds.
+ */
+export function referenceLab(): LabSpec {
+  const services = serviceCatalog();
+  return resolveLabDefaults(LabSpecSchema.parse({}), (role) => services.get(role)?.hostOffset).spec;
 }

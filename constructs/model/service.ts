@@ -75,6 +75,11 @@ export interface ServiceDescriptor {
    */
   readonly startupOrder: number;
   /**
+   * Where in its zone's subnet the first host without an `ip` goes (0 is the network address); the
+   * next ones follow at +1, +2, …. The lab's own: registry 11, client 20, ingress 10.
+   */
+  readonly hostOffset: number;
+  /**
    * Flows this host needs and offers, ids unique in the lab: prefix them with the host name
    * (`hostFlowId(host.name, …)`), so two hosts of one role never clash.
    */

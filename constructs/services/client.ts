@@ -15,6 +15,7 @@ export const CLIENT_SERVICE: ServiceDescriptor = {
   defaultSize: { cores: 2, memoryMiB: 4096, diskGiB: 64 },
   minimumSize: { cores: 1, memoryMiB: 1024, diskGiB: 8, source: "Ubuntu cloud image minimum" },
   startupOrder: 3,
+  hostOffset: 20,
   flows({ model: m, host: c }) {
     return [
       { id: hostFlowId(c.name, "talos-apid"), from: c.name, to: "group:talos", protocol: "tcp", ports: [50000], purpose: "operator runs talosctl against every node" },

@@ -16,6 +16,7 @@ export const INGRESS_SERVICE: ServiceDescriptor = {
   defaultSize: { cores: 2, memoryMiB: 4096, diskGiB: 32 },
   minimumSize: { cores: 1, memoryMiB: 1024, diskGiB: 8, source: "Ubuntu cloud image minimum" },
   startupOrder: 4,
+  hostOffset: 10,
   variables: {
     ingress_kubeconfig: { type: "string", sensitive: true, description: "sensitive kubeconfig of the ingress-access service account" },
   },

@@ -18,6 +18,7 @@ export const REGISTRY_SERVICE: ServiceDescriptor = {
   defaultSize: { cores: 4, memoryMiB: 8192, diskGiB: 100 },
   minimumSize: { cores: 2, memoryMiB: 4096, diskGiB: 40, source: "Harbor minimum" },
   startupOrder: 2,
+  hostOffset: 11,
   variables: {
     lab_tls_certificate: { type: "string", sensitive: false, description: "PEM chain of the registry's server certificate (Harbor and the Image Factory)" },
     lab_tls_private_key: { type: "string", sensitive: true, description: "sensitive PEM key of that certificate" },

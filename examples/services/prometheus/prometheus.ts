@@ -15,6 +15,8 @@ export const PROMETHEUS: ServiceDescriptor = {
   minimumSize: { cores: 1, memoryMiB: 2048, diskGiB: 16, source: "a small Prometheus: 2 GiB for the TSDB head, 16 GiB of retention" },
   // After the registry (2), before the Talos nodes (5) it scrapes.
   startupOrder: 3,
+  // .30 in MGMT when the spec gives the host no address.
+  hostOffset: 30,
   flows: ({ model, host }) => [
     {
       id: hostFlowId(host.name, "node-exporter"),
