@@ -1,4 +1,5 @@
 import { pfSenseHostOverrides } from "../firewall/pfsense-settings";
+import { parseEndpoint } from "../model/endpoint";
 import { FlowTable } from "../model/flows";
 import { APT_PROXY_PORT, runnerHost } from "../model/lab-flows";
 import type { ServiceVariable } from "../model/service";
@@ -128,12 +129,15 @@ export function backendEnvironment(m: LabModel): { readonly name: string; readon
 /** Whether a flow endpoint covers a concrete endpoint: the same name, its zone, or a group holding it. */
 function endpointCovers(m: LabModel, flowEnd: string, end: string): boolean {
   if (flowEnd === end) return true;
-  if (flowEnd === "group:talos" && (end === "group:controlplanes" || end === "group:workers")) return true;
-  const vm = m.vms.find((v) => v.name === end);
+  const f = parseEndpoint(flowEnd);
+  const e = parseEndpoint(end);
+  const allTalos = f?.kind === "group" && f.group === "talos";
+  if (allTalos && e?.kind === "group") return true;
+  if (e?.kind !== "host") return false;
+  const vm = m.vms.find((v) => v.name === e.name);
   if (!vm) return false;
-  if (flowEnd === `zone:${vm.module}`) return true;
-  if (flowEnd === "group:talos") return vm.role === "controlplane" || vm.role === "worker";
-  return false;
+  if (f?.kind === "zone") return f.zone === vm.module;
+  return allTalos && vm.os === "talos";
 }
 
 /** The flow a connection belongs to: endpoints the flow covers, on its protocol and a port it covers. */

@@ -1,3 +1,4 @@
+import { parseEndpoint } from "../model/endpoint";
 import { Flow, FlowTable, Protocol } from "../model/flows";
 import { LabModel, ZoneName } from "../model/lab-model";
 import { fnv1a } from "../model/placement";
@@ -139,14 +140,26 @@ export const ALIAS_NAME_MAX = 31;
 
 /** Where an endpoint sits as seen from pfSense. */
 export function segmentOf(m: LabModel, endpoint: string): Segment | "self" {
-  if (endpoint === "firewall") return "self";
-  if (endpoint === "internet" || endpoint === "proxmox") return "wan";
-  if (endpoint === "vip" || endpoint === "pods" || endpoint.startsWith("group:")) return "srv";
-  if (endpoint.startsWith("zone:")) return endpoint.slice(5) as ZoneName;
-  const vm = m.vms.find((v) => v.name === endpoint);
-  if (!vm) throw new Error(`unknown flow endpoint ${endpoint}`);
-  if (vm.module === "edge") return "self";
-  return vm.module as ZoneName;
+  const e = parseEndpoint(endpoint);
+  switch (e?.kind) {
+    case "firewall":
+      return "self";
+    case "internet":
+    case "proxmox":
+      return "wan";
+    case "vip":
+    case "pods":
+    case "group":
+      return "srv";
+    case "zone":
+      return e.zone;
+    case "host": {
+      const vm = m.vms.find((v) => v.name === e.name);
+      if (!vm) break;
+      return vm.module === "edge" ? "self" : (vm.module as ZoneName);
+    }
+  }
+  throw new Error(`unknown flow endpoint ${endpoint}`);
 }
 
 /** Alias names: letters, digits and underscores, < 32 characters, stable for a given source text. */
@@ -233,7 +246,8 @@ export function pfSenseTables(flows: FlowTable): PfSenseTables {
 
   const proxmoxAddresses = m.spec.proxmox.nodes.filter((n) => n.address !== undefined);
   const endpoint = (name: string, side: "source" | "destination", ingress: Segment): PfEndpoint => {
-    switch (name) {
+    const e = flows.endpoint(name);
+    switch (e.kind) {
       case "internet":
         return side === "source" ? { any: true } : { address: internal, not: true };
       case "firewall":
@@ -254,22 +268,24 @@ export function pfSenseTables(flows: FlowTable): PfSenseTables {
         return { address: alias("fixed:pods", { name: FIXED.pods, type: "network", entries: [{ value: m.spec.network.podCidr, detail: "Calico IP pool" }], descr: "pod network (routes from Calico via BGP)" }) };
       case "vip":
         return { address: alias("fixed:vip", { name: FIXED.vip, type: "host", entries: [{ value: m.kubernetesApi.vip, detail: "Kubernetes API VIP" }], descr: "Kubernetes API (control-plane VIP)" }) };
+      case "zone":
+        return { network: PF_INTERFACE[e.zone] };
+      case "group": {
+        const label = e.group === "talos" ? "nodes" : e.group;
+        return {
+          address: alias(name, {
+            name: aliasName("H", `talos_${label}`),
+            type: "host",
+            entries: flows.resolve(name).vms.map((v) => ({ value: v.ip!, detail: v.name })),
+            descr: `Talos ${label}`,
+          }),
+        };
+      }
+      case "host": {
+        const vm = flows.resolve(name).vms[0];
+        return { address: alias(`vm:${vm.name}`, { name: aliasName("H", vm.name), type: "host", entries: [{ value: vm.ip!, detail: vm.fqdn ?? vm.name }], descr: `${vm.name} (${vm.role})` }) };
+      }
     }
-    if (name.startsWith("zone:")) return { network: PF_INTERFACE[name.slice(5) as ZoneName] };
-    if (name.startsWith("group:")) {
-      const group = name.slice(6);
-      const vms = flows.resolve(name).vms;
-      return {
-        address: alias(name, {
-          name: aliasName("H", `talos_${group === "talos" ? "nodes" : group}`),
-          type: "host",
-          entries: vms.map((v) => ({ value: v.ip!, detail: v.name })),
-          descr: `Talos ${group === "talos" ? "nodes" : group}`,
-        }),
-      };
-    }
-    const vm = m.vms.find((v) => v.name === name)!;
-    return { address: alias(`vm:${vm.name}`, { name: aliasName("H", vm.name), type: "host", entries: [{ value: vm.ip!, detail: vm.fqdn ?? vm.name }], descr: `${vm.name} (${vm.role})` }) };
   };
 
   const portsOf = (f: Flow): string | undefined => {
@@ -325,7 +341,7 @@ export function pfSenseTables(flows: FlowTable): PfSenseTables {
     }
     const iface = PF_INTERFACE[from];
     const source = endpoint(f.from, "source", from);
-    if (from === "wan" && f.from === "internet" && to !== "self") {
+    if (from === "wan" && flows.endpoint(f.from).kind === "internet" && to !== "self") {
       // Port-forward: pfSense filters the translated packet, so the linked rule names the target.
       const target = flows.resolve(f.to).vms;
       if (target.length !== 1) throw new Error(`flow ${f.id}: a port-forward needs exactly one target host`);
@@ -370,7 +386,7 @@ export function pfSenseTables(flows: FlowTable): PfSenseTables {
         descr: truncateDescr(f.id),
         flowId: f.id,
         purpose: f.purpose,
-        ...(from === "wan" && f.from === "proxmox" ? { disableReplyTo: true } : {}),
+        ...(from === "wan" && flows.endpoint(f.from).kind === "proxmox" ? { disableReplyTo: true } : {}),
       },
       `${iface}:${f.id}`,
     );

@@ -68,9 +68,10 @@ function zoneOf(vm: VmPlan): "mgmt" | "dmz" | "srv" {
 function sourceOf(flows: FlowTable, from: string, zone: "mgmt" | "dmz" | "srv"): string | undefined {
   // "All Talos nodes" is admitted as the SRV subnet, so adding a node changes no other VM's rules;
   // pfSense's own address in it is dropped by the rule before (proxmoxFirewallRules).
-  if (from === "group:talos") return flows.model.zones.srv.cidr;
+  const e = flows.endpoint(from);
+  if (e.kind === "group" && e.group === "talos") return flows.model.zones.srv.cidr;
   const cidrs = flows.resolve(from, zone).cidrs;
-  if (from === "internet" || (from === "proxmox" && cidrs.length === 0)) return `+${OUTSIDE_LAB_IPSET}`;
+  if (e.kind === "internet" || (e.kind === "proxmox" && cidrs.length === 0)) return `+${OUTSIDE_LAB_IPSET}`;
   if (cidrs.length === 0 || cidrs.includes("0.0.0.0/0")) return undefined;
   return cidrs.map((c) => c.replace(/\/32$/, "")).join(",");
 }
@@ -87,23 +88,26 @@ function sourceOf(flows: FlowTable, from: string, zone: "mgmt" | "dmz" | "srv"):
 export function proxmoxFirewallRules(flows: FlowTable, vm: VmPlan): ProxmoxFirewallRule[] {
   const zone = zoneOf(vm);
   const intoVm = flows.flows.filter(
-    (f) => flows.reaches(f, vm) || (vm.os === "talos" && f.to === "pods"),
+    (f) => flows.reaches(f, vm) || (vm.os === "talos" && flows.endpoint(f.to).kind === "pods"),
   );
   const accept = intoVm.map(
-    (f): ProxmoxFirewallRule => ({
-      type: "in",
-      action: "ACCEPT",
-      proto: f.protocol,
-      dport: f.ports.length ? f.ports.map((p) => String(p).replace("-", ":")).join(",") : undefined,
-      source: sourceOf(flows, f.from, zone),
-      // Only what the flow targets: a rule for the node is not a rule for the pods behind it.
-      dest: f.to === "pods" ? flows.model.spec.network.podCidr : f.to === "vip" ? flows.model.kubernetesApi.vip : vm.ip,
-      // cut by code points, so a character outside the BMP is never split into a lone surrogate
-      comment: Array.from(`${f.id}: ${f.purpose}`).slice(0, 120).join(""),
-    }),
+    (f): ProxmoxFirewallRule => {
+      const to = flows.endpoint(f.to);
+      return {
+        type: "in",
+        action: "ACCEPT",
+        proto: f.protocol,
+        dport: f.ports.length ? f.ports.map((p) => String(p).replace("-", ":")).join(",") : undefined,
+        source: sourceOf(flows, f.from, zone),
+        // Only what the flow targets: a rule for the node is not a rule for the pods behind it.
+        dest: to.kind === "pods" ? flows.model.spec.network.podCidr : to.kind === "vip" ? flows.model.kubernetesApi.vip : vm.ip,
+        // cut by code points, so a character outside the BMP is never split into a lone surrogate
+        comment: Array.from(`${f.id}: ${f.purpose}`).slice(0, 120).join(""),
+      };
+    },
   );
-  const fromFirewall = accept.filter((_, i) => intoVm[i].from === "firewall");
-  const rest = accept.filter((_, i) => intoVm[i].from !== "firewall");
+  const fromFirewall = accept.filter((_, i) => flows.endpoint(intoVm[i].from).kind === "firewall");
+  const rest = accept.filter((_, i) => flows.endpoint(intoVm[i].from).kind !== "firewall");
   const gateway: ProxmoxFirewallRule = {
     type: "in",
     action: "DROP",

@@ -9,6 +9,7 @@ import {
   isNetworkOrBroadcast,
   parseCidr,
 } from "../model/addressing";
+import { FlowEndpoint, parseEndpoint } from "../model/endpoint";
 import { Flow, FLOW_GROUPS, FLOW_KEYWORDS, FLOW_ZONES } from "../model/flows";
 import { componentFlows } from "../model/lab-flows";
 import { planLab } from "../model/lab-model";
@@ -515,16 +516,17 @@ export function semanticProblems(
     ...spec.hosts.map((h) => [h.name, h.zone] as const),
     ...talosNodes.map((n) => [n.n.name, "srv"] as const),
   ]);
-  const named = new Set<string>([...FLOW_KEYWORDS, ...FLOW_GROUPS, ...FLOW_ZONES]);
   const flowIds = new Set<string>();
   spec.flows.forEach((f, i) => {
     let known = true;
+    const ends = { from: parseEndpoint(f.from), to: parseEndpoint(f.to) };
     for (const end of ["from", "to"] as const) {
       const v = f[end];
+      const e = ends[end];
       if (v === spec.firewall.name) {
         known = false;
         add(`flows[${i}].${end}`, v, "must not name the pfSense VM", "flows to or from pfSense itself use the endpoint firewall");
-      } else if (!hostZone.has(v) && !named.has(v)) {
+      } else if (e === undefined || (e.kind === "host" && !hostZone.has(e.name))) {
         known = false;
         add(`flows[${i}].${end}`, v, "is not a known flow endpoint", `a host name, ${[...FLOW_ZONES, ...FLOW_GROUPS, ...FLOW_KEYWORDS].join(", ")}`);
       }
@@ -533,27 +535,29 @@ export function semanticProblems(
     if (f.protocol !== "icmp" && f.ports.length === 0) add(`flows[${i}].ports`, f.ports, `must list at least one port for ${f.protocol}`, "a flow opens specific ports");
     if (flowIds.has(f.id)) add(`flows[${i}].id`, f.id, "is used by another flow", "flow ids must be unique");
     flowIds.add(f.id);
-    if (!known) return;
+    const from = ends.from;
+    const to = ends.to;
+    if (!known || from === undefined || to === undefined) return;
     for (const end of ["from", "to"] as const) {
-      const group = f[end];
-      const members = group === "group:workers" ? t.workers.length : group === "group:controlplanes" ? t.controlPlanes.length : undefined;
-      if (members === 0) add(`flows[${i}].${end}`, group, "names a group without members", "the lab has no VM in it; add one, or drop the flow");
+      const e = ends[end];
+      const members = e?.kind !== "group" ? undefined : e.group === "workers" ? t.workers.length : e.group === "controlplanes" ? t.controlPlanes.length : undefined;
+      if (members === 0) add(`flows[${i}].${end}`, f[end], "names a group without members", "the lab has no VM in it; add one, or drop the flow");
     }
-    const srvSide = (e: string) => e === "zone:srv" || e === "pods" || e === "vip" || e.startsWith("group:") || hostZone.get(e) === "srv";
-    const outside = (e: string) => e === "internet" || e === "proxmox";
-    if (f.from === f.to && !f.from.startsWith("zone:") && !f.from.startsWith("group:") && f.from !== "pods") {
+    const zoneOf = (e: FlowEndpoint) => (e.kind === "zone" ? e.zone : e.kind === "host" ? hostZone.get(e.name) : undefined);
+    const srvSide = (e: FlowEndpoint) => e.kind === "pods" || e.kind === "vip" || e.kind === "group" || zoneOf(e) === "srv";
+    const outside = (e: FlowEndpoint) => e.kind === "internet" || e.kind === "proxmox";
+    const who = (e: FlowEndpoint) => (e.kind === "internet" ? "the internet" : "the Proxmox hosts");
+    if (f.from === f.to && from.kind !== "zone" && from.kind !== "group" && from.kind !== "pods") {
       add(`flows[${i}].to`, f.to, "must differ from flows[].from", "a flow connects two endpoints; traffic of a host to itself never leaves it");
-    } else if (outside(f.from) && srvSide(f.to)) {
-      const who = f.from === "internet" ? "the internet" : "the Proxmox hosts";
-      add(`flows[${i}]`, `${f.from} -> ${f.to}`, `would open the SRV side to ${who}`, "nothing from the WAN side reaches SRV; the mgmt client and the DMZ ingress talk to the cluster");
-    } else if (srvSide(f.from) && outside(f.to)) {
-      const who = f.to === "internet" ? "the internet" : "the Proxmox hosts";
-      add(`flows[${i}]`, `${f.from} -> ${f.to}`, `would open the SRV side to ${who}`, "SRV never reaches the internet; mirror what it needs through the registry");
-    } else if (f.from === "internet" && hostZone.get(f.to) !== "dmz") {
+    } else if (outside(from) && srvSide(to)) {
+      add(`flows[${i}]`, `${f.from} -> ${f.to}`, `would open the SRV side to ${who(from)}`, "nothing from the WAN side reaches SRV; the mgmt client and the DMZ ingress talk to the cluster");
+    } else if (srvSide(from) && outside(to)) {
+      add(`flows[${i}]`, `${f.from} -> ${f.to}`, `would open the SRV side to ${who(to)}`, "SRV never reaches the internet; mirror what it needs through the registry");
+    } else if (from.kind === "internet" && !(to.kind === "host" && zoneOf(to) === "dmz")) {
       add(`flows[${i}].to`, f.to, "must be a DMZ host for a flow from the internet", "pfSense forwards a WAN port to one address, and only the DMZ faces the internet");
-    } else if (f.from === "internet" && f.protocol === "icmp") {
+    } else if (from.kind === "internet" && f.protocol === "icmp") {
       add(`flows[${i}].protocol`, f.protocol, "must be tcp or udp for a flow from the internet", "a WAN port-forward carries ports; icmp has none");
-    } else if (f.to === "firewall" && !(f.from === "zone:mgmt" || hostZone.get(f.from) === "mgmt")) {
+    } else if (to.kind === "firewall" && zoneOf(from) !== "mgmt") {
       add(`flows[${i}].from`, f.from, "must be in MGMT for a flow to pfSense itself", "only MGMT administers the firewall; DNS, NTP and BGP to pfSense are the lab's own flows");
     }
   });

@@ -1,4 +1,5 @@
 import type { LabModel, VmPlan, ZoneName } from "./lab-model";
+import { FlowEndpoint, parseEndpoint } from "./endpoint";
 
 /**
  * The flow model: every network flow a component of the lab needs, in one list. Everything that
@@ -52,6 +53,8 @@ export class FlowTable {
   private readonly resolved = new Map<string, ResolvedEndpoint>();
   /** Names of the VMs each endpoint stands for. */
   private readonly vmNames = new Map<string, ReadonlySet<string>>();
+  /** Parsed endpoints by text: each text is parsed once. */
+  private readonly parsed = new Map<string, FlowEndpoint>();
 
   /**
    * @param model - the lab the flows belong to (not changed afterwards: resolutions are kept)
@@ -79,6 +82,21 @@ export class FlowTable {
     return r;
   }
 
+  /**
+   * An endpoint's text parsed into its kind, once per text.
+   *
+   * @throws Error for a `zone:`/`group:` text that names no zone or group (validation refuses those)
+   */
+  endpoint(text: string): FlowEndpoint {
+    let e = this.parsed.get(text);
+    if (e === undefined) {
+      e = parseEndpoint(text);
+      if (e === undefined) throw new Error(`unknown flow endpoint ${text}`);
+      this.parsed.set(text, e);
+    }
+    return e;
+  }
+
   /** Whether a flow's destination includes the VM; constant time after the first call per endpoint. */
   reaches(flow: Flow, vm: VmPlan): boolean {
     let names = this.vmNames.get(flow.to);
@@ -93,13 +111,12 @@ export class FlowTable {
     const m = this.model;
     const talos = [...m.controlPlanes, ...m.workers];
     const hosts = (vms: readonly VmPlan[]) => ({ vms, cidrs: vms.map((v) => `${v.ip}/32`) });
-    switch (endpoint) {
-      case "group:talos":
-        return hosts(talos);
-      case "group:controlplanes":
-        return hosts(m.controlPlanes);
-      case "group:workers":
-        return hosts(m.workers);
+    const e = this.endpoint(endpoint);
+    switch (e.kind) {
+      case "group":
+        return hosts(e.group === "talos" ? talos : e.group === "controlplanes" ? m.controlPlanes : m.workers);
+      case "zone":
+        return { vms: m.vms.filter((v) => v.module === e.zone), cidrs: [m.zones[e.zone].cidr] };
       case "vip":
         // The VIP is held by one control plane at a time: traffic to it lands on a control plane.
         return { vms: m.controlPlanes, cidrs: [`${m.kubernetesApi.vip}/32`] };
@@ -115,14 +132,12 @@ export class FlowTable {
         const known = nodes.every((n) => n.address !== undefined);
         return { vms: [], cidrs: known ? nodes.map((n) => `${n.address}/32`) : [] };
       }
+      case "host": {
+        const vm = m.vms.find((v) => v.name === e.name);
+        if (!vm) throw new Error(`unknown flow endpoint ${endpoint}`);
+        return hosts([vm]);
+      }
     }
-    if (endpoint.startsWith("zone:")) {
-      const z = endpoint.slice(5) as ZoneName;
-      return { vms: m.vms.filter((v) => v.module === z), cidrs: [m.zones[z].cidr] };
-    }
-    const vm = m.vms.find((v) => v.name === endpoint);
-    if (!vm) throw new Error(`unknown flow endpoint ${endpoint}`);
-    return hosts([vm]);
   }
 
   /** Flows whose destination includes the VM. */

@@ -20,7 +20,8 @@ export interface TalosFirewallRules {
  */
 function ingressSubnets(flows: FlowTable, from: string): { subnet: string; except?: string }[] {
   const srv = flows.model.zones.srv;
-  if (from === "group:talos") return [{ subnet: srv.cidr, except: `${srv.gateway}/32` }];
+  const e = flows.endpoint(from);
+  if (e.kind === "group" && e.group === "talos") return [{ subnet: srv.cidr, except: `${srv.gateway}/32` }];
   return flows.resolve(from, "srv").cidrs.map((subnet) => ({ subnet }));
 }
 
