@@ -164,7 +164,7 @@ function flowFor(m: LabModel, flows: FlowTable, c: Omit<StepConnection, "flow" |
 export function applySteps(m: LabModel, flows: FlowTable): ApplySteps {
   const runner = runnerHost(m);
   if (!runner) throw new Error("the lab has no runner host (validation requires a client)");
-  const registry = m.hosts.find((h) => h.name === m.spec.registry.host)!;
+  const registry = m.registry;
   const factory = m.spec.registry.factoryPort;
   const local = resolveBackend(m.spec, "cdktf.out").type === "local";
   const connect = (protocol: "tcp" | "udp", from: string, to: string, port: number, why: string, lab = true): StepConnection => {
@@ -191,7 +191,7 @@ export function applySteps(m: LabModel, flows: FlowTable): ApplySteps {
   // The pfSense installer: the edge module attaches `firewall.isoFileId` (`<storage>:iso/<file>`).
   const iso = /^([^:]+):iso\/(.+)$/.exec(m.spec.firewall.isoFileId)!;
   const [isoStorage, isoFile] = [iso[1], iso[2]];
-  const pfNode = m.vms.find((v) => v.os === "pfsense")!.node;
+  const pfNode = m.firewall.node;
   const pfNodeSpec = m.spec.proxmox.nodes.find((n) => n.name === pfNode);
   const pfSsh = `root@${pfNodeSpec?.sshAddress ?? pfNodeSpec?.address ?? `<address of ${pfNode}>`}`;
 

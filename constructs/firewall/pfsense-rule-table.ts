@@ -1,6 +1,6 @@
 import { parseEndpoint } from "../model/endpoint";
 import { Flow, FlowTable, Protocol } from "../model/flows";
-import { LabModel, ZoneName } from "../model/lab-model";
+import { isMember, LabModel, ZoneName } from "../model/lab-model";
 import { fnv1a } from "../model/placement";
 
 /**
@@ -276,14 +276,15 @@ export function pfSenseTables(flows: FlowTable): PfSenseTables {
           address: alias(name, {
             name: aliasName("H", `talos_${label}`),
             type: "host",
-            entries: flows.resolve(name).vms.map((v) => ({ value: v.ip!, detail: v.name })),
+            entries: flows.resolve(name).vms.filter(isMember).map((v) => ({ value: v.ip, detail: v.name })),
             descr: `Talos ${label}`,
           }),
         };
       }
       case "host": {
         const vm = flows.resolve(name).vms[0];
-        return { address: alias(`vm:${vm.name}`, { name: aliasName("H", vm.name), type: "host", entries: [{ value: vm.ip!, detail: vm.fqdn ?? vm.name }], descr: `${vm.name} (${vm.role})` }) };
+        if (!isMember(vm)) throw new Error(`flow endpoint ${name} is not a lab host with an address`);
+        return { address: alias(`vm:${vm.name}`, { name: aliasName("H", vm.name), type: "host", entries: [{ value: vm.ip, detail: vm.fqdn }], descr: `${vm.name} (${vm.role})` }) };
       }
     }
   };
@@ -343,7 +344,7 @@ export function pfSenseTables(flows: FlowTable): PfSenseTables {
     const source = endpoint(f.from, "source", from);
     if (from === "wan" && flows.endpoint(f.from).kind === "internet" && to !== "self") {
       // Port-forward: pfSense filters the translated packet, so the linked rule names the target.
-      const target = flows.resolve(f.to).vms;
+      const target = flows.resolve(f.to).vms.filter(isMember);
       if (target.length !== 1) throw new Error(`flow ${f.id}: a port-forward needs exactly one target host`);
       for (const p of f.ports.map(portText)) {
         const id = natId(`${f.id}:${p}`);
@@ -351,7 +352,7 @@ export function pfSenseTables(flows: FlowTable): PfSenseTables {
           interface: "wan",
           protocol: f.protocol,
           externalPort: p,
-          target: target[0].ip!,
+          target: target[0].ip,
           localPort: p,
           descr: truncateDescr(`${f.id} ${p}`),
           associatedRuleId: id,

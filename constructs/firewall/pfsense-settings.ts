@@ -1,4 +1,4 @@
-import { LabModel } from "../model/lab-model";
+import { isMember, LabModel } from "../model/lab-model";
 import { cidrContains, isIpv4, parseCidr } from "../model/addressing";
 
 /**
@@ -127,10 +127,10 @@ export interface PfSenseHostOverride {
  * Domain and IP address are required and Host is optional (services_unbound_host_edit.php:69-75).
  */
 export function pfSenseHostOverrides(m: LabModel): PfSenseHostOverride[] {
-  const registry = m.hosts.find((h) => h.name === m.spec.registry.host)!;
+  const registry = m.registry;
   const names: [string, string][] = [
-    ...m.vms.filter((v) => v.fqdn && v.ip).map((v): [string, string] => [v.fqdn!, v.ip!]),
-    ...(m.spec.registry.fqdn !== registry.fqdn ? [[m.spec.registry.fqdn, registry.ip!] as [string, string]] : []),
+    ...m.vms.filter(isMember).map((v): [string, string] => [v.fqdn, v.ip]),
+    ...(m.spec.registry.fqdn !== registry.fqdn ? [[m.spec.registry.fqdn, registry.ip] as [string, string]] : []),
     [m.kubernetesApi.fqdn, m.kubernetesApi.vip],
   ];
   return names.map(([fqdn, ip]) => {

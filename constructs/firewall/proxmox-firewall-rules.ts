@@ -61,7 +61,7 @@ export function outsideLabIpset(flows: FlowTable): ProxmoxIpset {
 }
 
 function zoneOf(vm: VmPlan): "mgmt" | "dmz" | "srv" {
-  return vm.module === "edge" || vm.module === "platform" ? "srv" : vm.module;
+  return vm.module === "edge" ? "srv" : vm.module;
 }
 
 /** Where a flow may come from, as a Proxmox source (undefined: anywhere). */

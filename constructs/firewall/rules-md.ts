@@ -1,3 +1,4 @@
+import { isMember } from "../model/lab-model";
 import { FlowTable } from "../model/flows";
 import { markdownCell, markdownRow } from "../render/markdown";
 import { PFSENSE_PLAYBACK, PfSenseSettings } from "./pfsense-settings";
@@ -33,10 +34,10 @@ export function renderRulesMd(flows: FlowTable, t: PfSenseTables, settings: PfSe
   const natRows = t.portForwards.map((f) => markdownRow([`wanip:${f.externalPort}`, f.protocol, `${f.target}:${f.localPort}`, f.flowId]));
   const unfiltered = t.notFiltered.map((n) => markdownRow([`\`${n.flow.id}\``, `${n.flow.from} → ${n.flow.to} ${n.flow.protocol}/${n.flow.ports.join(",") || "-"}`, n.reason]));
 
-  const registry = m.hosts.find((h) => h.name === m.spec.registry.host)!;
+  const registry = m.registry;
   const dnsRows = [
-    ...m.vms.filter((v) => v.fqdn && v.ip).map((v) => markdownRow([v.fqdn!, v.ip!])),
-    ...(m.spec.registry.fqdn !== registry.fqdn ? [markdownRow([m.spec.registry.fqdn, registry.ip!])] : []),
+    ...m.vms.filter(isMember).map((v) => markdownRow([v.fqdn, v.ip])),
+    ...(m.spec.registry.fqdn !== registry.fqdn ? [markdownRow([m.spec.registry.fqdn, registry.ip])] : []),
     markdownRow([m.kubernetesApi.fqdn, m.kubernetesApi.vip]),
   ];
 

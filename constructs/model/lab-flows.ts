@@ -53,8 +53,8 @@ export function runnerHost(m: LabModel): VmPlan | undefined {
  */
 function runnerFlows(m: LabModel): FlowInput[] {
   const runner = runnerHost(m);
-  const registry = m.hosts.find((h) => h.name === m.spec.registry.host);
-  if (!runner || !registry) return [];
+  const registry = m.registry;
+  if (!runner) return [];
   return [
     { id: hostFlowId(runner.name, "proxmox-ssh"), from: runner.name, to: "proxmox", protocol: "tcp", ports: [22], purpose: "tofu: the bpg provider uploads snippets and files over SSH" },
     { id: hostFlowId(runner.name, "image-factory"), from: runner.name, to: registry.name, protocol: "tcp", ports: [m.spec.registry.factoryPort], purpose: "tofu: the talos provider registers the schematic" },

@@ -29,13 +29,13 @@ export interface NicPlan {
   readonly vlanId?: number;
 }
 
-/** One lab VM, resolved: where it runs, its Proxmox id, size, NICs and address. */
-export interface VmPlan {
+/** What every lab VM has, resolved: where it runs, its Proxmox id, size and NICs. */
+export interface VmPlanBase {
   /** VM name, unique in the lab; also the host name. */
   readonly name: string;
   /** What the VM is for. */
   readonly role: VmRole;
-  /** The VM's operating system. */
+  /** The VM's operating system; it tells the kinds of plan apart. */
   readonly os: GuestOs;
   /** Module that owns the VM. */
   readonly module: ModuleName;
@@ -47,20 +47,74 @@ export interface VmPlan {
   readonly size: VmSize;
   /** NICs in the order the VM sees them (pfSense: {@link FIREWALL_NIC_ORDER}). */
   readonly nics: readonly NicPlan[];
-  /** Static address with prefix (`10.10.100.11/24`); pfSense configures its own. */
-  readonly address?: string;
-  /** Static IPv4 address without prefix; absent for pfSense. */
-  readonly ip?: string;
-  /** Default gateway (pfSense's address in the VM's zone); absent for pfSense. */
-  readonly gateway?: string;
-  /** DNS search domain of the VM's zone; absent for pfSense. */
-  readonly domain?: string;
-  /** `<name>.<domain>`; absent for pfSense. */
-  readonly fqdn?: string;
   /** Proxmox start order: lower starts first (pfSense before everything). */
   readonly startupOrder: number;
   /** Proxmox tags: `talos-enclave`, the lab name, then the zone or module and the role. */
   readonly tags: readonly string[];
+}
+
+/** The pfSense VM: one NIC per segment, and no address of the lab's choosing (it configures its own). */
+export interface FirewallPlan extends VmPlanBase {
+  /** pfSense. */
+  readonly os: "pfsense";
+  /** Always `firewall`. */
+  readonly role: "firewall";
+  /** The edge module. */
+  readonly module: "edge";
+  /** pfSense has no lab-assigned address. */
+  readonly address?: undefined;
+  /** pfSense has no lab-assigned address. */
+  readonly ip?: undefined;
+  /** pfSense is the gateway. */
+  readonly gateway?: undefined;
+  /** pfSense has no search domain of the lab's. */
+  readonly domain?: undefined;
+  /** pfSense has no lab FQDN. */
+  readonly fqdn?: undefined;
+}
+
+/** A VM that is a member of one internal zone, with its static address there. */
+export interface MemberPlan extends VmPlanBase {
+  /** Ubuntu (a service's host) or Talos. */
+  readonly os: "ubuntu" | "talos";
+  /** The zone's module. */
+  readonly module: ZoneName;
+  /** Static address with prefix (`10.10.100.11/24`). */
+  readonly address: string;
+  /** Static IPv4 address without prefix. */
+  readonly ip: string;
+  /** Default gateway (pfSense's address in the VM's zone). */
+  readonly gateway: string;
+  /** DNS search domain of the VM's zone. */
+  readonly domain: string;
+  /** `<name>.<domain>`. */
+  readonly fqdn: string;
+}
+
+/** An Ubuntu VM running one service (`hosts[]`), in MGMT or DMZ. */
+export interface HostPlan extends MemberPlan {
+  /** Ubuntu. */
+  readonly os: "ubuntu";
+  /** MGMT or DMZ. */
+  readonly module: "mgmt" | "dmz";
+}
+
+/** A Talos node in SRV. */
+export interface TalosPlan extends MemberPlan {
+  /** Talos. */
+  readonly os: "talos";
+  /** Control plane or worker. */
+  readonly role: "controlplane" | "worker";
+  /** SRV. */
+  readonly module: "srv";
+}
+
+/** One lab VM, resolved: pfSense, a service's host or a Talos node (tell them apart by `os`). */
+export type VmPlan = FirewallPlan | HostPlan | TalosPlan;
+
+/** Whether a VM is a member of a zone with an address of its own (every VM but pfSense). */
+export function isMember(vm: VmPlan): vm is HostPlan | TalosPlan {
+  return vm.os !== "pfsense";
 }
 
 /** An internal zone, resolved from the spec. */
@@ -97,13 +151,15 @@ export interface LabModel {
   /** The internal zones by name. */
   readonly zones: Readonly<Record<ZoneName, ZoneModel>>;
   /** The pfSense VM. */
-  readonly firewall: VmPlan;
+  readonly firewall: FirewallPlan;
   /** The Ubuntu VMs (MGMT and DMZ), in spec order. */
-  readonly hosts: readonly VmPlan[];
+  readonly hosts: readonly HostPlan[];
+  /** The host that runs Harbor and the Image Factory (`registry.host`). */
+  readonly registry: HostPlan;
   /** The Talos control planes, in spec order. */
-  readonly controlPlanes: readonly VmPlan[];
+  readonly controlPlanes: readonly TalosPlan[];
   /** The Talos workers, in spec order. */
-  readonly workers: readonly VmPlan[];
+  readonly workers: readonly TalosPlan[];
   /** Every VM, pfSense first, then in module order; names are unique. */
   readonly vms: readonly VmPlan[];
   /** Proxmox nodes that run at least one Ubuntu VM (each downloads the cloud image once). */
@@ -177,25 +233,22 @@ export function planLab(spec: LabSpec, services: ServiceCatalog): LabModel {
   const zones = { mgmt: zoneModel(spec, "mgmt"), dmz: zoneModel(spec, "dmz"), srv: zoneModel(spec, "srv") };
   const tag = (...t: string[]) => ["talos-enclave", spec.name, ...t];
 
-  const member = (
+  const member = <R extends VmRole>(
     name: string,
-    role: VmRole,
-    os: GuestOs,
+    role: R,
     zone: ZoneModel,
     ip: string,
     node: string,
     size: VmSize,
     explicitVmId: number | undefined,
     startupOrder: number,
-  ): VmPlan => {
+  ) => {
     const cidr = parseCidr(zone.cidr);
     const vmId = explicitVmId ?? defaultVmId(zone.name, hostOffset(cidr, ip));
     if (vmId === undefined) throw new Error(`no VM id for ${name}; the spec was not validated`);
     return {
       name,
       role,
-      os,
-      module: zone.name,
       node,
       vmId,
       size,
@@ -210,7 +263,7 @@ export function planLab(spec: LabSpec, services: ServiceCatalog): LabModel {
     };
   };
 
-  const firewall: VmPlan = {
+  const firewall: FirewallPlan = {
     name: spec.firewall.name,
     role: "firewall",
     os: "pfsense",
@@ -225,14 +278,22 @@ export function planLab(spec: LabSpec, services: ServiceCatalog): LabModel {
 
   const hosts = spec.hosts.map((h) => {
     const service = services.of(h.role);
-    return member(h.name, h.role, "ubuntu", zones[h.zone], h.ip, h.node ?? nodes[0], h.size ?? service.defaultSize, h.vmId, service.startupOrder);
+    const plan: HostPlan = {
+      ...member(h.name, h.role, zones[h.zone], h.ip, h.node ?? nodes[0], h.size ?? service.defaultSize, h.vmId, service.startupOrder),
+      os: "ubuntu",
+      module: h.zone,
+    };
+    return plan;
   });
+  const registry = hosts.find((h) => h.name === spec.registry.host);
+  if (!registry) throw new Error(`registry host ${spec.registry.host} is not a host of the lab; the spec was not validated`);
   const t = spec.talos;
+  const talos = (plan: ReturnType<typeof member<"controlplane" | "worker">>): TalosPlan => ({ ...plan, os: "talos", module: "srv" });
   const controlPlanes = t.controlPlanes.map((n, i) =>
-    member(n.name, "controlplane", "talos", zones.srv, n.ip, n.node ?? placeControlPlane(i, nodes), n.size ?? t.sizes.controlPlane, n.vmId, STARTUP_ORDER.controlplane),
+    talos(member(n.name, "controlplane", zones.srv, n.ip, n.node ?? placeControlPlane(i, nodes), n.size ?? t.sizes.controlPlane, n.vmId, STARTUP_ORDER.controlplane)),
   );
   const workers = t.workers.map((n) =>
-    member(n.name, "worker", "talos", zones.srv, n.ip, n.node ?? placeByName(n.name, nodes), n.size ?? t.sizes.worker, n.vmId, STARTUP_ORDER.worker),
+    talos(member(n.name, "worker", zones.srv, n.ip, n.node ?? placeByName(n.name, nodes), n.size ?? t.sizes.worker, n.vmId, STARTUP_ORDER.worker)),
   );
 
   const factoryHost = `${spec.registry.fqdn}:${spec.registry.factoryPort}`;
@@ -247,6 +308,7 @@ export function planLab(spec: LabSpec, services: ServiceCatalog): LabModel {
     zones,
     firewall,
     hosts,
+    registry,
     controlPlanes,
     workers,
     vms: [firewall, ...hosts, ...controlPlanes, ...workers],

@@ -1,6 +1,6 @@
 import type { VmSize } from "../input/lab-spec";
 import type { Flow } from "./flows";
-import type { LabModel, VmPlan } from "./lab-model";
+import type { HostPlan, LabModel } from "./lab-model";
 
 /**
  * Services: what an Ubuntu VM of the lab is for (`hosts[].role`), each described by one
@@ -18,7 +18,7 @@ export interface ServiceContext {
   /** The resolved lab (every VM, zone and flow endpoint). */
   readonly model: LabModel;
   /** The VM of this service the hook renders for. */
-  readonly host: VmPlan;
+  readonly host: HostPlan;
 }
 
 /**

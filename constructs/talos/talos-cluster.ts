@@ -105,8 +105,8 @@ export class TalosCluster extends Construct {
     for (const node of [...m.controlPlanes, ...m.workers]) {
       const cp = node.role === "controlplane";
       const apply = new MachineConfigurationApply(this, `apply-${node.name}`, {
-        nodeAttribute: node.ip!,
-        endpoint: node.ip!,
+        nodeAttribute: node.ip,
+        endpoint: node.ip,
         clientConfiguration: secretsRef("client_configuration"),
         machineConfigurationInput: (cp ? this.configs.controlplane : this.configs.worker).machineConfiguration,
         configPatches: [sidecarFile(TALOS_FILES.node(node.name))],
@@ -122,16 +122,16 @@ export class TalosCluster extends Construct {
 
     const first = m.controlPlanes[0];
     this.bootstrap = new MachineBootstrap(this, "bootstrap", {
-      nodeAttribute: first.ip!,
-      endpoint: first.ip!,
+      nodeAttribute: first.ip,
+      endpoint: first.ip,
       clientConfiguration: secretsRef("client_configuration"),
       dependsOn: [this.applies.get(first.name)!],
     });
     this.bootstrap.overrideLogicalId("lab");
 
     this.kubeconfig = new ClusterKubeconfig(this, "kubeconfig", {
-      nodeAttribute: first.ip!,
-      endpoint: first.ip!,
+      nodeAttribute: first.ip,
+      endpoint: first.ip,
       clientConfiguration: secretsRef("client_configuration"),
       dependsOn: [this.bootstrap],
     });
@@ -141,8 +141,8 @@ export class TalosCluster extends Construct {
     this.clientConfiguration = new DataTalosClientConfiguration(this, "client-configuration", {
       clusterName: t.clusterName,
       clientConfiguration: secretsRef("client_configuration"),
-      endpoints: m.controlPlanes.map((n) => n.ip!),
-      nodes: [...m.controlPlanes, ...m.workers].map((n) => n.ip!),
+      endpoints: m.controlPlanes.map((n) => n.ip),
+      nodes: [...m.controlPlanes, ...m.workers].map((n) => n.ip),
     });
     this.clientConfiguration.overrideLogicalId("lab");
   }

@@ -10,7 +10,7 @@ import { LabModel } from "../model/lab-model";
  */
 export function renderUpgradeGuide(m: LabModel, registryTls: { readonly certificate: string; readonly privateKey: string }): string {
   const image = m.imageFactory.installerImage;
-  const cp1 = m.controlPlanes[0].ip!;
+  const cp1 = m.controlPlanes[0].ip;
   const contract = m.machineConfigContract;
   return `# Upgrading ${m.name}
 

@@ -1,5 +1,5 @@
 import { runnerHost } from "../../model/lab-flows";
-import type { LabModel, VmPlan } from "../../model/lab-model";
+import type { HostPlan, LabModel } from "../../model/lab-model";
 import { adminHome, COMMON_TEMPLATE, COMMON_VARS, commonValues, UserDataTemplate } from "./common";
 import { embedFile, renderUserDataSkeleton } from "./tf-template";
 import { checksumSource, SERVICE_VERSIONS } from "./versions";
@@ -22,7 +22,7 @@ export function clientConfigPaths(model: LabModel): { talosconfig: string; kubec
 
 export const CLIENT_VARS = { ...COMMON_VARS } as const;
 
-export function renderClientUserData(model: LabModel, plan: VmPlan): UserDataTemplate {
+export function renderClientUserData(model: LabModel, plan: HostPlan): UserDataTemplate {
   if (plan.role !== "client") throw new Error(`${plan.name} is not a client host`);
   const v = clientToolVersions(model);
   const paths = clientConfigPaths(model);

@@ -1,4 +1,4 @@
-import type { LabModel, VmPlan } from "../../model/lab-model";
+import type { HostPlan, LabModel } from "../../model/lab-model";
 
 /** A user-data template and the HCL expression behind each of its templatefile() variables. */
 export interface UserDataTemplate {
@@ -31,7 +31,7 @@ export const COMMON_VARS = {
 export const COMMON_TEMPLATE = "cloud-init/common.user-data.yaml";
 
 /** Tokens of the shared head of every user-data. */
-export function commonValues(model: LabModel, plan: VmPlan): Record<string, string> {
+export function commonValues(model: LabModel, plan: HostPlan): Record<string, string> {
   if (plan.os !== "ubuntu" || !plan.fqdn || !plan.gateway || !plan.ip) throw new Error(`${plan.name} is not an Ubuntu VM`);
   return {
     role: plan.role,
@@ -45,14 +45,12 @@ export function commonValues(model: LabModel, plan: VmPlan): Record<string, stri
 }
 
 /** The registry host of the lab (Harbor, Image Factory, apt proxy). */
-export function registryHost(model: LabModel): VmPlan {
-  const reg = model.hosts.find((h) => h.name === model.spec.registry.host);
-  if (!reg || reg.role !== "registry" || !reg.ip) throw new Error(`registry host ${model.spec.registry.host} is not in the lab`);
-  return reg;
+export function registryHost(model: LabModel): HostPlan {
+  return model.registry;
 }
 
 /** Operator clients (SSH into the DMZ ingress is allowed from these only). */
-export function clientHosts(model: LabModel): VmPlan[] {
+export function clientHosts(model: LabModel): HostPlan[] {
   return model.hosts.filter((h) => h.role === "client");
 }
 

@@ -1,4 +1,4 @@
-import type { LabModel, VmPlan } from "../../model/lab-model";
+import type { HostPlan, LabModel } from "../../model/lab-model";
 import { renderTemplate } from "../template";
 
 /** Where the operator-owned HAProxy settings live on the ingress host (the controller loads them). */
@@ -7,7 +7,7 @@ export const HAPROXY_AUX_CFG_PATH = "/etc/haproxy-ingress/haproxy-aux.cfg";
 export const HAPROXY_STATS_PORT = 8404;
 
 /** Sidecar path of an ingress host's HAProxy configuration, relative to the stack root. */
-export function haproxySidecarPath(plan: VmPlan): string {
+export function haproxySidecarPath(plan: HostPlan): string {
   return `haproxy/${plan.name}.haproxy-aux.cfg`;
 }
 
@@ -17,7 +17,7 @@ export function haproxySidecarPath(plan: VmPlan): string {
  * part the lab owns, loaded after it as haproxy-aux.cfg: logging, TLS defaults, a loopback stats
  * listener. Valid on its own for HAProxy 2.6+ (`haproxy -c`), literal addresses only.
  */
-export function renderHaproxyCfg(model: LabModel, plan: VmPlan): string {
+export function renderHaproxyCfg(model: LabModel, plan: HostPlan): string {
   if (plan.role !== "ingress" || !plan.ip) throw new Error(`${plan.name} is not an ingress host`);
   return renderTemplate("haproxy/ingress-aux.cfg", {
     hostname: plan.name,

@@ -1,4 +1,4 @@
-import type { LabModel, VmPlan } from "../../model/lab-model";
+import type { HostPlan, LabModel } from "../../model/lab-model";
 import type { UserDataTemplate } from "./common";
 
 /**
@@ -32,7 +32,7 @@ export { escapeTemplatefile, fillTerraformTemplate, templateVariables } from "./
  *
  * @throws Error for a VM whose role the lab's catalog does not hold (pfSense and Talos have none)
  */
-export function renderUserData(model: LabModel, plan: VmPlan): UserDataTemplate {
+export function renderUserData(model: LabModel, plan: HostPlan): UserDataTemplate {
   const service = model.services.get(plan.role);
   if (!service || plan.os !== "ubuntu") throw new Error(`${plan.name} (${plan.role}) is not an Ubuntu host of the lab`);
   return service.userData({ model, host: plan });

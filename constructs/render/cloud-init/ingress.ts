@@ -1,4 +1,4 @@
-import type { LabModel, VmPlan } from "../../model/lab-model";
+import type { HostPlan, LabModel } from "../../model/lab-model";
 import { INGRESS_CONTROLLER_CONFIG } from "../../platform/platform-charts";
 import { clientHosts, COMMON_TEMPLATE, COMMON_VARS, commonValues, registryHost, UserDataTemplate } from "./common";
 import { renderTemplate } from "../template";
@@ -28,11 +28,11 @@ export function podRouteDropInPath(): string {
 
 /** Addresses the ingress host accepts SSH from: the operator clients. */
 export function sshClientAddresses(model: LabModel): string[] {
-  return clientHosts(model).map((c) => c.ip!);
+  return clientHosts(model).map((c) => c.ip);
 }
 
 /** The host firewall of an ingress host (nftables, `nft -f`). */
-export function renderIngressFirewall(model: LabModel, plan: VmPlan): string {
+export function renderIngressFirewall(model: LabModel, plan: HostPlan): string {
   const clients = sshClientAddresses(model);
   return renderTemplate(
     "cloud-init/ingress/host-firewall.nft",
@@ -55,7 +55,7 @@ export const INGRESS_VARS = {
   ingress_kubeconfig_b64: "base64encode(var.ingress_kubeconfig)",
 } as const;
 
-export function renderIngressUserData(model: LabModel, plan: VmPlan): UserDataTemplate {
+export function renderIngressUserData(model: LabModel, plan: HostPlan): UserDataTemplate {
   if (plan.role !== "ingress" || plan.module !== "dmz" || !plan.ip) throw new Error(`${plan.name} is not a DMZ ingress host`);
   const registry = registryHost(model);
   const ctl = SERVICE_VERSIONS.haproxyIngress;
@@ -71,7 +71,7 @@ export function renderIngressUserData(model: LabModel, plan: VmPlan): UserDataTe
       kube_api: model.kubernetesApi.url,
       ip: plan.ip,
       pod_cidr: podCidr,
-      registry_ip: registry.ip!,
+      registry_ip: registry.ip,
       controller_image: image,
       ssh_clients: clients.length ? clients.join(", ") : "nowhere (the lab has no client host)",
       aux_cfg_path: HAPROXY_AUX_CFG_PATH,

@@ -1,4 +1,4 @@
-import type { LabModel, VmPlan } from "../../model/lab-model";
+import type { HostPlan, LabModel } from "../../model/lab-model";
 import { harborProxyProject, mirroredRegistries } from "../../talos/machine-documents";
 import { COMMON_TEMPLATE, COMMON_VARS, commonValues, UserDataTemplate } from "./common";
 import { embedFile, embedText, renderUserDataSkeleton } from "./tf-template";
@@ -91,7 +91,7 @@ export const REGISTRY_VARS = {
   harbor_admin_password_b64: "base64encode(var.harbor_admin_password)",
 } as const;
 
-export function renderRegistryUserData(model: LabModel, plan: VmPlan): UserDataTemplate {
+export function renderRegistryUserData(model: LabModel, plan: HostPlan): UserDataTemplate {
   const reg = model.spec.registry;
   if (plan.name !== reg.host) throw new Error(`${plan.name} is not the lab's registry host (${reg.host})`);
   const harbor = SERVICE_VERSIONS.harbor.version;
