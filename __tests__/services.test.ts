@@ -5,7 +5,7 @@ import { load } from "js-yaml";
 import { afterAll, describe, expect, it } from "vitest";
 import { SpecError } from "../constructs/input/spec-error";
 import { validateLabSpec } from "../constructs/input/validate";
-import { serviceCatalog } from "../constructs/services";
+import { serviceCatalog, serviceUserData } from "../constructs/services";
 import { synthLabTree } from "../constructs/emit/synth-lab";
 import { ServiceCatalog, ServiceDescriptor } from "../constructs/model/service";
 import { PROMETHEUS, PROMETHEUS_SPEC } from "./support/prometheus";
@@ -111,6 +111,20 @@ describe("a service added from outside the package (Prometheus)", () => {
   });
 });
 
+describe("the same service without its flows (planted)", () => {
+  const out = synthLabTree(PROMETHEUS_SPEC, `${work}/no-flows`, { services: [{ ...PROMETHEUS, flows: undefined }] });
+  const files = readTree(out.stackDir);
+
+  it("gets no rule in any layer: pfSense, the VM firewalls and Talos all keep the scrape closed", () => {
+    expect(files.get("pfsense/filter.xml")).not.toContain("prometheus.node-exporter");
+    const srv = JSON.parse(files.get("modules/srv/main.tf.json")!);
+    for (const rules of Object.values(srv.resource.proxmox_virtual_environment_firewall_rules as Record<string, { rule: Record<string, string>[] }>)) {
+      expect(rules.rule.filter((r) => r.source === PROM_IP)).toEqual([]);
+    }
+    expect(files.get("talos/worker.yaml")).not.toContain("9100");
+  });
+});
+
 describe("the service catalog", () => {
   const problems = (spec: unknown, services?: ServiceCatalog) => {
     try {
@@ -140,5 +154,43 @@ describe("the service catalog", () => {
   it("refuses a role claimed twice or one that is not a name", () => {
     expect(() => serviceCatalog([{ ...PROMETHEUS, role: "registry" }])).toThrow("service role registry is registered twice");
     expect(() => new ServiceCatalog([{ ...PROMETHEUS, role: "Prom Etheus" } as ServiceDescriptor])).toThrow(/must be a name/);
+  });
+});
+
+describe("a service that takes a secret", () => {
+  const BASTION: ServiceDescriptor = {
+    ...PROMETHEUS,
+    role: "bastion",
+    summary: "SSH bastion",
+    hostOffset: 40,
+    flows: undefined,
+    readme: undefined,
+    variables: { bastion_host_key: { type: "string", sensitive: true, description: "SSH host key of the bastion (PEM)" } },
+    userData: (ctx) =>
+      serviceUserData(ctx, {
+        name: "bastion.user-data.yaml",
+        template: "ssh_keys:\n  ed25519_private: ${host_key}\n",
+        vars: { host_key: "jsonencode(var.bastion_host_key)" },
+      }),
+  };
+  const spec = { hosts: [...(PROMETHEUS_SPEC.hosts ?? []).slice(0, 3), { name: "bastion", zone: "mgmt", role: "bastion" }] };
+  const out = synthLabTree(spec, `${work}/bastion`, { services: [BASTION] });
+  const files = readTree(out.stackDir);
+
+  it("gets the variable declared once in the root, passed to its zone, read by its user-data and named in the README", () => {
+    const root = JSON.parse(files.get("cdk.tf.json")!);
+    expect(root.variable.bastion_host_key).toMatchObject({ type: "string", sensitive: true });
+    expect(root.module.mgmt.bastion_host_key).toBe("${var.bastion_host_key}");
+    expect(root.module.dmz.bastion_host_key).toBeUndefined();
+    const mgmt = JSON.parse(files.get("modules/mgmt/main.tf.json")!);
+    expect(mgmt.variable.bastion_host_key).toMatchObject({ sensitive: true });
+    expect(mgmt.resource.proxmox_virtual_environment_file["bastion-user-data"].source_raw.data).toContain("host_key = jsonencode(var.bastion_host_key)");
+    expect(files.get("README.md")).toContain("export TF_VAR_bastion_host_key='…'");
+    expect(mgmt.resource.proxmox_virtual_environment_vm.bastion.initialization.ip_config[0].ipv4.address).toBe("192.168.100.40/24");
+  });
+
+  it("refuses a user-data that reads a variable no service declares", () => {
+    const leaky = { ...BASTION, variables: undefined };
+    expect(() => synthLabTree(spec, `${work}/leaky`, { services: [leaky] })).toThrow("reads var.bastion_host_key, which no service declares");
   });
 });
