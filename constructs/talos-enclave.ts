@@ -93,14 +93,16 @@ export class TalosEnclave extends HclJsonStack {
 
     new StateBackend(this, "state", { backend: resolveBackend(s, props.outputName ?? basename(App.of(this).outdir)) });
 
-    // Module ids are the folder names under modules/ and part of every resource address.
+    // Module ids are the folder names under modules/ and part of every resource address. The modules
+    // are the enclave's children, so Aspects.of(enclave) and enclave.node.findAll() reach their
+    // resources; they are never synthesized as stacks of their own (see ZoneModule).
     const model = m;
     this.zones = {
-      edge: new EdgeZone(ZoneModule.host(), "edge", { model, flows: this.flows }),
-      mgmt: new MgmtZone(ZoneModule.host(), "mgmt", { model, flows: this.flows }),
-      dmz: new DmzZone(ZoneModule.host(), "dmz", { model, flows: this.flows }),
-      srv: new SrvZone(ZoneModule.host(), "srv", { model, flows: this.flows }),
-      platform: new PlatformZone(ZoneModule.host(), "platform", { model }),
+      edge: new EdgeZone(this, "edge", { model, flows: this.flows }),
+      mgmt: new MgmtZone(this, "mgmt", { model, flows: this.flows }),
+      dmz: new DmzZone(this, "dmz", { model, flows: this.flows }),
+      srv: new SrvZone(this, "srv", { model, flows: this.flows }),
+      platform: new PlatformZone(this, "platform", { model }),
     };
 
     const variable = (name: string, config: ConstructorParameters<typeof TerraformVariable>[2]) => {
