@@ -1,4 +1,4 @@
-import { rmSync } from "node:fs";
+import { existsSync, rmSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { App, Aspects, IAspect } from "cdktf";
 import { IConstruct } from "constructs";
@@ -13,6 +13,7 @@ import { TalosEnclave } from "../constructs/talos-enclave";
 import { EdgeZone } from "../constructs/zones/edge-zone";
 import { SrvZone } from "../constructs/zones/srv-zone";
 import { ZoneModule } from "../constructs/zones/zone-module";
+import { runAsync } from "./support/run";
 import { PROJECT_ROOT, readTree, scratchApp, tempDir } from "./support/tree";
 
 /**
@@ -230,5 +231,35 @@ describe("a whole-lab rule of a user", () => {
     const { lines, written } = synth((lab) => Aspects.of(lab).add(new PolicyPack("team", [always])));
     expect(lines).toEqual(['talos-lab: test: "always" — planted']);
     expect(written).toEqual([]);
+  });
+});
+
+describe("the command", () => {
+  it("fails with exit 2, one line per finding and no tree when a rule of the lab's pack finds something", async () => {
+    const work = tempDir("policy-cli");
+    dirs.push(work);
+    // the real command, with a rule planted in every lab pack before main.ts runs
+    const wrapper = join(work, "planted-main.ts");
+    writeFileSync(
+      wrapper,
+      `import { PolicyPack } from ${JSON.stringify(join(PROJECT_ROOT, "constructs", "policy", "policy-pack"))};
+const visit = PolicyPack.prototype.visit;
+PolicyPack.prototype.visit = function (this: PolicyPack, node) {
+  if (this.name === "lab" && !this.rules.some((r) => r.id === "planted")) {
+    this.addRule({ id: "planted", description: "always fails", check: (c) => [{ construct: c, subject: "planted", message: "a planted finding" }] });
+  }
+  visit.call(this, node);
+};
+require(${JSON.stringify(join(PROJECT_ROOT, "main.ts"))});
+`,
+    );
+    const tsx = join(PROJECT_ROOT, "node_modules", ".bin", "tsx");
+    for (const mode of [[], ["--check"]]) {
+      const r = await runAsync(tsx, [wrapper, "--out", join(work, "out"), ...mode], { cwd: work });
+      expect(r.status, r.stderr).toBe(2);
+      expect(r.stdout).toBe("");
+      expect(r.stderr.trim().split("\n")).toEqual(["the rendered lab has 1 problem:", '  talos-lab: planted: "planted" — a planted finding']);
+      expect(existsSync(join(work, "out"))).toBe(false);
+    }
   });
 });
