@@ -490,11 +490,12 @@ describe("synth refuses a lab that breaks separation", () => {
     }
     expect(error).toBeInstanceOf(SpecError);
     expect((error as SpecError).lines()).toEqual([
+      // each finding starts with the construct it concerns: the worker's VM in the srv module
       // the override adds a twelfth rule to the eleven the flows give the worker (ten flows and the DROP of pfSense);
       // it names nodes-to-pods but opens more than that flow (any source, any destination)
-      'separation: Proxmox talos-worker-1 rule 12: "nodes-to-pods" — accepts sources 0.0.0.0-10.10.99.255, 10.10.101.0-255.255.255.255 the flow does not declare (from group:talos: 10.10.100.0-10.10.100.255) (every rule that lets traffic through must come from a flow in flows.json and open no more than that flow)',
-      'separation: Proxmox talos-worker-1 rule 12: "nodes-to-pods" — accepts destinations 0.0.0.0-10.243.255.255, 10.245.0.0-255.255.255.255 the flow does not declare (to pods: 10.244.0.0-10.244.255.255) (every rule that lets traffic through must come from a flow in flows.json and open no more than that flow)',
-      'separation: Proxmox talos-worker-1 rule 12: "nodes-to-pods" — admits sources outside the lab into SRV (source any) (nothing from the internet or the Proxmox hosts reaches SRV; remove the flow or point it at the DMZ)',
+      'talos-lab/srv/vms/talos-worker-1: separation: Proxmox talos-worker-1 rule 12: "nodes-to-pods" — accepts sources 0.0.0.0-10.10.99.255, 10.10.101.0-255.255.255.255 the flow does not declare (from group:talos: 10.10.100.0-10.10.100.255) (every rule that lets traffic through must come from a flow in flows.json and open no more than that flow)',
+      'talos-lab/srv/vms/talos-worker-1: separation: Proxmox talos-worker-1 rule 12: "nodes-to-pods" — accepts destinations 0.0.0.0-10.243.255.255, 10.245.0.0-255.255.255.255 the flow does not declare (to pods: 10.244.0.0-10.244.255.255) (every rule that lets traffic through must come from a flow in flows.json and open no more than that flow)',
+      'talos-lab/srv/vms/talos-worker-1: separation: Proxmox talos-worker-1 rule 12: "nodes-to-pods" — admits sources outside the lab into SRV (source any) (nothing from the internet or the Proxmox hosts reaches SRV; remove the flow or point it at the DMZ)',
     ]);
   });
 });

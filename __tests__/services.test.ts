@@ -173,7 +173,7 @@ describe("a service that takes a secret", () => {
         vars: { host_key: "jsonencode(var.bastion_host_key)" },
       }),
   };
-  const spec = { hosts: [...(PROMETHEUS_SPEC.hosts ?? []).slice(0, 3), { name: "bastion", zone: "mgmt", role: "bastion" }] };
+  const spec = { hosts: [...(PROMETHEUS_SPEC.hosts ?? []).slice(0, 3), { name: "bastion", zone: "mgmt" as const, role: "bastion" }] };
   const out = synthLabTree(spec, `${work}/bastion`, { services: [BASTION] });
   const files = readTree(out.stackDir);
 

@@ -27,6 +27,14 @@ export { HclJsonStack } from "./emit/hcl-json-stack";
 export { escapeHclTemplate, hclExpression } from "./emit/hcl-text";
 export { StateBackend, StateBackendProps, ResolvedBackend, resolveBackend, defaultLocalStatePath, requiredTofuVersion } from "./state/state-backend";
 
+// Policy: checks as a pack of aspects, run on the written files at every synth
+export { PolicyPack, PolicyRule, PolicyFinding, PolicyReport, PolicyContext, ruleApplies, reportProblem, assertNoFindings } from "./policy/policy-pack";
+export { PolicyHost } from "./policy/policy-host";
+export { labPolicyPack } from "./checks/lab-policy-pack";
+export { PFSENSE_FILE_RULE } from "./checks/pfsense-file-rule";
+export { SEPARATION_RULE } from "./checks/separation-rule";
+export { TALOS_CONFIG_RULE } from "./checks/talos-config-rule";
+
 // Policy: the separation invariants, judged on the written files
 export { separationViolations, LabNetworks, SeparationViolation } from "./policy/separation-policy";
 export { assertSeparation, labNetworks, violationProblem } from "./policy/separation-check";

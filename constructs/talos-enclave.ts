@@ -1,6 +1,6 @@
 import { mkdirSync, writeFileSync } from "node:fs";
 import { basename, dirname, join } from "node:path";
-import { App, ISynthesisSession, TerraformHclModule, TerraformOutput, TerraformVariable } from "cdktf";
+import { App, Aspects, ISynthesisSession, TerraformHclModule, TerraformOutput, TerraformVariable } from "cdktf";
 import { addCustomSynthesis } from "cdktf/lib/synthesize/synthesizer";
 import { Construct } from "constructs";
 import { ProxmoxProvider } from "../.gen/providers/proxmox/provider";
@@ -16,7 +16,9 @@ import { labFlows } from "./model/lab-flows";
 import { LabModel, ModuleName } from "./model/lab-model";
 import { buildLabModel } from "./lab/build";
 import { LabVm } from "./proxmox/lab-vm";
-import { assertSeparation, labNetworks } from "./policy/separation-check";
+import { labPolicyPack } from "./checks/lab-policy-pack";
+import { PolicyHost } from "./policy/policy-host";
+import { assertNoFindings, PolicyPack } from "./policy/policy-pack";
 import { renderStackReadme } from "./render/stack-readme";
 import { applySteps, renderApplyStepsJson } from "./apply/apply-steps";
 import { LabSpec, LabSpecInput } from "./input/lab-spec";
@@ -67,6 +69,12 @@ export const MODULE_ORDER: readonly ModuleName[] = ["edge", "mgmt", "dmz", "srv"
  *
  * Escape hatches: `zones.<name>` are the child modules (ordinary cdktf stacks; their resources take
  * `addOverride`), `vm(name)` finds any lab VM, `moduleCalls.<name>` are the root's module blocks.
+ * The zones are the enclave's children: `Aspects.of(lab)` reaches every module's resources.
+ *
+ * Checks: the enclave adds {@link labPolicyPack} to itself and is the {@link PolicyHost} of its tree;
+ * policy packs added to it (or inside it) record their checks while aspects run, and synthesis runs
+ * them on the rendered files after every aspect, before it writes anything. A finding fails the
+ * synth with a SpecError naming the construct.
  */
 export class TalosEnclave extends HclJsonStack {
   /** The validated spec, with every default filled in. */
@@ -90,6 +98,8 @@ export class TalosEnclave extends HclJsonStack {
   };
   /** The root stack's `module` blocks, by module name. */
   readonly moduleCalls: Readonly<Record<ModuleName, TerraformHclModule>>;
+  /** The checks policy packs recorded for this lab, run at every synth ({@link TalosEnclave.files}). */
+  readonly policy: PolicyHost;
 
   constructor(scope: Construct, id: string, props: TalosEnclaveProps = {}) {
     super(scope, id);
@@ -99,17 +109,21 @@ export class TalosEnclave extends HclJsonStack {
     this.flows = labFlows(this.model);
     const m = this.model;
     const s = this.spec;
+    this.policy = new PolicyHost(this);
+    Aspects.of(this).add(labPolicyPack());
 
     new StateBackend(this, "state", { backend: resolveBackend(s, props.outputName ?? basename(App.of(this).outdir)) });
 
-    // Module ids are the folder names under modules/ and part of every resource address.
+    // Module ids are the folder names under modules/ and part of every resource address. The modules
+    // are the enclave's children, so Aspects.of(enclave) and enclave.node.findAll() reach their
+    // resources; they are never synthesized as stacks of their own (see ZoneModule).
     const model = m;
     this.zones = {
-      edge: new EdgeZone(ZoneModule.host(), "edge", { model, flows: this.flows }),
-      mgmt: new MgmtZone(ZoneModule.host(), "mgmt", { model, flows: this.flows }),
-      dmz: new DmzZone(ZoneModule.host(), "dmz", { model, flows: this.flows }),
-      srv: new SrvZone(ZoneModule.host(), "srv", { model, flows: this.flows }),
-      platform: new PlatformZone(ZoneModule.host(), "platform", { model }),
+      edge: new EdgeZone(this, "edge", { model, flows: this.flows }),
+      mgmt: new MgmtZone(this, "mgmt", { model, flows: this.flows }),
+      dmz: new DmzZone(this, "dmz", { model, flows: this.flows }),
+      srv: new SrvZone(this, "srv", { model, flows: this.flows }),
+      platform: new PlatformZone(this, "platform", { model }),
     };
 
     const variable = (name: string, config: ConstructorParameters<typeof TerraformVariable>[2]) => {
@@ -269,11 +283,25 @@ export class TalosEnclave extends HclJsonStack {
   }
 
   /**
-   * Every file the stack writes besides cdk.tf.json, by path relative to the stack directory.
+   * Every file the stack writes besides cdk.tf.json, by path relative to the stack directory, checked
+   * by the policy packs: the ones recorded while aspects ran (at synth), and the packs added to the
+   * enclave itself even when no synth invoked them (the lab's pack, at least).
    *
-   * @throws SpecError when the files break a separation invariant ({@link separationViolations})
+   * @throws SpecError with one line per finding of a policy rule ({@link PolicyPack}), e.g. a broken
+   *   separation invariant ({@link separationViolations}), a pfSense file pfSense would refuse or a
+   *   Talos config Talos would refuse
    */
   files(): Map<string, string> {
+    const files = this.renderFiles();
+    // packs on the enclave record what they check as they would when aspects run (once per rule and construct)
+    const own = Aspects.of(this).all.filter((a): a is PolicyPack => a instanceof PolicyPack);
+    if (own.length) for (const node of this.node.findAll()) for (const pack of own) pack.visit(node);
+    assertNoFindings(this.policy.run({ host: this, model: this.model, files }));
+    return files;
+  }
+
+  /** Every file the stack writes besides cdk.tf.json, unchecked. */
+  private renderFiles(): Map<string, string> {
     const files = new Map<string, string>();
     const put = (path: string, content: string) => {
       if (files.has(path)) throw new Error(`two writers for ${path}`);
@@ -293,7 +321,6 @@ export class TalosEnclave extends HclJsonStack {
     put("apply-steps.json", renderApplyStepsJson(steps));
     put("README.md", renderStackReadme(this.model, MODULE_ORDER, steps));
     put("flows.json", renderFlowsJson(this.flows, pfSenseTables(this.flows)));
-    assertSeparation(labNetworks(this.model), files);
     this.rendered = { modules: MODULE_ORDER.length, resources, sidecarFiles: files.size - MODULE_ORDER.length };
     return files;
   }

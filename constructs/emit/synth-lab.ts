@@ -18,8 +18,9 @@ export type SynthPhase = "validate" | "build" | "render" | "write";
 export interface SynthOptions {
   /**
    * Called after each step with its name, its wall time in ms and the validated spec: `validate` (the
-   * spec), `build` (the constructs), `render` (every file, the separation check included), `write`
-   * (the swap into the output folder; not reported by a preview).
+   * spec), `build` (the constructs), `render` (every file, the lab's policy checks included: pfSense
+   * files, separation, Talos config), `write` (the swap into the output folder; not reported by a
+   * preview).
    */
   readonly onPhase?: (phase: SynthPhase, ms: number, spec: LabSpec) => void;
   /** Services beyond the built-in ones that hosts may name in `hosts[].role`. Default: none. */
@@ -97,13 +98,14 @@ export function synthLabTree(spec: LabSpecInput, outdir: string, options: SynthO
 
 /**
  * Renders the lab as {@link synthLabTree} would and hands the rendered tree to `inspect`, writing
- * nothing in or next to `outdir` (see {@link previewOutputTree}): the spec, the separation invariants
- * and everything synth would refuse about the output folder are checked. Used by `synth --check` and
- * `synth --diff`.
+ * nothing in or next to `outdir` (see {@link previewOutputTree}): the spec, the lab's policy checks
+ * (separation invariants, pfSense files, Talos config) and everything synth would refuse about the
+ * output folder are checked. Used by `synth --check` and `synth --diff`.
  *
  * @param inspect - receives the rendered tree's root, the output folder synth would write (a symlink
  *   resolved) and what was rendered
- * @throws SpecError for a bad spec, a separation violation or an output folder synth would refuse
+ * @throws SpecError for a bad spec, a finding of the lab's policy pack (a separation violation, say) or
+ *   an output folder synth would refuse
  */
 export function previewLabTree<T>(
   spec: LabSpecInput,

@@ -1,7 +1,6 @@
 import { stringify } from "yaml";
 import { FlowTable } from "../model/flows";
 import { LabModel, VmPlan } from "../model/lab-model";
-import { talosConfigProblems } from "./config-checks";
 import { allNodesDocuments, nodeDocuments, registryTlsHosts, roleDocuments, TalosDocument } from "./machine-documents";
 
 /** Sidecar paths of the Talos patches, relative to the stack root. */
@@ -48,12 +47,11 @@ export function nodePatchDocuments(m: LabModel, flows: FlowTable, node: VmPlan):
   ]);
 }
 
-/** Every Talos sidecar file of the lab, by path. Refuses to write a config Talos would reject. */
+/**
+ * Every Talos sidecar file of the lab, by path. Whether Talos accepts them is checked at synth, on the
+ * files as written, by the lab's policy pack (`lab-talos-config`, {@link talosConfigProblems}).
+ */
 export function talosPatchFiles(m: LabModel, flows: FlowTable): Map<string, string> {
-  for (const n of [...m.controlPlanes, ...m.workers]) {
-    const problems = talosConfigProblems(nodePatchDocuments(m, flows, n));
-    if (problems.length) throw new Error(`Talos config of ${n.name}: ${problems.map((p) => `${p.file}: ${p.message}`).join("; ")}`);
-  }
   const files = new Map<string, string>();
   files.set(TALOS_FILES.schematic, m.imageFactory.schematic);
   files.set(

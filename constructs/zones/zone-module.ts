@@ -1,4 +1,4 @@
-import { TerraformOutput, TerraformVariable } from "cdktf";
+import { IStackSynthesizer, TerraformOutput, TerraformVariable } from "cdktf";
 import { Construct, RootConstruct } from "constructs";
 import { HclJsonStack } from "../emit/hcl-json-stack";
 
@@ -31,11 +31,22 @@ export interface ModulePort {
 }
 
 /**
+ * Stands in for cdktf's stack synthesizer on a module: cdktf's `App.synth()` synthesizes every stack in
+ * the tree, nested ones included, which would add a manifest entry and a `stacks/<module>/` folder per
+ * module. A module's JSON is written by the stack that holds it ({@link ZoneModule.toModuleJson}).
+ */
+const NO_SYNTHESIS: IStackSynthesizer = { synthesize: () => undefined };
+
+/**
  * An ordinary Terraform child module written by cdktf: variables in, outputs out, `required_providers`
  * but no `provider` or `backend` blocks (the root owns those). It is a TerraformStack so resources
  * resolve against it, but it is never synthesized as a stack of its own: the lab writes it to
- * `modules/<name>/main.tf.json` inside the root stack. Give it a private root as scope (see
- * {@link ZoneModule.host}) so `app.synth()` of the user's App does not also emit it as a stack.
+ * `modules/<name>/main.tf.json` inside the root stack.
+ *
+ * Its scope is the stack that writes it (the {@link TalosEnclave} builds its zones as its children,
+ * so aspects added to the enclave reach every module's resources), or a private root from
+ * {@link ZoneModule.host} for a module built on its own. Either way `app.synth()` never emits it as
+ * a stack: it gets no backend, no manifest entry and no folder of its own, and its JSON is the same.
  */
 export abstract class ZoneModule extends HclJsonStack {
   /**
@@ -64,12 +75,21 @@ export abstract class ZoneModule extends HclJsonStack {
   private readonly outputPorts: ModulePort[] = [];
 
   /**
-   * @param scope - a private root from {@link ZoneModule.host}
+   * @param scope - the stack that writes the module (its construct path is left out of the module's
+   *   JSON), or a private root from {@link ZoneModule.host}
    * @param moduleName - the module's folder name under `modules/` and its construct id
    */
   protected constructor(scope: Construct, readonly moduleName: string) {
     super(scope, moduleName);
+    this.synthesizer = NO_SYNTHESIS;
   }
+
+  /**
+   * Does nothing: cdktf prepares every stack of the App before synthesis, which would give a module a
+   * local backend of its own. The root owns the backend; the module's tokens are resolved when its
+   * JSON is rendered.
+   */
+  override prepareStack(): void {}
 
   /** Declares `variable "<name>"`; ids are the variable names and part of the module's contract. */
   protected input(name: string, opts: ModuleInputOptions): TerraformVariable {
@@ -114,9 +134,15 @@ export abstract class ZoneModule extends HclJsonStack {
     return this.outputPorts;
   }
 
-  /** The module's HCL-JSON: the stack's configuration without provider configuration or backend. */
+  /**
+   * The module's HCL-JSON: the stack's configuration without provider configuration or backend.
+   * Construct paths in it (`"//"` metadata of each element and of the outputs) start at the module,
+   * e.g. `edge/ubuntu-image/pve`, whatever scope the module was built in.
+   */
   toModuleJson(): Record<string, unknown> {
     const tf = this.toTerraform() as Record<string, unknown>;
+    const outer = this.node.scopes.slice(0, -1).map((c) => c.node.id).filter((id) => id !== "");
+    if (outer.length) relativePaths(tf, outer);
     delete tf.provider;
     const terraform = { ...(tf.terraform as Record<string, unknown>) };
     delete terraform.backend;
@@ -127,10 +153,42 @@ export abstract class ZoneModule extends HclJsonStack {
       meta.metadata = { ...meta.metadata };
       delete meta.metadata.backend;
       delete meta.metadata.cloud;
+      // The App's cdktf version (a module on a private root has none): a cdktf upgrade would touch
+      // every module header, and the root's header names it already.
+      delete meta.metadata.version;
       // cdktf's per-type override bookkeeping lists one entry per VM; it would make adding a node
       // touch the module header. The overrides themselves are in the resources.
       delete meta.metadata.overrides;
     }
     return tf;
+  }
+}
+
+/**
+ * Rewrites the construct paths cdktf writes into a nested module's JSON so they start at the module:
+ * each element's `"//".metadata.path` (`talos-lab/edge/…` becomes `edge/…`) and the outputs tree of
+ * the stack metadata (keyed by path parts). `outer` are the ids above the module.
+ */
+function relativePaths(tf: Record<string, unknown>, outer: readonly string[]): void {
+  const prefix = outer.join("/") + "/";
+  const meta = tf["//"] as { outputs?: Record<string, unknown> } | undefined;
+  if (meta?.outputs) {
+    let outputs: unknown = meta.outputs;
+    for (const id of outer) outputs = (outputs as Record<string, unknown> | undefined)?.[id];
+    meta.outputs = (outputs ?? {}) as Record<string, unknown>;
+  }
+  const isObject = (v: unknown): v is Record<string, unknown> => v !== null && typeof v === "object" && !Array.isArray(v);
+  const strip = (element: unknown) => {
+    if (!isObject(element)) return;
+    const m = (element["//"] as { metadata?: { path?: unknown } } | undefined)?.metadata;
+    if (typeof m?.path === "string" && m.path.startsWith(prefix)) m.path = m.path.slice(prefix.length);
+  };
+  // resource and data blocks are <kind>.<type>.<name>; module and others <kind>.<name>
+  for (const [kind, block] of Object.entries(tf)) {
+    if (kind === "//" || kind === "terraform" || !isObject(block)) continue;
+    for (const byName of Object.values(block)) {
+      strip(byName);
+      if (isObject(byName)) for (const element of Object.values(byName)) strip(element);
+    }
   }
 }

@@ -1,0 +1,17 @@
+import { PolicyPack } from "../policy/policy-pack";
+import { PFSENSE_FILE_RULE } from "./pfsense-file-rule";
+import { SEPARATION_RULE } from "./separation-rule";
+import { TALOS_CONFIG_RULE } from "./talos-config-rule";
+
+/**
+ * The lab's own checks as a policy pack named `lab`: pfSense accepts the restore files
+ * ({@link PFSENSE_FILE_RULE}), the firewall layers keep the separation invariants
+ * ({@link SEPARATION_RULE}), Talos accepts every node's config ({@link TALOS_CONFIG_RULE}). Every
+ * `TalosEnclave` adds one to itself, so the checks run at every synth; add more rules to a pack of
+ * your own and `Aspects.of(lab).add(pack)`.
+ *
+ * @returns a fresh pack (adding rules to it changes no other)
+ */
+export function labPolicyPack(): PolicyPack {
+  return new PolicyPack("lab", [PFSENSE_FILE_RULE, SEPARATION_RULE, TALOS_CONFIG_RULE]);
+}
