@@ -13,7 +13,7 @@ import { existsSync, readFileSync } from "node:fs";
 import { dirname, join, relative } from "node:path";
 import { previewLabTree, SynthPhase, synthLabTree } from "./constructs/emit/synth-lab";
 import { treeChanges } from "./constructs/emit/tree-diff";
-import { loadLabSpec } from "./constructs/input/load";
+import { loadLabSpec } from "./constructs/lab/load";
 import type { LabSpec } from "./constructs/input/lab-spec";
 import { SpecError } from "./constructs/input/spec-error";
 import type { TalosEnclaveSummary } from "./constructs/talos-enclave";

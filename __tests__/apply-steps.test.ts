@@ -1,6 +1,6 @@
 import { join } from "node:path";
 import { afterAll, describe, expect, it } from "vitest";
-import { loadLabSpec } from "../constructs/input/load";
+import { loadLabSpec } from "../constructs/lab/load";
 import { LabSpecInput } from "../constructs/input/lab-spec";
 import { PROJECT_ROOT, synthToTemp } from "./support/tree";
 

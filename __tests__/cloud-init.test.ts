@@ -9,9 +9,9 @@ import { LabModel, VmPlan } from "../constructs/model/lab-model";
 import { PROMETHEUS, PROMETHEUS_SPEC } from "./support/prometheus";
 import { serviceCatalog } from "../constructs/services";
 import { buildLabModel } from "../constructs/lab/build";
-import { loadLabSpec } from "../constructs/input/load";
-import { validateLabSpec } from "../constructs/input/validate";
-import { harborProxyProject, mirroredRegistries } from "../constructs/talos/machine-documents";
+import { loadLabSpec } from "../constructs/lab/load";
+import { validateLabSpec } from "../constructs/lab/validate";
+import { harborProxyProject, mirroredRegistries } from "../constructs/render/talos/machine-documents";
 import {
   clientConfigPaths,
   clientToolVersions,

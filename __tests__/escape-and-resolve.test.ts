@@ -1,7 +1,7 @@
 import { App, DefaultTokenResolver, Fn, Lazy, StringConcat, TerraformLocal, TerraformStack, TerraformVariable, Token, Tokenization } from "cdktf";
 import { isDeepStrictEqual } from "node:util";
 import { describe, expect, it } from "vitest";
-import { escapeAndResolve, escapeLiterals, HclJsonStack } from "../constructs/emit/hcl-json-stack";
+import { escapeAndResolve, escapeLiterals, HclJsonStack } from "../constructs/stack/hcl-json-stack";
 import { tempDir } from "./support/tree";
 
 /**

@@ -2,14 +2,14 @@ import { spawnSync } from "node:child_process";
 import { writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { afterAll, describe, expect, it } from "vitest";
-import { pfSenseFileProblems } from "../constructs/firewall/pfsense-checks";
-import { proxmoxFirewallIpsets, proxmoxFirewallRules } from "../constructs/firewall/proxmox-firewall-rules";
+import { pfSenseFileProblems } from "../constructs/policy/pfsense-checks";
+import { proxmoxFirewallIpsets, proxmoxFirewallRules } from "../constructs/render/proxmox/proxmox-firewall-rules";
 import { labFlows } from "../constructs/model/lab-flows";
 import { buildLabModel } from "../constructs/lab/build";
 import { LabSpecInput } from "../constructs/input/lab-spec";
-import { loadLabSpec } from "../constructs/input/load";
+import { loadLabSpec } from "../constructs/lab/load";
 import { SpecError } from "../constructs/input/spec-error";
-import { validateLabSpec } from "../constructs/input/validate";
+import { validateLabSpec } from "../constructs/lab/validate";
 import { changedFiles, changedPaths, PROJECT_ROOT, synthToTemp, tempDir } from "./support/tree";
 
 const examples = ["lab.yaml", "three-nodes.yaml", "single-control-plane.yaml", "fifty-workers.yaml"];

@@ -1,12 +1,12 @@
 import { join } from "node:path";
 import { parse } from "yaml";
 import { describe, expect, it } from "vitest";
-import { INGRESS_CONTROLLER_API } from "../constructs/platform/ingress-controller-api";
-import { platformChartFiles } from "../constructs/platform/platform-charts";
+import { INGRESS_CONTROLLER_API } from "../constructs/render/platform/ingress-controller-api";
+import { platformChartFiles } from "../constructs/render/platform/platform-charts";
 import { buildLabModel } from "../constructs/lab/build";
-import { loadLabSpec } from "../constructs/input/load";
+import { loadLabSpec } from "../constructs/lab/load";
 import { LabSpecInput } from "../constructs/input/lab-spec";
-import { validateLabSpec } from "../constructs/input/validate";
+import { validateLabSpec } from "../constructs/lab/validate";
 import { findSchemaDir, SCHEMA_DIR_MISSING } from "../providers/schema-dir";
 import { loadK8sSchemas, manifests } from "./support/k8s-schemas";
 import { PROJECT_ROOT, readTree } from "./support/tree";

@@ -1,10 +1,10 @@
 import fc from "fast-check";
 import { describe, expect, it } from "vitest";
-import { cidrProblem, cidrContains, cidrsOverlap, intToIpv4, ipv4ToInt, parseCidr } from "../constructs/model/addressing";
+import { cidrProblem, cidrContains, cidrsOverlap, intToIpv4, ipv4ToInt, parseCidr } from "../constructs/input/addressing";
 import { FIREWALL_NIC_ORDER } from "../constructs/model/lab-model";
 import { buildLabModel } from "../constructs/lab/build";
 import { fnv1a, placeByName } from "../constructs/model/placement";
-import { validateLabSpec } from "../constructs/input/validate";
+import { validateLabSpec } from "../constructs/lab/validate";
 
 describe("addressing", () => {
   it("round-trips addresses", () => {

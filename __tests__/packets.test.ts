@@ -1,13 +1,13 @@
 import { resolve } from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { PfSenseTables, pfSenseTables } from "../constructs/firewall/pfsense-rule-table";
+import { PfSenseTables, pfSenseTables } from "../constructs/render/pfsense/pfsense-rule-table";
 import { labFlows } from "../constructs/model/lab-flows";
 import { LabModel } from "../constructs/model/lab-model";
 import { PROMETHEUS, PROMETHEUS_SPEC } from "./support/prometheus";
 import { serviceCatalog } from "../constructs/services";
 import { buildLabModel } from "../constructs/lab/build";
-import { loadLabSpec } from "../constructs/input/load";
-import { validateLabSpec } from "../constructs/input/validate";
+import { loadLabSpec } from "../constructs/lab/load";
+import { validateLabSpec } from "../constructs/lab/validate";
 import { nftablesFromPfSense } from "../tools/netsim/nft";
 import { nftContext, SIM_WAN, simPlan } from "../tools/netsim/plan";
 import { formatResults, Probe, ProbePlanner, ProbeResult, probeKey, runProbes } from "../tools/netsim/probes";

@@ -1,12 +1,12 @@
 import { spawnSync } from "node:child_process";
 import { describe, expect, it } from "vitest";
-import { pfSenseHostOverrides, pfSenseSettings, renderPfSensePlayback } from "../constructs/firewall/pfsense-settings";
-import { pfSenseTables } from "../constructs/firewall/pfsense-rule-table";
-import { renderRulesMd } from "../constructs/firewall/rules-md";
+import { pfSenseHostOverrides, pfSenseSettings, renderPfSensePlayback } from "../constructs/render/pfsense/pfsense-settings";
+import { pfSenseTables } from "../constructs/render/pfsense/pfsense-rule-table";
+import { renderRulesMd } from "../constructs/render/pfsense/rules-md";
 import { labFlows } from "../constructs/model/lab-flows";
 import { buildLabModel } from "../constructs/lab/build";
 import { LabSpecInput } from "../constructs/input/lab-spec";
-import { validateLabSpec } from "../constructs/input/validate";
+import { validateLabSpec } from "../constructs/lab/validate";
 
 /**
  * The pfSsh.php playback file, judged against what pfSense CE 2.7.2 (the spec's default ISO) and 2.8

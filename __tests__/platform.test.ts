@@ -2,8 +2,8 @@ import { join } from "node:path";
 import { parseAllDocuments, parse } from "yaml";
 import { afterAll, describe, expect, it } from "vitest";
 import { LabSpecInput } from "../constructs/input/lab-spec";
-import { loadLabSpec } from "../constructs/input/load";
-import { validateLabSpec } from "../constructs/input/validate";
+import { loadLabSpec } from "../constructs/lab/load";
+import { validateLabSpec } from "../constructs/lab/validate";
 import { PROJECT_ROOT, synthToTemp } from "./support/tree";
 
 const examples = ["lab.yaml", "three-nodes.yaml", "single-control-plane.yaml", "fifty-workers.yaml"];

@@ -6,7 +6,7 @@ import { afterAll, describe, expect, it } from "vitest";
 import { VirtualEnvironmentVm } from "../.gen/providers/proxmox/virtual-environment-vm";
 import { labPolicyPack } from "../constructs/checks/lab-policy-pack";
 import { SpecError } from "../constructs/input/spec-error";
-import { PolicyContext, PolicyPack, PolicyRule } from "../constructs/policy/policy-pack";
+import { PolicyContext, PolicyPack, PolicyRule } from "../constructs/checks/policy-pack";
 import { LabVm } from "../constructs/proxmox/lab-vm";
 import { VmFirewall } from "../constructs/proxmox/vm-firewall";
 import { TalosEnclave } from "../constructs/talos-enclave";

@@ -6,9 +6,9 @@ import { separationViolations } from "../constructs/policy/separation-policy";
 import { labNetworks } from "../constructs/policy/separation-check";
 import { buildLabModel } from "../constructs/lab/build";
 import { LabSpecInput } from "../constructs/input/lab-spec";
-import { loadLabSpec } from "../constructs/input/load";
+import { loadLabSpec } from "../constructs/lab/load";
 import { SpecError } from "../constructs/input/spec-error";
-import { validateLabSpec } from "../constructs/input/validate";
+import { validateLabSpec } from "../constructs/lab/validate";
 import { TalosEnclave } from "../constructs/talos-enclave";
 import { PROJECT_ROOT, readTree, scratchApp } from "./support/tree";
 

@@ -4,7 +4,7 @@ import { XMLParser } from "fast-xml-parser";
 import { load } from "js-yaml";
 import { afterAll, describe, expect, it } from "vitest";
 import { SpecError } from "../constructs/input/spec-error";
-import { validateLabSpec } from "../constructs/input/validate";
+import { validateLabSpec } from "../constructs/lab/validate";
 import { serviceCatalog, serviceUserData } from "../constructs/services";
 import { synthLabTree } from "../constructs/emit/synth-lab";
 import { ServiceCatalog, ServiceDescriptor } from "../constructs/model/service";

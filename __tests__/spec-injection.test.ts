@@ -9,7 +9,7 @@ import { synthLab } from "../constructs/emit/synth-lab";
 import { withoutTokenStackTraces } from "../constructs/emit/token-stacks";
 import { LabSpecInput, LabSpecSchema } from "../constructs/input/lab-spec";
 import { SpecError } from "../constructs/input/spec-error";
-import { validateLabSpec } from "../constructs/input/validate";
+import { validateLabSpec } from "../constructs/lab/validate";
 import { TalosEnclave } from "../constructs/talos-enclave";
 import { findSchemaDir, SCHEMA_DIR_MISSING } from "../providers/schema-dir";
 import { TerraformSandbox } from "../tools/tfsim/sandbox";

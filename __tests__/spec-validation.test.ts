@@ -1,7 +1,7 @@
 import { describe, expect, it } from "vitest";
 import { referenceLab } from "../constructs/lab/build";
 import { SpecError } from "../constructs/input/spec-error";
-import { validateLabSpec } from "../constructs/input/validate";
+import { validateLabSpec } from "../constructs/lab/validate";
 
 /**
  * Table-driven checks of the lab-spec validator. Every case is a small partial spec (only what differs

@@ -1,8 +1,8 @@
 import { join } from "node:path";
 import fc from "fast-check";
 import { afterAll, describe, expect, it } from "vitest";
-import { stableJson } from "../constructs/emit/stable-json";
-import { loadLabSpec } from "../constructs/input/load";
+import { stableJson } from "../constructs/render/text/stable-json";
+import { loadLabSpec } from "../constructs/lab/load";
 import { LabSpecInput } from "../constructs/input/lab-spec";
 import { TalosEnclave } from "../constructs/talos-enclave";
 import { findSchemaDir, SCHEMA_DIR_MISSING } from "../providers/schema-dir";

@@ -1,7 +1,7 @@
 import { cpSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { afterAll, describe, expect, it } from "vitest";
-import { loadLabSpec } from "../constructs/input/load";
+import { loadLabSpec } from "../constructs/lab/load";
 import { twinUnavailable } from "../tools/twin/netns";
 import { formatReport, runTwin, TwinReport } from "../tools/twin/replay";
 import { stackDirOf } from "../tools/twin/stack";

@@ -6,7 +6,7 @@
 import { mkdtempSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join, resolve } from "node:path";
-import { loadLabSpec } from "../constructs/input/load";
+import { loadLabSpec } from "../constructs/lab/load";
 import { synthLab } from "../constructs/emit/synth-lab";
 import { twinUnavailable } from "../tools/twin/netns";
 import { runTwin } from "../tools/twin/replay";

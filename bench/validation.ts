@@ -5,7 +5,7 @@
  */
 import { performance } from "node:perf_hooks";
 import { SpecError } from "../constructs/input/spec-error";
-import { validateLabSpec } from "../constructs/input/validate";
+import { validateLabSpec } from "../constructs/lab/validate";
 
 /** One size: workers, problems reported, median ms, µs per worker. */
 export interface ValidationResult {

@@ -23,13 +23,14 @@ export { FactorySchematic, FactorySchematicProps } from "./talos/factory-schemat
 export { previewLabTree, synthLab, synthLabTree, SynthOptions, SynthPhase, SynthResult } from "./emit/synth-lab";
 export { FileChange, treeChanges } from "./emit/tree-diff";
 export { previewOutputTree, writeOutputTree, OutputWrite, SynthMarker, SYNTH_MARKER } from "./emit/output-tree";
-export { HclJsonStack } from "./emit/hcl-json-stack";
-export { escapeHclTemplate, hclExpression } from "./emit/hcl-text";
-export { StateBackend, StateBackendProps, ResolvedBackend, resolveBackend, defaultLocalStatePath, requiredTofuVersion } from "./state/state-backend";
+export { HclJsonStack } from "./stack/hcl-json-stack";
+export { escapeHclTemplate, hclExpression } from "./stack/hcl-text";
+export { StateBackend, StateBackendProps } from "./state/state-backend";
+export { ResolvedBackend, resolveBackend, defaultLocalStatePath, requiredTofuVersion } from "./model/backend";
 
 // Policy: checks as a pack of aspects, run on the written files at every synth
-export { PolicyPack, PolicyRule, PolicyFinding, PolicyReport, PolicyContext, ruleApplies, reportProblem, assertNoFindings } from "./policy/policy-pack";
-export { PolicyHost } from "./policy/policy-host";
+export { PolicyPack, PolicyRule, PolicyFinding, PolicyReport, PolicyContext, ruleApplies, reportProblem, assertNoFindings } from "./checks/policy-pack";
+export { PolicyHost } from "./checks/policy-host";
 export { labPolicyPack } from "./checks/lab-policy-pack";
 export { PFSENSE_FILE_RULE } from "./checks/pfsense-file-rule";
 export { SEPARATION_RULE } from "./checks/separation-rule";
@@ -43,9 +44,9 @@ export { AddressSet } from "./policy/address-set";
 // The spec
 export { LabSpecSchema, LabSpec, LabSpecInput, ParsedLabSpec, VmSize, HostSpec, TalosNodeSpec, ZoneSpec, FlowSpec, HostRole } from "./input/lab-spec";
 export { AddressRole, HostOffsetOf, DEFAULT_HOST_OFFSETS, DEFAULT_VIP_OFFSET, DEFAULT_GATEWAY_OFFSET, DEFAULT_DOMAIN_SUFFIX, defaultHostOffset } from "./input/defaults";
-export { validateLabSpec, MINIMUM_SIZES, RESERVED_NAMES } from "./input/validate";
+export { validateLabSpec, MINIMUM_SIZES, RESERVED_NAMES } from "./lab/validate";
 export { SpecError, SpecProblem } from "./input/spec-error";
-export { loadLabSpec } from "./input/load";
+export { loadLabSpec } from "./lab/load";
 export { labSpecJsonSchema } from "./input/json-schema";
 
 // The model (pure)
@@ -58,27 +59,27 @@ export { hostFlowId } from "./model/lab-flows";
 
 // Services (one descriptor each): the built-in ones, and what a new one builds on
 export { BUILTIN_SERVICES, serviceCatalog, serviceUserData, ServiceUserDataBody, CLIENT_SERVICE, REGISTRY_SERVICE, INGRESS_SERVICE } from "./services";
-export { applySteps, renderApplyStepsJson, ApplySteps, ApplyStep, StepConnection, StepPlace } from "./apply/apply-steps";
+export { applySteps, renderApplyStepsJson, ApplySteps, ApplyStep, StepConnection, StepPlace } from "./render/apply/apply-steps";
 
 // Renderers (pure): firewall
-export { pfSenseTables, PfSenseTables, PfRule, PfAlias, PfEndpoint, PfInterface, PfPortForward } from "./firewall/pfsense-rule-table";
-export { renderAliasesXml, renderFilterXml, renderNatXml } from "./firewall/pfsense-xml";
-export { pfSenseFileProblems, PfSenseFiles } from "./firewall/pfsense-checks";
-export { renderFrrConf } from "./firewall/frr-conf";
-export { renderRulesMd } from "./firewall/rules-md";
-export { pfSenseSettings, renderPfSensePlayback, PfSenseSettings, PFSENSE_PLAYBACK } from "./firewall/pfsense-settings";
-export { renderFlowsJson } from "./firewall/flows-json";
-export { proxmoxFirewallRules, proxmoxFirewallIpsets, proxmoxFirewall, outsideLabIpset, OUTSIDE_LAB_IPSET, ProxmoxFirewallRule, ProxmoxIpset, ProxmoxIpsetEntry } from "./firewall/proxmox-firewall-rules";
+export { pfSenseTables, PfSenseTables, PfRule, PfAlias, PfEndpoint, PfInterface, PfPortForward } from "./render/pfsense/pfsense-rule-table";
+export { renderAliasesXml, renderFilterXml, renderNatXml } from "./render/pfsense/pfsense-xml";
+export { pfSenseFileProblems, PfSenseFiles } from "./policy/pfsense-checks";
+export { renderFrrConf } from "./render/pfsense/frr-conf";
+export { renderRulesMd } from "./render/pfsense/rules-md";
+export { pfSenseSettings, renderPfSensePlayback, PfSenseSettings, PFSENSE_PLAYBACK } from "./render/pfsense/pfsense-settings";
+export { renderFlowsJson } from "./render/flows/flows-json";
+export { proxmoxFirewallRules, proxmoxFirewallIpsets, proxmoxFirewall, outsideLabIpset, OUTSIDE_LAB_IPSET, ProxmoxFirewallRule, ProxmoxIpset, ProxmoxIpsetEntry } from "./render/proxmox/proxmox-firewall-rules";
 
 // Renderers (pure): Talos
-export { talosPatchFiles, nodePatchDocuments, TALOS_FILES } from "./talos/talos-patch-files";
-export { TalosDocument, allNodesDocuments, roleDocuments, nodeDocuments, mirroredRegistries, harborProxyProject } from "./talos/machine-documents";
-export { talosFirewallRules, TalosFirewallRules } from "./talos/host-firewall";
-export { talosConfigProblems, TalosConfigProblem } from "./talos/config-checks";
-export { renderSchematic, schematicId, SchematicSpec } from "./talos/schematic";
-export { renderUpgradeGuide } from "./talos/upgrade-guide";
+export { talosPatchFiles, nodePatchDocuments, TALOS_FILES } from "./render/talos/talos-patch-files";
+export { TalosDocument, allNodesDocuments, roleDocuments, nodeDocuments, mirroredRegistries, harborProxyProject } from "./render/talos/machine-documents";
+export { talosFirewallRules, TalosFirewallRules } from "./render/talos/host-firewall";
+export { talosConfigProblems, TalosConfigProblem } from "./policy/talos-config-checks";
+export { renderSchematic, schematicId, SchematicSpec } from "./model/schematic";
+export { renderUpgradeGuide } from "./render/talos/upgrade-guide";
 
 // Renderers (pure): services and platform
 export { renderUserData, renderHaproxyCfg, UserDataTemplate, MODULE_VARIABLES, SERVICE_VERSIONS, clientConfigPaths } from "./render/cloud-init";
-export { platformChartFiles, tigeraOperatorValues, localCharts, LocalChart } from "./platform/platform-charts";
-export { renderStackReadme } from "./render/stack-readme";
+export { platformChartFiles, tigeraOperatorValues, localCharts, LocalChart } from "./render/platform/platform-charts";
+export { renderStackReadme } from "./render/readme/stack-readme";

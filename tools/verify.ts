@@ -9,7 +9,7 @@
 import { readdirSync } from "node:fs";
 import { join, resolve } from "node:path";
 import { synthLab } from "../constructs/emit/synth-lab";
-import { loadLabSpec } from "../constructs/input/load";
+import { loadLabSpec } from "../constructs/lab/load";
 import { SpecError } from "../constructs/input/spec-error";
 import { findSchemaDir, SCHEMA_DIR_MISSING } from "../providers/schema-dir";
 import { TerraformSandbox } from "./tfsim/sandbox";

@@ -1,11 +1,11 @@
 import fc from "fast-check";
 import { expect, it } from "vitest";
 import { parseAllDocuments } from "yaml";
-import { stableJson } from "../../constructs/emit/stable-json";
+import { stableJson } from "../../constructs/render/text/stable-json";
 import { withoutTokenStackTraces } from "../../constructs/emit/token-stacks";
-import { pfSenseFileProblems } from "../../constructs/firewall/pfsense-checks";
+import { pfSenseFileProblems } from "../../constructs/policy/pfsense-checks";
 import { SpecError } from "../../constructs/input/spec-error";
-import { validateLabSpec } from "../../constructs/input/validate";
+import { validateLabSpec } from "../../constructs/lab/validate";
 import { TalosEnclave } from "../../constructs/talos-enclave";
 import { findSchemaDir } from "../../providers/schema-dir";
 import { checkTerraformJson, formatProblems, loadProviderSchemas } from "./conformance";

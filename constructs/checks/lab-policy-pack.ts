@@ -1,4 +1,4 @@
-import { PolicyPack } from "../policy/policy-pack";
+import { PolicyPack } from "./policy-pack";
 import { PFSENSE_FILE_RULE } from "./pfsense-file-rule";
 import { SEPARATION_RULE } from "./separation-rule";
 import { TALOS_CONFIG_RULE } from "./talos-config-rule";

@@ -1,6 +1,6 @@
 import { IConstruct } from "constructs";
-import { pfSenseFileProblems, PfSenseFiles } from "../firewall/pfsense-checks";
-import { PolicyContext, PolicyFinding, PolicyRule } from "../policy/policy-pack";
+import { pfSenseFileProblems, PfSenseFiles } from "../policy/pfsense-checks";
+import { PolicyContext, PolicyFinding, PolicyRule } from "./policy-pack";
 import { EdgeZone } from "../zones/edge-zone";
 
 /** The pfSense restore areas the rule reads, as the edge zone's sidecars name them. */

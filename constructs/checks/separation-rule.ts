@@ -1,7 +1,7 @@
 import { IConstruct } from "constructs";
 import { labNetworks, violationProblem } from "../policy/separation-check";
 import { SeparationViolation, separationViolations } from "../policy/separation-policy";
-import { PolicyContext, PolicyFinding, PolicyRule } from "../policy/policy-pack";
+import { PolicyContext, PolicyFinding, PolicyRule } from "./policy-pack";
 import { LabVm } from "../proxmox/lab-vm";
 import { EdgeZone } from "../zones/edge-zone";
 import { SrvZone } from "../zones/srv-zone";

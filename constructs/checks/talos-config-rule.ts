@@ -1,9 +1,9 @@
 import { IConstruct } from "constructs";
 import { loadAll } from "js-yaml";
-import { talosConfigProblems } from "../talos/config-checks";
-import type { TalosDocument } from "../talos/machine-documents";
-import { TALOS_FILES } from "../talos/talos-patch-files";
-import { PolicyContext, PolicyFinding, PolicyRule } from "../policy/policy-pack";
+import { talosConfigProblems } from "../policy/talos-config-checks";
+import type { TalosDocument } from "../render/talos/machine-documents";
+import { TALOS_FILES } from "../render/talos/talos-patch-files";
+import { PolicyContext, PolicyFinding, PolicyRule } from "./policy-pack";
 import { SrvZone } from "../zones/srv-zone";
 
 /**

@@ -1,7 +1,7 @@
 import { existsSync } from "node:fs";
 import { basename, dirname, join, resolve } from "node:path";
 import { SpecProblem } from "../input/spec-error";
-import { ResolvedBackend } from "../state/state-backend";
+import { ResolvedBackend } from "../model/backend";
 
 /**
  * A stack's local state, checked before a synth where the output folder's own checks cannot see it

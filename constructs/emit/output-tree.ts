@@ -26,7 +26,7 @@ import { tmpdir } from "node:os";
 import { basename, dirname, join, relative, resolve, sep } from "node:path";
 import { SpecError, SpecProblem } from "../input/spec-error";
 import { exchangePaths, ExchangeError } from "./atomic-exchange";
-import { stableJson } from "./stable-json";
+import { stableJson } from "../render/text/stable-json";
 import { takeLock } from "./synth-lock";
 
 /**

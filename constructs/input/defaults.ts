@@ -1,4 +1,4 @@
-import { intToIpv4, parseCidr } from "../model/addressing";
+import { intToIpv4, parseCidr } from "./addressing";
 import { HostRole, HostSpec, LabSpec, ParsedLabSpec, TalosNodeSpec, ZoneSpec } from "./lab-spec";
 
 /**

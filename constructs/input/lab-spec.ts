@@ -1,5 +1,5 @@
 import { z } from "zod";
-import { cidrProblem, isIpv4 } from "../model/addressing";
+import { cidrProblem, isIpv4 } from "./addressing";
 
 /**
  * The typed description of a lab. Shape only: every field carries its fixed default here so that a YAML

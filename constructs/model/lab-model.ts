@@ -1,8 +1,8 @@
 import { defaultConfigContract } from "../input/talos-support";
 import { HostRole, LabSpec, VmSize } from "../input/lab-spec";
-import { hostOffset, parseCidr, withPrefix } from "./addressing";
+import { hostOffset, parseCidr, withPrefix } from "../input/addressing";
 import { defaultVmId, placeByName, placeControlPlane } from "./placement";
-import { renderSchematic, schematicId } from "../talos/schematic";
+import { renderSchematic, schematicId } from "./schematic";
 import type { ServiceCatalog } from "./service";
 
 /**

@@ -2,7 +2,7 @@ import { Construct } from "constructs";
 import { VirtualEnvironmentFirewallIpset } from "../../.gen/providers/proxmox/virtual-environment-firewall-ipset";
 import { VirtualEnvironmentFirewallOptions } from "../../.gen/providers/proxmox/virtual-environment-firewall-options";
 import { VirtualEnvironmentFirewallRules } from "../../.gen/providers/proxmox/virtual-environment-firewall-rules";
-import { ProxmoxFirewallRule, ProxmoxIpset } from "../firewall/proxmox-firewall-rules";
+import { ProxmoxFirewallRule, ProxmoxIpset } from "../render/proxmox/proxmox-firewall-rules";
 import { LabVm } from "./lab-vm";
 
 /** Properties for a {@link VmFirewall}. */

@@ -1,6 +1,6 @@
 import { APT_PROXY_PORT, hostFlowId } from "../model/lab-flows";
 import type { ServiceDescriptor } from "../model/service";
-import { haproxySidecarPath, renderHaproxyCfg } from "../render/cloud-init/haproxy";
+import { haproxySidecarPath, renderHaproxyCfg } from "../render/haproxy/haproxy-cfg";
 import { renderIngressUserData } from "../render/cloud-init/ingress";
 
 /**

@@ -1,9 +1,9 @@
 import { Construct } from "constructs";
 import { ImageFactorySchematic } from "../../.gen/providers/talos/image-factory-schematic";
 import { LabModel } from "../model/lab-model";
-import { hclExpression } from "../emit/hcl-text";
-import { sidecarFile } from "../zones/refs";
-import { TALOS_FILES } from "./talos-patch-files";
+import { hclExpression } from "../stack/hcl-text";
+import { sidecarFile } from "../stack/terraform-refs";
+import { TALOS_FILES } from "../render/talos/talos-patch-files";
 
 /** Properties for a {@link FactorySchematic}. */
 export interface FactorySchematicProps {

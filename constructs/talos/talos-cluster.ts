@@ -8,9 +8,9 @@ import { MachineConfigurationApply } from "../../.gen/providers/talos/machine-co
 import { MachineSecrets } from "../../.gen/providers/talos/machine-secrets";
 import { LabModel } from "../model/lab-model";
 import { LabVm } from "../proxmox/lab-vm";
-import { hclExpression } from "../emit/hcl-text";
-import { sidecarFile } from "../zones/refs";
-import { TALOS_FILES } from "./talos-patch-files";
+import { hclExpression } from "../stack/hcl-text";
+import { sidecarFile } from "../stack/terraform-refs";
+import { TALOS_FILES } from "../render/talos/talos-patch-files";
 
 /** Properties for a {@link TalosCluster}. */
 export interface TalosClusterProps {

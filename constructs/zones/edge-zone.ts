@@ -3,11 +3,11 @@ import { NetworkLinuxBridge } from "../../.gen/providers/proxmox/network-linux-b
 import { ProxmoxProvider } from "../../.gen/providers/proxmox/provider";
 import { VirtualEnvironmentPool } from "../../.gen/providers/proxmox/virtual-environment-pool";
 import { LabModel, ZoneName } from "../model/lab-model";
-import { renderFrrConf } from "../firewall/frr-conf";
-import { pfSenseTables } from "../firewall/pfsense-rule-table";
-import { renderAliasesXml, renderFilterXml, renderNatXml } from "../firewall/pfsense-xml";
-import { renderRulesMd } from "../firewall/rules-md";
-import { PFSENSE_PLAYBACK, pfSenseSettings, renderPfSensePlayback } from "../firewall/pfsense-settings";
+import { renderFrrConf } from "../render/pfsense/frr-conf";
+import { pfSenseTables } from "../render/pfsense/pfsense-rule-table";
+import { renderAliasesXml, renderFilterXml, renderNatXml } from "../render/pfsense/pfsense-xml";
+import { renderRulesMd } from "../render/pfsense/rules-md";
+import { PFSENSE_PLAYBACK, pfSenseSettings, renderPfSensePlayback } from "../render/pfsense/pfsense-settings";
 import { FlowTable } from "../model/flows";
 import { labFlows } from "../model/lab-flows";
 import { LabVm } from "../proxmox/lab-vm";

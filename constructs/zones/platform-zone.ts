@@ -2,9 +2,9 @@ import { Construct } from "constructs";
 import { HelmProvider } from "../../.gen/providers/helm/provider";
 import { Release } from "../../.gen/providers/helm/release";
 import { LabModel } from "../model/lab-model";
-import { chartRepository, localCharts, platformChartFiles } from "../platform/platform-charts";
-import { hclExpression } from "../emit/hcl-text";
-import { sidecarFile } from "./refs";
+import { chartRepository, localCharts, platformChartFiles } from "../render/platform/platform-charts";
+import { hclExpression } from "../stack/hcl-text";
+import { sidecarFile } from "../stack/terraform-refs";
 import { ZoneModule } from "./zone-module";
 
 /** Properties for a {@link PlatformZone}. */

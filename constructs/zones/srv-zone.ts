@@ -5,18 +5,18 @@ import { FlowTable } from "../model/flows";
 import { labFlows } from "../model/lab-flows";
 import { FactorySchematic } from "../talos/factory-schematic";
 import { TalosCluster } from "../talos/talos-cluster";
-import { talosPatchFiles } from "../talos/talos-patch-files";
+import { talosPatchFiles } from "../render/talos/talos-patch-files";
 import { REGISTRY_PATHS } from "../render/cloud-init/registry";
-import { renderUpgradeGuide } from "../talos/upgrade-guide";
-import { renderUpgradeScript } from "../talos/upgrade-script";
+import { renderUpgradeGuide } from "../render/talos/upgrade-guide";
+import { renderUpgradeScript } from "../render/talos/upgrade-script";
 import { VirtualEnvironmentPool } from "../../.gen/providers/proxmox/virtual-environment-pool";
 import { LabModel } from "../model/lab-model";
-import { proxmoxFirewall } from "../firewall/proxmox-firewall-rules";
+import { proxmoxFirewall } from "../render/proxmox/proxmox-firewall-rules";
 import { LabVm } from "../proxmox/lab-vm";
 import { VmFirewall } from "../proxmox/vm-firewall";
 import { NodeImages } from "../proxmox/node-images";
-import { hclExpression } from "../emit/hcl-text";
-import { varRef } from "./refs";
+import { hclExpression } from "../stack/hcl-text";
+import { varRef } from "../stack/terraform-refs";
 import { ZoneModule } from "./zone-module";
 
 /** Properties for an {@link SrvZone}. */

@@ -3,14 +3,14 @@ import { ProxmoxProvider } from "../../.gen/providers/proxmox/provider";
 import { VirtualEnvironmentFile } from "../../.gen/providers/proxmox/virtual-environment-file";
 import { VirtualEnvironmentPool } from "../../.gen/providers/proxmox/virtual-environment-pool";
 import { LabModel, VmPlan } from "../model/lab-model";
-import { proxmoxFirewall } from "../firewall/proxmox-firewall-rules";
+import { proxmoxFirewall } from "../render/proxmox/proxmox-firewall-rules";
 import { FlowTable } from "../model/flows";
 import { labFlows } from "../model/lab-flows";
 import { LabVm } from "../proxmox/lab-vm";
 import { VmFirewall } from "../proxmox/vm-firewall";
 import { MODULE_VARIABLES } from "../render/cloud-init";
 import type { ServiceVariable } from "../model/service";
-import { sidecarTemplate, varRef } from "./refs";
+import { sidecarTemplate, varRef } from "../stack/terraform-refs";
 import { ZoneModule } from "./zone-module";
 
 /** Module variables every host's user-data may read (its services' own come from their descriptors). */

@@ -1,6 +1,6 @@
 import { IStackSynthesizer, TerraformOutput, TerraformVariable } from "cdktf";
 import { Construct, RootConstruct } from "constructs";
-import { HclJsonStack } from "../emit/hcl-json-stack";
+import { HclJsonStack } from "../stack/hcl-json-stack";
 
 /** How a module input is declared. */
 export interface ModuleInputOptions {

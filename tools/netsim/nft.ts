@@ -1,5 +1,5 @@
 import { cidrContains, isIpv4, networkOf, parseCidr } from "../twin/ipv4";
-import type { PfAlias, PfEndpoint, PfRule, PfSenseTables } from "../../constructs/firewall/pfsense-rule-table";
+import type { PfAlias, PfEndpoint, PfRule, PfSenseTables } from "../../constructs/render/pfsense/pfsense-rule-table";
 
 /**
  * pfSense's rule table as an nftables ruleset, for the packet simulation (tools/netsim): rules act on

@@ -1,6 +1,6 @@
-import { cidrContains, intToIpv4, parseCidr } from "../../constructs/model/addressing";
+import { cidrContains, intToIpv4, parseCidr } from "../../constructs/input/addressing";
 import type { LabModel, VmPlan, ZoneName } from "../../constructs/model/lab-model";
-import { PF_INTERFACE, Segment } from "../../constructs/firewall/pfsense-rule-table";
+import { PF_INTERFACE, Segment } from "../../constructs/render/pfsense/pfsense-rule-table";
 import type { NftContext } from "./nft";
 
 /**

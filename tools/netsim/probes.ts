@@ -1,6 +1,6 @@
-import { cidrContains, parseCidr } from "../../constructs/model/addressing";
+import { cidrContains, parseCidr } from "../../constructs/input/addressing";
 import type { Flow, FlowTable } from "../../constructs/model/flows";
-import { Segment, segmentOf } from "../../constructs/firewall/pfsense-rule-table";
+import { Segment, segmentOf } from "../../constructs/render/pfsense/pfsense-rule-table";
 import { isLabInternal, routerAddress, SimHost, SimPlan } from "./plan";
 import { ROUTER, Topology } from "./topology";
 

@@ -1,5 +1,5 @@
 import { XMLParser } from "fast-xml-parser";
-import type { PfAlias, PfEndpoint, PfInterface, PfPortForward, PfRule, PfSenseTables } from "../../constructs/firewall/pfsense-rule-table";
+import type { PfAlias, PfEndpoint, PfInterface, PfPortForward, PfRule, PfSenseTables } from "../../constructs/render/pfsense/pfsense-rule-table";
 import { nftablesFromPfSense } from "../netsim/nft";
 
 /**

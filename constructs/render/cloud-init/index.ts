@@ -11,7 +11,7 @@ export type { UserDataTemplate } from "./common";
 export { MODULE_VARIABLES } from "./common";
 export { SERVICE_VERSIONS, checksumSource } from "./versions";
 export type { PinnedService, ServiceName } from "./versions";
-export { renderHaproxyCfg, haproxySidecarPath, HAPROXY_AUX_CFG_PATH, HAPROXY_STATS_PORT } from "./haproxy";
+export { renderHaproxyCfg, haproxySidecarPath, HAPROXY_AUX_CFG_PATH, HAPROXY_STATS_PORT } from "../haproxy/haproxy-cfg";
 export {
   APT_PROXY_PORT,
   FACTORY_PROJECT,

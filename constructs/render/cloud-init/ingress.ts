@@ -1,8 +1,8 @@
 import type { HostPlan, LabModel } from "../../model/lab-model";
-import { INGRESS_CONTROLLER_CONFIG } from "../../platform/platform-charts";
+import { INGRESS_CONTROLLER_CONFIG } from "../platform/platform-charts";
 import { clientHosts, COMMON_TEMPLATE, COMMON_VARS, commonValues, registryHost, UserDataTemplate } from "./common";
-import { renderTemplate } from "../template";
-import { HAPROXY_AUX_CFG_PATH, renderHaproxyCfg } from "./haproxy";
+import { renderTemplate } from "../text/template";
+import { HAPROXY_AUX_CFG_PATH, renderHaproxyCfg } from "../haproxy/haproxy-cfg";
 import { throughHarbor } from "./registry";
 import { embedFile, embedText, renderUserDataSkeleton } from "./tf-template";
 import { SERVICE_VERSIONS } from "./versions";

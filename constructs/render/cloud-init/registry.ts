@@ -1,5 +1,5 @@
 import type { HostPlan, LabModel } from "../../model/lab-model";
-import { harborProxyProject, mirroredRegistries } from "../../talos/machine-documents";
+import { harborProxyProject, mirroredRegistries } from "../talos/machine-documents";
 import { COMMON_TEMPLATE, COMMON_VARS, commonValues, UserDataTemplate } from "./common";
 import { embedFile, embedText, renderUserDataSkeleton } from "./tf-template";
 import { checksumSource, SERVICE_VERSIONS } from "./versions";

@@ -1,6 +1,6 @@
 import { readFileSync } from "node:fs";
 import { resolve } from "node:path";
-import { fillTokens, renderTemplate, TEMPLATE_DIR } from "../template";
+import { fillTokens, renderTemplate, TEMPLATE_DIR } from "../text/template";
 
 /**
  * Helpers for sidecars that Terraform reads with templatefile(): every `${` and `%{` that is not one

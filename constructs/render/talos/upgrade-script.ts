@@ -1,5 +1,5 @@
-import { LabModel, VmPlan } from "../model/lab-model";
-import { shellQuote } from "../render/shell";
+import { LabModel, VmPlan } from "../../model/lab-model";
+import { shellQuote } from "../text/shell";
 
 /**
  * `upgrade.sh`: the reviewed, generated rolling upgrade of the lab's Talos nodes to the version and

@@ -1,6 +1,6 @@
-import { isMember } from "../model/lab-model";
-import { FlowTable } from "../model/flows";
-import { markdownCell, markdownRow } from "../render/markdown";
+import { isMember } from "../../model/lab-model";
+import { FlowTable } from "../../model/flows";
+import { markdownCell, markdownRow } from "../text/markdown";
 import { PFSENSE_PLAYBACK, PfSenseSettings } from "./pfsense-settings";
 import { PfEndpoint, PfSenseTables, segmentOf } from "./pfsense-rule-table";
 

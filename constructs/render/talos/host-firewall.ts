@@ -1,6 +1,6 @@
-import { FlowTable } from "../model/flows";
-import { VmPlan } from "../model/lab-model";
-import type { TalosDocument } from "./machine-documents";
+import { FlowTable } from "../../model/flows";
+import { VmPlan } from "../../model/lab-model";
+import type { TalosDocument } from "./talos-document";
 
 /**
  * Talos ingress rules (NetworkRuleConfig documents) for a set of nodes, from {@link talosFirewallRules}:

@@ -1,5 +1,5 @@
-import { isIpv4 } from "../model/addressing";
-import type { TalosDocument } from "./machine-documents";
+import { isIpv4 } from "../input/addressing";
+import type { TalosDocument } from "../render/talos/machine-documents";
 
 /** A rule of Talos's own (Go-side) validation that the JSON Schema cannot express, broken. */
 export interface TalosConfigProblem {

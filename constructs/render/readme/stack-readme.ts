@@ -1,7 +1,7 @@
-import { LabModel } from "../model/lab-model";
+import { LabModel } from "../../model/lab-model";
 import { backendEnvironment, rootVariables, type ApplyStep, type ApplySteps, type StepPlace } from "../apply/apply-steps";
 import { demoHost } from "../platform/platform-charts";
-import { markdownCell, markdownRow } from "./markdown";
+import { markdownCell, markdownRow } from "../text/markdown";
 
 const PLACES: Readonly<Record<StepPlace, string>> = {
   outside: "outside the lab, on a workstation that reaches the Proxmox API",

@@ -1,5 +1,5 @@
 import type { HostPlan, LabModel } from "../../model/lab-model";
-import { renderTemplate } from "../template";
+import { renderTemplate } from "../text/template";
 
 /** Where the operator-owned HAProxy settings live on the ingress host (the controller loads them). */
 export const HAPROXY_AUX_CFG_PATH = "/etc/haproxy-ingress/haproxy-aux.cfg";

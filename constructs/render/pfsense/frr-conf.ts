@@ -1,4 +1,4 @@
-import { LabModel } from "../model/lab-model";
+import { LabModel } from "../../model/lab-model";
 
 /**
  * FRR configuration for pfSense's FRR package: eBGP with every Talos node (Calico), accepting only the

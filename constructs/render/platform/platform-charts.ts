@@ -1,5 +1,5 @@
 import { stringify } from "yaml";
-import { LabModel } from "../model/lab-model";
+import { LabModel } from "../../model/lab-model";
 import { harborProxyProject } from "../talos/machine-documents";
 import { INGRESS_CONTROLLER_API } from "./ingress-controller-api";
 

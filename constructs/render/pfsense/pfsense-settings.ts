@@ -1,5 +1,5 @@
-import { isMember, LabModel } from "../model/lab-model";
-import { cidrContains, isIpv4, parseCidr } from "../model/addressing";
+import { isMember, LabModel } from "../../model/lab-model";
+import { cidrContains, isIpv4, parseCidr } from "../../input/addressing";
 
 /**
  * The pfSense settings outside the filter and NAT areas that decide what the lab's rules mean, chosen

@@ -1,4 +1,4 @@
-import { hclExpression } from "../emit/hcl-text";
+import { hclExpression } from "./hcl-text";
 
 /**
  * Terraform expressions the modules use, as tokens (see {@link hclExpression}): they reach the JSON as

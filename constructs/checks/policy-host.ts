@@ -1,5 +1,5 @@
 import { IConstruct } from "constructs";
-import type { PolicyContext, PolicyReport, PolicyRule } from "./policy-pack";
+import type { PolicyContext, PolicyReport, PolicyRule } from "./policy-rule";
 
 const HOST = Symbol.for("talos-enclave/PolicyHost");
 

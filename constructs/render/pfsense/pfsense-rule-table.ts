@@ -1,7 +1,7 @@
-import { parseEndpoint } from "../model/endpoint";
-import { Flow, FlowTable, Protocol } from "../model/flows";
-import { isMember, LabModel, ZoneName } from "../model/lab-model";
-import { fnv1a } from "../model/placement";
+import { parseEndpoint } from "../../model/endpoint";
+import { Flow, FlowTable, Protocol } from "../../model/flows";
+import { isMember, LabModel, ZoneName } from "../../model/lab-model";
+import { fnv1a } from "../../model/placement";
 
 /**
  * pfSense's view of the flow model: aliases, per-interface ingress rules (first match wins, stateful,

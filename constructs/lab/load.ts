@@ -1,7 +1,7 @@
 import { closeSync, fstatSync, openSync, readSync } from "node:fs";
 import { parse, YAMLParseError } from "yaml";
-import { LabSpec } from "./lab-spec";
-import { SpecError } from "./spec-error";
+import { LabSpec } from "../input/lab-spec";
+import { SpecError } from "../input/spec-error";
 import { validateLabSpec } from "./validate";
 
 /** The largest spec file read: far beyond any lab (a 2 000-worker spec is about 150 KiB). */

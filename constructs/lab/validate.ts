@@ -1,4 +1,4 @@
-import { KUBERNETES_MINORS_BY_TALOS, TALOS_PROVIDER_MAX_CONTRACT, talosMinorNumber, talosMinorOf } from "./talos-support";
+import { KUBERNETES_MINORS_BY_TALOS, TALOS_PROVIDER_MAX_CONTRACT, talosMinorNumber, talosMinorOf } from "../input/talos-support";
 import { z } from "zod";
 import {
   cidrContains,
@@ -8,7 +8,7 @@ import {
   Ipv4Cidr,
   isNetworkOrBroadcast,
   parseCidr,
-} from "../model/addressing";
+} from "../input/addressing";
 import { FlowEndpoint, parseEndpoint } from "../model/endpoint";
 import { Flow, FLOW_GROUPS, FLOW_KEYWORDS, FLOW_ZONES } from "../model/flows";
 import { componentFlows } from "../model/lab-flows";
@@ -16,9 +16,9 @@ import { planLab } from "../model/lab-model";
 import type { ServiceCatalog } from "../model/service";
 import { serviceCatalog } from "../services";
 import { defaultVmId, placeByName, placeControlPlane, ZONE_VM_ID_SPAN } from "../model/placement";
-import { DerivedAddress, resolveLabDefaults } from "./defaults";
-import { FlowSpec, LabSpec, LabSpecSchema, ruleText, VmSize } from "./lab-spec";
-import { pathText, SpecError, SpecProblem } from "./spec-error";
+import { DerivedAddress, resolveLabDefaults } from "../input/defaults";
+import { FlowSpec, LabSpec, LabSpecSchema, ruleText, VmSize } from "../input/lab-spec";
+import { pathText, SpecError, SpecProblem } from "../input/spec-error";
 
 /**
  * Documented minimums. Talos: "System requirements" (control plane 2 cores/2 GiB/10 GiB, worker

@@ -1,5 +1,5 @@
-import { FlowTable } from "../model/flows";
-import { VmPlan } from "../model/lab-model";
+import { FlowTable } from "../../model/flows";
+import { VmPlan } from "../../model/lab-model";
 
 /** One inbound rule of a VM's Proxmox firewall (the attributes of bpg's `rule` block). */
 export interface ProxmoxFirewallRule {

@@ -1,5 +1,5 @@
 import { XMLParser, XMLValidator } from "fast-xml-parser";
-import { ALIAS_NAME_MAX, DESCR_MAX } from "./pfsense-rule-table";
+import { ALIAS_NAME_MAX, DESCR_MAX } from "../render/pfsense/pfsense-rule-table";
 
 /** The three pfSense "Restore area" files of a lab, as text. */
 export interface PfSenseFiles {

@@ -1,13 +1,10 @@
-import { FlowTable } from "../model/flows";
-import { LabModel, VmPlan } from "../model/lab-model";
+import { FlowTable } from "../../model/flows";
+import { LabModel, VmPlan } from "../../model/lab-model";
 import { talosFirewallRules } from "./host-firewall";
 
-/**
- * Talos machine-config patch documents (Talos ≥ 1.12 multi-document style only: no legacy
- * `machine.network`, `machine.time` or `machine.registries`). Pure data; talos-patch-files.ts writes
- * them as the reviewed YAML sidecars the srv module reads.
- */
-export type TalosDocument = Record<string, unknown>;
+import type { TalosDocument } from "./talos-document";
+
+export type { TalosDocument } from "./talos-document";
 
 /** Registries every air-gapped node needs mirrored, besides the spec's upstreams. */
 export const REQUIRED_MIRRORS = ["docker.io", "ghcr.io", "registry.k8s.io", "quay.io", "gcr.io"] as const;

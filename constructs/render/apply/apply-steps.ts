@@ -1,11 +1,11 @@
-import { pfSenseHostOverrides } from "../firewall/pfsense-settings";
-import { parseEndpoint } from "../model/endpoint";
-import { FlowTable } from "../model/flows";
-import { APT_PROXY_PORT, runnerHost } from "../model/lab-flows";
-import type { ServiceVariable } from "../model/service";
-import { LabModel } from "../model/lab-model";
+import { pfSenseHostOverrides } from "../pfsense/pfsense-settings";
+import { parseEndpoint } from "../../model/endpoint";
+import { FlowTable } from "../../model/flows";
+import { APT_PROXY_PORT, runnerHost } from "../../model/lab-flows";
+import type { ServiceVariable } from "../../model/service";
+import { LabModel } from "../../model/lab-model";
 import { chartRepository, INGRESS_NAMESPACE, INGRESS_SERVICE_ACCOUNT } from "../platform/platform-charts";
-import { resolveBackend } from "../state/state-backend";
+import { resolveBackend } from "../../model/backend";
 
 /**
  * The apply as data: every step of the runbook, where it runs, what it runs, and every connection it

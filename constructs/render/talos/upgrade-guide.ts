@@ -1,4 +1,4 @@
-import { LabModel } from "../model/lab-model";
+import { LabModel } from "../../model/lab-model";
 
 /**
  * UPGRADE.md: the provider does not upgrade Talos (it only applies configuration), so the stack ships

@@ -1,6 +1,6 @@
 import { stringify } from "yaml";
-import { FlowTable } from "../model/flows";
-import { LabModel, VmPlan } from "../model/lab-model";
+import { FlowTable } from "../../model/flows";
+import { LabModel, VmPlan } from "../../model/lab-model";
 import { allNodesDocuments, nodeDocuments, registryTlsHosts, roleDocuments, TalosDocument } from "./machine-documents";
 
 /** Sidecar paths of the Talos patches, relative to the stack root. */

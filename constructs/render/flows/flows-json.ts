@@ -1,6 +1,6 @@
-import { FlowTable } from "../model/flows";
-import { stableJson } from "../emit/stable-json";
-import { PfSenseTables } from "./pfsense-rule-table";
+import { FlowTable } from "../../model/flows";
+import { stableJson } from "../text/stable-json";
+import { PfSenseTables } from "../pfsense/pfsense-rule-table";
 
 /** flows.json: the flow model with, for each flow, the pfSense rules that carry it (or why none). */
 export function renderFlowsJson(flows: FlowTable, t: PfSenseTables): string {
