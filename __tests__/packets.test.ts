@@ -204,6 +204,25 @@ describe("probe planning (pure)", () => {
   });
 });
 
+/**
+ * The simulated lab of a planner for one describe block: built before its tests with pfSense's rules
+ * for `flows` loaded and listeners for `probes` started, torn down after them.
+ *
+ * @returns the topology, once the block's beforeAll ran
+ */
+function simulated(planner: ProbePlanner, flows: ReturnType<typeof labFlows>, probes: readonly Probe[]): () => Topology {
+  let topo: Topology | undefined;
+  beforeAll(async () => {
+    topo = await buildTopology(planner.plan);
+    await topo.loadRuleset(nftablesFromPfSense(pfSenseTables(flows), nftContext(planner.plan)));
+    await topo.startListeners(ProbePlanner.listenerPorts([...probes]));
+  });
+  afterAll(async () => {
+    await topo?.teardown();
+  });
+  return () => topo!;
+}
+
 function failures(results: readonly ProbeResult[]): string[] {
   return results.filter((r) => !r.ok).map((r) => `${label(r)}: expected ${r.expect === "connect" ? `connect→${r.responder}` : "blocked"}, got ${r.got} (${r.reason})`);
 }
@@ -288,20 +307,11 @@ describe.skipIf(!!skipReason)("packets through the simulated pfSense", () => {
     const declaredKeys = new Set(declared.map(probeKey));
     const focus = (p: Probe) => p.src.host === "prometheus" || p.dst.host === "prometheus" || [9100, 9090].includes(p.port);
     const matrix = planner.matrix([22, 9090, 9100]).filter((p) => focus(p) && !declaredKeys.has(probeKey(p)));
-    let topo: Topology | undefined;
-
-    beforeAll(async () => {
-      topo = await buildTopology(planner.plan);
-      await topo.loadRuleset(nftablesFromPfSense(pfSenseTables(flows), nftContext(planner.plan)));
-      await topo.startListeners(ProbePlanner.listenerPorts([...declared, ...matrix]));
-    });
-    afterAll(async () => {
-      await topo?.teardown();
-    });
+    const topology = simulated(planner, flows, [...declared, ...matrix]);
 
     it("lets Prometheus scrape every Talos node and nobody else, and keeps it out of what it does not need", async () => {
       expect([...own].sort()).toEqual(["prometheus.node-exporter", "prometheus.ui.mgmt-client"]);
-      const results = await runProbes(topo!, [...declared, ...matrix], PROBE);
+      const results = await runProbes(topology(), [...declared, ...matrix], PROBE);
       console.log(formatResults("prometheus lab", results));
       const c = counts(results);
       totals.allowed += c.allowed;
@@ -328,20 +338,11 @@ describe.skipIf(!!skipReason)("packets through the simulated pfSense", () => {
     const declared = planner.declared().probes.filter((p) => planner.crossesFirewall(p) || specFlows.some((f) => f.id === p.reason));
     const declaredKeys = new Set(declared.map(probeKey));
     const matrix = planner.matrix([22, 80, ...specPorts]).filter((p) => focus(p) && !declaredKeys.has(probeKey(p)));
-    let topo: Topology | undefined;
-
-    beforeAll(async () => {
-      topo = await buildTopology(planner.plan);
-      await topo.loadRuleset(nftablesFromPfSense(pfSenseTables(flows), nftContext(planner.plan)));
-      await topo.startListeners(ProbePlanner.listenerPorts([...declared, ...matrix]));
-    });
-    afterAll(async () => {
-      await topo?.teardown();
-    });
+    const topology = simulated(planner, flows, [...declared, ...matrix]);
 
     it("connects every declared flow, the spec's NodePort range included, and drops its near misses", async () => {
       expect(specFlows.map((f) => f.id)).toEqual(["mgmt-client-to-workers-nodeports"]);
-      const results = await runProbes(topo!, [...declared, ...matrix], PROBE);
+      const results = await runProbes(topology(), [...declared, ...matrix], PROBE);
       console.log(formatResults("examples/lab.yaml", results));
       const c = counts(results);
       totals.allowed += c.allowed;

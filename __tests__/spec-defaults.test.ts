@@ -1,6 +1,7 @@
 import { afterAll, describe, expect, it } from "vitest";
+import { problemLines } from "./support/spec-problems";
 import { parseAllDocuments } from "yaml";
-import { BUILTIN_SERVICES, DEFAULT_HOST_OFFSETS, LabSpecInput, referenceLab, SpecError, synthLab, validateLabSpec } from "../constructs/index";
+import { BUILTIN_SERVICES, DEFAULT_HOST_OFFSETS, LabSpecInput, referenceLab, synthLab, validateLabSpec } from "../constructs/index";
 import { readTree, tempDir } from "./support/tree";
 import { rmSync } from "node:fs";
 import { join } from "node:path";
@@ -11,16 +12,6 @@ import { join } from "node:path";
  * zones gets a lab laid out like the reference lab inside its own subnets and domains.
  */
 
-/** The lines of the SpecError `validateLabSpec` throws, or [] when the spec is valid. */
-function problemLines(input: unknown): string[] {
-  try {
-    validateLabSpec(input);
-  } catch (e) {
-    if (e instanceof SpecError) return e.lines();
-    throw e;
-  }
-  return [];
-}
 
 // Three zones named by bridge, subnet and domain only: no host, VIP, gateway or registry name.
 const MOVED: LabSpecInput = {

@@ -1,4 +1,5 @@
 import { describe, expect, it } from "vitest";
+import { problemLines } from "./support/spec-problems";
 import { referenceLab } from "../constructs/lab/build";
 import { SpecError } from "../constructs/input/spec-error";
 import { validateLabSpec } from "../constructs/lab/validate";
@@ -9,16 +10,6 @@ import { validateLabSpec } from "../constructs/lab/validate";
  * extra or a missing problem fails the case.
  */
 
-/** The lines of the SpecError `validateLabSpec` throws, or [] when the spec is valid. */
-function problemLines(input: unknown): string[] {
-  try {
-    validateLabSpec(input);
-  } catch (e) {
-    if (e instanceof SpecError) return e.lines();
-    throw e;
-  }
-  return [];
-}
 
 // Building blocks copied from the defaults, for the cases that have to replace a whole list or zone.
 const REGISTRY = { name: "registry", zone: "mgmt", role: "registry", ip: "192.168.100.11" };

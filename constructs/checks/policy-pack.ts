@@ -2,7 +2,7 @@ import { IAspect } from "cdktf";
 import { IConstruct } from "constructs";
 import { SpecError, SpecProblem } from "../input/spec-error";
 import { PolicyHost } from "./policy-host";
-import type { PolicyContext, PolicyFinding, PolicyReport, PolicyRule } from "./policy-rule";
+import type { PolicyContext, PolicyReport, PolicyRule } from "./policy-rule";
 
 export type { PolicyContext, PolicyFinding, PolicyReport, PolicyRule } from "./policy-rule";
 

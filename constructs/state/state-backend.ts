@@ -1,6 +1,6 @@
 import { LocalBackend, TerraformBackend, TerraformRemoteState, TerraformStack } from "cdktf";
 import { Construct } from "constructs";
-import { defaultPgSchema, requiredTofuVersion, ResolvedBackend } from "../model/backend";
+import { requiredTofuVersion, ResolvedBackend } from "../model/backend";
 
 /** Properties for a {@link StateBackend}. */
 export interface StateBackendProps {
