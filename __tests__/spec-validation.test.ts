@@ -282,7 +282,17 @@ const cases: Case[] = [
     name: "kernel argument with a space",
     spec: { talos: { extraKernelArgs: ["console=ttyS0 quiet"] } },
     lines: [
-      'talos.extraKernelArgs[0]: "console=ttyS0 quiet" — must be a plain kernel argument (letters, digits and . _ / : = , - only)',
+      'talos.extraKernelArgs[0]: "console=ttyS0 quiet" — must be a plain kernel argument (a letter first, then letters, digits and . _ / : = , - only, and not a YAML word such as true, no or null (the schematic is YAML))',
+    ],
+  },
+  {
+    // YAML would read these as something else than the string the factory hashes (found by the fuzz).
+    name: "kernel arguments YAML reads otherwise: a leading indicator, a number, a boolean",
+    spec: { talos: { extraKernelArgs: [",x", "3", "No", "console=ttyS0"] } },
+    lines: [
+      'talos.extraKernelArgs[0]: ",x" — must be a plain kernel argument (a letter first, then letters, digits and . _ / : = , - only, and not a YAML word such as true, no or null (the schematic is YAML))',
+      'talos.extraKernelArgs[1]: "3" — must be a plain kernel argument (a letter first, then letters, digits and . _ / : = , - only, and not a YAML word such as true, no or null (the schematic is YAML))',
+      'talos.extraKernelArgs[2]: "No" — must be a plain kernel argument (a letter first, then letters, digits and . _ / : = , - only, and not a YAML word such as true, no or null (the schematic is YAML))',
     ],
   },
   {

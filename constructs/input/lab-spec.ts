@@ -117,6 +117,18 @@ const port = z.union([z.number().int(), z.string()]).superRefine((v, ctx) => {
   if (!valid) ctx.addIssue({ code: "custom", message: ruleText("must be a port or port range", "1-65535, or 'low-high' with low < high, without leading zeros") });
 });
 
+/** Words YAML 1.1 or 1.2 reads as booleans or null: a schematic entry must never be one. */
+const YAML_WORDS = new Set(["true", "false", "yes", "no", "on", "off", "y", "n", "null"]);
+
+/**
+ * A kernel argument the Image Factory's schematic YAML carries as a plain scalar, written the same by
+ * Go's yaml.v3 and by this project: a letter first (no YAML indicator such as `,` `:` `-`, no number),
+ * then letters, digits and `. _ / : = , -`, and no word YAML reads as a boolean or null.
+ */
+export function isPlainKernelArg(v: string): boolean {
+  return /^[A-Za-z][A-Za-z0-9._/:=,-]*$/.test(v) && !YAML_WORDS.has(v.toLowerCase());
+}
+
 /** VM size. Disk is the boot disk on the spec's VM datastore. */
 export const VmSizeSchema = z.strictObject({
   cores: z.number().int().positive().describe("vCPU cores"),
@@ -252,8 +264,11 @@ export const TalosSchema = z.strictObject({
     .describe("official system extensions baked into the Image Factory schematic"),
   extraKernelArgs: z
     .array(
-      z.string().refine((v) => /^[A-Za-z0-9._\/:=,-]+$/.test(v), {
-        message: ruleText("must be a plain kernel argument", "letters, digits and . _ / : = , - only"),
+      z.string().refine(isPlainKernelArg, {
+        message: ruleText(
+          "must be a plain kernel argument",
+          "a letter first, then letters, digits and . _ / : = , - only, and not a YAML word such as true, no or null (the schematic is YAML)",
+        ),
       }),
     )
     .default([])

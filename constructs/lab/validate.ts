@@ -512,57 +512,90 @@ export function semanticProblems(
   );
 
   // Extra flows: endpoints must exist, and the air gap and the WAN edge must hold.
-  const hostZone = new Map<string, string>([
-    ...spec.hosts.map((h) => [h.name, h.zone] as const),
-    ...talosNodes.map((n) => [n.n.name, "srv"] as const),
-  ]);
+  const ctx = flowRuleContext(spec);
   const flowIds = new Set<string>();
   spec.flows.forEach((f, i) => {
-    let known = true;
-    const ends = { from: parseEndpoint(f.from), to: parseEndpoint(f.to) };
-    for (const end of ["from", "to"] as const) {
-      const v = f[end];
-      const e = ends[end];
-      if (v === spec.firewall.name) {
-        known = false;
-        add(`flows[${i}].${end}`, v, "must not name the pfSense VM", "flows to or from pfSense itself use the endpoint firewall");
-      } else if (e === undefined || (e.kind === "host" && !hostZone.has(e.name))) {
-        known = false;
-        add(`flows[${i}].${end}`, v, "is not a known flow endpoint", `a host name, ${[...FLOW_ZONES, ...FLOW_GROUPS, ...FLOW_KEYWORDS].join(", ")}`);
-      }
-    }
-    if (f.protocol === "icmp" && f.ports.length > 0) add(`flows[${i}].ports`, f.ports, "must be empty for icmp", "ports only exist for tcp and udp");
-    if (f.protocol !== "icmp" && f.ports.length === 0) add(`flows[${i}].ports`, f.ports, `must list at least one port for ${f.protocol}`, "a flow opens specific ports");
     if (flowIds.has(f.id)) add(`flows[${i}].id`, f.id, "is used by another flow", "flow ids must be unique");
     flowIds.add(f.id);
-    const from = ends.from;
-    const to = ends.to;
-    if (!known || from === undefined || to === undefined) return;
-    for (const end of ["from", "to"] as const) {
-      const e = ends[end];
-      const members = e?.kind !== "group" ? undefined : e.group === "workers" ? t.workers.length : e.group === "controlplanes" ? t.controlPlanes.length : undefined;
-      if (members === 0) add(`flows[${i}].${end}`, f[end], "names a group without members", "the lab has no VM in it; add one, or drop the flow");
-    }
-    const zoneOf = (e: FlowEndpoint) => (e.kind === "zone" ? e.zone : e.kind === "host" ? hostZone.get(e.name) : undefined);
-    const srvSide = (e: FlowEndpoint) => e.kind === "pods" || e.kind === "vip" || e.kind === "group" || zoneOf(e) === "srv";
-    const outside = (e: FlowEndpoint) => e.kind === "internet" || e.kind === "proxmox";
-    const who = (e: FlowEndpoint) => (e.kind === "internet" ? "the internet" : "the Proxmox hosts");
-    if (f.from === f.to && from.kind !== "zone" && from.kind !== "group" && from.kind !== "pods") {
-      add(`flows[${i}].to`, f.to, "must differ from flows[].from", "a flow connects two endpoints; traffic of a host to itself never leaves it");
-    } else if (outside(from) && srvSide(to)) {
-      add(`flows[${i}]`, `${f.from} -> ${f.to}`, `would open the SRV side to ${who(from)}`, "nothing from the WAN side reaches SRV; the mgmt client and the DMZ ingress talk to the cluster");
-    } else if (srvSide(from) && outside(to)) {
-      add(`flows[${i}]`, `${f.from} -> ${f.to}`, `would open the SRV side to ${who(to)}`, "SRV never reaches the internet; mirror what it needs through the registry");
-    } else if (from.kind === "internet" && !(to.kind === "host" && zoneOf(to) === "dmz")) {
-      add(`flows[${i}].to`, f.to, "must be a DMZ host for a flow from the internet", "pfSense forwards a WAN port to one address, and only the DMZ faces the internet");
-    } else if (from.kind === "internet" && f.protocol === "icmp") {
-      add(`flows[${i}].protocol`, f.protocol, "must be tcp or udp for a flow from the internet", "a WAN port-forward carries ports; icmp has none");
-    } else if (to.kind === "firewall" && zoneOf(from) !== "mgmt") {
-      add(`flows[${i}].from`, f.from, "must be in MGMT for a flow to pfSense itself", "only MGMT administers the firewall; DNS, NTP and BGP to pfSense are the lab's own flows");
-    }
+    flowRuleProblems(f, ctx, (field, value, rule, hint) => add(field ? `flows[${i}].${field}` : `flows[${i}]`, value, rule, hint));
   });
 
   return problems;
+}
+
+/** What the flow rules need to know of a lab: its members' zones, pfSense's name, the groups' sizes. */
+interface FlowRuleContext {
+  readonly firewallName: string;
+  /** Zone of every lab VM but pfSense, by name. */
+  readonly hostZone: ReadonlyMap<string, string>;
+  readonly controlPlanes: number;
+  readonly workers: number;
+}
+
+function flowRuleContext(spec: LabSpec): FlowRuleContext {
+  const t = spec.talos;
+  return {
+    firewallName: spec.firewall.name,
+    hostZone: new Map<string, string>([
+      ...spec.hosts.map((h) => [h.name, h.zone] as const),
+      ...[...t.controlPlanes, ...t.workers].map((n) => [n.name, "srv"] as const),
+    ]),
+    controlPlanes: t.controlPlanes.length,
+    workers: t.workers.length,
+  };
+}
+
+/**
+ * The rules every flow a user adds must keep, a spec's flow or a service's: its ends exist, its ports
+ * fit its protocol, nothing on the SRV side is opened to or from the WAN side (the air gap), only a DMZ
+ * host takes traffic from the internet, and only MGMT reaches pfSense itself. Reports each broken
+ * rule once through `report`, with the field it concerns ("" for the flow as a whole).
+ */
+function flowRuleProblems(
+  f: { readonly from: string; readonly to: string; readonly protocol: string; readonly ports: readonly (number | string)[] },
+  ctx: FlowRuleContext,
+  report: (field: "" | "from" | "to" | "ports" | "protocol", value: unknown, rule: string, hint: string) => void,
+): void {
+  let known = true;
+  const ends = { from: parseEndpoint(f.from), to: parseEndpoint(f.to) };
+  for (const end of ["from", "to"] as const) {
+    const v = f[end];
+    const e = ends[end];
+    if (v === ctx.firewallName) {
+      known = false;
+      report(end, v, "must not name the pfSense VM", "flows to or from pfSense itself use the endpoint firewall");
+    } else if (e === undefined || (e.kind === "host" && !ctx.hostZone.has(e.name))) {
+      known = false;
+      report(end, v, "is not a known flow endpoint", `a host name, ${[...FLOW_ZONES, ...FLOW_GROUPS, ...FLOW_KEYWORDS].join(", ")}`);
+    }
+  }
+  if (f.protocol === "icmp" && f.ports.length > 0) report("ports", f.ports, "must be empty for icmp", "ports only exist for tcp and udp");
+  if (f.protocol !== "icmp" && f.ports.length === 0) report("ports", f.ports, `must list at least one port for ${f.protocol}`, "a flow opens specific ports");
+  const from = ends.from;
+  const to = ends.to;
+  if (!known || from === undefined || to === undefined) return;
+  for (const end of ["from", "to"] as const) {
+    const e = ends[end];
+    const members = e?.kind !== "group" ? undefined : e.group === "workers" ? ctx.workers : e.group === "controlplanes" ? ctx.controlPlanes : undefined;
+    if (members === 0) report(end, f[end], "names a group without members", "the lab has no VM in it; add one, or drop the flow");
+  }
+  const zoneOf = (e: FlowEndpoint) => (e.kind === "zone" ? e.zone : e.kind === "host" ? ctx.hostZone.get(e.name) : undefined);
+  const srvSide = (e: FlowEndpoint) => e.kind === "pods" || e.kind === "vip" || e.kind === "group" || zoneOf(e) === "srv";
+  const outside = (e: FlowEndpoint) => e.kind === "internet" || e.kind === "proxmox";
+  const who = (e: FlowEndpoint) => (e.kind === "internet" ? "the internet" : "the Proxmox hosts");
+  if (f.from === f.to && from.kind !== "zone" && from.kind !== "group" && from.kind !== "pods") {
+    report("to", f.to, "must differ from flows[].from", "a flow connects two endpoints; traffic of a host to itself never leaves it");
+  } else if (outside(from) && srvSide(to)) {
+    report("", `${f.from} -> ${f.to}`, `would open the SRV side to ${who(from)}`, "nothing from the WAN side reaches SRV; the mgmt client and the DMZ ingress talk to the cluster");
+  } else if (srvSide(from) && outside(to)) {
+    report("", `${f.from} -> ${f.to}`, `would open the SRV side to ${who(to)}`, "SRV never reaches the internet; mirror what it needs through the registry");
+  } else if (from.kind === "internet" && !(to.kind === "host" && zoneOf(to) === "dmz")) {
+    report("to", f.to, "must be a DMZ host for a flow from the internet", "pfSense forwards a WAN port to one address, and only the DMZ faces the internet");
+  } else if (from.kind === "internet" && f.protocol === "icmp") {
+    report("protocol", f.protocol, "must be tcp or udp for a flow from the internet", "a WAN port-forward carries ports; icmp has none");
+  } else if (to.kind === "firewall" && zoneOf(from) !== "mgmt") {
+    report("from", f.from, "must be in MGMT for a flow to pfSense itself", "only MGMT administers the firewall; DNS, NTP and BGP to pfSense are the lab's own flows");
+  }
 }
 
 function portSpan(p: number | string): [number, number] {

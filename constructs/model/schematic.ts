@@ -13,12 +13,14 @@ export interface SchematicSpec {
   readonly extraKernelArgs: readonly string[];
 }
 
-const PLAIN = /^[A-Za-z0-9._/:=,-]+$/;
+/** A plain YAML scalar that stays a string: a letter or digit first, no indicator, no space. */
+const PLAIN = /^[A-Za-z0-9][A-Za-z0-9._/:=,-]*$/;
+const YAML_WORDS = /^(true|false|yes|no|on|off|y|n|null|~|[-+]?[0-9][0-9._]*)$/i;
 
 function list(indent: string, items: readonly string[]): string {
   return items
     .map((i) => {
-      if (!PLAIN.test(i)) throw new Error(`schematic value ${JSON.stringify(i)} would need YAML quoting`);
+      if (!PLAIN.test(i) || YAML_WORDS.test(i)) throw new Error(`schematic value ${JSON.stringify(i)} would need YAML quoting`);
       return `${indent}- ${i}\n`;
     })
     .join("");
