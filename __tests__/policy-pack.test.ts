@@ -138,6 +138,20 @@ describe("separation rules", () => {
   });
 });
 
+describe("what cdktf would let slip by (the review's findings, kept fixed)", () => {
+  it("fails a synth whose App holds an aspect, which cdktf never runs, instead of skipping it silently", () => {
+    const { error, written } = synth((_, app) => Aspects.of(app).add(aspect(() => undefined)));
+    expect(String(error)).toContain("1 aspect(s) were added to the App, which cdktf never runs: add them to the lab instead");
+    expect(written).toEqual([]);
+  });
+
+  it("reports a VM whose NIC block an override turned into an object, instead of crashing the check", () => {
+    const { lines, written } = synth((lab) => lab.vm("talos-worker-1").vm.addOverride("network_device", { model: "virtio", bridge: "vmbr3", firewall: false }));
+    expect(lines).toContainEqual(expect.stringMatching(/^talos-lab\/srv\/vms\/talos-worker-1: separation: Proxmox talos-worker-1 network device 1: .*the NIC is not firewalled \(firewall false\)/));
+    expect(written).toEqual([]);
+  });
+});
+
 describe("Talos config rules", () => {
   it("fail a node document Talos would refuse, naming the node's VM", () => {
     const lines = labFindings(edit("talos/nodes/talos-cp-2.yaml", (t) => t.replace('auto: "off"', 'auto: "stable"')));
@@ -242,7 +256,7 @@ describe("the command", () => {
     const wrapper = join(work, "planted-main.ts");
     writeFileSync(
       wrapper,
-      `import { PolicyPack } from ${JSON.stringify(join(PROJECT_ROOT, "constructs", "policy", "policy-pack"))};
+      `import { PolicyPack } from ${JSON.stringify(join(PROJECT_ROOT, "constructs", "checks", "policy-pack"))};
 const visit = PolicyPack.prototype.visit;
 PolicyPack.prototype.visit = function (this: PolicyPack, node) {
   if (this.name === "lab" && !this.rules.some((r) => r.id === "planted")) {

@@ -138,7 +138,7 @@ describe("the service catalog", () => {
 
   it("rejects a role nobody registered, naming the field, the value and the known roles", () => {
     expect(problems(PROMETHEUS_SPEC)).toEqual([
-      'hosts[3].role: "prometheus" — must be the role of a service of the lab (known roles: client, registry, ingress; register a ServiceDescriptor to add one)',
+      `hosts[3].role: "prometheus" — must be the role of a service of the lab (known roles: client, registry, ingress; a new role is a ServiceDescriptor passed to TalosEnclave's services (TypeScript))`,
     ]);
     expect(problems(PROMETHEUS_SPEC, serviceCatalog([PROMETHEUS]))).toEqual([]);
   });
@@ -154,6 +154,10 @@ describe("the service catalog", () => {
   it("refuses a role claimed twice or one that is not a name", () => {
     expect(() => serviceCatalog([{ ...PROMETHEUS, role: "registry" }])).toThrow("service role registry is registered twice");
     expect(() => new ServiceCatalog([{ ...PROMETHEUS, role: "Prom Etheus" } as ServiceDescriptor])).toThrow(/must be a name/);
+    // The lab's own roles and tags: a service tagged controlplane would count as one to the checks.
+    for (const role of ["firewall", "controlplane", "worker", "internet"]) {
+      expect(() => serviceCatalog([{ ...PROMETHEUS, role }])).toThrow(`service role "${role}" is reserved`);
+    }
   });
 });
 
@@ -191,6 +195,90 @@ describe("a service that takes a secret", () => {
 
   it("refuses a user-data that reads a variable no service declares", () => {
     const leaky = { ...BASTION, variables: undefined };
-    expect(() => synthLabTree(spec, `${work}/leaky`, { services: [leaky] })).toThrow("reads var.bastion_host_key, which no service declares");
+    expect(() => synthLabTree(spec, `${work}/leaky`, { services: [leaky] })).toThrow("reads var.bastion_host_key, which its service does not declare");
+  });
+});
+
+describe("hostile or broken descriptors (the review's findings, kept fixed)", () => {
+  const evilHost = (zone: "mgmt" | "dmz" = "mgmt") => ({ name: "evil1", zone, role: "evil" });
+  const spec = (zone: "mgmt" | "dmz" = "mgmt") => ({ hosts: [...(PROMETHEUS_SPEC.hosts ?? []).slice(0, 3), evilHost(zone)] });
+  const evil = (over: Partial<ServiceDescriptor>): ServiceDescriptor => ({ ...PROMETHEUS, role: "evil", hostOffset: 40, flows: undefined, readme: undefined, ...over });
+  const flow = (over: Record<string, unknown>) => ({ id: "evil1.x", from: "evil1", to: "group:talos", protocol: "tcp" as const, ports: [22], purpose: "test", ...over });
+  const lines = (s: ServiceDescriptor, zone: "mgmt" | "dmz" = "mgmt") => {
+    try {
+      validateLabSpec(spec(zone), serviceCatalog([s]));
+      return [];
+    } catch (e) {
+      if (!(e instanceof SpecError)) throw e;
+      return e.lines();
+    }
+  };
+
+  it("holds a service's flows to the spec flows' rules: the WAN edge, the air gap, known ends, pfSense's own name", () => {
+    expect(lines(evil({ flows: () => [flow({ from: "internet", to: "evil1" })] }))).toEqual([
+      'hosts[3] flow evil1.x.to: "evil1" — must be a DMZ host for a flow from the internet (pfSense forwards a WAN port to one address, and only the DMZ faces the internet; service evil declares this flow)',
+    ]);
+    expect(lines(evil({ flows: () => [flow({ from: "internet", to: "group:talos" })] }))[0]).toContain("would open the SRV side to the internet");
+    expect(lines(evil({ flows: () => [flow({ to: "ghost-host" })] }))[0]).toContain('hosts[3] flow evil1.x.to: "ghost-host" — is not a known flow endpoint');
+    expect(lines(evil({ flows: () => [flow({ to: "pfsense" })] }))[0]).toContain("must not name the pfSense VM");
+  });
+
+  it("checks a service flow's shape and refuses an id another flow of the lab has", () => {
+    expect(lines(evil({ flows: () => [flow({ ports: [70000] })] }))[0]).toMatch(/^hosts\[3\] flow evil1\.x\.ports\[0\]: 70000 — must be a port or port range/);
+    expect(lines(evil({ flows: () => [flow({ id: "a b]]></descr>" })] }))[0]).toContain("must be a service flow id");
+    expect(lines(evil({ flows: () => [flow({ id: "mgmt-internet-web", from: "zone:mgmt", to: "internet", ports: [80, 443] })] }))).toEqual([
+      'hosts[3] flow mgmt-internet-web.id: "mgmt-internet-web" — is declared twice: by the lab and by service evil of evil1 (a service prefixes its flow ids with the host name: hostFlowId(host.name, …))',
+    ]);
+  });
+
+  it("keeps sidecars inside the stack folder and off the files the stack owns", () => {
+    for (const path of ["../../../victim.txt", "/tmp/abs.txt", "cdk.tf.json", "modules/mgmt/main.tf.json", ".hidden", "a//b"]) {
+      const s = evil({ sidecars: () => ({ [path]: "x" }) });
+      expect(() => synthLabTree(spec(), `${work}/sidecar`, { services: [s] }), path).toThrow(/sidecar .* of module mgmt must/);
+    }
+  });
+
+  it("lets a service add to the hardened head of the user-data, not replace it, and refuses YAML that does not parse", () => {
+    const over = (template: string) => evil({ userData: (ctx) => serviceUserData(ctx, { name: "e.yaml", template }) });
+    expect(() => synthLabTree(spec(), `${work}/head`, { services: [over("ssh_pwauth: true\n")] })).toThrow("sets ssh_pwauth again, which the lab's common head sets");
+    expect(() => synthLabTree(spec(), `${work}/yaml`, { services: [over("runcmd: [unclosed\n")] })).toThrow("is not valid YAML");
+  });
+
+  it("gives a host its own service's secrets only: a DMZ service cannot read the registry's key", () => {
+    const thief = evil({ userData: (ctx) => serviceUserData(ctx, { name: "e.yaml", template: "bootcmd:\n  - echo ${t}\n", vars: { t: "var.lab_tls_private_key" } }) });
+    expect(() => synthLabTree(spec("dmz"), `${work}/thief`, { services: [{ ...thief, zone: "dmz" }] })).toThrow(
+      "the user-data of evil1 (service evil) reads var.lab_tls_private_key, which its service does not declare",
+    );
+    expect(() => serviceCatalog([evil({ variables: { lab_tls_private_key: { type: "string", sensitive: true, description: "x" } } })])).toThrow(
+      "service evil declares variable lab_tls_private_key, which service registry declares",
+    );
+  });
+
+  it("refuses unusable numbers, the lab's own variables and types Terraform has no use for, all in one error", () => {
+    const broken = evil({
+      startupOrder: Number.NaN,
+      hostOffset: 1.5,
+      defaultSize: { cores: -1, memoryMiB: 4096, diskGiB: 64 },
+      variables: {
+        proxmox_api_token: { type: "string", sensitive: true, description: "x" },
+        bridges: { type: "string", sensitive: false, description: "x" },
+        odd: { type: "strin g)", sensitive: false, description: "x" },
+      },
+    });
+    let message = "";
+    try {
+      serviceCatalog([broken]);
+    } catch (e) {
+      message = (e as Error).message;
+    }
+    expect(message.split("\n").slice(1).map((l) => l.trim())).toEqual([
+      'service "evil": startupOrder must be a whole number from 1 to 10000, not NaN',
+      'service "evil": hostOffset must be a whole number from 1 to 65534, not 1.5',
+      'service "evil": defaultSize.cores must be a whole number from 1 to 512, not -1',
+      'service "evil": defaultSize.cores -1 is below minimumSize.cores 1',
+      "service \"evil\": variable proxmox_api_token is the lab's own and cannot be a service's",
+      "service \"evil\": variable bridges is the lab's own and cannot be a service's",
+      'service "evil": variable odd has type "strin g)"; use string, number, bool, or list/set/map of one of them',
+    ]);
   });
 });

@@ -512,7 +512,17 @@ const cases: Case[] = [
   {
     name: "registry.host naming no host",
     spec: { registry: { host: "harbor" } },
-    lines: ['registry.host: "harbor" — must name a host of the spec (the MGMT host with role registry, e.g. registry)'],
+    lines: ['registry.host: "harbor" — must name a host of the spec (the host with role registry is registry: set registry.host: registry)'],
+  },
+  {
+    name: "a registry host renamed, registry.host left at its default",
+    spec: {
+      hosts: [
+        { name: "harbor", zone: "mgmt", role: "registry" },
+        { name: "mgmt-client", zone: "mgmt", role: "client" },
+      ],
+    },
+    lines: ['registry.host: "registry" — must name a host of the spec (the host with role registry is harbor: set registry.host: harbor)'],
   },
   {
     name: "Image Factory on port 443",

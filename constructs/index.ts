@@ -10,7 +10,7 @@
 
 // The lab and its parts (constructs)
 export { TalosEnclave, TalosEnclaveProps, TalosEnclaveSummary, MODULE_ORDER } from "./talos-enclave";
-export { ZoneModule, ModuleInputOptions, ModulePort } from "./zones/zone-module";
+export { ZoneModule, ModuleInputOptions, ModulePort, sidecarPathProblem } from "./zones/zone-module";
 export { EdgeZone, EdgeZoneProps } from "./zones/edge-zone";
 export { MgmtZone, DmzZone, UbuntuZone, UbuntuZoneProps, UbuntuHost } from "./zones/ubuntu-zone";
 export { SrvZone, SrvZoneProps } from "./zones/srv-zone";
@@ -50,11 +50,12 @@ export { loadLabSpec } from "./lab/load";
 export { labSpecJsonSchema } from "./input/json-schema";
 
 // The model (pure)
-export { LabModel, VmPlan, ZoneModel, NicPlan, ZoneName, ModuleName, VmRole, GuestOs, FIREWALL_NIC_ORDER } from "./model/lab-model";
+export { LabModel, VmPlan, VmPlanBase, FirewallPlan, MemberPlan, HostPlan, TalosPlan, isMember, ZoneModel, NicPlan, ZoneName, ModuleName, VmRole, GuestOs, FIREWALL_NIC_ORDER } from "./model/lab-model";
 export { buildLabModel, referenceLab } from "./lab/build";
 export { Flow, FlowTable, Protocol, ResolvedEndpoint } from "./model/flows";
-export { labFlows, componentFlows, runnerHost } from "./model/lab-flows";
-export { ServiceDescriptor, ServiceCatalog, ServiceContext, ServiceFlow, ServiceUserData, ServiceVariable, MinimumSize } from "./model/service";
+export { labFlows, componentFlows, labOwnFlows, runnerHost } from "./model/lab-flows";
+export { ServiceDescriptor, ServiceCatalog, ServiceContext, ServiceFlow, ServiceUserData, ServiceVariable, MinimumSize, RESERVED_ROLES, RESERVED_VARIABLES, serviceDescriptorProblems } from "./model/service";
+export { FlowEndpoint, EndpointZone, EndpointGroup, parseEndpoint, endpointText } from "./model/endpoint";
 export { hostFlowId } from "./model/lab-flows";
 
 // Services (one descriptor each): the built-in ones, and what a new one builds on

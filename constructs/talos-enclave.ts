@@ -334,6 +334,14 @@ export class TalosEnclave extends HclJsonStack {
   }
 
   private writeModulesAndSidecars(session: ISynthesisSession): void {
+    // cdktf 0.21 starts aspects at each stack, never at the App: a check or a tag added there would be
+    // skipped without a word, so a synth with one fails instead.
+    const appAspects = Aspects.of(App.of(this)).all.length;
+    if (appAspects > 0) {
+      throw new Error(
+        `${appAspects} aspect(s) were added to the App, which cdktf never runs: add them to the lab instead (Aspects.of(lab).add(...)), where they reach every module`,
+      );
+    }
     const dir = join(session.outdir, session.manifest.forStack(this).workingDirectory);
     for (const [path, content] of [...this.files()].sort(([a], [b]) => a.localeCompare(b))) {
       const target = join(dir, path);

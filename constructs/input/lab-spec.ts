@@ -411,6 +411,18 @@ export const FlowSchema = z.strictObject({
   purpose: prose(200).describe("why the flow exists; shown in RULES.md and rule comments"),
 });
 
+/**
+ * A flow a service declares (see `ServiceDescriptor.flows`): a spec flow's shape, with ids that may
+ * join a host name and parts with '.' (`hostFlowId`), so two hosts of a role never share one.
+ */
+export const ServiceFlowSchema = FlowSchema.extend({
+  id: z
+    .string()
+    .refine((v) => /^[a-z0-9]([a-z0-9.-]{0,198}[a-z0-9])?$/.test(v) && !v.includes(".."), {
+      message: ruleText("must be a service flow id", "lower-case letters, digits, '-' and '.' between them, at most 200 characters; hostFlowId(host.name, …) makes one"),
+    }),
+});
+
 /** A relative path of plain segments (letters, digits, '.', '_', '-'), never absolute. */
 const relativePath = z
   .string()

@@ -11,13 +11,13 @@ import {
 } from "../input/addressing";
 import { FlowEndpoint, parseEndpoint } from "../model/endpoint";
 import { Flow, FLOW_GROUPS, FLOW_KEYWORDS, FLOW_ZONES } from "../model/flows";
-import { componentFlows } from "../model/lab-flows";
-import { planLab } from "../model/lab-model";
+import { componentFlows, labOwnFlows } from "../model/lab-flows";
+import { LabModel, planLab } from "../model/lab-model";
 import type { ServiceCatalog } from "../model/service";
 import { serviceCatalog } from "../services";
 import { defaultVmId, placeByName, placeControlPlane, ZONE_VM_ID_SPAN } from "../model/placement";
 import { DerivedAddress, resolveLabDefaults } from "../input/defaults";
-import { FlowSpec, LabSpec, LabSpecSchema, ruleText, VmSize } from "../input/lab-spec";
+import { FlowSpec, LabSpec, LabSpecSchema, ruleText, ServiceFlowSchema, VmSize } from "../input/lab-spec";
 import { pathText, SpecError, SpecProblem } from "../input/spec-error";
 
 /**
@@ -351,7 +351,7 @@ export function semanticProblems(
     const p = `hosts[${i}]`;
     names.push({ path: `${p}.name`, name: h.name });
     const service = services.get(h.role);
-    if (!service) add(`${p}.role`, h.role, "must be the role of a service of the lab", `known roles: ${services.roles.join(", ")}; register a ServiceDescriptor to add one`);
+    if (!service) add(`${p}.role`, h.role, "must be the role of a service of the lab", `known roles: ${services.roles.join(", ")}; a new role is a ServiceDescriptor passed to TalosEnclave's services (TypeScript)`);
     else if (h.zone !== service.zone) add(`${p}.zone`, h.zone, `must be "${service.zone}" for role ${h.role}`, service.zoneReason);
     const slot = vmIds.push(undefined) - 1;
     // A host of an unknown role has no default address to judge: its role is the problem.
@@ -459,8 +459,10 @@ export function semanticProblems(
 
   // Registry: the named host must be a registry in MGMT, and the only one.
   const reg = spec.hosts.find((h) => h.name === spec.registry.host);
-  if (!reg) add("registry.host", spec.registry.host, "must name a host of the spec", "the MGMT host with role registry, e.g. registry");
-  else if (reg.zone !== "mgmt" || reg.role !== "registry") add("registry.host", spec.registry.host, "must be a host with zone mgmt and role registry", "Harbor and the Image Factory run in MGMT");
+  const registries = spec.hosts.filter((h) => h.role === "registry");
+  if (!reg) {
+    add("registry.host", spec.registry.host, "must name a host of the spec", registries.length === 1 ? `the host with role registry is ${registries[0].name}: set registry.host: ${registries[0].name}` : "the MGMT host with role registry, e.g. registry");
+  } else if (reg.zone !== "mgmt" || reg.role !== "registry") add("registry.host", spec.registry.host, "must be a host with zone mgmt and role registry", "Harbor and the Image Factory run in MGMT");
   const registryOk = reg !== undefined && reg.zone === "mgmt" && reg.role === "registry";
   if (spec.registry.fqdn.length > 253) {
     // Only a default can be this long: a written fqdn is checked by the schema.
@@ -520,6 +522,38 @@ export function semanticProblems(
     flowRuleProblems(f, ctx, (field, value, rule, hint) => add(field ? `flows[${i}].${field}` : `flows[${i}]`, value, rule, hint));
   });
 
+  return problems;
+}
+
+/**
+ * The flows the hosts' services declare, held to the rules of the spec's own flows (a service is code
+ * a platform team adds, and no more trusted with the air gap than a spec): their shape, their ends,
+ * the air gap and the WAN edge, and ids no other flow of the lab uses. Reported at the host whose
+ * service declares the flow: `hosts[3] flow prometheus.ui.to`.
+ */
+function serviceFlowProblems(spec: LabSpec, model: LabModel): SpecProblem[] {
+  const problems: SpecProblem[] = [];
+  const ctx = flowRuleContext(spec);
+  // Ids the lab's own flows use (zones, the runner, the cluster), then each service flow's as it comes.
+  const owners = new Map<string, string>(labOwnFlows(model).map((f) => [f.id, "the lab"]));
+  model.hosts.forEach((host, i) => {
+    const service = model.services.of(host.role);
+    for (const f of service.flows?.({ model, host }) ?? []) {
+      const at = (field: string) => `hosts[${i}] flow ${f.id}${field ? `.${field}` : ""}`;
+      const add = (field: string, value: unknown, rule: string, hint: string) => problems.push({ path: at(field), value, message: ruleText(rule, hint) });
+      const shape = ServiceFlowSchema.safeParse(f, { reportInput: true });
+      if (!shape.success) {
+        for (const issue of shape.error.issues) {
+          problems.push({ path: at(pathText(issue.path)), value: (issue as { input?: unknown }).input, message: `${issue.message} (service ${service.role} declares it)` });
+        }
+        continue;
+      }
+      const owner = owners.get(f.id);
+      if (owner !== undefined) add("id", f.id, `is declared twice: by ${owner} and by service ${service.role} of ${host.name}`, "a service prefixes its flow ids with the host name: hostFlowId(host.name, …)");
+      else owners.set(f.id, `service ${service.role} of ${host.name}`);
+      flowRuleProblems(f, ctx, (field, value, rule, hint) => add(field, value, rule, `${hint}; service ${service.role} declares this flow`));
+    }
+  });
   return problems;
 }
 
@@ -609,7 +643,10 @@ function portSpan(p: number | string): [number, number] {
  * traffic.
  */
 function flowProblems(spec: LabSpec, services: ServiceCatalog): SpecProblem[] {
-  const lab = componentFlows(planLab(spec, services));
+  const model = planLab(spec, services);
+  const own = serviceFlowProblems(spec, model);
+  if (own.length) return own;
+  const lab = componentFlows(model);
   const taken = new Set(lab.map((f) => f.id));
   const problems: SpecProblem[] = [];
   const allowed = new AllowedTraffic();

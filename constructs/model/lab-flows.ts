@@ -86,6 +86,11 @@ function serviceFlows(m: LabModel): FlowInput[] {
   );
 }
 
+/** Flows the lab declares itself, its services' not included: DNS, NTP and MGMT's web per zone, the runner's, the cluster's. */
+export function labOwnFlows(m: LabModel): Flow[] {
+  return [...zoneFlows(m), ...runnerFlows(m), ...clusterFlows(m)].map((f): Flow => ({ ...f, origin: "lab" }));
+}
+
 /** Flows the lab's components declare (the spec's own flows not included). */
 export function componentFlows(m: LabModel): Flow[] {
   return [...zoneFlows(m), ...serviceFlows(m), ...runnerFlows(m), ...clusterFlows(m)].map((f): Flow => ({ ...f, origin: "lab" }));

@@ -102,21 +102,80 @@ export interface ServiceDescriptor {
 const ROLE = /^[a-z]([a-z0-9-]{0,61}[a-z0-9])?$/;
 
 /**
+ * Roles no service may take: the lab's own kinds of VM and its tags (a service tagged `controlplane`
+ * would count as one to every check that reads tags), flow keywords, zones and modules.
+ */
+export const RESERVED_ROLES: readonly string[] = [
+  "firewall", "controlplane", "worker", "talos", "pfsense", "ubuntu", "talos-enclave",
+  "vip", "pods", "internet", "proxmox", "wan", "mgmt", "dmz", "srv", "edge", "platform",
+];
+
+/**
+ * Module and root variables of the lab itself, which a service may not declare as its own: the
+ * Proxmox connection, the state passphrase and what the edge module hands the zones.
+ */
+export const RESERVED_VARIABLES: readonly string[] = [
+  "proxmox_endpoint", "proxmox_api_token", "proxmox_ssh_private_key", "state_passphrase", "bridges", "ubuntu_image_ids",
+  "admin_ssh_public_keys", "lab_ca_certificate",
+];
+
+/** Terraform types a service variable may have: the primitive ones, and lists and maps of them. */
+const VARIABLE_TYPE = /^(string|number|bool|(list|set|map)\((string|number|bool)\))$/;
+
+/** Why a descriptor is unusable, one reason per broken field (empty when it is fine). */
+export function serviceDescriptorProblems(s: ServiceDescriptor): string[] {
+  const out: string[] = [];
+  const role = JSON.stringify(s.role);
+  if (!ROLE.test(s.role)) out.push(`service role ${role} must be a name: lower-case letters, digits and '-', starting with a letter`);
+  if (RESERVED_ROLES.includes(s.role)) out.push(`service role ${role} is reserved: the lab uses it for its own VMs, tags or flow endpoints`);
+  if (s.zone !== "mgmt" && s.zone !== "dmz") out.push(`service ${role}: zone must be "mgmt" or "dmz", not ${JSON.stringify(s.zone)}`);
+  const whole = (what: string, n: number, min: number, max: number) => {
+    if (!Number.isInteger(n) || n < min || n > max) out.push(`service ${role}: ${what} must be a whole number from ${min} to ${max}, not ${n}`);
+  };
+  whole("startupOrder", s.startupOrder, 1, 10000);
+  whole("hostOffset", s.hostOffset, 1, 65534);
+  for (const [what, size] of [["defaultSize", s.defaultSize], ["minimumSize", s.minimumSize]] as const) {
+    whole(`${what}.cores`, size.cores, 1, 512);
+    whole(`${what}.memoryMiB`, size.memoryMiB, 16, 16 * 1024 * 1024);
+    whole(`${what}.diskGiB`, size.diskGiB, 1, 1024 * 1024);
+  }
+  for (const k of ["cores", "memoryMiB", "diskGiB"] as const) {
+    if (s.defaultSize[k] < s.minimumSize[k]) out.push(`service ${role}: defaultSize.${k} ${s.defaultSize[k]} is below minimumSize.${k} ${s.minimumSize[k]}`);
+  }
+  for (const [name, v] of Object.entries(s.variables ?? {})) {
+    if (!/^[a-z][a-z0-9_]{0,63}$/.test(name)) out.push(`service ${role}: variable ${JSON.stringify(name)} must be a Terraform identifier in lower case`);
+    if (RESERVED_VARIABLES.includes(name)) out.push(`service ${role}: variable ${name} is the lab's own and cannot be a service's`);
+    if (!VARIABLE_TYPE.test(v.type)) out.push(`service ${role}: variable ${name} has type ${JSON.stringify(v.type)}; use string, number, bool, or list/set/map of one of them`);
+  }
+  return out;
+}
+
+/**
  * The services a lab may use, by role, in registration order (which orders their flows). Built-in
  * and added services are registered the same way.
  *
- * @throws Error when two descriptors claim one role or a role is not a name
+ * @throws Error listing every problem of the descriptors ({@link serviceDescriptorProblems}), a role
+ *   registered twice, or a variable two services declare
  */
 export class ServiceCatalog {
   private readonly byRole = new Map<string, ServiceDescriptor>();
 
   /** @param services - descriptors, in the order their flows are listed */
   constructor(services: readonly ServiceDescriptor[]) {
+    const problems: string[] = [];
+    const owner = new Map<string, string>();
     for (const s of services) {
-      if (!ROLE.test(s.role)) throw new Error(`service role ${JSON.stringify(s.role)} must be a name: lower-case letters, digits and '-', starting with a letter`);
-      if (this.byRole.has(s.role)) throw new Error(`service role ${s.role} is registered twice`);
+      problems.push(...serviceDescriptorProblems(s));
+      if (this.byRole.has(s.role)) problems.push(`service role ${s.role} is registered twice`);
       this.byRole.set(s.role, s);
+      // A variable belongs to one service: no other service's hosts get its secret.
+      for (const name of Object.keys(s.variables ?? {})) {
+        const first = owner.get(name);
+        if (first !== undefined && first !== s.role) problems.push(`service ${s.role} declares variable ${name}, which service ${first} declares: a secret belongs to one service`);
+        else owner.set(name, s.role);
+      }
     }
+    if (problems.length) throw new Error(`the lab's services cannot be used:\n  ${problems.join("\n  ")}`);
   }
 
   /** The descriptor of a role, or undefined for a role nobody registered. */

@@ -458,7 +458,11 @@ export function separationViolations(nets: LabNetworks, files: ReadonlyMap<strin
           out.push({ layer: "Proxmox", rule: where, invariant, message: `input policy ACCEPT admits everything no rule drops, so ${consequence}` });
         }
       }
-      ((vm.network_device as Node[] | undefined) ?? []).forEach((nic, i) => {
+      // HCL-JSON takes a block as a list of objects or as one object; anything else is read as one NIC
+      // that shows no firewall, so an odd override is a finding, never a crash.
+      const devices = vm.network_device;
+      const nics: Node[] = Array.isArray(devices) ? (devices as Node[]) : devices === undefined ? [] : [typeof devices === "object" && devices !== null ? (devices as Node) : {}];
+      nics.forEach((nic, i) => {
         if (nic.firewall !== true) {
           out.push({ layer: "Proxmox", rule: `${name} network device ${i + 1}`, invariant, message: `the NIC is not firewalled (firewall ${JSON.stringify(nic.firewall ?? null)}): its traffic bypasses the VM's Proxmox rules, so ${consequence}` });
         }

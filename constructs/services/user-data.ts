@@ -1,3 +1,4 @@
+import { isMap, parseDocument } from "yaml";
 import type { ServiceContext, ServiceUserData } from "../model/service";
 import { COMMON_TEMPLATE, COMMON_VARS, commonValues } from "../render/cloud-init/common";
 import { embedText, readTemplateFile, renderUserDataText } from "../render/cloud-init/tf-template";
@@ -35,12 +36,21 @@ export interface ServiceUserDataBody {
 export function serviceUserData(ctx: ServiceContext, body: ServiceUserDataBody): ServiceUserData {
   const vars = { ...COMMON_VARS, ...(body.vars ?? {}) };
   const blocks = Object.fromEntries(Object.entries(body.files ?? {}).map(([k, v]) => [k, embedText(v)]));
-  const text = renderUserDataText(
-    `template ${COMMON_TEMPLATE} + ${body.name}`,
-    readTemplateFile(COMMON_TEMPLATE) + body.template,
-    { ...commonValues(ctx.model, ctx.host), ...(body.values ?? {}) },
-    blocks,
-    Object.keys(vars),
-  );
+  const head = readTemplateFile(COMMON_TEMPLATE);
+  const label = `template ${COMMON_TEMPLATE} + ${body.name}`;
+  const text = renderUserDataText(label, head + body.template, { ...commonValues(ctx.model, ctx.host), ...(body.values ?? {}) }, blocks, Object.keys(vars));
+  // The head hardens every host (no password SSH, no root login, the lab CA): the body adds keys of
+  // its own and never sets one of the head's again, which cloud-init would take (the last one wins).
+  const headKeys = new Set(topLevelKeys(head));
+  const again = topLevelKeys(body.template).filter((k) => headKeys.has(k));
+  if (again.length) throw new Error(`${label} sets ${again.join(", ")} again, which the lab's common head sets: a service adds keys, it does not replace the head's`);
+  const doc = parseDocument(text, { uniqueKeys: true });
+  if (doc.errors.length) throw new Error(`${label} of ${ctx.host.name} is not valid YAML: ${doc.errors[0].message}`);
+  if (!isMap(doc.contents)) throw new Error(`${label} of ${ctx.host.name} is not a YAML mapping`);
   return { text, vars };
+}
+
+/** Top-level keys of a YAML mapping's text (the head and a body are each a mapping's lines). */
+function topLevelKeys(text: string): string[] {
+  return [...text.matchAll(/^([A-Za-z_][A-Za-z0-9_]*)\s*:/gm)].map((m) => m[1]);
 }

@@ -21,21 +21,13 @@ const COMMON_INPUTS: Readonly<Record<string, ServiceVariable>> = {
 
 /**
  * Every module variable a host's user-data may read: the common ones, then those of each service a
- * host runs, in catalog order. A name two services declare must mean the same.
- *
- * @throws Error when two services declare one variable differently
+ * host runs, in catalog order (a variable belongs to one service: the catalog refuses two owners).
  */
 export function hostVariables(m: LabModel): ReadonlyMap<string, ServiceVariable> {
   const all = new Map(Object.entries(COMMON_INPUTS));
   const used = new Set(m.hosts.map((h) => h.role));
   for (const service of m.services.all.filter((x) => used.has(x.role))) {
-    for (const [name, v] of Object.entries(service.variables ?? {})) {
-      const seen = all.get(name);
-      if (seen && (seen.type !== v.type || seen.sensitive !== v.sensitive)) {
-        throw new Error(`service ${service.role} declares variable ${name} as ${v.type}${v.sensitive ? " (sensitive)" : ""}, another declaration says ${seen.type}${seen.sensitive ? " (sensitive)" : ""}`);
-      }
-      if (!seen) all.set(name, v);
-    }
+    for (const [name, v] of Object.entries(service.variables ?? {})) all.set(name, v);
   }
   return all;
 }
@@ -89,11 +81,19 @@ export abstract class UbuntuZone extends ZoneModule {
     // The user-data of the zone's hosts decides which secrets and certificates the module takes in.
     const plans = m.hosts.filter((h) => h.module === zone);
     const templates = new Map(plans.map((p) => [p.name, m.services.of(p.role).userData({ model: m, host: p })]));
-    const used = new Set([...templates.values()].flatMap((t) => Object.values(t.vars).flatMap((e) => [...e.matchAll(/var\.(\w+)/g)].map((x) => x[1]))));
-    const declared = hostVariables(m);
-    for (const name of used) {
-      if (!declared.has(name)) throw new Error(`the user-data of zone ${zone} reads var.${name}, which no service declares`);
+    // A host reads the common variables and its own service's, never another service's secrets.
+    const reads = (t: { vars: Readonly<Record<string, string>> }) => Object.values(t.vars).flatMap((e) => [...e.matchAll(/var\.(\w+)/g)].map((x) => x[1]));
+    const used = new Set<string>();
+    for (const plan of plans) {
+      const own = m.services.of(plan.role).variables ?? {};
+      for (const name of reads(templates.get(plan.name)!)) {
+        if (!(name in COMMON_INPUTS) && !Object.hasOwn(own, name)) {
+          throw new Error(`the user-data of ${plan.name} (service ${plan.role}) reads var.${name}, which its service does not declare: a host reads the common variables and its own service's only`);
+        }
+        used.add(name);
+      }
     }
+    const declared = hostVariables(m);
     for (const [name, decl] of declared) {
       if (used.has(name)) this.input(name, decl);
     }

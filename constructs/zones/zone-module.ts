@@ -2,6 +2,20 @@ import { IStackSynthesizer, TerraformOutput, TerraformVariable } from "cdktf";
 import { Construct, RootConstruct } from "constructs";
 import { HclJsonStack } from "../stack/hcl-json-stack";
 
+/**
+ * Why a sidecar path is refused, or undefined when it is fine: a sidecar stays inside the stack's
+ * folder (relative, plain segments of letters, digits, '.', '_' and '-', none of them `.` or `..` or
+ * hidden) and takes no file the stack writes otherwise (`cdk.tf.json`, anything under `modules/`).
+ */
+export function sidecarPathProblem(path: string): string | undefined {
+  const segments = path.split("/");
+  if (!segments.every((s) => /^[A-Za-z0-9_-][A-Za-z0-9._-]*$/.test(s))) {
+    return "must be a relative path of plain segments inside the stack folder (letters, digits, '.', '_', '-'; no '..', no hidden or empty segment)";
+  }
+  if (path === "cdk.tf.json" || segments[0] === "modules") return "must not take the root module or a child module's folder (cdk.tf.json, modules/)";
+  return undefined;
+}
+
 /** How a module input is declared. */
 export interface ModuleInputOptions {
   /** Terraform type constraint, e.g. `string` or `map(map(string))`. */
@@ -113,8 +127,15 @@ export abstract class ZoneModule extends HclJsonStack {
     return o;
   }
 
-  /** Registers a reviewed sidecar file, written at `<stack>/<path>` next to the module. */
+  /**
+   * Registers a reviewed sidecar file, written at `<stack>/<path>` next to the module.
+   *
+   * @throws Error for a path that could leave the stack's folder or take a file the stack owns (see
+   *   {@link sidecarPathProblem}), or one registered twice
+   */
   protected addSidecar(path: string, content: string): void {
+    const problem = sidecarPathProblem(path);
+    if (problem) throw new Error(`sidecar ${JSON.stringify(path)} of module ${this.moduleName} ${problem}`);
     if (this.sidecarFiles.has(path)) throw new Error(`sidecar ${path} is written twice`);
     this.sidecarFiles.set(path, content);
   }
