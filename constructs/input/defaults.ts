@@ -1,4 +1,5 @@
 import { intToIpv4, parseCidr } from "./addressing";
+import { VM_KINDS } from "./vm-kinds";
 import { HostRole, HostSpec, LabSpec, ParsedLabSpec, TalosNodeSpec, ZoneSpec } from "./lab-spec";
 
 /**
@@ -14,11 +15,11 @@ export type AddressRole = HostRole | "controlPlane" | "worker";
 
 /**
  * Host offset (position in the zone's subnet, 0 = network address) of the first Talos node of each
- * kind whose spec gives no `ip`; the next ones follow at +1, +2, …: the reference lab's control planes
- * .11-.13 and workers .21-.22. A service's hosts start at its descriptor's `hostOffset` (registry 11,
- * client 20, ingress 10). Consulted only by {@link defaultHostOffset}.
+ * kind whose spec gives no `ip`, from {@link VM_KINDS}; the next ones follow at +1, +2, …: the
+ * reference lab's control planes .11-.13 and workers .21-.22. A service's hosts start at its
+ * descriptor's `hostOffset` (registry 11, client 20, ingress 10). Consulted only by {@link defaultHostOffset}.
  */
-export const DEFAULT_HOST_OFFSETS = { controlPlane: 11, worker: 21 } as const;
+export const DEFAULT_HOST_OFFSETS = { controlPlane: VM_KINDS.controlPlane.hostOffset, worker: VM_KINDS.worker.hostOffset } as const;
 
 /** Base host offset of a role: a Talos node kind's, or what `serviceOffset` says of a service role. */
 export type HostOffsetOf = (role: HostRole) => number | undefined;

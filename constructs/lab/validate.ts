@@ -17,18 +17,16 @@ import type { ServiceCatalog } from "../model/service";
 import { serviceCatalog } from "../services";
 import { defaultVmId, placeByName, placeControlPlane, ZONE_VM_ID_SPAN } from "../model/placement";
 import { DerivedAddress, resolveLabDefaults } from "../input/defaults";
+import { VM_KINDS } from "../input/vm-kinds";
 import { FlowSpec, LabSpec, LabSpecSchema, ruleText, ServiceFlowSchema, VmSize } from "../input/lab-spec";
 import { pathText, SpecError, SpecProblem } from "../input/spec-error";
 
-/**
- * Documented minimums. Talos: "System requirements" (control plane 2 cores/2 GiB/10 GiB, worker
- * 1 core/1 GiB/10 GiB). pfSense CE: 1 GiB memory, 8 GiB disk. Harbor: 2 CPU, 4 GiB memory, 40 GiB disk.
- */
+/** Documented minimums of pfSense and the Talos kinds (from {@link VM_KINDS}); a service's are in its descriptor. */
 export const MINIMUM_SIZES = {
-  controlPlane: { cores: 2, memoryMiB: 2048, diskGiB: 10, source: "Talos minimum for control planes" },
-  worker: { cores: 1, memoryMiB: 1024, diskGiB: 10, source: "Talos minimum for workers" },
-  firewall: { cores: 1, memoryMiB: 1024, diskGiB: 8, source: "pfSense CE minimum" },
-} as const satisfies Readonly<Record<string, VmSize & { source: string }>>;
+  controlPlane: VM_KINDS.controlPlane.minimumSize,
+  worker: VM_KINDS.worker.minimumSize,
+  firewall: VM_KINDS.firewall.minimumSize,
+} as const;
 
 
 /** Fields that moved, with where they went: an old spec gets a pointer instead of a guess. */

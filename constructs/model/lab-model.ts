@@ -1,5 +1,6 @@
 import { defaultConfigContract } from "../input/talos-support";
 import { HostRole, LabSpec, VmSize } from "../input/lab-spec";
+import { VM_KINDS } from "../input/vm-kinds";
 import { hostOffset, parseCidr, withPrefix } from "../input/addressing";
 import { defaultVmId, placeByName, placeControlPlane } from "./placement";
 import { renderSchematic, schematicId } from "./schematic";
@@ -196,10 +197,14 @@ export interface LabModel {
 export const FIREWALL_NIC_ORDER = ["wan", "mgmt", "dmz", "srv"] as const;
 
 /**
- * Proxmox start order of the VMs that are not services: pfSense first, Talos after the services
- * (each service's own order is in its descriptor: registry 2, client 3, ingress 4).
+ * Proxmox start order of the VMs that are not services (from `VM_KINDS`): pfSense first, Talos after
+ * the services (each service's own order is in its descriptor: registry 2, client 3, ingress 4).
  */
-export const STARTUP_ORDER = { firewall: 1, controlplane: 5, worker: 6 } as const;
+export const STARTUP_ORDER = {
+  firewall: VM_KINDS.firewall.startupOrder,
+  controlplane: VM_KINDS.controlPlane.startupOrder,
+  worker: VM_KINDS.worker.startupOrder,
+} as const;
 
 function zoneModel(spec: LabSpec, name: ZoneName): ZoneModel {
   const z = spec.zones[name];

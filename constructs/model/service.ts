@@ -1,4 +1,7 @@
 import type { VmSize } from "../input/lab-spec";
+import type { MinimumSize, VmKind } from "../input/vm-kinds";
+
+export type { MinimumSize } from "../input/vm-kinds";
 import type { Flow } from "./flows";
 import type { HostPlan, LabModel } from "./lab-model";
 
@@ -43,12 +46,6 @@ export interface ServiceVariable {
   readonly description: string;
 }
 
-/** A VM size with the source of the number, for the minimum a spec may give. */
-export interface MinimumSize extends VmSize {
-  /** Where the minimum comes from (vendor documentation), shown in the error's hint. */
-  readonly source: string;
-}
-
 /**
  * One service of the lab: everything that depends on a host's role, in one value. Register it with
  * `TalosEnclave`'s `services` prop (or {@link ServiceCatalog}); hosts then name it in `hosts[].role`.
@@ -56,7 +53,7 @@ export interface MinimumSize extends VmSize {
  * Hooks run once per host of the role, in spec order, and must be pure (same lab, same output):
  * the tree is deterministic only if they are.
  */
-export interface ServiceDescriptor {
+export interface ServiceDescriptor extends VmKind {
   /** The role name hosts give in `hosts[].role`: lower-case letters, digits and '-', starting with a letter. */
   readonly role: string;
   /** One line saying what the service is, for errors, the JSON Schema and docs. */
