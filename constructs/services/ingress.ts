@@ -1,5 +1,6 @@
 import { APT_PROXY_PORT, hostFlowId } from "../model/lab-flows";
 import type { ServiceDescriptor } from "../model/service";
+import { MODULE_VARIABLES } from "../render/cloud-init/common";
 import { haproxySidecarPath, renderHaproxyCfg } from "../render/haproxy/haproxy-cfg";
 import { renderIngressUserData } from "../render/cloud-init/ingress";
 
@@ -18,7 +19,7 @@ export const INGRESS_SERVICE: ServiceDescriptor = {
   startupOrder: 4,
   hostOffset: 10,
   variables: {
-    ingress_kubeconfig: { type: "string", sensitive: true, description: "sensitive kubeconfig of the ingress-access service account" },
+    ingress_kubeconfig: { type: "string", sensitive: true, description: MODULE_VARIABLES.ingress_kubeconfig },
   },
   flows({ model: m, host: i }) {
     const registry = m.spec.registry.host;

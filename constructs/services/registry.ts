@@ -1,5 +1,6 @@
 import { hostFlowId } from "../model/lab-flows";
 import type { ServiceDescriptor } from "../model/service";
+import { MODULE_VARIABLES } from "../render/cloud-init/common";
 import { renderRegistryUserData } from "../render/cloud-init/registry";
 
 /**
@@ -20,9 +21,9 @@ export const REGISTRY_SERVICE: ServiceDescriptor = {
   startupOrder: 2,
   hostOffset: 11,
   variables: {
-    lab_tls_certificate: { type: "string", sensitive: false, description: "PEM chain of the registry's server certificate (Harbor and the Image Factory)" },
-    lab_tls_private_key: { type: "string", sensitive: true, description: "sensitive PEM key of that certificate" },
-    harbor_admin_password: { type: "string", sensitive: true, description: "sensitive initial password of Harbor's admin" },
+    lab_tls_certificate: { type: "string", sensitive: false, description: MODULE_VARIABLES.lab_tls_certificate },
+    lab_tls_private_key: { type: "string", sensitive: true, description: MODULE_VARIABLES.lab_tls_private_key },
+    harbor_admin_password: { type: "string", sensitive: true, description: MODULE_VARIABLES.harbor_admin_password },
   },
   flows({ model: m, host }) {
     // The lab runs one Harbor and Image Factory: the host registry.host names (validation holds it so).

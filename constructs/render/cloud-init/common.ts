@@ -11,7 +11,11 @@ export interface UserDataTemplate {
   readonly vars: Readonly<Record<string, string>>;
 }
 
-/** Module variables the user-data templates read (all passed in by the root module). */
+/**
+ * Module variables the built-in services' user-data reads (all passed in by the root module), with the
+ * description each module declares: the common two, then the registry's and the ingress's (their
+ * descriptors declare them from here).
+ */
 export const MODULE_VARIABLES = {
   admin_ssh_public_keys: "list(string): SSH public keys of the admin user",
   lab_ca_certificate: "PEM of the lab CA (public)",
