@@ -3,6 +3,7 @@ import { parseEndpoint } from "../../model/endpoint";
 import { FlowTable } from "../../model/flows";
 import { APT_PROXY_PORT, runnerHost } from "../../model/lab-flows";
 import type { ServiceVariable } from "../../model/service";
+import { MODULE_VARIABLES } from "../cloud-init/common";
 import { LabModel } from "../../model/lab-model";
 import { chartRepository, INGRESS_NAMESPACE, INGRESS_SERVICE_ACCOUNT } from "../platform/platform-charts";
 import { resolveBackend } from "../../model/backend";
@@ -102,7 +103,7 @@ export function rootVariables(m: LabModel): RootVariable[] {
 
 /** Variables the lab's own services do not declare: those of added services a host runs, in catalog order. */
 function serviceVariables(m: LabModel): [string, ServiceVariable][] {
-  const own = new Set(["admin_ssh_public_keys", "lab_ca_certificate", "lab_tls_certificate", "lab_tls_private_key", "harbor_admin_password", "ingress_kubeconfig"]);
+  const own = new Set(Object.keys(MODULE_VARIABLES));
   const used = new Set(m.hosts.map((h) => h.role));
   const out = new Map<string, ServiceVariable>();
   for (const s of m.services.all.filter((x) => used.has(x.role))) {
