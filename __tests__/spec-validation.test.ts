@@ -761,10 +761,17 @@ const cases: Case[] = [
     name: "edge protection: limits that are not positive whole numbers, a success status",
     spec: { network: { ingressProtection: { maxConnections: 0, requestsPerClient: -1, ratePeriodSeconds: 0, limitStatusCode: 200 } } },
     lines: [
-      "network.ingressProtection.maxConnections: 0 — must be a whole number 1-1000000 (HAProxy's global maxconn; the DMZ host's file limit is 65536)",
+      "network.ingressProtection.maxConnections: 0 — must be a whole number 1-30000 (HAProxy's global maxconn; each connection takes two file descriptors and the controller's container has 65536)",
       "network.ingressProtection.requestsPerClient: -1 — must be a whole number 1-1000000 (requests one source address may send per ratePeriodSeconds)",
       "network.ingressProtection.ratePeriodSeconds: 0 — must be a whole number 1-3600 (the window the request rate is counted over (rate-limit-period))",
       "network.ingressProtection.limitStatusCode: 200 — must be a whole number 400-599 (an HTTP error status; 429 Too Many Requests is the standard one)",
+    ],
+  },
+  {
+    name: "edge protection: a maxconn past the container's file limit",
+    spec: { network: { ingressProtection: { maxConnections: 40000 } } },
+    lines: [
+      "network.ingressProtection.maxConnections: 40000 — must be a whole number 1-30000 (HAProxy's global maxconn; each connection takes two file descriptors and the controller's container has 65536)",
     ],
   },
   {

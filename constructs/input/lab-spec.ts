@@ -381,7 +381,7 @@ export const IngressTimeoutsSchema = z.strictObject({
  * and a global connection ceiling. The defaults protect a lab out of the box.
  */
 export const IngressProtectionSchema = z.strictObject({
-  maxConnections: intIn(1, 1000000, "HAProxy's global maxconn; the DMZ host's file limit is 65536")
+  maxConnections: intIn(1, 30000, "HAProxy's global maxconn; each connection takes two file descriptors and the controller's container has 65536")
     .default(4096)
     .describe("most concurrent connections the ingress HAProxy accepts in all (global maxconn)"),
   connectionsPerClient: intIn(1, 100000, "concurrent connections one source address may hold; browsers open about 6 per host")
