@@ -32,6 +32,8 @@ import {
 } from "../constructs/render/cloud-init";
 import { generateServerIdentity } from "../tools/tfsim/tls";
 import { PROJECT_ROOT } from "./support/tree";
+import { controllerMainCfg } from "./support/haproxy-controller";
+import { EDGE_CLIENT_TABLE, edgeControllerSettings } from "../constructs/render/haproxy/edge-protection";
 
 /** Runs a tool; undefined when it is not installed. */
 function run(cmd: string, args: string[]): { status: number; out: string } | undefined {
@@ -510,31 +512,24 @@ describe("ingress: route, host firewall, controller", () => {
 });
 
 describe.skipIf(!haproxy)("haproxy -c", () => {
-  /** Stands in for the main haproxy.cfg the controller writes at runtime, which the aux file joins. */
-  const controllerMain = (h: VmPlan) =>
-    [
-      "global",
-      "    daemon",
-      "    master-worker",
-      `    pidfile ${work}/haproxy.pid`,
-      "defaults controller",
-      "    mode http",
-      "    timeout connect 5s",
-      "    timeout client 50s",
-      "    timeout server 50s",
-      "frontend http from controller",
-      `    bind ${h.ip}:80`,
-      "    default_backend pods",
-      "backend pods from controller",
-      "    server pod1 10.244.0.10:8080",
-      "",
-    ].join("\n");
+  /**
+   * Stands in for the main haproxy.cfg the controller writes at runtime from the generated ConfigMap
+   * (edge protection included), which the aux file joins: its frontend tracks clients in the aux
+   * file's table, so the pair must resolve together.
+   */
+  const controllerMain = (m: LabModel, h: VmPlan) =>
+    controllerMainCfg({
+      settings: edgeControllerSettings(m.spec.network.ingressProtection),
+      bind: `${h.ip}:80`,
+      server: "10.244.0.10:8080",
+      pidfile: `${work}/haproxy.pid`,
+    });
 
   it.each(ingressCases)("%s: the generated haproxy.cfg is valid, alone and next to the controller's", (_, m, h) => {
     const cfg = tempFile(`${h.name}.haproxy-aux.cfg`, renderHaproxyCfg(m, h));
     const alone = run("haproxy", ["-c", "-f", cfg])!;
     expect(alone.status, alone.out).toBe(0);
-    const both = run("haproxy", ["-c", "-f", tempFile("main.cfg", controllerMain(h)), "-f", cfg])!;
+    const both = run("haproxy", ["-c", "-f", tempFile("main.cfg", controllerMain(m, h)), "-f", cfg])!;
     expect(both.status, both.out).toBe(0);
   });
 
@@ -543,6 +538,26 @@ describe.skipIf(!haproxy)("haproxy -c", () => {
     const broken = renderHaproxyCfg(m, h).replace("stats refresh 10s", "stats refresh 10s\n    bind 127.0.0.1:notaport");
     const r = run("haproxy", ["-c", "-f", tempFile("broken.cfg", broken)])!;
     expect(r.status).not.toBe(0);
+  });
+
+  it("a planted bad edge-protection value fails the check, in the aux file and in the controller's frontend", () => {
+    const [, m, h] = ingressCases[0];
+    const edge = m.spec.network.ingressProtection;
+    const aux = renderHaproxyCfg(m, h);
+    const badAux = aux.replace(`maxconn ${edge.maxConnections}`, "maxconn");
+    expect(badAux).not.toBe(aux);
+    expect(run("haproxy", ["-c", "-f", tempFile("bad-aux.cfg", badAux)])!.status).not.toBe(0);
+    const badTimeout = aux.replace(`timeout http-request ${edge.timeouts.httpRequestSeconds}s`, "timeout http-request soon");
+    expect(badTimeout).not.toBe(aux);
+    expect(run("haproxy", ["-c", "-f", tempFile("bad-timeout.cfg", badTimeout)])!.status).not.toBe(0);
+    const badTable = aux.replace(`size ${edge.trackedClients} `, "size lots ");
+    expect(badTable).not.toBe(aux);
+    expect(run("haproxy", ["-c", "-f", tempFile("bad-table.cfg", badTable)])!.status).not.toBe(0);
+    // The ConfigMap's snippet names the aux file's table: without the aux file, the controller's config fails.
+    const main = tempFile("main-alone.cfg", controllerMain(m, h));
+    const r = run("haproxy", ["-c", "-f", main])!;
+    expect(r.status).not.toBe(0);
+    expect(r.out).toContain(EDGE_CLIENT_TABLE);
   });
 });
 

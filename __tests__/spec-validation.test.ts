@@ -757,6 +757,55 @@ const cases: Case[] = [
       'images.ubuntuCloudImageUrl: "https://example.com/${var.x}.img" — must be an http(s) URL (the Proxmox host downloads it; characters outside RFC 3986 must be percent-encoded)',
     ],
   },
+  {
+    name: "edge protection: limits that are not positive whole numbers, a success status",
+    spec: { network: { ingressProtection: { maxConnections: 0, requestsPerClient: -1, ratePeriodSeconds: 0, limitStatusCode: 200 } } },
+    lines: [
+      "network.ingressProtection.maxConnections: 0 — must be a whole number 1-30000 (HAProxy's global maxconn; each connection takes two file descriptors and the controller's container has 65536)",
+      "network.ingressProtection.requestsPerClient: -1 — must be a whole number 1-1000000 (requests one source address may send per ratePeriodSeconds)",
+      "network.ingressProtection.ratePeriodSeconds: 0 — must be a whole number 1-3600 (the window the request rate is counted over (rate-limit-period))",
+      "network.ingressProtection.limitStatusCode: 200 — must be a whole number 400-599 (an HTTP error status; 429 Too Many Requests is the standard one)",
+    ],
+  },
+  {
+    name: "edge protection: a maxconn past the container's file limit",
+    spec: { network: { ingressProtection: { maxConnections: 40000 } } },
+    lines: [
+      "network.ingressProtection.maxConnections: 40000 — must be a whole number 1-30000 (HAProxy's global maxconn; each connection takes two file descriptors and the controller's container has 65536)",
+    ],
+  },
+  {
+    name: "edge protection: timeouts out of range, and a request-head timeout longer than the client timeout",
+    spec: { network: { ingressProtection: { timeouts: { httpRequestSeconds: 0, httpKeepAliveSeconds: 301 } } } },
+    lines: [
+      "network.ingressProtection.timeouts.httpRequestSeconds: 0 — must be a whole number 1-60 (HAProxy's timeout http-request: the whole request head must arrive within it; a few seconds stops slowloris)",
+      "network.ingressProtection.timeouts.httpKeepAliveSeconds: 301 — must be a whole number 1-300 (HAProxy's timeout http-keep-alive: how long an idle keep-alive connection waits for its next request)",
+    ],
+  },
+  {
+    name: "edge protection: cross-field limits",
+    spec: { network: { ingressProtection: { maxConnections: 10, connectionsPerClient: 20, timeouts: { httpRequestSeconds: 40, clientSeconds: 30 } } } },
+    lines: [
+      "network.ingressProtection.connectionsPerClient: 20 — must not exceed network.ingressProtection.maxConnections (10) (one client could otherwise take every connection the ingress accepts)",
+      "network.ingressProtection.timeouts.httpRequestSeconds: 40 — must not exceed network.ingressProtection.timeouts.clientSeconds (30) (the client timeout would cut a slow request head first; keep the request-head timeout the shorter one)",
+    ],
+  },
+  {
+    name: "edge protection: source networks that are not CIDRs",
+    spec: { network: { ingressProtection: { allow: ["10.0.0.1/8"], deny: ["nope"] } } },
+    lines: [
+      'network.ingressProtection.allow[0]: "10.0.0.1/8" — must be an IPv4 subnet (host bits are set; the network address is 10.0.0.0/8)',
+      'network.ingressProtection.deny[0]: "nope" — must be an IPv4 subnet (write it as a.b.c.d/len, e.g. 10.10.100.0/24)',
+    ],
+  },
+  {
+    name: "edge protection: a repeated network, and a deny entry that covers an allowed one",
+    spec: { network: { ingressProtection: { allow: ["203.0.113.0/24", "203.0.113.0/24", "198.51.100.0/24"], deny: ["203.0.0.0/16", "198.51.100.128/25"] } } },
+    lines: [
+      'network.ingressProtection.allow[1]: "203.0.113.0/24" — duplicates network.ingressProtection.allow[0] (name each network once)',
+      'network.ingressProtection.deny[0]: "203.0.0.0/16" — covers network.ingressProtection.allow[0] (203.0.113.0/24) (a network cannot be both allowed and denied; the deny list wins, so drop the allow entry or narrow the deny entry to a part of it)',
+    ],
+  },
 ];
 
 describe("validateLabSpec: invalid specs", () => {
@@ -858,7 +907,24 @@ describe("validateLabSpec: valid specs", () => {
     expect(spec.hosts.map((h) => h.name)).toEqual(["registry", "mgmt-client", "haproxy-ingress-1"]);
     expect(spec.firewall.vmId).toBe(100);
     expect(spec.bgp).toEqual({ firewallAs: 64520, clusterAs: 64512, nodeToNodeMesh: false });
-    expect(spec.network).toEqual({ podCidr: "10.244.0.0/16", serviceCidr: "10.96.0.0/12", podBlockSize: 26, ingressBackendPorts: [8080] });
+    expect(spec.network).toEqual({
+      podCidr: "10.244.0.0/16",
+      serviceCidr: "10.96.0.0/12",
+      podBlockSize: 26,
+      ingressBackendPorts: [8080],
+      // Edge protection is on by default: a lab is protected out of the box.
+      ingressProtection: {
+        maxConnections: 4096,
+        connectionsPerClient: 50,
+        requestsPerClient: 200,
+        ratePeriodSeconds: 10,
+        trackedClients: 100000,
+        limitStatusCode: 429,
+        timeouts: { httpRequestSeconds: 5, clientSeconds: 30, httpKeepAliveSeconds: 10 },
+        allow: [],
+        deny: [],
+      },
+    });
     expect(spec.flows).toEqual([]);
   });
 

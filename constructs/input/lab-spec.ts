@@ -351,6 +351,59 @@ export const BgpSchema = z.strictObject({
   nodeToNodeMesh: z.boolean().default(false).describe("Calico full mesh between nodes besides the pfSense peering"),
 });
 
+/** A whole number within [min, max], with the rule and hint a problem line shows. */
+function intIn(min: number, max: number, hint: string) {
+  return z
+    .number()
+    .int({ message: ruleText(`must be a whole number ${min}-${max}`, hint) })
+    .refine((n) => n >= min && n <= max, { message: ruleText(`must be a whole number ${min}-${max}`, hint) });
+}
+
+/**
+ * Slow-request and idle timeouts of the DMZ ingress, in seconds. Delivered as the controller's
+ * ConfigMap keys `timeout-http-request`, `timeout-client` and `timeout-http-keep-alive`.
+ */
+export const IngressTimeoutsSchema = z.strictObject({
+  httpRequestSeconds: intIn(1, 60, "HAProxy's timeout http-request: the whole request head must arrive within it; a few seconds stops slowloris")
+    .default(5)
+    .describe("time a client has to send a complete request head (timeout http-request; slowloris)"),
+  clientSeconds: intIn(1, 3600, "HAProxy's timeout client: inactivity on the client side")
+    .default(30)
+    .describe("longest client-side inactivity (timeout client; slow readers and writers)"),
+  httpKeepAliveSeconds: intIn(1, 300, "HAProxy's timeout http-keep-alive: how long an idle keep-alive connection waits for its next request")
+    .default(10)
+    .describe("how long an idle keep-alive connection may wait for its next request (timeout http-keep-alive)"),
+});
+
+/**
+ * Edge protection of the DMZ ingress: per-client request rate and concurrent connections (stick
+ * tables keyed by the source address), slow-request timeouts, allow and deny lists by source network
+ * and a global connection ceiling. The defaults protect a lab out of the box.
+ */
+export const IngressProtectionSchema = z.strictObject({
+  maxConnections: intIn(1, 30000, "HAProxy's global maxconn; each connection takes two file descriptors and the controller's container has 65536")
+    .default(4096)
+    .describe("most concurrent connections the ingress HAProxy accepts in all (global maxconn)"),
+  connectionsPerClient: intIn(1, 100000, "concurrent connections one source address may hold; browsers open about 6 per host")
+    .default(50)
+    .describe("most concurrent connections one source address may hold; more are refused at accept"),
+  requestsPerClient: intIn(1, 1000000, "requests one source address may send per ratePeriodSeconds")
+    .default(200)
+    .describe("most HTTP requests one source address may send per ratePeriodSeconds (rate-limit-requests)"),
+  ratePeriodSeconds: intIn(1, 3600, "the window the request rate is counted over (rate-limit-period)")
+    .default(10)
+    .describe("window the per-client request rate is counted over (rate-limit-period)"),
+  trackedClients: intIn(1, 10000000, "source addresses the stick tables remember; the oldest are replaced (rate-limit-size)")
+    .default(100000)
+    .describe("how many source addresses the stick tables track (rate-limit-size)"),
+  limitStatusCode: intIn(400, 599, "an HTTP error status; 429 Too Many Requests is the standard one")
+    .default(429)
+    .describe("status a client over its request rate gets (rate-limit-status-code)"),
+  timeouts: IngressTimeoutsSchema.default(IngressTimeoutsSchema.parse({})),
+  allow: z.array(cidr).default([]).describe("source networks (CIDRs, /32 for one address) allowed to reach the ingress; empty: every source (allow-list)"),
+  deny: z.array(cidr).default([]).describe("source networks (CIDRs, /32 for one address) refused with 403 (deny-list)"),
+});
+
 export const NetworkSchema = z.strictObject({
   podCidr: cidr.default("10.244.0.0/16"),
   serviceCidr: cidr.default("10.96.0.0/12"),
@@ -363,6 +416,9 @@ export const NetworkSchema = z.strictObject({
     .array(port)
     .default([8080])
     .describe("pod ports the DMZ ingress may reach through pfSense (container ports of the backends)"),
+  ingressProtection: IngressProtectionSchema.default(IngressProtectionSchema.parse({})).describe(
+    "edge protection at the DMZ ingress: per-client rate and connection limits, slow-request timeouts, source allow/deny lists, a global maxconn",
+  ),
 });
 
 export const PlatformSchema = z.strictObject({
@@ -540,6 +596,8 @@ export type LabSpecInput = z.input<typeof LabSpecSchema>;
  * them out. {@link validateLabSpec} turns it into a {@link LabSpec}.
  */
 export type ParsedLabSpec = z.output<typeof LabSpecSchema>;
+/** The DMZ ingress's edge protection (`network.ingressProtection`), defaults filled in. */
+export type IngressProtection = z.output<typeof IngressProtectionSchema>;
 /** A VM size: vCPU cores, memory in MiB and boot disk in GiB. */
 export type VmSize = z.output<typeof VmSizeSchema>;
 /** An Ubuntu VM in MGMT or DMZ (`hosts[]`), its address resolved. */

@@ -520,7 +520,46 @@ export function semanticProblems(
     flowRuleProblems(f, ctx, (field, value, rule, hint) => add(field ? `flows[${i}].${field}` : `flows[${i}]`, value, rule, hint));
   });
 
+  ingressProtectionProblems(spec.network.ingressProtection, add);
+
   return problems;
+}
+
+/**
+ * Cross-field rules of `network.ingressProtection`: the per-client connection limit fits under the
+ * global one, the request-head timeout fits inside the client timeout, and the allow and deny lists
+ * neither repeat a network nor contradict each other (a denied network that covers an allowed one
+ * makes the allow entry dead: the controller's deny rule runs first and wins).
+ */
+function ingressProtectionProblems(
+  p: LabSpec["network"]["ingressProtection"],
+  add: (path: string, value: unknown, rule: string, hint: string) => void,
+): void {
+  const at = "network.ingressProtection";
+  if (p.connectionsPerClient > p.maxConnections) {
+    add(`${at}.connectionsPerClient`, p.connectionsPerClient, `must not exceed ${at}.maxConnections (${p.maxConnections})`, "one client could otherwise take every connection the ingress accepts");
+  }
+  if (p.timeouts.httpRequestSeconds > p.timeouts.clientSeconds) {
+    add(`${at}.timeouts.httpRequestSeconds`, p.timeouts.httpRequestSeconds, `must not exceed ${at}.timeouts.clientSeconds (${p.timeouts.clientSeconds})`, "the client timeout would cut a slow request head first; keep the request-head timeout the shorter one");
+  }
+  for (const list of ["allow", "deny"] as const) {
+    const seen = new Map<string, number>();
+    p[list].forEach((c, i) => {
+      const first = seen.get(c);
+      if (first !== undefined) add(`${at}.${list}[${i}]`, c, `duplicates ${at}.${list}[${first}]`, "name each network once");
+      else seen.set(c, i);
+    });
+  }
+  p.deny.forEach((d, i) => {
+    const denied = parseCidr(d);
+    p.allow.forEach((a, j) => {
+      if (p.allow.indexOf(a) !== j) return; // a repeated entry is reported above
+      const allowed = parseCidr(a);
+      if (denied.prefix <= allowed.prefix && cidrsOverlap(denied, allowed)) {
+        add(`${at}.deny[${i}]`, d, `covers ${at}.allow[${j}] (${a})`, "a network cannot be both allowed and denied; the deny list wins, so drop the allow entry or narrow the deny entry to a part of it");
+      }
+    });
+  });
 }
 
 /**

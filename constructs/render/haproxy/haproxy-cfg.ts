@@ -1,5 +1,6 @@
 import type { HostPlan, LabModel } from "../../model/lab-model";
 import { renderTemplate } from "../text/template";
+import { edgeClientTableSection } from "./edge-protection";
 
 /** Where the operator-owned HAProxy settings live on the ingress host (the controller loads them). */
 export const HAPROXY_AUX_CFG_PATH = "/etc/haproxy-ingress/haproxy-aux.cfg";
@@ -14,15 +15,22 @@ export function haproxySidecarPath(plan: HostPlan): string {
 /**
  * haproxy.cfg of a DMZ ingress host. The HAProxy Kubernetes Ingress Controller runs in external mode
  * and writes the main configuration (frontends and pod backends) itself at runtime; this file is the
- * part the lab owns, loaded after it as haproxy-aux.cfg: logging, TLS defaults, a loopback stats
+ * part the lab owns, loaded after it as haproxy-aux.cfg: logging, TLS defaults, the global maxconn
+ * and per-client connection table of the edge protection (see edge-protection.ts), a loopback stats
  * listener. Valid on its own for HAProxy 2.6+ (`haproxy -c`), literal addresses only.
  */
 export function renderHaproxyCfg(model: LabModel, plan: HostPlan): string {
   if (plan.role !== "ingress" || !plan.ip) throw new Error(`${plan.name} is not an ingress host`);
+  const edge = model.spec.network.ingressProtection;
   return renderTemplate("haproxy/ingress-aux.cfg", {
     hostname: plan.name,
     lab: model.name,
     ip: plan.ip,
     stats_port: String(HAPROXY_STATS_PORT),
-  });
+    max_connections: String(edge.maxConnections),
+    timeout_client: `${edge.timeouts.clientSeconds}s`,
+    timeout_http_request: `${edge.timeouts.httpRequestSeconds}s`,
+    timeout_http_keep_alive: `${edge.timeouts.httpKeepAliveSeconds}s`,
+    connections_per_client: String(edge.connectionsPerClient),
+  }, { edge_client_table: edgeClientTableSection(edge) });
 }

@@ -2,6 +2,7 @@ import { stringify } from "yaml";
 import { LabModel } from "../../model/lab-model";
 import { harborProxyProject } from "../talos/machine-documents";
 import { INGRESS_CONTROLLER_API } from "./ingress-controller-api";
+import { edgeControllerSettings } from "../haproxy/edge-protection";
 
 /**
  * The platform layer's Helm inputs, rendered from the model: values for the tigera-operator chart and
@@ -141,9 +142,15 @@ export function localCharts(m: LabModel): LocalChart[] {
             type: "kubernetes.io/service-account-token",
             metadata: { name: `${INGRESS_SERVICE_ACCOUNT}-token`, namespace: INGRESS_NAMESPACE, annotations: { "kubernetes.io/service-account.name": INGRESS_SERVICE_ACCOUNT } },
           },
-          // The controller's own settings (it reads this ConfigMap; empty means its defaults).
+          // The controller's own settings (it reads this ConfigMap): the edge protection of
+          // network.ingressProtection in the controller's documented keys (edge-protection.ts).
           { apiVersion: "v1", kind: "Namespace", metadata: { name: INGRESS_CONTROLLER_CONFIG.namespace } },
-          { apiVersion: "v1", kind: "ConfigMap", metadata: { name: INGRESS_CONTROLLER_CONFIG.name, namespace: INGRESS_CONTROLLER_CONFIG.namespace }, data: {} },
+          {
+            apiVersion: "v1",
+            kind: "ConfigMap",
+            metadata: { name: INGRESS_CONTROLLER_CONFIG.name, namespace: INGRESS_CONTROLLER_CONFIG.namespace },
+            data: edgeControllerSettings(m.spec.network.ingressProtection),
+          },
           {
             apiVersion: "networking.k8s.io/v1",
             kind: "IngressClass",
