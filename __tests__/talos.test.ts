@@ -133,6 +133,18 @@ describe("Talos patches", () => {
     for (const d of mirrors) expect(d).toMatchObject({ skipFallback: true, endpoints: [{ overridePath: true }] });
   });
 
+  it("gives every Talos VM a TPM 2.0 when the disk keys are sealed to one", () => {
+    const tpmStates = (name: string) => {
+      const t = trees.find((x) => x.name === name)!;
+      const vms = JSON.parse(t.files.get(`${t.stack}/modules/srv/main.tf.json`)!).resource.proxmox_virtual_environment_vm as Record<string, { tpm_state?: unknown }>;
+      return Object.values(vms).map((vm) => vm.tpm_state);
+    };
+    const sealed = tpmStates("SecureBoot, keys sealed to the TPM");
+    expect(sealed.length).toBeGreaterThanOrEqual(5);
+    for (const tpm of sealed) expect(tpm).toMatchObject({ version: "v2.0" });
+    expect(tpmStates("reference lab").filter((tpm) => tpm !== undefined)).toEqual([]);
+  });
+
   it("derives the host firewall from the flow model", () => {
     const t = trees[0];
     const rules = (file: string) =>
