@@ -314,6 +314,11 @@ describe.skipIf(!!skipReason)("change matrix: version 1 applied, version 2 plann
     expect(text).toContain("The cluster's nodes were installed with talos.diskEncryption nodeID, but the spec now says off.");
     expect(text).toContain("Talos encrypts STATE and EPHEMERAL only when it formats them and never re-encrypts a running node");
     expect(text).toContain("talosctl reset --system-labels-to-wipe STATE --system-labels-to-wipe EPHEMERAL");
+    // UPGRADE.md gives the same steps the message names
+    const guide = readFileSync(join(off, "UPGRADE.md"), "utf8").replace(/\s+/g, " ");
+    expect(guide).toContain("## Changing the system-disk encryption");
+    expect(guide).toContain("--system-labels-to-wipe STATE --system-labels-to-wipe EPHEMERAL");
+    expect(guide).toContain(`-replace='${RECORD}'`);
     // on purpose (the nodes reinstalled): replacing the record takes the new mode, no stateful VM is touched
     await terraformStep(sandbox, changed, "encryption-replaced", "plan", ["plan", "-input=false", `-replace=${RECORD}`, "-out=replaced"]);
     const deliberate = summarize(await planChanges(sandbox, changed, "encryption-replaced", "replaced"));
