@@ -1,6 +1,7 @@
 import { spawnSync } from "node:child_process";
 import { appendFileSync, cpSync, readFileSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
+import { parseAllDocuments } from "yaml";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { synthLab } from "../constructs/emit/synth-lab";
 import { LabSpecInput } from "../constructs/input/lab-spec";
@@ -285,6 +286,45 @@ describe.skipIf(!!skipReason)("change matrix: version 1 applied, version 2 plann
     const rb = await sandbox.run(back, ["plan", "-input=false", "-no-color"]);
     expect(rb.status).toBe(1);
     expect((rb.stderr + rb.stdout).replace(/\s+/g, " ")).toContain("talos.configContract v1.12 is older than the contract the cluster was created with (v1.13)");
+  }, 600_000);
+
+  it("keeps the disk encryption through a patch upgrade, stops a changed talos.diskEncryption on an applied cluster, and takes a deliberate reinstall", async () => {
+    const volumes = (stackDir: string) =>
+      parseAllDocuments(readFileSync(join(stackDir, "talos", "all-nodes.yaml"), "utf8"))
+        .map((d) => d.toJS() as { kind?: string; name?: string })
+        .filter((d) => d.kind === "VolumeConfig")
+        .map((d) => d.name);
+    const RECORD = "module.srv.terraform_data.disk_encryption";
+    // a routine change: the documents stay, the record is untouched, the plan goes through
+    const work = await appliedCopy({}, "encryption-patch");
+    const patch = synthLab({ talos: { version: "v1.13.10" } }, join(sandbox.root, "v2-encryption-patch"));
+    expect(volumes(patch)).toEqual(["STATE", "EPHEMERAL"]);
+    prepareStack(patch, work);
+    await terraformStep(sandbox, work, "encryption-patch", "plan", ["plan", "-input=false", "-out=patch"]);
+    const routine = summarize(await planChanges(sandbox, work, "encryption-patch", "patch"));
+    expect([...routine.created, ...routine.updated, ...routine.replaced, ...routine.destroyed]).not.toContain(RECORD);
+    // the nodes were installed with nodeID keys: turning encryption off (or to anything else) fails the plan
+    const changed = await appliedCopy({}, "encryption-changed");
+    const off = synthLab({ talos: { diskEncryption: "off" } }, join(sandbox.root, "v2-encryption-off"));
+    expect(volumes(off)).toEqual([]);
+    prepareStack(off, changed);
+    const r = await sandbox.run(changed, ["plan", "-input=false", "-no-color"]);
+    expect(r.status).toBe(1);
+    const text = (r.stderr + r.stdout).replace(/\s+/g, " ");
+    expect(text).toContain("The cluster's nodes were installed with talos.diskEncryption nodeID, but the spec now says off.");
+    expect(text).toContain("Talos encrypts STATE and EPHEMERAL only when it formats them and never re-encrypts a running node");
+    expect(text).toContain("talosctl reset --system-labels-to-wipe STATE --system-labels-to-wipe EPHEMERAL");
+    // UPGRADE.md gives the same steps the message names
+    const guide = readFileSync(join(off, "UPGRADE.md"), "utf8").replace(/\s+/g, " ");
+    expect(guide).toContain("## Changing the system-disk encryption");
+    expect(guide).toContain("--system-labels-to-wipe STATE --system-labels-to-wipe EPHEMERAL");
+    expect(guide).toContain(`-replace='${RECORD}'`);
+    // on purpose (the nodes reinstalled): replacing the record takes the new mode, no stateful VM is touched
+    await terraformStep(sandbox, changed, "encryption-replaced", "plan", ["plan", "-input=false", `-replace=${RECORD}`, "-out=replaced"]);
+    const deliberate = summarize(await planChanges(sandbox, changed, "encryption-replaced", "replaced"));
+    expect(deliberate.replaced).toEqual([RECORD]);
+    expect(deliberate.updated).toEqual(applies(ALL_NODES).sort());
+    expect(deliberate.destroyed.filter((a) => STATEFUL.test(a))).toEqual([]);
   }, 600_000);
 
   it.each(ROWS.map((r) => [r.change, r] as const))("%s", async (_, row) => {

@@ -1,6 +1,6 @@
 import { describe, expect, it } from "vitest";
 import { problemLines } from "./support/spec-problems";
-import { referenceLab } from "../constructs/lab/build";
+import { buildLabModel, referenceLab } from "../constructs/lab/build";
 import { SpecError } from "../constructs/input/spec-error";
 import { validateLabSpec } from "../constructs/lab/validate";
 
@@ -270,6 +270,18 @@ const cases: Case[] = [
     name: "a machine-config contract given as a full version",
     spec: { talos: { configContract: "v1.13.9" } },
     lines: ['talos.configContract: "v1.13.9" — must be a Talos minor version v1.12 or newer (the minor only, with the leading v, e.g. v1.13)'],
+  },
+  {
+    name: "TPM disk encryption without SecureBoot (no TPM in the VM)",
+    spec: { talos: { diskEncryption: "tpm" } },
+    lines: [
+      'talos.diskEncryption: "tpm" — needs talos.secureBoot: true (only the SecureBoot VMs have a TPM 2.0 to seal the keys to; set talos.secureBoot: true, or use nodeID)',
+    ],
+  },
+  {
+    name: "an unknown disk encryption",
+    spec: { talos: { diskEncryption: "luks" } },
+    lines: ['talos.diskEncryption: "luks" — must be one of "tpm", "nodeID", "off" (see lab-spec.schema.json)'],
   },
   {
     name: "extension without its owner",
@@ -939,6 +951,14 @@ describe("validateLabSpec: valid specs", () => {
     expect(spec.talos.version).toBe("v1.13.9");
     expect(spec.talos.controlPlanes).toHaveLength(3);
     expect(spec.zones.mgmt.cidr).toBe("192.168.100.0/24");
+  });
+
+  it("encrypts the system disk by default: sealed to the TPM with SecureBoot, by node identity without", () => {
+    const encryption = (talos: Record<string, unknown>) => buildLabModel(validateLabSpec({ talos })).diskEncryption;
+    expect(encryption({})).toBe("nodeID");
+    expect(encryption({ secureBoot: true })).toBe("tpm");
+    expect(encryption({ secureBoot: true, diskEncryption: "nodeID" })).toBe("nodeID");
+    expect(encryption({ diskEncryption: "off" })).toBe("off");
   });
 
   it("accepts an even control-plane count with allowEvenControlPlanes: true", () => {

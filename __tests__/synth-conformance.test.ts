@@ -50,6 +50,11 @@ describe.skipIf(!schemaDir)("synthesized modules conform to the provider schemas
     expect(formatProblems(problems)).toContain('resource.proxmox_virtual_environment_vm.talos-cp-1: unknown attribute "node_nmae"');
   });
 
+  it("checks terraform's built-in terraform_data too (the disk-encryption record): a misspelled attribute is caught", () => {
+    const problems = check(synthInMemory({}, (lab) => lab.zones.srv.talos.diskEncryptionRecord.addOverride("inptu", { mode: "tpm" })));
+    expect(formatProblems(problems)).toContain('resource.terraform_data.disk_encryption: unknown attribute "inptu"');
+  });
+
   it("catches a network_device object missing a key", () => {
     const problems = check(
       // firewall stays on: a NIC without it would bypass the VM's Proxmox rules, which the separation check refuses

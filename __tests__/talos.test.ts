@@ -21,7 +21,12 @@ const schemaDir = findSchemaDir(PROJECT_ROOT);
 if (!schemaDir) console.warn(`talos schema: skipped — ${SCHEMA_DIR_MISSING}`);
 
 const examples = ["lab.yaml", "three-nodes.yaml", "single-control-plane.yaml", "fifty-workers.yaml"];
-const labs: [string, LabSpecInput][] = [["reference lab", {}], ...examples.map((f): [string, LabSpecInput] => [f, loadLabSpec(join(PROJECT_ROOT, "examples", f))])];
+const labs: [string, LabSpecInput][] = [
+  ["reference lab", {}],
+  ...examples.map((f): [string, LabSpecInput] => [f, loadLabSpec(join(PROJECT_ROOT, "examples", f))]),
+  ["SecureBoot, keys sealed to the TPM", { talos: { secureBoot: true } }],
+  ["disk encryption off", { talos: { diskEncryption: "off" } }],
+];
 
 /** Fills the registry TLS template as terraform's templatefile() would (indent + trimspace). */
 function renderRegistryTls(template: string, ca: string): string {
@@ -77,6 +82,36 @@ describe("Talos patches", () => {
     it("rejects a legacy key, so the check can fail", () => {
       expect(talos.check({ machine: { network: { hostname: "x" } } })).toMatch(/additional properties/);
     });
+
+    it("holds the STATE and EPHEMERAL encryption documents, valid, keyed as talos.diskEncryption says", () => {
+      const volumes = (name: string) => {
+        const t = trees.find((x) => x.name === name)!;
+        const docs = documents(t.files.get(`${t.stack}/talos/all-nodes.yaml`)!).filter((d) => d.kind === "VolumeConfig");
+        for (const d of docs) expect(talos.check(d), JSON.stringify(d)).toBe("");
+        return docs;
+      };
+      const nodeID = { provider: "luks2", keys: [{ slot: 0, nodeID: {} }] };
+      expect(volumes("reference lab")).toEqual([
+        { apiVersion: "v1alpha1", kind: "VolumeConfig", name: "STATE", encryption: nodeID },
+        { apiVersion: "v1alpha1", kind: "VolumeConfig", name: "EPHEMERAL", encryption: { ...nodeID, keys: [{ ...nodeID.keys[0], lockToState: true }] } },
+      ]);
+      const tpm = { slot: 0, tpm: { checkSecurebootStatusOnEnroll: true } };
+      expect(volumes("SecureBoot, keys sealed to the TPM").map((d) => [d.name, d.encryption])).toEqual([
+        ["STATE", { provider: "luks2", keys: [tpm] }],
+        ["EPHEMERAL", { provider: "luks2", keys: [{ ...tpm, lockToState: true }] }],
+      ]);
+      expect(volumes("disk encryption off")).toEqual([]);
+    });
+
+    it.each([
+      ["an unknown key type", { slot: 0, password: "x" }, /additional properties/],
+      ["a key slot that is no number", { slot: "zero", nodeID: {} }, /must be integer/],
+    ])("rejects a planted VolumeConfig with %s, so the check can fail", (_, key, error) => {
+      const bad = { apiVersion: "v1alpha1", kind: "VolumeConfig", name: "STATE", encryption: { provider: "luks2", keys: [key] } };
+      expect(talos.check(bad)).toMatch(error);
+      expect(talos.check({ ...bad, encryption: { provider: "luks1", keys: [] } })).toMatch(/must be equal to one of the allowed values/);
+      expect(talos.check({ machine: { systemDiskEncryption: { state: { provider: "luks2" } } } })).toMatch(/additional properties/);
+    });
   });
 
   it.each(trees.map((t) => [t.name, t] as const))("%s: Talos's own rules hold for every node", (_, t) => {
@@ -89,13 +124,25 @@ describe("Talos patches", () => {
     const t = trees[0];
     const kinds = (file: string) => documents(t.files.get(`${t.stack}/${file}`)!).map((d) => (d.kind as string) ?? "v1alpha1");
     const uniq = (k: string[]) => [...new Set(k)];
-    expect(uniq(kinds("talos/all-nodes.yaml"))).toEqual(["v1alpha1", "RegistryMirrorConfig", "ResolverConfig", "TimeSyncConfig", "NetworkDefaultActionConfig"]);
+    expect(uniq(kinds("talos/all-nodes.yaml"))).toEqual(["v1alpha1", "RegistryMirrorConfig", "ResolverConfig", "TimeSyncConfig", "NetworkDefaultActionConfig", "VolumeConfig"]);
     expect(uniq(kinds("talos/controlplane.yaml"))).toEqual(["v1alpha1", "Layer2VIPConfig", "NetworkRuleConfig"]);
     expect(uniq(kinds("talos/worker.yaml"))).toEqual(["NetworkRuleConfig"]);
     expect(uniq(kinds("talos/nodes/talos-cp-1.yaml"))).toEqual(["HostnameConfig", "LinkConfig"]);
     const mirrors = documents(t.files.get(`${t.stack}/talos/all-nodes.yaml`)!).filter((d) => d.kind === "RegistryMirrorConfig");
     expect(mirrors.map((d) => d.name)).toEqual(["docker.io", "ghcr.io", "registry.k8s.io", "quay.io", "gcr.io"]);
     for (const d of mirrors) expect(d).toMatchObject({ skipFallback: true, endpoints: [{ overridePath: true }] });
+  });
+
+  it("gives every Talos VM a TPM 2.0 when the disk keys are sealed to one", () => {
+    const tpmStates = (name: string) => {
+      const t = trees.find((x) => x.name === name)!;
+      const vms = JSON.parse(t.files.get(`${t.stack}/modules/srv/main.tf.json`)!).resource.proxmox_virtual_environment_vm as Record<string, { tpm_state?: unknown }>;
+      return Object.values(vms).map((vm) => vm.tpm_state);
+    };
+    const sealed = tpmStates("SecureBoot, keys sealed to the TPM");
+    expect(sealed.length).toBeGreaterThanOrEqual(5);
+    for (const tpm of sealed) expect(tpm).toMatchObject({ version: "v2.0" });
+    expect(tpmStates("reference lab").filter((tpm) => tpm !== undefined)).toEqual([]);
   });
 
   it("derives the host firewall from the flow model", () => {
@@ -125,6 +172,10 @@ describe("Talos patches", () => {
   });
 });
 
+/** The encryption of one VolumeConfig in the shared patch. */
+const volume = (d: Map<string, Record<string, unknown>[]>, name: string) =>
+  d.get("talos/all-nodes.yaml")!.find((x) => x.kind === "VolumeConfig" && x.name === name)!.encryption as { keys: Record<string, unknown>[] };
+
 describe("Talos config checks catch what the schema cannot", () => {
   const m = buildLabModel(validateLabSpec({}));
   const flows = labFlows(m);
@@ -139,6 +190,9 @@ describe("Talos config checks catch what the schema cannot", () => {
     ["a VIP on a node address", (d: Map<string, Record<string, unknown>[]>) => d.get("talos/worker.yaml")!.push({ apiVersion: "v1alpha1", kind: "Layer2VIPConfig", name: node.ip, link: "ens18" }), `VIP ${node.ip} is also a node address`],
     ["a plain-http mirror", (d: Map<string, Record<string, unknown>[]>) => d.get("talos/all-nodes.yaml")!.push({ apiVersion: "v1alpha1", kind: "RegistryMirrorConfig", name: "x.io", endpoints: [{ url: "http://h/v2/x" }] }), "mirror endpoint http://h/v2/x for x.io is not https"],
     ["a hostname with auto on", (d: Map<string, Record<string, unknown>[]>) => (d.get(`talos/nodes/${node.name}.yaml`)![0].auto = "stable"), `HostnameConfig sets hostname ${node.name} without auto: "off"`],
+    ["the removed systemDiskEncryption field", (d: Map<string, Record<string, unknown>[]>) => d.get("talos/all-nodes.yaml")!.push({ machine: { systemDiskEncryption: { state: { provider: "luks2" } } } }), "legacy key machine.systemDiskEncryption (use the Talos ≥ 1.12 documents)"],
+    ["STATE locked to itself", (d: Map<string, Record<string, unknown>[]>) => volume(d, "STATE").keys.push({ slot: 1, nodeID: {}, lockToState: true }), "VolumeConfig STATE locks a key to STATE itself (lockToState is for the other volumes)"],
+    ["a key slot used twice", (d: Map<string, Record<string, unknown>[]>) => volume(d, "EPHEMERAL").keys.push({ slot: 0, static: { passphrase: "x" } }), "VolumeConfig EPHEMERAL uses key slot 0 twice"],
     ["a duplicated rule name", (d: Map<string, Record<string, unknown>[]>) => d.get("talos/all-nodes.yaml")!.push({ ...d.get("talos/worker.yaml")![0] }), "NetworkRuleConfig mgmt-client.talos-apid is also defined in talos/all-nodes.yaml"],
   ])("%s", (_, edit, message) => {
     expect(planted(edit)).toEqual([message]);

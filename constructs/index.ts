@@ -42,7 +42,7 @@ export { assertSeparation, labNetworks, violationProblem } from "./policy/separa
 export { AddressSet } from "./policy/address-set";
 
 // The spec
-export { LabSpecSchema, LabSpec, LabSpecInput, ParsedLabSpec, VmSize, IngressProtection, HostSpec, TalosNodeSpec, ZoneSpec, FlowSpec, HostRole } from "./input/lab-spec";
+export { LabSpecSchema, LabSpec, LabSpecInput, ParsedLabSpec, VmSize, IngressProtection, HostSpec, TalosNodeSpec, ZoneSpec, FlowSpec, HostRole, DiskEncryption, DiskEncryptionSchema } from "./input/lab-spec";
 export { VM_KINDS, VmKind } from "./input/vm-kinds";
 export { AddressRole, HostOffsetOf, DEFAULT_HOST_OFFSETS, DEFAULT_VIP_OFFSET, DEFAULT_GATEWAY_OFFSET, DEFAULT_DOMAIN_SUFFIX, defaultHostOffset } from "./input/defaults";
 export { validateLabSpec, MINIMUM_SIZES, RESERVED_NAMES } from "./lab/validate";
@@ -75,7 +75,7 @@ export { proxmoxFirewallRules, proxmoxFirewallIpsets, proxmoxFirewall, outsideLa
 
 // Renderers (pure): Talos
 export { talosPatchFiles, nodePatchDocuments, TALOS_FILES } from "./render/talos/talos-patch-files";
-export { TalosDocument, allNodesDocuments, roleDocuments, nodeDocuments, mirroredRegistries, harborProxyProject } from "./render/talos/machine-documents";
+export { TalosDocument, allNodesDocuments, diskEncryptionDocuments, ENCRYPTED_SYSTEM_VOLUMES, roleDocuments, nodeDocuments, mirroredRegistries, harborProxyProject } from "./render/talos/machine-documents";
 export { talosFirewallRules, TalosFirewallRules } from "./render/talos/host-firewall";
 export { talosConfigProblems, TalosConfigProblem } from "./policy/talos-config-checks";
 export { renderSchematic, schematicId, SchematicSpec } from "./model/schematic";

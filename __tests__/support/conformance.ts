@@ -126,8 +126,20 @@ export function loadProviderSchemas(schemaDir: string): ProviderSchemas {
       addBlocks(ephemeralResources, schema.ephemeral_resource_schemas);
     }
   }
+  // Terraform's built-in provider (terraform.io/builtin/terraform) ships inside terraform, not in the
+  // schema folder; its one resource, as `terraform providers schema -json` of Terraform 1.11 prints it.
+  resources.set("terraform_data", TERRAFORM_DATA_BLOCK);
   return { providers, sources, resources, dataSources, ephemeralResources };
 }
+
+const TERRAFORM_DATA_BLOCK = {
+  attributes: {
+    id: { type: "string", computed: true },
+    input: { type: "dynamic", optional: true },
+    output: { type: "dynamic", computed: true },
+    triggers_replace: { type: "dynamic", optional: true },
+  },
+} as SchemaBlock;
 
 function addBlocks(target: Map<string, SchemaBlock>, schemas: Record<string, RawSchema> | undefined): void {
   for (const [typeName, schema] of Object.entries(schemas ?? {})) target.set(typeName, schema.block);

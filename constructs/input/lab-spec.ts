@@ -236,6 +236,16 @@ export const TalosNodeSchema = z.strictObject({
   vmId: vmId.optional(),
 });
 
+/**
+ * How the Talos system volumes STATE and EPHEMERAL are encrypted (`talos.diskEncryption`): `tpm` seals
+ * the LUKS2 keys to the TPM 2.0 (SecureBoot only), `nodeID` derives them from the node's identity,
+ * `off` leaves them plain.
+ */
+export const DiskEncryptionSchema = z.enum(["tpm", "nodeID", "off"]);
+
+/** A value of `talos.diskEncryption`. */
+export type DiskEncryption = z.infer<typeof DiskEncryptionSchema>;
+
 export const TalosSchema = z.strictObject({
   version: z
     .string()
@@ -277,6 +287,9 @@ export const TalosSchema = z.strictObject({
     .boolean()
     .default(false)
     .describe("boot and install the SecureBoot variants (UKI, TPM 2.0 state, keys enrolled from the ISO)"),
+  diskEncryption: DiskEncryptionSchema.optional().describe(
+    "LUKS2 encryption of the Talos system volumes STATE and EPHEMERAL (VolumeConfig documents): 'tpm' seals the keys to the VM's TPM 2.0 and the SecureBoot state (needs talos.secureBoot), 'nodeID' derives them from the node's identity (protects a copied disk image, not a stolen running VM), 'off' leaves the volumes plain. Default: 'tpm' with talos.secureBoot, else 'nodeID'. Talos encrypts a volume only when it formats it, so this is fixed when the nodes are installed: changing it on a running cluster fails the plan; reinstall the nodes to change it",
+  ),
   installDisk: z
     .string()
     .refine((v) => /^\/dev\/[A-Za-z0-9][A-Za-z0-9/_.-]*$/.test(v) && !v.split("/").includes(".."), {

@@ -404,6 +404,9 @@ export function semanticProblems(
       );
     }
   }
+  if (t.diskEncryption === "tpm" && !t.secureBoot) {
+    add("talos.diskEncryption", t.diskEncryption, "needs talos.secureBoot: true", "only the SecureBoot VMs have a TPM 2.0 to seal the keys to; set talos.secureBoot: true, or use nodeID");
+  }
   if (range && (k8sMinor < range[0] || k8sMinor > range[1])) {
     add("talos.kubernetesVersion", t.kubernetesVersion, `is not supported by Talos ${talosMinorText}`, `Talos ${talosMinorText} runs Kubernetes 1.${range[0]} to 1.${range[1]}`);
   }

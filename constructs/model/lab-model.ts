@@ -1,5 +1,5 @@
 import { defaultConfigContract } from "../input/talos-support";
-import { HostRole, LabSpec, VmSize } from "../input/lab-spec";
+import { DiskEncryption, HostRole, LabSpec, VmSize } from "../input/lab-spec";
 import { VM_KINDS } from "../input/vm-kinds";
 import { hostOffset, parseCidr, withPrefix } from "../input/addressing";
 import { defaultVmId, placeByName, placeControlPlane } from "./placement";
@@ -191,6 +191,11 @@ export interface LabModel {
    * whether the spec pinned it (`talos.configContract`) or it follows the minor of `talos.version`.
    */
   readonly machineConfigContract: { readonly minor: string; readonly pinned: boolean };
+  /**
+   * How the system volumes STATE and EPHEMERAL are encrypted: `talos.diskEncryption`, or by default
+   * `tpm` with SecureBoot (the VMs then have a TPM 2.0) and `nodeID` without.
+   */
+  readonly diskEncryption: DiskEncryption;
 }
 
 /** pfSense NIC order is fixed: vtnet0 WAN, vtnet1 MGMT, vtnet2 DMZ, vtnet3 SRV. */
@@ -334,6 +339,7 @@ export function planLab(spec: LabSpec, services: ServiceCatalog): LabModel {
       minor: t.configContract ?? defaultConfigContract(t.version),
       pinned: t.configContract !== undefined,
     },
+    diskEncryption: t.diskEncryption ?? (t.secureBoot ? "tpm" : "nodeID"),
     kubernetesApi: {
       vip: t.vip,
       fqdn: t.apiFqdn ?? `api.${zones.srv.domain}`,

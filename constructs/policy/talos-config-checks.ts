@@ -16,6 +16,8 @@ const LEGACY_PATHS = [
   ["machine", "registries"],
   ["machine", "env"],
   ["machine", "install", "extraKernelArgs"],
+  // removed in favour of the VolumeConfig documents' encryption
+  ["machine", "systemDiskEncryption"],
 ] as const;
 
 const get = (o: unknown, path: readonly string[]): unknown =>
@@ -24,7 +26,8 @@ const get = (o: unknown, path: readonly string[]): unknown =>
 /**
  * Checks one node's patch documents (all files that end up in its machine config, in merge order).
  * Rules: no legacy network/time/registry keys; VIP is an IP and no node address; registry mirror
- * endpoints are https; a set hostname has `auto: "off"`; firewall rule names are unique.
+ * endpoints are https; a set hostname has `auto: "off"`; firewall rule names are unique; a volume's
+ * encryption key slots are unique, and STATE's keys are not locked to STATE (`lockToState`).
  */
 export function talosConfigProblems(files: ReadonlyMap<string, readonly TalosDocument[]>): TalosConfigProblem[] {
   const problems: TalosConfigProblem[] = [];
@@ -55,6 +58,14 @@ export function talosConfigProblems(files: ReadonlyMap<string, readonly TalosDoc
       case "HostnameConfig":
         if (doc.hostname !== undefined && doc.auto !== "off") add(`HostnameConfig sets hostname ${String(doc.hostname)} without auto: "off"`);
         break;
+      case "VolumeConfig": {
+        const keys = (get(doc, ["encryption", "keys"]) as { slot?: number; lockToState?: boolean }[] | undefined) ?? [];
+        const slots = keys.map((k) => k.slot ?? 0);
+        const repeated = slots.filter((slot, i) => slots.indexOf(slot) !== i);
+        if (repeated.length) add(`VolumeConfig ${String(doc.name)} uses key slot ${repeated[0]} twice`);
+        if (doc.name === "STATE" && keys.some((k) => k.lockToState)) add("VolumeConfig STATE locks a key to STATE itself (lockToState is for the other volumes)");
+        break;
+      }
       case "NetworkRuleConfig": {
         const name = String(doc.name);
         const first = ruleNames.get(name);

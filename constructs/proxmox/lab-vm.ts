@@ -30,6 +30,12 @@ export interface LabVmProps {
    * @default false
    */
   readonly secureBoot?: boolean;
+  /**
+   * A TPM 2.0 (`tpm_state`), e.g. to seal the Talos disk encryption keys to.
+   *
+   * @default the value of `secureBoot`
+   */
+  readonly tpm?: boolean;
 }
 
 /**
@@ -77,7 +83,7 @@ export class LabVm extends Construct {
       memory: { dedicated: p.size.memoryMiB },
       agent: { enabled: p.os !== "pfsense", trim: p.os !== "pfsense" },
       efiDisk: uefi ? { datastoreId: props.datastoreId, type: "4m", preEnrolledKeys: false } : undefined,
-      tpmState: props.secureBoot ? { datastoreId: props.datastoreId, version: "v2.0" } : undefined,
+      tpmState: (props.tpm ?? props.secureBoot) ? { datastoreId: props.datastoreId, version: "v2.0" } : undefined,
       disk: [
         {
           interface: "scsi0",

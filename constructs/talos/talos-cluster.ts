@@ -1,4 +1,4 @@
-import { Token } from "cdktf";
+import { DataResource, Token } from "cdktf";
 import { Construct } from "constructs";
 import { ClusterKubeconfig } from "../../.gen/providers/talos/cluster-kubeconfig";
 import { DataTalosClientConfiguration } from "../../.gen/providers/talos/data-talos-client-configuration";
@@ -34,6 +34,12 @@ export interface TalosClusterProps {
 export class TalosCluster extends Construct {
   /** The cluster's machine secrets (`talos_machine_secrets.lab`). */
   readonly secrets: MachineSecrets;
+  /**
+   * The system-disk encryption the nodes were installed with (`terraform_data.disk_encryption`,
+   * `input.mode`), frozen at creation like the secrets' contract: the configurations refuse a
+   * `talos.diskEncryption` that differs, since Talos never re-encrypts a running node.
+   */
+  readonly diskEncryptionRecord: DataResource;
   /** The machine configuration per role, built from the shared, role and registry TLS patches. */
   readonly configs: { readonly controlplane: DataTalosMachineConfiguration; readonly worker: DataTalosMachineConfiguration };
   /** The configuration apply per node, by node name. */
@@ -59,6 +65,22 @@ export class TalosCluster extends Construct {
       lifecycle: { ignoreChanges: ["talos_version"] },
     });
     this.secrets.overrideLogicalId("lab");
+    // Frozen at creation (ignore_changes): the state remembers how the nodes' STATE and EPHEMERAL
+    // were encrypted when Talos formatted them, which the configurations check against.
+    this.diskEncryptionRecord = new DataResource(this, "disk-encryption", {
+      input: { mode: m.diskEncryption },
+      lifecycle: { ignoreChanges: ["input"] },
+    });
+    this.diskEncryptionRecord.overrideLogicalId("disk_encryption");
+    const installed = hclExpression("terraform_data.disk_encryption.input.mode");
+    const encryptionGuard = {
+      condition: hclExpression(`terraform_data.disk_encryption.input.mode == "${m.diskEncryption}"`),
+      error_message:
+        `The cluster's nodes were installed with talos.diskEncryption ${installed}, but the spec now says ${m.diskEncryption}. ` +
+        `Talos encrypts STATE and EPHEMERAL only when it formats them and never re-encrypts a running node: new keys would leave it unable to unlock STATE. ` +
+        `Set talos.diskEncryption back to ${installed}; to change it on purpose, reinstall the nodes ` +
+        `(talosctl reset --system-labels-to-wipe STATE --system-labels-to-wipe EPHEMERAL on each), then apply with -replace=module.srv.terraform_data.disk_encryption so the state records ${m.diskEncryption} (UPGRADE.md, "Changing the system-disk encryption", has the steps).`,
+    };
     // Whole-object references: the bindings type these nested objects field by field and take no
     // token for them, but `talos_machine_secrets.lab.<attr>` is exactly the object each input wants
     // (typed `never` so it fits whichever struct the binding declares).
@@ -97,6 +119,7 @@ export class TalosCluster extends Construct {
               condition: hclExpression(`${createdMinor} == ${minor}`),
               error_message: `The cluster's machine-config contract was created as ${created}, but talos.version ${t.version} would make it ${contract.minor}. Pin talos.configContract in the lab spec to the contract the nodes run (${created}, or the newer one you moved them to on purpose); to move it, set it to ${contract.minor}.`,
             },
+        encryptionGuard,
       ]);
       return c;
     };

@@ -98,6 +98,8 @@ export class SrvZone extends ZoneModule {
         // Talos upgrades itself from the installer image; a new boot ISO must not recreate the VM.
         ignoreChanges: ["cdrom"],
         secureBoot: spec.talos.secureBoot,
+        // the disk encryption keys are sealed to it (validation lets "tpm" through only with SecureBoot)
+        tpm: spec.talos.secureBoot || m.diskEncryption === "tpm",
       });
       this.nodes.set(plan.name, vm);
       this.firewalls.set(plan.name, new VmFirewall(this.vms, `${plan.name}.firewall`, { vm, ...proxmoxFirewall(flows, plan) }));

@@ -21,6 +21,26 @@ export function mirroredRegistries(m: LabModel): string[] {
 
 const doc = (kind: string, body: Record<string, unknown>): TalosDocument => ({ apiVersion: "v1alpha1", kind, ...body });
 
+/** The Talos system volumes the lab encrypts: STATE (machine config) and EPHEMERAL (/var). */
+export const ENCRYPTED_SYSTEM_VOLUMES = ["STATE", "EPHEMERAL"] as const;
+
+/**
+ * VolumeConfig documents encrypting STATE and EPHEMERAL with LUKS2, keyed as `talos.diskEncryption`
+ * says (none when it is `off`). EPHEMERAL's key is locked to STATE (`lockToState`), so the volume
+ * opens only together with the STATE it was created with. Talos encrypts a volume only when it
+ * formats it: these documents take effect at install time, never on a running node.
+ */
+export function diskEncryptionDocuments(m: LabModel): TalosDocument[] {
+  if (m.diskEncryption === "off") return [];
+  const key = m.diskEncryption === "tpm" ? { tpm: { checkSecurebootStatusOnEnroll: true } } : { nodeID: {} };
+  return ENCRYPTED_SYSTEM_VOLUMES.map((name) =>
+    doc("VolumeConfig", {
+      name,
+      encryption: { provider: "luks2", keys: [{ slot: 0, ...key, ...(name === "STATE" ? {} : { lockToState: true }) }] },
+    }),
+  );
+}
+
 /** Documents every node gets. */
 export function allNodesDocuments(m: LabModel): TalosDocument[] {
   const s = m.spec;
@@ -48,6 +68,7 @@ export function allNodesDocuments(m: LabModel): TalosDocument[] {
     doc("ResolverConfig", { nameservers: [{ address: srv.gateway }], searchDomains: { domains: [srv.domain] } }),
     doc("TimeSyncConfig", { ntp: { servers: [srv.gateway] } }),
     doc("NetworkDefaultActionConfig", { ingress: "block" }),
+    ...diskEncryptionDocuments(m),
   ];
 }
 

@@ -1,9 +1,16 @@
 import { LabModel } from "../../model/lab-model";
 
+const ENCRYPTION_TEXT = {
+  tpm: "LUKS2 on STATE and EPHEMERAL, keys sealed to the TPM 2.0 and the SecureBoot state",
+  nodeID: "LUKS2 on STATE and EPHEMERAL, keys derived from the node identity",
+  off: "none (STATE and EPHEMERAL are plain)",
+} as const;
+
 /**
  * UPGRADE.md: the provider does not upgrade Talos (it only applies configuration), so the stack ships
- * the steps around `upgrade.sh` (the rolling talosctl upgrade), the machine-config contract rule, and
- * what each kind of day-2 change does to running VMs (the change matrix in the test suite shows it).
+ * the steps around `upgrade.sh` (the rolling talosctl upgrade), the machine-config contract rule, the
+ * system-disk encryption rule, and what each kind of day-2 change does to running VMs (the change
+ * matrix in the test suite shows it).
  *
  * @param m - the resolved lab
  * @param registryTls - where the registry host keeps its TLS pair (the cloud-init layer decides)
@@ -20,6 +27,7 @@ Talos ${m.spec.talos.version}, schematic \`${m.imageFactory.schematicId}\`
     ${image}
 
 Machine-config contract: ${contract.minor} (${contract.pinned ? "pinned by talos.configContract" : "the minor of talos.version"}).
+System-disk encryption: ${ENCRYPTION_TEXT[m.diskEncryption]} (talos.diskEncryption ${m.diskEncryption}).
 
 The Talos provider applies machine configuration; it does not upgrade Talos itself. To move to
 another version or schematic:
@@ -69,6 +77,24 @@ The change matrix in the test suite plans each of these against the providers' o
 - **A removed worker** is cordoned, drained and reset before its VM is deleted; the others stay.
 - **A local chart** (\`charts/<name>/\`) is upgraded in place whenever its files change: their digest is
   a value of the release.
+
+## Changing the system-disk encryption
+
+Talos encrypts STATE and EPHEMERAL only when it formats them, at install; it never re-encrypts a
+running node, and new keys pushed to one would leave it unable to unlock STATE. The state remembers
+the mode the nodes were installed with (\`terraform_data.disk_encryption\`), and a plan whose
+\`talos.diskEncryption\` differs stops with an error naming it. Upgrades and other changes keep the
+encryption documents as they are.
+
+To change it on purpose, reinstall the nodes; this wipes their STATE and EPHEMERAL, so etcd and
+everything under /var start empty:
+
+1. Set \`talos.diskEncryption\` in the lab spec and synthesize (\`tpm\` needs \`talos.secureBoot: true\`).
+2. Wipe every node: \`talosctl --talosconfig ./talosconfig -e <its address> -n <its address> reset
+   --system-labels-to-wipe STATE --system-labels-to-wipe EPHEMERAL --graceful=false --reboot\`. Each comes
+   back in maintenance mode and formats the volumes with the new keys when it gets its configuration.
+3. \`tofu apply -replace='module.srv.terraform_data.disk_encryption' -replace='module.srv.talos_machine_bootstrap.lab'\`:
+   the state records the new mode, every node gets its configuration, and etcd is bootstrapped again.
 
 ## Removing a control plane
 
