@@ -313,7 +313,9 @@ describe.skipIf(!!skipReason)("change matrix: version 1 applied, version 2 plann
     const text = (r.stderr + r.stdout).replace(/\s+/g, " ");
     expect(text).toContain("The cluster's nodes were installed with talos.diskEncryption nodeID, but the spec now says off.");
     expect(text).toContain("Talos encrypts STATE and EPHEMERAL only when it formats them and never re-encrypts a running node");
-    expect(text).toContain("talosctl reset --system-labels-to-wipe STATE --system-labels-to-wipe EPHEMERAL");
+    expect(text).toContain("talosctl reset --graceful=false --reboot --system-labels-to-wipe STATE --system-labels-to-wipe EPHEMERAL on every node");
+    // the message names what UPGRADE.md replaces: the record and the bootstrap (etcd goes with STATE)
+    expect(text).toContain(`-replace=${RECORD} -replace=module.srv.talos_machine_bootstrap.lab`);
     // UPGRADE.md gives the same steps the message names
     const guide = readFileSync(join(off, "UPGRADE.md"), "utf8").replace(/\s+/g, " ");
     expect(guide).toContain("## Changing the system-disk encryption");

@@ -776,7 +776,24 @@ const cases: Case[] = [
       "network.ingressProtection.maxConnections: 0 — must be a whole number 1-30000 (HAProxy's global maxconn; each connection takes two file descriptors and the controller's container has 65536)",
       "network.ingressProtection.requestsPerClient: -1 — must be a whole number 1-1000000 (requests one source address may send per ratePeriodSeconds)",
       "network.ingressProtection.ratePeriodSeconds: 0 — must be a whole number 1-3600 (the window the request rate is counted over (rate-limit-period))",
-      "network.ingressProtection.limitStatusCode: 200 — must be a whole number 400-599 (an HTTP error status; 429 Too Many Requests is the standard one)",
+      "network.ingressProtection.limitStatusCode: 200 — must be a status HAProxy can deny with (one of 400, 401, 403, 404, 405, 407, 408, 410, 413, 421, 422, 425, 429, 500, 501, 502, 503, 504; 429 Too Many Requests is the standard one)",
+    ],
+  },
+  {
+    // HAProxy 2.6 refuses `deny_status 451`: the controller's reload would fail (found by a review)
+    name: "edge protection: an error status HAProxy has no error file for",
+    spec: { network: { ingressProtection: { limitStatusCode: 451 } } },
+    lines: [
+      "network.ingressProtection.limitStatusCode: 451 — must be a status HAProxy can deny with (one of 400, 401, 403, 404, 405, 407, 408, 410, 413, 421, 422, 425, 429, 500, 501, 502, 503, 504; 429 Too Many Requests is the standard one)",
+    ],
+  },
+  {
+    name: "edge protection: a deny list that refuses everyone, and an entry inside a wider one of its list",
+    spec: { network: { ingressProtection: { deny: ["0.0.0.0/0", "10.0.0.0/8", "10.1.0.0/16"] } } },
+    lines: [
+      'network.ingressProtection.deny[1]: "10.0.0.0/8" — lies inside network.ingressProtection.deny[0] (0.0.0.0/0) (the wider entry already covers it; drop this one)',
+      'network.ingressProtection.deny[2]: "10.1.0.0/16" — lies inside network.ingressProtection.deny[0] (0.0.0.0/0) (the wider entry already covers it; drop this one)',
+      'network.ingressProtection.deny[0]: "0.0.0.0/0" — must not deny every source (with no allow list the ingress would answer nobody; list the networks to allow instead, or drop the entry)',
     ],
   },
   {

@@ -42,7 +42,7 @@ export { assertSeparation, labNetworks, violationProblem } from "./policy/separa
 export { AddressSet } from "./policy/address-set";
 
 // The spec
-export { LabSpecSchema, LabSpec, LabSpecInput, ParsedLabSpec, VmSize, IngressProtection, HostSpec, TalosNodeSpec, ZoneSpec, FlowSpec, HostRole, DiskEncryption, DiskEncryptionSchema } from "./input/lab-spec";
+export { LabSpecSchema, LabSpec, LabSpecInput, ParsedLabSpec, VmSize, IngressProtection, HAPROXY_DENY_STATUSES, HostSpec, TalosNodeSpec, ZoneSpec, FlowSpec, HostRole, DiskEncryption, DiskEncryptionSchema } from "./input/lab-spec";
 export { VM_KINDS, VmKind } from "./input/vm-kinds";
 export { AddressRole, HostOffsetOf, DEFAULT_HOST_OFFSETS, DEFAULT_VIP_OFFSET, DEFAULT_GATEWAY_OFFSET, DEFAULT_DOMAIN_SUFFIX, defaultHostOffset } from "./input/defaults";
 export { validateLabSpec, MINIMUM_SIZES, RESERVED_NAMES } from "./lab/validate";

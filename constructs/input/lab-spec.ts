@@ -366,11 +366,19 @@ export const BgpSchema = z.strictObject({
 
 /** A whole number within [min, max], with the rule and hint a problem line shows. */
 function intIn(min: number, max: number, hint: string) {
+  const message = ruleText(`must be a whole number ${min}-${max}`, hint);
   return z
     .number()
-    .int({ message: ruleText(`must be a whole number ${min}-${max}`, hint) })
-    .refine((n) => n >= min && n <= max, { message: ruleText(`must be a whole number ${min}-${max}`, hint) });
+    .int({ message })
+    .refine((n) => n >= min && n <= max, { message });
 }
+
+/**
+ * Statuses HAProxy can deny with out of the box (`http-request deny deny_status`): the codes it has
+ * default error files for (HAProxy configuration manual, "errorfile"; HAProxy 2.6 refuses any other
+ * without an errorfile of its own, which the controller does not write).
+ */
+export const HAPROXY_DENY_STATUSES: readonly number[] = [400, 401, 403, 404, 405, 407, 408, 410, 413, 421, 422, 425, 429, 500, 501, 502, 503, 504];
 
 /**
  * Slow-request and idle timeouts of the DMZ ingress, in seconds. Delivered as the controller's
@@ -409,7 +417,11 @@ export const IngressProtectionSchema = z.strictObject({
   trackedClients: intIn(1, 10000000, "source addresses the stick tables remember; the oldest are replaced (rate-limit-size)")
     .default(100000)
     .describe("how many source addresses the stick tables track (rate-limit-size)"),
-  limitStatusCode: intIn(400, 599, "an HTTP error status; 429 Too Many Requests is the standard one")
+  limitStatusCode: z
+    .number()
+    .refine((n) => HAPROXY_DENY_STATUSES.includes(n), {
+      message: ruleText("must be a status HAProxy can deny with", `one of ${HAPROXY_DENY_STATUSES.join(", ")}; 429 Too Many Requests is the standard one`),
+    })
     .default(429)
     .describe("status a client over its request rate gets (rate-limit-status-code)"),
   timeouts: IngressTimeoutsSchema.default(IngressTimeoutsSchema.parse({})),

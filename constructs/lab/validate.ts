@@ -545,24 +545,45 @@ function ingressProtectionProblems(
   if (p.timeouts.httpRequestSeconds > p.timeouts.clientSeconds) {
     add(`${at}.timeouts.httpRequestSeconds`, p.timeouts.httpRequestSeconds, `must not exceed ${at}.timeouts.clientSeconds (${p.timeouts.clientSeconds})`, "the client timeout would cut a slow request head first; keep the request-head timeout the shorter one");
   }
+  // Linear in the lists' length: each entry is looked up under each shorter prefix (at most 33).
+  const index = (list: readonly string[]) => {
+    const byNet = new Map<string, number>();
+    list.forEach((c, i) => {
+      const n = parseCidr(c);
+      const key = `${n.network}/${n.prefix}`;
+      if (!byNet.has(key)) byNet.set(key, i);
+    });
+    return byNet;
+  };
+  /** The first entry of `byNet` holding `c` at a prefix no longer than `c`'s (itself excluded by index). */
+  const holder = (byNet: ReadonlyMap<string, number>, c: string, self?: number): number | undefined => {
+    const n = parseCidr(c);
+    for (let prefix = 0; prefix <= n.prefix; prefix++) {
+      const mask = prefix === 0 ? 0 : (0xffffffff << (32 - prefix)) >>> 0;
+      const i = byNet.get(`${(n.network & mask) >>> 0}/${prefix}`);
+      if (i !== undefined && i !== self) return i;
+    }
+    return undefined;
+  };
+  const byList = { allow: index(p.allow), deny: index(p.deny) };
   for (const list of ["allow", "deny"] as const) {
-    const seen = new Map<string, number>();
     p[list].forEach((c, i) => {
-      const first = seen.get(c);
-      if (first !== undefined) add(`${at}.${list}[${i}]`, c, `duplicates ${at}.${list}[${first}]`, "name each network once");
-      else seen.set(c, i);
+      const first = holder(byList[list], c, i);
+      if (first === undefined) return;
+      if (p[list][first] === c || parseCidr(p[list][first]).prefix === parseCidr(c).prefix) add(`${at}.${list}[${i}]`, c, `duplicates ${at}.${list}[${first}]`, "name each network once");
+      else add(`${at}.${list}[${i}]`, c, `lies inside ${at}.${list}[${first}] (${p[list][first]})`, "the wider entry already covers it; drop this one");
     });
   }
-  p.deny.forEach((d, i) => {
-    const denied = parseCidr(d);
-    p.allow.forEach((a, j) => {
-      if (p.allow.indexOf(a) !== j) return; // a repeated entry is reported above
-      const allowed = parseCidr(a);
-      if (denied.prefix <= allowed.prefix && cidrsOverlap(denied, allowed)) {
-        add(`${at}.deny[${i}]`, d, `covers ${at}.allow[${j}] (${a})`, "a network cannot be both allowed and denied; the deny list wins, so drop the allow entry or narrow the deny entry to a part of it");
-      }
-    });
+  p.allow.forEach((a, j) => {
+    const n = parseCidr(a);
+    if (byList.allow.get(`${n.network}/${n.prefix}`) !== j) return; // a repeated entry is reported above
+    const i = holder(byList.deny, a);
+    if (i !== undefined) add(`${at}.deny[${i}]`, p.deny[i], `covers ${at}.allow[${j}] (${a})`, "a network cannot be both allowed and denied; the deny list wins, so drop the allow entry or narrow the deny entry to a part of it");
   });
+  if (p.allow.length === 0) {
+    const all = p.deny.findIndex((d) => parseCidr(d).prefix === 0);
+    if (all >= 0) add(`${at}.deny[${all}]`, p.deny[all], "must not deny every source", "with no allow list the ingress would answer nobody; list the networks to allow instead, or drop the entry");
+  }
 }
 
 /**

@@ -79,7 +79,8 @@ export class TalosCluster extends Construct {
         `The cluster's nodes were installed with talos.diskEncryption ${installed}, but the spec now says ${m.diskEncryption}. ` +
         `Talos encrypts STATE and EPHEMERAL only when it formats them and never re-encrypts a running node: new keys would leave it unable to unlock STATE. ` +
         `Set talos.diskEncryption back to ${installed}; to change it on purpose, reinstall the nodes ` +
-        `(talosctl reset --system-labels-to-wipe STATE --system-labels-to-wipe EPHEMERAL on each), then apply with -replace=module.srv.terraform_data.disk_encryption so the state records ${m.diskEncryption} (UPGRADE.md, "Changing the system-disk encryption", has the steps).`,
+        `(talosctl reset --graceful=false --reboot --system-labels-to-wipe STATE --system-labels-to-wipe EPHEMERAL on every node; etcd goes with STATE), ` +
+        `then apply with -replace=module.srv.terraform_data.disk_encryption -replace=module.srv.talos_machine_bootstrap.lab so the state records ${m.diskEncryption} and etcd is bootstrapped again (UPGRADE.md, "Changing the system-disk encryption", has the steps).`,
     };
     // Whole-object references: the bindings type these nested objects field by field and take no
     // token for them, but `talos_machine_secrets.lab.<attr>` is exactly the object each input wants

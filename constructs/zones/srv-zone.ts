@@ -99,7 +99,8 @@ export class SrvZone extends ZoneModule {
         ignoreChanges: ["cdrom"],
         secureBoot: spec.talos.secureBoot,
         // the disk encryption keys are sealed to it (validation lets "tpm" through only with SecureBoot)
-        tpm: spec.talos.secureBoot || m.diskEncryption === "tpm",
+        // SecureBoot VMs have a TPM 2.0; diskEncryption tpm requires SecureBoot (validation).
+        tpm: spec.talos.secureBoot,
       });
       this.nodes.set(plan.name, vm);
       this.firewalls.set(plan.name, new VmFirewall(this.vms, `${plan.name}.firewall`, { vm, ...proxmoxFirewall(flows, plan) }));

@@ -16,8 +16,8 @@ import type { IngressProtection } from "../../input/lab-spec";
  *   source in sticky counter 1 (the controller's rate limit uses 0) against a stick table the
  *   operator-owned aux file (documentation/secondary-config.md) declares, shared by both frontends.
  *
- * The aux file also sets the same global `maxconn`: it is loaded after the controller's haproxy.cfg,
- * so a different value there would win over the ConfigMap's.
+ * The global `maxconn` is the ConfigMap's alone: HAProxy keeps the first `maxconn` it reads (the
+ * controller's haproxy.cfg) and answers a second one, in the aux file, with an alert.
  */
 
 /** Stick table (a table-only backend of the aux file) counting each client's concurrent connections. */
@@ -67,7 +67,8 @@ export function edgeFrontendSnippet(p: IngressProtection): string {
 export function edgeClientTableSection(p: IngressProtection): string {
   const expire = Math.max(60, p.ratePeriodSeconds * 2);
   return [
-    `backend ${EDGE_CLIENT_TABLE}`,
+    // `from` the aux file's named defaults: a proxy using them implicitly next to one naming them makes HAProxy alert
+    `backend ${EDGE_CLIENT_TABLE} from talos_enclave_local`,
     `    stick-table type ip size ${p.trackedClients} expire ${expire}s store conn_cur,conn_rate(${p.ratePeriodSeconds}s)`,
   ].join("\n");
 }

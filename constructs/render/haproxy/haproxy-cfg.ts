@@ -15,8 +15,8 @@ export function haproxySidecarPath(plan: HostPlan): string {
 /**
  * haproxy.cfg of a DMZ ingress host. The HAProxy Kubernetes Ingress Controller runs in external mode
  * and writes the main configuration (frontends and pod backends) itself at runtime; this file is the
- * part the lab owns, loaded after it as haproxy-aux.cfg: logging, TLS defaults, the global maxconn
- * and per-client connection table of the edge protection (see edge-protection.ts), a loopback stats
+ * part the lab owns, loaded after it as haproxy-aux.cfg: logging, TLS defaults, the timeouts and the
+ * per-client connection table of the edge protection (see edge-protection.ts), a loopback stats
  * listener. Valid on its own for HAProxy 2.6+ (`haproxy -c`), literal addresses only.
  */
 export function renderHaproxyCfg(model: LabModel, plan: HostPlan): string {
@@ -27,7 +27,6 @@ export function renderHaproxyCfg(model: LabModel, plan: HostPlan): string {
     lab: model.name,
     ip: plan.ip,
     stats_port: String(HAPROXY_STATS_PORT),
-    max_connections: String(edge.maxConnections),
     timeout_client: `${edge.timeouts.clientSeconds}s`,
     timeout_http_request: `${edge.timeouts.httpRequestSeconds}s`,
     timeout_http_keep_alive: `${edge.timeouts.httpKeepAliveSeconds}s`,
