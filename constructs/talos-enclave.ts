@@ -23,7 +23,9 @@ import { renderStackReadme } from "./render/readme/stack-readme";
 import { applySteps, renderApplyStepsJson } from "./render/apply/apply-steps";
 import { LabSpec, LabSpecInput } from "./input/lab-spec";
 import { StateBackend } from "./state/state-backend";
-import { resolveBackend } from "./model/backend";
+import { defaultLocalStatePath, resolveBackend, ResolvedBackend } from "./model/backend";
+import { proxmoxIdentityNeeds } from "./render/proxmox/proxmox-privileges";
+import { PROXMOX_IDENTITY_MODULE, proxmoxIdentityModule } from "./stack/proxmox-identity";
 import { validateLabSpec } from "./lab/validate";
 import { EdgeZone } from "./zones/edge-zone";
 import { PlatformZone } from "./zones/platform-zone";
@@ -101,6 +103,8 @@ export class TalosEnclave extends HclJsonStack {
   readonly moduleCalls: Readonly<Record<ModuleName, TerraformHclModule>>;
   /** The checks policy packs recorded for this lab, run at every synth ({@link TalosEnclave.files}). */
   readonly policy: PolicyHost;
+  private readonly backend: ResolvedBackend;
+  private readonly outputName: string;
 
   constructor(scope: Construct, id: string, props: TalosEnclaveProps = {}) {
     super(scope, id);
@@ -113,7 +117,10 @@ export class TalosEnclave extends HclJsonStack {
     this.policy = new PolicyHost(this);
     Aspects.of(this).add(labPolicyPack());
 
-    new StateBackend(this, "state", { backend: resolveBackend(s, props.outputName ?? basename(App.of(this).outdir)) });
+    const outputName = props.outputName ?? basename(App.of(this).outdir);
+    this.backend = resolveBackend(s, outputName);
+    this.outputName = outputName;
+    new StateBackend(this, "state", { backend: this.backend });
 
     // Module ids are the folder names under modules/ and part of every resource address. The modules
     // are the enclave's children, so Aspects.of(enclave) and enclave.node.findAll() reach their
@@ -309,24 +316,51 @@ export class TalosEnclave extends HclJsonStack {
       files.set(path, content);
     };
     let resources = 0;
+    const written: Record<string, Record<string, unknown>> = {};
     for (const name of MODULE_ORDER) {
       const zone = this.zones[name];
       const json = zone.toModuleJson();
+      written[name] = json;
       for (const kind of ["resource", "data"] as const) {
         for (const byName of Object.values((json[kind] ?? {}) as Record<string, object>)) resources += Object.keys(byName).length;
       }
       put(`modules/${name}/main.tf.json`, stableJson(json));
       for (const [path, content] of zone.sidecars) put(path, content);
     }
+    // tofu's least-privilege Proxmox identity, from the types the written modules use (after every
+    // escape hatch and aspect): an administrator applies it once, before the first lab apply
+    put(
+      PROXMOX_IDENTITY_MODULE,
+      stableJson(
+        proxmoxIdentityModule({
+          labName: this.model.name,
+          needs: proxmoxIdentityNeeds(written),
+          insecureTls: this.spec.proxmox.insecureTls,
+          statePath: this.identityStatePath(),
+          encryption: this.spec.state.encryption,
+        }),
+      ),
+    );
     const steps = applySteps(this.model, this.flows);
     put("apply-steps.json", renderApplyStepsJson(steps));
     put("README.md", renderStackReadme(this.model, MODULE_ORDER, steps));
     put("flows.json", renderFlowsJson(this.flows, pfSenseTables(this.flows)));
-    this.rendered = { modules: MODULE_ORDER.length, resources, sidecarFiles: files.size - MODULE_ORDER.length };
+    this.rendered = { modules: MODULE_ORDER.length, resources, sidecarFiles: files.size - MODULE_ORDER.length - 1 };
     return files;
   }
 
   private rendered?: TalosEnclaveSummary;
+
+  /**
+   * The bootstrap's local state, relative to its folder (`bootstrap/proxmox-identity/`): beside the
+   * lab's local state as `proxmox-identity.tfstate`, or beside the default local state when the lab's
+   * state is remote. Outside the tree, like the lab's: it holds the token's secret.
+   */
+  private identityStatePath(): string {
+    const labState = this.backend.type === "local" ? this.backend.path : defaultLocalStatePath(this.model.name, this.outputName);
+    const dir = labState.includes("/") ? labState.slice(0, labState.lastIndexOf("/")) : ".";
+    return dir.startsWith("/") ? `${dir}/proxmox-identity.tfstate` : `../../${dir}/proxmox-identity.tfstate`;
+  }
 
   /** What the last synth of this stack rendered; undefined before the App synthesized. */
   get summary(): TalosEnclaveSummary | undefined {

@@ -1,0 +1,150 @@
+import { IStackSynthesizer, TerraformOutput, TerraformResource, TerraformVariable } from "cdktf";
+import { Construct, RootConstruct } from "constructs";
+import { ProxmoxProvider } from "../../.gen/providers/proxmox/provider";
+import { HclJsonStack } from "./hcl-json-stack";
+import { hclExpression } from "./hcl-text";
+import { ProxmoxIdentityNeeds } from "../render/proxmox/proxmox-privileges";
+
+/** Where the bootstrap module is written, relative to the stack folder. */
+export const PROXMOX_IDENTITY_MODULE = "bootstrap/proxmox-identity/main.tf.json";
+
+/** Properties of a {@link ProxmoxIdentityBootstrap}. */
+export interface ProxmoxIdentityBootstrapProps {
+  /** The lab's name: the role is `<lab>-tofu`, the user `tofu-<lab>@pve`. */
+  readonly labName: string;
+  /** The privileges and ACL paths, from {@link proxmoxIdentityNeeds} over the rendered modules. */
+  readonly needs: ProxmoxIdentityNeeds;
+  /** Whether the provider skips TLS verification (the spec's `proxmox.insecureTls`). */
+  readonly insecureTls: boolean;
+  /**
+   * Local state path, relative to the bootstrap folder; outside the generated tree, since the state
+   * holds the token's secret.
+   */
+  readonly statePath: string;
+  /** Whether OpenTofu encrypts the bootstrap's state and plans (passphrase variable `state_passphrase`). */
+  readonly encryption: boolean;
+}
+
+/** A bpg resource written from its attributes (the bootstrap's four types have no generated bindings). */
+class RawResource extends TerraformResource {
+  constructor(scope: Construct, type: string, name: string, private readonly attributes: Record<string, unknown>) {
+    super(scope, `${type}.${name}`, { terraformResourceType: type, terraformGeneratorMetadata: { providerName: "proxmox", providerVersion: "0.111.1" } });
+    this.overrideLogicalId(name);
+  }
+
+  protected override synthesizeAttributes(): Record<string, unknown> {
+    return this.attributes;
+  }
+}
+
+const NO_SYNTHESIS: IStackSynthesizer = { synthesize: () => undefined };
+
+/**
+ * The once-only root module an administrator applies with their own token to give tofu a
+ * least-privilege Proxmox identity: a role with exactly the privileges the stack's modules need, a
+ * `pve`-realm user without a password, a privilege-separated API token of that user, and ACLs granting
+ * the role on each path to both the user and the token (a separated token's rights are the
+ * intersection of its own ACLs and its user's). Its output `proxmox_api_token` is the value the lab's
+ * `proxmox_api_token` variable takes; it is sensitive and lives only in the bootstrap's state.
+ *
+ * Written to {@link PROXMOX_IDENTITY_MODULE}; never synthesized as a stack of its own.
+ */
+export class ProxmoxIdentityBootstrap extends HclJsonStack {
+  /** The role's id. */
+  readonly roleId: string;
+  /** The user's id (`tofu-<lab>@pve`). */
+  readonly userId: string;
+
+  constructor(scope: Construct, id: string, props: ProxmoxIdentityBootstrapProps) {
+    super(scope, id);
+    this.synthesizer = NO_SYNTHESIS;
+    const variable = (name: string, config: ConstructorParameters<typeof TerraformVariable>[2]) => {
+      const v = new TerraformVariable(this, name, config);
+      v.overrideLogicalId(name);
+      return v;
+    };
+    const endpoint = variable("proxmox_endpoint", { type: "string", description: "Proxmox VE API URL, e.g. https://pve.example:8006/" });
+    const adminToken = variable("proxmox_admin_api_token", {
+      type: "string",
+      sensitive: true,
+      description: "an administrator's API token 'user@realm!id=secret' (User.Modify, Permissions.Modify, Sys.Audit on /): used once, for this module only",
+    });
+    new ProxmoxProvider(this, "proxmox", { endpoint: endpoint.stringValue, apiToken: adminToken.stringValue, insecure: props.insecureTls });
+    this.addOverride("terraform.backend", { local: { path: props.statePath } });
+    if (props.encryption) {
+      const passphrase = variable("state_passphrase", {
+        type: "string",
+        sensitive: true,
+        description: "passphrase of this module's state and plan encryption (16 characters or more); the state holds the token's secret",
+        validation: [{ condition: hclExpression("length(var.state_passphrase) >= 16"), errorMessage: "state_passphrase needs at least 16 characters." }],
+      });
+      this.addOverride("terraform.encryption", {
+        key_provider: { pbkdf2: { state: { passphrase: passphrase.stringValue } } },
+        method: { aes_gcm: { state: { keys: hclExpression("key_provider.pbkdf2.state") } } },
+        state: { method: hclExpression("method.aes_gcm.state"), enforced: true },
+        plan: { method: hclExpression("method.aes_gcm.state"), enforced: true },
+      });
+    }
+    this.addOverride("terraform.required_version", ">= 1.8.0");
+
+    this.roleId = `${props.labName}-tofu`;
+    this.userId = `tofu-${props.labName}@pve`;
+    const role = new RawResource(this, "proxmox_virtual_environment_role", "tofu", { role_id: this.roleId, privileges: props.needs.privileges });
+    const user = new RawResource(this, "proxmox_virtual_environment_user", "tofu", {
+      user_id: this.userId,
+      enabled: true,
+      comment: `tofu's identity for lab ${props.labName} (talos-enclave); API token only, no password`,
+    });
+    // bpg 0.111 deprecates proxmox_virtual_environment_user_token and _acl for these names
+    const token = new RawResource(this, "proxmox_user_token", "tofu", {
+      user_id: user.getStringAttribute("user_id"),
+      token_name: "tofu",
+      privileges_separation: true,
+      comment: `tofu on lab ${props.labName}`,
+    });
+    const roleRef = role.getStringAttribute("role_id");
+    for (const acl of props.needs.acls) {
+      const name = acl.path === "/" ? "root" : acl.path.slice(1).replace(/[^A-Za-z0-9_-]/g, "_");
+      const grant = (who: "user" | "token") =>
+        new RawResource(this, "proxmox_acl", `${who}_${name}`, {
+          path: acl.path,
+          role_id: roleRef,
+          propagate: true,
+          ...(who === "user" ? { user_id: user.getStringAttribute("user_id") } : { token_id: token.getStringAttribute("id") }),
+        });
+      grant("user");
+      grant("token");
+    }
+
+    const output = (name: string, value: string, description: string, sensitive = false) => {
+      const o = new TerraformOutput(this, `output-${name}`, { value, description, sensitive });
+      o.overrideLogicalId(name);
+    };
+    output("proxmox_api_token", token.getStringAttribute("value"), "tofu's API token for the lab's proxmox_api_token: tofu output -raw proxmox_api_token", true);
+    output("token_id", token.getStringAttribute("id"), "the token's id (user@realm!name)");
+    output("role_id", roleRef, "the role granted on the ACL paths");
+  }
+
+  /** Does nothing: the bootstrap's backend is set explicitly (cdktf would add an absolute local path). */
+  override prepareStack(): void {}
+
+  /** The module's HCL-JSON, without cdktf's version (a cdktf upgrade would touch it) or override bookkeeping in the header. */
+  toModuleJson(): Record<string, unknown> {
+    const tf = this.toTerraform() as Record<string, unknown>;
+    const meta = tf["//"] as { metadata?: Record<string, unknown> } | undefined;
+    if (meta?.metadata) {
+      meta.metadata = { ...meta.metadata };
+      delete meta.metadata.version;
+      delete meta.metadata.overrides; // cdktf's bookkeeping of the terraform-block overrides
+    }
+    return tf;
+  }
+}
+
+/**
+ * The bootstrap module's HCL-JSON for a lab, built on a private construct root (never part of the
+ * lab's construct tree, since it is derived from the lab's rendered modules).
+ */
+export function proxmoxIdentityModule(props: ProxmoxIdentityBootstrapProps): Record<string, unknown> {
+  return new ProxmoxIdentityBootstrap(new RootConstruct(""), "proxmox-identity", props).toModuleJson();
+}
