@@ -24,6 +24,8 @@ export { previewLabTree, synthLab, synthLabTree, SynthOptions, SynthPhase, Synth
 export { FileChange, treeChanges } from "./emit/tree-diff";
 export { previewOutputTree, writeOutputTree, OutputWrite, SynthMarker, SYNTH_MARKER } from "./emit/output-tree";
 export { HclJsonStack } from "./stack/hcl-json-stack";
+export { ProxmoxIdentityBootstrap, ProxmoxIdentityBootstrapProps, proxmoxIdentityModule, PROXMOX_IDENTITY_MODULE } from "./stack/proxmox-identity";
+export { proxmoxIdentityNeeds, PROXMOX_PRIVILEGE_FACTS, NON_PROXMOX_PROVIDERS, PrivilegeFact, PrivilegeScope, IdentityAcl, ProxmoxIdentityNeeds } from "./render/proxmox/proxmox-privileges";
 export { escapeHclTemplate, hclExpression } from "./stack/hcl-text";
 export { StateBackend, StateBackendProps } from "./state/state-backend";
 export { ResolvedBackend, resolveBackend, defaultLocalStatePath, requiredTofuVersion } from "./model/backend";

@@ -66,6 +66,7 @@ ${servicesSection}
 ## Layout
 
 - \`cdk.tf.json\`: root module (providers, variables, module calls, outputs)
+- \`bootstrap/proxmox-identity/main.tf.json\`: tofu's least-privilege Proxmox identity, applied once by an administrator
 ${modules.map((m) => `- \`modules/${m}/main.tf.json\`: the ${m} module`).join("\n")}
 - \`cloud-init/\`: user-data templates of the Ubuntu VMs (filled by \`templatefile()\` at apply time)
 - \`talos/\`: the Image Factory schematic and the machine-config patches every node is built from
@@ -81,6 +82,19 @@ ${modules.map((m) => `- \`modules/${m}/main.tf.json\`: the ${m} module`).join("\
 The apply has ${steps.steps.length} steps, ${steps.manualSteps} of them by hand; \`apply-steps.json\` lists each with every
 connection it opens and the flow that allows it. Tofu runs outside the lab until the MGMT hosts exist, then
 only on the runner \`${steps.runner}\`.
+
+Before the first apply, an administrator gives tofu its own Proxmox identity, once, with their own
+token (its state lands beside the lab's, outside this tree, since it holds the new token's secret):
+
+\`\`\`sh
+cd bootstrap/proxmox-identity
+export TF_VAR_proxmox_endpoint=https://pve.example:8006/ TF_VAR_proxmox_admin_api_token='root@pam!admin=…'${s.state.encryption ? " TF_VAR_state_passphrase=…" : ""}
+tofu init && tofu apply
+tofu output -raw proxmox_api_token   # the lab's TF_VAR_proxmox_api_token
+\`\`\`
+
+The token is privilege-separated; its role \`${m.name}-tofu\` holds only the privileges the modules' resource
+types need, granted on the lab's paths (the module lists them). The administrator's token is not needed again.
 
 Set the variables wherever tofu runs (secrets through the environment, never in files of the tree);
 the step that hands the stack to the runner says how they get there:
