@@ -120,7 +120,17 @@ export class ProxmoxIdentityBootstrap extends HclJsonStack {
       const o = new TerraformOutput(this, `output-${name}`, { value, description, sensitive });
       o.overrideLogicalId(name);
     };
-    output("proxmox_api_token", token.getStringAttribute("value"), "tofu's API token for the lab's proxmox_api_token: tofu output -raw proxmox_api_token", true);
+    // PVE answers a token's creation with its id and secret apart (`full-tokenid`, `value`); the
+    // provider's `proxmox_api_token` wants 'user@realm!name=secret'. bpg's `value` is taken whole when
+    // it holds the id already and joined to the id otherwise, so the output is right either way.
+    const tokenId = "proxmox_user_token.tofu.id";
+    const tokenValue = "proxmox_user_token.tofu.value";
+    output(
+      "proxmox_api_token",
+      hclExpression(`startswith(${tokenValue}, "\${${tokenId}}=") ? ${tokenValue} : "\${${tokenId}}=\${${tokenValue}}"`),
+      "tofu's API token 'user@realm!name=secret' for the lab's proxmox_api_token: tofu output -raw proxmox_api_token",
+      true,
+    );
     output("token_id", token.getStringAttribute("id"), "the token's id (user@realm!name)");
     output("role_id", roleRef, "the role granted on the ACL paths");
   }
