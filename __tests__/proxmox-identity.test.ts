@@ -7,7 +7,7 @@ import { findSchemaDir, SCHEMA_DIR_MISSING } from "../providers/schema-dir";
 import { TerraformSandbox } from "../tools/tfsim/sandbox";
 import { stackVariables, stripForTerraform } from "../tools/tfsim/verify-stack";
 import { TalosEnclave } from "../constructs/talos-enclave";
-import { PROXMOX_PRIVILEGE_FACTS } from "../constructs/render/proxmox/proxmox-privileges";
+import { PROXMOX_PRIVILEGE_FACTS, proxmoxIdentityNeeds } from "../constructs/render/proxmox/proxmox-privileges";
 import { PROJECT_ROOT, scratchApp, synthToTemp } from "./support/tree";
 
 /**
@@ -87,6 +87,15 @@ describe("the Proxmox identity bootstrap module", () => {
       a.cleanup();
       b.cleanup();
     }
+  });
+
+  it("widens a path only where the modules name it by reference, and fails an unknown provider too", () => {
+    const needs = proxmoxIdentityNeeds({
+      x: { resource: { proxmox_download_file: { a: { node_name: "${var.node}", datastore_id: "${var.store}" } }, talos_machine_secrets: { s: {} } } },
+    });
+    expect(needs.acls.map((a) => a.path)).toEqual(["/nodes", "/storage"]);
+    expect(needs.types).toEqual(["resource.proxmox_download_file"]);
+    expect(() => proxmoxIdentityNeeds({ y: { data: { random_password: { p: {} } } } })).toThrow(/data\.random_password \(module y\).*NON_PROXMOX_PROVIDERS/);
   });
 
   it("fails the synth, naming the type, when a module uses a type without a fact row", () => {

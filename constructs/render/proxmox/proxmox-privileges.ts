@@ -4,7 +4,9 @@
  * privileges come from. A type without a row fails the synth: a new resource must come with its
  * privileges, or tofu would fail half-way through an apply with "Permission check failed".
  *
- * Sources (PVE 8.x privilege names, the ones `pveum role add` accepts there):
+ * Sources (PVE 8.x privilege names, the ones `pveum role add` accepts there; PVE 9 replaced
+ * `VM.Monitor` with `VM.GuestAgent.*` and refuses a role naming it, so a PVE 9 host needs that row
+ * changed):
  * - PVE API: the "Required permissions" of each call in the API viewer,
  *   https://pve.proxmox.com/pve-docs/api-viewer/index.html (paths below are its call paths).
  * - pve-docs "User Management" (pveum.adoc, "Privileges" and "Objects and Paths"),
@@ -208,7 +210,8 @@ export function proxmoxIdentityNeeds(modules: Readonly<Record<string, Json>>): P
   if (missing.length) {
     throw new Error(
       `no Proxmox privilege fact for ${missing.sort().join(", ")}: add a row to PROXMOX_PRIVILEGE_FACTS (constructs/render/proxmox/proxmox-privileges.ts) ` +
-        `with the privileges its API calls are checked against and their source, so the tofu identity can be granted them`,
+        `with the privileges its API calls are checked against and their source, so the tofu identity can be granted them ` +
+        `(or, for a provider that never calls the Proxmox API, add its name to NON_PROXMOX_PROVIDERS)`,
     );
   }
   return {
