@@ -56,7 +56,7 @@ describe("the Proxmox identity bootstrap module", () => {
       for (const p of Object.values(json.resource?.proxmox_virtual_environment_pool ?? {}) as Json[]) pools.add(`/pool/${p.pool_id}`);
     }
     const paths = [...new Set(acls.map((a) => a.path))].sort();
-    expect(paths).toEqual(["/nodes/pve", ...[...pools].sort(), "/sdn/zones/localnetwork", "/storage/local", "/storage/local-lvm", "/vms"].sort());
+    expect(paths).toEqual(["/nodes/pve", ...[...pools].sort(), "/sdn/zones/localnetwork", "/storage", "/vms"].sort());
     expect(paths).not.toContain("/");
     for (const path of paths) {
       const here = acls.filter((a) => a.path === path);

@@ -103,8 +103,15 @@ export class ProxmoxIdentityBootstrap extends HclJsonStack {
       comment: `tofu on lab ${props.labName}`,
     });
     const roleRef = role.getStringAttribute("role_id");
+    const seen = new Map<string, number>();
     for (const acl of props.needs.acls) {
-      const name = acl.path === "/" ? "root" : acl.path.slice(1).replace(/[^A-Za-z0-9_-]/g, "_");
+      // The path's first segment (Proxmox's fixed vocabulary) and its place among the paths of that
+      // kind (the ACLs are sorted): no spec text in an address, so a datastore's or pool's name never
+      // shapes the JSON, and no two paths share one.
+      const kind = acl.path === "/" ? "root" : /^[a-z]+$/.test(acl.path.split("/")[1]) ? acl.path.split("/")[1] : "path";
+      const nth = (seen.get(kind) ?? 0);
+      seen.set(kind, nth + 1);
+      const name = `${kind}_${nth}`;
       const grant = (who: "user" | "token") =>
         new RawResource(this, "proxmox_acl", `${who}_${name}`, {
           path: acl.path,

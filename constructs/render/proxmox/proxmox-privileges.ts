@@ -21,7 +21,7 @@ export type PrivilegeScope =
   | "vms"
   /** `/pool/<pool>`: the lab's resource pools. */
   | "pool"
-  /** `/storage/<datastore>`: disks, ISOs, cloud-init drives and snippets. */
+  /** `/storage`: disks, ISOs, cloud-init drives and snippets on the lab's datastores. */
   | "storage"
   /** `/nodes/<node>`: node-level network configuration and downloads onto a node. */
   | "nodes"
@@ -115,7 +115,7 @@ export const NON_PROXMOX_PROVIDERS: readonly string[] = ["talos", "helm", "terra
 
 /** One ACL entry of tofu's identity: the role granted on a path, and why the path. */
 export interface IdentityAcl {
-  /** Proxmox ACL path, e.g. `/vms` or `/storage/local-lvm`. */
+  /** Proxmox ACL path, e.g. `/vms` or `/pool/talos-lab-srv`. */
   readonly path: string;
   /** Why the identity needs this path. */
   readonly reason: string;
@@ -150,8 +150,8 @@ function valuesOf(value: unknown, key: string, into: unknown[] = []): unknown[] 
  * {@link PROXMOX_PRIVILEGE_FACTS}.
  *
  * ACL paths are as narrow as the literal values in the modules allow: `/pool/<pool>` per pool the
- * modules create, `/storage/<datastore>` per datastore a literal `datastore_id` or `file_id` names,
- * `/nodes/<node>` per literal `node_name` of a type with node privileges. VMs get `/vms`: their ids
+ * modules create, `/storage` for the datastores (one grant whether the spec's three datastores are one
+ * name or three), `/nodes/<node>` per literal `node_name` of a type with node privileges. VMs get `/vms`: their ids
  * and the pools they join are both the stack's, but PVE checks VM.* on `/vms/<vmid>` and reaches a
  * VM through its pool's ACL only once it is a member, so a pool-only grant would not cover the create
  * and the config calls before the VM joins. SDN.Use is granted on `/sdn/zones/localnetwork` (every
@@ -193,12 +193,9 @@ export function proxmoxIdentityNeeds(modules: Readonly<Record<string, Json>>): P
           const pools = kind === "resource" && type === "proxmox_virtual_environment_pool" ? elements.map((e) => (isObject(e) ? e.pool_id : undefined)) : valuesOf(elements, "pool_id");
           for (const p of pools) if (literal(p)) add(`/pool/${p}`, `the lab's pool ${p} (Pool.*)`);
         }
-        if (scopes.storage) {
-          const stores = [...valuesOf(elements, "datastore_id"), ...valuesOf(elements, "file_id").map((f) => (literal(f) && f.includes(":") ? f.split(":")[0] : undefined))];
-          let any = false;
-          for (const d of stores) if (literal(d)) (add(`/storage/${d}`, `datastore ${d} (Datastore.*)`), (any = true));
-          if (!any) add("/storage", "datastores the modules name only by reference (Datastore.*)");
-        }
+        // One grant on /storage: the spec's three datastores may be one name or three, and a grant per
+        // name would make the module's shape follow whether they are equal (spec text shaping output).
+        if (scopes.storage) add("/storage", "the datastores the lab names: VM disks, ISOs, snippets (Datastore.*)");
         if (scopes.nodes) {
           let any = false;
           for (const n of valuesOf(elements, "node_name")) if (literal(n)) (add(`/nodes/${n}`, `Proxmox node ${n} (Sys.Audit, Sys.Modify: bridges, downloads)`), (any = true));
