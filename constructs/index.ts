@@ -40,7 +40,7 @@ export { TALOS_CONFIG_RULE } from "./checks/talos-config-rule";
 
 // Policy: the separation invariants, judged on the written files
 export { separationViolations, LabNetworks, SeparationViolation } from "./policy/separation-policy";
-export { assertSeparation, labNetworks, violationProblem } from "./policy/separation-check";
+export { labNetworks, violationProblem } from "./policy/separation-check";
 export { AddressSet } from "./policy/address-set";
 
 // The spec

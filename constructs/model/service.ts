@@ -197,3 +197,16 @@ export class ServiceCatalog {
     return [...this.byRole.values()];
   }
 }
+
+/**
+ * The module variables of the services the lab's hosts run, by name, in catalog order (a variable
+ * belongs to one service: {@link ServiceCatalog} refuses two owners).
+ */
+export function usedServiceVariables(m: LabModel): ReadonlyMap<string, ServiceVariable> {
+  const used = new Set(m.hosts.map((h) => h.role));
+  const out = new Map<string, ServiceVariable>();
+  for (const service of m.services.all.filter((x) => used.has(x.role))) {
+    for (const [name, v] of Object.entries(service.variables ?? {})) out.set(name, v);
+  }
+  return out;
+}

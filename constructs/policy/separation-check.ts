@@ -1,7 +1,6 @@
 import { LabModel } from "../model/lab-model";
 import { ruleText } from "../input/lab-spec";
-import { SpecError } from "../input/spec-error";
-import { LabNetworks, SeparationViolation, separationViolations } from "./separation-policy";
+import { LabNetworks, SeparationViolation } from "./separation-policy";
 
 /** The networks the separation invariants speak of, from the lab model. */
 export function labNetworks(m: LabModel): LabNetworks {
@@ -19,14 +18,4 @@ const HINT: Readonly<Record<SeparationViolation["invariant"], string>> = {
 /** A violation as a SpecError line: `separation: <layer> <rule>: "<flow>" — <what> (<hint>)`. */
 export function violationProblem(v: SeparationViolation) {
   return { path: `separation: ${v.layer} ${v.rule}`, value: v.flow ?? "(no flow)", message: ruleText(v.message, HINT[v.invariant]) };
-}
-
-/**
- * Fails a synth whose files break a separation invariant: one SpecError line per violation, naming the
- * layer, the rule and the flow. Runs on every synth, after every file is rendered and before any is
- * written.
- */
-export function assertSeparation(nets: LabNetworks, files: ReadonlyMap<string, string>): void {
-  const violations = separationViolations(nets, files);
-  if (violations.length) throw new SpecError(violations.map(violationProblem));
 }

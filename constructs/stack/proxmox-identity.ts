@@ -1,7 +1,7 @@
-import { IStackSynthesizer, TerraformOutput, TerraformResource, TerraformVariable } from "cdktf";
+import { TerraformOutput, TerraformResource, TerraformVariable } from "cdktf";
 import { Construct, RootConstruct } from "constructs";
 import { ProxmoxProvider } from "../../.gen/providers/proxmox/provider";
-import { HclJsonStack } from "./hcl-json-stack";
+import { WrittenStack } from "./written-stack";
 import { hclExpression } from "./hcl-text";
 import { ProxmoxIdentityNeeds } from "../render/proxmox/proxmox-privileges";
 
@@ -37,8 +37,6 @@ class RawResource extends TerraformResource {
   }
 }
 
-const NO_SYNTHESIS: IStackSynthesizer = { synthesize: () => undefined };
-
 /**
  * The once-only root module an administrator applies with their own token to give tofu a
  * least-privilege Proxmox identity: a role with exactly the privileges the stack's modules need, a
@@ -49,7 +47,7 @@ const NO_SYNTHESIS: IStackSynthesizer = { synthesize: () => undefined };
  *
  * Written to {@link PROXMOX_IDENTITY_MODULE}; never synthesized as a stack of its own.
  */
-export class ProxmoxIdentityBootstrap extends HclJsonStack {
+export class ProxmoxIdentityBootstrap extends WrittenStack {
   /** The role's id. */
   readonly roleId: string;
   /** The user's id (`tofu-<lab>@pve`). */
@@ -57,7 +55,6 @@ export class ProxmoxIdentityBootstrap extends HclJsonStack {
 
   constructor(scope: Construct, id: string, props: ProxmoxIdentityBootstrapProps) {
     super(scope, id);
-    this.synthesizer = NO_SYNTHESIS;
     const variable = (name: string, config: ConstructorParameters<typeof TerraformVariable>[2]) => {
       const v = new TerraformVariable(this, name, config);
       v.overrideLogicalId(name);
@@ -142,19 +139,9 @@ export class ProxmoxIdentityBootstrap extends HclJsonStack {
     output("role_id", roleRef, "the role granted on the ACL paths");
   }
 
-  /** Does nothing: the bootstrap's backend is set explicitly (cdktf would add an absolute local path). */
-  override prepareStack(): void {}
-
-  /** The module's HCL-JSON, without cdktf's version (a cdktf upgrade would touch it) or override bookkeeping in the header. */
+  /** The module's HCL-JSON (its backend is set explicitly; a prepared stack would get an absolute local path). */
   toModuleJson(): Record<string, unknown> {
-    const tf = this.toTerraform() as Record<string, unknown>;
-    const meta = tf["//"] as { metadata?: Record<string, unknown> } | undefined;
-    if (meta?.metadata) {
-      meta.metadata = { ...meta.metadata };
-      delete meta.metadata.version;
-      delete meta.metadata.overrides; // cdktf's bookkeeping of the terraform-block overrides
-    }
-    return tf;
+    return this.stableTerraform();
   }
 }
 

@@ -9,7 +9,7 @@ import { labFlows } from "../model/lab-flows";
 import { LabVm } from "../proxmox/lab-vm";
 import { VmFirewall } from "../proxmox/vm-firewall";
 import { MODULE_VARIABLES } from "../render/cloud-init";
-import type { ServiceVariable } from "../model/service";
+import { ServiceVariable, usedServiceVariables } from "../model/service";
 import { sidecarTemplate, varRef } from "../stack/terraform-refs";
 import { ZoneModule } from "./zone-module";
 
@@ -21,15 +21,10 @@ const COMMON_INPUTS: Readonly<Record<string, ServiceVariable>> = {
 
 /**
  * Every module variable a host's user-data may read: the common ones, then those of each service a
- * host runs, in catalog order (a variable belongs to one service: the catalog refuses two owners).
+ * host runs ({@link usedServiceVariables}).
  */
 export function hostVariables(m: LabModel): ReadonlyMap<string, ServiceVariable> {
-  const all = new Map(Object.entries(COMMON_INPUTS));
-  const used = new Set(m.hosts.map((h) => h.role));
-  for (const service of m.services.all.filter((x) => used.has(x.role))) {
-    for (const [name, v] of Object.entries(service.variables ?? {})) all.set(name, v);
-  }
-  return all;
+  return new Map([...Object.entries(COMMON_INPUTS), ...usedServiceVariables(m)]);
 }
 
 /** Properties for a {@link MgmtZone} or {@link DmzZone}. */

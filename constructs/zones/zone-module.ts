@@ -1,6 +1,6 @@
-import { IStackSynthesizer, TerraformOutput, TerraformVariable } from "cdktf";
+import { TerraformOutput, TerraformVariable } from "cdktf";
 import { Construct, RootConstruct } from "constructs";
-import { HclJsonStack } from "../stack/hcl-json-stack";
+import { WrittenStack } from "../stack/written-stack";
 
 /**
  * Why a sidecar path is refused, or undefined when it is fine: a sidecar stays inside the stack's
@@ -45,13 +45,6 @@ export interface ModulePort {
 }
 
 /**
- * Stands in for cdktf's stack synthesizer on a module: cdktf's `App.synth()` synthesizes every stack in
- * the tree, nested ones included, which would add a manifest entry and a `stacks/<module>/` folder per
- * module. A module's JSON is written by the stack that holds it ({@link ZoneModule.toModuleJson}).
- */
-const NO_SYNTHESIS: IStackSynthesizer = { synthesize: () => undefined };
-
-/**
  * An ordinary Terraform child module written by cdktf: variables in, outputs out, `required_providers`
  * but no `provider` or `backend` blocks (the root owns those). It is a TerraformStack so resources
  * resolve against it, but it is never synthesized as a stack of its own: the lab writes it to
@@ -62,7 +55,7 @@ const NO_SYNTHESIS: IStackSynthesizer = { synthesize: () => undefined };
  * {@link ZoneModule.host} for a module built on its own. Either way `app.synth()` never emits it as
  * a stack: it gets no backend, no manifest entry and no folder of its own, and its JSON is the same.
  */
-export abstract class ZoneModule extends HclJsonStack {
+export abstract class ZoneModule extends WrittenStack {
   /**
    * A fresh construct root to host one module. Not an App: an App creates its output folder when it
    * is constructed, and a module is never synthesized on its own.
@@ -95,15 +88,7 @@ export abstract class ZoneModule extends HclJsonStack {
    */
   protected constructor(scope: Construct, readonly moduleName: string) {
     super(scope, moduleName);
-    this.synthesizer = NO_SYNTHESIS;
   }
-
-  /**
-   * Does nothing: cdktf prepares every stack of the App before synthesis, which would give a module a
-   * local backend of its own. The root owns the backend; the module's tokens are resolved when its
-   * JSON is rendered.
-   */
-  override prepareStack(): void {}
 
   /** Declares `variable "<name>"`; ids are the variable names and part of the module's contract. */
   protected input(name: string, opts: ModuleInputOptions): TerraformVariable {
@@ -161,7 +146,7 @@ export abstract class ZoneModule extends HclJsonStack {
    * e.g. `edge/ubuntu-image/pve`, whatever scope the module was built in.
    */
   toModuleJson(): Record<string, unknown> {
-    const tf = this.toTerraform() as Record<string, unknown>;
+    const tf = this.stableTerraform();
     const outer = this.node.scopes.slice(0, -1).map((c) => c.node.id).filter((id) => id !== "");
     if (outer.length) relativePaths(tf, outer);
     delete tf.provider;
@@ -174,12 +159,6 @@ export abstract class ZoneModule extends HclJsonStack {
       meta.metadata = { ...meta.metadata };
       delete meta.metadata.backend;
       delete meta.metadata.cloud;
-      // The App's cdktf version (a module on a private root has none): a cdktf upgrade would touch
-      // every module header, and the root's header names it already.
-      delete meta.metadata.version;
-      // cdktf's per-type override bookkeeping lists one entry per VM; it would make adding a node
-      // touch the module header. The overrides themselves are in the resources.
-      delete meta.metadata.overrides;
     }
     return tf;
   }

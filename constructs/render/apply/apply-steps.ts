@@ -2,7 +2,7 @@ import { pfSenseHostOverrides } from "../pfsense/pfsense-settings";
 import { parseEndpoint } from "../../model/endpoint";
 import { FlowTable } from "../../model/flows";
 import { APT_PROXY_PORT, runnerHost } from "../../model/lab-flows";
-import type { ServiceVariable } from "../../model/service";
+import { usedServiceVariables } from "../../model/service";
 import { MODULE_VARIABLES } from "../cloud-init/common";
 import { LabModel } from "../../model/lab-model";
 import { chartRepository, INGRESS_NAMESPACE, INGRESS_SERVICE_ACCOUNT } from "../platform/platform-charts";
@@ -97,19 +97,9 @@ export function rootVariables(m: LabModel): RootVariable[] {
     ...(s.proxmox.sshAgent ? [] : [v("proxmox_ssh_private_key", true, (key: string) => `"$(cat ${key})"`)]),
     ...(s.state.encryption ? [v("state_passphrase", true, () => "'at least 16 characters'")] : []),
     v("ingress_kubeconfig", true, () => '"$(cat ingress.kubeconfig)"', "built in the step that builds the DMZ ingress kubeconfig", false),
-    ...serviceVariables(m).map(([name, sv]) => v(name, sv.sensitive, () => "'…'", sv.description)),
+    // added services' own (the lab's services' are above)
+    ...[...usedServiceVariables(m)].filter(([name]) => !(name in MODULE_VARIABLES)).map(([name, sv]) => v(name, sv.sensitive, () => "'…'", sv.description)),
   ];
-}
-
-/** Variables the lab's own services do not declare: those of added services a host runs, in catalog order. */
-function serviceVariables(m: LabModel): [string, ServiceVariable][] {
-  const own = new Set(Object.keys(MODULE_VARIABLES));
-  const used = new Set(m.hosts.map((h) => h.role));
-  const out = new Map<string, ServiceVariable>();
-  for (const s of m.services.all.filter((x) => used.has(x.role))) {
-    for (const [name, sv] of Object.entries(s.variables ?? {})) if (!own.has(name) && !out.has(name)) out.set(name, sv);
-  }
-  return [...out];
 }
 
 /** Environment variables the state backend reads its credentials from (none for a local state). */
