@@ -21,6 +21,7 @@ import { PolicyHost } from "./checks/policy-host";
 import { assertNoFindings, PolicyPack } from "./checks/policy-pack";
 import { renderStackReadme } from "./render/readme/stack-readme";
 import { applySteps, renderApplyStepsJson } from "./render/apply/apply-steps";
+import { renderProvisionScript } from "./render/provision/provision-script";
 import { LabSpec, LabSpecInput } from "./input/lab-spec";
 import { StateBackend } from "./state/state-backend";
 import { defaultLocalStatePath, resolveBackend, ResolvedBackend } from "./model/backend";
@@ -326,6 +327,11 @@ export class TalosEnclave extends HclJsonStack {
       }
       put(`modules/${name}/main.tf.json`, stableJson(json));
       for (const [path, content] of zone.sidecars) put(path, content);
+    }
+    // the script the hosts' provisioning runs (one for every host; its inputs come from the environment)
+    if ([this.zones.mgmt, this.zones.dmz].some((z) => [...z.hosts.values()].some((h) => h.provision))) {
+      const script = renderProvisionScript();
+      put(script.path, script.content);
     }
     // tofu's least-privilege Proxmox identity, from the types the written modules use (after every
     // escape hatch and aspect): an administrator applies it once, before the first lab apply

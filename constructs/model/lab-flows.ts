@@ -13,9 +13,6 @@ export function hostFlowId(...parts: string[]): string {
   return parts.join(".");
 }
 
-/** apt-cacher-ng on the registry host: the DMZ's only way to packages (it has no internet). */
-export const APT_PROXY_PORT = 3142;
-
 /** Talos's documented intra-cluster ports, and Calico's when it runs with BGP and no encapsulation. */
 function clusterFlows(m: LabModel): FlowInput[] {
   const flows: FlowInput[] = [
@@ -86,14 +83,25 @@ function serviceFlows(m: LabModel): FlowInput[] {
   );
 }
 
+/**
+ * The bootstrap provisions MGMT hosts from outside the lab, through their Proxmox node (`ssh -J`):
+ * each MGMT host with a provisioning takes SSH from the Proxmox hosts. (DMZ hosts are provisioned by
+ * the runner over the operator's SSH flow, which the client service declares.)
+ */
+function provisionFlows(m: LabModel): FlowInput[] {
+  return m.hosts
+    .filter((h) => h.module === "mgmt" && m.services.get(h.role)?.provision !== undefined)
+    .map((h) => ({ id: hostFlowId("proxmox", "provision", h.name), from: "proxmox", to: h.name, protocol: "tcp" as const, ports: [22], purpose: `tofu's provisioning writes ${h.name}'s secrets over SSH, through its Proxmox node` }));
+}
+
 /** Flows the lab declares itself, its services' not included: DNS, NTP and MGMT's web per zone, the runner's, the cluster's. */
 export function labOwnFlows(m: LabModel): Flow[] {
-  return [...zoneFlows(m), ...runnerFlows(m), ...clusterFlows(m)].map((f): Flow => ({ ...f, origin: "lab" }));
+  return [...zoneFlows(m), ...runnerFlows(m), ...provisionFlows(m), ...clusterFlows(m)].map((f): Flow => ({ ...f, origin: "lab" }));
 }
 
 /** Flows the lab's components declare (the spec's own flows not included). */
 export function componentFlows(m: LabModel): Flow[] {
-  return [...zoneFlows(m), ...serviceFlows(m), ...runnerFlows(m), ...clusterFlows(m)].map((f): Flow => ({ ...f, origin: "lab" }));
+  return [...zoneFlows(m), ...serviceFlows(m), ...runnerFlows(m), ...provisionFlows(m), ...clusterFlows(m)].map((f): Flow => ({ ...f, origin: "lab" }));
 }
 
 /** The lab's flows: what its components need, then the spec's extra flows. */

@@ -4,6 +4,7 @@ import type { MinimumSize, VmKind } from "../input/vm-kinds";
 export type { MinimumSize } from "../input/vm-kinds";
 import type { Flow } from "./flows";
 import type { HostPlan, LabModel } from "./lab-model";
+import type { HostProvision } from "./host-provision";
 
 /**
  * Services: what an Ubuntu VM of the lab is for (`hosts[].role`), each described by one
@@ -93,6 +94,12 @@ export interface ServiceDescriptor extends VmKind {
   readonly variables?: Readonly<Record<string, ServiceVariable>>;
   /** Markdown lines for the host in the stack README's "Services" section (how to reach and use it). */
   readme?(ctx: ServiceContext): readonly string[];
+  /**
+   * What the host gets over SSH once it boots ({@link HostProvision}): every secret it needs (a
+   * sensitive variable may not reach the user-data, which is stored on the Proxmox snippet datastore)
+   * and, for a DMZ host, the packages and images it may not fetch from MGMT itself.
+   */
+  provision?(ctx: ServiceContext): HostProvision;
 }
 
 /** Role names: host names' shape, so a role can name files and tags. */

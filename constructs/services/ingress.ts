@@ -1,8 +1,8 @@
-import { APT_PROXY_PORT, hostFlowId } from "../model/lab-flows";
+import { hostFlowId } from "../model/lab-flows";
 import type { ServiceDescriptor } from "../model/service";
 import { MODULE_VARIABLES } from "../render/cloud-init/common";
 import { haproxySidecarPath, renderHaproxyCfg } from "../render/haproxy/haproxy-cfg";
-import { renderIngressUserData } from "../render/cloud-init/ingress";
+import { ingressProvision, renderIngressUserData } from "../render/cloud-init/ingress";
 
 /**
  * The HAProxy ingress in the DMZ: the lab's only host the internet reaches (pfSense's WAN
@@ -22,15 +22,15 @@ export const INGRESS_SERVICE: ServiceDescriptor = {
     ingress_kubeconfig: { type: "string", sensitive: true, description: MODULE_VARIABLES.ingress_kubeconfig },
   },
   flows({ model: m, host: i }) {
-    const registry = m.spec.registry.host;
+    // Nothing into MGMT: the packages, the controller image and the kubeconfig are pushed to the host
+    // over the operator's SSH flow (provision()), never fetched by it.
     return [
-      { id: hostFlowId(i.name, "registry-https"), from: i.name, to: registry, protocol: "tcp", ports: [443], purpose: "ingress host pulls the controller image through Harbor" },
-      { id: hostFlowId(i.name, "registry-apt-proxy"), from: i.name, to: registry, protocol: "tcp", ports: [APT_PROXY_PORT], purpose: "ingress host installs packages through the apt proxy" },
       { id: hostFlowId("internet", i.name, "web"), from: "internet", to: i.name, protocol: "tcp", ports: [80, 443], purpose: "public HTTP(S) through the WAN port-forward" },
       { id: hostFlowId(i.name, "kube-api"), from: i.name, to: "vip", protocol: "tcp", ports: [6443], purpose: "ingress controller watches Services and Endpoints" },
       { id: hostFlowId(i.name, "pod-backends"), from: i.name, to: "pods", protocol: "tcp", ports: [...m.spec.network.ingressBackendPorts], purpose: "HAProxy forwards to pod backends through pfSense" },
     ];
   },
   userData: ({ model, host }) => renderIngressUserData(model, host),
+  provision: ({ model }) => ingressProvision(model),
   sidecars: ({ model, host }) => ({ [haproxySidecarPath(host)]: renderHaproxyCfg(model, host) }),
 };

@@ -1,11 +1,11 @@
 import { hostFlowId } from "../model/lab-flows";
 import type { ServiceDescriptor } from "../model/service";
 import { MODULE_VARIABLES } from "../render/cloud-init/common";
-import { renderRegistryUserData } from "../render/cloud-init/registry";
+import { registryProvision, renderRegistryUserData } from "../render/cloud-init/registry";
 
 /**
  * The registry host in MGMT: Harbor (proxy cache of the upstream registries, charts), the internal
- * Talos Image Factory and the apt proxy. SRV's only supply chain: the Talos nodes pull every image
+ * Talos Image Factory. SRV's only supply chain: the Talos nodes pull every image
  * and installer from it, the Proxmox hosts download the Talos boot ISO from it.
  *
  * Minimum: Harbor's documented 2 CPU, 4 GiB memory, 40 GiB disk (goharbor.io "Harbor Installation
@@ -39,4 +39,6 @@ export const REGISTRY_SERVICE: ServiceDescriptor = {
     ];
   },
   userData: ({ model, host }) => renderRegistryUserData(model, host),
+  // its TLS key and Harbor's password come over SSH after boot, never through the snippet
+  provision: () => registryProvision(),
 };

@@ -1,4 +1,5 @@
 import { Construct } from "constructs";
+import { DataResource } from "cdktf";
 import { ProxmoxProvider } from "../../.gen/providers/proxmox/provider";
 import { VirtualEnvironmentFile } from "../../.gen/providers/proxmox/virtual-environment-file";
 import { VirtualEnvironmentPool } from "../../.gen/providers/proxmox/virtual-environment-pool";
@@ -11,6 +12,8 @@ import { VmFirewall } from "../proxmox/vm-firewall";
 import { MODULE_VARIABLES } from "../render/cloud-init";
 import { ServiceVariable, usedServiceVariables } from "../model/service";
 import { sidecarTemplate, varRef } from "../stack/terraform-refs";
+import { hclExpression } from "../stack/hcl-text";
+import { HostProvision, hostProvisionProblems, PROVISION_SCRIPT, provisionSecretEnv } from "../model/host-provision";
 import { ZoneModule } from "./zone-module";
 
 /** Module variables every host's user-data may read (its services' own come from their descriptors). */
@@ -45,6 +48,11 @@ export interface UbuntuHost {
   readonly vm: LabVm;
   /** The VM's Proxmox firewall. */
   readonly firewall: VmFirewall;
+  /**
+   * `terraform_data.<host>-provision`: what the host gets over SSH after boot (its secrets, and a
+   * DMZ host's packages and images), run by tofu where it runs; absent for a host that needs nothing.
+   */
+  readonly provision?: DataResource;
 }
 
 /**
@@ -79,13 +87,26 @@ export abstract class UbuntuZone extends ZoneModule {
     // A host reads the common variables and its own service's, never another service's secrets.
     const reads = (t: { vars: Readonly<Record<string, string>> }) => Object.values(t.vars).flatMap((e) => [...e.matchAll(/var\.(\w+)/g)].map((x) => x[1]));
     const used = new Set<string>();
+    const provisions = new Map<string, HostProvision>();
     for (const plan of plans) {
-      const own = m.services.of(plan.role).variables ?? {};
+      const service = m.services.of(plan.role);
+      const own = service.variables ?? {};
       for (const name of reads(templates.get(plan.name)!)) {
         if (!(name in COMMON_INPUTS) && !Object.hasOwn(own, name)) {
           throw new Error(`the user-data of ${plan.name} (service ${plan.role}) reads var.${name}, which its service does not declare: a host reads the common variables and its own service's only`);
         }
+        // the snippet is a file on the Proxmox snippet datastore: no secret may be rendered into it
+        if (own[name]?.sensitive) {
+          throw new Error(`the user-data of ${plan.name} (service ${plan.role}) reads the sensitive var.${name}: the snippet is stored in clear on the Proxmox datastore; deliver it with the service's provision().secrets instead`);
+        }
         used.add(name);
+      }
+      const provision = service.provision?.({ model: m, host: plan });
+      if (provision) {
+        const problems = hostProvisionProblems(provision, new Set(Object.keys(own)));
+        if (problems.length) throw new Error(`the provisioning of ${plan.name} (service ${plan.role}) cannot be used:\n  ${problems.join("\n  ")}`);
+        for (const secret of provision.secrets ?? []) used.add(secret.variable);
+        provisions.set(plan.name, provision);
       }
     }
     const declared = hostVariables(m);
@@ -132,12 +153,49 @@ export abstract class UbuntuZone extends ZoneModule {
         ignoreChanges: ["disk[0].file_id", "initialization[0].user_data_file_id"],
       });
       const firewall = new VmFirewall(this.vms, `${plan.name}.firewall`, { vm, ...proxmoxFirewall(flows, plan) });
-      this.hosts.set(plan.name, { plan, userData, vm, firewall });
+      const wanted = provisions.get(plan.name);
+      const provision = wanted ? this.provisioning(m, plan, vm, wanted, zone) : undefined;
+      this.hosts.set(plan.name, { plan, userData, vm, firewall, ...(provision ? { provision } : {}) });
     }
 
     const hosts = [...this.hosts.values()];
     this.output("addresses", Object.fromEntries(hosts.map((h) => [h.plan.name, h.plan.ip])), "IPv4 address per host");
     this.output("vm_ids", Object.fromEntries(hosts.map((h) => [h.plan.name, h.vm.vm.vmId])), "Proxmox VM id per host");
+  }
+
+  /**
+   * `terraform_data.<host>-provision`: runs the stack's provisioning script ({@link PROVISION_SCRIPT})
+   * where tofu runs, once the VM exists, with the host's {@link HostProvision} in its environment.
+   * It runs again when the VM is replaced, when what it delivers changes, or when a secret's value
+   * changes (its SHA-256, never the value, is a trigger). MGMT hosts are reached through their Proxmox
+   * node (`ssh -J`): the bootstrap creates them from outside the lab, where only the Proxmox hosts
+   * are reachable; DMZ hosts are provisioned from the runner, a client in MGMT, over the
+   * operator's SSH flow.
+   */
+  private provisioning(m: LabModel, plan: VmPlan, vm: LabVm, p: HostProvision, zone: "mgmt" | "dmz"): DataResource {
+    const node = m.spec.proxmox.nodes.find((n) => n.name === plan.node);
+    const jump = zone === "mgmt" ? `${m.spec.proxmox.sshUsername}@${node?.sshAddress ?? node?.address ?? plan.node}` : "";
+    const environment: Record<string, string> = {
+      TE_HOST: plan.ip!,
+      TE_USER: m.spec.adminUser,
+      TE_JUMP: jump,
+      TE_PACKAGES: (p.packages ?? []).join(" "),
+      TE_IMAGES: (p.images ?? []).join(" "),
+      TE_SECRETS: (p.secrets ?? []).map((s) => `${s.variable}=${s.path}:${s.mode}:${s.owner}`).join(" "),
+      TE_START: (p.start ?? []).join(" "),
+    };
+    const delivered = { ...environment };
+    for (const s of p.secrets ?? []) environment[provisionSecretEnv(s.variable)] = varRef(s.variable);
+    const data = new DataResource(this.vms, `${plan.name}.provision`, {
+      triggersReplace: {
+        vm: vm.vm.id,
+        delivers: JSON.stringify(delivered),
+        ...Object.fromEntries((p.secrets ?? []).map((s) => [`sha256_${s.variable}`, hclExpression(`sha256(var.${s.variable})`)])),
+      },
+      provisioners: [{ type: "local-exec", command: `bash ${hclExpression("path.root")}/${PROVISION_SCRIPT}`, environment }],
+    });
+    data.overrideLogicalId(`${plan.name}-provision`);
+    return data;
   }
 }
 

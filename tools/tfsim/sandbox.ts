@@ -20,6 +20,13 @@ export interface TerraformResult {
 }
 
 const PROTO_DIR = __dirname;
+/**
+ * Stand-ins for what tofu's host provisioning calls where tofu runs (`ssh`, `scp`, `skopeo`,
+ * `apt-get`): the lab's hosts do not exist next to the simulated providers. They record each call in
+ * the sandbox's `provision.log` and touch nothing (tools/tfsim/host-standin).
+ */
+export const HOST_STANDIN_DIR = join(__dirname, "host-standin");
+
 /** The fact tables of the bound providers (tools/tfsim/facts). */
 export const FACTS_DIR = join(__dirname, "facts");
 
@@ -138,9 +145,16 @@ export class TerraformSandbox {
     return new TerraformSandbox(schemaDir, terraform, factsDir);
   }
 
+  /** Where the host stand-ins record the provisioning's calls. */
+  get provisionLog(): string {
+    return join(this.root, "provision.log");
+  }
+
   env(): NodeJS.ProcessEnv {
     return {
       ...process.env,
+      PATH: `${HOST_STANDIN_DIR}:${process.env.PATH ?? ""}`,
+      TE_STANDIN_LOG: this.provisionLog,
       TF_CLI_CONFIG_FILE: this.cliConfig,
       TF_IN_AUTOMATION: "1",
       TF_INPUT: "0",

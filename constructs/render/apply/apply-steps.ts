@@ -1,7 +1,7 @@
 import { pfSenseHostOverrides } from "../pfsense/pfsense-settings";
 import { parseEndpoint } from "../../model/endpoint";
 import { FlowTable } from "../../model/flows";
-import { APT_PROXY_PORT, runnerHost } from "../../model/lab-flows";
+import { runnerHost } from "../../model/lab-flows";
 import { usedServiceVariables } from "../../model/service";
 import { MODULE_VARIABLES } from "../cloud-init/common";
 import { LabModel } from "../../model/lab-model";
@@ -178,6 +178,20 @@ export function applySteps(m: LabModel, flows: FlowTable): ApplySteps {
   ];
   const fromRunner = [conn(r, "proxmox", 8006, "bpg provider: Proxmox API"), conn(r, "proxmox", 22, "bpg provider: snippet and file uploads over SSH")];
   const jump = `-e 'ssh -J root@<a Proxmox node>'`;
+  /** Hosts tofu provisions over SSH after boot (their secrets, a DMZ host's packages and images), by zone. */
+  const provisioned = (zone: "mgmt" | "dmz") =>
+    m.hosts.filter((h) => h.module === zone).map((h) => ({ host: h, p: m.services.of(h.role).provision?.({ model: m, host: h }) })).filter((x) => x.p !== undefined);
+  // The bootstrap provisions the MGMT hosts from outside, through each host's Proxmox node (ssh -J).
+  const mgmtProvision = provisioned("mgmt").map(({ host }) => conn("proxmox", host.name, 22, `tofu's provisioning writes ${host.name}'s secrets over SSH, through its Proxmox node`));
+  // The runner provisions the DMZ hosts: it pushes what a DMZ host may not fetch from MGMT itself.
+  const dmzProvision = provisioned("dmz").flatMap(({ host, p }) => [
+    conn(r, host.name, 22, `tofu's provisioning delivers ${host.name}'s packages, images and secrets over SSH`),
+    ...((p!.images ?? []).length ? [conn(r, registry.name, 443, `the provisioning copies ${host.name}'s images out of Harbor (skopeo)`)] : []),
+    ...((p!.packages ?? []).length
+      ? [80, 443].map((port) => conn(r, "internet", port, `the provisioning downloads ${host.name}'s packages from the Ubuntu archive`))
+      : []),
+  ]);
+  const unique = (cs: StepConnection[]) => cs.filter((c, i) => cs.findIndex((x) => x.from === c.from && x.to === c.to && x.protocol === c.protocol && x.port === c.port) === i);
 
   // The pfSense installer: the edge module attaches `firewall.isoFileId` (`<storage>:iso/<file>`).
   const iso = /^([^:]+):iso\/(.+)$/.exec(m.spec.firewall.isoFileId)!;
@@ -274,7 +288,7 @@ export function applySteps(m: LabModel, flows: FlowTable): ApplySteps {
     },
     {
       id: "mgmt",
-      title: "Create the MGMT hosts from outside: Harbor and the Image Factory, the apt proxy, the clients",
+      title: "Create the MGMT hosts from outside: Harbor and the Image Factory, the clients; their secrets over SSH",
       where: "outside",
       manual: false,
       commands: ["tofu apply -target=module.mgmt"],
@@ -283,6 +297,7 @@ export function applySteps(m: LabModel, flows: FlowTable): ApplySteps {
         ...bootServices("mgmt", "the MGMT hosts"),
         conn(registry.name, "internet", 443, "Harbor's installer and the proxy-cache upstreams"),
         conn(r, "internet", 443, "the runner downloads OpenTofu, talosctl, kubectl and helm (checksummed)"),
+        ...mgmtProvision,
       ],
     },
     {
@@ -391,11 +406,8 @@ export function applySteps(m: LabModel, flows: FlowTable): ApplySteps {
         conn(r, registry.name, 443, "helm provider: fetches the tigera-operator chart (OCI) at plan time"),
         conn(r, "vip", 6443, "helm provider: reads and upgrades the releases through the API VIP"),
         ...(m.hosts.some((h) => h.role === "ingress") ? bootServices("dmz", "the DMZ hosts") : []),
-        ...m.hosts.filter((h) => h.role === "ingress").flatMap((h) => [
-          conn(h.name, registry.name, APT_PROXY_PORT, "cloud-init installs the host's packages through the apt proxy"),
-          conn(h.name, registry.name, 443, "the ingress host pulls the controller image through Harbor"),
-          conn(h.name, "vip", 6443, "the ingress controller watches the cluster"),
-        ]),
+        ...unique(dmzProvision),
+        ...m.hosts.filter((h) => h.role === "ingress").map((h) => conn(h.name, "vip", 6443, "the ingress controller watches the cluster")),
       ],
     },
   ];

@@ -13,18 +13,18 @@ export { SERVICE_VERSIONS, checksumSource } from "./versions";
 export type { PinnedService, ServiceName } from "./versions";
 export { renderHaproxyCfg, haproxySidecarPath, HAPROXY_AUX_CFG_PATH, HAPROXY_STATS_PORT } from "../haproxy/haproxy-cfg";
 export {
-  APT_PROXY_PORT,
   FACTORY_PROJECT,
   FACTORY_ROBOT,
   REGISTRY_PATHS,
   REGISTRY_VARS,
   harborBootstrapConfig,
   harborEndpoint,
+  registryProvision,
   throughHarbor,
 } from "./registry";
 export type { HarborBootstrapConfig, HarborEndpoint } from "./registry";
 export { CLIENT_VARS, clientConfigPaths, clientToolVersions } from "./client";
-export { INGRESS_CONTROLLER, INGRESS_VARS, UBUNTU_LINK, podRouteDropInPath, renderIngressFirewall, renderPodRoute, sshClientAddresses } from "./ingress";
+export { INGRESS_CONTROLLER, INGRESS_PACKAGES, INGRESS_VARS, ingressProvision, UBUNTU_LINK, podRouteDropInPath, renderIngressFirewall, renderPodRoute, sshClientAddresses } from "./ingress";
 export { escapeTemplatefile, fillTerraformTemplate, templateVariables } from "./tf-template";
 
 /**

@@ -1,6 +1,7 @@
 import type { HostPlan, LabModel } from "../../model/lab-model";
+import type { HostProvision } from "../../model/host-provision";
 import { INGRESS_CONTROLLER_CONFIG } from "../platform/platform-charts";
-import { clientHosts, COMMON_TEMPLATE, COMMON_VARS, commonValues, registryHost, UserDataTemplate } from "./common";
+import { clientHosts, COMMON_TEMPLATE, COMMON_VARS, commonValues, UserDataTemplate } from "./common";
 import { renderTemplate } from "../text/template";
 import { HAPROXY_AUX_CFG_PATH, renderHaproxyCfg } from "../haproxy/haproxy-cfg";
 import { throughHarbor } from "./registry";
@@ -50,14 +51,29 @@ export function renderPodRoute(model: LabModel): string {
   });
 }
 
-export const INGRESS_VARS = {
-  ...COMMON_VARS,
-  ingress_kubeconfig_b64: "base64encode(var.ingress_kubeconfig)",
-} as const;
+/** Template variables of the ingress host's user-data: the common ones; its kubeconfig is provisioned over SSH. */
+export const INGRESS_VARS = { ...COMMON_VARS } as const;
+
+/** Ubuntu packages the ingress host runs with, pushed by the runner (the host reaches no package mirror). */
+export const INGRESS_PACKAGES = ["qemu-guest-agent", "nftables", "podman"] as const;
+
+/**
+ * What the DMZ ingress host gets over SSH from the runner after boot: its packages and the
+ * controller image (it opens no connection into MGMT, where the registry is) and the kubeconfig
+ * (never in its snippet); then its setup and the controller start.
+ */
+export function ingressProvision(model: LabModel): HostProvision {
+  const ctl = SERVICE_VERSIONS.haproxyIngress;
+  return {
+    packages: [...INGRESS_PACKAGES],
+    images: [throughHarbor(model, ctl.image, ctl.version)],
+    secrets: [{ variable: "ingress_kubeconfig", path: INGRESS_CONTROLLER.kubeconfigPath, mode: "0600", owner: "root:root" }],
+    start: ["talos-enclave-ingress-setup.service", "haproxy-ingress.service"],
+  };
+}
 
 export function renderIngressUserData(model: LabModel, plan: HostPlan): UserDataTemplate {
   if (plan.role !== "ingress" || plan.module !== "dmz" || !plan.ip) throw new Error(`${plan.name} is not a DMZ ingress host`);
-  const registry = registryHost(model);
   const ctl = SERVICE_VERSIONS.haproxyIngress;
   const image = throughHarbor(model, ctl.image, ctl.version);
   const clients = sshClientAddresses(model);
@@ -71,7 +87,6 @@ export function renderIngressUserData(model: LabModel, plan: HostPlan): UserData
       kube_api: model.kubernetesApi.url,
       ip: plan.ip,
       pod_cidr: podCidr,
-      registry_ip: registry.ip,
       controller_image: image,
       ssh_clients: clients.length ? clients.join(", ") : "nowhere (the lab has no client host)",
       aux_cfg_path: HAPROXY_AUX_CFG_PATH,

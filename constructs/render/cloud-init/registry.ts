@@ -1,11 +1,9 @@
 import type { HostPlan, LabModel } from "../../model/lab-model";
+import type { HostProvision } from "../../model/host-provision";
 import { harborProxyProject, mirroredRegistries } from "../talos/machine-documents";
 import { COMMON_TEMPLATE, COMMON_VARS, commonValues, UserDataTemplate } from "./common";
 import { embedFile, embedText, renderUserDataSkeleton } from "./tf-template";
 import { checksumSource, SERVICE_VERSIONS } from "./versions";
-
-/** Port of the apt proxy (apt-cacher-ng's default) on the registry host. */
-export { APT_PROXY_PORT } from "../../model/lab-flows";
 
 /** Private Harbor project where the Image Factory keeps schematics, its cache and built installers. */
 export const FACTORY_PROJECT = "talos-image-factory";
@@ -84,12 +82,25 @@ export function throughHarbor(model: LabModel, image: string, tag: string): stri
   return `${model.spec.registry.fqdn}/${harborProxyProject(upstream)}/${image.slice(slash + 1)}:${tag}`;
 }
 
+/** Template variables of the registry's user-data: the certificate only; its key and Harbor's password are provisioned over SSH. */
 export const REGISTRY_VARS = {
   ...COMMON_VARS,
   lab_tls_certificate_b64: "base64encode(var.lab_tls_certificate)",
-  lab_tls_private_key_b64: "base64encode(var.lab_tls_private_key)",
-  harbor_admin_password_b64: "base64encode(var.harbor_admin_password)",
 } as const;
+
+/**
+ * What the registry host gets over SSH after boot: the TLS key and Harbor's admin password (never in
+ * its snippet), then Harbor, its bootstrap and the Image Factory start with them.
+ */
+export function registryProvision(): HostProvision {
+  return {
+    secrets: [
+      { variable: "lab_tls_private_key", path: REGISTRY_PATHS.privateKey, mode: "0600", owner: "root:root" },
+      { variable: "harbor_admin_password", path: REGISTRY_PATHS.harborAdminPassword, mode: "0600", owner: "root:root" },
+    ],
+    start: ["harbor.service", "harbor-bootstrap.service", "image-factory.service"],
+  };
+}
 
 export function renderRegistryUserData(model: LabModel, plan: HostPlan): UserDataTemplate {
   const reg = model.spec.registry;
@@ -98,7 +109,6 @@ export function renderRegistryUserData(model: LabModel, plan: HostPlan): UserDat
   const factory = SERVICE_VERSIONS.imageFactory;
   const factoryImage = throughHarbor(model, factory.image, factory.version);
   const bootstrap = harborBootstrapConfig(model);
-  const dmz = model.hosts.filter((h) => h.module === "dmz");
   const base = { fqdn: reg.fqdn };
   const text = renderUserDataSkeleton(
     [COMMON_TEMPLATE, "cloud-init/registry.user-data.yaml"],
@@ -139,9 +149,6 @@ export function renderRegistryUserData(model: LabModel, plan: HostPlan): UserDat
         factory_version: factory.version,
         factory_port: String(reg.factoryPort),
         factory_image: factoryImage,
-      }),
-      acng_conf: embedFile("cloud-init/registry/apt-cacher-ng.conf", {
-        apt_clients: dmz.length ? dmz.map((h) => `${h.name} ${h.ip}`).join(", ") : "none yet",
       }),
     },
     Object.keys(REGISTRY_VARS),

@@ -43,7 +43,7 @@ verify() { # FILE
 }
 
 for f in "$CERT" "$KEY" "$ADMIN_PASSWORD_FILE"; do
-  [ -s "$f" ] || { log "$f is missing (written by cloud-init from the module variables)"; exit 1; }
+  [ -s "$f" ] || { log "$f is missing (delivered over SSH by tofu's provisioning after boot; this unit retries until it is there)"; exit 1; }
 done
 retry docker info >/dev/null
 
