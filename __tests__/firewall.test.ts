@@ -67,9 +67,9 @@ describe("the flow model", () => {
       // the Proxmox hosts' addresses are not in the spec: anything outside the lab's networks
       "ACCEPT tcp/9443 +outside-lab -> 192.168.100.11",
       "ACCEPT tcp/443 192.168.100.20 -> 192.168.100.11",
-      "ACCEPT tcp/443 172.16.100.10 -> 192.168.100.11",
-      "ACCEPT tcp/3142 172.16.100.10 -> 192.168.100.11",
       "ACCEPT tcp/9443 192.168.100.20 -> 192.168.100.11",
+      // the bootstrap's provisioning, from outside through a Proxmox host (ssh -J); nothing from the DMZ
+      "ACCEPT tcp/22 +outside-lab -> 192.168.100.11",
     ]);
     expect(proxmoxFirewallIpsets(flows, registry)).toEqual([
       expect.objectContaining({ name: "outside-lab", cidr: expect.arrayContaining([{ name: "0.0.0.0/0", comment: "anywhere" }, { name: "10.244.0.0/16", nomatch: true, comment: "pod network" }]) }),

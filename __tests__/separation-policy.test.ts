@@ -201,6 +201,36 @@ describe("the separation invariants on the written files", () => {
       { layer: "Proxmox", rule: /^registry rule 2$/, message: /no declared flow names/ },
     ],
     [
+      "a DMZ pass rule to the registry (the controller pull the DMZ host once made)",
+      (f) => edit(f, "pfsense/filter.xml", planted("opt1", "<address>192.168.100.11</address>")),
+      { layer: "pfSense", invariant: 5, rule: /^opt1 rule 1 /, message: /^lets the DMZ reach into MGMT \(192\.168\.100\.11\)$/ },
+    ],
+    [
+      "a DMZ pass rule to the MGMT network",
+      (f) => edit(f, "pfsense/filter.xml", planted("opt1", "<network>lan</network>")),
+      { layer: "pfSense", invariant: 5, message: /lets the DMZ reach into MGMT \(192\.168\.100\.0\/24 without|lets the DMZ reach into MGMT/ },
+    ],
+    [
+      "a port-forward on the DMZ interface into MGMT",
+      (f) =>
+        edit(f, "pfsense/nat.xml", (t) =>
+          t.replace("</nat>", "  <rule>\n    <source>\n      <any/>\n    </source>\n    <destination>\n      <network>opt1ip</network>\n      <port>3142</port>\n    </destination>\n    <protocol>tcp</protocol>\n    <target>192.168.100.11</target>\n    <local-port>3142</local-port>\n    <interface>opt1</interface>\n    <descr><![CDATA[planted]]></descr>\n  </rule>\n</nat>"),
+        ),
+      { layer: "pfSense", invariant: 5, rule: /^port-forward \d+ \(planted\)$/, message: /forwards what arrives from the DMZ into MGMT \(192\.168\.100\.11\)/ },
+    ],
+    [
+      "a registry Proxmox ACCEPT from the DMZ ingress host",
+      (f) =>
+        edit(
+          f,
+          "modules/mgmt/main.tf.json",
+          editJson("mgmt", (r) => {
+            (r.proxmox_virtual_environment_firewall_rules.registry.rule as Record<string, unknown>[])[1].source = "172.16.100.10";
+          }),
+        ),
+      { layer: "Proxmox", invariant: 5, rule: /^registry rule 2$/, message: /^admits DMZ sources into a MGMT VM \(172\.16\.100\.10\)$/ },
+    ],
+    [
       "a Talos rule open to the internet",
       (f) => edit(f, "talos/controlplane.yaml", (t) => t.replace("- subnet: 192.168.100.20/32", "- subnet: 0.0.0.0/0")),
       { layer: "Talos", flow: "mgmt-client.talos-apid", message: /admits sources outside the lab \(subnet 0\.0\.0\.0\/0\)/ },

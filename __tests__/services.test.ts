@@ -170,32 +170,52 @@ describe("a service that takes a secret", () => {
     flows: undefined,
     readme: undefined,
     variables: { bastion_host_key: { type: "string", sensitive: true, description: "SSH host key of the bastion (PEM)" } },
-    userData: (ctx) =>
-      serviceUserData(ctx, {
-        name: "bastion.user-data.yaml",
-        template: "ssh_keys:\n  ed25519_private: ${host_key}\n",
-        vars: { host_key: "jsonencode(var.bastion_host_key)" },
-      }),
+    userData: (ctx) => serviceUserData(ctx, { name: "bastion.user-data.yaml", template: "package_update: false\n", vars: {} }),
+    provision: () => ({ secrets: [{ variable: "bastion_host_key", path: "/etc/ssh/ssh_host_ed25519_key", mode: "0600", owner: "root:root" }], start: ["ssh.service"] }),
   };
   const spec = { hosts: [...(PROMETHEUS_SPEC.hosts ?? []).slice(0, 3), { name: "bastion", zone: "mgmt" as const, role: "bastion" }] };
   const out = synthLabTree(spec, `${work}/bastion`, { services: [BASTION] });
   const files = readTree(out.stackDir);
 
-  it("gets the variable declared once in the root, passed to its zone, read by its user-data and named in the README", () => {
+  it("gets the variable declared once in the root, passed to its zone, delivered over SSH (never in its snippet) and named in the README", () => {
     const root = JSON.parse(files.get("cdk.tf.json")!);
     expect(root.variable.bastion_host_key).toMatchObject({ type: "string", sensitive: true });
     expect(root.module.mgmt.bastion_host_key).toBe("${var.bastion_host_key}");
     expect(root.module.dmz.bastion_host_key).toBeUndefined();
     const mgmt = JSON.parse(files.get("modules/mgmt/main.tf.json")!);
     expect(mgmt.variable.bastion_host_key).toMatchObject({ sensitive: true });
-    expect(mgmt.resource.proxmox_virtual_environment_file["bastion-user-data"].source_raw.data).toContain("host_key = jsonencode(var.bastion_host_key)");
+    expect(mgmt.resource.proxmox_virtual_environment_file["bastion-user-data"].source_raw.data).not.toContain("bastion_host_key");
+    const provision = mgmt.resource.terraform_data["bastion-provision"];
+    const env = provision.provisioner[0]["local-exec"].environment;
+    expect(env.TE_SECRET_BASTION_HOST_KEY).toBe("${var.bastion_host_key}");
+    expect(env.TE_SECRETS).toBe("bastion_host_key=/etc/ssh/ssh_host_ed25519_key:0600:root:root");
+    expect(env.TE_JUMP).toMatch(/^root@/);
+    expect(provision.triggers_replace.sha256_bastion_host_key).toBe("${sha256(var.bastion_host_key)}");
     expect(files.get("README.md")).toContain("export TF_VAR_bastion_host_key='…'");
     expect(mgmt.resource.proxmox_virtual_environment_vm.bastion.initialization.ip_config[0].ipv4.address).toBe("192.168.100.40/24");
   });
 
   it("refuses a user-data that reads a variable no service declares", () => {
-    const leaky = { ...BASTION, variables: undefined };
+    const leaky = {
+      ...BASTION,
+      variables: undefined,
+      provision: undefined,
+      userData: (ctx: Parameters<ServiceDescriptor["userData"]>[0]) => serviceUserData(ctx, { name: "b.user-data.yaml", template: "x: ${k}\n", vars: { k: "jsonencode(var.bastion_host_key)" } }),
+    };
     expect(() => synthLabTree(spec, `${work}/leaky`, { services: [leaky] })).toThrow("reads var.bastion_host_key, which its service does not declare");
+  });
+
+  it("refuses a user-data that reads a sensitive variable: the snippet is stored on the Proxmox datastore", () => {
+    const leaky = {
+      ...BASTION,
+      userData: (ctx: Parameters<ServiceDescriptor["userData"]>[0]) => serviceUserData(ctx, { name: "b.user-data.yaml", template: "x: ${k}\n", vars: { k: "jsonencode(var.bastion_host_key)" } }),
+    };
+    expect(() => synthLabTree(spec, `${work}/leaky2`, { services: [leaky] })).toThrow("reads the sensitive var.bastion_host_key: the snippet is stored in clear on the Proxmox datastore");
+  });
+
+  it("refuses a provisioning that writes a variable its service does not declare, or a path that climbs", () => {
+    const bad = { ...BASTION, provision: () => ({ secrets: [{ variable: "harbor_admin_password", path: "/etc/../x", mode: "0600" as const, owner: "root:root" }] }) };
+    expect(() => synthLabTree(spec, `${work}/bad-provision`, { services: [bad] })).toThrow(/reads variable harbor_admin_password, which the service does not declare[\s\S]*must be an absolute path/);
   });
 });
 

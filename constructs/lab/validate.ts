@@ -643,7 +643,8 @@ function flowRuleContext(spec: LabSpec): FlowRuleContext {
 /**
  * The rules every flow a user adds must keep, a spec's flow or a service's: its ends exist, its ports
  * fit its protocol, nothing on the SRV side is opened to or from the WAN side (the air gap), only a DMZ
- * host takes traffic from the internet, and only MGMT reaches pfSense itself. Reports each broken
+ * host takes traffic from the internet, only MGMT reaches pfSense itself, and nothing in the DMZ
+ * initiates into MGMT. Reports each broken
  * rule once through `report`, with the field it concerns ("" for the flow as a whole).
  */
 function flowRuleProblems(
@@ -690,6 +691,8 @@ function flowRuleProblems(
     report("protocol", f.protocol, "must be tcp or udp for a flow from the internet", "a WAN port-forward carries ports; icmp has none");
   } else if (to.kind === "firewall" && zoneOf(from) !== "mgmt") {
     report("from", f.from, "must be in MGMT for a flow to pfSense itself", "only MGMT administers the firewall; DNS, NTP and BGP to pfSense are the lab's own flows");
+  } else if (zoneOf(from) === "dmz" && zoneOf(to) === "mgmt") {
+    report("", `${f.from} -> ${f.to}`, "would let the DMZ initiate into MGMT", "the DMZ faces the internet and MGMT holds the supply chain (Harbor, the Image Factory): MGMT pushes to the DMZ over SSH (a service's provision()), never the other way");
   }
 }
 

@@ -13,6 +13,7 @@ const HINT: Readonly<Record<SeparationViolation["invariant"], string>> = {
   2: "SRV deals only with the lab; mirror what it needs through the registry",
   3: "every rule that lets traffic through must come from a flow in flows.json and open no more than that flow",
   4: "only MGMT administers the firewall; DMZ and SRV use its DNS, NTP and (SRV) BGP",
+  5: "the DMZ faces the internet and MGMT holds the supply chain: MGMT pushes to the DMZ over SSH, never the other way",
 };
 
 /** A violation as a SpecError line: `separation: <layer> <rule>: "<flow>" — <what> (<hint>)`. */

@@ -20,7 +20,11 @@ import { PortSet } from "./port-set";
  *    ports within its ports (pfSense rules also on the interface flows.json places them on); every
  *    other lab VM has its Proxmox firewall on;
  * 4. pfSense itself answers nothing on the WAN side, and on DMZ and SRV only DNS (53), NTP (123/udp)
- *    and, from SRV, BGP (179/tcp): only MGMT administers the firewall.
+ *    and, from SRV, BGP (179/tcp): only MGMT administers the firewall;
+ * 5. nothing from the DMZ reaches MGMT: no pass rule on pfSense's DMZ interface and no port-forward
+ *    there leads into the MGMT subnet (pfSense's own MGMT address is invariant 4's), and no MGMT VM's
+ *    Proxmox firewall admits a DMZ source. The DMZ faces the internet and MGMT holds the supply chain:
+ *    MGMT pushes to the DMZ, never the other way.
  *
  * pfSense semantics: a rule with `disabled` set does nothing (filter.inc skips it) and an `inet6` rule
  * matches no IPv4 packet, so neither counts, for passing or for closing. Floating rules come before
@@ -91,9 +95,9 @@ export interface SeparationViolation {
   /**
    * Which invariant: 1 (WAN side into SRV), 2 (SRV to outside the lab), 3 (no declared flow behind
    * the rule, or the rule opens more than its flow), 4 (pfSense itself reachable from outside MGMT
-   * beyond its services).
+   * beyond its services), 5 (the DMZ reaches into MGMT).
    */
-  readonly invariant: 1 | 2 | 3 | 4;
+  readonly invariant: 1 | 2 | 3 | 4 | 5;
   /** What the rule allows that the invariant forbids. */
   readonly message: string;
 }
@@ -159,6 +163,9 @@ export function separationViolations(nets: LabNetworks, files: ReadonlyMap<strin
   const lab = AddressSet.union([...Object.values(nets.zones).map((z) => set(z.cidr)), set(nets.podCidr), set(nets.serviceCidr)]);
   const srv = AddressSet.union([set(nets.zones.srv.cidr), set(nets.podCidr), set(nets.serviceCidr)]);
   const outside = lab.complement();
+  const dmz = set(nets.zones.dmz.cidr);
+  /** MGMT without pfSense's address there (a pass to pfSense itself is invariant 4's to judge). */
+  const mgmtHosts = set(nets.zones.mgmt.cidr).minus(set(nets.zones.mgmt.gateway));
   const gateway = (zone: Zone) => set(nets.zones[zone].gateway);
   const gateways = AddressSet.union([gateway("mgmt"), gateway("dmz"), gateway("srv")]);
   /** Where pfSense itself may be: its zone addresses, and its WAN address somewhere outside the lab. */
@@ -370,6 +377,9 @@ export function separationViolations(nets: LabNetworks, files: ReadonlyMap<strin
     if (zone === "wan" && dst.meets(srv)) {
       out.push({ layer: "pfSense", rule: where, flow: flow?.id, invariant: 1, message: `lets the WAN side reach SRV (${dst.and(srv)})` });
     }
+    if (zone === "dmz" && dst.meets(mgmtHosts)) {
+      out.push({ layer: "pfSense", rule: where, flow: flow?.id, invariant: 5, message: `lets the DMZ reach into MGMT (${dst.and(mgmtHosts)})` });
+    }
     if (zone === "srv" && !dst.within(lab)) {
       out.push({ layer: "pfSense", rule: where, flow: flow?.id, invariant: 2, message: `lets SRV reach outside the lab (${dst.minus(lab)})` });
     }
@@ -413,6 +423,10 @@ export function separationViolations(nets: LabNetworks, files: ReadonlyMap<strin
     const target = AddressSet.parse(t) ?? addressAlias(t) ?? AddressSet.ANY;
     if (target.meets(srv)) {
       out.push({ layer: "pfSense", rule: `port-forward ${i + 1} (${text(r, "descr") ?? ""})`, invariant: 1, message: `forwards the WAN side into SRV (${target.and(srv)})` });
+    }
+    const arrives = (text(r, "interface") ?? "wan").split(",").map((x) => x.trim());
+    if (arrives.some((x) => INTERFACE_ZONE[x] === "dmz" || INTERFACE_ZONE[x] === undefined) && target.meets(mgmtHosts)) {
+      out.push({ layer: "pfSense", rule: `port-forward ${i + 1} (${text(r, "descr") ?? ""})`, invariant: 5, message: `forwards what arrives from the DMZ into MGMT (${target.and(mgmtHosts)})` });
     }
   });
 
@@ -510,6 +524,7 @@ export function separationViolations(nets: LabNetworks, files: ReadonlyMap<strin
           }
         }
         if (m.name === "srv" && !src.within(lab)) out.push({ layer: "Proxmox", rule: where, flow: flow?.id, invariant: 1, message: `admits sources outside the lab into SRV (source ${text(r, "source") ?? "any"})` });
+        if (m.name === "mgmt" && src.meets(dmz)) out.push({ layer: "Proxmox", rule: where, flow: flow?.id, invariant: 5, message: `admits DMZ sources into a MGMT VM (${src.and(dmz)})` });
       });
     }
   }
