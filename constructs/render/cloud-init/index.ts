@@ -16,13 +16,16 @@ export {
   APT_PROXY_PORT,
   FACTORY_PROJECT,
   FACTORY_ROBOT,
+  HARBOR_TRIVY_SCANNER,
   REGISTRY_PATHS,
   REGISTRY_VARS,
+  SCAN_ALL_SCHEDULE,
   harborBootstrapConfig,
   harborEndpoint,
+  proxyProjectMetadata,
   throughHarbor,
 } from "./registry";
-export type { HarborBootstrapConfig, HarborEndpoint } from "./registry";
+export type { HarborBootstrapConfig, HarborEndpoint, HarborProjectMetadata } from "./registry";
 export { CLIENT_VARS, clientConfigPaths, clientToolVersions } from "./client";
 export { INGRESS_CONTROLLER, INGRESS_VARS, UBUNTU_LINK, podRouteDropInPath, renderIngressFirewall, renderPodRoute, sshClientAddresses } from "./ingress";
 export { escapeTemplatefile, fillTerraformTemplate, templateVariables } from "./tf-template";
