@@ -343,7 +343,15 @@ export type VulnerabilitySeverity = (typeof VULNERABILITY_SEVERITIES)[number];
  */
 export const ScanningSchema = z.strictObject({
   blockSeverity: z
-    .enum(VULNERABILITY_SEVERITIES)
+    .enum(VULNERABILITY_SEVERITIES, {
+      error: (issue) =>
+        ruleText(
+          `must be one of ${VULNERABILITY_SEVERITIES.map((v) => JSON.stringify(v)).join(", ")}`,
+          typeof issue.input === "string" && (VULNERABILITY_SEVERITIES as readonly string[]).includes(issue.input.toLowerCase())
+            ? "values are lower-case"
+            : "the lowest severity that stops a pull; none scans and blocks nothing",
+        ),
+    })
     .default("critical")
     .describe(
       "lowest vulnerability severity that stops a pull from the proxy-cache projects (Harbor's 'prevent vulnerable images' with this severity): " +
