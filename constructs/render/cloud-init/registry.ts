@@ -172,6 +172,7 @@ export function renderRegistryUserData(model: LabModel, plan: HostPlan): UserDat
       registry_fqdn: reg.fqdn,
       harbor_version: harbor,
       proxy_projects: bootstrap.proxyProjects.map((p) => p.project).join(", "),
+      block_severity: reg.scanning.blockSeverity === "none" ? "none (reported only)" : reg.scanning.blockSeverity,
       factory_version: factory.version,
       factory_port: String(reg.factoryPort),
       factory_project: FACTORY_PROJECT,
