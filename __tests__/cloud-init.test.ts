@@ -1,5 +1,5 @@
 import { spawn, spawnSync } from "node:child_process";
-import { existsSync, mkdtempSync, readdirSync, readFileSync, rmSync, statSync, unlinkSync, writeFileSync } from "node:fs";
+import { existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, statSync, unlinkSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { parse } from "yaml";
@@ -263,14 +263,87 @@ describe("registry: Harbor, Image Factory, apt proxy", () => {
 });
 
 /**
+ * The installer run unprivileged over a directory standing in for /, with the Harbor release already
+ * unpacked: a stand-in `harbor.yml.tmpl` shaped like Harbor's (its trivy section set to skip updates, to
+ * show the script turns them on), a `prepare` that records its arguments, a `docker` that answers.
+ */
+describe.skipIf(!python || run("python3", ["-c", "import yaml"])?.status !== 0)("Harbor installer with its scanner", () => {
+  const [, m, h] = hostCases.find(([, , x]) => x.role === "registry")!;
+
+  it("prepares Harbor --with-trivy, with Trivy downloading its database, and only again when that changes", () => {
+    const root = join(work, "harbor-install-root");
+    const stubs = join(root, "stubs");
+    const harbor = join(root, "opt", "harbor");
+    for (const d of [stubs, harbor, join(root, "etc/talos-enclave/tls"), join(root, "etc/talos-enclave/secrets")]) mkdirSync(d, { recursive: true });
+    writeFileSync(join(root, "etc/talos-enclave/tls/registry.crt"), "cert\n");
+    writeFileSync(join(root, "etc/talos-enclave/tls/registry.key"), "key\n");
+    writeFileSync(join(root, "etc/talos-enclave/secrets/harbor-admin-password"), `${SAMPLE_PASSWORD}\n`);
+    writeFileSync(join(harbor, ".talos-enclave-version"), `${SERVICE_VERSIONS.harbor.version}\n`);
+    writeFileSync(
+      join(harbor, "harbor.yml.tmpl"),
+      ["hostname: reg.example", "http:", "  port: 80", "harbor_admin_password: Harbor12345", "database:", "  password: root123",
+        "data_volume: /data", "trivy:", "  ignore_unfixed: false", "  skip_update: true", "  skip_java_db_update: true", "  offline_scan: false", ""].join("\n"),
+    );
+    writeFileSync(join(harbor, "prepare"), '#!/bin/sh\necho "$*" >> "$(dirname "$0")/prepare.calls"\ntouch "$(dirname "$0")/docker-compose.yml"\n', { mode: 0o755 });
+    writeFileSync(join(stubs, "docker"), "#!/bin/sh\nexit 0\n", { mode: 0o755 });
+    const script = tempFile("harbor-install.sh", fileContent(writeFiles(filled(renderUserData(m, h))), "/usr/local/sbin/talos-enclave-harbor-install"));
+    const install = () => {
+      const r = spawnSync("bash", [script], { encoding: "utf8", env: { ...process.env, HARBOR_INSTALL_ROOT: root, PATH: `${stubs}:${process.env.PATH}` } });
+      expect(r.status, `${r.stdout}${r.stderr}`).toBe(0);
+      return readFileSync(join(harbor, "prepare.calls"), "utf8").trim().split("\n");
+    };
+
+    expect(install()).toEqual(["--with-trivy"]);
+    const yml = parse(readFileSync(join(harbor, "harbor.yml"), "utf8")) as { hostname: string; trivy: Record<string, unknown> };
+    expect(yml.hostname).toBe(m.spec.registry.fqdn);
+    expect(yml.trivy).toEqual({ ignore_unfixed: false, skip_update: false, skip_java_db_update: false, offline_scan: false });
+    // Nothing changed: prepare does not run again.
+    expect(install()).toEqual(["--with-trivy"]);
+    // A Harbor prepared before the scanner (its stamp without the flags) is prepared again, with it.
+    const stamp = join(harbor, ".talos-enclave-prepared");
+    const beforeTrivy = spawnSync("sh", ["-c", 'cat "$1/opt/harbor/harbor.yml" "$1/etc/talos-enclave/tls/registry.crt" "$1/etc/talos-enclave/tls/registry.key" | sha256sum | cut -d" " -f1', "sh", root], { encoding: "utf8" }).stdout;
+    writeFileSync(stamp, beforeTrivy);
+    expect(install()).toEqual(["--with-trivy", "--with-trivy"]);
+  });
+});
+
+/**
  * A stand-in for the Harbor REST API (v2.0) endpoints the bootstrap uses, over TLS, with basic auth.
  * argv: cert key admin-password state-file. Prints its port; writes its state after every change.
+ * Like Harbor (api/v2.0/swagger.yaml): project metadata are ProjectMetadata's keys with string values
+ * (severity one of none/low/medium/high/critical), PUT merges the metadata it is given; the scan-all
+ * schedule wants a type and a 6-field cron whose seconds are 0 (src/common/utils/utils.go
+ * ValidateCronString), GET answers an empty body while there is none; Harbor core has registered its
+ * Trivy adapter as the default scanner, as it does when prepared --with-trivy (src/core/main.go).
  */
 const MOCK_HARBOR = String.raw`
 import base64, json, ssl, sys, http.server, urllib.parse
 cert, key, password, state_file = sys.argv[1:5]
 AUTH = "Basic " + base64.b64encode(("admin:" + password).encode()).decode()
-state = {"registries": [], "projects": [], "robots": [], "writes": 0}
+state = {"registries": [], "projects": [], "robots": [], "writes": 0, "scanAllSchedule": None,
+         "scanners": [{"uuid": "trivy-uuid", "name": "Trivy", "is_default": True, "disabled": False}]}
+META_KEYS = {"public", "enable_content_trust", "enable_content_trust_cosign", "prevent_vul", "severity", "auto_scan",
+             "auto_sbom_generation", "reuse_sys_cve_allowlist", "retention_id", "proxy_speed_kb", "max_upstream_conn",
+             "proxy_cache_local_on_not_found"}
+def bad_metadata(md):
+    if not isinstance(md, dict):
+        return "metadata is not an object"
+    for k, v in md.items():
+        if k not in META_KEYS or not isinstance(v, str):
+            return "bad metadata %s=%r" % (k, v)
+        if k in ("public", "prevent_vul", "auto_scan") and v not in ("true", "false"):
+            return "bad metadata %s=%r" % (k, v)
+        if k == "severity" and v not in ("none", "low", "medium", "high", "critical"):
+            return "bad severity %r" % v
+    return None
+def bad_schedule(b):
+    sch = (b or {}).get("schedule") or {}
+    if sch.get("type") not in ("Hourly", "Daily", "Weekly", "Custom", "None", "Schedule"):
+        return "bad schedule type %r" % sch.get("type")
+    parts = str(sch.get("cron", "")).split(" ")
+    if sch.get("type") != "None" and (len(parts) != 6 or parts[0] != "0"):
+        return "bad cron %r" % sch.get("cron")
+    return None
 def save():
     with open(state_file, "w") as f:
         json.dump(state, f)
@@ -312,6 +385,10 @@ class H(http.server.BaseHTTPRequestHandler):
             return self.send(200, self.paged(state["registries"], q))
         if p == "/robots":
             return self.send(200, self.paged(state["robots"], q))
+        if p == "/scanners":
+            return self.send(200, self.paged(state["scanners"], q))
+        if p == "/system/scanAll/schedule":
+            return self.send(200, state["scanAllSchedule"])
         if p.startswith("/projects/") and self.headers.get("X-Is-Resource-Name") == "true":
             name = urllib.parse.unquote(p[len("/projects/"):])
             found = [x for x in state["projects"] if x["name"] == name]
@@ -326,6 +403,8 @@ class H(http.server.BaseHTTPRequestHandler):
             state["registries"].append(dict(b, id=len(state["registries"]) + 1))
             save()
             return self.send(201)
+        if p == "/projects" and bad_metadata(b.get("metadata")):
+            return self.send(400, {"errors": [{"message": bad_metadata(b.get("metadata"))}]})
         if p == "/projects" and not any(x["name"] == b["project_name"] for x in state["projects"]):
             state["projects"].append({"project_id": len(state["projects"]) + 1, "name": b["project_name"], "registry_id": b.get("registry_id"), "metadata": b["metadata"]})
             save()
@@ -339,6 +418,16 @@ class H(http.server.BaseHTTPRequestHandler):
     def do_PUT(self):
         p, _ = self.route()
         b = self.write()
+        if b is None:
+            return
+        if p == "/system/scanAll/schedule":
+            if bad_schedule(b):
+                return self.send(400, {"errors": [{"message": bad_schedule(b)}]})
+            state["scanAllSchedule"] = None if b["schedule"]["type"] == "None" else {"id": 1, "schedule": b["schedule"]}
+            save()
+            return self.send(200)
+        if p.startswith("/projects/") and bad_metadata(b.get("metadata")):
+            return self.send(400, {"errors": [{"message": bad_metadata(b.get("metadata"))}]})
         for x in state["projects"]:
             if b is not None and p == "/projects/" + urllib.parse.quote(x["name"], safe=""):
                 x["metadata"].update(b["metadata"])
@@ -366,7 +455,7 @@ srv.serve_forever()
 describe.skipIf(!python)("Harbor bootstrap against a stand-in Harbor API", () => {
   const [, m, h] = hostCases.find(([, , x]) => x.role === "registry")!;
 
-  it("creates endpoints, public proxy-cache projects, the factory project and robot once, then nothing", async () => {
+  it("creates endpoints, public scanned proxy-cache projects that block by the spec's severity, the scan-all schedule, the factory project and robot once, then nothing", async () => {
     const id = await generateServerIdentity();
     const cert = tempFile("harbor.crt", id.certPem);
     const key = tempFile("harbor.key", id.keyPem);
@@ -390,13 +479,14 @@ describe.skipIf(!python)("Harbor bootstrap against a stand-in Harbor API", () =>
         factory: { ...shipped.factory, dockerConfig },
       };
       const cfgFile = tempFile("harbor-bootstrap.json", JSON.stringify(cfg));
-      const bootstrap = () => {
-        const r = run("python3", [script, cfgFile])!;
+      const bootstrap = (file = cfgFile) => {
+        const r = run("python3", [script, file])!;
         expect(r.status, r.out).toBe(0);
         return JSON.parse(readFileSync(stateFile, "utf8")) as {
           registries: { id: number; name: string; type: string; url: string }[];
-          projects: { name: string; registry_id: number | null; metadata: { public: string } }[];
+          projects: { name: string; registry_id: number | null; metadata: Record<string, string> }[];
           robots: { name: string; level: string; permissions: { namespace: string; access: { action: string }[] }[] }[];
+          scanAllSchedule: { schedule: { type: string; cron: string } } | null;
           writes: number;
         };
       };
@@ -408,9 +498,13 @@ describe.skipIf(!python)("Harbor bootstrap against a stand-in Harbor API", () =>
         const project = first.projects.find((p) => p.name === harborProxyProject(upstream))!;
         const endpoint = first.registries.find((r) => r.id === project.registry_id)!;
         expect(endpoint.name).toBe(upstream);
-        expect(project.metadata.public).toBe("true");
+        // Public, scanned when an artifact is cached, pulls blocked from the spec's severity (default critical).
+        expect(m.spec.registry.scanning.blockSeverity).toBe("critical");
+        expect(project.metadata).toEqual({ public: "true", auto_scan: "true", prevent_vul: "true", severity: "critical" });
       }
       expect(first.projects.at(-1)).toMatchObject({ registry_id: null, metadata: { public: "false" } });
+      // Cached images are scanned again every day with the fresh database (Harbor's Daily preset).
+      expect(first.scanAllSchedule).toEqual({ id: 1, schedule: { type: "Daily", cron: "0 0 0 * * *" } });
       expect(first.robots).toHaveLength(1);
       expect(first.robots[0].level).toBe("system");
       expect(first.robots[0].permissions.map((p) => [p.namespace, p.access.map((a) => a.action)])).toEqual([
@@ -430,6 +524,25 @@ describe.skipIf(!python)("Harbor bootstrap against a stand-in Harbor API", () =>
       expect(third.writes).toBe(first.writes + 2);
       expect(third.robots).toHaveLength(1);
       expect(existsSync(dockerConfig)).toBe(true);
+
+      // The spec's severity switch reaches the projects Harbor already has: each one's metadata is set
+      // again, only the keys that differ; none keeps scanning and stops blocking.
+      const relax = (blockSeverity: string) => {
+        const lab = buildLabModel(validateLabSpec({ registry: { scanning: { blockSeverity } } }));
+        const host = lab.hosts.find((x) => x.role === "registry")!;
+        const config = JSON.parse(fileContent(writeFiles(filled(renderUserData(lab, host))), "/etc/talos-enclave/harbor-bootstrap.json")) as HarborBootstrapConfig;
+        return tempFile(`harbor-bootstrap-${blockSeverity}.json`, JSON.stringify({ ...cfg, proxyProjects: config.proxyProjects, scanning: config.scanning }));
+      };
+      const high = bootstrap(relax("high"));
+      expect(high.writes).toBe(third.writes + talos.length);
+      for (const name of talos) {
+        expect(high.projects.find((p) => p.name === name)!.metadata).toEqual({ public: "true", auto_scan: "true", prevent_vul: "true", severity: "high" });
+      }
+      const none = bootstrap(relax("none"));
+      expect(none.writes).toBe(high.writes + talos.length);
+      for (const name of talos) expect(none.projects.find((p) => p.name === name)!.metadata).toMatchObject({ auto_scan: "true", prevent_vul: "false" });
+      expect(none.scanAllSchedule).toEqual(first.scanAllSchedule);
+      expect(bootstrap(relax("none")).writes).toBe(none.writes);
     } finally {
       server.kill();
     }

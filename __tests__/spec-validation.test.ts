@@ -542,6 +542,21 @@ const cases: Case[] = [
     lines: ["registry.factoryPort: 443 — must be a TCP port other than 443 (Harbor serves 443 on the same host)"],
   },
   {
+    name: "an unknown blocking severity",
+    spec: { registry: { scanning: { blockSeverity: "severe" } } },
+    lines: ['registry.scanning.blockSeverity: "severe" — must be one of "none", "low", "medium", "high", "critical" (the lowest severity that stops a pull; none scans and blocks nothing)'],
+  },
+  {
+    name: "a blocking severity in Harbor's UI spelling",
+    spec: { registry: { scanning: { blockSeverity: "Critical" } } },
+    lines: ['registry.scanning.blockSeverity: "Critical" — must be one of "none", "low", "medium", "high", "critical" (values are lower-case)'],
+  },
+  {
+    name: "a scanning setting the spec does not have",
+    spec: { registry: { scanning: { severity: "high" } } },
+    lines: ['registry.scanning.severity: "high" — is not a field of the spec (known fields here: blockSeverity)'],
+  },
+  {
     name: "upstream registry listed twice",
     spec: { registry: { upstreams: ["docker.io", "docker.io"] } },
     lines: ['registry.upstreams[1]: "docker.io" — is listed twice (list each upstream registry once)'],

@@ -328,6 +328,40 @@ export const TalosSchema = z.strictObject({
     }),
 });
 
+/**
+ * Vulnerability severities a pull can be blocked from, lowest first: Harbor's project setting `severity`
+ * takes exactly these (goharbor/harbor api/v2.0/swagger.yaml, `ProjectMetadata.severity`: "none", "low",
+ * "medium", "high", "critical"). The spec reads `none` as "block nothing" (see {@link ScanningSchema}).
+ */
+export const VULNERABILITY_SEVERITIES = ["none", "low", "medium", "high", "critical"] as const;
+/** One of {@link VULNERABILITY_SEVERITIES}. */
+export type VulnerabilitySeverity = (typeof VULNERABILITY_SEVERITIES)[number];
+
+/**
+ * What Harbor's scanner (Trivy) does with the images the proxy-cache projects cache (`registry.scanning`).
+ * Scanning itself is always on: every cached image is scanned when it arrives and every day after.
+ */
+export const ScanningSchema = z.strictObject({
+  blockSeverity: z
+    .enum(VULNERABILITY_SEVERITIES, {
+      error: (issue) =>
+        ruleText(
+          `must be one of ${VULNERABILITY_SEVERITIES.map((v) => JSON.stringify(v)).join(", ")}`,
+          typeof issue.input === "string" && (VULNERABILITY_SEVERITIES as readonly string[]).includes(issue.input.toLowerCase())
+            ? "values are lower-case"
+            : "the lowest severity that stops a pull; none scans and blocks nothing",
+        ),
+    })
+    .default("critical")
+    .describe(
+      "lowest vulnerability severity that stops a pull from the proxy-cache projects (Harbor's 'prevent vulnerable images' with this severity): " +
+        "low, medium, high or critical; none scans and reports but blocks nothing. It stops images in Harbor's cache that a scan found " +
+        "vulnerable, or that are cached and not (successfully) scanned yet; an image's very first pull is served from upstream while it is being cached " +
+        "and is not stopped (goharbor/harbor#13242). Every puller is held to it, the Image Factory included: exempt a CVE in Harbor's " +
+        "system CVE allowlist",
+    ),
+});
+
 export const RegistrySchema = z.strictObject({
   host: name.default("registry").describe("name of the MGMT host that runs Harbor and the Image Factory"),
   fqdn: dnsName.optional().describe("name on the lab certificate; default: <registry.host>.<zones.mgmt.domain>"),
@@ -342,6 +376,9 @@ export const RegistrySchema = z.strictObject({
     .array(dnsName)
     .default(["docker.io", "ghcr.io", "registry.k8s.io", "quay.io", "gcr.io"])
     .describe("upstream registries Harbor mirrors as proxy-cache projects"),
+  scanning: ScanningSchema.default(ScanningSchema.parse({})).describe(
+    "Trivy vulnerability scanning of what the proxy-cache projects cache, and the severity that blocks a pull",
+  ),
 });
 
 export const FirewallSchema = z.strictObject({

@@ -69,7 +69,11 @@ function zoneFlows(m: LabModel): FlowInput[] {
       { id: `${z}-ntp`, from: `zone:${z}`, to: "firewall", protocol: "udp", ports: [123], purpose: `${z.toUpperCase()} sets its clocks from pfSense` },
     );
   }
-  flows.push({ id: "mgmt-internet-web", from: "zone:mgmt", to: "internet", protocol: "tcp", ports: [80, 443], purpose: "registry upstreams, packages and updates for MGMT" });
+  // Harbor's Trivy keeps its vulnerability databases fresh through this flow: they are OCI artefacts on
+  // ghcr.io (ghcr.io/aquasecurity/trivy-db and trivy-java-db, Harbor's defaults in goharbor/harbor
+  // make/harbor.yml.tmpl), fetched over HTTPS from ghcr.io and pkg-containers.githubusercontent.com
+  // (trivy.dev/v0.57/docs/advanced/air-gap, "Network requirements"): tcp 443, nothing more.
+  flows.push({ id: "mgmt-internet-web", from: "zone:mgmt", to: "internet", protocol: "tcp", ports: [80, 443], purpose: "registry upstreams, Trivy's vulnerability database, packages and updates for MGMT" });
   return flows;
 }
 

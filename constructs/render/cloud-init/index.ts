@@ -15,14 +15,17 @@ export { renderHaproxyCfg, haproxySidecarPath, HAPROXY_AUX_CFG_PATH, HAPROXY_STA
 export {
   FACTORY_PROJECT,
   FACTORY_ROBOT,
+  HARBOR_TRIVY_SCANNER,
   REGISTRY_PATHS,
   REGISTRY_VARS,
+  SCAN_ALL_SCHEDULE,
   harborBootstrapConfig,
   harborEndpoint,
+  proxyProjectMetadata,
   registryProvision,
   throughHarbor,
 } from "./registry";
-export type { HarborBootstrapConfig, HarborEndpoint } from "./registry";
+export type { HarborBootstrapConfig, HarborEndpoint, HarborProjectMetadata } from "./registry";
 export { CLIENT_VARS, clientConfigPaths, clientToolVersions } from "./client";
 export { INGRESS_CONTROLLER, INGRESS_PACKAGES, INGRESS_VARS, ingressProvision, UBUNTU_LINK, podRouteDropInPath, renderIngressFirewall, renderPodRoute, sshClientAddresses } from "./ingress";
 export { escapeTemplatefile, fillTerraformTemplate, templateVariables } from "./tf-template";

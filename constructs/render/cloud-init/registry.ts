@@ -1,3 +1,4 @@
+import type { VulnerabilitySeverity } from "../../input/lab-spec";
 import type { HostPlan, LabModel } from "../../model/lab-model";
 import type { HostProvision } from "../../model/host-provision";
 import { harborProxyProject, mirroredRegistries } from "../talos/machine-documents";
@@ -42,12 +43,58 @@ export function harborEndpoint(upstream: string): HarborEndpoint {
   return { name: upstream, type: "docker-registry", url: `https://${upstream}`, description };
 }
 
+/**
+ * Harbor project metadata the bootstrap holds every proxy-cache project to. Keys and values are Harbor's
+ * (goharbor/harbor api/v2.0/swagger.yaml, `ProjectMetadata`: strings "true"/"false", severity one of
+ * none/low/medium/high/critical; src/pkg/project/models/pro_meta.go names them). Keys left out are left
+ * as they are.
+ */
+export interface HarborProjectMetadata {
+  /** The project can be pulled from anonymously (Talos pulls without credentials). */
+  readonly public: "true";
+  /**
+   * Scan an artifact when it arrives. A proxy-cache project fires the push event that triggers it
+   * for every artifact it caches (src/controller/artifact/controller.go `Ensure`: only an artifact a
+   * proxy project already had fires none; src/controller/event/handler/internal/artifact.go `onPush`
+   * and util.go `autoScan` scan when `auto_scan` is "true").
+   */
+  readonly auto_scan: "true";
+  /**
+   * "Prevent vulnerable images from running": a manifest pull of a cached artifact is refused when its
+   * scan found `severity` or worse, or when it is scannable and has no successful scan yet
+   * (src/server/middleware/vulnerable/vulnerable.go). The first pull through a proxy project is
+   * answered from upstream before that check (src/server/registry/route.go puts repoproxy's
+   * ManifestMiddleware first; goharbor/harbor#13242 calls this the design of proxy cache).
+   */
+  readonly prevent_vul: "true" | "false";
+  /** Lowest severity that blocks; only written when `prevent_vul` is "true". */
+  readonly severity?: Exclude<VulnerabilitySeverity, "none">;
+}
+
+/**
+ * Harbor's system scan-all schedule: every artifact in Harbor, the proxy caches' included, is scanned
+ * again with the day's vulnerability database, so an image cached before a CVE was published is
+ * blocked once it is known. `Daily` with Harbor's own cron for it (6 fields, seconds first; the portal's
+ * cron-schedule component and src/server/v2.0/handler/scan_all_test.go use "0 0 0 * * *"; the handler
+ * refuses a schedule without a valid cron: src/server/v2.0/handler/scan_all.go).
+ */
+export const SCAN_ALL_SCHEDULE = { type: "Daily", cron: "0 0 0 * * *" } as const;
+
 /** What harbor-bootstrap.service makes sure of; written to the host as JSON and reviewed here. */
 export interface HarborBootstrapConfig {
   readonly api: string;
   readonly adminPasswordFile: string;
   readonly caFile: string;
-  readonly proxyProjects: readonly { readonly project: string; readonly registry: HarborEndpoint }[];
+  readonly proxyProjects: readonly { readonly project: string; readonly registry: HarborEndpoint; readonly metadata: HarborProjectMetadata }[];
+  /**
+   * Vulnerability scanning: the bootstrap waits for Harbor's default scanner (`scanner`, the Trivy
+   * adapter Harbor registers when prepared `--with-trivy`: src/core/main.go `registerScanners`) and
+   * sets the scan-all schedule (`PUT /system/scanAll/schedule`, api/v2.0/swagger.yaml).
+   */
+  readonly scanning: {
+    readonly scanner: string;
+    readonly scanAllSchedule: typeof SCAN_ALL_SCHEDULE;
+  };
   readonly factory: {
     readonly project: string;
     readonly robot: string;
@@ -57,13 +104,31 @@ export interface HarborBootstrapConfig {
   };
 }
 
+/** Name under which Harbor registers its Trivy adapter (src/core/main.go, `trivyScanner`). */
+export const HARBOR_TRIVY_SCANNER = "Trivy";
+
+/**
+ * The metadata of the proxy-cache projects for the spec's `registry.scanning`: always public and
+ * scanned on arrival; `blockSeverity: none` turns Harbor's pull prevention off, any other level turns
+ * it on at that level.
+ */
+export function proxyProjectMetadata(model: LabModel): HarborProjectMetadata {
+  const block = model.spec.registry.scanning.blockSeverity;
+  return block === "none"
+    ? { public: "true", auto_scan: "true", prevent_vul: "false" }
+    : { public: "true", auto_scan: "true", prevent_vul: "true", severity: block };
+}
+
+/** The JSON harbor-bootstrap.service reads: what Harbor must hold for this lab. */
 export function harborBootstrapConfig(model: LabModel): HarborBootstrapConfig {
   const fqdn = model.spec.registry.fqdn;
+  const metadata = proxyProjectMetadata(model);
   return {
     api: `https://${fqdn}/api/v2.0`,
     adminPasswordFile: REGISTRY_PATHS.harborAdminPassword,
     caFile: "/etc/ssl/certs/ca-certificates.crt",
-    proxyProjects: mirroredRegistries(model).map((upstream) => ({ project: harborProxyProject(upstream), registry: harborEndpoint(upstream) })),
+    proxyProjects: mirroredRegistries(model).map((upstream) => ({ project: harborProxyProject(upstream), registry: harborEndpoint(upstream), metadata })),
+    scanning: { scanner: HARBOR_TRIVY_SCANNER, scanAllSchedule: SCAN_ALL_SCHEDULE },
     factory: {
       project: FACTORY_PROJECT,
       robot: FACTORY_ROBOT,
@@ -117,6 +182,7 @@ export function renderRegistryUserData(model: LabModel, plan: HostPlan): UserDat
       registry_fqdn: reg.fqdn,
       harbor_version: harbor,
       proxy_projects: bootstrap.proxyProjects.map((p) => p.project).join(", "),
+      block_severity: reg.scanning.blockSeverity === "none" ? "none (reported only)" : reg.scanning.blockSeverity,
       factory_version: factory.version,
       factory_port: String(reg.factoryPort),
       factory_project: FACTORY_PROJECT,

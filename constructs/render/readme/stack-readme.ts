@@ -31,6 +31,21 @@ ${what}
 ${table}`;
 }
 
+/**
+ * Where the pull-blocking policy of the registry lives and what it does: `registry.scanning.blockSeverity`
+ * becomes each proxy-cache project's "prevent vulnerable images" setting (see harborBootstrapConfig).
+ */
+function scanningNote(m: LabModel): string {
+  const block = m.spec.registry.scanning.blockSeverity;
+  if (block === "none") {
+    return "Harbor scans but blocks no pull (`registry.scanning.blockSeverity: none` in the lab spec): findings are reported only.";
+  }
+  return `Harbor refuses a cached image with a \`${block}\`-or-worse finding, or one not scanned yet, to every puller (SRV and the Image
+Factory alike); an image's first pull, served from upstream while it is cached, is not stopped. The level is
+\`registry.scanning.blockSeverity\` in the lab spec; exempt a CVE in Harbor's system CVE allowlist (Administration >
+Configuration > Security), which the proxy-cache projects use.`;
+}
+
 /** The runbook written next to the stack: what is in it and, from `apply-steps.json`, how to apply it. */
 export function renderStackReadme(m: LabModel, modules: readonly string[], steps: ApplySteps): string {
   const s = m.spec;
@@ -113,7 +128,12 @@ vtysh -c 'show bgp summary'
 vtysh -c 'show ip route bgp'
 # the demo through the WAN port-forward (from outside, with the name pointing at pfSense's WAN address):
 curl -H 'Host: ${demoHost(m)}' http://<pfSense WAN address>/
+# Harbor scans what its proxy-cache projects cache (Trivy, the default scanner) and every day everything it holds:
+curl -su admin https://${s.registry.fqdn}/api/v2.0/scanners
+curl -su admin https://${s.registry.fqdn}/api/v2.0/system/scanAll/schedule
 \`\`\`
+
+${scanningNote(m)}
 
 ${encryption}
 `;

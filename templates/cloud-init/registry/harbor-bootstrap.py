@@ -5,8 +5,13 @@ For every entry of `proxyProjects` in the JSON config (argv[1]) it makes sure th
   - a registry endpoint `registry.name` of `registry.type` at `registry.url` exists, and
   - a PUBLIC proxy-cache project `project` on that endpoint exists (Talos pulls anonymously through
     https://<harbor>/v2/<project> with overridePath).
-Existing objects are kept; a project that is not public is made public; a project bound to another
-endpoint is reported and left alone (its cache is data). Then, for the Image Factory, it makes sure
+  - the project's metadata holds every key of `metadata` with its value (public, auto_scan,
+    prevent_vul, severity: Harbor's ProjectMetadata keys; keys not listed are left as they are).
+Existing objects are kept; metadata that differs is set (PUT merges the keys it is given); a project
+bound to another endpoint is reported and left alone (its cache is data). Before that it waits for
+Harbor's default scanner `scanning.scanner` (Trivy, registered by Harbor core when prepared
+--with-trivy) and makes the scan-all schedule `scanning.scanAllSchedule`, so cached images are scanned
+again with each day's vulnerability database. Then, for the Image Factory, it makes sure
 that the private project `factory.project` exists and that a system robot with push/pull there and
 pull on the core project exists, and writes the robot's docker config (mode 0600) if it is missing.
 """
@@ -108,22 +113,47 @@ class Harbor:
             log("keeping registry endpoint %s: it is %s %s, not %s %s" % (reg["name"], found.get("type"), found.get("url"), reg["type"], reg["url"]))
         return found["id"]
 
-    def ensure_proxy_project(self, name, registry_id):
+    def ensure_proxy_project(self, name, registry_id, metadata):
         existing = self.project(name)
         if existing is None:
-            log("creating public proxy-cache project %s" % name)
+            log("creating proxy-cache project %s with %s" % (name, json.dumps(metadata, sort_keys=True)))
             self.ok(
                 "POST",
                 "/projects",
-                {"project_name": name, "registry_id": registry_id, "metadata": {"public": "true"}, "storage_limit": -1},
+                {"project_name": name, "registry_id": registry_id, "metadata": metadata, "storage_limit": -1},
                 expect=(201,),
             )
             return
         if existing.get("registry_id") != registry_id:
             log("project %s exists but is not a proxy cache of registry %s; left as it is" % (name, registry_id))
-        if (existing.get("metadata") or {}).get("public") != "true":
-            log("making project %s public" % name)
-            self.ok("PUT", "/projects/" + urllib.parse.quote(name, safe=""), {"metadata": {"public": "true"}}, headers={"X-Is-Resource-Name": "true"})
+        have = existing.get("metadata") or {}
+        differ = {k: v for k, v in metadata.items() if have.get(k) != v}
+        if differ:
+            log("setting %s on project %s" % (json.dumps(differ, sort_keys=True), name))
+            self.ok("PUT", "/projects/" + urllib.parse.quote(name, safe=""), {"metadata": differ}, headers={"X-Is-Resource-Name": "true"})
+
+    def wait_scanner(self, name, timeout=1800):
+        """Harbor core registers its Trivy adapter at start-up and makes it the default (src/core/main.go)."""
+        deadline = time.time() + timeout
+        while True:
+            scanners = self.list_all("/scanners")
+            found = next((s for s in scanners if s.get("name") == name), None)
+            if found and found.get("is_default") and not found.get("disabled"):
+                return
+            if time.time() > deadline:
+                raise RuntimeError(
+                    "Harbor has no enabled default scanner %s (scanners: %s); was it prepared --with-trivy?"
+                    % (name, ", ".join(s.get("name", "?") for s in scanners) or "none")
+                )
+            time.sleep(10)
+
+    def ensure_scan_all_schedule(self, schedule):
+        current = (self.ok("GET", "/system/scanAll/schedule") or {}).get("schedule") or {}
+        if current.get("type") == schedule["type"] and current.get("cron") == schedule["cron"]:
+            return
+        log("scheduling scan-all %s (%s)" % (schedule["type"], schedule["cron"]))
+        # PUT creates the schedule when there is none and replaces another (src/server/v2.0/handler/scan_all.go).
+        self.ok("PUT", "/system/scanAll/schedule", {"schedule": {"type": schedule["type"], "cron": schedule["cron"]}})
 
     def ensure_factory(self, f):
         if self.project(f["project"]) is None:
@@ -172,8 +202,10 @@ def main(path):
         password = f.read().rstrip("\n")
     harbor = Harbor(cfg["api"], "admin", password, cfg["caFile"])
     harbor.wait_ready()
+    harbor.wait_scanner(cfg["scanning"]["scanner"])
+    harbor.ensure_scan_all_schedule(cfg["scanning"]["scanAllSchedule"])
     for p in cfg["proxyProjects"]:
-        harbor.ensure_proxy_project(p["project"], harbor.ensure_registry(p["registry"]))
+        harbor.ensure_proxy_project(p["project"], harbor.ensure_registry(p["registry"]), p["metadata"])
     if cfg.get("factory"):
         harbor.ensure_factory(cfg["factory"])
     log("Harbor has the proxy-cache projects %s" % ", ".join(p["project"] for p in cfg["proxyProjects"]))

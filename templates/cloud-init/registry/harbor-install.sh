@@ -1,8 +1,13 @@
 #!/bin/bash
 # talos-enclave: installs Harbor {{harbor_version}} under /opt/harbor and (re)generates its configuration.
 # Idempotent: downloads only when /opt/harbor holds another version, runs Harbor's `prepare` only when
-# harbor.yml or the certificate changed. Runs as ExecStartPre of harbor.service.
+# harbor.yml, the certificate or prepare's flags changed. Runs as ExecStartPre of harbor.service.
+# Harbor runs with its scanner, Trivy (`prepare --with-trivy`, as the installer's install.sh passes it:
+# goharbor/harbor make/install.sh), which keeps its vulnerability database fresh from the internet.
 set -euo pipefail
+
+# A directory standing in for / (tests run the script unprivileged); empty on the registry host.
+ROOT="${HARBOR_INSTALL_ROOT:-}"
 
 VERSION="{{harbor_version}}"
 FQDN="{{fqdn}}"
@@ -10,13 +15,14 @@ INSTALLER="harbor-online-installer-$VERSION.tgz"
 URL="https://github.com/goharbor/harbor/releases/download/$VERSION/$INSTALLER"
 # "sha256:<hex>" (pinned) or "md5url:<md5sum file of the release>" (Harbor publishes MD5 sums only).
 CHECKSUM="{{harbor_checksum}}"
-CERT=/etc/talos-enclave/tls/registry.crt
-KEY=/etc/talos-enclave/tls/registry.key
-ADMIN_PASSWORD_FILE=/etc/talos-enclave/secrets/harbor-admin-password
-DB_PASSWORD_FILE=/etc/talos-enclave/secrets/harbor-db-password
-DATA=/data/harbor
-CACHE=/var/cache/talos-enclave
-HARBOR=/opt/harbor
+CERT=$ROOT/etc/talos-enclave/tls/registry.crt
+KEY=$ROOT/etc/talos-enclave/tls/registry.key
+ADMIN_PASSWORD_FILE=$ROOT/etc/talos-enclave/secrets/harbor-admin-password
+DB_PASSWORD_FILE=$ROOT/etc/talos-enclave/secrets/harbor-db-password
+DATA=$ROOT/data/harbor
+CACHE=$ROOT/var/cache/talos-enclave
+HARBOR=$ROOT/opt/harbor
+PREPARE_FLAGS=(--with-trivy)
 
 log() { echo "harbor-install: $*" >&2; }
 retry() {
@@ -92,15 +98,24 @@ cfg["https"] = {"port": 443, "certificate": "$CERT", "private_key": "$KEY"}
 cfg["harbor_admin_password"] = admin_password  # applies on Harbor's first start only
 cfg.setdefault("database", {})["password"] = db_password
 cfg["data_volume"] = "$DATA"
+# Trivy downloads its vulnerability databases (OCI artefacts ghcr.io/aquasecurity/trivy-db and
+# trivy-java-db, Harbor's defaults: make/harbor.yml.tmpl) itself whenever they are stale; MGMT reaches
+# the internet over 443 (ghcr.io and pkg-containers.githubusercontent.com, trivy.dev/v0.57/docs/advanced/air-gap).
+# The template's own defaults already download; set here so that an installer changing them cannot
+# leave the lab scanning with a stale database.
+trivy = cfg.get("trivy") or {}
+trivy["skip_update"] = False
+trivy["skip_java_db_update"] = False
+cfg["trivy"] = trivy
 with open(dst, "w") as f:
     yaml.safe_dump(cfg, f, default_flow_style=False, sort_keys=False)
 PY
 chmod 0600 "$HARBOR/harbor.yml"
 
 STAMP="$HARBOR/.talos-enclave-prepared"
-want=$(cat "$HARBOR/harbor.yml" "$CERT" "$KEY" | sha256sum | cut -d' ' -f1)
+want=$( { echo "${PREPARE_FLAGS[*]}"; cat "$HARBOR/harbor.yml" "$CERT" "$KEY"; } | sha256sum | cut -d' ' -f1)
 if [ ! -f "$HARBOR/docker-compose.yml" ] || [ "$(cat "$STAMP" 2>/dev/null || true)" != "$want" ]; then
-  log "running Harbor's prepare for $FQDN"
-  (cd "$HARBOR" && retry ./prepare)
+  log "running Harbor's prepare ${PREPARE_FLAGS[*]} for $FQDN"
+  (cd "$HARBOR" && retry ./prepare "${PREPARE_FLAGS[@]}")
   echo "$want" > "$STAMP"
 fi
