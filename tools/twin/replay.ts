@@ -113,6 +113,15 @@ function toolConnections(twin: Twin, step: Step): StepConnection[] {
     if (types.has("talos_machine_configuration_apply")) add("group:talos", 50000, "machine configuration (apid)");
     const factory = twin.stack.imageFactory;
     if (types.has("talos_image_factory_schematic") && factory) add(factory.hostname.split(".")[0], Number(factory.port || 443), "Image Factory schematic");
+    // the host provisioning (terraform_data + local-exec) runs where tofu runs, once per VM it names
+    for (const p of twin.stack.provisions.filter((x) => modules.includes(x.module))) {
+      if (p.jump) {
+        add("proxmox", 22, `provisioning of ${p.host}: SSH to the jump host`);
+        out.push({ from: "proxmox", to: p.host, protocol: "tcp", port: 22, why: `tofu (${step.where}): provisioning of ${p.host} through its Proxmox node` });
+      } else add(p.host, 22, `provisioning of ${p.host} over SSH`);
+      for (const r of p.imageRegistries) add(r, 443, `provisioning of ${p.host}: images from ${r}`);
+      if (p.packages) for (const port of [80, 443]) add("internet", port, `provisioning of ${p.host}: packages`);
+    }
     if (types.has("helm_release")) {
       add("vip", 6443, "Helm releases (Kubernetes API)");
       for (const repo of twin.stack.chartRepositories) add(repo.hostname.split(".")[0], Number(repo.port || 443), `Helm chart pull (${repo.hostname})`);

@@ -132,6 +132,19 @@ const LEGACY_STEPS: Step[] = [
   { id: "dmz", title: "dmz", where: "outside", manual: false, commands: ["tofu apply"], connections: [] },
 ];
 
+/** One host tofu provisions over SSH (`terraform_data` with a `local-exec` of the provisioning script). */
+export interface TwinProvision {
+  readonly module: string;
+  /** The VM whose address TE_HOST names (the address itself when no VM has it). */
+  readonly host: string;
+  /** SSH goes through a jump host (TE_JUMP set): a Proxmox node. */
+  readonly jump: boolean;
+  /** Host names of the registries the images come from (their first DNS label). */
+  readonly imageRegistries: readonly string[];
+  /** Packages are downloaded where tofu runs (TE_PACKAGES set). */
+  readonly packages: boolean;
+}
+
 /** Everything the twin reads. */
 export interface TwinStack {
   readonly dir: string;
@@ -141,6 +154,12 @@ export interface TwinStack {
   readonly imageFactory?: URL;
   /** Chart repositories Helm releases pull from (OCI ones as https URLs). */
   readonly chartRepositories: readonly URL[];
+  /**
+   * What tofu's host provisioning connects to where tofu runs, read from each module's `local-exec`
+   * environment (TE_HOST, TE_JUMP, TE_IMAGES, TE_PACKAGES): SSH to the host, directly or through the
+   * jump host; the registry of each image; the package archive.
+   */
+  readonly provisions: readonly TwinProvision[];
   /** The tree has no apply-steps.json; the twin replays the legacy runbook. */
   readonly stepsMissing: boolean;
   readonly lab: string;
@@ -555,6 +574,20 @@ export function readStack(stackDir: string): TwinStack {
       .filter((u): u is string => typeof u === "string" && /^(oci|https):\/\//.test(u))
       .map((u) => new URL(u.replace(/^oci:/, "https:"))),
   );
+  const provisions: TwinProvision[] = moduleNames.flatMap((m) =>
+    Object.values((((ev.module(m).resource ?? {}) as Json).terraform_data ?? {}) as Json).flatMap((r) => {
+      const steps = ([] as Json[]).concat(((r as Json).provisioner ?? []) as Json[]);
+      return steps
+        .map((p) => (p as Json)["local-exec"] as Json | undefined)
+        .filter((x): x is Json => !!x && typeof (x.environment as Json | undefined)?.TE_HOST === "string")
+        .map((x) => {
+          const env = x.environment as Record<string, string>;
+          const words = (v: unknown) => String(v ?? "").split(/\s+/).filter(Boolean);
+          const vm = vms.find((v) => v.address?.split("/")[0] === env.TE_HOST);
+          return { module: m, host: vm?.name ?? env.TE_HOST, jump: words(env.TE_JUMP).length > 0, imageRegistries: [...new Set(words(env.TE_IMAGES).map((i) => i.split("/")[0].split(":")[0].split(".")[0]))], packages: words(env.TE_PACKAGES).length > 0 };
+        });
+    }),
+  );
   const allNodes = vms.find((v) => v.os === "talos")?.talosDocs.find((d) => d.machine !== undefined || d.cluster !== undefined);
   const network = ((allNodes?.cluster as Json | undefined)?.network ?? {}) as Json;
   const pf = (f: string) => readText(join(stackDir, "pfsense", f));
@@ -564,6 +597,7 @@ export function readStack(stackDir: string): TwinStack {
     moduleTypes,
     imageFactory: typeof factoryUrl === "string" ? new URL(factoryUrl) : undefined,
     chartRepositories,
+    provisions,
     stepsMissing: "missing" in applySteps,
     lab: applySteps.lab,
     vms,

@@ -407,6 +407,8 @@ export function applySteps(m: LabModel, flows: FlowTable): ApplySteps {
         conn(r, "vip", 6443, "helm provider: reads and upgrades the releases through the API VIP"),
         ...(m.hosts.some((h) => h.role === "ingress") ? bootServices("dmz", "the DMZ hosts") : []),
         ...unique(dmzProvision),
+        // a replaced MGMT host, or a rotated secret, is provisioned again from here: through its Proxmox node
+        ...mgmtProvision,
         ...m.hosts.filter((h) => h.role === "ingress").map((h) => conn(h.name, "vip", 6443, "the ingress controller watches the cluster")),
       ],
     },

@@ -14,7 +14,8 @@
 #                dpkg status and downloaded here (same Ubuntu release), installed there offline
 #   TE_IMAGES    images to copy from the lab registry into the host's podman store, space-separated
 #   TE_SECRETS   files to write, space-separated VARIABLE=PATH:MODE:USER:GROUP; the value of each is
-#                the environment variable TE_SECRET_<VARIABLE in upper case>, sent on standard input
+#                the environment variable TE_SECRET_<VARIABLE in upper case>, sent on standard input;
+#                an empty value writes nothing (a variable set later triggers a new run)
 #   TE_START     systemd units to restart at the end, space-separated
 #   TE_WAIT      optional: seconds to wait for the host's SSH (default 900)
 # SSH authenticates with this machine's agent or default keys. A host key is trusted on first use and
@@ -120,6 +121,10 @@ for entry in "${secrets[@]}"; do
   fi
   env_name="TE_SECRET_${variable^^}"
   [ -n "${!env_name+set}" ] || die "$env_name is not set (the value of $variable)"
+  if [ -z "${!env_name}" ]; then
+    log "$variable is empty: $path not written (set TF_VAR_$variable and apply again)"
+    continue
+  fi
   printf '%s' "${!env_name}" | remote sudo install -D -m "$mode" -o "$user" -g "$group" /dev/stdin "$path"
   log "wrote $path ($mode $user:$group)"
 done
