@@ -54,6 +54,7 @@ function expectPass(r: TwinReport): void {
   expect(kinds(/WAN port-forward, through HAProxy/)).toBeGreaterThan(0);
   expect(kinds(/node to Harbor/)).toBeGreaterThan(0);
   expect(kinds(/node DNS/)).toBeGreaterThan(0);
+  expect(kinds(/provisioning of /)).toBeGreaterThan(0);
   expect(kinds(/no flow declares it/)).toBeGreaterThan(100);
 }
 
@@ -184,6 +185,25 @@ describe.skipIf(!!skipReason)("the twin", () => {
       expect(findings).toContain("flow no-such-flow is not in flows.json");
       expect(findings).toMatch(/step cluster: tofu \(runner\): machine configuration \(apid\) needs mgmt-client -> group:talos tcp\/50000, which the step does not list/);
       expect(findings).toContain("/etc/hosts maps registry.mgmt.lab.internal to 192.168.100.99, but registry is at 192.168.100.11");
+    }, 10 * MINUTES);
+
+    it("a DMZ host whose Proxmox firewall drops the runner's SSH, and a step that hides the provisioning of MGMT through a Proxmox node", async () => {
+      let dir = planted(golden, "modules/dmz/main.tf.json", (t) => {
+        const doc = JSON.parse(t);
+        const rules = doc.resource.proxmox_virtual_environment_firewall_rules["haproxy-ingress-1"].rule as { comment?: string }[];
+        doc.resource.proxmox_virtual_environment_firewall_rules["haproxy-ingress-1"].rule = rules.filter((r) => !/^mgmt-client\.ssh\.haproxy-ingress-1:/.test(r.comment ?? ""));
+        return JSON.stringify(doc, null, 2);
+      });
+      dir = planted(dir, "apply-steps.json", (t) => {
+        const steps = JSON.parse(t);
+        const mgmt = steps.steps.find((s: { id: string }) => s.id === "mgmt");
+        mgmt.connections = mgmt.connections.filter((c: { from: string; port: number }) => !(c.from === "proxmox" && c.port === 22));
+        return JSON.stringify(steps, null, 2);
+      });
+      const r = await runTwin(dir);
+      // the runner cannot push the ingress host's packages, image and kubeconfig
+      expect(wrong(r).some((p) => p.from === "mgmt-client" && p.to === "haproxy-ingress-1" && p.port === 22 && /provisioning of haproxy-ingress-1/.test(p.why)), formatReport(r)).toBe(true);
+      expect(r.findings.join("\n")).toMatch(/step mgmt: tofu \(outside\): provisioning of registry through its Proxmox node needs proxmox -> registry tcp\/22, which the step does not list/);
     }, 10 * MINUTES);
 
     it("an apply step that forgets the Proxmox hosts' route to MGMT", async () => {

@@ -46,6 +46,46 @@ Factory alike); an image's first pull, served from upstream while it is cached, 
 Configuration > Security), which the proxy-cache projects use.`;
 }
 
+/**
+ * Where each secret of the lab lives, as a Markdown table: the sensitive root variables (only in the
+ * environment where tofu runs, and in the encrypted state where a resource keeps them), the files the
+ * host provisioning writes from them over SSH (never a snippet on Proxmox), the ones made on the VMs,
+ * and Talos's, which only the talos provider and the nodes hold.
+ */
+function secretsSection(m: LabModel): string {
+  const delivered = new Map<string, string[]>();
+  for (const h of m.hosts) {
+    for (const sec of m.services.get(h.role)?.provision?.({ model: m, host: h }).secrets ?? []) {
+      const list = delivered.get(sec.variable) ?? [];
+      list.push(`\`${h.name}:${sec.path}\` (${sec.mode} ${sec.owner}), written over SSH after boot`);
+      delivered.set(sec.variable, list);
+    }
+  }
+  const rows = rootVariables(m)
+    .filter((v) => v.sensitive)
+    .map((v) => [
+      v.name,
+      ["`TF_VAR_" + v.name + "` where tofu runs", ...(delivered.get(v.name) ?? [])].join("; "),
+    ]);
+  const registry = m.spec.registry.host;
+  rows.push(
+    ["Harbor's database password", `made on \`${registry}\` at install: \`${registry}:/etc/talos-enclave/secrets/harbor-db-password\` (0600 root:root)`],
+    ["Talos machine secrets, talosconfig, kubeconfig", "the tofu state (encrypted when `state.encryption` is on) and the nodes, which get their configuration over apid; `tofu output -raw talosconfig` / `kubeconfig` on the runner"],
+    ["SSH keys (Proxmox, the VMs' admin user)", "the operator's agent or key files; the VMs get public keys only"],
+  );
+  return `## Where each secret lives
+
+No secret is in this tree, in a cloud-init snippet or in any other file tofu stores on Proxmox (the
+snippet datastore is readable by whoever reads that storage): a host's secrets reach it over SSH once it
+boots (\`terraform_data.<host>-provision\` runs \`provision/provision-host.sh\` where tofu runs, the value on
+the SSH session's standard input), and it re-runs when the VM is replaced or a value changes.
+
+| secret | where it lives |
+|---|---|
+${rows.map((r) => `| ${markdownRow(r)} |`).join("\n")}
+`;
+}
+
 /** The runbook written next to the stack: what is in it and, from `apply-steps.json`, how to apply it. */
 export function renderStackReadme(m: LabModel, modules: readonly string[], steps: ApplySteps): string {
   const s = m.spec;
@@ -91,6 +131,7 @@ ${modules.map((m) => `- \`modules/${m}/main.tf.json\`: the ${m} module`).join("\
 - \`pfsense/\`: aliases, filter and NAT for pfSense's Restore area, \`frr.conf\`, and \`RULES.md\` (read it first)
 - \`flows.json\`: every network flow of the lab and the rules that carry it
 - \`apply-steps.json\`: the apply, step by step, with every connection each step opens
+- \`provision/provision-host.sh\`: what tofu runs to deliver a host's secrets (and a DMZ host's packages and images) over SSH
 
 ## Apply
 
@@ -135,6 +176,7 @@ curl -su admin https://${s.registry.fqdn}/api/v2.0/system/scanAll/schedule
 
 ${scanningNote(m)}
 
+${secretsSection(m)}
 ${encryption}
 `;
 }
