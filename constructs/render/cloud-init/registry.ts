@@ -1,5 +1,6 @@
 import type { HostPlan, LabModel } from "../../model/lab-model";
 import { harborProxyProject, mirroredRegistries } from "../talos/machine-documents";
+import { harborSignedProject } from "../talos/image-verification";
 import { COMMON_TEMPLATE, COMMON_VARS, commonValues, UserDataTemplate } from "./common";
 import { embedFile, embedText, renderUserDataSkeleton } from "./tf-template";
 import { checksumSource, SERVICE_VERSIONS } from "./versions";
@@ -50,6 +51,8 @@ export interface HarborBootstrapConfig {
   readonly adminPasswordFile: string;
   readonly caFile: string;
   readonly proxyProjects: readonly { readonly project: string; readonly registry: HarborEndpoint }[];
+  /** Regular public projects for the lab's signed copies, one per upstream (image verification on). */
+  readonly signedProjects: readonly string[];
   readonly factory: {
     readonly project: string;
     readonly robot: string;
@@ -66,6 +69,7 @@ export function harborBootstrapConfig(model: LabModel): HarborBootstrapConfig {
     adminPasswordFile: REGISTRY_PATHS.harborAdminPassword,
     caFile: "/etc/ssl/certs/ca-certificates.crt",
     proxyProjects: mirroredRegistries(model).map((upstream) => ({ project: harborProxyProject(upstream), registry: harborEndpoint(upstream) })),
+    signedProjects: model.imageVerification.enabled ? mirroredRegistries(model).map(harborSignedProject) : [],
     factory: {
       project: FACTORY_PROJECT,
       robot: FACTORY_ROBOT,

@@ -125,6 +125,18 @@ class Harbor:
             log("making project %s public" % name)
             self.ok("PUT", "/projects/" + urllib.parse.quote(name, safe=""), {"metadata": {"public": "true"}}, headers={"X-Is-Resource-Name": "true"})
 
+    def ensure_signed_project(self, name):
+        # a regular project: the lab's mirror step pushes signed copies here (proxy caches take no pushes)
+        existing = self.project(name)
+        if existing is None:
+            log("creating public project %s for the lab's signed images" % name)
+            self.ok("POST", "/projects", {"project_name": name, "metadata": {"public": "true"}, "storage_limit": -1}, expect=(201,))
+        elif existing.get("registry_id"):
+            log("project %s is a proxy cache, not a project the lab can push signed images to; left as it is" % name)
+        elif existing.get("metadata", {}).get("public") != "true":
+            log("making project %s public" % name)
+            self.ok("PUT", "/projects/" + urllib.parse.quote(name, safe=""), {"metadata": {"public": "true"}}, headers={"X-Is-Resource-Name": "true"})
+
     def ensure_factory(self, f):
         if self.project(f["project"]) is None:
             log("creating private project %s" % f["project"])
@@ -174,6 +186,8 @@ def main(path):
     harbor.wait_ready()
     for p in cfg["proxyProjects"]:
         harbor.ensure_proxy_project(p["project"], harbor.ensure_registry(p["registry"]))
+    for name in cfg.get("signedProjects", []):
+        harbor.ensure_signed_project(name)
     if cfg.get("factory"):
         harbor.ensure_factory(cfg["factory"])
     log("Harbor has the proxy-cache projects %s" % ", ".join(p["project"] for p in cfg["proxyProjects"]))
