@@ -126,6 +126,7 @@ describe.each(labs)("apply-steps.json of %s", (_, spec) => {
       "handoff",
       "runner-variables",
       "chart-mirror",
+      "image-mirror",
       "cluster",
       "ingress-kubeconfig",
       "dmz",

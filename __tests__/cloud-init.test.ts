@@ -493,7 +493,10 @@ describe.skipIf(!python)("Harbor bootstrap against a stand-in Harbor API", () =>
 
       const first = bootstrap();
       const talos = mirroredRegistries(m).map(harborProxyProject);
-      expect(first.projects.map((p) => p.name)).toEqual([...talos, FACTORY_PROJECT]);
+      // the lab's signed copies (image verification is on): regular public projects, no proxy cache
+      const signed = mirroredRegistries(m).map((u) => `signed-${u}`);
+      expect(first.projects.map((p) => p.name)).toEqual([...talos, ...signed, FACTORY_PROJECT]);
+      for (const name of signed) expect(first.projects.find((p) => p.name === name)).toMatchObject({ registry_id: null, metadata: { public: "true" } });
       for (const upstream of mirroredRegistries(m)) {
         const project = first.projects.find((p) => p.name === harborProxyProject(upstream))!;
         const endpoint = first.registries.find((r) => r.id === project.registry_id)!;

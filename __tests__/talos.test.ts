@@ -124,13 +124,15 @@ describe("Talos patches", () => {
     const t = trees[0];
     const kinds = (file: string) => documents(t.files.get(`${t.stack}/${file}`)!).map((d) => (d.kind as string) ?? "v1alpha1");
     const uniq = (k: string[]) => [...new Set(k)];
-    expect(uniq(kinds("talos/all-nodes.yaml"))).toEqual(["v1alpha1", "RegistryMirrorConfig", "ResolverConfig", "TimeSyncConfig", "NetworkDefaultActionConfig", "VolumeConfig"]);
+    expect(uniq(kinds("talos/all-nodes.yaml"))).toEqual(["v1alpha1", "RegistryMirrorConfig", "ResolverConfig", "TimeSyncConfig", "NetworkDefaultActionConfig", "VolumeConfig", "ImageVerificationConfig"]);
     expect(uniq(kinds("talos/controlplane.yaml"))).toEqual(["v1alpha1", "Layer2VIPConfig", "NetworkRuleConfig"]);
     expect(uniq(kinds("talos/worker.yaml"))).toEqual(["NetworkRuleConfig"]);
     expect(uniq(kinds("talos/nodes/talos-cp-1.yaml"))).toEqual(["HostnameConfig", "LinkConfig"]);
     const mirrors = documents(t.files.get(`${t.stack}/talos/all-nodes.yaml`)!).filter((d) => d.kind === "RegistryMirrorConfig");
     expect(mirrors.map((d) => d.name)).toEqual(["docker.io", "ghcr.io", "registry.k8s.io", "quay.io", "gcr.io"]);
     for (const d of mirrors) expect(d).toMatchObject({ skipFallback: true, endpoints: [{ overridePath: true }] });
+    // image verification is on in the reference lab: each upstream is read from the lab's signed copies only
+    for (const d of mirrors) expect(d.endpoints).toEqual([{ url: `https://registry.mgmt.lab.internal/v2/signed-${String(d.name)}`, overridePath: true }]);
   });
 
   it("gives every Talos VM a TPM 2.0 when the disk keys are sealed to one", () => {
@@ -208,7 +210,10 @@ describe("egress audit: nothing on the SRV side names a public endpoint", () => 
     /\b(8\.8\.8\.8|8\.8\.4\.4|1\.1\.1\.1|1\.0\.0\.1|9\.9\.9\.9)\b/,
     /\b(registry-1\.docker\.io|index\.docker\.io|docker\.io|ghcr\.io|registry\.k8s\.io|quay\.io|gcr\.io|k8s\.gcr\.io)\b/,
   ];
-  /** SRV-side text with the allowed mentions removed: mirror keys and Harbor's proxy project names. */
+  /**
+   * SRV-side text with the allowed mentions removed: mirror keys, Harbor's proxy and signed project
+   * names, and the image patterns of ImageVerificationConfig rules.
+   */
   function srvSideText(files: Map<string, string>): Map<string, string> {
     const out = new Map<string, string>();
     for (const [p, text] of files) {
@@ -217,7 +222,11 @@ describe("egress audit: nothing on the SRV side names a public endpoint", () => 
         p,
         text
           .replace(/^(kind: RegistryMirrorConfig\nname: )\S+$/gm, "$1<mirror key>")
-          .replace(/\/(v2\/)?proxy-[a-z0-9.-]+/g, "/<harbor project>"),
+          .replace(/\/(v2\/)?(proxy|signed)-[a-z0-9.-]+/g, "/<harbor project>")
+          // the image patterns of ImageVerificationConfig are names Talos matches, never endpoints
+          .split(/^---$/m)
+          .map((doc) => (/^kind: ImageVerificationConfig$/m.test(doc) ? doc.replace(/^(\s*- image: )\S+$/gm, "$1<image pattern>") : doc))
+          .join("---"),
       );
     }
     return out;

@@ -9,6 +9,14 @@ export interface TalosSchema {
   check(doc: Record<string, unknown>): string;
 }
 
+/**
+ * Schemas the project writes itself for document kinds the official schema lacks, each citing the
+ * Go types it was written from (ImageVerificationConfig: missing from the v1.13 and v1.14 schemas).
+ */
+export const OWN_SCHEMAS: Readonly<Record<string, string>> = {
+  ImageVerificationConfig: join(__dirname, "..", "..", "constructs", "render", "talos", "schemas", "image-verification-config.schema.json"),
+};
+
 export function loadTalosSchema(schemaDir: string, version = "v1.13"): TalosSchema {
   const schema = JSON.parse(readFileSync(join(schemaDir, "talos-config", `talos-${version}.config.schema.json`), "utf8"));
   const ajv = new Ajv2020({ allErrors: true, strictTypes: false });
@@ -21,6 +29,10 @@ export function loadTalosSchema(schemaDir: string, version = "v1.13"): TalosSche
     const def = branch.$ref.split("/").pop()!;
     const kind = schema.$defs[def].properties?.kind?.enum?.[0] ?? "v1alpha1";
     byKind.set(kind, ajv.getSchema(`${schema.$id}#/$defs/${def}`)!);
+  }
+  for (const [kind, file] of Object.entries(OWN_SCHEMAS)) {
+    if (byKind.has(kind)) continue; // the official schema wins once it has the kind
+    byKind.set(kind, ajv.compile(JSON.parse(readFileSync(file, "utf8"))));
   }
   return {
     check(doc) {

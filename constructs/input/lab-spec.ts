@@ -1,5 +1,6 @@
 import { z } from "zod";
 import { cidrProblem, isIpv4 } from "./addressing";
+import { REFERENCE_LAB_COSIGN_PUBLIC_KEY } from "./image-signing";
 
 /**
  * The typed description of a lab. Shape only: every field carries its fixed default here so that a YAML
@@ -263,6 +264,25 @@ export const TalosSchema = z.strictObject({
       "machine-config contract: the Talos minor whose config model the nodes get (talos_version of the machine configuration). Default: the minor of talos.version, at most v1.13 (the newest the bound Talos provider 0.11.0 can generate), which must then equal the minor the cluster was created with; pin it here before moving talos.version to a newer minor, and move it on purpose later",
     ),
   clusterName: dnsLabel.default("talos-lab").describe("Kubernetes cluster name"),
+  imageVerification: z
+    .strictObject({
+      enabled: z
+        .boolean()
+        .optional()
+        .describe(
+          "run only images signed with publicKey (Talos ImageVerificationConfig; every other image is denied). Default: on where the machine-config contract has the document (v1.13 and newer), off below; true with an older contract is refused",
+        ),
+      publicKey: z
+        .string()
+        .max(4096)
+        .default(REFERENCE_LAB_COSIGN_PUBLIC_KEY)
+        .describe(
+          "PEM public key (ECDSA P-256, cosign.pub of `cosign generate-key-pair`) the lab signs its mirrored images with; Talos verifies every image against it. The default is the reference lab's, whose private half nobody has: put your own here",
+        ),
+    })
+    .default({ publicKey: REFERENCE_LAB_COSIGN_PUBLIC_KEY })
+    .describe("image signature verification: the lab signs what it mirrors, Talos runs only what the lab signed"),
+
   vip: ipv4.optional().describe("shared Layer-2 VIP of the Kubernetes API in SRV; default: zones.srv.cidr at host offset 10"),
   extensions: z
     .array(

@@ -1,4 +1,5 @@
-import { KUBERNETES_MINORS_BY_TALOS, TALOS_PROVIDER_MAX_CONTRACT, talosMinorNumber, talosMinorOf } from "../input/talos-support";
+import { defaultConfigContract, KUBERNETES_MINORS_BY_TALOS, TALOS_PROVIDER_MAX_CONTRACT, talosMinorNumber, talosMinorOf } from "../input/talos-support";
+import { cosignPublicKeyProblem, IMAGE_VERIFICATION_SINCE } from "../input/image-signing";
 import { z } from "zod";
 import {
   cidrContains,
@@ -404,6 +405,17 @@ export function semanticProblems(
       );
     }
   }
+  const contractMinor = t.configContract ?? defaultConfigContract(t.version);
+  if (t.imageVerification.enabled === true && talosMinorNumber(contractMinor) < talosMinorNumber(IMAGE_VERIFICATION_SINCE)) {
+    add(
+      "talos.imageVerification.enabled",
+      true,
+      `needs the machine-config contract ${IMAGE_VERIFICATION_SINCE} or newer (this lab's is ${contractMinor})`,
+      `Talos added ImageVerificationConfig in ${IMAGE_VERIFICATION_SINCE}.0; a ${contractMinor} node refuses the document. Move talos.version and talos.configContract to ${IMAGE_VERIFICATION_SINCE} or newer, or leave enabled unset (off below ${IMAGE_VERIFICATION_SINCE})`,
+    );
+  }
+  const keyProblem = cosignPublicKeyProblem(t.imageVerification.publicKey);
+  if (keyProblem) add("talos.imageVerification.publicKey", t.imageVerification.publicKey, keyProblem.rule, keyProblem.hint);
   if (t.diskEncryption === "tpm" && !t.secureBoot) {
     add("talos.diskEncryption", t.diskEncryption, "needs talos.secureBoot: true", "only the SecureBoot VMs have a TPM 2.0 to seal the keys to; set talos.secureBoot: true, or use nodeID");
   }

@@ -1,4 +1,5 @@
-import { defaultConfigContract } from "../input/talos-support";
+import { defaultConfigContract, talosMinorNumber } from "../input/talos-support";
+import { IMAGE_VERIFICATION_SINCE } from "../input/image-signing";
 import { DiskEncryption, HostRole, LabSpec, VmSize } from "../input/lab-spec";
 import { VM_KINDS } from "../input/vm-kinds";
 import { hostOffset, parseCidr, withPrefix } from "../input/addressing";
@@ -192,6 +193,11 @@ export interface LabModel {
    */
   readonly machineConfigContract: { readonly minor: string; readonly pinned: boolean };
   /**
+   * Image signature verification (`talos.imageVerification`): on by default where the contract has
+   * `ImageVerificationConfig` (v1.13+); the public key Talos checks every image against.
+   */
+  readonly imageVerification: { readonly enabled: boolean; readonly publicKey: string };
+  /**
    * How the system volumes STATE and EPHEMERAL are encrypted: `talos.diskEncryption`, or by default
    * `tpm` with SecureBoot (the VMs then have a TPM 2.0) and `nodeID` without.
    */
@@ -338,6 +344,12 @@ export function planLab(spec: LabSpec, services: ServiceCatalog): LabModel {
     machineConfigContract: {
       minor: t.configContract ?? defaultConfigContract(t.version),
       pinned: t.configContract !== undefined,
+    },
+    imageVerification: {
+      enabled:
+        t.imageVerification.enabled ??
+        talosMinorNumber(t.configContract ?? defaultConfigContract(t.version)) >= talosMinorNumber(IMAGE_VERIFICATION_SINCE),
+      publicKey: t.imageVerification.publicKey,
     },
     diskEncryption: t.diskEncryption ?? (t.secureBoot ? "tpm" : "nodeID"),
     kubernetesApi: {

@@ -1,3 +1,4 @@
+import { createPublicKey } from "node:crypto";
 import { isIpv4 } from "../input/addressing";
 import type { TalosDocument } from "../render/talos/machine-documents";
 
@@ -27,7 +28,8 @@ const get = (o: unknown, path: readonly string[]): unknown =>
  * Checks one node's patch documents (all files that end up in its machine config, in merge order).
  * Rules: no legacy network/time/registry keys; VIP is an IP and no node address; registry mirror
  * endpoints are https; a set hostname has `auto: "off"`; firewall rule names are unique; a volume's
- * encryption key slots are unique, and STATE's keys are not locked to STATE (`lockToState`).
+ * encryption key slots are unique, and STATE's keys are not locked to STATE (`lockToState`); image
+ * verification ends with a `*` deny rule, names no tag or digest in a pattern, and its keys parse.
  */
 export function talosConfigProblems(files: ReadonlyMap<string, readonly TalosDocument[]>): TalosConfigProblem[] {
   const problems: TalosConfigProblem[] = [];
@@ -64,6 +66,25 @@ export function talosConfigProblems(files: ReadonlyMap<string, readonly TalosDoc
         const repeated = slots.filter((slot, i) => slots.indexOf(slot) !== i);
         if (repeated.length) add(`VolumeConfig ${String(doc.name)} uses key slot ${repeated[0]} twice`);
         if (doc.name === "STATE" && keys.some((k) => k.lockToState)) add("VolumeConfig STATE locks a key to STATE itself (lockToState is for the other volumes)");
+        break;
+      }
+      case "ImageVerificationConfig": {
+        // Talos allows an image no rule matches (verify.go at v1.13.9), so only a closing "*" deny
+        // refuses the rest; a pattern holding a tag or digest never matches (Validate's warnings).
+        const rules = (doc.rules as { image?: string; deny?: boolean; publicKey?: { certificate?: string } }[] | undefined) ?? [];
+        const last = rules[rules.length - 1];
+        if (!last || last.image !== "*" || last.deny !== true) add('ImageVerificationConfig does not end with the rule {image: "*", deny: true}: Talos allows every image no rule matches');
+        rules.forEach((r, i) => {
+          const afterRegistry = (r.image ?? "").split("/").slice(1).join("/");
+          if ((r.image ?? "").includes("@") || afterRegistry.includes(":")) add(`ImageVerificationConfig rule ${i} pattern ${String(r.image)} names a tag or digest; Talos matches registry and repository only`);
+          if (r.publicKey) {
+            try {
+              createPublicKey({ key: String(r.publicKey.certificate ?? ""), format: "pem" });
+            } catch {
+              add(`ImageVerificationConfig rule ${i} (${String(r.image)}): publicKey.certificate is no PEM public key`);
+            }
+          }
+        });
         break;
       }
       case "NetworkRuleConfig": {

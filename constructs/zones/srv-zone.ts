@@ -9,6 +9,7 @@ import { talosPatchFiles } from "../render/talos/talos-patch-files";
 import { REGISTRY_PATHS } from "../render/cloud-init/registry";
 import { renderUpgradeGuide } from "../render/talos/upgrade-guide";
 import { renderUpgradeScript } from "../render/talos/upgrade-script";
+import { MIRROR_SCRIPT, renderMirrorScript } from "../render/talos/mirror-script";
 import { VirtualEnvironmentPool } from "../../.gen/providers/proxmox/virtual-environment-pool";
 import { LabModel } from "../model/lab-model";
 import { proxmoxFirewall } from "../render/proxmox/proxmox-firewall-rules";
@@ -69,6 +70,7 @@ export class SrvZone extends ZoneModule {
     for (const [path, content] of talosPatchFiles(m, flows)) this.addSidecar(path, content);
     this.addSidecar("UPGRADE.md", renderUpgradeGuide(m, REGISTRY_PATHS));
     this.addSidecar("upgrade.sh", renderUpgradeScript(m));
+    if (m.imageVerification.enabled) this.addSidecar(MIRROR_SCRIPT, renderMirrorScript(m));
 
     this.pool = new VirtualEnvironmentPool(this, "pool", {
       poolId: `${m.name}-srv`,

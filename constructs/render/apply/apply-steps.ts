@@ -1,3 +1,4 @@
+import { MIRROR_SCRIPT } from "../talos/mirror-script";
 import { pfSenseHostOverrides } from "../pfsense/pfsense-settings";
 import { parseEndpoint } from "../../model/endpoint";
 import { FlowTable } from "../../model/flows";
@@ -351,6 +352,26 @@ export function applySteps(m: LabModel, flows: FlowTable): ApplySteps {
         conn(r, registry.name, 443, "helm pushes the chart to Harbor"),
       ],
     },
+    ...(m.imageVerification.enabled
+      ? [
+          {
+            id: "image-mirror",
+            title: "Mirror and sign the images the cluster runs into the lab registry",
+            where: "runner" as const,
+            host: r,
+            manual: true,
+            why: "Talos runs only images signed with the lab key (talos.imageVerification); the lab verifies each upstream signature, copies the digest into its signed Harbor projects and signs it there, with a key that never enters the tree",
+            commands: [
+              "export LAB_COSIGN_KEY=~/secrets/cosign.key COSIGN_PASSWORD=<its password> HARBOR_USERNAME=admin HARBOR_PASSWORD=<Harbor admin password>",
+              `bash ${MIRROR_SCRIPT}`,
+            ],
+            connections: [
+              conn(r, "internet", 443, "crane and cosign read the upstream registries, cosign verifies their signatures, the tools download"),
+              conn(r, registry.name, 443, "crane copies and cosign signs into Harbor's signed projects"),
+            ],
+          },
+        ]
+      : []),
     {
       id: "cluster",
       title: "Create and configure the Talos cluster and install the platform",

@@ -2,6 +2,7 @@ import type { VulnerabilitySeverity } from "../../input/lab-spec";
 import type { HostPlan, LabModel } from "../../model/lab-model";
 import type { HostProvision } from "../../model/host-provision";
 import { harborProxyProject, mirroredRegistries } from "../talos/machine-documents";
+import { harborSignedProject } from "../talos/image-verification";
 import { COMMON_TEMPLATE, COMMON_VARS, commonValues, UserDataTemplate } from "./common";
 import { embedFile, embedText, renderUserDataSkeleton } from "./tf-template";
 import { checksumSource, SERVICE_VERSIONS } from "./versions";
@@ -87,6 +88,12 @@ export interface HarborBootstrapConfig {
   readonly caFile: string;
   readonly proxyProjects: readonly { readonly project: string; readonly registry: HarborEndpoint; readonly metadata: HarborProjectMetadata }[];
   /**
+   * Regular public projects for the lab's signed copies, one per upstream (image verification on).
+   * With verification on, SRV pulls from these, so they carry the proxy projects' scanning and
+   * pull-blocking metadata too.
+   */
+  readonly signedProjects: readonly { readonly project: string; readonly metadata: HarborProjectMetadata }[];
+  /**
    * Vulnerability scanning: the bootstrap waits for Harbor's default scanner (`scanner`, the Trivy
    * adapter Harbor registers when prepared `--with-trivy`: src/core/main.go `registerScanners`) and
    * sets the scan-all schedule (`PUT /system/scanAll/schedule`, api/v2.0/swagger.yaml).
@@ -128,6 +135,7 @@ export function harborBootstrapConfig(model: LabModel): HarborBootstrapConfig {
     adminPasswordFile: REGISTRY_PATHS.harborAdminPassword,
     caFile: "/etc/ssl/certs/ca-certificates.crt",
     proxyProjects: mirroredRegistries(model).map((upstream) => ({ project: harborProxyProject(upstream), registry: harborEndpoint(upstream), metadata })),
+    signedProjects: model.imageVerification.enabled ? mirroredRegistries(model).map((upstream) => ({ project: harborSignedProject(upstream), metadata })) : [],
     scanning: { scanner: HARBOR_TRIVY_SCANNER, scanAllSchedule: SCAN_ALL_SCHEDULE },
     factory: {
       project: FACTORY_PROJECT,

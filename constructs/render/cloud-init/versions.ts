@@ -50,6 +50,16 @@ export const SERVICE_VERSIONS = {
     comment:
       "OpenTofu on the runner (spec apply.runner), newest 1.12 patch (2026-07-21); the stack needs >= 1.8 for its state and plan encryption. Checked against the release's tofu_<version>_SHA256SUMS.",
   },
+  cosign: {
+    version: "v2.6.4",
+    comment:
+      "cosign for the mirror/re-sign step on the runner (images/mirror-and-sign.sh), newest 2.x: its `sign` writes the legacy `sha256-<hex>.sig` signature Talos falls back to, and takes --tlog-upload=false. Binary cosign-linux-amd64, checked against the release's cosign_checksums.txt (sigstore/cosign v2.6.4 .goreleaser.yml).",
+  },
+  crane: {
+    version: "v0.21.9",
+    comment:
+      "crane (go-containerregistry) resolves tags to digests and copies images by digest in the mirror step. Archive go-containerregistry_Linux_x86_64.tar.gz, checked against the release's checksums.txt (google/go-containerregistry .goreleaser.yml).",
+  },
   talosctl: {
     version: "v1.13.9",
     comment: "talosctl always follows spec.talos.version (the client must match the cluster); this entry is the reference lab's version.",

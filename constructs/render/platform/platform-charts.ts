@@ -1,6 +1,8 @@
 import { stringify } from "yaml";
 import { LabModel } from "../../model/lab-model";
 import { harborProxyProject } from "../talos/machine-documents";
+import { DEMO_IMAGE, registryOf } from "../talos/cluster-images";
+import { signedDemoImage } from "../talos/image-verification";
 import { INGRESS_CONTROLLER_API } from "./ingress-controller-api";
 import { edgeControllerSettings } from "../haproxy/edge-protection";
 
@@ -18,11 +20,13 @@ export const DEMO_NAMESPACE = "demo";
 /** The ConfigMap the external controller is started with (`--configmap=<namespace>/<name>`). */
 export const INGRESS_CONTROLLER_CONFIG = { namespace: "haproxy-controller", name: "haproxy-kubernetes-ingress" } as const;
 /**
- * agnhost's netexec answers HTTP with request details: a small echo server. Named through Harbor's
- * proxy project for its upstream, so the chart names no public registry.
+ * agnhost's netexec answers HTTP with request details: a small echo server. Named through Harbor (the
+ * lab's signed copy while image verification is on, else the proxy project for its upstream), so
+ * the chart names no public registry.
  */
 export function demoImage(m: LabModel): string {
-  return `${m.spec.registry.fqdn}/${harborProxyProject("registry.k8s.io")}/e2e-test-images/agnhost:2.53`;
+  if (m.imageVerification.enabled) return signedDemoImage(m);
+  return `${m.spec.registry.fqdn}/${harborProxyProject(registryOf(DEMO_IMAGE.repository))}/${DEMO_IMAGE.repository.slice(registryOf(DEMO_IMAGE.repository).length + 1)}:${DEMO_IMAGE.tag}`;
 }
 
 /** A generated local Helm chart: static manifests only, written under `charts/<name>/`. */

@@ -1,6 +1,7 @@
 import { FlowTable } from "../../model/flows";
 import { LabModel, VmPlan } from "../../model/lab-model";
 import { talosFirewallRules } from "./host-firewall";
+import { harborSignedProject, imageVerificationDocuments } from "./image-verification";
 
 import type { TalosDocument } from "./talos-document";
 
@@ -17,6 +18,14 @@ export function harborProxyProject(upstream: string): string {
 /** Upstream registries every node pulls through a Harbor proxy-cache project: the required ones and the spec's. */
 export function mirroredRegistries(m: LabModel): string[] {
   return [...new Set([...REQUIRED_MIRRORS, ...m.spec.registry.upstreams])];
+}
+
+/**
+ * The Harbor project a node pulls an upstream's images from: the proxy cache, or, while image
+ * verification is on, the project of the lab's signed copies (image-verification.ts says why).
+ */
+export function mirrorProject(m: LabModel, upstream: string): string {
+  return m.imageVerification.enabled ? harborSignedProject(upstream) : harborProxyProject(upstream);
 }
 
 const doc = (kind: string, body: Record<string, unknown>): TalosDocument => ({ apiVersion: "v1alpha1", kind, ...body });
@@ -61,7 +70,7 @@ export function allNodesDocuments(m: LabModel): TalosDocument[] {
     ...mirroredRegistries(m).map((upstream) =>
       doc("RegistryMirrorConfig", {
         name: upstream,
-        endpoints: [{ url: `https://${harbor}/v2/${harborProxyProject(upstream)}`, overridePath: true }],
+        endpoints: [{ url: `https://${harbor}/v2/${mirrorProject(m, upstream)}`, overridePath: true }],
         skipFallback: true,
       }),
     ),
@@ -69,6 +78,7 @@ export function allNodesDocuments(m: LabModel): TalosDocument[] {
     doc("TimeSyncConfig", { ntp: { servers: [srv.gateway] } }),
     doc("NetworkDefaultActionConfig", { ingress: "block" }),
     ...diskEncryptionDocuments(m),
+    ...imageVerificationDocuments(m),
   ];
 }
 

@@ -126,6 +126,10 @@ class Harbor:
             return
         if existing.get("registry_id") != registry_id:
             log("project %s exists but is not a proxy cache of registry %s; left as it is" % (name, registry_id))
+        self.ensure_metadata(name, existing, metadata)
+
+    def ensure_metadata(self, name, existing, metadata):
+        """Sets the metadata keys that differ; Harbor merges the metadata of a project update (handler/project.go)."""
         have = existing.get("metadata") or {}
         differ = {k: v for k, v in metadata.items() if have.get(k) != v}
         if differ:
@@ -154,6 +158,19 @@ class Harbor:
         log("scheduling scan-all %s (%s)" % (schedule["type"], schedule["cron"]))
         # PUT creates the schedule when there is none and replaces another (src/server/v2.0/handler/scan_all.go).
         self.ok("PUT", "/system/scanAll/schedule", {"schedule": {"type": schedule["type"], "cron": schedule["cron"]}})
+
+    def ensure_signed_project(self, name, metadata):
+        # a regular project: the lab's mirror step pushes signed copies here (proxy caches take no pushes);
+        # SRV pulls from it, so it scans and blocks like the proxy projects
+        existing = self.project(name)
+        if existing is None:
+            log("creating public project %s for the lab's signed images" % name)
+            self.ok("POST", "/projects", {"project_name": name, "metadata": metadata, "storage_limit": -1}, expect=(201,))
+            return
+        if existing.get("registry_id"):
+            log("project %s is a proxy cache, not a project the lab can push signed images to; left as it is" % name)
+            return
+        self.ensure_metadata(name, existing, metadata)
 
     def ensure_factory(self, f):
         if self.project(f["project"]) is None:
@@ -206,6 +223,8 @@ def main(path):
     harbor.ensure_scan_all_schedule(cfg["scanning"]["scanAllSchedule"])
     for p in cfg["proxyProjects"]:
         harbor.ensure_proxy_project(p["project"], harbor.ensure_registry(p["registry"]), p["metadata"])
+    for p in cfg.get("signedProjects", []):
+        harbor.ensure_signed_project(p["project"], p["metadata"])
     if cfg.get("factory"):
         harbor.ensure_factory(cfg["factory"])
     log("Harbor has the proxy-cache projects %s" % ", ".join(p["project"] for p in cfg["proxyProjects"]))
