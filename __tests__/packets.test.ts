@@ -147,6 +147,10 @@ const MUST_DENY = [
   "talos-worker-2>registry tcp/80",
   "talos-cp-1>mgmt-client tcp/22",
   "haproxy-ingress-1>registry tcp/22",
+  // nothing from the DMZ into MGMT: not Harbor, not the Image Factory, not the runner
+  "haproxy-ingress-1>registry tcp/443",
+  "haproxy-ingress-1>registry tcp/9443",
+  "haproxy-ingress-1>mgmt-client tcp/22",
   "haproxy-ingress-1>talos-worker-2 tcp/22",
   "haproxy-ingress-1>talos-worker-2 tcp/10250",
   "haproxy-ingress-1>talos-worker-2 tcp/50000",
