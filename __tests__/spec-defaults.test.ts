@@ -70,7 +70,7 @@ describe("a lab that names only its zones", () => {
     const mirrors = patch.filter((d) => d.kind === "RegistryMirrorConfig");
     expect(mirrors.length).toBeGreaterThan(0);
     for (const m of mirrors) {
-      for (const e of m.endpoints as { url: string }[]) expect(e.url).toMatch(/^https:\/\/registry\.mgmt\.example\.lan\/v2\/proxy-/);
+      for (const e of m.endpoints as { url: string }[]) expect(e.url).toMatch(/^https:\/\/registry\.mgmt\.example\.lan\/v2\/(proxy|signed)-/);
     }
     const registry = stack("cloud-init/registry.user-data.yaml.tftpl");
     expect(registry).toMatch(/^fqdn: registry\.mgmt\.example\.lan$/m);
