@@ -11,7 +11,7 @@ import { LabSpecInput } from "../constructs/input/lab-spec";
 import { talosConfigProblems } from "../constructs/policy/talos-config-checks";
 import { allNodesDocuments } from "../constructs/render/talos/machine-documents";
 import { renderMirrorScript } from "../constructs/render/talos/mirror-script";
-import { clusterImages } from "../constructs/render/talos/cluster-images";
+import { clusterImages, digestPin } from "../constructs/render/talos/cluster-images";
 import { loadTalosSchema } from "./support/talos-schema";
 import { findSchemaDir } from "../providers/schema-dir";
 import { PROJECT_ROOT } from "./support/tree";
@@ -278,8 +278,19 @@ describe("the generated mirror/re-sign script", () => {
     expect(r.stdout + r.stderr).toBe("");
   });
 
-  /** Runs the script with stand-in cosign, crane and curl that log their arguments. */
-  function run(publicKeyOut: string) {
+  /** What the stand-in crane resolves a tag to that the table does not pin. */
+  const resolved = `sha256:${"ab".repeat(32)}`;
+  /** The digest the stand-in crane resolves `<repository>:<tag>` to: its pin, as upstream would. */
+  const upstreamDigest = (ref: string) => {
+    const pin = digestPin(ref);
+    return "digest" in pin ? pin.digest : resolved;
+  };
+
+  /**
+   * Runs the script with stand-in cosign, crane and curl that log their arguments. The stand-in
+   * crane resolves a pinned tag to its pin, unless `movedTags` (every tag resolves elsewhere).
+   */
+  function run(publicKeyOut: string, movedTags = false) {
     const bin = join(root, `bin-${Math.random().toString(36).slice(2)}`);
     mkdirSync(bin);
     const log = join(bin, "calls.log");
@@ -288,7 +299,14 @@ describe("the generated mirror/re-sign script", () => {
       chmodSync(join(bin, name), 0o755);
     };
     tool("cosign", `case "$1" in version) echo 'GitVersion: v2.6.4';; public-key) cat '${join(bin, "pub")}';; esac`);
-    tool("crane", `case "$1" in version) echo 'v0.21.9';; digest) echo 'sha256:${"ab".repeat(32)}';; auth) cat > /dev/null;; esac`);
+    const pins = movedTags
+      ? ""
+      : clusterImages(m)
+          .map((i) => `${i.repository}:${i.tag}`)
+          .filter((ref) => upstreamDigest(ref) !== resolved)
+          .map((ref) => `'${ref}') echo '${upstreamDigest(ref)}';; `)
+          .join("");
+    tool("crane", `case "$1" in version) echo 'v0.21.9';; digest) case "$2" in ${pins}*) echo '${resolved}';; esac;; auth) cat > /dev/null;; esac`);
     tool("curl", "exit 1");
     writeFileSync(join(bin, "pub"), publicKeyOut);
     const r = spawnSync("bash", ["-c", script], {
@@ -303,10 +321,10 @@ describe("the generated mirror/re-sign script", () => {
     const { status, stderr, calls } = run(m.imageVerification.publicKey.trim() + "\n");
     expect(stderr).toBe("");
     expect(status).toBe(0);
-    const d = `sha256:${"ab".repeat(32)}`;
     const at = (prefix: string) => calls.findIndex((c) => c.startsWith(prefix));
     // a signed upstream: keyless verify with its identity, then copy, sign, verify with the lab key
     const k8s = "registry.k8s.io/kube-apiserver";
+    const d = upstreamDigest(`${k8s}:v1.36.3`);
     const verifyUp = at(`cosign verify --certificate-oidc-issuer https://accounts.google.com --certificate-identity krel-trust@k8s-releng-prod.iam.gserviceaccount.com ${k8s}@${d}`);
     const copy = at(`crane copy ${k8s}@${d} registry.mgmt.lab.internal/signed-registry.k8s.io/kube-apiserver:v1.36.3`);
     const signAt = at(`cosign sign --yes --key /k/cosign.key --tlog-upload=false registry.mgmt.lab.internal/signed-registry.k8s.io/kube-apiserver@${d}`);
@@ -324,6 +342,18 @@ describe("the generated mirror/re-sign script", () => {
     const signed = calls.filter((c) => c.startsWith("cosign sign")).length;
     expect(signed).toBe(clusterImages(m).length);
     expect(signed).toBe(17);
+    // a pinned image is copied at its pin
+    const pause = digestPin("registry.k8s.io/pause:3.10.1");
+    expect("digest" in pause).toBe(true);
+    if ("digest" in pause) expect(calls).toContain(`crane copy registry.k8s.io/pause@${pause.digest} registry.mgmt.lab.internal/signed-registry.k8s.io/pause:3.10.1`);
+  });
+
+  it("refuses a pinned image whose tag now resolves to another digest, and copies none of it", () => {
+    const { status, stderr, calls } = run(m.imageVerification.publicKey.trim() + "\n", true);
+    expect(status).toBe(1);
+    expect(stderr).toMatch(/is sha256:(ab){32} upstream, the table pins sha256:[0-9a-f]{64}/);
+    const refused = /mirror-and-sign: (\S+):\S+ is /.exec(stderr)![1];
+    expect(calls.some((c) => c.startsWith(`crane copy ${refused}@`) || c.includes(`/signed-${refused}@`))).toBe(false);
   });
 
   it("refuses a private key whose public half is not the spec's, before touching Harbor", () => {

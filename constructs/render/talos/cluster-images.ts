@@ -42,39 +42,77 @@ export type DigestPin =
   | { readonly digest: `sha256:${string}`; readonly source: string }
   | { readonly unpinned: string };
 
-/** Why the reference lab's images carry no digest yet: the same for every registry the lab reads. */
-const NOT_OFFLINE =
-  "unpinned: no digest for this tag was readable when the table was written (built offline; the registry was not reachable and the release notes list no digests). The mirror step resolves the tag once, verifies the upstream signature on that digest where there is one, and prints it: review it and pin it here";
+/**
+ * Where a digest could not be read when the table was written (the machine had no registry access,
+ * so only digests an upstream publishes in a repository could be pinned). For these rows the mirror
+ * step resolves the tag once, verifies the upstream signature on that digest where there is one,
+ * and prints it: review it and pin it here.
+ */
+const UNPINNED = {
+  kubernetesPromoter: (image: string, tag: string) =>
+    `unpinned: registry.k8s.io publishes its digests in the image promoter's manifests (kubernetes/k8s.io registry.k8s.io/images/k8s-staging-kubernetes/images.yaml), but the copy of kubernetes/k8s.io readable offline (ecf019a88caa0923c610e8982ca44a460c0303e5) predates ${image}:${tag}`,
+  coredns:
+    "unpinned: registry.k8s.io publishes its digests in the image promoter's manifests, but no readable copy of kubernetes/k8s.io registry.k8s.io/images/k8s-staging-coredns/images.yaml lists v1.14.6 (the upstream copy, 9a1bd547b6a93ef57e6c6f7940b2299e9ee76ee0, stops at v1.13.2; the newest fork copy at v1.14.3)",
+  siderolabsKubelet:
+    "unpinned: siderolabs publishes no digest list for ghcr.io/siderolabs/kubelet (none in siderolabs/talos v1.13.9: pkg/images, pkg/machinery/constants, release notes); the image is cosign-signed by siderolabs, which the mirror step verifies on the digest it resolves",
+  imageFactory:
+    "unpinned: siderolabs publishes no digest of ghcr.io/siderolabs/image-factory (siderolabs/image-factory v1.5.0, e4b0a3139fea0f713e85974f97f16fd39498cda8, names its own image by tag only); the image is cosign-signed by siderolabs, which the mirror step verifies",
+  calico:
+    "unpinned: quay.io publishes no digest list, and projectcalico/calico v3.31.0 (b1f3c43f84370504e218eb5be8a34c81348f866a) names every image by tag (manifests/, charts/tigera-operator/values.yaml, release/internal/pinnedversion); the release's SHA256SUMS covers release files, not images",
+  tigeraOperator:
+    "unpinned: quay.io publishes no digest list, and tigera/operator v1.40.0 (6cfee9bff62db7d2725b6b0d257c687dce9f195a) and projectcalico/calico v3.31.0 name the operator image by tag only",
+  haproxy:
+    "unpinned: Docker Hub publishes no digest list, and haproxytech/kubernetes-ingress (snapshot fc1206761aa7948e051eebd56c736802e1d7e226, 2026-07-02, before the 3.2.12 tag) names no image digest",
+} as const;
 
 /**
  * The reviewed digest table: `<upstream repository>:<tag>` → its digest and where it was read, or
  * why there is none. No digest is ever written here without a source; an image whose tag is not in
  * the table (a spec that moved a version) is unpinned until someone adds it.
+ *
+ * Pinned: registry.k8s.io/pause:3.10.1 and registry.k8s.io/e2e-test-images/agnhost:2.53, from the
+ * image promoter's manifests in kubernetes/k8s.io (the promoter copies exactly those digests to
+ * registry.k8s.io). A promoter digest is the one the tag resolves to: the image index of a
+ * multi-arch image. The mirror step checks every pin against the tag (and refuses a mismatch) before
+ * it verifies the upstream signature on it. Every other row says why it is not pinned.
  */
 export const IMAGE_DIGESTS: Readonly<Record<string, DigestPin>> = {
-  "ghcr.io/siderolabs/kubelet:v1.36.3": { unpinned: NOT_OFFLINE },
-  "registry.k8s.io/kube-apiserver:v1.36.3": { unpinned: NOT_OFFLINE },
-  "registry.k8s.io/kube-controller-manager:v1.36.3": { unpinned: NOT_OFFLINE },
-  "registry.k8s.io/kube-scheduler:v1.36.3": { unpinned: NOT_OFFLINE },
-  "registry.k8s.io/kube-proxy:v1.36.3": { unpinned: NOT_OFFLINE },
-  "registry.k8s.io/etcd:v3.6.12": { unpinned: NOT_OFFLINE },
-  "registry.k8s.io/coredns/coredns:v1.14.6": { unpinned: NOT_OFFLINE },
-  "registry.k8s.io/pause:3.10.1": { unpinned: NOT_OFFLINE },
-  "quay.io/tigera/operator:v1.40.0": { unpinned: NOT_OFFLINE },
-  "quay.io/calico/node:v3.31.0": { unpinned: NOT_OFFLINE },
-  "quay.io/calico/cni:v3.31.0": { unpinned: NOT_OFFLINE },
-  "quay.io/calico/kube-controllers:v3.31.0": { unpinned: NOT_OFFLINE },
-  "quay.io/calico/typha:v3.31.0": { unpinned: NOT_OFFLINE },
-  "quay.io/calico/pod2daemon-flexvol:v3.31.0": { unpinned: NOT_OFFLINE },
-  "quay.io/calico/csi:v3.31.0": { unpinned: NOT_OFFLINE },
-  "quay.io/calico/node-driver-registrar:v3.31.0": { unpinned: NOT_OFFLINE },
-  "registry.k8s.io/e2e-test-images/agnhost:2.53": { unpinned: NOT_OFFLINE },
-  "ghcr.io/siderolabs/image-factory:v1.5.0": { unpinned: NOT_OFFLINE },
-  "docker.io/haproxytech/kubernetes-ingress:3.2.12": { unpinned: NOT_OFFLINE },
+  "ghcr.io/siderolabs/kubelet:v1.36.3": { unpinned: UNPINNED.siderolabsKubelet },
+  "registry.k8s.io/kube-apiserver:v1.36.3": { unpinned: UNPINNED.kubernetesPromoter("registry.k8s.io/kube-apiserver", "v1.36.3") },
+  "registry.k8s.io/kube-controller-manager:v1.36.3": {
+    unpinned: UNPINNED.kubernetesPromoter("registry.k8s.io/kube-controller-manager", "v1.36.3"),
+  },
+  "registry.k8s.io/kube-scheduler:v1.36.3": { unpinned: UNPINNED.kubernetesPromoter("registry.k8s.io/kube-scheduler", "v1.36.3") },
+  "registry.k8s.io/kube-proxy:v1.36.3": { unpinned: UNPINNED.kubernetesPromoter("registry.k8s.io/kube-proxy", "v1.36.3") },
+  "registry.k8s.io/etcd:v3.6.12": {
+    unpinned:
+      "unpinned: registry.k8s.io publishes its digests in the image promoter's manifests (kubernetes/k8s.io registry.k8s.io/images/k8s-staging-etcd/images.yaml), but the copy of kubernetes/k8s.io readable offline (042770b5870a67fada1d4c48ed9679b10dcb9ca2) stops at 3.6.1-0",
+  },
+  "registry.k8s.io/coredns/coredns:v1.14.6": { unpinned: UNPINNED.coredns },
+  "registry.k8s.io/pause:3.10.1": {
+    digest: "sha256:278fb9dbcca9518083ad1e11276933a2e96f23de604a3a08cc3c80002767d24c",
+    source:
+      "kubernetes/k8s.io registry.k8s.io/images/k8s-staging-kubernetes/images.yaml at ecf019a88caa0923c610e8982ca44a460c0303e5 (name pause, tag 3.10.1; promoted to registry.k8s.io per registry.k8s.io/manifests/k8s-staging-kubernetes/promoter-manifest.yaml); the image index",
+  },
+  "quay.io/tigera/operator:v1.40.0": { unpinned: UNPINNED.tigeraOperator },
+  "quay.io/calico/node:v3.31.0": { unpinned: UNPINNED.calico },
+  "quay.io/calico/cni:v3.31.0": { unpinned: UNPINNED.calico },
+  "quay.io/calico/kube-controllers:v3.31.0": { unpinned: UNPINNED.calico },
+  "quay.io/calico/typha:v3.31.0": { unpinned: UNPINNED.calico },
+  "quay.io/calico/pod2daemon-flexvol:v3.31.0": { unpinned: UNPINNED.calico },
+  "quay.io/calico/csi:v3.31.0": { unpinned: UNPINNED.calico },
+  "quay.io/calico/node-driver-registrar:v3.31.0": { unpinned: UNPINNED.calico },
+  "registry.k8s.io/e2e-test-images/agnhost:2.53": {
+    digest: "sha256:99c6b4bb4a1e1df3f0b3752168c89358794d02258ebebc26bf21c29399011a85",
+    source:
+      "kubernetes/k8s.io registry.k8s.io/images/k8s-staging-e2e-test-images/images.yaml at e10ab5f95c9786e66745737e865fd6f593358eae (name agnhost, tag 2.53; promoted to registry.k8s.io/e2e-test-images per registry.k8s.io/manifests/k8s-staging-e2e-test-images/promoter-manifest.yaml); the image index",
+  },
+  "ghcr.io/siderolabs/image-factory:v1.5.0": { unpinned: UNPINNED.imageFactory },
+  "docker.io/haproxytech/kubernetes-ingress:3.2.12": { unpinned: UNPINNED.haproxy },
   // charts: the digest of the packaged chart (.tgz) helm pulls
   "chart:tigera-operator:v3.31.0": {
     unpinned:
-      "unpinned: docs.tigera.io/calico/charts publishes the chart's index.yaml with a digest per version, which was not readable offline; the chart-mirror step pushes what helm pulled, and helm push prints the OCI digest to pin here",
+      "unpinned: the chart's digest is published only in projectcalico.docs.tigera.io/charts/index.yaml, which the Calico release uploads to S3 (projectcalico/calico release/pkg/manager/calico/manager.go), not to a repository, so it was not readable offline; the chart-mirror step pushes what helm pulled, and helm push prints the OCI digest to pin here",
   },
 };
 
