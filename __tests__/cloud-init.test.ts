@@ -175,7 +175,8 @@ describe("user-data templates", () => {
     expect(files.has("/etc/talos-enclave/tls/registry.key")).toBe(false);
     expect(files.has("/etc/talos-enclave/secrets/harbor-admin-password")).toBe(false);
     expect(files.has(INGRESS_CONTROLLER.kubeconfigPath)).toBe(false);
-    if (h.role === "registry") expect(fileContent(files, "/etc/talos-enclave/tls/registry.crt")).toBe(sample.lab_tls_certificate);
+    // the certificate comes with its key (provisioned together), so neither is in the snippet
+    expect(files.has("/etc/talos-enclave/tls/registry.crt")).toBe(false);
     const doc = parse(text) as { ca_certs: { trusted: string[] }; users: { ssh_authorized_keys: string[] }[] };
     expect(doc.ca_certs.trusted).toEqual([sample.lab_ca_certificate]);
     expect(doc.users[0].ssh_authorized_keys).toEqual(sample.admin_ssh_public_keys);
@@ -611,7 +612,12 @@ describe("ingress: route, host firewall, controller", () => {
     const files = writeFiles(text);
     const unit = fileContent(files, "/etc/systemd/system/haproxy-ingress.service");
     const image = `${m.spec.registry.fqdn}/proxy-docker.io/haproxytech/kubernetes-ingress:${SERVICE_VERSIONS.haproxyIngress.version}`;
-    expect(unit).toContain(`Environment=IMAGE=${image}`);
+    // the image the unit runs is named by the provisioning, which pushes it: a later version runs
+    expect(unit).toContain("EnvironmentFile=/etc/haproxy-ingress/image.env");
+    expect(unit).not.toContain(image);
+    const provision = m.services.of(h.role).provision!({ model: m, host: h });
+    expect(provision.images).toEqual([image]);
+    expect(provision.files).toEqual([expect.objectContaining({ path: "/etc/haproxy-ingress/image.env", content: `IMAGE=${image}\n` })]);
     expect(unit).toContain("--external");
     expect(unit).toContain("--network host");
     expect(unit).toContain(`--ipv4-bind-address=${h.ip}`);

@@ -68,8 +68,8 @@ function synth(configure: (lab: TalosEnclave, app: App) => void): { lines: strin
 const aspect = (visit: (node: IConstruct) => void): IAspect => ({ visit });
 
 describe("the lab's policy pack", () => {
-  it("holds the three rule groups", () => {
-    expect(labPolicyPack().rules.map((r) => r.id)).toEqual(["lab-pfsense-files", "lab-separation", "lab-talos-config"]);
+  it("holds the four rule groups", () => {
+    expect(labPolicyPack().rules.map((r) => r.id)).toEqual(["lab-pfsense-files", "lab-separation", "lab-no-secret-on-proxmox", "lab-talos-config"]);
     for (const r of labPolicyPack().rules) expect(r.description.length).toBeGreaterThan(10);
   });
 
@@ -82,8 +82,8 @@ describe("the lab's policy pack", () => {
     expect(error).toBeUndefined();
     expect(lines).toEqual([]);
     expect(written).toContain("stacks/talos-lab/modules/edge/main.tf.json");
-    // pfSense on the edge zone, separation on the enclave, Talos on the srv zone
-    expect(lab.policy.size).toBe(3);
+    // pfSense on the edge zone, separation and secrets at rest on the enclave, Talos on the srv zone
+    expect(lab.policy.size).toBe(4);
   });
 });
 
@@ -149,6 +149,30 @@ describe("what cdktf would let slip by (the review's findings, kept fixed)", () 
     const { lines, written } = synth((lab) => lab.vm("talos-worker-1").vm.addOverride("network_device", { model: "virtio", bridge: "vmbr3", firewall: false }));
     expect(lines).toContainEqual(expect.stringMatching(/^talos-lab\/srv\/vms\/talos-worker-1: separation: Proxmox talos-worker-1 network device 1: .*the NIC is not firewalled \(firewall false\)/));
     expect(written).toEqual([]);
+  });
+});
+
+describe("no secret at rest on Proxmox", () => {
+  it("fails a synth whose escape hatch put Harbor's password into the registry's snippet, however HCL spaces the reference, and nothing is written", () => {
+    const { lines, written } = synth((lab) => {
+      const file = lab.zones.mgmt.hosts.get("registry")!.userData;
+      file.addOverride("source_raw.data", "${templatefile(\"${path.root}/cloud-init/registry.user-data.yaml.tftpl\", { pw = var . harbor_admin_password })}");
+    });
+    expect(lines).toEqual([
+      'talos-lab: modules/mgmt/main.tf.json proxmox_virtual_environment_file.registry-user-data: "var.harbor_admin_password" — would store a secret on the hypervisor (Proxmox keeps what its resources carry in its storage; deliver the secret with the service\'s provision() (over SSH after boot))',
+    ]);
+    expect(written).toEqual([]);
+  });
+
+  it("fail a VM description that reads the Talos machine secrets", () => {
+    const lines = labFindings(
+      edit("modules/srv/main.tf.json", (t) => {
+        const doc = JSON.parse(t);
+        doc.resource.proxmox_virtual_environment_vm["talos-cp-1"].description = "${talos_machine_secrets.lab.client_configuration}";
+        return JSON.stringify(doc);
+      }),
+    ).filter((l) => l.includes("would store a secret"));
+    expect(lines).toEqual([expect.stringMatching(/^talos-lab: modules\/srv\/main\.tf\.json proxmox_virtual_environment_vm\.talos-cp-1: "talos_machine_secrets" — would store a secret on the hypervisor/)]);
   });
 });
 

@@ -27,6 +27,7 @@ const modules = [...files]
 
 /** Sample values of the sensitive variables, each with characters a careless shell would act on. */
 const SECRETS: Record<string, string> = {
+  lab_tls_certificate: "-----BEGIN CERTIFICATE-----\nMIIBsample\n-----END CERTIFICATE-----\n",
   lab_tls_private_key: "-----BEGIN PRIVATE KEY-----\nMC4CAQAwBQYDK2VwBCIEIS4mpl3 $(touch /tmp/pwned) `id` ;|&\n-----END PRIVATE KEY-----\n",
   harbor_admin_password: "Sample-Harbor-pa$${x}%{y}: \"#1' $HOME",
   ingress_kubeconfig: "apiVersion: v1\nkind: Config\nusers:\n  - name: ingress-access\n    user: {token: 'sample-sa-token-8f3a1c'}\n",
@@ -67,11 +68,11 @@ interface Call {
 }
 
 /** Runs the tree's script as the resource's local-exec would, with the stand-ins first on PATH. */
-function runProvision(p: Provision, values: Record<string, string>, standins = HOST_STANDIN_DIR): { status: number; stderr: string; calls: Call[]; log: string } {
+function runProvision(p: Provision, values: Record<string, string>, standins = HOST_STANDIN_DIR, extra: Record<string, string> = {}): { status: number; stderr: string; calls: Call[]; log: string } {
   expect(p.command).toBe("bash ${path.root}/provision/provision-host.sh");
   const log = join(work, `${p.key}-${Math.random().toString(36).slice(2)}.log`);
   const r = spawnSync("bash", [join(STACK, "provision", "provision-host.sh")], {
-    env: { PATH: `${standins}:${process.env.PATH}`, HOME: work, TE_STANDIN_LOG: log, TE_WAIT: "0", ...filledEnvironment(p, values) },
+    env: { PATH: `${standins}:${process.env.PATH}`, HOME: work, TE_STANDIN_LOG: log, TE_WAIT: "0", ...extra, ...filledEnvironment(p, values) },
     encoding: "utf8",
     input: "",
   });
@@ -101,11 +102,14 @@ describe("the provisioning resources", () => {
     expect(provisions.map((p) => `${p.module}/${p.key}`).sort()).toEqual(["dmz/haproxy-ingress-1-provision", "mgmt/registry-provision"]);
     const registry = byHost("registry").environment;
     expect(registry.TE_JUMP).toMatch(/^root@/);
-    expect(registry.TE_SECRETS.split(" ").map((e) => e.split("=")[0])).toEqual(["lab_tls_private_key", "harbor_admin_password"]);
+    // the certificate before its key, then the password
+    expect(registry.TE_FILES.split(" ").map((e) => e.split("=")[0])).toEqual(["lab_tls_certificate", "lab_tls_private_key", "harbor_admin_password"]);
     const ingress = byHost("haproxy-ingress-1").environment;
     expect(ingress.TE_JUMP).toBe("");
     expect(ingress.TE_PACKAGES.split(" ")).toEqual(expect.arrayContaining(["podman", "nftables"]));
     expect(ingress.TE_IMAGES).toMatch(/^registry\.mgmt\.lab\.internal\/proxy-docker\.io\/haproxytech\/kubernetes-ingress:/);
+    // the unit runs the image the provisioning names
+    expect(ingress.TE_FILE__FILE1).toBe(`IMAGE=${ingress.TE_IMAGES}\n`);
   });
 
   it("re-run when the VM is replaced or a secret changes (by its hash, not its value)", () => {
@@ -115,7 +119,7 @@ describe("the provisioning resources", () => {
         const triggers = r.triggers_replace as Record<string, string>;
         expect(triggers.vm).toMatch(/^\$\{proxmox_virtual_environment_vm\.[a-z0-9-]+\.id\}$/);
         const env = ((r.provisioner as Json[])[0]["local-exec"] as { environment: Record<string, string> }).environment;
-        for (const [name, value] of Object.entries(env).filter(([n]) => n.startsWith("TE_SECRET_"))) {
+        for (const [name, value] of Object.entries(env).filter(([n, v]) => n.startsWith("TE_FILE_") && v.startsWith("${"))) {
           const variable = /^\$\{var\.([a-z0-9_]+)\}$/.exec(value)![1];
           expect(triggers[`sha256_${variable}`], name).toBe(`\${sha256(var.${variable})}`);
           expect(JSON.stringify(triggers)).not.toContain(`"\${var.${variable}}"`);
@@ -142,10 +146,11 @@ describe("the provisioning script, run as tofu runs it", () => {
       /^apt-get .* install --download-only --yes --no-install-recommends qemu-guest-agent nftables podman$/,
       /^scp .*podman_0_all\.deb .*labadmin@172\.16\.100\.10:\/var\/tmp\/te-standin-inbox\/$/,
       /^ssh .* sudo env DEBIAN_FRONTEND=noninteractive sh -c .*--no-download/,
-      /^skopeo copy --quiet docker:\/\/registry\.mgmt\.lab\.internal\/proxy-docker\.io\/haproxytech\/kubernetes-ingress:[\d.]+ docker-archive:.*image\.tar:registry\.mgmt/,
+      /^skopeo copy --quiet -- docker:\/\/registry\.mgmt\.lab\.internal\/proxy-docker\.io\/haproxytech\/kubernetes-ingress:[\d.]+ docker-archive:.*image\.tar:registry\.mgmt/,
       /^ssh .* sudo podman load --quiet --input \/var\/tmp\/te-standin-inbox\/image\.tar $/,
-      /^ssh .* sudo install -D -m 0600 -o root -g root \/dev\/stdin \/etc\/haproxy-ingress\/kubeconfig $/,
-      /^ssh .* sudo systemctl restart --no-block talos-enclave-ingress-setup\.service haproxy-ingress\.service $/,
+      /^ssh .* sudo install -D -m 0644 -o root -g root -- \/dev\/stdin \/etc\/haproxy-ingress\/image\.env $/,
+      /^ssh .* sudo install -D -m 0600 -o root -g root -- \/dev\/stdin \/etc\/haproxy-ingress\/kubeconfig $/,
+      /^ssh .* sudo systemctl restart --no-block -- talos-enclave-ingress-setup\.service haproxy-ingress\.service $/,
     ].map(step);
     expect(order.every((i) => i >= 0), JSON.stringify(order) + "\n" + r.log).toBe(true);
     expect([...order].sort((a, b) => a - b)).toEqual(order);
@@ -157,25 +162,44 @@ describe("the provisioning script, run as tofu runs it", () => {
     expect(r.calls.filter((c) => c.tool === "ssh").every((c) => !c.args.includes("-J"))).toBe(true);
   });
 
-  it("writes the registry's key and Harbor's password through its Proxmox node, never in an argument", () => {
-    const r = runProvision(byHost("registry"), SECRETS);
+  it("writes the registry's certificate, key and Harbor's password, through its Proxmox node when it is not reachable directly, never in an argument", () => {
+    // the stand-in host answers directly only through the jump host, as from outside the lab
+    const r = runProvision(byHost("registry"), SECRETS, HOST_STANDIN_DIR, { TE_STANDIN_DIRECT: "refuse" });
     expect(r.status, r.stderr).toBe(0);
     const ssh = r.calls.filter((c) => c.tool === "ssh");
     expect(ssh.length).toBeGreaterThan(3);
-    for (const c of ssh) expect(c.args).toMatch(/-J root@\S+ labadmin@192\.168\.100\.11 /);
-    for (const [variable, path] of [["lab_tls_private_key", "/etc/talos-enclave/tls/registry.key"], ["harbor_admin_password", "/etc/talos-enclave/secrets/harbor-admin-password"]]) {
+    expect(ssh[0].args).not.toContain("-J");
+    for (const c of ssh.slice(1)) expect(c.args).toMatch(/-J root@\S+ labadmin@192\.168\.100\.11 /);
+    expect(r.stderr).toContain("reached over SSH through root@");
+    for (const [variable, path, mode] of [["lab_tls_certificate", "/etc/talos-enclave/tls/registry.crt", "0644"], ["lab_tls_private_key", "/etc/talos-enclave/tls/registry.key", "0600"], ["harbor_admin_password", "/etc/talos-enclave/secrets/harbor-admin-password", "0600"]]) {
       const write = ssh.find((c) => c.args.endsWith(`/dev/stdin ${path} `))!;
-      expect(write.args).toContain("install -D -m 0600 -o root -g root");
+      expect(write.args).toContain(`install -D -m ${mode} -o root -g root --`);
       expect(write.stdin).toEqual({ size: Buffer.byteLength(SECRETS[variable]), sha256: sha256(SECRETS[variable]) });
     }
+    const order = ["registry.crt", "registry.key", "harbor-admin-password"].map((f) => ssh.findIndex((c) => c.args.includes(f)));
+    expect([...order].sort((a, b) => a - b)).toEqual(order);
     expect(r.log).not.toContain("MC4CAQAw");
     expect(r.log).not.toContain("Sample-Harbor");
     // nothing to install or copy on a MGMT host, which fetches its own
     expect(r.calls.some((c) => c.tool === "apt-get" || c.tool === "skopeo" || c.tool === "scp")).toBe(false);
-    const restart = ssh.findIndex((c) => /systemctl restart --no-block harbor\.service harbor-bootstrap\.service image-factory\.service $/.test(c.args));
+    const restart = ssh.findIndex((c) => /systemctl restart --no-block -- harbor\.service harbor-bootstrap\.service image-factory\.service $/.test(c.args));
     expect(restart).toBeGreaterThan(ssh.findIndex((c) => c.args.includes("harbor-admin-password")));
     // the last call cleans the inbox up
     expect(ssh.at(-1)!.args).toMatch(/ rm -rf \/var\/tmp\/te-standin-inbox $/);
+  });
+
+  it("stops at once, with the fix, when the host's key changed (a re-created VM)", () => {
+    const t0 = Date.now();
+    const r = runProvision(byHost("haproxy-ingress-1"), SECRETS, HOST_STANDIN_DIR, { TE_STANDIN_DIRECT: "host-key-changed", TE_WAIT: "900" });
+    expect(r.status).not.toBe(0);
+    expect(r.stderr).toContain("the host key of 172.16.100.10 changed (a re-created VM?): check it, then ssh-keygen -R 172.16.100.10 and apply again");
+    expect(Date.now() - t0).toBeLessThan(5000);
+  });
+
+  it("waits while the host does not answer, and says so with ssh's reason when it gives up", () => {
+    const r = runProvision(byHost("haproxy-ingress-1"), SECRETS, HOST_STANDIN_DIR, { TE_STANDIN_DIRECT: "refuse" });
+    expect(r.status).not.toBe(0);
+    expect(r.stderr).toMatch(/no SSH answer after 0s \(is the VM up, and is this machine's key in admin_ssh_public_keys\?\): .*Connection refused/);
   });
 
   it("leaves a secret whose variable is still empty unwritten, and fails on one the environment lacks", () => {
@@ -184,10 +208,10 @@ describe("the provisioning script, run as tofu runs it", () => {
     expect(empty.stderr).toContain("ingress_kubeconfig is empty: /etc/haproxy-ingress/kubeconfig not written");
     expect(empty.calls.some((c) => c.args.includes("/etc/haproxy-ingress/kubeconfig"))).toBe(false);
     const p = byHost("registry");
-    const lacking = { ...p, environment: Object.fromEntries(Object.entries(p.environment).filter(([k]) => k !== "TE_SECRET_HARBOR_ADMIN_PASSWORD")) };
+    const lacking = { ...p, environment: Object.fromEntries(Object.entries(p.environment).filter(([k]) => k !== "TE_FILE_HARBOR_ADMIN_PASSWORD")) };
     const r = runProvision(lacking, SECRETS);
     expect(r.status).not.toBe(0);
-    expect(r.stderr).toContain("TE_SECRET_HARBOR_ADMIN_PASSWORD is not set");
+    expect(r.stderr).toContain("TE_FILE_HARBOR_ADMIN_PASSWORD is not set");
   });
 
   it("quotes every remote argument: through a real shell on the far side, each step runs as written and each secret lands byte for byte with its mode", () => {
@@ -220,16 +244,17 @@ describe("the provisioning script, run as tofu runs it", () => {
       const r = runProvision(byHost(host), SECRETS, bin);
       expect(r.status, `${host}: ${r.stderr}`).toBe(0);
     }
-    for (const [variable, path] of [["lab_tls_private_key", "/etc/talos-enclave/tls/registry.key"], ["harbor_admin_password", "/etc/talos-enclave/secrets/harbor-admin-password"], ["ingress_kubeconfig", "/etc/haproxy-ingress/kubeconfig"]]) {
+    for (const [variable, path, mode] of [["lab_tls_certificate", "/etc/talos-enclave/tls/registry.crt", 0o644], ["lab_tls_private_key", "/etc/talos-enclave/tls/registry.key", 0o600], ["harbor_admin_password", "/etc/talos-enclave/secrets/harbor-admin-password", 0o600], ["ingress_kubeconfig", "/etc/haproxy-ingress/kubeconfig", 0o600]] as const) {
       expect(readFileSync(join(root, path), "utf8"), variable).toBe(SECRETS[variable]);
-      expect(statSync(join(root, path)).mode & 0o777).toBe(0o600);
+      expect(statSync(join(root, path)).mode & 0o777).toBe(mode);
     }
+    expect(readFileSync(join(root, "/etc/haproxy-ingress/image.env"), "utf8")).toMatch(/^IMAGE=registry\.mgmt\.lab\.internal\/proxy-docker\.io\/haproxytech\/kubernetes-ingress:[\d.]+\n$/);
     const calls = readFileSync(join(root, "calls.log"), "utf8");
-    expect(calls).toContain("systemctl restart --no-block harbor.service harbor-bootstrap.service image-factory.service");
+    expect(calls).toContain("systemctl restart --no-block -- harbor.service harbor-bootstrap.service image-factory.service");
     const inbox = `${root}/var/tmp/inbox`;
     expect(calls).toContain(`apt-get install --yes --no-download ${inbox}/nftables_0_all.deb ${inbox}/podman_0_all.deb ${inbox}/qemu-guest-agent_0_all.deb\n`);
     expect(calls).toContain(`podman load --quiet --input ${inbox}/image.tar\n`);
-    expect(calls).toContain("systemctl restart --no-block talos-enclave-ingress-setup.service haproxy-ingress.service");
+    expect(calls).toContain("systemctl restart --no-block -- talos-enclave-ingress-setup.service haproxy-ingress.service");
   });
 });
 
@@ -248,7 +273,8 @@ describe("no secret at rest on the hypervisor, read from the module JSON alone",
         .flatMap(([type, byName]) =>
           Object.entries(byName).flatMap(([name, r]) => {
             const text = JSON.stringify(r);
-            const vars = [...text.matchAll(/var\.([a-z0-9_]+)/g)].map((x) => x[1]).filter((v) => sensitive.includes(v));
+            // as HCL reads a reference: `var . x` is `var.x`
+            const vars = [...text.matchAll(/\bvar\s*\.\s*([A-Za-z0-9_-]+)/g)].map((x) => x[1]).filter((v) => sensitive.includes(v));
             const other = SECRET_RESOURCES.exec(text)?.[1];
             return [...vars.map((v) => `${m.name}: ${type}.${name} reads var.${v}`), ...(other ? [`${m.name}: ${type}.${name} reads ${other}`] : [])];
           }),
@@ -264,7 +290,9 @@ describe("no secret at rest on the hypervisor, read from the module JSON alone",
     const planted = structuredClone(modules);
     const mgmt = planted.find((m) => m.name === "mgmt")!;
     const snippet = mgmt.doc.resource!.proxmox_virtual_environment_file["registry-user-data"] as { source_raw: { data: string } };
-    snippet.source_raw.data = snippet.source_raw.data.replace("base64encode(var.lab_tls_certificate)", "base64encode(var.harbor_admin_password)");
+    const before = snippet.source_raw.data;
+    snippet.source_raw.data = before.replace("jsonencode(var.lab_ca_certificate)", "jsonencode(var . harbor_admin_password)");
+    expect(snippet.source_raw.data).not.toBe(before);
     const srv = planted.find((m) => m.name === "srv")!;
     const [vmName, vm] = Object.entries(srv.doc.resource!.proxmox_virtual_environment_vm)[0];
     vm.description = "${talos_machine_secrets.lab.machine_secrets}";

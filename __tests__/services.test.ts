@@ -187,8 +187,8 @@ describe("a service that takes a secret", () => {
     expect(mgmt.resource.proxmox_virtual_environment_file["bastion-user-data"].source_raw.data).not.toContain("bastion_host_key");
     const provision = mgmt.resource.terraform_data["bastion-provision"];
     const env = provision.provisioner[0]["local-exec"].environment;
-    expect(env.TE_SECRET_BASTION_HOST_KEY).toBe("${var.bastion_host_key}");
-    expect(env.TE_SECRETS).toBe("bastion_host_key=/etc/ssh/ssh_host_ed25519_key:0600:root:root");
+    expect(env.TE_FILE_BASTION_HOST_KEY).toBe("${var.bastion_host_key}");
+    expect(env.TE_FILES).toBe("bastion_host_key=/etc/ssh/ssh_host_ed25519_key:0600:root:root");
     expect(env.TE_JUMP).toMatch(/^root@/);
     expect(provision.triggers_replace.sha256_bastion_host_key).toBe("${sha256(var.bastion_host_key)}");
     expect(files.get("README.md")).toContain("export TF_VAR_bastion_host_key='…'");
@@ -213,9 +213,42 @@ describe("a service that takes a secret", () => {
     expect(() => synthLabTree(spec, `${work}/leaky2`, { services: [leaky] })).toThrow("reads the sensitive var.bastion_host_key: the snippet is stored in clear on the Proxmox datastore");
   });
 
+  it("refuses a user-data variable that is more than one module variable, however HCL would space it", () => {
+    for (const expr of ["var . bastion_host_key", "var\n.bastion_host_key", "nonsensitive(var.bastion_host_key)", "jsonencode(var.a)x", "jsonencode(var.a"]) {
+      const sneaky = {
+        ...BASTION,
+        userData: (ctx: Parameters<ServiceDescriptor["userData"]>[0]) => serviceUserData(ctx, { name: "b.user-data.yaml", template: "x: ${k}\n", vars: { k: expr } }),
+      };
+      expect(() => synthLabTree(spec, `${work}/sneaky`, { services: [sneaky] }), expr).toThrow("a template variable must be var.<name>, jsonencode(var.<name>), base64encode(var.<name>) or yamlencode(var.<name>)");
+    }
+  });
+
+  it("refuses a secret from a variable that is not sensitive, a unit that reads as an option, an image by digest", () => {
+    const bad = {
+      ...BASTION,
+      variables: { ...BASTION.variables, bastion_banner: { type: "string", sensitive: false, description: "banner" } },
+      provision: () => ({
+        secrets: [{ variable: "bastion_banner", path: "/etc/issue.net", mode: "0600" as const, owner: "root:root" }],
+        start: ["-Hroot@evil.service"],
+        images: [`registry.example/x@sha256:${"a".repeat(64)}`],
+      }),
+    };
+    const message = (() => {
+      try {
+        synthLabTree(spec, `${work}/bad-provision-2`, { services: [bad] });
+        return "";
+      } catch (e) {
+        return (e as Error).message;
+      }
+    })();
+    expect(message).toContain('unit "-Hroot@evil.service" is not a systemd unit name');
+    expect(message).toContain("is not a registry/path:tag reference (by tag; no digest)");
+    expect(message).toContain("reads variable bastion_banner, which is not sensitive");
+  });
+
   it("refuses a provisioning that writes a variable its service does not declare, or a path that climbs", () => {
     const bad = { ...BASTION, provision: () => ({ secrets: [{ variable: "harbor_admin_password", path: "/etc/../x", mode: "0600" as const, owner: "root:root" }] }) };
-    expect(() => synthLabTree(spec, `${work}/bad-provision`, { services: [bad] })).toThrow(/reads variable harbor_admin_password, which the service does not declare[\s\S]*must be an absolute path/);
+    expect(() => synthLabTree(spec, `${work}/bad-provision`, { services: [bad] })).toThrow(/must be an absolute path[\s\S]*reads variable harbor_admin_password, which the service does not declare/);
   });
 });
 

@@ -636,6 +636,21 @@ const cases: Case[] = [
     lines: ['flows[0].from: "zone:dmz" — must be in MGMT for a flow to pfSense itself (only MGMT administers the firewall; DNS, NTP and BGP to pfSense are the lab\'s own flows)'],
   },
   {
+    name: "a flow from the DMZ ingress host into MGMT (Harbor)",
+    spec: { flows: [{ ...FLOW, from: "haproxy-ingress-1", to: "registry", ports: [443] }] },
+    lines: ['flows[0]: "haproxy-ingress-1 -> registry" — would let the DMZ initiate into MGMT (the DMZ faces the internet and MGMT holds the supply chain (Harbor, the Image Factory): MGMT pushes to the DMZ over SSH (a service\'s provision()), never the other way)'],
+  },
+  {
+    name: "a flow from the whole DMZ into the whole MGMT zone",
+    spec: { flows: [{ ...FLOW, from: "zone:dmz", to: "zone:mgmt", ports: [22] }] },
+    lines: ['flows[0]: "zone:dmz -> zone:mgmt" — would let the DMZ initiate into MGMT (the DMZ faces the internet and MGMT holds the supply chain (Harbor, the Image Factory): MGMT pushes to the DMZ over SSH (a service\'s provision()), never the other way)'],
+  },
+  {
+    name: "a flow from the DMZ to the Proxmox hosts",
+    spec: { flows: [{ ...FLOW, from: "zone:dmz", to: "proxmox", ports: [22, 8006] }] },
+    lines: ['flows[0]: "zone:dmz -> proxmox" — would let the DMZ reach the Proxmox hosts (the Proxmox hosts administer every VM and are the bootstrap\'s way into MGMT: from the DMZ they are a way into MGMT)'],
+  },
+  {
     name: "a flow from the Proxmox hosts to pfSense itself",
     spec: { flows: [{ ...FLOW, from: "proxmox", to: "firewall", ports: ["1-65535"] }] },
     lines: ['flows[0].from: "proxmox" — must be in MGMT for a flow to pfSense itself (only MGMT administers the firewall; DNS, NTP and BGP to pfSense are the lab\'s own flows)'],

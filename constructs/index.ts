@@ -36,10 +36,12 @@ export { PolicyHost } from "./checks/policy-host";
 export { labPolicyPack } from "./checks/lab-policy-pack";
 export { PFSENSE_FILE_RULE } from "./checks/pfsense-file-rule";
 export { SEPARATION_RULE } from "./checks/separation-rule";
+export { SECRETS_AT_REST_RULE } from "./checks/secrets-at-rest-rule";
 export { TALOS_CONFIG_RULE } from "./checks/talos-config-rule";
 
 // Policy: the separation invariants, judged on the written files
 export { separationViolations, LabNetworks, SeparationViolation } from "./policy/separation-policy";
+export { secretsAtRest, SecretAtRest } from "./policy/secrets-at-rest";
 export { labNetworks, violationProblem } from "./policy/separation-check";
 export { AddressSet } from "./policy/address-set";
 
@@ -58,7 +60,7 @@ export { buildLabModel, referenceLab } from "./lab/build";
 export { Flow, FlowTable, Protocol, ResolvedEndpoint } from "./model/flows";
 export { labFlows, componentFlows, labOwnFlows, runnerHost } from "./model/lab-flows";
 export { ServiceDescriptor, ServiceCatalog, ServiceContext, ServiceFlow, ServiceUserData, ServiceVariable, MinimumSize, RESERVED_ROLES, RESERVED_VARIABLES, serviceDescriptorProblems } from "./model/service";
-export { HostProvision, ProvisionSecret, PROVISION_SCRIPT, hostProvisionProblems, provisionSecretEnv } from "./model/host-provision";
+export { HostProvision, ProvisionFile, ProvisionSecret, PROVISION_SCRIPT, hostProvisionProblems, provisionFileEnv } from "./model/host-provision";
 export { FlowEndpoint, EndpointZone, EndpointGroup, parseEndpoint, endpointText } from "./model/endpoint";
 export { hostFlowId } from "./model/lab-flows";
 

@@ -703,6 +703,8 @@ function flowRuleProblems(
     report("protocol", f.protocol, "must be tcp or udp for a flow from the internet", "a WAN port-forward carries ports; icmp has none");
   } else if (to.kind === "firewall" && zoneOf(from) !== "mgmt") {
     report("from", f.from, "must be in MGMT for a flow to pfSense itself", "only MGMT administers the firewall; DNS, NTP and BGP to pfSense are the lab's own flows");
+  } else if (zoneOf(from) === "dmz" && to.kind === "proxmox") {
+    report("", `${f.from} -> ${f.to}`, "would let the DMZ reach the Proxmox hosts", "the Proxmox hosts administer every VM and are the bootstrap's way into MGMT: from the DMZ they are a way into MGMT");
   } else if (zoneOf(from) === "dmz" && zoneOf(to) === "mgmt") {
     report("", `${f.from} -> ${f.to}`, "would let the DMZ initiate into MGMT", "the DMZ faces the internet and MGMT holds the supply chain (Harbor, the Image Factory): MGMT pushes to the DMZ over SSH (a service's provision()), never the other way");
   }

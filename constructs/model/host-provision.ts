@@ -12,9 +12,11 @@
  * argument, never a file on the machine that runs tofu, never in the snippet.
  */
 
+import type { ServiceVariable } from "./service";
+
 /** A file on the host made from a sensitive module variable. */
 export interface ProvisionSecret {
-  /** The module variable whose value the file holds (one the service declares). */
+  /** The sensitive module variable whose value the file holds (one the service declares). */
   readonly variable: string;
   /** Absolute path on the host. */
   readonly path: string;
@@ -23,6 +25,20 @@ export interface ProvisionSecret {
   /** `user:group` that owns the file. */
   readonly owner: string;
 }
+
+/**
+ * A non-secret file the provisioning writes, because it must change together with what the
+ * provisioning delivers (a certificate with its key, the name of a pushed image): from a module
+ * variable, or from text rendered at synth.
+ */
+export type ProvisionFile = {
+  /** Absolute path on the host. */
+  readonly path: string;
+  /** File mode, octal. */
+  readonly mode: "0644" | "0640" | "0600" | "0444" | "0400";
+  /** `user:group` that owns the file. */
+  readonly owner: string;
+} & ({ readonly variable: string; readonly content?: undefined } | { readonly content: string; readonly variable?: undefined });
 
 /** What the machine that runs tofu delivers to a host over SSH once it boots. */
 export interface HostProvision {
@@ -33,6 +49,8 @@ export interface HostProvision {
   readonly packages?: readonly string[];
   /** Container images copied from the lab registry to the host's podman store, as `<registry>/<path>:<tag>`. */
   readonly images?: readonly string[];
+  /** Non-secret files written before the secrets (a certificate, an image name). */
+  readonly files?: readonly ProvisionFile[];
   /** Files written from sensitive module variables. */
   readonly secrets?: readonly ProvisionSecret[];
   /** systemd units restarted once everything above is in place (in this order). */
@@ -42,31 +60,49 @@ export interface HostProvision {
 /** The generated script the provisioning runs, relative to the stack directory. */
 export const PROVISION_SCRIPT = "provision/provision-host.sh";
 
-/** Environment variable that carries a secret's value to the script. */
-export function provisionSecretEnv(variable: string): string {
-  return `TE_SECRET_${variable.toUpperCase()}`;
+/** Environment variable that carries a file's content to the script (`name` as in `TE_FILES`). */
+export function provisionFileEnv(name: string): string {
+  return `TE_FILE_${name.toUpperCase()}`;
 }
 
-/** Unit names systemd accepts: a name, a dot and a unit type. */
-const UNIT = /^[A-Za-z0-9:_.@-]+\.(service|socket|target|timer|path|mount)$/;
+/** Unit names systemd accepts: a name (starting with a letter or digit), a dot and a unit type. */
+const UNIT = /^[A-Za-z0-9][A-Za-z0-9:_.@-]*\.(service|socket|target|timer|path|mount)$/;
 /** Debian package names (Debian policy 5.6.1): lower-case alphanumerics and `+ - .`, two or more. */
 const PACKAGE = /^[a-z0-9][a-z0-9+.-]+$/;
-/** An image reference without shell or whitespace characters: registry/path:tag or @digest. */
-const IMAGE = /^[a-z0-9.-]+(:[0-9]+)?\/[a-z0-9._\/-]+(:[A-Za-z0-9._-]+|@sha256:[0-9a-f]{64})$/;
+/**
+ * An image reference by tag, without shell or whitespace characters: `registry[:port]/path:tag`. A
+ * digest is not accepted: an image loaded from an archive keeps its tag, not its registry digest.
+ */
+const IMAGE = /^[a-z0-9][a-z0-9.-]*(:[0-9]+)?\/[a-z0-9][a-z0-9._\/-]*:[A-Za-z0-9_][A-Za-z0-9._-]*$/;
+/** Absolute paths of letters, digits and `. _ - /`, never climbing. */
+const PATH = /^\/[A-Za-z0-9._\/-]+$/;
 
-/** Why a provisioning is unusable (empty when it is fine); `declared` are the service's variables. */
-export function hostProvisionProblems(p: HostProvision, declared: ReadonlySet<string>): string[] {
+/**
+ * Why a provisioning is unusable (empty when it is fine); `declared` are the service's variables.
+ * Secrets must come from sensitive variables (so tofu redacts them), files from declared ones.
+ */
+export function hostProvisionProblems(p: HostProvision, declared: ReadonlyMap<string, ServiceVariable>): string[] {
   const out: string[] = [];
   for (const pkg of p.packages ?? []) if (!PACKAGE.test(pkg)) out.push(`package ${JSON.stringify(pkg)} is not a Debian package name`);
-  for (const image of p.images ?? []) if (!IMAGE.test(image)) out.push(`image ${JSON.stringify(image)} is not a registry/path:tag reference`);
+  for (const image of p.images ?? []) if (!IMAGE.test(image)) out.push(`image ${JSON.stringify(image)} is not a registry/path:tag reference (by tag; no digest)`);
   for (const unit of p.start ?? []) if (!UNIT.test(unit)) out.push(`unit ${JSON.stringify(unit)} is not a systemd unit name`);
   const paths = new Set<string>();
+  const common = (what: string, f: { path: string; owner: string }) => {
+    if (!PATH.test(f.path) || f.path.split("/").includes("..")) out.push(`${what} path ${JSON.stringify(f.path)} must be an absolute path of letters, digits and . _ - /`);
+    if (paths.has(f.path)) out.push(`${what} path ${f.path} is written twice`);
+    paths.add(f.path);
+    if (!/^[a-z_][a-z0-9_-]*:[a-z_][a-z0-9_-]*$/.test(f.owner)) out.push(`${what} ${f.path}: owner ${JSON.stringify(f.owner)} must be user:group`);
+  };
+  for (const f of p.files ?? []) {
+    common("file", f);
+    if (f.variable !== undefined && !declared.has(f.variable)) out.push(`file ${f.path} reads variable ${f.variable}, which the service does not declare`);
+    if (f.variable !== undefined && declared.get(f.variable)?.sensitive) out.push(`file ${f.path} reads the sensitive variable ${f.variable}: make it one of the secrets`);
+  }
   for (const s of p.secrets ?? []) {
-    if (!declared.has(s.variable)) out.push(`secret ${s.path} reads variable ${s.variable}, which the service does not declare`);
-    if (!/^\/[A-Za-z0-9._\/-]+$/.test(s.path) || s.path.split("/").includes("..")) out.push(`secret path ${JSON.stringify(s.path)} must be an absolute path of letters, digits and . _ - /`);
-    if (paths.has(s.path)) out.push(`secret path ${s.path} is written twice`);
-    paths.add(s.path);
-    if (!/^[a-z_][a-z0-9_-]*:[a-z_][a-z0-9_-]*$/.test(s.owner)) out.push(`secret ${s.path}: owner ${JSON.stringify(s.owner)} must be user:group`);
+    common("secret", s);
+    const v = declared.get(s.variable);
+    if (!v) out.push(`secret ${s.path} reads variable ${s.variable}, which the service does not declare`);
+    else if (!v.sensitive) out.push(`secret ${s.path} reads variable ${s.variable}, which is not sensitive: tofu would show its value`);
   }
   return out;
 }

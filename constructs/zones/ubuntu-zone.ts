@@ -13,8 +13,11 @@ import { MODULE_VARIABLES } from "../render/cloud-init";
 import { ServiceVariable, usedServiceVariables } from "../model/service";
 import { sidecarTemplate, varRef } from "../stack/terraform-refs";
 import { hclExpression } from "../stack/hcl-text";
-import { HostProvision, hostProvisionProblems, PROVISION_SCRIPT, provisionSecretEnv } from "../model/host-provision";
+import { HostProvision, hostProvisionProblems, PROVISION_SCRIPT, provisionFileEnv } from "../model/host-provision";
 import { ZoneModule } from "./zone-module";
+
+/** What fills a user-data template variable: one module variable, as it is or through one encoder. */
+const USER_DATA_EXPRESSION = /^(?:(jsonencode|base64encode|yamlencode)(\())?var\.([a-z][a-z0-9_]*)(\))?$/;
 
 /** Module variables every host's user-data may read (its services' own come from their descriptors). */
 const COMMON_INPUTS: Readonly<Record<string, ServiceVariable>> = {
@@ -84,14 +87,22 @@ export abstract class UbuntuZone extends ZoneModule {
     // The user-data of the zone's hosts decides which secrets and certificates the module takes in.
     const plans = m.hosts.filter((h) => h.module === zone);
     const templates = new Map(plans.map((p) => [p.name, m.services.of(p.role).userData({ model: m, host: p })]));
-    // A host reads the common variables and its own service's, never another service's secrets.
-    const reads = (t: { vars: Readonly<Record<string, string>> }) => Object.values(t.vars).flatMap((e) => [...e.matchAll(/var\.(\w+)/g)].map((x) => x[1]));
+    // A host reads the common variables and its own service's, never another service's secrets. Each
+    // template variable is one module variable, as it is or encoded: nothing else can hide a read.
+    const reads = (host: string, t: { vars: Readonly<Record<string, string>> }) =>
+      Object.entries(t.vars).map(([k, e]) => {
+        const m = USER_DATA_EXPRESSION.exec(e);
+        if (!m || (m[2] === undefined) !== (m[4] === undefined)) {
+          throw new Error(`the user-data of ${host} fills \${${k}} with ${JSON.stringify(e)}: a template variable must be var.<name>, jsonencode(var.<name>), base64encode(var.<name>) or yamlencode(var.<name>)`);
+        }
+        return m[3];
+      });
     const used = new Set<string>();
     const provisions = new Map<string, HostProvision>();
     for (const plan of plans) {
       const service = m.services.of(plan.role);
       const own = service.variables ?? {};
-      for (const name of reads(templates.get(plan.name)!)) {
+      for (const name of reads(plan.name, templates.get(plan.name)!)) {
         if (!(name in COMMON_INPUTS) && !Object.hasOwn(own, name)) {
           throw new Error(`the user-data of ${plan.name} (service ${plan.role}) reads var.${name}, which its service does not declare: a host reads the common variables and its own service's only`);
         }
@@ -103,9 +114,9 @@ export abstract class UbuntuZone extends ZoneModule {
       }
       const provision = service.provision?.({ model: m, host: plan });
       if (provision) {
-        const problems = hostProvisionProblems(provision, new Set(Object.keys(own)));
+        const problems = hostProvisionProblems(provision, new Map(Object.entries(own)));
         if (problems.length) throw new Error(`the provisioning of ${plan.name} (service ${plan.role}) cannot be used:\n  ${problems.join("\n  ")}`);
-        for (const secret of provision.secrets ?? []) used.add(secret.variable);
+        for (const f of [...(provision.files ?? []), ...(provision.secrets ?? [])]) if (f.variable !== undefined) used.add(f.variable);
         provisions.set(plan.name, provision);
       }
     }
@@ -166,31 +177,38 @@ export abstract class UbuntuZone extends ZoneModule {
   /**
    * `terraform_data.<host>-provision`: runs the stack's provisioning script ({@link PROVISION_SCRIPT})
    * where tofu runs, once the VM exists, with the host's {@link HostProvision} in its environment.
-   * It runs again when the VM is replaced, when what it delivers changes, or when a secret's value
-   * changes (its SHA-256, never the value, is a trigger). MGMT hosts are reached through their Proxmox
-   * node (`ssh -J`): the bootstrap creates them from outside the lab, where only the Proxmox hosts
-   * are reachable; DMZ hosts are provisioned from the runner, a client in MGMT, over the
-   * operator's SSH flow.
+   * It runs again when the VM is replaced, when what it delivers changes, or when a variable it
+   * writes changes (its SHA-256, never the value, is a trigger). A MGMT host names its Proxmox node as
+   * the jump host (`TE_JUMP`): the bootstrap creates it from outside the lab, where only the Proxmox
+   * hosts are reachable, and the script goes direct when it can (on the runner). DMZ hosts are
+   * provisioned from the runner, a client in MGMT, over the operator's SSH flow.
    */
   private provisioning(m: LabModel, plan: VmPlan, vm: LabVm, p: HostProvision, zone: "mgmt" | "dmz"): DataResource {
     const node = m.spec.proxmox.nodes.find((n) => n.name === plan.node);
     const jump = zone === "mgmt" ? `${m.spec.proxmox.sshUsername}@${node?.sshAddress ?? node?.address ?? plan.node}` : "";
+    // files first (a certificate before its key), then the secrets; each by a name of its own (a
+    // variable's, or `_file<n>`, which no variable can be)
+    const written = [
+      ...(p.files ?? []).map((f, i) => ({ ...f, name: f.variable ?? `_file${i + 1}` })),
+      ...(p.secrets ?? []).map((s) => ({ ...s, name: s.variable, content: undefined })),
+    ];
     const environment: Record<string, string> = {
       TE_HOST: plan.ip!,
       TE_USER: m.spec.adminUser,
       TE_JUMP: jump,
       TE_PACKAGES: (p.packages ?? []).join(" "),
       TE_IMAGES: (p.images ?? []).join(" "),
-      TE_SECRETS: (p.secrets ?? []).map((s) => `${s.variable}=${s.path}:${s.mode}:${s.owner}`).join(" "),
+      TE_FILES: written.map((f) => `${f.name}=${f.path}:${f.mode}:${f.owner}`).join(" "),
       TE_START: (p.start ?? []).join(" "),
     };
-    const delivered = { ...environment };
-    for (const s of p.secrets ?? []) environment[provisionSecretEnv(s.variable)] = varRef(s.variable);
+    const delivers = { ...environment, ...Object.fromEntries(written.filter((f) => f.content !== undefined).map((f) => [provisionFileEnv(f.name), f.content!])) };
+    for (const f of written) environment[provisionFileEnv(f.name)] = f.content ?? varRef(f.variable!);
+    const variables = [...new Set(written.flatMap((f) => (f.variable !== undefined ? [f.variable] : [])))];
     const data = new DataResource(this.vms, `${plan.name}.provision`, {
       triggersReplace: {
         vm: vm.vm.id,
-        delivers: JSON.stringify(delivered),
-        ...Object.fromEntries((p.secrets ?? []).map((s) => [`sha256_${s.variable}`, hclExpression(`sha256(var.${s.variable})`)])),
+        delivers: JSON.stringify(delivers),
+        ...Object.fromEntries(variables.map((v) => [`sha256_${v}`, hclExpression(`sha256(var.${v})`)])),
       },
       provisioners: [{ type: "local-exec", command: `bash ${hclExpression("path.root")}/${PROVISION_SCRIPT}`, environment }],
     });

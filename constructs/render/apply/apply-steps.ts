@@ -327,7 +327,9 @@ export function applySteps(m: LabModel, flows: FlowTable): ApplySteps {
       commands: [
         "cd ~/secrets",
         ...runnerVars.map((v) => exportLine(`TF_VAR_${v.name}`, v.value("id_ed25519"), v.note)),
-        ...(m.spec.proxmox.sshAgent ? ["# the provider's SSH (snippet uploads) uses the runner's agent: connect with ssh -A, or ssh-add the key there"] : []),
+        ...(m.spec.proxmox.sshAgent
+          ? ["# the provider's SSH (snippet uploads) and the hosts' provisioning use the runner's agent: connect with ssh -A, or ssh-add the key there"]
+          : ['eval "$(ssh-agent -s)" && ssh-add id_ed25519   # the hosts\' provisioning over SSH: a key of admin_ssh_public_keys (and root\'s on the Proxmox nodes)']),
         ...backendEnv.map((e) => exportLine(e.name, e.value, e.note)),
         `for v in ${[...runnerVars.map((v) => `TF_VAR_${v.name}`), ...backendEnv.filter((e) => e.name === "PG_CONN_STR").map((e) => e.name)].join(" ")}; do printenv "$v" > /dev/null || echo "unset: $v"; done`,
         "cd -",
@@ -400,15 +402,14 @@ export function applySteps(m: LabModel, flows: FlowTable): ApplySteps {
       manual: true,
       why: "the token of the ingress service account exists only once the platform is up; it is read with kubectl",
       commands: [
+        "umask 077; mkdir -p ~/.talos ~/.kube",
         "tofu output -raw talosconfig > ~/.talos/config   # talosctl's default",
         "tofu output -raw kubeconfig > ~/.kube/config     # kubectl's and helm's default",
         `TOKEN=$(kubectl -n ${INGRESS_NAMESPACE} get secret ${INGRESS_SERVICE_ACCOUNT}-token -o jsonpath='{.data.token}' | base64 -d)`,
-        "kubectl config view --raw -o jsonpath='{.clusters[0].cluster.certificate-authority-data}' | base64 -d > cluster-ca.pem",
-        `kubectl --kubeconfig ingress.kubeconfig config set-cluster ${m.name} --server=${m.kubernetesApi.url} --certificate-authority=cluster-ca.pem --embed-certs`,
-        `kubectl --kubeconfig ingress.kubeconfig config set-credentials ${INGRESS_SERVICE_ACCOUNT} --token="$TOKEN"`,
-        `kubectl --kubeconfig ingress.kubeconfig config set-context default --cluster=${m.name} --user=${INGRESS_SERVICE_ACCOUNT}`,
-        "kubectl --kubeconfig ingress.kubeconfig config use-context default",
-        'export TF_VAR_ingress_kubeconfig="$(cat ingress.kubeconfig)"',
+        "CA=$(kubectl config view --raw -o jsonpath='{.clusters[0].cluster.certificate-authority-data}')",
+        "# built by the shell alone: the token is never an argument of a command, and the file stays outside the tree",
+        `printf 'apiVersion: v1\\nkind: Config\\nclusters:\\n- name: ${m.name}\\n  cluster:\\n    server: ${m.kubernetesApi.url}\\n    certificate-authority-data: %s\\nusers:\\n- name: ${INGRESS_SERVICE_ACCOUNT}\\n  user:\\n    token: %s\\ncontexts:\\n- name: default\\n  context:\\n    cluster: ${m.name}\\n    user: ${INGRESS_SERVICE_ACCOUNT}\\ncurrent-context: default\\n' "$CA" "$TOKEN" > ~/secrets/ingress.kubeconfig`,
+        'export TF_VAR_ingress_kubeconfig="$(cat ~/secrets/ingress.kubeconfig)"; unset TOKEN CA',
       ],
       connections: [conn(r, "vip", 6443, "kubectl reads the service account token")],
     },

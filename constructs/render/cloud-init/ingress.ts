@@ -54,6 +54,9 @@ export function renderPodRoute(model: LabModel): string {
 /** Template variables of the ingress host's user-data: the common ones; its kubeconfig is provisioned over SSH. */
 export const INGRESS_VARS = { ...COMMON_VARS } as const;
 
+/** The environment file that names the controller image the host runs (written by the provisioning). */
+export const INGRESS_IMAGE_ENV = "/etc/haproxy-ingress/image.env";
+
 /** Ubuntu packages the ingress host runs with, pushed by the runner (the host reaches no package mirror). */
 export const INGRESS_PACKAGES = ["qemu-guest-agent", "nftables", "podman"] as const;
 
@@ -64,9 +67,12 @@ export const INGRESS_PACKAGES = ["qemu-guest-agent", "nftables", "podman"] as co
  */
 export function ingressProvision(model: LabModel): HostProvision {
   const ctl = SERVICE_VERSIONS.haproxyIngress;
+  const image = throughHarbor(model, ctl.image, ctl.version);
   return {
     packages: [...INGRESS_PACKAGES],
-    images: [throughHarbor(model, ctl.image, ctl.version)],
+    images: [image],
+    // the unit reads the image it runs from here, so a new version pushed later is the one that runs
+    files: [{ content: `IMAGE=${image}\n`, path: INGRESS_IMAGE_ENV, mode: "0644", owner: "root:root" }],
     secrets: [{ variable: "ingress_kubeconfig", path: INGRESS_CONTROLLER.kubeconfigPath, mode: "0600", owner: "root:root" }],
     start: ["talos-enclave-ingress-setup.service", "haproxy-ingress.service"],
   };
@@ -98,11 +104,11 @@ export function renderIngressUserData(model: LabModel, plan: HostPlan): UserData
       nftables: embedText(renderIngressFirewall(model, plan)),
       firewall_unit: embedFile("cloud-init/ingress/talos-enclave-firewall.service", {}),
       pod_route: embedText(renderPodRoute(model)),
-      setup: embedFile("cloud-init/ingress/ingress-setup.sh", { controller_image: image, pod_cidr: podCidr, gateway }),
+      setup: embedFile("cloud-init/ingress/ingress-setup.sh", { image_env: INGRESS_IMAGE_ENV, pod_cidr: podCidr, gateway }),
       setup_unit: embedFile("cloud-init/ingress/talos-enclave-ingress-setup.service", {}),
       controller_unit: embedFile("cloud-init/ingress/haproxy-ingress.service", {
         controller_version: ctl.version,
-        controller_image: image,
+        image_env: INGRESS_IMAGE_ENV,
         aux_cfg_path: HAPROXY_AUX_CFG_PATH,
         controller_configmap: INGRESS_CONTROLLER.configMap,
         ingress_class: INGRESS_CONTROLLER.ingressClass,

@@ -155,18 +155,20 @@ export function throughHarbor(model: LabModel, image: string, tag: string): stri
   return `${model.spec.registry.fqdn}/${harborProxyProject(upstream)}/${image.slice(slash + 1)}:${tag}`;
 }
 
-/** Template variables of the registry's user-data: the certificate only; its key and Harbor's password are provisioned over SSH. */
-export const REGISTRY_VARS = {
-  ...COMMON_VARS,
-  lab_tls_certificate_b64: "base64encode(var.lab_tls_certificate)",
-} as const;
+/**
+ * Template variables of the registry's user-data: the common ones. Its certificate, its key and
+ * Harbor's password are provisioned over SSH (the certificate with its key, so they change together).
+ */
+export const REGISTRY_VARS = { ...COMMON_VARS } as const;
 
 /**
- * What the registry host gets over SSH after boot: the TLS key and Harbor's admin password (never in
- * its snippet), then Harbor, its bootstrap and the Image Factory start with them.
+ * What the registry host gets over SSH after boot: its TLS certificate and key (together, so a new
+ * pair never meets an old half) and Harbor's admin password (never in its snippet); then Harbor, its
+ * bootstrap and the Image Factory start with them.
  */
 export function registryProvision(): HostProvision {
   return {
+    files: [{ variable: "lab_tls_certificate", path: REGISTRY_PATHS.certificate, mode: "0644", owner: "root:root" }],
     secrets: [
       { variable: "lab_tls_private_key", path: REGISTRY_PATHS.privateKey, mode: "0600", owner: "root:root" },
       { variable: "harbor_admin_password", path: REGISTRY_PATHS.harborAdminPassword, mode: "0600", owner: "root:root" },

@@ -55,7 +55,8 @@ Configuration > Security), which the proxy-cache projects use.`;
 function secretsSection(m: LabModel): string {
   const delivered = new Map<string, string[]>();
   for (const h of m.hosts) {
-    for (const sec of m.services.get(h.role)?.provision?.({ model: m, host: h }).secrets ?? []) {
+    const p = m.services.get(h.role)?.provision?.({ model: m, host: h });
+    for (const sec of [...(p?.secrets ?? []), ...(p?.files ?? []).flatMap((f) => (f.variable !== undefined ? [{ ...f, variable: f.variable }] : []))]) {
       const list = delivered.get(sec.variable) ?? [];
       list.push(`\`${h.name}:${sec.path}\` (${sec.mode} ${sec.owner}), written over SSH after boot`);
       delivered.set(sec.variable, list);
@@ -70,7 +71,8 @@ function secretsSection(m: LabModel): string {
   const registry = m.spec.registry.host;
   rows.push(
     ["Harbor's database password", `made on \`${registry}\` at install: \`${registry}:/etc/talos-enclave/secrets/harbor-db-password\` (0600 root:root)`],
-    ["Talos machine secrets, talosconfig, kubeconfig", "the tofu state (encrypted when `state.encryption` is on) and the nodes, which get their configuration over apid; `tofu output -raw talosconfig` / `kubeconfig` on the runner"],
+    ["Talos machine secrets, talosconfig, kubeconfig", "the tofu state (encrypted when `state.encryption` is on) and the nodes, which get their configuration over apid; on the runner `~/.talos/config` and `~/.kube/config` (0600)"],
+    ["the ingress service account's token", "`~/secrets/ingress.kubeconfig` on the runner (0600, outside the tree), then `TF_VAR_ingress_kubeconfig`"],
     ["SSH keys (Proxmox, the VMs' admin user)", "the operator's agent or key files; the VMs get public keys only"],
   );
   return `## Where each secret lives
@@ -83,6 +85,11 @@ the SSH session's standard input), and it re-runs when the VM is replaced or a v
 | secret | where it lives |
 |---|---|
 ${rows.map((r) => `| ${markdownRow(r)} |`).join("\n")}
+
+Rotating: a new \`lab_tls_certificate\` and \`lab_tls_private_key\` are written together and Harbor is restarted
+with them. Harbor takes \`harbor_admin_password\` only on its first start: change the password in Harbor
+first (admin > Change Password), then set the variable to it and apply, which writes the file the
+bootstrap logs in with. A new kubeconfig is written and the controller restarted.
 `;
 }
 

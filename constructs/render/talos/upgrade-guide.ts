@@ -62,11 +62,11 @@ The change matrix in the test suite plans each of these against the providers' o
   the project first. On the registry, put the new \`proxyProjects\` entry (from
   \`cloud-init/registry.user-data.yaml.tftpl\`) into \`/etc/talos-enclave/harbor-bootstrap.json\` and run
   \`systemctl restart harbor-bootstrap.service\`; then \`tofu apply\`.
-- **Rotating the lab CA**: \`RegistryTLSConfig\` trusts exactly the PEM in \`lab_ca_certificate\`, and the
-  registry keeps the certificate it booted with. Rotate in three applies: set \`lab_ca_certificate\` to the
-  old and the new CA concatenated; on the registry, replace \`${registryTls.certificate}\` and
-  \`${registryTls.privateKey}\` with a pair issued by the new CA and restart Harbor and the Image
-  Factory; then drop the old CA. (Talos nodes trust the CA through their configuration; the Ubuntu VMs
+- **Rotating the lab CA**: \`RegistryTLSConfig\` trusts exactly the PEM in \`lab_ca_certificate\`. Rotate
+  in three applies: set \`lab_ca_certificate\` to the old and the new CA concatenated and apply; set
+  \`lab_tls_certificate\` and \`lab_tls_private_key\` to a pair issued by the new CA and apply (the registry's
+  provisioning writes both to \`${registryTls.certificate}\` and \`${registryTls.privateKey}\` and restarts
+  Harbor and the Image Factory); then drop the old CA and apply. (Talos nodes trust the CA through their configuration; the Ubuntu VMs
   keep the CA they booted with until you install the new one on them.)
 - **A new Proxmox node** can move VMs to it (placement spreads over the node list). They are migrated in
   place (\`migrate = true\`), never re-created, but Proxmox refuses to migrate a VM with a local ISO in its

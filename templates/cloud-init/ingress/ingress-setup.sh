@@ -5,7 +5,7 @@
 # only says what it waits for.
 set -euo pipefail
 
-IMAGE="{{controller_image}}"
+IMAGE_ENV="{{image_env}}"
 POD_CIDR="{{pod_cidr}}"
 GATEWAY="{{gateway}}"
 
@@ -29,4 +29,7 @@ if ! ip -4 route show "$POD_CIDR" | grep -q "via $GATEWAY"; then
 fi
 
 install -d -m 0755 /var/lib/haproxy-ingress/etc
-podman image exists "$IMAGE" || log "waiting for the runner's provisioning over SSH: image $IMAGE not loaded yet"
+IMAGE=$(sed -n 's/^IMAGE=//p' "$IMAGE_ENV" 2>/dev/null || true)
+if [ -z "$IMAGE" ] || ! podman image exists -- "$IMAGE"; then
+  log "waiting for the runner's provisioning over SSH: no controller image loaded yet ($IMAGE_ENV)"
+fi

@@ -12,55 +12,55 @@
 #
 # Images (constructs/render/talos/cluster-images.ts, IMAGE_DIGESTS):
 #   ghcr.io/siderolabs/kubelet:v1.36.3 [Kubernetes]
-#     unpinned: no digest for this tag was readable when the table was written (built offline; the registry was not reachable and the release notes list no digests). The mirror step resolves the tag once, verifies the upstream signature on that digest where there is one, and prints it: review it and pin it here
+#     unpinned: siderolabs publishes no digest list for ghcr.io/siderolabs/kubelet (none in siderolabs/talos v1.13.9: pkg/images, pkg/machinery/constants, release notes); the image is cosign-signed by siderolabs, which the mirror step verifies on the digest it resolves
 #     upstream signer https://accounts.google.com
 #   registry.k8s.io/kube-apiserver:v1.36.3 [Kubernetes]
-#     unpinned: no digest for this tag was readable when the table was written (built offline; the registry was not reachable and the release notes list no digests). The mirror step resolves the tag once, verifies the upstream signature on that digest where there is one, and prints it: review it and pin it here
+#     unpinned: registry.k8s.io publishes its digests in the image promoter's manifests (kubernetes/k8s.io registry.k8s.io/images/k8s-staging-kubernetes/images.yaml), but the copy of kubernetes/k8s.io readable offline (ecf019a88caa0923c610e8982ca44a460c0303e5) predates registry.k8s.io/kube-apiserver:v1.36.3
 #     upstream signer https://accounts.google.com
 #   registry.k8s.io/kube-controller-manager:v1.36.3 [Kubernetes]
-#     unpinned: no digest for this tag was readable when the table was written (built offline; the registry was not reachable and the release notes list no digests). The mirror step resolves the tag once, verifies the upstream signature on that digest where there is one, and prints it: review it and pin it here
+#     unpinned: registry.k8s.io publishes its digests in the image promoter's manifests (kubernetes/k8s.io registry.k8s.io/images/k8s-staging-kubernetes/images.yaml), but the copy of kubernetes/k8s.io readable offline (ecf019a88caa0923c610e8982ca44a460c0303e5) predates registry.k8s.io/kube-controller-manager:v1.36.3
 #     upstream signer https://accounts.google.com
 #   registry.k8s.io/kube-scheduler:v1.36.3 [Kubernetes]
-#     unpinned: no digest for this tag was readable when the table was written (built offline; the registry was not reachable and the release notes list no digests). The mirror step resolves the tag once, verifies the upstream signature on that digest where there is one, and prints it: review it and pin it here
+#     unpinned: registry.k8s.io publishes its digests in the image promoter's manifests (kubernetes/k8s.io registry.k8s.io/images/k8s-staging-kubernetes/images.yaml), but the copy of kubernetes/k8s.io readable offline (ecf019a88caa0923c610e8982ca44a460c0303e5) predates registry.k8s.io/kube-scheduler:v1.36.3
 #     upstream signer https://accounts.google.com
 #   registry.k8s.io/kube-proxy:v1.36.3 [Kubernetes]
-#     unpinned: no digest for this tag was readable when the table was written (built offline; the registry was not reachable and the release notes list no digests). The mirror step resolves the tag once, verifies the upstream signature on that digest where there is one, and prints it: review it and pin it here
+#     unpinned: registry.k8s.io publishes its digests in the image promoter's manifests (kubernetes/k8s.io registry.k8s.io/images/k8s-staging-kubernetes/images.yaml), but the copy of kubernetes/k8s.io readable offline (ecf019a88caa0923c610e8982ca44a460c0303e5) predates registry.k8s.io/kube-proxy:v1.36.3
 #     upstream signer https://accounts.google.com
 #   registry.k8s.io/etcd:v3.6.12 [Kubernetes]
-#     unpinned: no digest for this tag was readable when the table was written (built offline; the registry was not reachable and the release notes list no digests). The mirror step resolves the tag once, verifies the upstream signature on that digest where there is one, and prints it: review it and pin it here
+#     unpinned: registry.k8s.io publishes its digests in the image promoter's manifests (kubernetes/k8s.io registry.k8s.io/images/k8s-staging-etcd/images.yaml), but the copy of kubernetes/k8s.io readable offline (042770b5870a67fada1d4c48ed9679b10dcb9ca2) stops at 3.6.1-0
 #     upstream signer https://accounts.google.com
 #   registry.k8s.io/coredns/coredns:v1.14.6 [Kubernetes]
-#     unpinned: no digest for this tag was readable when the table was written (built offline; the registry was not reachable and the release notes list no digests). The mirror step resolves the tag once, verifies the upstream signature on that digest where there is one, and prints it: review it and pin it here
+#     unpinned: registry.k8s.io publishes its digests in the image promoter's manifests, but no readable copy of kubernetes/k8s.io registry.k8s.io/images/k8s-staging-coredns/images.yaml lists v1.14.6 (the upstream copy, 9a1bd547b6a93ef57e6c6f7940b2299e9ee76ee0, stops at v1.13.2; the newest fork copy at v1.14.3)
 #     upstream signer https://accounts.google.com
 #   registry.k8s.io/pause:3.10.1 [Kubernetes]
-#     unpinned: no digest for this tag was readable when the table was written (built offline; the registry was not reachable and the release notes list no digests). The mirror step resolves the tag once, verifies the upstream signature on that digest where there is one, and prints it: review it and pin it here
+#     sha256:278fb9dbcca9518083ad1e11276933a2e96f23de604a3a08cc3c80002767d24c (kubernetes/k8s.io registry.k8s.io/images/k8s-staging-kubernetes/images.yaml at ecf019a88caa0923c610e8982ca44a460c0303e5 (name pause, tag 3.10.1; promoted to registry.k8s.io per registry.k8s.io/manifests/k8s-staging-kubernetes/promoter-manifest.yaml); the image index)
 #     upstream signer https://accounts.google.com
 #   quay.io/tigera/operator:v1.40.0 [Calico]
-#     unpinned: no digest for this tag was readable when the table was written (built offline; the registry was not reachable and the release notes list no digests). The mirror step resolves the tag once, verifies the upstream signature on that digest where there is one, and prints it: review it and pin it here
+#     unpinned: quay.io publishes no digest list, and tigera/operator v1.40.0 (6cfee9bff62db7d2725b6b0d257c687dce9f195a) and projectcalico/calico v3.31.0 name the operator image by tag only
 #     upstream unsigned: no cosign signature of Calico's images is documented; the mirror step copies the digest it resolved (pin it in IMAGE_DIGESTS)
 #   quay.io/calico/node:v3.31.0 [Calico]
-#     unpinned: no digest for this tag was readable when the table was written (built offline; the registry was not reachable and the release notes list no digests). The mirror step resolves the tag once, verifies the upstream signature on that digest where there is one, and prints it: review it and pin it here
+#     unpinned: quay.io publishes no digest list, and projectcalico/calico v3.31.0 (b1f3c43f84370504e218eb5be8a34c81348f866a) names every image by tag (manifests/, charts/tigera-operator/values.yaml, release/internal/pinnedversion); the release's SHA256SUMS covers release files, not images
 #     upstream unsigned: no cosign signature of Calico's images is documented; the mirror step copies the digest it resolved (pin it in IMAGE_DIGESTS)
 #   quay.io/calico/cni:v3.31.0 [Calico]
-#     unpinned: no digest for this tag was readable when the table was written (built offline; the registry was not reachable and the release notes list no digests). The mirror step resolves the tag once, verifies the upstream signature on that digest where there is one, and prints it: review it and pin it here
+#     unpinned: quay.io publishes no digest list, and projectcalico/calico v3.31.0 (b1f3c43f84370504e218eb5be8a34c81348f866a) names every image by tag (manifests/, charts/tigera-operator/values.yaml, release/internal/pinnedversion); the release's SHA256SUMS covers release files, not images
 #     upstream unsigned: no cosign signature of Calico's images is documented; the mirror step copies the digest it resolved (pin it in IMAGE_DIGESTS)
 #   quay.io/calico/kube-controllers:v3.31.0 [Calico]
-#     unpinned: no digest for this tag was readable when the table was written (built offline; the registry was not reachable and the release notes list no digests). The mirror step resolves the tag once, verifies the upstream signature on that digest where there is one, and prints it: review it and pin it here
+#     unpinned: quay.io publishes no digest list, and projectcalico/calico v3.31.0 (b1f3c43f84370504e218eb5be8a34c81348f866a) names every image by tag (manifests/, charts/tigera-operator/values.yaml, release/internal/pinnedversion); the release's SHA256SUMS covers release files, not images
 #     upstream unsigned: no cosign signature of Calico's images is documented; the mirror step copies the digest it resolved (pin it in IMAGE_DIGESTS)
 #   quay.io/calico/typha:v3.31.0 [Calico]
-#     unpinned: no digest for this tag was readable when the table was written (built offline; the registry was not reachable and the release notes list no digests). The mirror step resolves the tag once, verifies the upstream signature on that digest where there is one, and prints it: review it and pin it here
+#     unpinned: quay.io publishes no digest list, and projectcalico/calico v3.31.0 (b1f3c43f84370504e218eb5be8a34c81348f866a) names every image by tag (manifests/, charts/tigera-operator/values.yaml, release/internal/pinnedversion); the release's SHA256SUMS covers release files, not images
 #     upstream unsigned: no cosign signature of Calico's images is documented; the mirror step copies the digest it resolved (pin it in IMAGE_DIGESTS)
 #   quay.io/calico/pod2daemon-flexvol:v3.31.0 [Calico]
-#     unpinned: no digest for this tag was readable when the table was written (built offline; the registry was not reachable and the release notes list no digests). The mirror step resolves the tag once, verifies the upstream signature on that digest where there is one, and prints it: review it and pin it here
+#     unpinned: quay.io publishes no digest list, and projectcalico/calico v3.31.0 (b1f3c43f84370504e218eb5be8a34c81348f866a) names every image by tag (manifests/, charts/tigera-operator/values.yaml, release/internal/pinnedversion); the release's SHA256SUMS covers release files, not images
 #     upstream unsigned: no cosign signature of Calico's images is documented; the mirror step copies the digest it resolved (pin it in IMAGE_DIGESTS)
 #   quay.io/calico/csi:v3.31.0 [Calico]
-#     unpinned: no digest for this tag was readable when the table was written (built offline; the registry was not reachable and the release notes list no digests). The mirror step resolves the tag once, verifies the upstream signature on that digest where there is one, and prints it: review it and pin it here
+#     unpinned: quay.io publishes no digest list, and projectcalico/calico v3.31.0 (b1f3c43f84370504e218eb5be8a34c81348f866a) names every image by tag (manifests/, charts/tigera-operator/values.yaml, release/internal/pinnedversion); the release's SHA256SUMS covers release files, not images
 #     upstream unsigned: no cosign signature of Calico's images is documented; the mirror step copies the digest it resolved (pin it in IMAGE_DIGESTS)
 #   quay.io/calico/node-driver-registrar:v3.31.0 [Calico]
-#     unpinned: no digest for this tag was readable when the table was written (built offline; the registry was not reachable and the release notes list no digests). The mirror step resolves the tag once, verifies the upstream signature on that digest where there is one, and prints it: review it and pin it here
+#     unpinned: quay.io publishes no digest list, and projectcalico/calico v3.31.0 (b1f3c43f84370504e218eb5be8a34c81348f866a) names every image by tag (manifests/, charts/tigera-operator/values.yaml, release/internal/pinnedversion); the release's SHA256SUMS covers release files, not images
 #     upstream unsigned: no cosign signature of Calico's images is documented; the mirror step copies the digest it resolved (pin it in IMAGE_DIGESTS)
 #   registry.k8s.io/e2e-test-images/agnhost:2.53 [demo]
-#     unpinned: no digest for this tag was readable when the table was written (built offline; the registry was not reachable and the release notes list no digests). The mirror step resolves the tag once, verifies the upstream signature on that digest where there is one, and prints it: review it and pin it here
+#     sha256:99c6b4bb4a1e1df3f0b3752168c89358794d02258ebebc26bf21c29399011a85 (kubernetes/k8s.io registry.k8s.io/images/k8s-staging-e2e-test-images/images.yaml at e10ab5f95c9786e66745737e865fd6f593358eae (name agnhost, tag 2.53; promoted to registry.k8s.io/e2e-test-images per registry.k8s.io/manifests/k8s-staging-e2e-test-images/promoter-manifest.yaml); the image index)
 #     upstream unsigned: the Kubernetes e2e test images are not signed (siderolabs/talos v1.13.9 hack/test/patches/image-verification.yaml)
 set -euo pipefail
 
@@ -145,7 +145,7 @@ mirror 'registry.k8s.io/kube-scheduler' 'v1.36.3' '-' 'https://accounts.google.c
 mirror 'registry.k8s.io/kube-proxy' 'v1.36.3' '-' 'https://accounts.google.com' 'identity=krel-trust@k8s-releng-prod.iam.gserviceaccount.com' 'registry.mgmt.lab.internal/signed-registry.k8s.io/kube-proxy'
 mirror 'registry.k8s.io/etcd' 'v3.6.12' '-' 'https://accounts.google.com' 'identity=krel-trust@k8s-releng-prod.iam.gserviceaccount.com' 'registry.mgmt.lab.internal/signed-registry.k8s.io/etcd'
 mirror 'registry.k8s.io/coredns/coredns' 'v1.14.6' '-' 'https://accounts.google.com' 'identity=krel-trust@k8s-releng-prod.iam.gserviceaccount.com' 'registry.mgmt.lab.internal/signed-registry.k8s.io/coredns/coredns'
-mirror 'registry.k8s.io/pause' '3.10.1' '-' 'https://accounts.google.com' 'identity=krel-trust@k8s-releng-prod.iam.gserviceaccount.com' 'registry.mgmt.lab.internal/signed-registry.k8s.io/pause'
+mirror 'registry.k8s.io/pause' '3.10.1' 'sha256:278fb9dbcca9518083ad1e11276933a2e96f23de604a3a08cc3c80002767d24c' 'https://accounts.google.com' 'identity=krel-trust@k8s-releng-prod.iam.gserviceaccount.com' 'registry.mgmt.lab.internal/signed-registry.k8s.io/pause'
 mirror 'quay.io/tigera/operator' 'v1.40.0' '-' '-' '-' 'registry.mgmt.lab.internal/signed-quay.io/tigera/operator'
 mirror 'quay.io/calico/node' 'v3.31.0' '-' '-' '-' 'registry.mgmt.lab.internal/signed-quay.io/calico/node'
 mirror 'quay.io/calico/cni' 'v3.31.0' '-' '-' '-' 'registry.mgmt.lab.internal/signed-quay.io/calico/cni'
@@ -154,4 +154,4 @@ mirror 'quay.io/calico/typha' 'v3.31.0' '-' '-' '-' 'registry.mgmt.lab.internal/
 mirror 'quay.io/calico/pod2daemon-flexvol' 'v3.31.0' '-' '-' '-' 'registry.mgmt.lab.internal/signed-quay.io/calico/pod2daemon-flexvol'
 mirror 'quay.io/calico/csi' 'v3.31.0' '-' '-' '-' 'registry.mgmt.lab.internal/signed-quay.io/calico/csi'
 mirror 'quay.io/calico/node-driver-registrar' 'v3.31.0' '-' '-' '-' 'registry.mgmt.lab.internal/signed-quay.io/calico/node-driver-registrar'
-mirror 'registry.k8s.io/e2e-test-images/agnhost' '2.53' '-' '-' '-' 'registry.mgmt.lab.internal/signed-registry.k8s.io/e2e-test-images/agnhost'
+mirror 'registry.k8s.io/e2e-test-images/agnhost' '2.53' 'sha256:99c6b4bb4a1e1df3f0b3752168c89358794d02258ebebc26bf21c29399011a85' '-' '-' 'registry.mgmt.lab.internal/signed-registry.k8s.io/e2e-test-images/agnhost'

@@ -1,7 +1,8 @@
 #!/bin/bash
 # talos-enclave: delivers to one lab host, over SSH, what its cloud-init snippet must not carry.
 # Run by tofu (terraform_data.<host>-provision, local-exec) on the machine that runs tofu, after the
-# host's VM is created; idempotent, so a re-run after a rotated secret or a replaced VM is safe.
+# host's VM is created, and again when the VM is replaced or what it writes changes; idempotent. (What
+# rotating each secret takes besides a new value: the stack README, "Where each secret lives".)
 #
 # Why: the snippet is a file on the Proxmox snippet datastore, so it holds no secret; and a DMZ host
 # opens no connection into MGMT, so the packages and images it needs are pushed to it from here.
@@ -9,18 +10,21 @@
 # Inputs, all from the environment (tofu sets them from the module; nothing is read from arguments):
 #   TE_HOST      address of the host
 #   TE_USER      login on the host (passwordless sudo, one of admin_ssh_public_keys)
-#   TE_JUMP      optional user@address to jump through (ssh -J): the host's Proxmox node
+#   TE_JUMP      optional user@address to jump through (ssh -J), the host's Proxmox node: used when the
+#                host does not answer directly (outside the lab, in the bootstrap)
 #   TE_PACKAGES  Ubuntu packages to install on the host, space-separated; resolved against the host's
 #                dpkg status and downloaded here (same Ubuntu release), installed there offline
 #   TE_IMAGES    images to copy from the lab registry into the host's podman store, space-separated
-#   TE_SECRETS   files to write, space-separated VARIABLE=PATH:MODE:USER:GROUP; the value of each is
-#                the environment variable TE_SECRET_<VARIABLE in upper case>, sent on standard input;
-#                an empty value writes nothing (a variable set later triggers a new run)
+#   TE_FILES     files to write, in order, space-separated NAME=PATH:MODE:USER:GROUP; the content of
+#                each is the environment variable TE_FILE_<NAME in upper case>, sent on standard input
+#                (secrets among them: never an argument, never a file here); an empty value writes
+#                nothing (a variable set later triggers a new run)
 #   TE_START     systemd units to restart at the end, space-separated
 #   TE_WAIT      optional: seconds to wait for the host's SSH (default 900)
-# SSH authenticates with this machine's agent or default keys. A host key is trusted on first use and
-# checked afterwards (~/.ssh/known_hosts): after a deliberate re-creation of a VM, remove its old key
-# with `ssh-keygen -R <address>`.
+# SSH authenticates with this machine's agent or default keys (a key of admin_ssh_public_keys; for the
+# jump, root's key on the Proxmox node). A host key is trusted on first use and checked afterwards
+# (~/.ssh/known_hosts): after a deliberate re-creation of a VM, remove its old key with
+# `ssh-keygen -R <address>` (the script stops at once with that hint when the key changed).
 set -euo pipefail
 umask 077
 export LC_ALL=C
@@ -34,7 +38,6 @@ wait_seconds=${TE_WAIT:-900}
 case "$wait_seconds" in '' | *[!0-9]*) die "TE_WAIT must be a number of seconds, not '$wait_seconds'" ;; esac
 
 ssh_opts=(-o BatchMode=yes -o ConnectTimeout=10 -o ServerAliveInterval=15 -o StrictHostKeyChecking=accept-new)
-if [ -n "${TE_JUMP:-}" ]; then ssh_opts+=(-J "$TE_JUMP"); fi
 target="${TE_USER}@${TE_HOST}"
 
 # Runs one command on the host, each argument quoted for the remote shell: nothing here is re-parsed there.
@@ -59,14 +62,33 @@ cleanup() {
 }
 trap cleanup EXIT
 
-# ── the host answers, and cloud-init has written its files ───────────────────────────────────────────
+# ── the host answers (directly, else through the jump host), and cloud-init has written its files ──────
+# Tries once; a changed host key stops everything at once (waiting would not help).
+try_ssh() {
+  local out
+  if out=$(remote true 2>&1); then return 0; fi
+  case "$out" in
+    *"IDENTIFICATION HAS CHANGED"* | *"Host key verification failed"*)
+      die "the host key of $TE_HOST changed (a re-created VM?): check it, then ssh-keygen -R $TE_HOST and apply again" ;;
+  esac
+  last_error=$out
+  return 1
+}
+last_error=""
 waited=0
-until remote true 2>/dev/null; do
-  [ "$waited" -lt "$wait_seconds" ] || die "no SSH answer after ${wait_seconds}s (is the VM up, and is this machine's key in admin_ssh_public_keys?)"
+jumping=0
+until try_ssh; do
+  if [ "$jumping" = 0 ] && [ -n "${TE_JUMP:-}" ]; then
+    # not reachable from here directly (outside the lab): through the Proxmox node from now on
+    ssh_opts+=(-J "$TE_JUMP")
+    jumping=1
+    continue
+  fi
+  [ "$waited" -lt "$wait_seconds" ] || die "no SSH answer after ${wait_seconds}s (is the VM up, and is this machine's key in admin_ssh_public_keys?): ${last_error}"
   sleep 10
   waited=$((waited + 10))
 done
-log "reached over SSH${TE_JUMP:+ through $TE_JUMP}"
+if [ "$jumping" = 1 ]; then log "reached over SSH through $TE_JUMP"; else log "reached over SSH"; fi
 remote sudo cloud-init status --wait >/dev/null || log "cloud-init reports an error on the host; delivering anyway"
 inbox=$(remote mktemp -d)
 
@@ -99,33 +121,34 @@ fi
 read -r -a images <<< "${TE_IMAGES:-}"
 for image in "${images[@]}"; do
   name=${image%@*}
-  if remote sudo podman image exists "$name"; then
+  if remote sudo podman image exists -- "$name"; then
     log "image present: $name"
     continue
   fi
   log "copying $image"
   rm -f "$work/image.tar"
-  skopeo copy --quiet "docker://$image" "docker-archive:$work/image.tar:$name"
+  skopeo copy --quiet -- "docker://$image" "docker-archive:$work/image.tar:$name"
   upload "$inbox" "$work/image.tar"
   remote sudo podman load --quiet --input "$inbox/image.tar" >/dev/null
   remote rm -f "$inbox/image.tar"
 done
 
-# ── secrets: each value goes through the SSH session's standard input into its file ─────────────────
-read -r -a secrets <<< "${TE_SECRETS:-}"
-for entry in "${secrets[@]}"; do
-  variable=${entry%%=*}
+# ── files and secrets: each content goes through the SSH session's standard input into its file ─────
+read -r -a files <<< "${TE_FILES:-}"
+for entry in "${files[@]}"; do
+  name=${entry%%=*}
   IFS=: read -r path mode user group <<< "${entry#*=}"
-  if [ -z "$variable" ] || [ -z "$path" ] || [ -z "$mode" ] || [ -z "$user" ] || [ -z "$group" ]; then
-    die "TE_SECRETS entry '$entry' is not VARIABLE=PATH:MODE:USER:GROUP"
+  if [ -z "$name" ] || [ -z "$path" ] || [ -z "$mode" ] || [ -z "$user" ] || [ -z "$group" ]; then
+    die "TE_FILES entry '$entry' is not NAME=PATH:MODE:USER:GROUP"
   fi
-  env_name="TE_SECRET_${variable^^}"
-  [ -n "${!env_name+set}" ] || die "$env_name is not set (the value of $variable)"
+  case "$path$mode$user$group" in -* | *[!A-Za-z0-9._/-]*) die "TE_FILES entry '$entry' has characters a path, mode or owner cannot have" ;; esac
+  env_name="TE_FILE_${name^^}"
+  [ -n "${!env_name+set}" ] || die "$env_name is not set (the content of $path)"
   if [ -z "${!env_name}" ]; then
-    log "$variable is empty: $path not written (set TF_VAR_$variable and apply again)"
+    log "${name#_} is empty: $path not written (set TF_VAR_$name and apply again)"
     continue
   fi
-  printf '%s' "${!env_name}" | remote sudo install -D -m "$mode" -o "$user" -g "$group" /dev/stdin "$path"
+  printf '%s' "${!env_name}" | remote sudo install -D -m "$mode" -o "$user" -g "$group" -- /dev/stdin "$path"
   log "wrote $path ($mode $user:$group)"
 done
 
@@ -133,7 +156,7 @@ done
 read -r -a units <<< "${TE_START:-}"
 if [ "${#units[@]}" -gt 0 ]; then
   remote sudo systemctl daemon-reload
-  remote sudo systemctl restart --no-block "${units[@]}"
+  remote sudo systemctl restart --no-block -- "${units[@]}"
   log "restarted ${units[*]}"
 fi
 log "done"
