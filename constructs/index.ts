@@ -60,7 +60,7 @@ export { buildLabModel, referenceLab } from "./lab/build";
 export { Flow, FlowTable, Protocol, ResolvedEndpoint } from "./model/flows";
 export { labFlows, componentFlows, labOwnFlows, runnerHost } from "./model/lab-flows";
 export { ServiceDescriptor, ServiceCatalog, ServiceContext, ServiceFlow, ServiceUserData, ServiceVariable, MinimumSize, RESERVED_ROLES, RESERVED_VARIABLES, serviceDescriptorProblems } from "./model/service";
-export { HostProvision, ProvisionFile, ProvisionSecret, PROVISION_SCRIPT, hostProvisionProblems, provisionFileEnv } from "./model/host-provision";
+export { HostProvision, ProvisionFile, ProvisionSecret, PROVISION_SCRIPT, hostProvisionProblems, provisionFileEnv, provisionJumpHost } from "./model/host-provision";
 export { FlowEndpoint, EndpointZone, EndpointGroup, parseEndpoint, endpointText } from "./model/endpoint";
 export { hostFlowId } from "./model/lab-flows";
 

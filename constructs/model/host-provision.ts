@@ -12,6 +12,7 @@
  * argument, never a file on the machine that runs tofu, never in the snippet.
  */
 
+import type { LabModel, VmPlan } from "./lab-model";
 import type { ServiceVariable } from "./service";
 
 /** A file on the host made from a sensitive module variable. */
@@ -55,6 +56,16 @@ export interface HostProvision {
   readonly secrets?: readonly ProvisionSecret[];
   /** systemd units restarted once everything above is in place (in this order). */
   readonly start?: readonly string[];
+}
+
+/**
+ * The jump host of a MGMT host's provisioning, `<sshUsername>@<address>` of its Proxmox node: the
+ * node's `sshAddress`, else its WAN `address`, else its name, which must then resolve where tofu
+ * runs. The bootstrap provisions MGMT hosts from outside the lab, where only the Proxmox hosts answer.
+ */
+export function provisionJumpHost(m: LabModel, host: VmPlan): string {
+  const node = m.spec.proxmox.nodes.find((n) => n.name === host.node);
+  return `${m.spec.proxmox.sshUsername}@${node?.sshAddress ?? node?.address ?? host.node}`;
 }
 
 /** The generated script the provisioning runs, relative to the stack directory. */

@@ -13,7 +13,7 @@ import { MODULE_VARIABLES } from "../render/cloud-init";
 import { ServiceVariable, usedServiceVariables } from "../model/service";
 import { sidecarTemplate, varRef } from "../stack/terraform-refs";
 import { hclExpression } from "../stack/hcl-text";
-import { HostProvision, hostProvisionProblems, PROVISION_SCRIPT, provisionFileEnv } from "../model/host-provision";
+import { HostProvision, hostProvisionProblems, PROVISION_SCRIPT, provisionFileEnv, provisionJumpHost } from "../model/host-provision";
 import { ZoneModule } from "./zone-module";
 
 /** What fills a user-data template variable: one module variable, as it is or through one encoder. */
@@ -184,8 +184,7 @@ export abstract class UbuntuZone extends ZoneModule {
    * provisioned from the runner, a client in MGMT, over the operator's SSH flow.
    */
   private provisioning(m: LabModel, plan: VmPlan, vm: LabVm, p: HostProvision, zone: "mgmt" | "dmz"): DataResource {
-    const node = m.spec.proxmox.nodes.find((n) => n.name === plan.node);
-    const jump = zone === "mgmt" ? `${m.spec.proxmox.sshUsername}@${node?.sshAddress ?? node?.address ?? plan.node}` : "";
+    const jump = zone === "mgmt" ? provisionJumpHost(m, plan) : "";
     // files first (a certificate before its key), then the secrets; each by a name of its own (a
     // variable's, or `_file<n>`, which no variable can be)
     const written = [

@@ -3,6 +3,7 @@ import { pfSenseHostOverrides } from "../pfsense/pfsense-settings";
 import { parseEndpoint } from "../../model/endpoint";
 import { FlowTable } from "../../model/flows";
 import { runnerHost } from "../../model/lab-flows";
+import { provisionJumpHost } from "../../model/host-provision";
 import { usedServiceVariables } from "../../model/service";
 import { MODULE_VARIABLES } from "../cloud-init/common";
 import { LabModel } from "../../model/lab-model";
@@ -183,6 +184,7 @@ export function applySteps(m: LabModel, flows: FlowTable): ApplySteps {
   const provisioned = (zone: "mgmt" | "dmz") =>
     m.hosts.filter((h) => h.module === zone).map((h) => ({ host: h, p: m.services.of(h.role).provision?.({ model: m, host: h }) })).filter((x) => x.p !== undefined);
   // The bootstrap provisions the MGMT hosts from outside, through each host's Proxmox node (ssh -J).
+  const jumpHosts = provisioned("mgmt").map(({ host }) => ({ host: host.name, jump: provisionJumpHost(m, host) }));
   const mgmtProvision = provisioned("mgmt").map(({ host }) => conn("proxmox", host.name, 22, `tofu's provisioning writes ${host.name}'s secrets over SSH, through its Proxmox node`));
   // The runner provisions the DMZ hosts: it pushes what a DMZ host may not fetch from MGMT itself.
   const dmzProvision = provisioned("dmz").flatMap(({ host, p }) => [
@@ -292,7 +294,10 @@ export function applySteps(m: LabModel, flows: FlowTable): ApplySteps {
       title: "Create the MGMT hosts from outside: Harbor and the Image Factory, the clients; their secrets over SSH",
       where: "outside",
       manual: false,
-      commands: ["tofu apply -target=module.mgmt"],
+      commands: [
+        ...jumpHosts.map((j) => `# ${j.host}'s provisioning reaches it through ${j.jump} (ssh -J): that name must resolve here, and your agent must hold root's key there and a key of admin_ssh_public_keys`),
+        "tofu apply -target=module.mgmt",
+      ],
       connections: [
         ...fromOutside,
         ...bootServices("mgmt", "the MGMT hosts"),
