@@ -75,7 +75,9 @@ describe("a lab that names only its zones", () => {
     const registry = stack("cloud-init/registry.user-data.yaml.tftpl");
     expect(registry).toMatch(/^fqdn: registry\.mgmt\.example\.lan$/m);
     expect(registry).toContain('"api": "https://registry.mgmt.example.lan/api/v2.0"');
-    expect(stack("cloud-init/haproxy-ingress-1.user-data.yaml.tftpl")).toContain('IMAGE="registry.mgmt.example.lan/proxy-docker.io/');
+    // the ingress host's image is named where the provisioning pushes it from
+    const dmz = JSON.parse(stack("modules/dmz/main.tf.json")) as { resource: { terraform_data: Record<string, { provisioner: { "local-exec": { environment: Record<string, string> } }[] }> } };
+    expect(dmz.resource.terraform_data["haproxy-ingress-1-provision"].provisioner[0]["local-exec"].environment.TE_IMAGES).toMatch(/^registry\.mgmt\.example\.lan\/proxy-docker\.io\//);
   });
 
   it("puts the control planes at .11-.13 and the VIP at .10 of the new SRV subnet", () => {
