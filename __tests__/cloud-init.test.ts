@@ -1,4 +1,5 @@
 import { spawn, spawnSync } from "node:child_process";
+import { generateKeyPairSync } from "node:crypto";
 import { existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, statSync, unlinkSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
@@ -82,6 +83,7 @@ const sample: Record<keyof typeof MODULE_VARIABLES, unknown> = {
   lab_tls_certificate: "",
   lab_tls_private_key: "",
   harbor_admin_password: SAMPLE_PASSWORD,
+  image_factory_signing_key: "",
   ingress_kubeconfig: [
     "apiVersion: v1",
     "kind: Config",
@@ -105,6 +107,7 @@ beforeAll(async () => {
   sample.lab_ca_certificate = ca.certPem;
   sample.lab_tls_certificate = server.certPem + ca.certPem;
   sample.lab_tls_private_key = server.keyPem;
+  sample.image_factory_signing_key = generateKeyPairSync("ec", { namedCurve: "P-256" }).privateKey.export({ type: "sec1", format: "pem" }).toString();
 });
 
 /** Evaluates the HCL expressions the renderers use, over the sample module variables. */
@@ -171,6 +174,8 @@ describe("user-data templates", () => {
     expect(everything).not.toContain(SAMPLE_PASSWORD);
     expect(everything).not.toContain(SAMPLE_KUBECONFIG_TOKEN);
     expect(everything).not.toContain(String(sample.lab_tls_private_key).split("\n")[1]);
+    expect(everything).not.toContain(String(sample.image_factory_signing_key).split("\n")[1]);
+    expect(files.has("/etc/talos-enclave/image-factory/cache-signing-key.pem")).toBe(false);
     expect(everything).not.toMatch(/PRIVATE KEY/);
     expect(files.has("/etc/talos-enclave/tls/registry.key")).toBe(false);
     expect(files.has("/etc/talos-enclave/secrets/harbor-admin-password")).toBe(false);
