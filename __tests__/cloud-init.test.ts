@@ -269,6 +269,57 @@ describe("registry: Harbor, Image Factory, apt proxy", () => {
 });
 
 /**
+ * The Image Factory's prepare script run unprivileged over a directory standing in for /: it starts
+ * the factory only with the delivered signing key, unencrypted, whose public half is the spec's.
+ */
+describe.skipIf(run("openssl", ["version"])?.status !== 0)("Image Factory prepare script", () => {
+  const [, m, h] = hostCases.find(([, , x]) => x.role === "registry" && x.name === "registry")!;
+  const openssl = (args: string[], input?: string) => {
+    const r = spawnSync("openssl", args, { input, encoding: "utf8" });
+    if (r.status !== 0) throw new Error(`openssl ${args.join(" ")}: ${r.stderr}`);
+    return r.stdout;
+  };
+  const factoryKey = openssl(["ecparam", "-name", "prime256v1", "-genkey", "-noout"]);
+  const factoryPub = openssl(["ec", "-pubout"], factoryKey);
+  const prepare = (spec: Parameters<typeof validateLabSpec>[0], key: string | undefined) => {
+    const model = buildLabModel(validateLabSpec(spec));
+    const root = mkdtempSync(join(work, "factory-prepare-"));
+    mkdirSync(join(root, "etc/talos-enclave/image-factory/docker"), { recursive: true });
+    writeFileSync(join(root, "etc/talos-enclave/image-factory/docker/config.json"), "{}\n");
+    if (key !== undefined) writeFileSync(join(root, "etc/talos-enclave/image-factory/cache-signing-key.pem"), key, { mode: 0o600 });
+    const plan = model.hosts.find((x) => x.name === h.name)!;
+    const script = tempFile("factory-prepare.sh", fileContent(writeFiles(filled(renderUserData(model, plan))), "/usr/local/sbin/talos-enclave-image-factory-prepare"));
+    return spawnSync("bash", [script], { encoding: "utf8", env: { ...process.env, IMAGE_FACTORY_PREPARE_ROOT: root } });
+  };
+  const spec = { talos: { imageVerification: { factoryPublicKey: factoryPub } } };
+
+  it("starts with the delivered key whose public half is talos.imageVerification.factoryPublicKey (SEC1 or PKCS#8)", () => {
+    expect(m.imageVerification.enabled).toBe(true);
+    const r = prepare(spec, factoryKey);
+    expect(r.status, r.stderr).toBe(0);
+    const pkcs8 = openssl(["pkcs8", "-topk8", "-nocrypt"], factoryKey);
+    expect(prepare(spec, pkcs8).status).toBe(0);
+  });
+
+  it("waits for the key the provisioning delivers, and never makes one", () => {
+    const r = prepare(spec, undefined);
+    expect(r.status).toBe(1);
+    expect(r.stderr).toMatch(/cache-signing-key\.pem is missing \(delivered over SSH by tofu's provisioning after boot/);
+  });
+
+  it("refuses an encrypted key, and a key whose public half is not the spec's", () => {
+    const encrypted = openssl(["ec", "-aes256", "-passout", "pass:secret"], factoryKey);
+    expect(prepare(spec, encrypted).stderr).toMatch(/is no unencrypted PEM EC key/);
+    const other = openssl(["ecparam", "-name", "prime256v1", "-genkey", "-noout"]);
+    const r = prepare(spec, other);
+    expect(r.status).toBe(1);
+    expect(r.stderr).toMatch(/is not talos\.imageVerification\.factoryPublicKey/);
+    // with verification off the factory's key is not compared: no rule names it
+    expect(prepare({ ...spec, talos: { imageVerification: { enabled: false, factoryPublicKey: factoryPub } } }, other).status).toBe(0);
+  });
+});
+
+/**
  * The installer run unprivileged over a directory standing in for /, with the Harbor release already
  * unpacked: a stand-in `harbor.yml.tmpl` shaped like Harbor's (its trivy section set to skip updates, to
  * show the script turns them on), a `prepare` that records its arguments, a `docker` that answers.

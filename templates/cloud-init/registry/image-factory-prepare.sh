@@ -7,7 +7,9 @@
 #    cannot store schematics, so the start fails and systemd tries again.
 set -euo pipefail
 
-DIR=/etc/talos-enclave/image-factory
+# IMAGE_FACTORY_PREPARE_ROOT: a directory standing in for / (tests only).
+ROOT="${IMAGE_FACTORY_PREPARE_ROOT:-}"
+DIR=$ROOT/etc/talos-enclave/image-factory
 KEY="$DIR/cache-signing-key.pem"
 DOCKER_CONFIG_FILE="$DIR/docker/config.json"
 # base64 of the DER public key (uncompressed point) Talos verifies the installer against
@@ -15,7 +17,7 @@ DOCKER_CONFIG_FILE="$DIR/docker/config.json"
 WANT_PUBLIC_KEY="{{factory_public_key_der}}"
 
 # tls/ is the mount point of the certificate directory inside the read-only config mount.
-install -d -m 0755 "$DIR" "$DIR/tls" /var/lib/image-factory/tmp
+install -d -m 0755 "$DIR" "$DIR/tls" "$ROOT/var/lib/image-factory/tmp"
 if [ ! -s "$KEY" ]; then
   echo "image-factory: $KEY is missing (delivered over SSH by tofu's provisioning after boot; this unit retries until it is there)" >&2
   exit 1
