@@ -1,4 +1,5 @@
 import { spawn, spawnSync } from "node:child_process";
+import { generateKeyPairSync } from "node:crypto";
 import { existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, statSync, unlinkSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
@@ -82,6 +83,7 @@ const sample: Record<keyof typeof MODULE_VARIABLES, unknown> = {
   lab_tls_certificate: "",
   lab_tls_private_key: "",
   harbor_admin_password: SAMPLE_PASSWORD,
+  image_factory_signing_key: "",
   ingress_kubeconfig: [
     "apiVersion: v1",
     "kind: Config",
@@ -105,6 +107,7 @@ beforeAll(async () => {
   sample.lab_ca_certificate = ca.certPem;
   sample.lab_tls_certificate = server.certPem + ca.certPem;
   sample.lab_tls_private_key = server.keyPem;
+  sample.image_factory_signing_key = generateKeyPairSync("ec", { namedCurve: "P-256" }).privateKey.export({ type: "sec1", format: "pem" }).toString();
 });
 
 /** Evaluates the HCL expressions the renderers use, over the sample module variables. */
@@ -171,6 +174,8 @@ describe("user-data templates", () => {
     expect(everything).not.toContain(SAMPLE_PASSWORD);
     expect(everything).not.toContain(SAMPLE_KUBECONFIG_TOKEN);
     expect(everything).not.toContain(String(sample.lab_tls_private_key).split("\n")[1]);
+    expect(everything).not.toContain(String(sample.image_factory_signing_key).split("\n")[1]);
+    expect(files.has("/etc/talos-enclave/image-factory/cache-signing-key.pem")).toBe(false);
     expect(everything).not.toMatch(/PRIVATE KEY/);
     expect(files.has("/etc/talos-enclave/tls/registry.key")).toBe(false);
     expect(files.has("/etc/talos-enclave/secrets/harbor-admin-password")).toBe(false);
@@ -260,6 +265,57 @@ describe("registry: Harbor, Image Factory, apt proxy", () => {
     expect(install).toContain(`VERSION="${SERVICE_VERSIONS.harbor.version}"`);
     expect(install).toContain('cfg["https"] = {"port": 443, "certificate": "$CERT", "private_key": "$KEY"}');
     expect(install).toMatch(/CHECKSUM="(sha256:[0-9a-f]{64}|md5url:https:\/\/github\.com\/goharbor\/harbor\/releases\/download\/v[\d.]+\/md5sum)"/);
+  });
+});
+
+/**
+ * The Image Factory's prepare script run unprivileged over a directory standing in for /: it starts
+ * the factory only with the delivered signing key, unencrypted, whose public half is the spec's.
+ */
+describe.skipIf(run("openssl", ["version"])?.status !== 0)("Image Factory prepare script", () => {
+  const [, m, h] = hostCases.find(([, , x]) => x.role === "registry" && x.name === "registry")!;
+  const openssl = (args: string[], input?: string) => {
+    const r = spawnSync("openssl", args, { input, encoding: "utf8" });
+    if (r.status !== 0) throw new Error(`openssl ${args.join(" ")}: ${r.stderr}`);
+    return r.stdout;
+  };
+  const factoryKey = openssl(["ecparam", "-name", "prime256v1", "-genkey", "-noout"]);
+  const factoryPub = openssl(["ec", "-pubout"], factoryKey);
+  const prepare = (spec: Parameters<typeof validateLabSpec>[0], key: string | undefined) => {
+    const model = buildLabModel(validateLabSpec(spec));
+    const root = mkdtempSync(join(work, "factory-prepare-"));
+    mkdirSync(join(root, "etc/talos-enclave/image-factory/docker"), { recursive: true });
+    writeFileSync(join(root, "etc/talos-enclave/image-factory/docker/config.json"), "{}\n");
+    if (key !== undefined) writeFileSync(join(root, "etc/talos-enclave/image-factory/cache-signing-key.pem"), key, { mode: 0o600 });
+    const plan = model.hosts.find((x) => x.name === h.name)!;
+    const script = tempFile("factory-prepare.sh", fileContent(writeFiles(filled(renderUserData(model, plan))), "/usr/local/sbin/talos-enclave-image-factory-prepare"));
+    return spawnSync("bash", [script], { encoding: "utf8", env: { ...process.env, IMAGE_FACTORY_PREPARE_ROOT: root } });
+  };
+  const spec = { talos: { imageVerification: { factoryPublicKey: factoryPub } } };
+
+  it("starts with the delivered key whose public half is talos.imageVerification.factoryPublicKey (SEC1 or PKCS#8)", () => {
+    expect(m.imageVerification.enabled).toBe(true);
+    const r = prepare(spec, factoryKey);
+    expect(r.status, r.stderr).toBe(0);
+    const pkcs8 = openssl(["pkcs8", "-topk8", "-nocrypt"], factoryKey);
+    expect(prepare(spec, pkcs8).status).toBe(0);
+  });
+
+  it("waits for the key the provisioning delivers, and never makes one", () => {
+    const r = prepare(spec, undefined);
+    expect(r.status).toBe(1);
+    expect(r.stderr).toMatch(/cache-signing-key\.pem is missing \(delivered over SSH by tofu's provisioning after boot/);
+  });
+
+  it("refuses an encrypted key, and a key whose public half is not the spec's", () => {
+    const encrypted = openssl(["ec", "-aes256", "-passout", "pass:secret"], factoryKey);
+    expect(prepare(spec, encrypted).stderr).toMatch(/is no unencrypted PEM EC key/);
+    const other = openssl(["ecparam", "-name", "prime256v1", "-genkey", "-noout"]);
+    const r = prepare(spec, other);
+    expect(r.status).toBe(1);
+    expect(r.stderr).toMatch(/is not talos\.imageVerification\.factoryPublicKey/);
+    // with verification off the factory's key is not compared: no rule names it
+    expect(prepare({ ...spec, talos: { imageVerification: { enabled: false, factoryPublicKey: factoryPub } } }, other).status).toBe(0);
   });
 });
 

@@ -12,6 +12,7 @@ import { talosConfigProblems } from "../constructs/policy/talos-config-checks";
 import { allNodesDocuments } from "../constructs/render/talos/machine-documents";
 import { renderMirrorScript } from "../constructs/render/talos/mirror-script";
 import { clusterImages, digestPin } from "../constructs/render/talos/cluster-images";
+import { installerRepository } from "../constructs/render/talos/image-verification";
 import { loadTalosSchema } from "./support/talos-schema";
 import { findSchemaDir } from "../providers/schema-dir";
 import { PROJECT_ROOT } from "./support/tree";
@@ -28,6 +29,13 @@ import { PROJECT_ROOT } from "./support/tree";
 
 type Doc = Record<string, unknown>;
 type Rule = { image: string; skip?: boolean; deny?: boolean; publicKey?: { certificate: string } };
+
+/** Runs openssl with `input` on its standard input; its standard output. */
+function execOpenssl(args: string[], input: string): string {
+  const r = spawnSync("openssl", args, { input, encoding: "utf8" });
+  if (r.status !== 0) throw new Error(`openssl ${args.join(" ")}: ${r.stderr}`);
+  return r.stdout;
+}
 
 const modelOf = (spec: LabSpecInput) => buildLabModel(validateLabSpec(spec));
 const docsOf = (spec: LabSpecInput) => allNodesDocuments(modelOf(spec));
@@ -59,8 +67,11 @@ function goGlob(pattern: string, subject: string): boolean {
   return subject.length - at >= last.length && subject.endsWith(last);
 }
 
-/** go-containerregistry's Repository.Name(): docker.io is spelled index.docker.io. */
-const repositoryName = (ref: string) => ref.replace(/^docker\.io\//, "index.docker.io/").replace(/[:@].*$/, "");
+/**
+ * go-containerregistry's Repository.Name(): docker.io is spelled index.docker.io; a registry's port
+ * stays (only the digest, and a tag after the last `/`, go).
+ */
+const repositoryName = (ref: string) => ref.replace(/^docker\.io\//, "index.docker.io/").replace(/@.*$/, "").replace(/:[^/]*$/, "");
 
 const sha256 = (b: Buffer | string) => `sha256:${createHash("sha256").update(b).digest("hex")}`;
 
@@ -163,12 +174,33 @@ describe("spec: talos.imageVerification", () => {
     ["a broken body", "-----BEGIN PUBLIC KEY-----\nAAAA\n-----END PUBLIC KEY-----\n", /must be a readable public key/],
     ["an RSA key", generateKeyPairSync("rsa", { modulusLength: 2048 }).publicKey.export({ type: "spki", format: "pem" }).toString(), /must be an ECDSA P-256 key, not rsa/],
     ["a P-384 key", generateKeyPairSync("ec", { namedCurve: "secp384r1" }).publicKey.export({ type: "spki", format: "pem" }).toString(), /not ec on secp384r1/],
+    ["a compressed point", execOpenssl(["ec", "-pubin", "-pubout", "-conv_form", "compressed"], generateKeyPairSync("ec", { namedCurve: "P-256" }).publicKey.export({ type: "spki", format: "pem" }).toString()), /must hold its point uncompressed/],
   ])("refuses %s as the public key, in one line", (_, publicKey, rule) => {
     const lines = problemLines({ talos: { imageVerification: { publicKey } } });
     expect(lines).toHaveLength(1);
     expect(lines[0]).toMatch(/^talos\.imageVerification\.publicKey: ".+ — /s);
     expect(lines[0]).toMatch(rule);
     expect(lines[0]).toMatch(/\(the content of cosign\.pub from `cosign generate-key-pair`/);
+  });
+
+  it.each([
+    ["no PEM at all", "not a key", /must be one PEM public key block/],
+    ["a private key", generateKeyPairSync("ec", { namedCurve: "P-256" }).privateKey.export({ type: "sec1", format: "pem" }).toString(), /must be one PEM public key block/],
+    ["an RSA key", generateKeyPairSync("rsa", { modulusLength: 2048 }).publicKey.export({ type: "spki", format: "pem" }).toString(), /must be an ECDSA P-256 key, not rsa/],
+  ])("refuses %s as the factory's public key, in one line, with the factory's hint", (_, factoryPublicKey, rule) => {
+    const lines = problemLines({ talos: { imageVerification: { factoryPublicKey } } });
+    expect(lines).toHaveLength(1);
+    expect(lines[0]).toMatch(/^talos\.imageVerification\.factoryPublicKey: ".+ — /s);
+    expect(lines[0]).toMatch(rule);
+    expect(lines[0]).toMatch(/\(the public half of image_factory_signing_key: `openssl ec -in factory-key\.pem -pubout`/);
+  });
+
+  it("takes the factory's public key from the spec; its default is a P-256 key that is not the lab's", () => {
+    const pem = generateKeyPairSync("ec", { namedCurve: "P-256" }).publicKey.export({ type: "spki", format: "pem" }).toString();
+    expect(modelOf({ talos: { imageVerification: { factoryPublicKey: pem } } }).imageVerification.factoryPublicKey).toBe(pem);
+    const m = modelOf({});
+    expect(createPublicKey(m.imageVerification.factoryPublicKey).asymmetricKeyDetails?.namedCurve).toBe("prime256v1");
+    expect(m.imageVerification.factoryPublicKey).not.toBe(m.imageVerification.publicKey);
   });
 });
 
@@ -183,7 +215,11 @@ describe("the ImageVerificationConfig the lab emits", () => {
       expect(patterns).toContain(p);
       expect(rules.find((r) => r.image === p)?.publicKey?.certificate).toBe(key);
     }
-    expect(rules[0]).toEqual({ image: expect.stringMatching(/^registry\.mgmt\.lab\.internal:9443\/nocloud-installer\/[0-9a-f]{64}$/), skip: true });
+    // the installer first, verified with the factory's key, not the lab's, and not skipped
+    const factoryKey = modelOf({}).imageVerification.factoryPublicKey;
+    expect(factoryKey).not.toBe(key);
+    expect(rules[0]).toEqual({ image: expect.stringMatching(/^registry\.mgmt\.lab\.internal:9443\/nocloud-installer\/[0-9a-f]{64}$/), publicKey: { certificate: factoryKey } });
+    expect(rules.some((r) => r.skip)).toBe(false);
     expect(rules[rules.length - 1]).toEqual({ image: "*", deny: true });
     expect(talosConfigProblems(new Map([["talos/all-nodes.yaml", docs]]))).toEqual([]);
   });
@@ -253,6 +289,50 @@ describe("offline: the lab signs a fixture image, Talos's rules verify it", () =
     const good = mirrored();
     const wrongRuleDocs = docsOf({ talos: { imageVerification: { publicKey: other.publicKey.export({ type: "spki", format: "pem" }).toString() } } });
     expect(talosVerify(wrongRuleDocs, good.reg, `${fixture}@${good.digest}`)).toBe("denied: signature does not verify");
+  });
+
+  describe("the installer, which the internal Image Factory signs with its own key", () => {
+    const factory = generateKeyPairSync("ec", { namedCurve: "P-256" });
+    const factoryPem = factory.publicKey.export({ type: "spki", format: "pem" }).toString();
+    const withFactory = docsOf({ talos: { imageVerification: { publicKey: pem, factoryPublicKey: factoryPem } } });
+    const installerRepo = installerRepository(modelOf({ talos: { imageVerification: { publicKey: pem, factoryPublicKey: factoryPem } } }));
+
+    /**
+     * What the factory serves at :9443 (siderolabs/image-factory v1.5.0): the installer it built, and
+     * the `sha256-<hex>.sig` it pushed for it (internal/image/signer/key.go `SignImage`), which its
+     * registry endpoint passes through from its internal repository (registry.go `handleManifest`).
+     */
+    function built(key: KeyObject) {
+      const reg = new Registry();
+      const digest = pushFixtureImage(reg, installerRepo, "v1.13.9", "installer layer\n");
+      cosignSign(reg, installerRepo, digest, key);
+      return { reg, digest };
+    }
+
+    it("is the first rule, so the lab's key and the closing deny never decide it", () => {
+      expect(rulesOf(withFactory)[0]).toEqual({ image: installerRepo, publicKey: { certificate: factoryPem } });
+    });
+
+    it("verifies when the factory signed it with its key", () => {
+      const { reg, digest } = built(factory.privateKey);
+      expect(talosVerify(withFactory, reg, `${installerRepo}@${digest}`)).toBe("verified");
+    });
+
+    it("refuses one signed with the lab's key or any other, and one not signed at all", () => {
+      const lab = built(privateKey);
+      expect(talosVerify(withFactory, lab.reg, `${installerRepo}@${lab.digest}`)).toBe("denied: signature does not verify");
+      const other = generateKeyPairSync("ec", { namedCurve: "P-256" });
+      const { reg, digest } = built(other.privateKey);
+      expect(talosVerify(withFactory, reg, `${installerRepo}@${digest}`)).toBe("denied: signature does not verify");
+      const unsigned = new Registry();
+      const d = pushFixtureImage(unsigned, installerRepo, "v1.13.9", "installer layer\n");
+      expect(talosVerify(withFactory, unsigned, `${installerRepo}@${d}`)).toBe("denied: no signature");
+    });
+
+    it("is refused under the reference lab's factory key, whose private half nobody has", () => {
+      const { reg, digest } = built(factory.privateKey);
+      expect(talosVerify(docs, reg, `${installerRepo}@${digest}`)).toBe("denied: signature does not verify");
+    });
   });
 
   it("denies an image no rule names, and would allow it without the closing deny (planted fault)", () => {

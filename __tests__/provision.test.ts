@@ -30,6 +30,7 @@ const SECRETS: Record<string, string> = {
   lab_tls_certificate: "-----BEGIN CERTIFICATE-----\nMIIBsample\n-----END CERTIFICATE-----\n",
   lab_tls_private_key: "-----BEGIN PRIVATE KEY-----\nMC4CAQAwBQYDK2VwBCIEIS4mpl3 $(touch /tmp/pwned) `id` ;|&\n-----END PRIVATE KEY-----\n",
   harbor_admin_password: "Sample-Harbor-pa$${x}%{y}: \"#1' $HOME",
+  image_factory_signing_key: "-----BEGIN EC PRIVATE KEY-----\nMHcCAQEEIFactorySample $(touch /tmp/pwned) `id`\n-----END EC PRIVATE KEY-----\n",
   ingress_kubeconfig: "apiVersion: v1\nkind: Config\nusers:\n  - name: ingress-access\n    user: {token: 'sample-sa-token-8f3a1c'}\n",
 };
 
@@ -102,8 +103,15 @@ describe("the provisioning resources", () => {
     expect(provisions.map((p) => `${p.module}/${p.key}`).sort()).toEqual(["dmz/haproxy-ingress-1-provision", "mgmt/registry-provision"]);
     const registry = byHost("registry").environment;
     expect(registry.TE_JUMP).toMatch(/^root@/);
-    // the certificate before its key, then the password
-    expect(registry.TE_FILES.split(" ").map((e) => e.split("=")[0])).toEqual(["lab_tls_certificate", "lab_tls_private_key", "harbor_admin_password"]);
+    // the certificate before its key, then the password, then the factory's signing key
+    expect(registry.TE_FILES.split(" ").map((e) => e.split("=")[0])).toEqual(["lab_tls_certificate", "lab_tls_private_key", "harbor_admin_password", "image_factory_signing_key"]);
+    // the factory's key: from its variable, at the path its config names, owner-only, re-run on change
+    expect(registry.TE_FILES.split(" ")).toContain("image_factory_signing_key=/etc/talos-enclave/image-factory/cache-signing-key.pem:0600:root:root");
+    expect(registry.TE_FILE_IMAGE_FACTORY_SIGNING_KEY).toBe("${var.image_factory_signing_key}");
+    const mgmt = modules.find((m) => m.name === "mgmt")!.doc;
+    const provisionResource = mgmt.resource!.terraform_data["registry-provision"];
+    expect((provisionResource.triggers_replace as Record<string, string>).sha256_image_factory_signing_key).toBe("${sha256(var.image_factory_signing_key)}");
+    expect(mgmt.variable!.image_factory_signing_key).toMatchObject({ sensitive: true });
     const ingress = byHost("haproxy-ingress-1").environment;
     expect(ingress.TE_JUMP).toBe("");
     expect(ingress.TE_PACKAGES.split(" ")).toEqual(expect.arrayContaining(["podman", "nftables"]));
@@ -162,7 +170,7 @@ describe("the provisioning script, run as tofu runs it", () => {
     expect(r.calls.filter((c) => c.tool === "ssh").every((c) => !c.args.includes("-J"))).toBe(true);
   });
 
-  it("writes the registry's certificate, key and Harbor's password, through its Proxmox node when it is not reachable directly, never in an argument", () => {
+  it("writes the registry's certificate, key, Harbor's password and the factory's signing key, through its Proxmox node when it is not reachable directly, never in an argument", () => {
     // the stand-in host answers directly only through the jump host, as from outside the lab
     const r = runProvision(byHost("registry"), SECRETS, HOST_STANDIN_DIR, { TE_STANDIN_DIRECT: "refuse" });
     expect(r.status, r.stderr).toBe(0);
@@ -171,15 +179,16 @@ describe("the provisioning script, run as tofu runs it", () => {
     expect(ssh[0].args).not.toContain("-J");
     for (const c of ssh.slice(1)) expect(c.args).toMatch(/-J root@\S+ labadmin@192\.168\.100\.11 /);
     expect(r.stderr).toContain("reached over SSH through root@");
-    for (const [variable, path, mode] of [["lab_tls_certificate", "/etc/talos-enclave/tls/registry.crt", "0644"], ["lab_tls_private_key", "/etc/talos-enclave/tls/registry.key", "0600"], ["harbor_admin_password", "/etc/talos-enclave/secrets/harbor-admin-password", "0600"]]) {
+    for (const [variable, path, mode] of [["lab_tls_certificate", "/etc/talos-enclave/tls/registry.crt", "0644"], ["lab_tls_private_key", "/etc/talos-enclave/tls/registry.key", "0600"], ["harbor_admin_password", "/etc/talos-enclave/secrets/harbor-admin-password", "0600"], ["image_factory_signing_key", "/etc/talos-enclave/image-factory/cache-signing-key.pem", "0600"]]) {
       const write = ssh.find((c) => c.args.endsWith(`/dev/stdin ${path} `))!;
       expect(write.args).toContain(`install -D -m ${mode} -o root -g root --`);
       expect(write.stdin).toEqual({ size: Buffer.byteLength(SECRETS[variable]), sha256: sha256(SECRETS[variable]) });
     }
-    const order = ["registry.crt", "registry.key", "harbor-admin-password"].map((f) => ssh.findIndex((c) => c.args.includes(f)));
+    const order = ["registry.crt", "registry.key", "harbor-admin-password", "cache-signing-key.pem"].map((f) => ssh.findIndex((c) => c.args.includes(f)));
     expect([...order].sort((a, b) => a - b)).toEqual(order);
     expect(r.log).not.toContain("MC4CAQAw");
     expect(r.log).not.toContain("Sample-Harbor");
+    expect(r.log).not.toContain("FactorySample");
     // nothing to install or copy on a MGMT host, which fetches its own
     expect(r.calls.some((c) => c.tool === "apt-get" || c.tool === "skopeo" || c.tool === "scp")).toBe(false);
     const restart = ssh.findIndex((c) => /systemctl restart --no-block -- harbor\.service harbor-bootstrap\.service image-factory\.service $/.test(c.args));
@@ -244,7 +253,7 @@ describe("the provisioning script, run as tofu runs it", () => {
       const r = runProvision(byHost(host), SECRETS, bin);
       expect(r.status, `${host}: ${r.stderr}`).toBe(0);
     }
-    for (const [variable, path, mode] of [["lab_tls_certificate", "/etc/talos-enclave/tls/registry.crt", 0o644], ["lab_tls_private_key", "/etc/talos-enclave/tls/registry.key", 0o600], ["harbor_admin_password", "/etc/talos-enclave/secrets/harbor-admin-password", 0o600], ["ingress_kubeconfig", "/etc/haproxy-ingress/kubeconfig", 0o600]] as const) {
+    for (const [variable, path, mode] of [["lab_tls_certificate", "/etc/talos-enclave/tls/registry.crt", 0o644], ["lab_tls_private_key", "/etc/talos-enclave/tls/registry.key", 0o600], ["harbor_admin_password", "/etc/talos-enclave/secrets/harbor-admin-password", 0o600], ["image_factory_signing_key", "/etc/talos-enclave/image-factory/cache-signing-key.pem", 0o600], ["ingress_kubeconfig", "/etc/haproxy-ingress/kubeconfig", 0o600]] as const) {
       expect(readFileSync(join(root, path), "utf8"), variable).toBe(SECRETS[variable]);
       expect(statSync(join(root, path)).mode & 0o777).toBe(mode);
     }

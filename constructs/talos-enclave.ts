@@ -166,6 +166,12 @@ export class TalosEnclave extends HclJsonStack {
     });
     const labTlsKey = variable("lab_tls_private_key", { type: "string", sensitive: true, description: "PEM private key of lab_tls_certificate" });
     const harborPassword = variable("harbor_admin_password", { type: "string", sensitive: true, description: "initial password of Harbor's admin user" });
+    const factoryKey = variable("image_factory_signing_key", {
+      type: "string",
+      sensitive: true,
+      description:
+        "unencrypted PEM ECDSA P-256 private key the internal Image Factory signs its installers with (openssl ecparam -name prime256v1 -genkey -noout); its public half is talos.imageVerification.factoryPublicKey",
+    });
     const ingressKubeconfig = variable("ingress_kubeconfig", {
       type: "string",
       sensitive: true,
@@ -241,6 +247,7 @@ export class TalosEnclave extends HclJsonStack {
       lab_tls_certificate: labTlsCert.stringValue,
       lab_tls_private_key: labTlsKey.stringValue,
       harbor_admin_password: harborPassword.stringValue,
+      image_factory_signing_key: factoryKey.stringValue,
       ingress_kubeconfig: ingressKubeconfig.stringValue,
     };
     // Variables of added services: declared once in the root, passed to the zones whose hosts read them.

@@ -1,6 +1,6 @@
 import { z } from "zod";
 import { cidrProblem, isIpv4 } from "./addressing";
-import { REFERENCE_LAB_COSIGN_PUBLIC_KEY } from "./image-signing";
+import { REFERENCE_LAB_COSIGN_PUBLIC_KEY, REFERENCE_LAB_FACTORY_PUBLIC_KEY } from "./image-signing";
 
 /**
  * The typed description of a lab. Shape only: every field carries its fixed default here so that a YAML
@@ -279,8 +279,15 @@ export const TalosSchema = z.strictObject({
         .describe(
           "PEM public key (ECDSA P-256, cosign.pub of `cosign generate-key-pair`) the lab signs its mirrored images with; Talos verifies every image against it. The default is the reference lab's, whose private half nobody has: put your own here",
         ),
+      factoryPublicKey: z
+        .string()
+        .max(4096)
+        .default(REFERENCE_LAB_FACTORY_PUBLIC_KEY)
+        .describe(
+          "PEM public key (ECDSA P-256) of the internal Image Factory's signing key, the root variable image_factory_signing_key (`openssl ecparam -name prime256v1 -genkey -noout`, then `openssl ec -pubout`); the factory signs the installers it builds with it, and Talos verifies the installer against this. The default is the reference lab's, whose private half nobody has: put your own here",
+        ),
     })
-    .default({ publicKey: REFERENCE_LAB_COSIGN_PUBLIC_KEY })
+    .default({ publicKey: REFERENCE_LAB_COSIGN_PUBLIC_KEY, factoryPublicKey: REFERENCE_LAB_FACTORY_PUBLIC_KEY })
     .describe("image signature verification: the lab signs what it mirrors, Talos runs only what the lab signed"),
 
   vip: ipv4.optional().describe("shared Layer-2 VIP of the Kubernetes API in SRV; default: zones.srv.cidr at host offset 10"),

@@ -1,5 +1,5 @@
 import { defaultConfigContract, KUBERNETES_MINORS_BY_TALOS, TALOS_PROVIDER_MAX_CONTRACT, talosMinorNumber, talosMinorOf } from "../input/talos-support";
-import { cosignPublicKeyProblem, IMAGE_VERIFICATION_SINCE } from "../input/image-signing";
+import { cosignPublicKeyProblem, FACTORY_PUBLIC_KEY_HINT, IMAGE_VERIFICATION_SINCE } from "../input/image-signing";
 import { z } from "zod";
 import {
   cidrContains,
@@ -416,6 +416,8 @@ export function semanticProblems(
   }
   const keyProblem = cosignPublicKeyProblem(t.imageVerification.publicKey);
   if (keyProblem) add("talos.imageVerification.publicKey", t.imageVerification.publicKey, keyProblem.rule, keyProblem.hint);
+  const factoryKeyProblem = cosignPublicKeyProblem(t.imageVerification.factoryPublicKey, FACTORY_PUBLIC_KEY_HINT);
+  if (factoryKeyProblem) add("talos.imageVerification.factoryPublicKey", t.imageVerification.factoryPublicKey, factoryKeyProblem.rule, factoryKeyProblem.hint);
   if (t.diskEncryption === "tpm" && !t.secureBoot) {
     add("talos.diskEncryption", t.diskEncryption, "needs talos.secureBoot: true", "only the SecureBoot VMs have a TPM 2.0 to seal the keys to; set talos.secureBoot: true, or use nodeID");
   }

@@ -194,9 +194,10 @@ export interface LabModel {
   readonly machineConfigContract: { readonly minor: string; readonly pinned: boolean };
   /**
    * Image signature verification (`talos.imageVerification`): on by default where the contract has
-   * `ImageVerificationConfig` (v1.13+); the public key Talos checks every image against.
+   * `ImageVerificationConfig` (v1.13+); the public key Talos checks every image against, and the
+   * Image Factory's, which Talos checks the installer against.
    */
-  readonly imageVerification: { readonly enabled: boolean; readonly publicKey: string };
+  readonly imageVerification: { readonly enabled: boolean; readonly publicKey: string; readonly factoryPublicKey: string };
   /**
    * How the system volumes STATE and EPHEMERAL are encrypted: `talos.diskEncryption`, or by default
    * `tpm` with SecureBoot (the VMs then have a TPM 2.0) and `nodeID` without.
@@ -350,6 +351,7 @@ export function planLab(spec: LabSpec, services: ServiceCatalog): LabModel {
         t.imageVerification.enabled ??
         talosMinorNumber(t.configContract ?? defaultConfigContract(t.version)) >= talosMinorNumber(IMAGE_VERIFICATION_SINCE),
       publicKey: t.imageVerification.publicKey,
+      factoryPublicKey: t.imageVerification.factoryPublicKey,
     },
     diskEncryption: t.diskEncryption ?? (t.secureBoot ? "tpm" : "nodeID"),
     kubernetesApi: {

@@ -24,6 +24,7 @@ export const REGISTRY_SERVICE: ServiceDescriptor = {
     lab_tls_certificate: { type: "string", sensitive: false, description: MODULE_VARIABLES.lab_tls_certificate },
     lab_tls_private_key: { type: "string", sensitive: true, description: MODULE_VARIABLES.lab_tls_private_key },
     harbor_admin_password: { type: "string", sensitive: true, description: MODULE_VARIABLES.harbor_admin_password },
+    image_factory_signing_key: { type: "string", sensitive: true, description: MODULE_VARIABLES.image_factory_signing_key },
   },
   flows({ model: m, host }) {
     // The lab runs one Harbor and Image Factory: the host registry.host names (validation holds it so).
@@ -39,6 +40,6 @@ export const REGISTRY_SERVICE: ServiceDescriptor = {
     ];
   },
   userData: ({ model, host }) => renderRegistryUserData(model, host),
-  // its TLS key and Harbor's password come over SSH after boot, never through the snippet
+  // its TLS key, Harbor's password and the factory's signing key come over SSH after boot, never through the snippet
   provision: () => registryProvision(),
 };

@@ -66,7 +66,7 @@ export interface UbuntuHost {
  *
  * Inputs: `bridges`, `ubuntu_image_ids` (from the edge module), and the certificates and secrets its
  * hosts' user-data reads (`admin_ssh_public_keys`, `lab_ca_certificate`; MGMT: `lab_tls_certificate`,
- * `lab_tls_private_key`, `harbor_admin_password`; DMZ: `ingress_kubeconfig`).
+ * `lab_tls_private_key`, `harbor_admin_password`, `image_factory_signing_key`; DMZ: `ingress_kubeconfig`).
  * Outputs: `addresses` (name → IPv4), `vm_ids` (name → Proxmox id).
  */
 export abstract class UbuntuZone extends ZoneModule {

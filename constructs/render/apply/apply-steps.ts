@@ -96,6 +96,12 @@ export function rootVariables(m: LabModel): RootVariable[] {
     v("lab_tls_certificate", false, () => '"$(cat registry.pem)"', `${s.registry.fqdn}, signed by the lab CA`),
     v("lab_tls_private_key", true, () => '"$(cat registry-key.pem)"'),
     v("harbor_admin_password", true, () => "'…'"),
+    v(
+      "image_factory_signing_key",
+      true,
+      () => '"$(cat factory-key.pem)"',
+      "openssl ecparam -name prime256v1 -genkey -noout -out factory-key.pem (unencrypted: cosign generate-key-pair's key is encrypted, which the factory cannot read); its public half (openssl ec -in factory-key.pem -pubout) is talos.imageVerification.factoryPublicKey",
+    ),
     ...(s.proxmox.sshAgent ? [] : [v("proxmox_ssh_private_key", true, (key: string) => `"$(cat ${key})"`)]),
     ...(s.state.encryption ? [v("state_passphrase", true, () => "'at least 16 characters'")] : []),
     v("ingress_kubeconfig", true, () => '"$(cat ingress.kubeconfig)"', "built in the step that builds the DMZ ingress kubeconfig", false),
@@ -314,7 +320,7 @@ export function applySteps(m: LabModel, flows: FlowTable): ApplySteps {
       why: "the first applies ran outside the lab; from here on only the runner reaches the cluster, so the stack moves there once",
       commands: [
         `rsync -a ${jump} <output folder>${local ? " <output folder>.state" : ""} ${m.spec.adminUser}@${runner.ip}:`,
-        `rsync -a --chmod=D700,F600 ${jump} lab-ca.pem registry.pem registry-key.pem${m.spec.proxmox.sshAgent ? "" : ` ${sshKeyFile}`} ${m.spec.adminUser}@${runner.ip}:secrets/   # the files the variables are read from, outside the tree`,
+        `rsync -a --chmod=D700,F600 ${jump} lab-ca.pem registry.pem registry-key.pem factory-key.pem${m.spec.proxmox.sshAgent ? "" : ` ${sshKeyFile}`} ${m.spec.adminUser}@${runner.ip}:secrets/   # the files the variables are read from, outside the tree`,
         "# from now on tofu runs on the runner only; the copy outside is stale",
       ],
       connections: [

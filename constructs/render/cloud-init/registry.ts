@@ -1,8 +1,10 @@
+import { createPublicKey } from "node:crypto";
 import type { VulnerabilitySeverity } from "../../input/lab-spec";
 import type { HostPlan, LabModel } from "../../model/lab-model";
 import type { HostProvision } from "../../model/host-provision";
 import { harborProxyProject, mirroredRegistries } from "../talos/machine-documents";
 import { harborSignedProject } from "../talos/image-verification";
+import { uncompressedSpki } from "../../input/image-signing";
 import { COMMON_TEMPLATE, COMMON_VARS, commonValues, UserDataTemplate } from "./common";
 import { embedFile, embedText, renderUserDataSkeleton } from "./tf-template";
 import { checksumSource, SERVICE_VERSIONS } from "./versions";
@@ -21,6 +23,11 @@ export const REGISTRY_PATHS = {
   bootstrapConfig: "/etc/talos-enclave/harbor-bootstrap.json",
   factoryConfig: "/etc/talos-enclave/image-factory/config.yaml",
   factoryDockerConfig: "/etc/talos-enclave/image-factory/docker/config.json",
+  /**
+   * The factory's signing key (`cache.signingKeyPath`; /etc/image-factory/cache-signing-key.pem in its
+   * container, which mounts /etc/talos-enclave/image-factory there).
+   */
+  factorySigningKey: "/etc/talos-enclave/image-factory/cache-signing-key.pem",
   harborDir: "/opt/harbor",
   harborData: "/data/harbor",
 } as const;
@@ -163,8 +170,10 @@ export const REGISTRY_VARS = { ...COMMON_VARS } as const;
 
 /**
  * What the registry host gets over SSH after boot: its TLS certificate and key (together, so a new
- * pair never meets an old half) and Harbor's admin password (never in its snippet); then Harbor, its
- * bootstrap and the Image Factory start with them.
+ * pair never meets an old half), Harbor's admin password and the Image Factory's signing key (never
+ * in its snippet); then Harbor, its bootstrap and the Image Factory start with them. The factory's
+ * key comes from where tofu runs, not from the host, because its public half must be known at synth:
+ * Talos verifies the installer against it (`talos.imageVerification.factoryPublicKey`).
  */
 export function registryProvision(): HostProvision {
   return {
@@ -172,11 +181,23 @@ export function registryProvision(): HostProvision {
     secrets: [
       { variable: "lab_tls_private_key", path: REGISTRY_PATHS.privateKey, mode: "0600", owner: "root:root" },
       { variable: "harbor_admin_password", path: REGISTRY_PATHS.harborAdminPassword, mode: "0600", owner: "root:root" },
+      // the container runs as root (siderolabs/image-factory v1.5.0 Dockerfile sets no USER)
+      { variable: "image_factory_signing_key", path: REGISTRY_PATHS.factorySigningKey, mode: "0600", owner: "root:root" },
     ],
     start: ["harbor.service", "harbor-bootstrap.service", "image-factory.service"],
   };
 }
 
+/**
+ * The factory's public key as the prepare script compares it: base64 of its DER SubjectPublicKeyInfo
+ * with the point uncompressed (what `openssl ec -pubout -outform DER -conv_form uncompressed` prints
+ * on the host).
+ */
+export function factoryPublicKeyDer(pem: string): string {
+  return uncompressedSpki(createPublicKey({ key: pem, format: "pem" })).toString("base64");
+}
+
+/** The registry's cloud-init user-data: Harbor, its bootstrap and the Image Factory, with their units. */
 export function renderRegistryUserData(model: LabModel, plan: HostPlan): UserDataTemplate {
   const reg = model.spec.registry;
   if (plan.name !== reg.host) throw new Error(`${plan.name} is not the lab's registry host (${reg.host})`);
@@ -210,7 +231,10 @@ export function renderRegistryUserData(model: LabModel, plan: HostPlan): UserDat
         ),
       }),
       harbor_bootstrap: embedFile("cloud-init/registry/harbor-bootstrap.py", {}),
-      factory_prepare: embedFile("cloud-init/registry/image-factory-prepare.sh", {}),
+      factory_prepare: embedFile("cloud-init/registry/image-factory-prepare.sh", {
+        // base64 only: the template guard refuses anything else in a .sh value
+        factory_public_key_der: model.imageVerification.enabled ? factoryPublicKeyDer(model.imageVerification.factoryPublicKey) : "",
+      }),
       factory_config: embedFile("cloud-init/registry/image-factory.yaml", {
         ...base,
         factory_version: factory.version,

@@ -89,7 +89,10 @@ ${rows.map((r) => `| ${markdownRow(r)} |`).join("\n")}
 Rotating: a new \`lab_tls_certificate\` and \`lab_tls_private_key\` are written together and Harbor is restarted
 with them. Harbor takes \`harbor_admin_password\` only on its first start: change the password in Harbor
 first (admin > Change Password), then set the variable to it and apply, which writes the file the
-bootstrap logs in with. A new kubeconfig is written and the controller restarted.
+bootstrap logs in with. A new kubeconfig is written and the controller restarted. A new
+\`image_factory_signing_key\` goes with its public half in \`talos.imageVerification.factoryPublicKey\`, in the
+same apply: the factory restarts with it, finds that an installer it built before no longer verifies under
+its key and builds and signs it again (siderolabs/image-factory v1.5.0, registry.go \`handleManifest\`).
 `;
 }
 

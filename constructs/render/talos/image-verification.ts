@@ -51,10 +51,21 @@ export function installerRepository(m: LabModel): string {
 
 /**
  * The lab's ImageVerificationConfig (none while verification is off): first the installer, which
- * the internal Image Factory builds and signs with its own cache key that never leaves the registry
- * host, so it is skipped (a later step can give the factory the lab key); then one public-key rule
- * per repository the cluster runs (the demo by its Harbor name); last `*` denied, because Talos
- * allows what no rule matches.
+ * the internal Image Factory builds and signs with its own key (`image_factory_signing_key`,
+ * delivered to the registry host by its provisioning), verified against the public half
+ * `talos.imageVerification.factoryPublicKey`; then one public-key rule per repository the cluster
+ * runs (the demo by its Harbor name), with the lab's key; last `*` denied, because Talos allows what
+ * no rule matches.
+ *
+ * Why the installer rule holds (sources in constructs/input/image-signing.ts): the factory
+ * (siderolabs/image-factory v1.5.0) signs each installer index it builds in cosign's legacy format
+ * (internal/image/signer/key.go `SignImage`, tag `sha256-<hex>.sig` in the installer's repository)
+ * and passes that tag and its blobs through its own registry endpoint
+ * (internal/frontend/http/registry.go `handleManifest`, `handleBlob`); Talos (v1.13.9) resolves
+ * `…:9443/<image>/<schematic>:<version>` to the index digest and finds `sha256-<hex>.sig` in the
+ * same repository (verify/internal/cosign/cosign.go `verifyFromLegacySigTag`), for the install and
+ * for upgrades alike (internal/pkg/install: both pull through `image.Pull`, which verifies first).
+ * The rule comes first: the factory's key signs the installer only, the lab's key everything else.
  */
 export function imageVerificationDocuments(m: LabModel): TalosDocument[] {
   if (!m.imageVerification.enabled) return [];
@@ -62,7 +73,7 @@ export function imageVerificationDocuments(m: LabModel): TalosDocument[] {
     i.purpose === "demo" ? [signedDemoImage(m).replace(/:[^:/]+$/, "")] : rulePatterns(i.repository),
   );
   const rules = [
-    { image: installerRepository(m), skip: true },
+    { image: installerRepository(m), publicKey: { certificate: m.imageVerification.factoryPublicKey } },
     // a fresh object per rule: a shared one would be written as a YAML anchor and aliases
     ...[...new Set(patterns)].map((image) => ({ image, publicKey: { certificate: m.imageVerification.publicKey } })),
     { image: "*", deny: true },
