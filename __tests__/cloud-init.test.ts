@@ -562,7 +562,8 @@ describe.skipIf(!python)("Harbor bootstrap against a stand-in Harbor API", () =>
         expect(m.spec.registry.scanning.blockSeverity).toBe("critical");
         expect(project.metadata).toEqual({ public: "true", auto_scan: "true", prevent_vul: "true", severity: "critical" });
       }
-      expect(first.projects.at(-1)).toMatchObject({ registry_id: null, metadata: { public: "false" } });
+      // public reads: the factory serves installers and their signatures from it without credentials
+      expect(first.projects.at(-1)).toMatchObject({ registry_id: null, metadata: { public: "true" } });
       // Cached images are scanned again every day with the fresh database (Harbor's Daily preset).
       expect(first.scanAllSchedule).toEqual({ id: 1, schedule: { type: "Daily", cron: "0 0 0 * * *" } });
       expect(first.robots).toHaveLength(1);

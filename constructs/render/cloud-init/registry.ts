@@ -9,7 +9,7 @@ import { COMMON_TEMPLATE, COMMON_VARS, commonValues, UserDataTemplate } from "./
 import { embedFile, embedText, renderUserDataSkeleton } from "./tf-template";
 import { checksumSource, SERVICE_VERSIONS } from "./versions";
 
-/** Private Harbor project where the Image Factory keeps schematics, its cache and built installers. */
+/** Harbor project where the Image Factory keeps schematics, its cache and built installers: public reads (Talos pulls installers anonymously through the factory), pushes by the factory robot only. */
 export const FACTORY_PROJECT = "talos-image-factory";
 /** Harbor system robot the Image Factory pushes and pulls with. */
 export const FACTORY_ROBOT = "talos-image-factory";

@@ -12,7 +12,7 @@ bound to another endpoint is reported and left alone (its cache is data). Before
 Harbor's default scanner `scanning.scanner` (Trivy, registered by Harbor core when prepared
 --with-trivy) and makes the scan-all schedule `scanning.scanAllSchedule`, so cached images are scanned
 again with each day's vulnerability database. Then, for the Image Factory, it makes sure
-that the private project `factory.project` exists and that a system robot with push/pull there and
+that the project `factory.project` exists (public reads: Talos pulls installers anonymously) and that a system robot with push/pull there and
 pull on the core project exists, and writes the robot's docker config (mode 0600) if it is missing.
 """
 import base64
@@ -173,9 +173,16 @@ class Harbor:
         self.ensure_metadata(name, existing, metadata)
 
     def ensure_factory(self, f):
-        if self.project(f["project"]) is None:
-            log("creating private project %s" % f["project"])
-            self.ok("POST", "/projects", {"project_name": f["project"], "metadata": {"public": "false"}, "storage_limit": -1}, expect=(201,))
+        # Public for reads: the factory serves the installers and their signatures by proxying to (or
+        # redirecting into) this project without credentials (image-factory
+        # internal/frontend/http/registry.go, proxyRegistryRequest drops Authorization), so Talos's
+        # anonymous pulls must be allowed. Pushes stay with the factory's robot.
+        existing = self.project(f["project"])
+        if existing is None:
+            log("creating project %s (public reads, robot pushes)" % f["project"])
+            self.ok("POST", "/projects", {"project_name": f["project"], "metadata": {"public": "true"}, "storage_limit": -1}, expect=(201,))
+        else:
+            self.ensure_metadata(f["project"], existing, {"public": "true"})
         robots = [r for r in self.list_all("/robots") if r.get("name") in (f["robot"], "robot$" + f["robot"])]
         if robots and os.path.exists(f["dockerConfig"]):
             return
