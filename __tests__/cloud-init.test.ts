@@ -377,7 +377,7 @@ const MOCK_HARBOR = String.raw`
 import base64, json, ssl, sys, http.server, urllib.parse
 cert, key, password, state_file = sys.argv[1:5]
 AUTH = "Basic " + base64.b64encode(("admin:" + password).encode()).decode()
-state = {"registries": [], "projects": [], "robots": [], "writes": 0, "scanAllSchedule": None,
+state = {"registries": [], "projects": [], "robots": [], "writes": 0, "scanAllSchedule": None, "immutable": {},
          "scanners": [{"uuid": "trivy-uuid", "name": "Trivy", "is_default": True, "disabled": False}]}
 META_KEYS = {"public", "enable_content_trust", "enable_content_trust_cosign", "prevent_vul", "severity", "auto_scan",
              "auto_sbom_generation", "reuse_sys_cve_allowlist", "retention_id", "proxy_speed_kb", "max_upstream_conn",
@@ -446,6 +446,9 @@ class H(http.server.BaseHTTPRequestHandler):
             return self.send(200, self.paged(state["scanners"], q))
         if p == "/system/scanAll/schedule":
             return self.send(200, state["scanAllSchedule"])
+        if p.startswith("/projects/") and p.endswith("/immutabletagrules") and self.headers.get("X-Is-Resource-Name") == "true":
+            name = urllib.parse.unquote(p[len("/projects/"):-len("/immutabletagrules")])
+            return self.send(200, self.paged(state["immutable"].get(name, []), q))
         if p.startswith("/projects/") and self.headers.get("X-Is-Resource-Name") == "true":
             name = urllib.parse.unquote(p[len("/projects/"):])
             found = [x for x in state["projects"] if x["name"] == name]
@@ -464,6 +467,18 @@ class H(http.server.BaseHTTPRequestHandler):
             return self.send(400, {"errors": [{"message": bad_metadata(b.get("metadata"))}]})
         if p == "/projects" and not any(x["name"] == b["project_name"] for x in state["projects"]):
             state["projects"].append({"project_id": len(state["projects"]) + 1, "name": b["project_name"], "registry_id": b.get("registry_id"), "metadata": b["metadata"]})
+            save()
+            return self.send(201)
+        if p.startswith("/projects/") and p.endswith("/immutabletagrules") and self.headers.get("X-Is-Resource-Name") == "true":
+            name = urllib.parse.unquote(p[len("/projects/"):-len("/immutabletagrules")])
+            if not any(x["name"] == name and not x["registry_id"] for x in state["projects"]):
+                return self.send(404, {"errors": []})
+            ok = b.get("action") == "immutable" and b.get("template") == "immutable_template" and all(
+                t.get("kind") == "doublestar" and t.get("decoration") in ("matches", "excludes") for t in b.get("tag_selectors") or [None]
+            ) and all(t.get("kind") == "doublestar" and t.get("decoration") in ("repoMatches", "repoExcludes") for t in (b.get("scope_selectors") or {}).get("repository") or [None])
+            if not ok:
+                return self.send(400, {"errors": [{"message": "bad immutable rule %r" % b}]})
+            state["immutable"].setdefault(name, []).append(dict(b, id=len(state["immutable"].get(name, [])) + 1))
             save()
             return self.send(201)
         if p == "/robots":
@@ -544,6 +559,7 @@ describe.skipIf(!python)("Harbor bootstrap against a stand-in Harbor API", () =>
           projects: { name: string; registry_id: number | null; metadata: Record<string, string> }[];
           robots: { name: string; level: string; permissions: { namespace: string; access: { action: string }[] }[] }[];
           scanAllSchedule: { schedule: { type: string; cron: string } } | null;
+          immutable: Record<string, unknown[]>;
           writes: number;
         };
       };
@@ -554,6 +570,12 @@ describe.skipIf(!python)("Harbor bootstrap against a stand-in Harbor API", () =>
       const signed = mirroredRegistries(m).map((u) => `signed-${u}`);
       expect(first.projects.map((p) => p.name)).toEqual([...talos, ...signed, FACTORY_PROJECT]);
       for (const name of signed) expect(first.projects.find((p) => p.name === name)).toMatchObject({ registry_id: null, metadata: { public: "true" } });
+      // every tag of a signed project is immutable: a signature or a version tag can never be re-pointed
+      for (const name of signed) {
+        expect(first.immutable[name], name).toEqual([
+          expect.objectContaining({ action: "immutable", tag_selectors: [expect.objectContaining({ decoration: "matches", pattern: "**" })], scope_selectors: { repository: [expect.objectContaining({ decoration: "repoMatches", pattern: "**" })] } }),
+        ]);
+      }
       for (const upstream of mirroredRegistries(m)) {
         const project = first.projects.find((p) => p.name === harborProxyProject(upstream))!;
         const endpoint = first.registries.find((r) => r.id === project.registry_id)!;

@@ -636,6 +636,20 @@ const cases: Case[] = [
     lines: ['flows[0].from: "zone:dmz" — must be in MGMT for a flow to pfSense itself (only MGMT administers the firewall; DNS, NTP and BGP to pfSense are the lab\'s own flows)'],
   },
   {
+    name: "a Calico version whose operator image is not in the reviewed table, with image verification on",
+    spec: { platform: { calicoVersion: "v3.31.3" } },
+    lines: [
+      'platform.calicoVersion: "v3.31.3" — has no reviewed operator image for image verification (the tigera-operator image of Calico v3.31.3 is not in TIGERA_OPERATOR_BY_CALICO (known: v3.31.0), so nothing would sign it and the closing deny would stop it; use a known version, or set talos.imageVerification.enabled: false)',
+    ],
+  },
+  {
+    name: "a Talos minor whose default images are not in the reviewed table, with image verification on",
+    spec: { talos: { version: "v1.15.0" } },
+    lines: [
+      'talos.version: "v1.15.0" — has no reviewed image list for image verification (the etcd, CoreDNS and pause images Talos v1.15 runs are not in TALOS_DEFAULT_IMAGES (known: v1.12, v1.13, v1.14), so nothing would sign them and the closing deny would stop them; use a known minor, or set talos.imageVerification.enabled: false)',
+    ],
+  },
+  {
     name: "a flow from the DMZ ingress host into MGMT (Harbor)",
     spec: { flows: [{ ...FLOW, from: "haproxy-ingress-1", to: "registry", ports: [443] }] },
     lines: ['flows[0]: "haproxy-ingress-1 -> registry" — would let the DMZ initiate into MGMT (the DMZ faces the internet and MGMT holds the supply chain (Harbor, the Image Factory): MGMT pushes to the DMZ over SSH (a service\'s provision()), never the other way)'],

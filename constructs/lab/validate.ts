@@ -1,5 +1,6 @@
 import { defaultConfigContract, KUBERNETES_MINORS_BY_TALOS, TALOS_PROVIDER_MAX_CONTRACT, talosMinorNumber, talosMinorOf } from "../input/talos-support";
 import { cosignPublicKeyProblem, FACTORY_PUBLIC_KEY_HINT, IMAGE_VERIFICATION_SINCE } from "../input/image-signing";
+import { TALOS_DEFAULT_IMAGES, TIGERA_OPERATOR_BY_CALICO } from "../render/talos/cluster-images";
 import { z } from "zod";
 import {
   cidrContains,
@@ -412,6 +413,25 @@ export function semanticProblems(
       true,
       `needs the machine-config contract ${IMAGE_VERIFICATION_SINCE} or newer (this lab's is ${contractMinor})`,
       `Talos added ImageVerificationConfig in ${IMAGE_VERIFICATION_SINCE}.0; a ${contractMinor} node refuses the document. Move talos.version and talos.configContract to ${IMAGE_VERIFICATION_SINCE} or newer, or leave enabled unset (off below ${IMAGE_VERIFICATION_SINCE})`,
+    );
+  }
+  // With verification on, every image the nodes run must be in the reviewed tables the rules and the
+  // mirror step come from; an unknown version would leave an image unsigned behind the closing deny.
+  const verifying = t.imageVerification.enabled ?? talosMinorNumber(contractMinor) >= talosMinorNumber(IMAGE_VERIFICATION_SINCE);
+  if (verifying && TALOS_DEFAULT_IMAGES[talosMinorText] === undefined) {
+    add(
+      "talos.version",
+      t.version,
+      "has no reviewed image list for image verification",
+      `the etcd, CoreDNS and pause images Talos ${talosMinorText} runs are not in TALOS_DEFAULT_IMAGES (known: ${Object.keys(TALOS_DEFAULT_IMAGES).join(", ")}), so nothing would sign them and the closing deny would stop them; use a known minor, or set talos.imageVerification.enabled: false`,
+    );
+  }
+  if (verifying && TIGERA_OPERATOR_BY_CALICO[spec.platform.calicoVersion] === undefined) {
+    add(
+      "platform.calicoVersion",
+      spec.platform.calicoVersion,
+      "has no reviewed operator image for image verification",
+      `the tigera-operator image of Calico ${spec.platform.calicoVersion} is not in TIGERA_OPERATOR_BY_CALICO (known: ${Object.keys(TIGERA_OPERATOR_BY_CALICO).join(", ")}), so nothing would sign it and the closing deny would stop it; use a known version, or set talos.imageVerification.enabled: false`,
     );
   }
   const keyProblem = cosignPublicKeyProblem(t.imageVerification.publicKey);

@@ -350,8 +350,10 @@ export function planLab(spec: LabSpec, services: ServiceCatalog): LabModel {
       enabled:
         t.imageVerification.enabled ??
         talosMinorNumber(t.configContract ?? defaultConfigContract(t.version)) >= talosMinorNumber(IMAGE_VERIFICATION_SINCE),
-      publicKey: t.imageVerification.publicKey,
-      factoryPublicKey: t.imageVerification.factoryPublicKey,
+      // PEM as Go and cosign print it: LF line ends, one trailing newline (a key pasted with CRLF
+      // would otherwise differ from `cosign public-key`'s output byte for byte)
+      publicKey: pemText(t.imageVerification.publicKey),
+      factoryPublicKey: pemText(t.imageVerification.factoryPublicKey),
     },
     diskEncryption: t.diskEncryption ?? (t.secureBoot ? "tpm" : "nodeID"),
     kubernetesApi: {
@@ -360,4 +362,9 @@ export function planLab(spec: LabSpec, services: ServiceCatalog): LabModel {
       url: `https://${t.vip}:6443`,
     },
   };
+}
+
+/** A PEM block with LF line ends, no blank edges and one trailing newline. */
+function pemText(pem: string): string {
+  return `${pem.replace(/\r\n?/g, "\n").trim()}\n`;
 }

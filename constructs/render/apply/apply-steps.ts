@@ -320,7 +320,7 @@ export function applySteps(m: LabModel, flows: FlowTable): ApplySteps {
       why: "the first applies ran outside the lab; from here on only the runner reaches the cluster, so the stack moves there once",
       commands: [
         `rsync -a ${jump} <output folder>${local ? " <output folder>.state" : ""} ${m.spec.adminUser}@${runner.ip}:`,
-        `rsync -a --chmod=D700,F600 ${jump} lab-ca.pem registry.pem registry-key.pem factory-key.pem${m.spec.proxmox.sshAgent ? "" : ` ${sshKeyFile}`} ${m.spec.adminUser}@${runner.ip}:secrets/   # the files the variables are read from, outside the tree`,
+        `rsync -a --chmod=D700,F600 ${jump} lab-ca.pem registry.pem registry-key.pem factory-key.pem${m.imageVerification.enabled ? " cosign.key" : ""}${m.spec.proxmox.sshAgent ? "" : ` ${sshKeyFile}`} ${m.spec.adminUser}@${runner.ip}:secrets/   # the files the variables are read from, outside the tree`,
         "# from now on tofu runs on the runner only; the copy outside is stale",
       ],
       connections: [
@@ -375,8 +375,10 @@ export function applySteps(m: LabModel, flows: FlowTable): ApplySteps {
             manual: true,
             why: "Talos runs only images signed with the lab key (talos.imageVerification); the lab verifies each upstream signature, copies the digest into its signed Harbor projects and signs it there, with a key that never enters the tree",
             commands: [
-              "export LAB_COSIGN_KEY=~/secrets/cosign.key COSIGN_PASSWORD=<its password> HARBOR_USERNAME=admin HARBOR_PASSWORD=<Harbor admin password>",
+              "read -rs -p 'cosign key password: ' COSIGN_PASSWORD; echo; read -rs -p 'Harbor admin password: ' HARBOR_PASSWORD; echo   # never on a command line",
+              "export LAB_COSIGN_KEY=~/secrets/cosign.key COSIGN_PASSWORD HARBOR_USERNAME=admin HARBOR_PASSWORD",
               `bash ${MIRROR_SCRIPT}`,
+              "unset COSIGN_PASSWORD HARBOR_PASSWORD",
             ],
             connections: [
               conn(r, "internet", 443, "crane and cosign read the upstream registries, cosign verifies their signatures, the tools download"),

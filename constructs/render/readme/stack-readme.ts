@@ -2,6 +2,7 @@ import { LabModel } from "../../model/lab-model";
 import { backendEnvironment, rootVariables, type ApplyStep, type ApplySteps, type StepPlace } from "../apply/apply-steps";
 import { demoHost } from "../platform/platform-charts";
 import { markdownCell, markdownRow } from "../text/markdown";
+import { REFERENCE_LAB_COSIGN_PUBLIC_KEY, REFERENCE_LAB_FACTORY_PUBLIC_KEY } from "../../input/image-signing";
 
 const PLACES: Readonly<Record<StepPlace, string>> = {
   outside: "outside the lab, on a workstation that reaches the Proxmox API",
@@ -74,6 +75,10 @@ function secretsSection(m: LabModel): string {
     ["Talos machine secrets, talosconfig, kubeconfig", "the tofu state (encrypted when `state.encryption` is on) and the nodes, which get their configuration over apid; on the runner `~/.talos/config` and `~/.kube/config` (0600)"],
     ["the ingress service account's token", "`~/secrets/ingress.kubeconfig` on the runner (0600, outside the tree), then `TF_VAR_ingress_kubeconfig`"],
     ["SSH keys (Proxmox, the VMs' admin user)", "the operator's agent or key files; the VMs get public keys only"],
+    ...(m.imageVerification.enabled
+      ? [["the lab's cosign signing key", "`~/secrets/cosign.key` on the runner, encrypted with its password, which is typed in for the image mirror step only; its public half is `talos.imageVerification.publicKey`"]]
+      : []),
+    ["Harbor's admin password while the image mirror step runs", "typed in (`read -s`); the registry login lives in a throw-away Docker config the script removes"],
   );
   return `## Where each secret lives
 
@@ -94,6 +99,33 @@ bootstrap logs in with. A new kubeconfig is written and the controller restarted
 same apply: the factory restarts with it, finds that an installer it built before no longer verifies under
 its key and builds and signs it again (siderolabs/image-factory v1.5.0, registry.go \`handleManifest\`).
 `;
+}
+
+/**
+ * The keys and certificates an operator makes once, before the first apply, and where each public half
+ * goes. The spec's defaults are the reference lab's public keys, whose private halves nobody holds: a
+ * lab that keeps them can sign nothing, and its nodes would refuse every image.
+ */
+function keysSection(m: LabModel): string {
+  const v = m.imageVerification;
+  const reference = v.publicKey === pemOf(REFERENCE_LAB_COSIGN_PUBLIC_KEY) || v.factoryPublicKey === pemOf(REFERENCE_LAB_FACTORY_PUBLIC_KEY);
+  const warning = v.enabled && reference
+    ? "\n**This spec still carries the reference lab's public keys** (`talos.imageVerification`), whose private halves nobody has: make your own as below and put their public halves in the spec before the first apply, or the nodes refuse every image.\n"
+    : "";
+  return `Make these once, outside the tree, before the first apply (the hand-off copies them to the runner's \`~/secrets\`):
+${warning}
+\`\`\`sh
+umask 077
+# the lab CA and the registry's certificate (${m.spec.registry.fqdn}), signed by it: lab-ca.pem, registry.pem, registry-key.pem
+openssl ecparam -name prime256v1 -genkey -noout -out factory-key.pem   # the Image Factory's signing key (unencrypted EC PEM)
+openssl ec -in factory-key.pem -pubout                                  # → talos.imageVerification.factoryPublicKey
+${v.enabled ? "cosign generate-key-pair                                          # cosign.key (password-protected) and cosign.pub → talos.imageVerification.publicKey\n" : ""}\`\`\`
+`;
+}
+
+/** A PEM block as the model keeps it (LF line ends, one trailing newline). */
+function pemOf(pem: string): string {
+  return `${pem.replace(/\r\n?/g, "\n").trim()}\n`;
 }
 
 /** The runbook written next to the stack: what is in it and, from `apply-steps.json`, how to apply it. */
@@ -162,6 +194,7 @@ tofu output -raw proxmox_api_token   # the lab's TF_VAR_proxmox_api_token
 The token is privilege-separated; its role \`${m.name}-tofu\` holds only the privileges the modules' resource
 types need, granted on the lab's paths (the module lists them). The administrator's token is not needed again.
 
+${keysSection(m)}
 Set the variables wherever tofu runs (secrets through the environment, never in files of the tree);
 the step that hands the stack to the runner says how they get there:
 

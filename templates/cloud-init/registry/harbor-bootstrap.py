@@ -77,11 +77,11 @@ class Harbor:
                 "the admin password is refused (%s); harbor_admin_password only applies on Harbor's first start" % status
             )
 
-    def list_all(self, path):
+    def list_all(self, path, headers=None):
         items, page = [], 1
         sep = "&" if "?" in path else "?"
         while True:
-            batch = self.ok("GET", "%s%spage=%d&page_size=100" % (path, sep, page)) or []
+            batch = self.ok("GET", "%s%spage=%d&page_size=100" % (path, sep, page), headers=headers) or []
             items.extend(batch)
             if len(batch) < 100:
                 return items
@@ -172,6 +172,30 @@ class Harbor:
             return
         self.ensure_metadata(name, existing, metadata)
 
+    # Every tag of every repository immutable: Talos checks a signature but not the digest its payload
+    # names, so whoever could move a tag (or a .sig tag) could pass another image off as signed. With
+    # immutable tags nobody, the lab's own mirror step included, can re-point a version tag or
+    # replace a signature (api/v2.0/swagger.yaml ImmutableRule; template "immutable_template",
+    # selectors doublestar/matches and doublestar/repoMatches as src/controller/immutable uses them).
+    IMMUTABLE_RULE = {
+        "action": "immutable",
+        "template": "immutable_template",
+        "tag_selectors": [{"kind": "doublestar", "decoration": "matches", "pattern": "**"}],
+        "scope_selectors": {"repository": [{"kind": "doublestar", "decoration": "repoMatches", "pattern": "**"}]},
+    }
+
+    def ensure_immutable_tags(self, name):
+        path = "/projects/" + urllib.parse.quote(name, safe="") + "/immutabletagrules"
+        headers = {"X-Is-Resource-Name": "true"}
+        for rule in self.list_all(path, headers=headers):
+            same = rule.get("action") == "immutable" and not rule.get("disabled")
+            same = same and [(t.get("decoration"), t.get("pattern")) for t in rule.get("tag_selectors") or []] == [("matches", "**")]
+            same = same and [(t.get("decoration"), t.get("pattern")) for t in (rule.get("scope_selectors") or {}).get("repository") or []] == [("repoMatches", "**")]
+            if same:
+                return
+        log("making every tag of project %s immutable" % name)
+        self.ok("POST", path, self.IMMUTABLE_RULE, expect=(201,), headers=headers)
+
     def ensure_factory(self, f):
         # Public for reads: the factory serves the installers and their signatures by proxying to (or
         # redirecting into) this project without credentials (image-factory
@@ -232,6 +256,7 @@ def main(path):
         harbor.ensure_proxy_project(p["project"], harbor.ensure_registry(p["registry"]), p["metadata"])
     for p in cfg.get("signedProjects", []):
         harbor.ensure_signed_project(p["project"], p["metadata"])
+        harbor.ensure_immutable_tags(p["project"])
     if cfg.get("factory"):
         harbor.ensure_factory(cfg["factory"])
     log("Harbor has the proxy-cache projects %s" % ", ".join(p["project"] for p in cfg["proxyProjects"]))
