@@ -189,14 +189,16 @@ describe.each(labs)("apply-steps.json of %s", (_, spec) => {
     expect(iso.connections.map((c) => `${c.from}>${c.to}:${c.port}`)).toEqual(["outside>proxmox:22"]);
   });
 
-  it("switches the datacenter firewall on from the Proxmox hosts, not from pfSense", () => {
-    const firewallSteps = doc.steps.filter((s) => s.commands.some((c) => /datacenter firewall|\/cluster\/firewall\/options/.test(c)));
-    expect(firewallSteps.map((s) => [s.id, s.where])).toEqual([["proxmox-prepare", "proxmox"]]);
-    expect(step("proxmox-prepare").commands).toContain(
-      "pvesh set /cluster/firewall/options --enable 1   # the datacenter firewall, without which no VM firewall acts (cluster-wide: once per cluster is enough)",
-    );
+  it("switches the datacenter firewall on with the edge module's apply, with no hand command left", () => {
+    // no step's command touches the cluster firewall by hand
+    expect(doc.steps.filter((s) => s.commands.some((c) => /datacenter firewall|\/cluster\/firewall\/options|pve-firewall/.test(c))).map((s) => s.id)).toEqual([]);
+    // the edge module, which the edge step applies, carries the switch
+    const edge = JSON.parse(files.get("modules/edge/main.tf.json")!);
+    expect(Object.values(edge.resource.proxmox_virtual_environment_cluster_firewall ?? {}).map((r) => (r as { enabled: boolean }).enabled)).toEqual([true]);
+    expect(step("edge").commands).toContain("tofu apply -target=module.edge");
+    expect(step("edge").title).toMatch(/switch the datacenter firewall on/);
     // before any VM with a firewall is created
-    expect(index("proxmox-prepare")).toBeLessThan(index("mgmt"));
+    expect(index("edge")).toBeLessThan(index("mgmt"));
   });
 
   it("sets on the runner every root variable that is sensitive or has no default, before the runner's first tofu command", () => {
@@ -290,4 +292,30 @@ describe("the spec's runner", () => {
   });
 });
 
+describe("the spec's datacenter firewall switch (proxmox.datacenterFirewall)", () => {
+  const handCommand =
+    "pvesh set /cluster/firewall/options --enable 1   # the datacenter firewall, without which no VM firewall acts (cluster-wide: once per cluster is enough)";
 
+  it("off: the Proxmox hosts switch it on by hand, after checking who reaches them, and tofu leaves it alone", () => {
+    const files = synth({ proxmox: { datacenterFirewall: false } });
+    const doc = JSON.parse(files.get("apply-steps.json")!) as { steps: Step[] };
+    const at = (id: string) => doc.steps.findIndex((s) => s.id === id);
+    const prepare = doc.steps[at("proxmox-prepare")];
+    const firewallSteps = doc.steps.filter((s) => s.commands.some((c) => /datacenter firewall|\/cluster\/firewall\/options/.test(c)));
+    expect(firewallSteps.map((s) => [s.id, s.where])).toEqual([["proxmox-prepare", "proxmox"]]);
+    expect(prepare.commands).toContain(handCommand);
+    expect(prepare.commands.findIndex((c) => c.startsWith("pve-firewall localnet"))).toBe(prepare.commands.indexOf(handCommand) - 1);
+    expect(prepare.title).toMatch(/the datacenter firewall$/);
+    expect(at("proxmox-prepare")).toBeLessThan(at("mgmt"));
+    expect(doc.steps[at("edge")].title).not.toMatch(/datacenter firewall/);
+    for (const [path, text] of files) if (path.endsWith(".tf.json")) expect(text, path).not.toContain("proxmox_virtual_environment_cluster_firewall");
+    // the stack's runbook says the same
+    expect(files.get("README.md")).toContain("pvesh set /cluster/firewall/options --enable 1");
+  });
+
+  it("on (the default): the runbook has no hand command for it", () => {
+    const files = synth({});
+    expect(files.get("apply-steps.json")).not.toContain("/cluster/firewall/options");
+    expect(files.get("README.md")).not.toContain("pvesh set /cluster/firewall/options");
+  });
+});

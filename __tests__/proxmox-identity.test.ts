@@ -56,12 +56,14 @@ describe("the Proxmox identity bootstrap module", () => {
       for (const p of Object.values(json.resource?.proxmox_virtual_environment_pool ?? {}) as Json[]) pools.add(`/pool/${p.pool_id}`);
     }
     const paths = [...new Set(acls.map((a) => a.path))].sort();
-    expect(paths).toEqual(["/nodes/pve", ...[...pools].sort(), "/sdn/zones/localnetwork", "/storage", "/vms"].sort());
-    expect(paths).not.toContain("/");
+    // `/` for the datacenter firewall's options (Sys.Modify on /), for `/` alone
+    expect(paths).toEqual(["/", "/nodes/pve", ...[...pools].sort(), "/sdn/zones/localnetwork", "/storage", "/vms"].sort());
     for (const path of paths) {
       const here = acls.filter((a) => a.path === path);
       expect(here.map((a) => (a.user_id ? "user" : "token")).sort()).toEqual(["token", "user"]);
       for (const a of here) expect(a.role_id).toBe("${proxmox_virtual_environment_role.tofu.role_id}");
+      // a propagating grant on / would reach every path and void the narrower ones
+      for (const a of here) expect(a.propagate, path).toBe(path !== "/");
     }
     const token = Object.values(bootstrap.resource.proxmox_user_token)[0] as Json;
     expect(token.privileges_separation).toBe(true);
@@ -96,6 +98,17 @@ describe("the Proxmox identity bootstrap module", () => {
     expect(needs.acls.map((a) => a.path)).toEqual(["/nodes", "/storage"]);
     expect(needs.types).toEqual(["resource.proxmox_download_file"]);
     expect(() => proxmoxIdentityNeeds({ y: { data: { random_password: { p: {} } } } })).toThrow(/data\.random_password \(module y\).*NON_PROXMOX_PROVIDERS/);
+  });
+
+  it("grants the datacenter firewall Sys.Modify and Sys.Audit on / alone, and nothing on / without it", () => {
+    const fact = PROXMOX_PRIVILEGE_FACTS["resource.proxmox_virtual_environment_cluster_firewall"];
+    expect(fact.privileges).toEqual({ cluster: ["Sys.Audit", "Sys.Modify"] });
+    expect(fact.source).toMatch(/Cluster\.pm.*set_options.*'\/'.*Sys\.Modify/);
+    const needs = proxmoxIdentityNeeds({ edge: { resource: { proxmox_virtual_environment_cluster_firewall: { datacenter: { enabled: true } } } } });
+    expect(needs.privileges).toEqual(["Sys.Audit", "Sys.Modify"]);
+    expect(needs.acls.map((a) => [a.path, a.propagate])).toEqual([["/", false]]);
+    const without = proxmoxIdentityNeeds({ edge: { resource: { proxmox_download_file: { a: { node_name: "pve", datastore_id: "local" } } } } });
+    expect(without.acls.map((a) => [a.path, a.propagate])).toEqual([["/nodes/pve", true], ["/storage", true]]);
   });
 
   it("fails the synth, naming the type, when a module uses a type without a fact row", () => {

@@ -1,7 +1,7 @@
 import { readFileSync } from "node:fs";
 import { join } from "node:path";
 import { describe, expect, it } from "vitest";
-import { PROJECT_ROOT } from "./support/tree";
+import { PROJECT_ROOT, synthToTemp } from "./support/tree";
 
 const STACK = join(PROJECT_ROOT, "examples", "reference-lab", "stacks", "talos-lab");
 const mod = (name: string) => JSON.parse(readFileSync(join(STACK, "modules", name, "main.tf.json"), "utf8"));
@@ -23,6 +23,38 @@ describe("Proxmox layer of the reference lab", () => {
     ]);
     expect(pfsense.startup.order).toBe(1);
     expect(pfsense.cdrom.file_id).toBe("local:iso/pfSense-CE-2.7.2-RELEASE-amd64.iso");
+  });
+
+  it("switches the datacenter firewall on in the edge module, with Proxmox's defaults and the hosts' input left open", () => {
+    // the edge module alone, once per Proxmox cluster, with every option explicit: bpg writes them all
+    // (an unset enabled or ebtables would be sent as false, an unset input policy as DROP)
+    const { "//": _metadata, ...datacenter } = edge.resource.proxmox_virtual_environment_cluster_firewall.datacenter; // eslint-disable-line @typescript-eslint/no-unused-vars
+    expect(Object.keys(edge.resource.proxmox_virtual_environment_cluster_firewall)).toEqual(["datacenter"]);
+    expect({ datacenter }).toEqual({
+      datacenter: {
+        enabled: true,
+        ebtables: true,
+        input_policy: "ACCEPT",
+        output_policy: "ACCEPT",
+        forward_policy: "ACCEPT",
+        log_ratelimit: { enabled: true, burst: 5, rate: "1/second" },
+      },
+    });
+    for (const name of ["mgmt", "dmz", "srv", "platform"]) expect(mod(name).resource?.proxmox_virtual_environment_cluster_firewall, name).toBeUndefined();
+  });
+
+  it("leaves the datacenter firewall out of every module when the spec's switch is off", () => {
+    const t = synthToTemp({ proxmox: { datacenterFirewall: false } }, "dcfw-off");
+    try {
+      const modules = [...t.files].filter(([p]) => /\/modules\/[a-z]+\/main\.tf\.json$/.test(p));
+      expect(modules.length).toBe(5);
+      for (const [p, text] of modules) expect(JSON.parse(text).resource?.proxmox_virtual_environment_cluster_firewall, p).toBeUndefined();
+      // the rest of the edge module is unchanged
+      const edgeOff = JSON.parse(modules.find(([p]) => p.endsWith("/modules/edge/main.tf.json"))![1]);
+      expect(Object.keys(edgeOff.resource).sort()).toEqual(Object.keys(edge.resource).filter((k) => k !== "proxmox_virtual_environment_cluster_firewall").sort());
+    } finally {
+      t.cleanup();
+    }
   });
 
   it("creates each internal bridge once per node and no WAN bridge", () => {

@@ -24,6 +24,7 @@ export const BOUND_PROVIDERS: readonly BoundProvider[] = [
     resources: [
       "proxmox_download_file",
       "proxmox_network_linux_bridge",
+      "proxmox_virtual_environment_cluster_firewall",
       "proxmox_virtual_environment_file",
       "proxmox_virtual_environment_firewall_ipset",
       "proxmox_virtual_environment_firewall_options",

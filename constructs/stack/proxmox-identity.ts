@@ -42,7 +42,9 @@ class RawResource extends TerraformResource {
  * least-privilege Proxmox identity: a role with exactly the privileges the stack's modules need, a
  * `pve`-realm user without a password, a privilege-separated API token of that user, and ACLs granting
  * the role on each path to both the user and the token (a separated token's rights are the
- * intersection of its own ACLs and its user's). Its output `proxmox_api_token` is the value the lab's
+ * intersection of its own ACLs and its user's). Every grant propagates to the path's children except
+ * one on `/`, which a cluster-wide type needs (the datacenter firewall: `Sys.Modify` on `/`) and which
+ * holds for `/` alone. Its output `proxmox_api_token` is the value the lab's
  * `proxmox_api_token` variable takes; it is sensitive and lives only in the bootstrap's state.
  *
  * Written to {@link PROXMOX_IDENTITY_MODULE}; never synthesized as a stack of its own.
@@ -113,7 +115,8 @@ export class ProxmoxIdentityBootstrap extends WrittenStack {
         new RawResource(this, "proxmox_acl", `${who}_${name}`, {
           path: acl.path,
           role_id: roleRef,
-          propagate: true,
+          // `/` only for itself (the cluster-wide options), every other path for what lies below it
+          propagate: acl.propagate,
           ...(who === "user" ? { user_id: user.getStringAttribute("user_id") } : { token_id: token.getStringAttribute("id") }),
         });
       grant("user");

@@ -10,6 +10,7 @@ import { renderRulesMd } from "../render/pfsense/rules-md";
 import { PFSENSE_PLAYBACK, pfSenseSettings, renderPfSensePlayback } from "../render/pfsense/pfsense-settings";
 import { FlowTable } from "../model/flows";
 import { labFlows } from "../model/lab-flows";
+import { DatacenterFirewall } from "../proxmox/datacenter-firewall";
 import { LabVm } from "../proxmox/lab-vm";
 import { NodeImages } from "../proxmox/node-images";
 import { ZoneModule } from "./zone-module";
@@ -26,8 +27,9 @@ const ZONES: readonly ZoneName[] = ["mgmt", "dmz", "srv"];
 
 /**
  * The `edge` module: internal zone bridges on every Proxmox node (when the spec manages them), the
- * pfSense VM with NICs WAN, MGMT, DMZ, SRV in that order, and the Ubuntu cloud image downloaded once per
- * node that runs an Ubuntu VM.
+ * pfSense VM with NICs WAN, MGMT, DMZ, SRV in that order, the Ubuntu cloud image downloaded once per
+ * node that runs an Ubuntu VM, and (with `proxmox.datacenterFirewall`, the default) the Proxmox
+ * datacenter firewall switched on, so the VM firewalls of the modules applied after it act.
  *
  * Sidecars: the pfSense configuration derived from the flow model (`pfsense/aliases.xml`,
  * `filter.xml`, `nat.xml`, `frr.conf`, `RULES.md`).
@@ -44,6 +46,8 @@ export class EdgeZone extends ZoneModule {
   readonly pool: VirtualEnvironmentPool;
   /** The pfSense VM. */
   readonly firewall: LabVm;
+  /** The datacenter firewall switch, when the spec's `proxmox.datacenterFirewall` is on. */
+  readonly datacenterFirewall?: DatacenterFirewall;
 
   constructor(scope: Construct, id: string, props: EdgeZoneProps) {
     super(scope, id);
@@ -60,6 +64,10 @@ export class EdgeZone extends ZoneModule {
     const settings = pfSenseSettings(m);
     this.addSidecar("pfsense/RULES.md", renderRulesMd(flows, tables, settings));
     this.addSidecar(PFSENSE_PLAYBACK.file, renderPfSensePlayback(m, settings));
+
+    // The edge module is applied first, from outside: the datacenter firewall is on before any VM
+    // firewall of the later modules exists.
+    if (spec.proxmox.datacenterFirewall) this.datacenterFirewall = new DatacenterFirewall(this, "datacenter-firewall");
 
     this.pool = new VirtualEnvironmentPool(this, "pool", {
       poolId: `${m.name}-edge`,

@@ -86,6 +86,8 @@ const COMPUTE: Readonly<Record<string, Compute>> = {
     };
   },
   proxmox_network_linux_bridge: (p) => ({ id: `${str(p.node_name)}:${str(p.name)}` }),
+  // one object per Proxmox cluster: bpg sets the constant id "cluster-firewall"
+  proxmox_virtual_environment_cluster_firewall: () => ({ id: "cluster-firewall" }),
   proxmox_virtual_environment_firewall_options: (p) => ({ id: firewallId("options", p, "options") }),
   proxmox_virtual_environment_firewall_rules: (p) => ({
     id: firewallId("rule", p, "rules"),

@@ -105,8 +105,7 @@ function toolConnections(twin: Twin, step: Step): StepConnection[] {
     if (/^tofu init\b/.test(c.trim()) && step.where === "runner") add("internet", 443, "provider download (tofu init)");
     const m = /^tofu (apply|plan)\b(.*)$/.exec(c.trim());
     if (!m) continue;
-    const targets = [...m[2].matchAll(/-target=module\.([A-Za-z0-9_-]+)/g)].map((t) => t[1]);
-    const modules = targets.length ? targets : Object.keys(twin.stack.moduleTypes);
+    const modules = commandModules(twin.stack, m[2]);
     const types = new Set(modules.flatMap((x) => twin.stack.moduleTypes[x] ?? []));
     add("proxmox", 8006, "Proxmox API");
     if (types.has("proxmox_virtual_environment_file")) add("proxmox", 22, "snippet upload over SSH");
@@ -130,11 +129,25 @@ function toolConnections(twin: Twin, step: Step): StepConnection[] {
   return out;
 }
 
-/** Whether some step switches the Proxmox datacenter firewall on (without it no VM firewall acts). */
+/** The modules a `tofu apply`/`plan` command's arguments reach: its `-target=module.<m>`s, or every module. */
+function commandModules(stack: TwinStack, args: string): string[] {
+  const targets = [...args.matchAll(/-target=module\.([A-Za-z0-9_-]+)/g)].map((t) => t[1]);
+  return targets.length ? targets : Object.keys(stack.moduleTypes);
+}
+
+/**
+ * Whether the apply switches the Proxmox datacenter firewall on (without it no VM firewall acts):
+ * a step's hand command does (`pvesh set /cluster/firewall/options --enable 1`, or a step that says
+ * it switches the datacenter firewall on), or a step's `tofu apply` reaches a module whose
+ * `proxmox_virtual_environment_cluster_firewall` has `enabled` true (read from the module files).
+ */
 export function datacenterFirewallOn(stack: TwinStack): boolean {
-  return stack.steps.some((s) =>
-    s.commands.some((c) => /datacenter firewall|cluster\/firewall\/options/i.test(c) && !/\b(off|disable)|--enable\s+0\b/i.test(c) && (/--enable\s+1\b/.test(c) || !/--enable/.test(c))),
-  );
+  const byHand = (c: string) => /datacenter firewall|cluster\/firewall\/options/i.test(c) && !/\b(off|disable)|--enable\s+0\b/i.test(c) && (/--enable\s+1\b/.test(c) || !/--enable/.test(c));
+  const byTofu = (c: string) => {
+    const m = /^tofu apply\b(.*)$/.exec(c.trim());
+    return !!m && commandModules(stack, m[1]).some((x) => stack.datacenterFirewallModules.includes(x));
+  };
+  return stack.steps.some((s) => s.commands.some((c) => byHand(c) || byTofu(c)));
 }
 
 /** Evenly spread picks of at most n items (first and last included). */

@@ -150,6 +150,12 @@ export interface TwinStack {
   readonly dir: string;
   /** Resource types each module declares, by module name. */
   readonly moduleTypes: Readonly<Record<string, readonly string[]>>;
+  /**
+   * The modules that switch the Proxmox datacenter firewall on: those declaring a
+   * `proxmox_virtual_environment_cluster_firewall` whose `enabled` is true (bpg sends an unset
+   * `enabled` as false, so only an explicit true counts), sorted.
+   */
+  readonly datacenterFirewallModules: readonly string[];
   /** The Image Factory the Talos provider talks to (its `image_factory_url`). */
   readonly imageFactory?: URL;
   /** Chart repositories Helm releases pull from (OCI ones as https URLs). */
@@ -567,6 +573,13 @@ export function readStack(stackDir: string): TwinStack {
   arrayOf<Step>(applySteps.steps, "apply-steps.json steps").forEach((st, i) => arrayOf(st.connections, `apply-steps.json steps[${i}].connections`));
   const flows = arrayOf<StackFlow>(readJson(join(stackDir, "flows.json")).flows, "flows.json flows");
   const moduleTypes = Object.fromEntries(moduleNames.map((m) => [m, Object.keys((ev.module(m).resource ?? {}) as Json).sort()]));
+  const datacenterFirewallModules = moduleNames
+    .filter((m) =>
+      Object.entries((((ev.module(m).resource ?? {}) as Json).proxmox_virtual_environment_cluster_firewall ?? {}) as Json).some(
+        ([id, r]) => ev.value((r as Json).enabled, m, `${m}: proxmox_virtual_environment_cluster_firewall.${id} enabled`) === true,
+      ),
+    )
+    .sort();
   const factoryUrl = ((root.provider as Json | undefined)?.talos as Json[] | undefined)?.[0]?.image_factory_url;
   const chartRepositories = moduleNames.flatMap((m) =>
     Object.values(((ev.module(m).resource ?? {}) as Json).helm_release ?? {})
@@ -595,6 +608,7 @@ export function readStack(stackDir: string): TwinStack {
   return {
     dir: stackDir,
     moduleTypes,
+    datacenterFirewallModules,
     imageFactory: typeof factoryUrl === "string" ? new URL(factoryUrl) : undefined,
     chartRepositories,
     provisions,

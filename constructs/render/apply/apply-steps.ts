@@ -154,9 +154,10 @@ function flowFor(m: LabModel, flows: FlowTable, c: Omit<StepConnection, "flow" |
 
 /**
  * The lab's apply steps, in order: the pfSense installer onto the Proxmox storage, the bootstrap from
- * outside (edge, pfSense by hand with its DNS host overrides, the Proxmox hosts' route, trust and
- * datacenter firewall, MGMT), the hand-off of tree, state and variables to the runner, then everything
- * else from the runner.
+ * outside (edge, which switches the datacenter firewall on unless the spec's
+ * `proxmox.datacenterFirewall` is off, pfSense by hand with its DNS host overrides, the Proxmox hosts'
+ * route and trust, and the datacenter firewall by hand when the switch is off, MGMT), the hand-off of
+ * tree, state and variables to the runner, then everything else from the runner.
  *
  * @throws Error when a connection that crosses the lab has no flow (a generator bug, not user input)
  */
@@ -215,6 +216,9 @@ export function applySteps(m: LabModel, flows: FlowTable): ApplySteps {
   const runnerVars = variables.filter((v) => v.required);
   const sshKeyFile = "~/.ssh/id_ed25519";
   const exportLine = (name: string, value: string, note?: string) => `export ${name}=${value}${note ? `   # ${note}` : ""}`;
+  // tofu's edge module switches the datacenter firewall on (proxmox.datacenterFirewall); else the
+  // operator does, by hand, on a Proxmox host.
+  const dcfwByTofu = m.spec.proxmox.datacenterFirewall;
 
   const steps: ApplyStep[] = [
     {
@@ -233,7 +237,7 @@ export function applySteps(m: LabModel, flows: FlowTable): ApplySteps {
     },
     {
       id: "edge",
-      title: "Create the bridges, the pfSense VM and the base images from outside",
+      title: `Create the bridges, the pfSense VM and the base images${dcfwByTofu ? ", and switch the datacenter firewall on," : ""} from outside`,
       where: "outside",
       manual: false,
       commands: ["tofu init", "tofu apply -target=module.edge"],
@@ -282,16 +286,22 @@ export function applySteps(m: LabModel, flows: FlowTable): ApplySteps {
     },
     {
       id: "proxmox-prepare",
-      title: "Prepare each Proxmox node: a route to MGMT via pfSense, the registry's name, the lab CA, the datacenter firewall",
+      title: `Prepare each Proxmox node: a route to MGMT via pfSense, the registry's name, the lab CA${dcfwByTofu ? "" : ", the datacenter firewall"}`,
       where: "proxmox",
       manual: true,
-      why: "the Proxmox host's own routes, hosts file, trust store and the datacenter firewall switch are outside what the bpg provider manages",
+      why: dcfwByTofu
+        ? "the Proxmox host's own routes, hosts file and trust store are outside what the bpg provider manages"
+        : "the Proxmox host's own routes, hosts file and trust store are outside what the bpg provider manages, and the spec leaves the datacenter firewall switch to the cluster's administrator (proxmox.datacenterFirewall is off)",
       commands: [
         `ip route replace ${m.zones.mgmt.cidr} via <pfSense WAN address>   # and persist it in /etc/network/interfaces`,
         `echo '${registry.ip} ${m.spec.registry.fqdn}' >> /etc/hosts`,
         "cp lab-ca.pem /usr/local/share/ca-certificates/talos-enclave-lab-ca.crt && update-ca-certificates",
-        "pve-firewall localnet   # with the firewall on, only these hosts reach 8006 and 22: the workstation and pfSense's WAN address must be in it (else add them: pvesh create /cluster/firewall/ipset/management --cidr <address>)",
-        "pvesh set /cluster/firewall/options --enable 1   # the datacenter firewall, without which no VM firewall acts (cluster-wide: once per cluster is enough)",
+        ...(dcfwByTofu
+          ? []
+          : [
+              "pve-firewall localnet   # with the firewall on, only these hosts reach 8006 and 22: the workstation and pfSense's WAN address must be in it (else add them: pvesh create /cluster/firewall/ipset/management --cidr <address>)",
+              "pvesh set /cluster/firewall/options --enable 1   # the datacenter firewall, without which no VM firewall acts (cluster-wide: once per cluster is enough)",
+            ]),
       ],
       connections: [],
     },

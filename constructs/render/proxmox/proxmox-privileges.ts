@@ -11,6 +11,8 @@
  *   https://pve.proxmox.com/pve-docs/api-viewer/index.html (paths below are its call paths).
  * - pve-docs "User Management" (pveum.adoc, "Privileges" and "Objects and Paths"),
  *   https://pve.proxmox.com/pve-docs/chapter-pveum.html#pveum_permission_management
+ * - pve-firewall `src/PVE/API2/Firewall/Cluster.pm` (the datacenter firewall options' permission checks),
+ *   https://git.proxmox.com/?p=pve-firewall.git
  * - bpg/terraform-provider-proxmox docs (docs/resources/*.md; the download_file page's note on
  *   `Sys.Audit`/`Sys.Modify`), https://github.com/bpg/terraform-provider-proxmox/tree/v0.111.1/docs
  */
@@ -26,7 +28,12 @@ export type PrivilegeScope =
   /** `/nodes/<node>`: node-level network configuration and downloads onto a node. */
   | "nodes"
   /** `/sdn/zones/localnetwork/<bridge>`: attaching a NIC to a plain Linux bridge (PVE 8 checks `SDN.Use` there). */
-  | "sdn";
+  | "sdn"
+  /**
+   * `/` itself: cluster-wide objects whose API calls check the root path, such as the datacenter
+   * firewall options. Granted without propagation, so it reaches `/` and nothing below it.
+   */
+  | "cluster";
 
 /** One fact: the privileges a bpg resource or data type needs, where they are checked, and why. */
 export interface PrivilegeFact {
@@ -100,6 +107,14 @@ export const PROXMOX_PRIVILEGE_FACTS: Readonly<Record<string, PrivilegeFact>> = 
       "PVE API POST /nodes/{node}/storage/{storage}/download-url: Datastore.AllocateTemplate on /storage/{storage} and Sys.Audit, Sys.Modify on /nodes/{node} " +
       "(bpg docs resources/download_file.md says the same); GET …/content: Datastore.Audit; DELETE …/content/{volume}: Datastore.Allocate",
   },
+  "resource.proxmox_virtual_environment_cluster_firewall": {
+    // bpg writes the options (PUT) and reads them back (GET) on every create and update
+    privileges: { cluster: ["Sys.Audit", "Sys.Modify"] },
+    source:
+      "pve-firewall src/PVE/API2/Firewall/Cluster.pm: set_options (PUT /cluster/firewall/options) check ['perm', '/', ['Sys.Modify']], " +
+      "get_options (GET /cluster/firewall/options) check ['perm', '/', ['Sys.Audit']]; bpg proxmoxtf/resource/cluster/firewall/firewall.go " +
+      "(setOptions then firewallRead) and proxmox/cluster/firewall/options.go (the two calls)",
+  },
   "resource.proxmox_network_linux_bridge": {
     privileges: { nodes: ["Sys.Audit", "Sys.Modify"] },
     source: "PVE API GET /nodes/{node}/network[/{iface}]: Sys.Audit; POST/PUT/DELETE /nodes/{node}/network[/{iface}] and PUT (reload): Sys.Modify on /nodes/{node}",
@@ -117,6 +132,13 @@ export const NON_PROXMOX_PROVIDERS: readonly string[] = ["talos", "helm", "terra
 export interface IdentityAcl {
   /** Proxmox ACL path, e.g. `/vms` or `/pool/talos-lab-srv`. */
   readonly path: string;
+  /**
+   * Whether the grant reaches the paths below it. False only for `/` (the `cluster` scope): a
+   * propagating grant there would hand the role to every path of the cluster and void every narrower
+   * ACL (pve-access-control `src/PVE/AccessControl.pm` `roles()`: an ACL applies to a deeper path only
+   * when it propagates, and to its own path always).
+   */
+  readonly propagate: boolean;
   /** Why the identity needs this path. */
   readonly reason: string;
 }
@@ -156,7 +178,9 @@ function valuesOf(value: unknown, key: string, into: unknown[] = []): unknown[] 
  * VM through its pool's ACL only once it is a member, so a pool-only grant would not cover the create
  * and the config calls before the VM joins. SDN.Use is granted on `/sdn/zones/localnetwork` (every
  * local bridge): the bridges a VM's NIC names are references to the edge module's output, not
- * literals.
+ * literals. A type with `cluster` privileges (the datacenter firewall: PVE checks `Sys.Modify` on `/`
+ * and nothing narrower exists for it) adds `/` without propagation: the role then holds on `/` itself
+ * and on no path below it, so every other grant stays as narrow as before.
  *
  * @param modules - each module's HCL-JSON by module name
  * @throws Error naming every resource or data type of a provider that reaches the Proxmox API (or of
@@ -164,11 +188,11 @@ function valuesOf(value: unknown, key: string, into: unknown[] = []): unknown[] 
  */
 export function proxmoxIdentityNeeds(modules: Readonly<Record<string, Json>>): ProxmoxIdentityNeeds {
   const privileges = new Set<string>();
-  const paths = new Map<string, string>();
+  const paths = new Map<string, { reason: string; propagate: boolean }>();
   const types = new Set<string>();
   const missing: string[] = [];
-  const add = (path: string, reason: string) => {
-    if (!paths.has(path)) paths.set(path, reason);
+  const add = (path: string, reason: string, propagate = true) => {
+    if (!paths.has(path)) paths.set(path, { reason, propagate });
   };
   for (const [moduleName, json] of Object.entries(modules).sort(([a], [b]) => a.localeCompare(b))) {
     for (const kind of ["resource", "data"] as const) {
@@ -188,6 +212,7 @@ export function proxmoxIdentityNeeds(modules: Readonly<Record<string, Json>>): P
         const scopes = fact.privileges;
         if (scopes.vms) add("/vms", "the lab's VMs and their VM firewalls (VM.*)");
         if (scopes.sdn) add("/sdn/zones/localnetwork", "NICs on the lab's Linux bridges (SDN.Use)");
+        if (scopes.cluster) add("/", "cluster-wide options checked on / itself, e.g. the datacenter firewall (Sys.Audit, Sys.Modify); not propagated", false);
         const elements = isObject(byName) ? Object.values(byName) : [];
         if (scopes.pool) {
           const pools = kind === "resource" && type === "proxmox_virtual_environment_pool" ? elements.map((e) => (isObject(e) ? e.pool_id : undefined)) : valuesOf(elements, "pool_id");
@@ -213,7 +238,7 @@ export function proxmoxIdentityNeeds(modules: Readonly<Record<string, Json>>): P
   }
   return {
     privileges: [...privileges].sort(),
-    acls: [...paths].sort(([a], [b]) => a.localeCompare(b)).map(([path, reason]) => ({ path, reason })),
+    acls: [...paths].sort(([a], [b]) => a.localeCompare(b)).map(([path, { reason, propagate }]) => ({ path, reason, propagate })),
     types: [...types].sort(),
   };
 }
