@@ -117,7 +117,7 @@ export function renderPfSensePlayback(m: LabModel, s: PfSenseSettings): string {
   ].join("\n");
 }
 
-/** One DNS Resolver host override: what to enter in Services > DNS Resolver > Host Overrides. */
+/** One DNS Resolver host override: a `<hosts>` entry of `unbound.xml`, the fields of Services > DNS Resolver > Host Overrides. */
 export interface PfSenseHostOverride {
   /** The whole name, as the lab's hosts look it up. */
   readonly fqdn: string;
