@@ -120,7 +120,6 @@ describe.each(labs)("apply-steps.json of %s", (_, spec) => {
       "edge",
       "pfsense-install",
       "pfsense-import",
-      "pfsense-dns",
       "proxmox-prepare",
       "mgmt",
       "handoff",
@@ -155,23 +154,20 @@ describe.each(labs)("apply-steps.json of %s", (_, spec) => {
   const step = (id: string) => doc.steps.find((s) => s.id === id)!;
   const index = (id: string) => doc.steps.findIndex((s) => s.id === id);
 
-  it("has a step, right after the import, that enters every DNS host override RULES.md lists into pfSense's resolver", () => {
-    const rules = files.get("pfsense/RULES.md")!;
-    const table = rules.slice(rules.indexOf("## DNS host overrides"), rules.indexOf("## Flows pfSense does not see"));
-    const rows = [...table.matchAll(/^([a-z0-9.-]+) \| ([0-9.]+)$/gm)].map((r) => ({ fqdn: r[1], ip: r[2] }));
-    expect(rows.length).toBeGreaterThan(3);
-    const dns = step("pfsense-dns");
-    expect(index("pfsense-dns")).toBe(index("pfsense-import") + 1);
-    expect([dns.where, dns.manual]).toEqual(["pfsense-console", true]);
-    const overrides = dns.commands.filter((c) => c.includes("Host Overrides > Add"));
-    expect(overrides).toHaveLength(rows.length);
-    for (const r of rows) {
-      const dot = r.fqdn.indexOf(".");
-      expect(overrides, r.fqdn).toContain(`Services > DNS Resolver > Host Overrides > Add: Host '${r.fqdn.slice(0, dot)}', Domain '${r.fqdn.slice(dot + 1)}', IP Address ${r.ip} (${r.fqdn})`);
-    }
-    // Talos resolves its registry mirrors' name only through pfSense: that name is among them.
+  it("imports the DNS host overrides with the restore areas, as unbound.xml, and has no step that types them in the GUI", () => {
+    const imp = step("pfsense-import");
+    expect([imp.where, imp.manual]).toEqual(["pfsense-console", true]);
+    const restore = imp.commands.find((c) => c.startsWith("restore "))!;
+    // aliases first (the rules name them); the resolver's area with the others, before the playback file reloads it
+    expect(restore).toMatch(/^restore pfsense\/aliases\.xml, filter\.xml, nat\.xml, unbound\.xml in that order/);
+    expect(restore).toContain("replaces every DNS Resolver setting");
+    expect(imp.commands.findIndex((c) => c.includes("pfSsh.php playback"))).toBeGreaterThan(imp.commands.indexOf(restore));
+    expect(files.has("pfsense/unbound.xml")).toBe(true);
+    for (const s of doc.steps) for (const c of s.commands) expect(c, s.id).not.toMatch(/Host Overrides|DNS Resolver > General Settings/);
+    // Talos resolves its registry mirrors' name only through pfSense: that name is in the file
     const mirror = /url: https:\/\/([^/:]+)/.exec(files.get("talos/all-nodes.yaml")!)![1];
-    expect(rows.map((r) => r.fqdn)).toContain(mirror);
+    const [host, ...domain] = mirror.split(".");
+    expect(files.get("pfsense/unbound.xml")).toMatch(new RegExp(`<host>${host}</host>\\s*<domain>${domain.join("\\.")}</domain>`));
   });
 
   it("uploads the pfSense ISO the edge module attaches to the pfSense VM's node before the edge step", () => {

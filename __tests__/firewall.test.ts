@@ -1,6 +1,7 @@
 import { spawnSync } from "node:child_process";
 import { writeFileSync } from "node:fs";
 import { join } from "node:path";
+import { XMLParser } from "fast-xml-parser";
 import { afterAll, describe, expect, it } from "vitest";
 import { pfSenseFileProblems } from "../constructs/policy/pfsense-checks";
 import { proxmoxFirewallIpsets, proxmoxFirewallRules } from "../constructs/render/proxmox/proxmox-firewall-rules";
@@ -22,7 +23,7 @@ const synth = (spec: LabSpecInput) => {
   const stack = [...out.files.keys()].find((p) => p.endsWith("/cdk.tf.json"))!.replace("/cdk.tf.json", "");
   return { files: out.files, stack, get: (p: string) => out.files.get(`${stack}/${p}`)! };
 };
-const pfFiles = (t: ReturnType<typeof synth>) => ({ aliases: t.get("pfsense/aliases.xml"), filter: t.get("pfsense/filter.xml"), nat: t.get("pfsense/nat.xml") });
+const pfFiles = (t: ReturnType<typeof synth>) => ({ aliases: t.get("pfsense/aliases.xml"), filter: t.get("pfsense/filter.xml"), nat: t.get("pfsense/nat.xml"), unbound: t.get("pfsense/unbound.xml") });
 
 describe("the flow model", () => {
   const m = buildLabModel(validateLabSpec({}));
@@ -97,6 +98,24 @@ describe.each(labs)("pfSense sidecars of %s", (_, spec) => {
     }
   });
 
+  it("give the DNS Resolver, enabled on all interfaces with DNSSEC, a host override for every name RULES.md lists", () => {
+    const xml = t.get("pfsense/unbound.xml");
+    const unbound = new XMLParser({ ignoreAttributes: true, parseTagValue: false, isArray: (n) => n === "hosts" }).parse(xml).unbound;
+    for (const key of ["enable", "dnssec"]) expect(unbound, key).toHaveProperty(key);
+    expect([unbound.active_interface, unbound.outgoing_interface, unbound.forwarding]).toEqual(["", "", undefined]);
+    const md = t.get("pfsense/RULES.md");
+    const table = md.slice(md.indexOf("## DNS host overrides"), md.indexOf("## Flows pfSense does not see"));
+    const rows = [...table.matchAll(/^([a-z0-9.-]+) \| ([0-9.]+)$/gm)].map((r) => `${r[1]} ${r[2]}`);
+    const hosts = (unbound.hosts as { host: string; domain: string; ip: string }[]).map((h) => `${h.host ? `${h.host}.` : ""}${h.domain} ${h.ip}`);
+    expect(rows.length).toBeGreaterThan(3);
+    expect(hosts).toEqual(rows);
+    // the names the lab's hosts look up: Talos's registry mirrors, the Kubernetes API, the Image Factory
+    const names = new Set(hosts.map((h) => h.split(" ")[0]));
+    for (const m of t.get("talos/all-nodes.yaml").matchAll(/url: https:\/\/([^/:]+)/g)) expect(names, m[1]).toContain(m[1]);
+    const m = buildLabModel(validateLabSpec(spec));
+    for (const name of [m.kubernetesApi.fqdn, m.spec.registry.fqdn, new URL(m.imageFactory.url).hostname]) expect(names, name).toContain(name);
+  });
+
   it("list every rule in RULES.md with its flow and purpose", () => {
     const md = t.get("pfsense/RULES.md");
     const ruleCount = (t.get("pfsense/filter.xml").match(/<rule>/g) ?? []).length;
@@ -133,6 +152,14 @@ describe("pfSense checks catch planted mistakes", () => {
     ["a missing alias", (f: typeof files) => ({ ...f, aliases: f.aliases.replace(/<alias>\s*<name>H_REGISTRY<\/name>[\s\S]*?<\/alias>/, "") }), "alias H_REGISTRY is not defined in aliases.xml"],
     ["a long alias name", (f: typeof files) => ({ ...f, aliases: f.aliases.replace("<name>H_REGISTRY</name>", "<name>H_THIS_ALIAS_NAME_IS_FAR_TOO_LONG</name>") }), "longer than 31 characters"],
     ["broken XML", (f: typeof files) => ({ ...f, nat: f.nat.replace("</nat>", "") }), "nat.xml: not well-formed"],
+    ["a host override with a bad address", (f: typeof files) => ({ ...f, unbound: f.unbound.replace("<ip>192.168.100.11</ip>", "<ip>192.168.100.311</ip>") }), 'ip "192.168.100.311" is not an IPv4 address'],
+    ["a host override without an address", (f: typeof files) => ({ ...f, unbound: f.unbound.replace("<ip>192.168.100.11</ip>", "<ip/>") }), "no ip (the form requires one)"],
+    ["a host named twice", (f: typeof files) => ({ ...f, unbound: f.unbound.replace("<host>mgmt-client</host>", "<host>registry</host>") }), "(registry.mgmt.lab.internal): host and domain already overridden by entry 1"],
+    ["a host override with a dotted host", (f: typeof files) => ({ ...f, unbound: f.unbound.replace("<host>registry</host>", "<host>registry.mgmt</host>") }), 'host "registry.mgmt" is not an unqualified host name'],
+    ["a host override with a bad domain", (f: typeof files) => ({ ...f, unbound: f.unbound.replace("<domain>mgmt.lab.internal</domain>", "<domain>mgmt..lab</domain>") }), 'domain "mgmt..lab" is not a domain name'],
+    ["the DNS Resolver not enabled", (f: typeof files) => ({ ...f, unbound: f.unbound.replace(/\s*<enable\/>/, "") }), "unbound: <enable> is missing"],
+    ["the resolver on a display-name interface", (f: typeof files) => ({ ...f, unbound: f.unbound.replace("<active_interface/>", "<active_interface>MGMT</active_interface>") }), '<active_interface> "MGMT" is neither all'],
+    ["broken DNS Resolver XML", (f: typeof files) => ({ ...f, unbound: f.unbound.replace("</unbound>", "") }), "unbound.xml: not well-formed"],
   ])("%s", (_, edit, message) => {
     expect(pfSenseFileProblems(edit(files)).join("\n")).toContain(message);
   });

@@ -1,7 +1,9 @@
 import { spawnSync } from "node:child_process";
+import { XMLParser, XMLValidator } from "fast-xml-parser";
 import { describe, expect, it } from "vitest";
 import { pfSenseHostOverrides, pfSenseSettings, renderPfSensePlayback } from "../constructs/render/pfsense/pfsense-settings";
 import { pfSenseTables } from "../constructs/render/pfsense/pfsense-rule-table";
+import { renderUnboundXml } from "../constructs/render/pfsense/pfsense-xml";
 import { renderRulesMd } from "../constructs/render/pfsense/rules-md";
 import { labFlows } from "../constructs/model/lab-flows";
 import { buildLabModel } from "../constructs/lab/build";
@@ -17,7 +19,7 @@ import { validateLabSpec } from "../constructs/lab/validate";
  */
 
 /** Functions of src/etc/inc that exist on 2.7.2 and 2.8 with the arguments the file passes. */
-const ON_BOTH = new Set(["parse_config", "config_set_path", "config_del_path", "write_config", "filter_configure_sync"]);
+const ON_BOTH = new Set(["parse_config", "config_set_path", "config_del_path", "write_config", "filter_configure_sync", "services_unbound_configure"]);
 /** Defined only from 2.8 on (config.lib.inc, 735b76815b): callable only behind `function_exists`. */
 const ONLY_28 = "config_read_file";
 /** PHP's own. */
@@ -63,6 +65,8 @@ describe.each(labs)("the playback file of a lab with %s", (_, spec) => {
     expect(text.indexOf("parse_config(true)")).toBeLessThan(text.indexOf("config_set_path("));
     expect(text.indexOf("write_config(")).toBeGreaterThan(text.lastIndexOf("config_set_path("));
     expect(text.indexOf("filter_configure_sync()")).toBeGreaterThan(text.indexOf("write_config("));
+    // a restored area reaches the resolver only when it is configured again (backup.inc runs only filter_configure)
+    expect(text.trimEnd().split("\n").at(-1)).toBe("services_unbound_configure();");
   });
 
   it("keeps the config_set_path/config_del_path lines the twin parses, one call per line", () => {
@@ -101,6 +105,23 @@ describe("the DNS host overrides", () => {
   it("give the registry its own name when the spec names it apart from the host's", () => {
     const m = model({ registry: { fqdn: "harbor.example.internal" } });
     const registry = m.hosts.find((h) => h.name === m.spec.registry.host)!;
-    expect(pfSenseHostOverrides(m)).toContainEqual({ fqdn: "harbor.example.internal", host: "harbor", domain: "example.internal", ip: registry.ip });
+    expect(pfSenseHostOverrides(m)).toContainEqual(expect.objectContaining({ fqdn: "harbor.example.internal", host: "harbor", domain: "example.internal", ip: registry.ip }));
+  });
+
+  it.each(labs)("are the DNS Resolver area's <hosts> entries, in pfSense's element names (%s)", (_, spec) => {
+    const m = model(spec);
+    const xml = renderUnboundXml(pfSenseHostOverrides(m));
+    expect(XMLValidator.validate(xml)).toBe(true);
+    const hosts = new XMLParser({ parseTagValue: false, isArray: (n) => n === "hosts" }).parse(xml).unbound.hosts as Record<string, string>[];
+    expect(hosts.map((h) => [h.host, h.domain, h.ip])).toEqual(pfSenseHostOverrides(m).map((o) => [o.host, o.domain, o.ip]));
+    for (const h of hosts) expect(Object.keys(h)).toEqual(["host", "domain", "ip", "descr", "aliases"]);
+  });
+
+  it("keep a description text, in CDATA, even one that tries to close it", () => {
+    const xml = renderUnboundXml([{ fqdn: "a.b", host: "a", domain: "b", ip: "10.0.0.1", descr: "x]]><enable/>&<y" }]);
+    expect(XMLValidator.validate(xml)).toBe(true);
+    const unbound = new XMLParser({ parseTagValue: false, isArray: (n) => n === "hosts" }).parse(xml).unbound;
+    expect(unbound.hosts[0].descr).toBe("x]]><enable/>&<y");
+    expect(renderUnboundXml([{ fqdn: "a.b", host: "a", domain: "b", ip: "10.0.0.1", descr: "<y>" }])).toContain("<descr><![CDATA[<y>]]></descr>");
   });
 });

@@ -96,6 +96,16 @@ describe("pfSense file rules", () => {
     for (const l of lines) expect(l).toMatch(/^talos-lab\/edge: pfsense\/filter\.xml: "lab-pfsense-files" — filter rule \d+: interface "lan0" is not an internal name/);
   });
 
+  it("fail an unbound.xml with a bad address and a name twice, naming the edge zone and the file", () => {
+    const lines = labFindings(
+      edit("pfsense/unbound.xml", (t) => t.replace("<ip>192.168.100.20</ip>", "<ip>192.168.100.256</ip>").replace("<host>mgmt-client</host>", "<host>registry</host>")),
+    ).filter((l) => l.includes('"lab-pfsense-files"'));
+    expect(lines).toEqual([
+      'talos-lab/edge: pfsense/unbound.xml: "lab-pfsense-files" — unbound host override 2 (registry.mgmt.lab.internal): ip "192.168.100.256" is not an IPv4 address',
+      'talos-lab/edge: pfsense/unbound.xml: "lab-pfsense-files" — unbound host override 2 (registry.mgmt.lab.internal): host and domain already overridden by entry 1',
+    ]);
+  });
+
   it("fail a synth whose edge sidecar an aspect broke, and nothing is written", () => {
     const { lines, written } = synth((lab) =>
       Aspects.of(lab).add(

@@ -38,16 +38,16 @@ describe("stable addresses", () => {
   ])("%s changes only that worker's resources and the tables that list it", (_, before, after, changed) => {
     const a = synth({ ...threeNodes, talos: { workers: before } });
     const b = synth({ ...threeNodes, talos: { workers: after } });
-    // the worker's own patch file, the srv module, and the tables that list every node: the runbook
-    // (README and apply-steps.json, with pfSense's DNS host overrides), the upgrade script, pfSense's
-    // node alias and its BGP neighbours; no shared Talos patch changes
+    // the worker's own patch file, the srv module, and the tables that list every node: the README,
+    // the upgrade script, pfSense's node alias, its BGP neighbours and its DNS host overrides; no
+    // shared Talos patch changes
     expect(changedFiles(a, b)).toEqual([
       `${STACK}/README.md`,
-      `${STACK}/apply-steps.json`,
       `${STACK}/modules/srv/main.tf.json`,
       `${STACK}/pfsense/RULES.md`,
       `${STACK}/pfsense/aliases.xml`,
       `${STACK}/pfsense/frr.conf`,
+      `${STACK}/pfsense/unbound.xml`,
       `${STACK}/talos/nodes/${changed}.yaml`,
       `${STACK}/upgrade.sh`,
     ]);

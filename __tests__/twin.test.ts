@@ -165,7 +165,7 @@ describe.skipIf(!!skipReason)("the twin", () => {
       expect(r.findings.join("\n")).toMatch(message);
     });
 
-    it("a VM firewall without its options, a step flow that does not exist, a wrong hosts entry, a step that hides what tofu connects to", async () => {
+    it("a VM firewall without its options, a step flow that does not exist, a wrong hosts entry, a wrong DNS host override, a step that hides what tofu connects to", async () => {
       let dir = planted(golden, "modules/mgmt/main.tf.json", (t) => {
         const doc = JSON.parse(t);
         delete doc.resource.proxmox_virtual_environment_firewall_options["mgmt-client"];
@@ -178,6 +178,7 @@ describe.skipIf(!!skipReason)("the twin", () => {
       mirror.connections[0].flow = "no-such-flow";
       writeFileSync(join(dir, "apply-steps.json"), JSON.stringify(steps, null, 2));
       dir = planted(dir, "apply-steps.json", (t) => t.replace(/echo '192\.168\.100\.11 /, "echo '192.168.100.99 "));
+      dir = planted(dir, "pfsense/unbound.xml", (t) => t.replace("<ip>192.168.100.20</ip>", "<ip>192.168.100.98</ip>"));
       const r = await runTwin(dir);
       // Proxmox's VM firewall is off without options: mgmt-client answers what no flow allows
       expect(wrong(r).some((p) => p.to === "mgmt-client" && p.expect === "blocked"), formatReport(r)).toBe(true);
@@ -185,6 +186,7 @@ describe.skipIf(!!skipReason)("the twin", () => {
       expect(findings).toContain("flow no-such-flow is not in flows.json");
       expect(findings).toMatch(/step cluster: tofu \(runner\): machine configuration \(apid\) needs mgmt-client -> group:talos tcp\/50000, which the step does not list/);
       expect(findings).toContain("/etc/hosts maps registry.mgmt.lab.internal to 192.168.100.99, but registry is at 192.168.100.11");
+      expect(findings).toContain("DNS: pfSense answers mgmt-client.mgmt.lab.internal with 192.168.100.98, but mgmt-client is at 192.168.100.20");
     }, 10 * MINUTES);
 
     it("a DMZ host whose Proxmox firewall drops the runner's SSH, and a step that hides the provisioning of MGMT through a Proxmox node", async () => {

@@ -70,11 +70,11 @@ export { applySteps, renderApplyStepsJson, ApplySteps, ApplyStep, StepConnection
 
 // Renderers (pure): firewall
 export { pfSenseTables, PfSenseTables, PfRule, PfAlias, PfEndpoint, PfInterface, PfPortForward } from "./render/pfsense/pfsense-rule-table";
-export { renderAliasesXml, renderFilterXml, renderNatXml } from "./render/pfsense/pfsense-xml";
+export { renderAliasesXml, renderFilterXml, renderNatXml, renderUnboundXml } from "./render/pfsense/pfsense-xml";
 export { pfSenseFileProblems, PfSenseFiles } from "./policy/pfsense-checks";
 export { renderFrrConf } from "./render/pfsense/frr-conf";
 export { renderRulesMd } from "./render/pfsense/rules-md";
-export { pfSenseSettings, renderPfSensePlayback, PfSenseSettings, PFSENSE_PLAYBACK } from "./render/pfsense/pfsense-settings";
+export { pfSenseSettings, renderPfSensePlayback, PfSenseSettings, PFSENSE_PLAYBACK, pfSenseHostOverrides, PfSenseHostOverride } from "./render/pfsense/pfsense-settings";
 export { renderFlowsJson } from "./render/flows/flows-json";
 export { proxmoxFirewallRules, proxmoxFirewallIpsets, proxmoxFirewall, outsideLabIpset, OUTSIDE_LAB_IPSET, ProxmoxFirewallRule, ProxmoxIpset, ProxmoxIpsetEntry } from "./render/proxmox/proxmox-firewall-rules";
 

@@ -43,7 +43,7 @@ function outputProblems(spec: unknown): string[] {
       if (path.endsWith(".json")) JSON.parse(text);
       if (path.endsWith(".yaml")) for (const d of parseAllDocuments(text)) if (d.errors.length) problems.push(`${path}: ${d.errors[0].message}`);
     }
-    problems.push(...pfSenseFileProblems({ aliases: files.get("pfsense/aliases.xml")!, filter: files.get("pfsense/filter.xml")!, nat: files.get("pfsense/nat.xml")! }));
+    problems.push(...pfSenseFileProblems({ aliases: files.get("pfsense/aliases.xml")!, filter: files.get("pfsense/filter.xml")!, nat: files.get("pfsense/nat.xml")!, unbound: files.get("pfsense/unbound.xml")! }));
     if (schemas) {
       const docs: [string, unknown][] = [["cdk.tf.json", root], ...[...files].filter(([p]) => p.endsWith(".tf.json")).map(([p, t]): [string, unknown] => [p, JSON.parse(t)])];
       const conformance = formatProblems(docs.flatMap(([file, doc]) => checkTerraformJson(doc, schemas, file)));

@@ -1,7 +1,7 @@
 import { XMLParser, XMLValidator } from "fast-xml-parser";
 import { ALIAS_NAME_MAX, DESCR_MAX } from "../render/pfsense/pfsense-rule-table";
 
-/** The three pfSense "Restore area" files of a lab, as text. */
+/** The four pfSense "Restore area" files of a lab, as text. */
 export interface PfSenseFiles {
   /** Content of `aliases.xml`. */
   readonly aliases: string;
@@ -9,6 +9,8 @@ export interface PfSenseFiles {
   readonly filter: string;
   /** Content of `nat.xml`. */
   readonly nat: string;
+  /** Content of `unbound.xml` (the DNS Resolver with its host overrides). */
+  readonly unbound: string;
 }
 
 const PROTOCOLS = ["tcp", "udp", "tcp/udp", "icmp", "esp", "ah", "gre", "etherip", "ipv6", "igmp", "pim", "ospf", "sctp", "carp", "pfsync"];
@@ -18,7 +20,19 @@ const ALIAS_NAME = /^[A-Za-z0-9_]+$/;
 const RESERVED_ALIAS = ["port", "pass", "block", "any", "all"];
 
 type Node = Record<string, unknown>;
-const parser = new XMLParser({ ignoreAttributes: true, parseTagValue: false, isArray: (name) => ["rule", "alias"].includes(name) });
+
+/**
+ * pfSense's own name tests (pfsense/pfsense 5060f7cf25, src/etc/inc/util.inc): `is_domain` (:1158,
+ * without wildcards) and `is_unqualified_hostname` (:1127), which the host override form applies to
+ * Domain and Host (src/usr/local/www/services_unbound_host_edit.php:74-86).
+ */
+const DOMAIN = /^(?:(?:[a-z_0-9]|[a-z_0-9][a-z_0-9-]*[a-z_0-9])\.)*(?:[a-z_0-9]|[a-z_0-9][a-z_0-9-]*[a-z_0-9.])$/i;
+const UNQUALIFIED_HOST = /^(?:[a-z0-9_]|[a-z0-9_][a-z0-9_-]*[a-z0-9_])$/i;
+const OCTET = "(25[0-5]|2[0-4][0-9]|1[0-9][0-9]|[1-9]?[0-9])";
+const IPV4 = new RegExp(`^${OCTET}(\\.${OCTET}){3}$`);
+/** `<active_interface>`/`<outgoing_interface>`: empty or `all` (every interface), or a list of internal names. */
+const RESOLVER_INTERFACES = /^(all|((wan|lan|opt[1-9][0-9]*|lo0)(,(wan|lan|opt[1-9][0-9]*|lo0))*))?$/;
+const parser = new XMLParser({ ignoreAttributes: true, parseTagValue: false, isArray: (name) => ["rule", "alias", "hosts", "item"].includes(name) });
 
 function list(root: Node | undefined, key: string): Node[] {
   return ((root?.[key] as Node[] | undefined) ?? []).map((n) => (typeof n === "object" && n !== null ? n : {}));
@@ -34,7 +48,8 @@ function text(n: Node, key: string): string | undefined {
 /**
  * Checks pfSense "Restore area" files the way pfSense would read them: well-formed XML with the area's
  * root element, and the element rules pfSense's own code enforces (interface names, ipprotocol,
- * protocol values, ports only with tcp/udp, unique trackers, aliases that exist, alias names).
+ * protocol values, ports only with tcp/udp, unique trackers, aliases that exist, alias names; the DNS
+ * Resolver enabled, its host overrides' names and IPv4 addresses, no name twice).
  *
  * @returns one message per problem; empty when pfSense would accept the files
  */
@@ -118,5 +133,45 @@ export function pfSenseFileProblems(files: PfSenseFiles): string[] {
     natAssoc.add(assoc);
   });
   for (const a of filterAssoc) if (!natAssoc.has(a)) problems.push(`filter rule associated-rule-id ${a} has no port-forward`);
+  if (parsed.unbound) problems.push(...unboundProblems(parsed.unbound));
+  return problems;
+}
+
+/**
+ * The DNS Resolver area: enabled (pfSense answers no host override otherwise: system.inc
+ * system_hosts_override_entries), interfaces it knows, and each `<hosts>` entry as the host override form
+ * accepts it: a Domain, an optional unqualified Host, IPv4 addresses (the lab has no IPv6), aliases with
+ * a Domain; no host and domain twice with IPv4 addresses.
+ */
+function unboundProblems(unbound: Node): string[] {
+  const problems: string[] = [];
+  if (!("enable" in unbound)) problems.push("unbound: <enable> is missing: the DNS Resolver would be off and answer none of the host overrides");
+  for (const key of ["active_interface", "outgoing_interface"]) {
+    const v = text(unbound, key) ?? "";
+    if (!RESOLVER_INTERFACES.test(v)) problems.push(`unbound: <${key}> ${JSON.stringify(v)} is neither all nor a list of internal interface names`);
+  }
+  const seen = new Map<string, number>();
+  list(unbound, "hosts").forEach((h, i) => {
+    const host = text(h, "host") ?? "";
+    const domain = text(h, "domain") ?? "";
+    const ip = text(h, "ip") ?? "";
+    const name = host ? `${host}.${domain}` : domain;
+    const where = `unbound host override ${i + 1} (${name})`;
+    if (!domain) problems.push(`${where}: no domain (the form requires one)`);
+    else if (!DOMAIN.test(domain)) problems.push(`${where}: domain ${JSON.stringify(domain)} is not a domain name`);
+    if (host && !UNQUALIFIED_HOST.test(host)) problems.push(`${where}: host ${JSON.stringify(host)} is not an unqualified host name`);
+    if (!ip) problems.push(`${where}: no ip (the form requires one)`);
+    for (const a of ip ? ip.split(",") : []) if (!IPV4.test(a)) problems.push(`${where}: ip ${JSON.stringify(a)} is not an IPv4 address`);
+    const key = name.toLowerCase();
+    if (seen.has(key)) problems.push(`${where}: host and domain already overridden by entry ${seen.get(key)}`);
+    else seen.set(key, i + 1);
+    const aliases = h.aliases;
+    list(typeof aliases === "object" && aliases !== null ? (aliases as Node) : undefined, "item").forEach((a, j) => {
+      const ad = text(a, "domain") ?? "";
+      const ah = text(a, "host") ?? "";
+      if (!DOMAIN.test(ad)) problems.push(`${where} alias ${j + 1}: domain ${JSON.stringify(ad)} is not a domain name`);
+      if (ah && !UNQUALIFIED_HOST.test(ah)) problems.push(`${where} alias ${j + 1}: host ${JSON.stringify(ah)} is not an unqualified host name`);
+    });
+  });
   return problems;
 }

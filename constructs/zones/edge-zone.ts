@@ -5,9 +5,9 @@ import { VirtualEnvironmentPool } from "../../.gen/providers/proxmox/virtual-env
 import { LabModel, ZoneName } from "../model/lab-model";
 import { renderFrrConf } from "../render/pfsense/frr-conf";
 import { pfSenseTables } from "../render/pfsense/pfsense-rule-table";
-import { renderAliasesXml, renderFilterXml, renderNatXml } from "../render/pfsense/pfsense-xml";
+import { renderAliasesXml, renderFilterXml, renderNatXml, renderUnboundXml } from "../render/pfsense/pfsense-xml";
 import { renderRulesMd } from "../render/pfsense/rules-md";
-import { PFSENSE_PLAYBACK, pfSenseSettings, renderPfSensePlayback } from "../render/pfsense/pfsense-settings";
+import { PFSENSE_PLAYBACK, pfSenseHostOverrides, pfSenseSettings, renderPfSensePlayback } from "../render/pfsense/pfsense-settings";
 import { FlowTable } from "../model/flows";
 import { labFlows } from "../model/lab-flows";
 import { DatacenterFirewall } from "../proxmox/datacenter-firewall";
@@ -32,7 +32,8 @@ const ZONES: readonly ZoneName[] = ["mgmt", "dmz", "srv"];
  * datacenter firewall switched on, so the VM firewalls of the modules applied after it act.
  *
  * Sidecars: the pfSense configuration derived from the flow model (`pfsense/aliases.xml`,
- * `filter.xml`, `nat.xml`, `frr.conf`, `RULES.md`).
+ * `filter.xml`, `nat.xml`, `frr.conf`, `RULES.md`), the DNS Resolver with the lab's names
+ * (`unbound.xml`) and the settings' playback file.
  *
  * Outputs: `bridges` (node → zone → bridge name; references the bridge resources so VMs wait for them),
  * `ubuntu_image_ids` (node → file id), `firewall_vm_id`.
@@ -60,6 +61,7 @@ export class EdgeZone extends ZoneModule {
     this.addSidecar("pfsense/aliases.xml", renderAliasesXml(tables));
     this.addSidecar("pfsense/filter.xml", renderFilterXml(tables));
     this.addSidecar("pfsense/nat.xml", renderNatXml(tables));
+    this.addSidecar("pfsense/unbound.xml", renderUnboundXml(pfSenseHostOverrides(m)));
     this.addSidecar("pfsense/frr.conf", renderFrrConf(m));
     const settings = pfSenseSettings(m);
     this.addSidecar("pfsense/RULES.md", renderRulesMd(flows, tables, settings));

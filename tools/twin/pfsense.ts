@@ -260,3 +260,29 @@ ${nat}
 }
 `;
 }
+
+const unboundXml = new XMLParser({ ignoreAttributes: true, parseTagValue: false, isArray: (name) => ["hosts", "item"].includes(name) });
+
+/**
+ * The names pfSense's DNS Resolver answers from its host overrides, read from the restored `unbound`
+ * area on its own terms (pfsense/pfsense src/etc/inc/system.inc, system_hosts_override_entries): with
+ * `<enable>` set, each `<hosts>` answers `host.domain` (or `domain` when `host` is empty) and each of its
+ * aliases' `host.domain` with every address of its comma-separated `<ip>`; without `<enable>`, none.
+ * Names are compared case-insensitively, as DNS does.
+ *
+ * @returns address list per lower-case name
+ * @throws Error when the file is not the DNS Resolver area
+ */
+export function pfHostOverrides(unbound: string): Map<string, string[]> {
+  const root = (unboundXml.parse(unbound) as Node).unbound;
+  if (!root || typeof root !== "object") throw new Error("unbound.xml: no <unbound> section");
+  const out = new Map<string, string[]>();
+  if (!has(root, "enable")) return out;
+  const fqdn = (n: unknown) => [text(n, "host"), text(n, "domain")].filter((p) => p).join(".").toLowerCase();
+  for (const h of ((root as Node).hosts as Node[] | undefined) ?? []) {
+    const ips = (text(h, "ip") ?? "").split(",").map((s) => s.trim()).filter((s) => s);
+    const aliases = h.aliases && typeof h.aliases === "object" ? (((h.aliases as Node).item as Node[] | undefined) ?? []) : [];
+    for (const name of [fqdn(h), ...aliases.map(fqdn)]) out.set(name, [...(out.get(name) ?? []), ...ips]);
+  }
+  return out;
+}

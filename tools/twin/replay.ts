@@ -1,5 +1,6 @@
 import type { ProbeOutcome } from "./agent";
-import { pfSettings, pfTables } from "./pfsense";
+import { pfHostOverrides, pfSettings, pfTables } from "./pfsense";
+import { isIpv4 } from "./ipv4";
 import { readStack, Step, StepConnection, StackFlow, TwinStack } from "./stack";
 import { ProbeRecord, Twin, TwinHost } from "./twin";
 
@@ -58,10 +59,55 @@ function preflight(stack: TwinStack): string[] {
   try {
     pfTables(stack.pfsense, []);
     pfSettings(stack.pfsense.playback, stack.pfsense.nat);
+    if (stack.pfsense.unbound !== undefined) pfHostOverrides(stack.pfsense.unbound);
     return [];
   } catch (e) {
     return [`pfsense: ${(e as Error).message}`];
   }
+}
+
+/**
+ * The names the lab's hosts look up through pfSense (every zone's only DNS server), as the generated
+ * files name them: each Talos registry mirror's endpoint host, and the Image Factory the runner's talos
+ * provider talks to. Address literals need no lookup.
+ */
+function namesLookedUp(stack: TwinStack): Map<string, string> {
+  const out = new Map<string, string>();
+  for (const vm of stack.vms) {
+    for (const d of vm.talosDocs) {
+      if (d.kind !== "RegistryMirrorConfig") continue;
+      for (const e of (d.endpoints as { url?: string }[] | undefined) ?? []) {
+        if (e.url) out.set(new URL(e.url).hostname, `${vm.name}'s registry mirror for ${String(d.name)}`);
+      }
+    }
+  }
+  if (stack.imageFactory) out.set(stack.imageFactory.hostname, "the Image Factory the talos provider calls");
+  for (const name of [...out.keys()]) if (isIpv4(name)) out.delete(name);
+  return out;
+}
+
+/**
+ * pfSense's DNS Resolver after the apply: every name the lab looks up answers, and every host override
+ * points at an address a host of the lab has; one whose first label is a VM's name, at that VM's.
+ */
+function dnsFindings(twin: Twin): string[] {
+  if (twin.stack.stepsMissing) return [];
+  const findings: string[] = [];
+  const owners = new Map<string, string>();
+  for (const h of twin.hosts.values()) for (const a of h.addresses) owners.set(a, h.label);
+  if (twin.vip) owners.set(twin.vip.address, "the Kubernetes API VIP");
+  for (const [name, ips] of twin.dns) {
+    const vm = twin.stack.vms.find((v) => v.name === name.split(".")[0]);
+    const actual = vm?.address?.split("/")[0];
+    for (const ip of ips) {
+      if (vm && actual !== ip) findings.push(`DNS: pfSense answers ${name} with ${ip}, but ${vm.name} is at ${actual}`);
+      else if (!owners.has(ip)) findings.push(`DNS: pfSense answers ${name} with ${ip}, which no host of the lab has`);
+    }
+  }
+  for (const [name, why] of namesLookedUp(twin.stack)) {
+    if (twin.resolve(name).length === 0) findings.push(`DNS: ${name} (${why}) has no host override in pfSense's DNS Resolver`);
+  }
+  return findings;
 }
 
 /**
@@ -219,6 +265,7 @@ export async function runTwin(stackDir: string, options: RunOptions = {}): Promi
     const t1 = Date.now();
     findings.push(...(await twin.waitForPodRoutes(5000)).map((m) => `routes: ${m}`));
     findings.push(...(await bgpFindings(twin)));
+    findings.push(...dnsFindings(twin));
     probes.push(...(await labChecks(twin, n)));
     probes.push(...(await flowChecks(twin, n)));
     timings.checksMs = Date.now() - t1;

@@ -181,7 +181,7 @@ export interface TwinStack {
   readonly serviceSubnets: readonly string[];
   /** The demo's container ports (charts/demo). */
   readonly demoPorts: readonly number[];
-  readonly pfsense: { readonly aliases: string; readonly filter: string; readonly nat: string; readonly frr: string; readonly playback?: string };
+  readonly pfsense: { readonly aliases: string; readonly filter: string; readonly nat: string; readonly frr: string; readonly playback?: string; readonly unbound?: string };
 }
 
 /** Thrown when the stack has something the twin does not model: it says what and where. */
@@ -630,6 +630,7 @@ export function readStack(stackDir: string): TwinStack {
       nat: pf("nat.xml"),
       frr: pf("frr.conf"),
       playback: existsSync(playback) ? readFileSync(playback, "utf8") : undefined,
+      unbound: existsSync(join(stackDir, "pfsense", "unbound.xml")) ? pf("unbound.xml") : undefined,
     },
   };
 }

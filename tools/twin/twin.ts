@@ -6,7 +6,7 @@ import { birdConfig, nodeBlock } from "./calico";
 import { pveFirewallNft, talosFirewallNft } from "./firewalls";
 import { cidrContains, cidrsOverlap, nthAddress, parseCidr, networkOf } from "./ipv4";
 import { NetnsLab, run } from "./netns";
-import { pfRuleset, pfSettings, PfInterfaceAddress, REPLY_TO } from "./pfsense";
+import { pfHostOverrides, pfRuleset, pfSettings, PfInterfaceAddress, REPLY_TO } from "./pfsense";
 import type { Step, TwinStack, TwinVm } from "./stack";
 
 /**
@@ -91,6 +91,8 @@ export class Twin {
   private readonly fabricMade = new Set<string>();
   private daemons: { frr?: { vty: string }; bird: Map<string, string> } = { bird: new Map() };
   vip?: { address: string; holder: string };
+  /** pfSense's DNS Resolver host overrides (lower-case name → addresses), once the import restored them. */
+  dns = new Map<string, string[]>();
 
   constructor(
     readonly stack: TwinStack,
@@ -293,6 +295,16 @@ export class Twin {
       await this.lab.ip(pf.name, "route", "add", "default", "via", nthAddress(this.uplink, 1), "dev", "vtnet0", "table", String(REPLY_TO.table));
     }
     if (/frr\.conf/.test(text)) await this.startFrr();
+    // the DNS Resolver area, when the step restores it (else pfSense answers none of the lab's names)
+    if (/unbound\.xml/.test(text) && this.stack.pfsense.unbound !== undefined) {
+      this.dns = pfHostOverrides(this.stack.pfsense.unbound);
+      this.log(`pfSense DNS Resolver: ${this.dns.size} host overrides`);
+    }
+  }
+
+  /** What pfSense's DNS Resolver answers for a name from its host overrides (none when it has none). */
+  resolve(name: string): string[] {
+    return this.dns.get(name.toLowerCase()) ?? [];
   }
 
   /** zebra and bgpd from Debian's FRR in pfSense's namespace, on the generated frr.conf. */
@@ -431,7 +443,7 @@ export class Twin {
     const text = step.commands.join("\n");
     if (step.where === "pfsense-console") {
       if (/\bassign\b/.test(text) && this.pfInterfaces.length === 0) await this.assignPfSense();
-      if (/filter\.xml|frr\.conf/.test(text)) await this.importPfSense(step);
+      if (/filter\.xml|frr\.conf|unbound\.xml/.test(text)) await this.importPfSense(step);
       return;
     }
     if (step.where === "proxmox") {

@@ -1,5 +1,4 @@
 import { MIRROR_SCRIPT } from "../talos/mirror-script";
-import { pfSenseHostOverrides } from "../pfsense/pfsense-settings";
 import { parseEndpoint } from "../../model/endpoint";
 import { FlowTable } from "../../model/flows";
 import { runnerHost } from "../../model/lab-flows";
@@ -155,9 +154,9 @@ function flowFor(m: LabModel, flows: FlowTable, c: Omit<StepConnection, "flow" |
 /**
  * The lab's apply steps, in order: the pfSense installer onto the Proxmox storage, the bootstrap from
  * outside (edge, which switches the datacenter firewall on unless the spec's
- * `proxmox.datacenterFirewall` is off, pfSense by hand with its DNS host overrides, the Proxmox hosts'
- * route and trust, and the datacenter firewall by hand when the switch is off, MGMT), the hand-off of
- * tree, state and variables to the runner, then everything else from the runner.
+ * `proxmox.datacenterFirewall` is off, pfSense by hand with its restore areas, DNS Resolver included,
+ * the Proxmox hosts' route and trust, and the datacenter firewall by hand when the switch is off,
+ * MGMT), the hand-off of tree, state and variables to the runner, then everything else from the runner.
  *
  * @throws Error when a connection that crosses the lab has no flow (a generator bug, not user input)
  */
@@ -260,27 +259,14 @@ export function applySteps(m: LabModel, flows: FlowTable): ApplySteps {
     },
     {
       id: "pfsense-import",
-      title: "Import the generated rules, NAT, FRR configuration and settings",
+      title: "Import the generated rules, NAT, DNS Resolver with the lab's names, FRR configuration and settings",
       where: "pfsense-console",
       manual: true,
-      why: "pfSense has no API a stock provider drives for filter rules; the restore areas are a GUI upload",
+      why: "pfSense has no API a stock provider drives for filter rules or the DNS Resolver; the restore areas are a GUI upload",
       commands: [
-        "restore pfsense/aliases.xml, filter.xml, nat.xml in that order (Diagnostics > Backup & Restore)",
+        "restore pfsense/aliases.xml, filter.xml, nat.xml, unbound.xml in that order (Diagnostics > Backup & Restore; each replaces its whole section: unbound.xml replaces every DNS Resolver setting with pfSense's defaults and the lab's host overrides)",
         "install the FRR package and paste pfsense/frr.conf (Services > FRR > Global Settings > Raw Config)",
-        "copy pfsense/phpshellsessions/talos-enclave to /etc/phpshellsessions/ and run: pfSsh.php playback talos-enclave",
-      ],
-      connections: [],
-    },
-    {
-      id: "pfsense-dns",
-      title: "Add the lab's names to pfSense's DNS Resolver",
-      where: "pfsense-console",
-      manual: true,
-      why: "every zone's only DNS server is pfSense: Talos, the Ubuntu VMs and the runner find the registry and the API only through these host overrides, and no restore area or provider sets them without replacing the resolver's other settings",
-      commands: [
-        "Services > DNS Resolver > General Settings: Enable DNS Resolver stays on, Network Interfaces All (pfSense's default)",
-        ...pfSenseHostOverrides(m).map((o) => `Services > DNS Resolver > Host Overrides > Add: Host '${o.host}', Domain '${o.domain}', IP Address ${o.ip} (${o.fqdn})`),
-        "Save, then Apply Changes",
+        "copy pfsense/phpshellsessions/talos-enclave to /etc/phpshellsessions/ and run: pfSsh.php playback talos-enclave   # sets the settings pfsense/RULES.md lists, then reloads the filter and the DNS Resolver",
       ],
       connections: [],
     },

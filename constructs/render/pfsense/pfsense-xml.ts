@@ -1,6 +1,7 @@
 import { create } from "xmlbuilder2";
 import type { XMLBuilder } from "xmlbuilder2/lib/interfaces";
 import { PfEndpoint, PfSenseTables } from "./pfsense-rule-table";
+import { PfSenseHostOverride } from "./pfsense-settings";
 
 /**
  * pfSense "Restore area" files. Restoring an area replaces the whole section, so each file holds the
@@ -90,6 +91,52 @@ export function renderNatXml(t: PfSenseTables): string {
     el.ele("interface").txt(f.interface);
     text(el.ele("descr"), f.descr);
     el.ele("associated-rule-id").txt(f.associatedRuleId);
+  }
+  return end(root);
+}
+
+/**
+ * `unbound.xml`: the DNS Resolver with the lab's host overrides, for the area "DNS Resolver"
+ * (`unbound`). Facts from pfsense/pfsense at 5060f7cf25 (RELENG_2_7_2, "Promote to 2.7.2-RELEASE"),
+ * the same at 6a92af1458 (2.8):
+ *
+ * - Restoring an area sets the whole section: `restore_config_section` does
+ *   `config_set_path($section_name, $section_xml)` (src/etc/inc/pfsense-utils.inc:905-950), and the
+ *   restore page then runs only `filter_configure()` (src/usr/local/pfSense/include/www/backup.inc,
+ *   execPost); the resolver reads the new section when it is next configured (the playback file calls
+ *   `services_unbound_configure()`). The area list names it `"unbound" => "DNS Resolver"`
+ *   (src/usr/local/www/diag_backup.php:84, build_area_list).
+ * - So the section carries every setting the lab relies on, as pfSense's default config has them
+ *   (`<enable/>`, `<dnssec/>`, empty `<active_interface>` and `<outgoing_interface>` = all interfaces,
+ *   `<hideidentity/>`, `<hideversion/>`, `<dnssecstripped/>`, `<qname-minimisation/>`, empty
+ *   `<custom_options>`: pfsense/FreeBSD-ports a6e2e68 sysutils/pfSense-default-config/files/config.xml;
+ *   before 2.7.1 the same file was pfsense/pfsense src/conf.default/config.xml, last at dcc7c577b5,
+ *   without qname-minimisation). Nothing else: no forwarding (the resolver recurses itself), port 53,
+ *   automatic access lists for the internal networks (src/etc/inc/unbound.inc:254-259, 960-990).
+ * - A host override is a repeated `<hosts>` element (a list tag, src/etc/inc/xmlparse.inc listtags)
+ *   with `<host>`, `<domain>`, `<ip>` (comma-separated addresses), `<descr>` and `<aliases>`, as the
+ *   GUI saves it (src/usr/local/www/services_unbound_host_edit.php:160-170); the resolver answers
+ *   `host.domain` with each address (src/etc/inc/system.inc:436, system_hosts_override_entries) when
+ *   `<enable>` is set.
+ */
+export function renderUnboundXml(overrides: readonly PfSenseHostOverride[]): string {
+  const root = doc("unbound");
+  root.ele("enable");
+  root.ele("dnssec");
+  root.ele("active_interface");
+  root.ele("outgoing_interface");
+  root.ele("custom_options");
+  root.ele("hideidentity");
+  root.ele("hideversion");
+  root.ele("dnssecstripped");
+  root.ele("qname-minimisation");
+  for (const o of overrides) {
+    const el = root.ele("hosts");
+    el.ele("host").txt(o.host);
+    el.ele("domain").txt(o.domain);
+    el.ele("ip").txt(o.ip);
+    text(el.ele("descr"), o.descr);
+    el.ele("aliases");
   }
   return end(root);
 }

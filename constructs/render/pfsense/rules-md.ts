@@ -74,10 +74,13 @@ is kept, so replies pass; each interface ends with a logged default deny.
 1. **Aliases** ← \`pfsense/aliases.xml\` (rules name them, so they come first)
 2. **Firewall Rules** ← \`pfsense/filter.xml\` (replaces every rule of every interface)
 3. **NAT** ← \`pfsense/nat.xml\` (port-forwards; outbound NAT stays automatic)
-4. FRR package: \`pfsense/frr.conf\` (BGP with Calico)
-5. Settings: copy \`${PFSENSE_PLAYBACK.file}\` to \`/etc/phpshellsessions/${PFSENSE_PLAYBACK.name}\` and run
+4. **DNS Resolver** ← \`pfsense/unbound.xml\` (the host overrides below; it replaces every resolver
+   setting with pfSense's defaults: enabled, DNSSEC, all interfaces, resolving itself without forwarders)
+5. FRR package: \`pfsense/frr.conf\` (BGP with Calico)
+6. Settings: copy \`${PFSENSE_PLAYBACK.file}\` to \`/etc/phpshellsessions/${PFSENSE_PLAYBACK.name}\` and run
    \`pfSsh.php playback ${PFSENSE_PLAYBACK.name}\` (console option 8 or SSH). It changes only the settings
-   below; restoring the whole "System" area instead would replace every system setting.
+   below, then reloads the filter and the DNS Resolver (a restored area takes effect in the resolver
+   only then); restoring the whole "System" area instead would replace every system setting.
 
 Interfaces must be assigned as WAN = vtnet0, LAN (MGMT) = vtnet1, OPT1 (DMZ) = vtnet2, OPT2 (SRV) =
 vtnet3.
@@ -123,7 +126,7 @@ ${aliasRows.join("\n")}
 
 ## DNS host overrides (Services > DNS Resolver)
 
-Every zone resolves through pfSense; these names must answer there:
+Every zone resolves through pfSense; these names must answer there (\`pfsense/unbound.xml\` holds them):
 
 name | address
 ---|---
