@@ -1,5 +1,5 @@
 import { spawn, spawnSync } from "node:child_process";
-import { generateKeyPairSync } from "node:crypto";
+import { createHash, generateKeyPairSync } from "node:crypto";
 import { existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, statSync, unlinkSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
@@ -13,7 +13,10 @@ import { buildLabModel } from "../constructs/lab/build";
 import { loadLabSpec } from "../constructs/lab/load";
 import { validateLabSpec } from "../constructs/lab/validate";
 import { harborProxyProject, mirroredRegistries } from "../constructs/render/talos/machine-documents";
+import { chartRepository } from "../constructs/render/platform/platform-charts";
 import {
+  ChartMirrorConfig,
+  chartMirrorConfig,
   clientConfigPaths,
   clientToolVersions,
   escapeTemplatefile,
@@ -237,6 +240,45 @@ describe("registry: Harbor, Image Factory, apt proxy", () => {
     expect(cfg.factory.registryHost).toBe(m.spec.registry.fqdn);
   });
 
+  it.each(registries)("%s: the registry host mirrors the tigera-operator chart into the project the helm provider reads, pinned and checksummed", (_, m, h) => {
+    const files = writeFiles(filled(renderUserData(m, h)));
+    const mirror = JSON.parse(fileContent(files, "/etc/talos-enclave/chart-mirror.json")) as ChartMirrorConfig;
+    expect(mirror).toEqual(chartMirrorConfig(m));
+    const v = m.spec.platform.calicoVersion;
+    const release = `https://github.com/projectcalico/calico/releases/download/${v}`;
+    expect(mirror.charts).toEqual([
+      {
+        name: "tigera-operator",
+        version: v,
+        url: `${release}/tigera-operator-${v}.tgz`,
+        checksums: [
+          { sha256sums: `${release}/SHA256SUMS`, file: `tigera-operator-${v}.tgz` },
+          { helmIndex: "https://docs.tigera.io/calico/charts/index.yaml", chart: "tigera-operator", version: v },
+        ],
+        repository: "charts/tigera-operator",
+        tag: v,
+      },
+    ]);
+    // where the platform module's helm_release pulls it from, anonymously: a public project with immutable tags
+    expect(chartRepository(m)).toBe(`oci://${m.spec.registry.fqdn}/charts`);
+    const bootstrap = JSON.parse(fileContent(files, "/etc/talos-enclave/harbor-bootstrap.json")) as HarborBootstrapConfig;
+    expect(bootstrap.chartProjects).toEqual([{ project: "charts", metadata: { public: "true" } }]);
+    const unit = fileContent(files, "/etc/systemd/system/talos-enclave-chart-mirror.service");
+    expect(unit).toMatch(/^After=harbor-bootstrap\.service/m);
+    expect(unit).toContain("Restart=on-failure");
+    expect(unit).toContain("ExecStart=/usr/local/sbin/talos-enclave-chart-mirror /etc/talos-enclave/chart-mirror.json");
+    expect(files.get("/usr/local/sbin/talos-enclave-chart-mirror")?.permissions).toBe("0755");
+  });
+
+  it("a chart repository outside the lab's Harbor is not mirrored, and no charts project is made", () => {
+    const lab = buildLabModel(validateLabSpec({ platform: { chartRepository: "oci://charts.example.org/mirror" } }));
+    expect(chartMirrorConfig(lab).charts).toEqual([]);
+    expect(harborBootstrapConfig(lab).chartProjects).toEqual([]);
+    const nested = buildLabModel(validateLabSpec({ platform: { chartRepository: "oci://registry.mgmt.lab.internal/platform/upstream" } }));
+    expect(chartMirrorConfig(nested).charts.map((c) => c.repository)).toEqual(["platform/upstream/tigera-operator"]);
+    expect(harborBootstrapConfig(nested).chartProjects).toEqual([{ project: "platform", metadata: { public: "true" } }]);
+  });
+
   it.each(registries)("%s: the Image Factory listens on the spec's port with the lab certificate", (_, m, h) => {
     const files = writeFiles(filled(renderUserData(m, h)));
     const port = m.spec.registry.factoryPort;
@@ -372,13 +414,23 @@ describe.skipIf(!python || run("python3", ["-c", "import yaml"])?.status !== 0)(
  * schedule wants a type and a 6-field cron whose seconds are 0 (src/common/utils/utils.go
  * ValidateCronString), GET answers an empty body while there is none; Harbor core has registered its
  * Trivy adapter as the default scanner, as it does when prepared --with-trivy (src/core/main.go).
+ *
+ * It also answers the registry API (/v2/) the chart mirror pushes through, like Harbor's: a 401 with a
+ * Bearer challenge whose realm is /service/token (service harbor-registry), a token there for the
+ * admin's basic credentials and the scope asked for, pushes only into an existing regular project
+ * with a token that allows them, blob uploads (POST, then PUT ?digest= that must match the body),
+ * and manifests whose blobs exist; a tag of a project with an immutable rule is never re-pointed.
+ * Optional argv[5]: a folder served at /upstream/ (the charts' upstream, over the same TLS).
  */
 const MOCK_HARBOR = String.raw`
-import base64, json, ssl, sys, http.server, urllib.parse
+import base64, hashlib, json, os, ssl, sys, http.server, urllib.parse, uuid
 cert, key, password, state_file = sys.argv[1:5]
+upstream = sys.argv[5] if len(sys.argv) > 5 else None
 AUTH = "Basic " + base64.b64encode(("admin:" + password).encode()).decode()
 state = {"registries": [], "projects": [], "robots": [], "writes": 0, "scanAllSchedule": None, "immutable": {},
-         "scanners": [{"uuid": "trivy-uuid", "name": "Trivy", "is_default": True, "disabled": False}]}
+         "scanners": [{"uuid": "trivy-uuid", "name": "Trivy", "is_default": True, "disabled": False}],
+         "blobs": {}, "manifests": {}, "configs": {}, "tokens": [], "downloads": []}
+uploads = {}
 META_KEYS = {"public", "enable_content_trust", "enable_content_trust_cosign", "prevent_vul", "severity", "auto_scan",
              "auto_sbom_generation", "reuse_sys_cve_allowlist", "retention_id", "proxy_speed_kb", "max_upstream_conn",
              "proxy_cache_local_on_not_found"}
@@ -404,9 +456,103 @@ def bad_schedule(b):
 def save():
     with open(state_file, "w") as f:
         json.dump(state, f)
+def registry_path(path):
+    """(repository, kind, reference) of a /v2/<repo>/{blobs,manifests}/<ref> path, or None."""
+    for kind in ("/blobs/uploads/", "/manifests/", "/blobs/"):
+        if kind in path:
+            repo, _, ref = path[len("/v2/"):].partition(kind)
+            return repo, kind.strip("/"), ref
+    return None
 class H(http.server.BaseHTTPRequestHandler):
     def log_message(self, *a):
         pass
+    def raw(self, code, data=b"", headers=None):
+        self.send_response(code)
+        for k, v in (headers or {}).items():
+            self.send_header(k, v)
+        self.send_header("Content-Length", str(len(data)))
+        self.end_headers()
+        if self.command != "HEAD":
+            self.wfile.write(data)
+    def challenge(self, scope=None):
+        realm = 'Bearer realm="https://%s/service/token",service="harbor-registry"' % self.headers["Host"]
+        if scope:
+            realm += ',scope="%s"' % scope
+        return self.raw(401, b'{"errors":[{"code":"UNAUTHORIZED"}]}', {"WWW-Authenticate": realm, "Content-Type": "application/json"})
+    def registry(self):
+        """Handles /v2/, /service/token and /upstream/; False when the path is none of them."""
+        u = urllib.parse.urlparse(self.path)
+        q = urllib.parse.parse_qs(u.query)
+        if u.path.startswith("/upstream/") and upstream and self.command == "GET":
+            f = os.path.join(upstream, os.path.basename(u.path))
+            state["downloads"].append(os.path.basename(u.path))
+            save()
+            if not os.path.isfile(f):
+                return self.raw(404) or True
+            with open(f, "rb") as fh:
+                return self.raw(200, fh.read()) or True
+        if u.path == "/service/token":
+            if self.headers.get("Authorization") != AUTH or q.get("service") != ["harbor-registry"]:
+                return self.raw(401) or True
+            scope = q.get("scope", [""])[0]
+            state["tokens"].append(scope)
+            save()
+            return self.raw(200, json.dumps({"token": "tok " + scope}).encode()) or True
+        if not u.path.startswith("/v2/"):
+            return False
+        token = (self.headers.get("Authorization") or "")[len("Bearer tok "):] if (self.headers.get("Authorization") or "").startswith("Bearer tok ") else None
+        if u.path == "/v2/":
+            return (self.raw(200, b"{}") if token is not None else self.challenge()) or True
+        repo, kind, ref = registry_path(u.path)
+        action = "pull" if self.command in ("GET", "HEAD") else "push"
+        scope = "repository:%s:%s" % (repo, "pull" if action == "pull" else "pull,push")
+        granted = token is not None and token.startswith("repository:%s:" % repo) and action in token.split(":")[-1].split(",")
+        if not granted:
+            return self.challenge(scope) or True
+        project = repo.split("/")[0]
+        if not any(x["name"] == project and not x["registry_id"] for x in state["projects"]):
+            return self.raw(404, b'{"errors":[{"code":"NAME_UNKNOWN"}]}') or True
+        blobs = state["blobs"].get(repo, {})
+        if kind == "blobs" and action == "pull":
+            return self.raw(200 if ref in blobs else 404) or True
+        if kind == "blobs/uploads" and self.command == "POST" and ref == "":
+            uid = str(uuid.uuid4())
+            uploads[uid] = repo
+            return self.raw(202, b"", {"Location": "/v2/%s/blobs/uploads/%s?_state=s%s" % (repo, uid, uid)}) or True
+        if kind == "blobs/uploads" and self.command == "PUT" and uploads.get(ref) == repo and q.get("_state") == ["s" + ref]:
+            data = self.rfile.read(int(self.headers.get("Content-Length", 0)))
+            digest = q.get("digest", [""])[0]
+            if digest != "sha256:" + hashlib.sha256(data).hexdigest():
+                return self.raw(400, b'{"errors":[{"code":"DIGEST_INVALID"}]}') or True
+            state["blobs"].setdefault(repo, {})[digest] = len(data)
+            if len(data) < 65536:
+                state["configs"][digest] = data.decode("utf-8", errors="replace")
+            state["writes"] += 1
+            save()
+            return self.raw(201, b"", {"Location": "/v2/%s/blobs/%s" % (repo, digest)}) or True
+        if kind == "manifests":
+            key = repo + ":" + ref
+            if action == "pull":
+                m = state["manifests"].get(key)
+                if m is None:
+                    return self.raw(404, b'{"errors":[{"code":"MANIFEST_UNKNOWN"}]}') or True
+                return self.raw(200, json.dumps(m["manifest"]).encode(), {"Content-Type": m["contentType"]}) or True
+            data = self.rfile.read(int(self.headers.get("Content-Length", 0)))
+            manifest = json.loads(data)
+            refs = [manifest["config"]] + manifest["layers"]
+            if any(blobs.get(d["digest"]) != d["size"] for d in refs):
+                return self.raw(400, b'{"errors":[{"code":"MANIFEST_BLOB_UNKNOWN"}]}') or True
+            digest = "sha256:" + hashlib.sha256(data).hexdigest()
+            if key in state["manifests"] and state["immutable"].get(project) and state["manifests"][key]["digest"] != digest:
+                return self.raw(412, b'{"errors":[{"code":"DENIED","message":"immutable tag"}]}') or True
+            state["manifests"][key] = {"manifest": manifest, "contentType": self.headers.get("Content-Type"), "digest": digest}
+            state["writes"] += 1
+            save()
+            return self.raw(201, b"", {"Docker-Content-Digest": digest}) or True
+        return self.raw(405) or True
+    def do_HEAD(self):
+        if not self.registry():
+            self.raw(404)
     def send(self, code, body=None):
         data = b"" if body is None else json.dumps(body).encode()
         self.send_response(code)
@@ -431,6 +577,8 @@ class H(http.server.BaseHTTPRequestHandler):
         state["writes"] += 1
         return self.body()
     def do_GET(self):
+        if self.registry():
+            return
         p, q = self.route()
         if p == "/health":
             return self.send(200, {"status": "healthy"})
@@ -455,6 +603,8 @@ class H(http.server.BaseHTTPRequestHandler):
             return self.send(200, found[0]) if found else self.send(404, {"errors": []})
         self.send(404, {"errors": []})
     def do_POST(self):
+        if self.registry():
+            return
         p, _ = self.route()
         b = self.write()
         if b is None:
@@ -488,6 +638,8 @@ class H(http.server.BaseHTTPRequestHandler):
             return self.send(201, {"id": rid, "name": "robot$" + b["name"], "secret": "robot-secret"})
         self.send(409, {"errors": []})
     def do_PUT(self):
+        if self.registry():
+            return
         p, _ = self.route()
         b = self.write()
         if b is None:
@@ -568,7 +720,10 @@ describe.skipIf(!python)("Harbor bootstrap against a stand-in Harbor API", () =>
       const talos = mirroredRegistries(m).map(harborProxyProject);
       // the lab's signed copies (image verification is on): regular public projects, no proxy cache
       const signed = mirroredRegistries(m).map((u) => `signed-${u}`);
-      expect(first.projects.map((p) => p.name)).toEqual([...talos, ...signed, FACTORY_PROJECT]);
+      expect(first.projects.map((p) => p.name)).toEqual([...talos, ...signed, "charts", FACTORY_PROJECT]);
+      // the chart mirror's project: regular, public (the helm provider pulls anonymously), every tag immutable
+      expect(first.projects.find((p) => p.name === "charts")).toMatchObject({ registry_id: null, metadata: { public: "true" } });
+      expect(first.immutable["charts"]).toHaveLength(1);
       for (const name of signed) expect(first.projects.find((p) => p.name === name)).toMatchObject({ registry_id: null, metadata: { public: "true" } });
       // every tag of a signed project is immutable: a signature or a version tag can never be re-pointed
       for (const name of signed) {
@@ -626,6 +781,123 @@ describe.skipIf(!python)("Harbor bootstrap against a stand-in Harbor API", () =>
       for (const name of talos) expect(none.projects.find((p) => p.name === name)!.metadata).toMatchObject({ auto_scan: "true", prevent_vul: "false" });
       expect(none.scanAllSchedule).toEqual(first.scanAllSchedule);
       expect(bootstrap(relax("none")).writes).toBe(none.writes);
+    } finally {
+      server.kill();
+    }
+  });
+});
+
+describe.skipIf(!python || !has("tar", ["--version"]))("chart mirror against a stand-in Harbor and upstream", () => {
+  const [, m, h] = hostCases.find(([, , x]) => x.role === "registry")!;
+  const HELM_CONFIG = "application/vnd.cncf.helm.config.v1+json";
+  const HELM_CHART = "application/vnd.cncf.helm.chart.content.v1.tar+gzip";
+  const OCI_MANIFEST = "application/vnd.oci.image.manifest.v1+json";
+
+  it("pushes the pinned chart as an OCI Helm chart only when every published checksum names it, once", async () => {
+    const v = m.spec.platform.calicoVersion;
+    const file = `tigera-operator-${v}.tgz`;
+    // the upstream: the packaged chart, the release's SHA256SUMS and the Helm repository's index
+    const upstream = mkdtempSync(join(work, "upstream-"));
+    const src = mkdtempSync(join(work, "chart-src-"));
+    mkdirSync(join(src, "tigera-operator", "templates"), { recursive: true });
+    writeFileSync(join(src, "tigera-operator", "Chart.yaml"), `apiVersion: v2\nname: tigera-operator\nversion: ${v}\nappVersion: ${v}\ndescription: Installs the Tigera operator for Calico\nhome: https://projectcalico.docs.tigera.io/about/about-calico\n`);
+    writeFileSync(join(src, "tigera-operator", "values.yaml"), "installation:\n  enabled: true\n");
+    expect(spawnSync("tar", ["-czf", join(upstream, file), "-C", src, "tigera-operator"]).status).toBe(0);
+    const tgz = readFileSync(join(upstream, file));
+    const sha = createHash("sha256").update(tgz).digest("hex");
+    const other = "0".repeat(64);
+    const sums = (digest: string) => writeFileSync(join(upstream, "SHA256SUMS"), `${other}  release-${v}.tgz\n${digest}  ${file}\n${other}  ocp.tgz\n`);
+    const index = (digest: string) =>
+      writeFileSync(
+        join(upstream, "index.yaml"),
+        `apiVersion: v1\nentries:\n  tigera-operator:\n  - apiVersion: v2\n    digest: ${digest}\n    name: tigera-operator\n    urls:\n    - https://github.com/projectcalico/calico/releases/download/${v}/${file}\n    version: ${v}\n  - digest: ${other}\n    name: tigera-operator\n    version: v3.30.0\n`,
+      );
+
+    const id = await generateServerIdentity();
+    const cert = tempFile("harbor.crt", id.certPem);
+    const key = tempFile("harbor.key", id.keyPem);
+    const stateFile = join(work, "harbor-chart-state.json");
+    const server = spawn("python3", ["-c", MOCK_HARBOR, cert, key, SAMPLE_PASSWORD, stateFile, upstream], { stdio: ["ignore", "pipe", "inherit"] });
+    try {
+      const port = await new Promise<string>((resolve, reject) => {
+        server.stdout!.once("data", (d: Buffer) => resolve(d.toString().trim()));
+        server.once("exit", (code) => reject(new Error(`mock Harbor exited with ${code}`)));
+      });
+      const files = writeFiles(filled(renderUserData(m, h)));
+      const password = tempFile("harbor-admin-password", SAMPLE_PASSWORD);
+      const at = (url: string) => `https://localhost:${port}/upstream/${url.slice(url.lastIndexOf("/") + 1)}`;
+      const shipped = JSON.parse(fileContent(files, "/etc/talos-enclave/chart-mirror.json")) as ChartMirrorConfig;
+      const cfg: ChartMirrorConfig = {
+        ...shipped,
+        registry: `https://localhost:${port}`,
+        caFile: cert,
+        adminPasswordFile: password,
+        charts: shipped.charts.map((c) => ({
+          ...c,
+          url: at(c.url),
+          checksums: c.checksums.map((x) => ("sha256sums" in x ? { ...x, sha256sums: at(x.sha256sums) } : "helmIndex" in x ? { ...x, helmIndex: at(x.helmIndex) } : x)),
+        })),
+      };
+      const mirrorScript = tempFile("chart-mirror.py", fileContent(files, "/usr/local/sbin/talos-enclave-chart-mirror"));
+      const mirror = () => run("python3", [mirrorScript, tempFile("chart-mirror.json", JSON.stringify(cfg))])!;
+      const state = () =>
+        JSON.parse(readFileSync(stateFile, "utf8")) as {
+          manifests: Record<string, { manifest: { mediaType: string; config: { mediaType: string; digest: string; size: number }; layers: { mediaType: string; digest: string; size: number }[] }; contentType: string }>;
+          blobs: Record<string, Record<string, number>>;
+          configs: Record<string, string>;
+          tokens: string[];
+          downloads: string[];
+          writes: number;
+        };
+      const bootstrapCfg = JSON.parse(fileContent(files, "/etc/talos-enclave/harbor-bootstrap.json")) as HarborBootstrapConfig;
+      const bootstrap = run("python3", [
+        tempFile("harbor-bootstrap.py", fileContent(files, "/usr/local/sbin/talos-enclave-harbor-bootstrap")),
+        tempFile("harbor-bootstrap.json", JSON.stringify({ ...bootstrapCfg, api: `https://localhost:${port}/api/v2.0`, caFile: cert, adminPasswordFile: password, factory: undefined })),
+      ])!;
+      expect(bootstrap.status, bootstrap.out).toBe(0);
+
+      // planted faults: a SHA256SUMS, or a Helm index, that names another digest refuses the push
+      sums(other);
+      index(sha);
+      let r = mirror();
+      expect(r.status).not.toBe(0);
+      expect(r.out).toMatch(new RegExp(`refusing to push .*${file} \\(sha256 ${sha}\\): .*SHA256SUMS names ${other}`));
+      sums(sha);
+      index(other);
+      r = mirror();
+      expect(r.status).not.toBe(0);
+      expect(r.out).toMatch(/refusing to push .*index\.yaml names 0{64}/);
+      expect(state().manifests).toEqual({});
+      expect(state().blobs).toEqual({});
+
+      // both name the download: it is pushed the way helm push does
+      index(sha);
+      r = mirror();
+      expect(r.status, r.out).toBe(0);
+      const pushed = state();
+      const entry = pushed.manifests[`charts/tigera-operator:${v}`];
+      expect(entry.contentType).toBe(OCI_MANIFEST);
+      expect(entry.manifest.mediaType).toBe(OCI_MANIFEST);
+      expect(entry.manifest.config.mediaType).toBe(HELM_CONFIG);
+      expect(entry.manifest.layers).toEqual([{ mediaType: HELM_CHART, digest: `sha256:${sha}`, size: tgz.length }]);
+      // the config is the chart's Chart.yaml as helm's metadata JSON
+      expect(JSON.parse(pushed.configs[entry.manifest.config.digest])).toEqual({
+        name: "tigera-operator",
+        home: "https://projectcalico.docs.tigera.io/about/about-calico",
+        version: v,
+        description: "Installs the Tigera operator for Calico",
+        apiVersion: "v2",
+        appVersion: v,
+      });
+      // through Harbor's token service, with the admin's credentials and a push scope for the repository
+      expect(pushed.tokens).toContain("repository:charts/tigera-operator:pull,push");
+
+      // idempotent: Harbor has the tag, so nothing is downloaded or written again
+      const downloads = pushed.downloads.length;
+      r = mirror();
+      expect(r.status, r.out).toBe(0);
+      expect(state().writes).toBe(pushed.writes);
+      expect(state().downloads).toHaveLength(downloads);
     } finally {
       server.kill();
     }

@@ -19,13 +19,14 @@ export {
   REGISTRY_PATHS,
   REGISTRY_VARS,
   SCAN_ALL_SCHEDULE,
+  chartMirrorConfig,
   harborBootstrapConfig,
   harborEndpoint,
   proxyProjectMetadata,
   registryProvision,
   throughHarbor,
 } from "./registry";
-export type { HarborBootstrapConfig, HarborEndpoint, HarborProjectMetadata } from "./registry";
+export type { ChartMirrorConfig, HarborBootstrapConfig, HarborEndpoint, HarborProjectMetadata } from "./registry";
 export { CLIENT_VARS, clientConfigPaths, clientToolVersions } from "./client";
 export { INGRESS_CONTROLLER, INGRESS_PACKAGES, INGRESS_VARS, ingressProvision, UBUNTU_LINK, podRouteDropInPath, renderIngressFirewall, renderPodRoute, sshClientAddresses } from "./ingress";
 export { escapeTemplatefile, fillTerraformTemplate, templateVariables } from "./tf-template";

@@ -5,6 +5,7 @@ import type { HostProvision } from "../../model/host-provision";
 import { harborProxyProject, mirroredRegistries } from "../talos/machine-documents";
 import { harborSignedProject } from "../talos/image-verification";
 import { uncompressedSpki } from "../../input/image-signing";
+import { chartMirrorTarget, ChartChecksum, upstreamCharts } from "../platform/platform-charts";
 import { COMMON_TEMPLATE, COMMON_VARS, commonValues, UserDataTemplate } from "./common";
 import { embedFile, embedText, renderUserDataSkeleton } from "./tf-template";
 import { checksumSource, SERVICE_VERSIONS } from "./versions";
@@ -21,6 +22,7 @@ export const REGISTRY_PATHS = {
   harborAdminPassword: "/etc/talos-enclave/secrets/harbor-admin-password",
   harborDbPassword: "/etc/talos-enclave/secrets/harbor-db-password",
   bootstrapConfig: "/etc/talos-enclave/harbor-bootstrap.json",
+  chartMirrorConfig: "/etc/talos-enclave/chart-mirror.json",
   factoryConfig: "/etc/talos-enclave/image-factory/config.yaml",
   factoryDockerConfig: "/etc/talos-enclave/image-factory/docker/config.json",
   /**
@@ -101,6 +103,13 @@ export interface HarborBootstrapConfig {
    */
   readonly signedProjects: readonly { readonly project: string; readonly metadata: HarborProjectMetadata }[];
   /**
+   * Regular public projects the registry host mirrors the platform's upstream charts into
+   * (talos-enclave-chart-mirror.service), every tag immutable: a pinned chart version is never
+   * re-pointed. Public, because the helm provider on the runner pulls them anonymously. Empty when
+   * `platform.chartRepository` is not on this Harbor.
+   */
+  readonly chartProjects: readonly { readonly project: string; readonly metadata: { readonly public: "true" } }[];
+  /**
    * Vulnerability scanning: the bootstrap waits for Harbor's default scanner (`scanner`, the Trivy
    * adapter Harbor registers when prepared `--with-trivy`: src/core/main.go `registerScanners`) and
    * sets the scan-all schedule (`PUT /system/scanAll/schedule`, api/v2.0/swagger.yaml).
@@ -143,6 +152,7 @@ export function harborBootstrapConfig(model: LabModel): HarborBootstrapConfig {
     caFile: "/etc/ssl/certs/ca-certificates.crt",
     proxyProjects: mirroredRegistries(model).map((upstream) => ({ project: harborProxyProject(upstream), registry: harborEndpoint(upstream), metadata })),
     signedProjects: model.imageVerification.enabled ? mirroredRegistries(model).map((upstream) => ({ project: harborSignedProject(upstream), metadata })) : [],
+    chartProjects: chartMirrorConfig(model).charts.length ? [{ project: chartMirrorTarget(model)!.project, metadata: { public: "true" } }] : [],
     scanning: { scanner: HARBOR_TRIVY_SCANNER, scanAllSchedule: SCAN_ALL_SCHEDULE },
     factory: {
       project: FACTORY_PROJECT,
@@ -151,6 +161,42 @@ export function harborBootstrapConfig(model: LabModel): HarborBootstrapConfig {
       dockerConfig: REGISTRY_PATHS.factoryDockerConfig,
       registryHost: fqdn,
     },
+  };
+}
+
+/** What talos-enclave-chart-mirror.service pushes into Harbor; written to the host as JSON and reviewed here. */
+export interface ChartMirrorConfig {
+  /** Harbor's registry API base (`/v2/` below it). */
+  readonly registry: string;
+  readonly adminPasswordFile: string;
+  /** CA bundle for Harbor and the upstreams: the host's (public CAs and the lab CA). */
+  readonly caFile: string;
+  readonly charts: readonly {
+    readonly name: string;
+    readonly version: string;
+    readonly url: string;
+    readonly checksums: readonly ChartChecksum[];
+    /** `<project>[/<path>]/<name>` in Harbor. */
+    readonly repository: string;
+    /** The OCI tag helm looks the version up by (helm replaces `+`, which tags cannot hold, by `_`). */
+    readonly tag: string;
+  }[];
+}
+
+/**
+ * The charts the registry host mirrors: every upstream chart the platform installs, into the Harbor
+ * project `platform.chartRepository` names; none when that repository is not on this Harbor.
+ */
+export function chartMirrorConfig(model: LabModel): ChartMirrorConfig {
+  const target = chartMirrorTarget(model);
+  const prefix = target ? [target.project, target.path].filter((x) => x).join("/") : "";
+  return {
+    registry: `https://${model.spec.registry.fqdn}`,
+    adminPasswordFile: REGISTRY_PATHS.harborAdminPassword,
+    caFile: "/etc/ssl/certs/ca-certificates.crt",
+    charts: target
+      ? upstreamCharts(model).map((c) => ({ ...c, repository: `${prefix}/${c.name}`, tag: c.version.replace(/\+/g, "_") }))
+      : [],
   };
 }
 
@@ -171,7 +217,7 @@ export const REGISTRY_VARS = { ...COMMON_VARS } as const;
 /**
  * What the registry host gets over SSH after boot: its TLS certificate and key (together, so a new
  * pair never meets an old half), Harbor's admin password and the Image Factory's signing key (never
- * in its snippet); then Harbor, its bootstrap and the Image Factory start with them. The factory's
+ * in its snippet); then Harbor, its bootstrap, the chart mirror and the Image Factory start with them. The factory's
  * key comes from where tofu runs, not from the host, because its public half must be known at synth:
  * Talos verifies the installer against it (`talos.imageVerification.factoryPublicKey`).
  */
@@ -184,7 +230,7 @@ export function registryProvision(): HostProvision {
       // the container runs as root (siderolabs/image-factory v1.5.0 Dockerfile sets no USER)
       { variable: "image_factory_signing_key", path: REGISTRY_PATHS.factorySigningKey, mode: "0600", owner: "root:root" },
     ],
-    start: ["harbor.service", "harbor-bootstrap.service", "image-factory.service"],
+    start: ["harbor.service", "harbor-bootstrap.service", "talos-enclave-chart-mirror.service", "image-factory.service"],
   };
 }
 
@@ -197,7 +243,7 @@ export function factoryPublicKeyDer(pem: string): string {
   return uncompressedSpki(createPublicKey({ key: pem, format: "pem" })).toString("base64");
 }
 
-/** The registry's cloud-init user-data: Harbor, its bootstrap and the Image Factory, with their units. */
+/** The registry's cloud-init user-data: Harbor, its bootstrap, the chart mirror and the Image Factory, with their units. */
 export function renderRegistryUserData(model: LabModel, plan: HostPlan): UserDataTemplate {
   const reg = model.spec.registry;
   if (plan.name !== reg.host) throw new Error(`${plan.name} is not the lab's registry host (${reg.host})`);
@@ -205,6 +251,7 @@ export function renderRegistryUserData(model: LabModel, plan: HostPlan): UserDat
   const factory = SERVICE_VERSIONS.imageFactory;
   const factoryImage = throughHarbor(model, factory.image, factory.version);
   const bootstrap = harborBootstrapConfig(model);
+  const charts = chartMirrorConfig(model);
   const base = { fqdn: reg.fqdn };
   const text = renderUserDataSkeleton(
     [COMMON_TEMPLATE, "cloud-init/registry.user-data.yaml"],
@@ -217,6 +264,7 @@ export function renderRegistryUserData(model: LabModel, plan: HostPlan): UserDat
       factory_version: factory.version,
       factory_port: String(reg.factoryPort),
       factory_project: FACTORY_PROJECT,
+      mirrored_charts: charts.charts.length ? charts.charts.map((c) => `${c.repository}:${c.tag}`).join(", ") : "none (platform.chartRepository is not on this Harbor)",
     },
     {
       bootstrap_config: embedText(JSON.stringify(bootstrap, null, 2) + "\n"),
@@ -231,6 +279,9 @@ export function renderRegistryUserData(model: LabModel, plan: HostPlan): UserDat
         ),
       }),
       harbor_bootstrap: embedFile("cloud-init/registry/harbor-bootstrap.py", {}),
+      chart_mirror_config: embedText(JSON.stringify(charts, null, 2) + "\n"),
+      chart_mirror: embedFile("cloud-init/registry/chart-mirror.py", {}),
+      chart_mirror_unit: embedFile("cloud-init/registry/talos-enclave-chart-mirror.service", {}),
       factory_prepare: embedFile("cloud-init/registry/image-factory-prepare.sh", {
         // base64 only: the template guard refuses anything else in a .sh value
         factory_public_key_der: model.imageVerification.enabled ? factoryPublicKeyDer(model.imageVerification.factoryPublicKey) : "",

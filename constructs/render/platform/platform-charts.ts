@@ -1,7 +1,7 @@
 import { stringify } from "yaml";
 import { LabModel } from "../../model/lab-model";
 import { harborProxyProject } from "../talos/machine-documents";
-import { DEMO_IMAGE, registryOf } from "../talos/cluster-images";
+import { DEMO_IMAGE, digestPin, registryOf } from "../talos/cluster-images";
 import { signedDemoImage } from "../talos/image-verification";
 import { INGRESS_CONTROLLER_API } from "./ingress-controller-api";
 import { edgeControllerSettings } from "../haproxy/edge-protection";
@@ -39,8 +39,81 @@ export interface LocalChart {
   readonly manifests: readonly { readonly file: string; readonly docs: readonly Manifest[] }[];
 }
 
+/** Where the platform module's helm provider pulls the upstream charts from: `platform.chartRepository`, else Harbor's `charts` project. */
 export function chartRepository(m: LabModel): string {
-  return m.spec.platform.chartRepository ?? `oci://${m.spec.registry.fqdn}/charts`;
+  return m.spec.platform.chartRepository ?? `oci://${m.spec.registry.fqdn}/${CHART_PROJECT}`;
+}
+
+/** The Harbor project the registry host mirrors the upstream charts into (a regular, public project). */
+export const CHART_PROJECT = "charts";
+
+/**
+ * Where a chart's expected SHA-256 comes from; the registry host pushes a download only when every
+ * source of its chart names the same digest (at least one is required).
+ *  - `sha256`: pinned in this repository (the reviewed table `IMAGE_DIGESTS`, row `chart:<name>:<version>`).
+ *  - `sha256sums`: a `sha256sum` listing published with the download, the line for `file`.
+ *  - `helmIndex`: a Helm repository's index.yaml, the `digest` of the entry `chart` at `version`
+ *    (`helm repo index` writes the SHA-256 of the packaged .tgz there: helm/helm pkg/repo/index.go
+ *    `IndexDirectory` passes `provenance.DigestFile(archive)` to `index.Add` as the entry's digest).
+ */
+export type ChartChecksum =
+  | { readonly sha256: string; readonly source: string }
+  | { readonly sha256sums: string; readonly file: string }
+  | { readonly helmIndex: string; readonly chart: string; readonly version: string };
+
+/** A packaged chart the platform installs from its upstream, mirrored into Harbor by the registry host. */
+export interface UpstreamChart {
+  /** Chart name (its Chart.yaml `name`; the OCI repository's last path element). */
+  readonly name: string;
+  /** Pinned chart version (its Chart.yaml `version`; the OCI tag). */
+  readonly version: string;
+  /** The packaged chart (.tgz) at its upstream, over HTTPS. */
+  readonly url: string;
+  /** Where its SHA-256 is read from; all must agree with the download. */
+  readonly checksums: readonly ChartChecksum[];
+}
+
+/**
+ * The upstream charts the platform module installs (the local charts are generated, not fetched):
+ * the tigera-operator chart at `platform.calicoVersion`. The Calico release attaches
+ * `tigera-operator-<version>.tgz` and a `SHA256SUMS` of every attached file to its GitHub release
+ * (projectcalico/calico release/pkg/manager/calico/manager.go, `collectGithubArtifacts`: "Generate a
+ * SHA256SUMS file containing the checksums for each artifact that we attach to the release"; the
+ * release's own checks expect both assets, `expectedCalicoAssets`); its Helm repository
+ * https://docs.tigera.io/calico/charts (the one `helm repo add projectcalico` names in Calico's docs)
+ * lists the same .tgz with its `digest`. The two are served from different places (GitHub, Tigera's
+ * docs site), so a download passes only if both name its digest, or the digest pinned here.
+ */
+export function upstreamCharts(m: LabModel): UpstreamChart[] {
+  const v = m.spec.platform.calicoVersion;
+  const file = `tigera-operator-${v}.tgz`;
+  const release = `https://github.com/projectcalico/calico/releases/download/${v}`;
+  const pin = digestPin(`chart:tigera-operator:${v}`);
+  return [
+    {
+      name: "tigera-operator",
+      version: v,
+      url: `${release}/${file}`,
+      checksums: [
+        ...("digest" in pin ? [{ sha256: pin.digest.slice("sha256:".length), source: pin.source }] : []),
+        { sha256sums: `${release}/SHA256SUMS`, file },
+        { helmIndex: "https://docs.tigera.io/calico/charts/index.yaml", chart: "tigera-operator", version: v },
+      ],
+    },
+  ];
+}
+
+/**
+ * Where the registry host pushes the upstream charts: the Harbor project (and the path below it) that
+ * `chartRepository` names, when it is on the lab's Harbor; undefined when the spec points the helm
+ * provider at another OCI registry, whose owner then provides the charts.
+ */
+export function chartMirrorTarget(m: LabModel): { readonly project: string; readonly path: string } | undefined {
+  const match = /^oci:\/\/([^/]+)\/([^/]+)((?:\/[^/]+)*)$/.exec(chartRepository(m));
+  if (!match) return undefined;
+  const host = match[1].replace(/:443$/, "");
+  if (host !== m.spec.registry.fqdn) return undefined;
+  return { project: match[2], path: match[3].replace(/^\//, "") };
 }
 
 export function demoHost(m: LabModel): string {

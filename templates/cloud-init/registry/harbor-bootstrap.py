@@ -11,7 +11,9 @@ Existing objects are kept; metadata that differs is set (PUT merges the keys it 
 bound to another endpoint is reported and left alone (its cache is data). Before that it waits for
 Harbor's default scanner `scanning.scanner` (Trivy, registered by Harbor core when prepared
 --with-trivy) and makes the scan-all schedule `scanning.scanAllSchedule`, so cached images are scanned
-again with each day's vulnerability database. Then, for the Image Factory, it makes sure
+again with each day's vulnerability database. Each of `signedProjects` and `chartProjects` (where the
+chart mirror pushes the platform's charts) is a regular project with its metadata and every tag
+immutable. Then, for the Image Factory, it makes sure
 that the project `factory.project` exists (public reads: Talos pulls installers anonymously) and that a system robot with push/pull there and
 pull on the core project exists, and writes the robot's docker config (mode 0600) if it is missing.
 """
@@ -159,12 +161,14 @@ class Harbor:
         # PUT creates the schedule when there is none and replaces another (src/server/v2.0/handler/scan_all.go).
         self.ok("PUT", "/system/scanAll/schedule", {"schedule": {"type": schedule["type"], "cron": schedule["cron"]}})
 
-    def ensure_signed_project(self, name, metadata):
+    def ensure_signed_project(self, name, metadata, what="the lab's signed images"):
         # a regular project: the lab's mirror step pushes signed copies here (proxy caches take no pushes);
-        # SRV pulls from it, so it scans and blocks like the proxy projects
+        # SRV pulls from it, so it scans and blocks like the proxy projects. The chart mirror's project is
+        # one too: Harbor keeps Helm charts as OCI artifacts in regular projects, never in a proxy cache
+        # (goharbor.io docs, "Working with OCI Helm Charts"; ChartMuseum is gone since Harbor 2.8).
         existing = self.project(name)
         if existing is None:
-            log("creating public project %s for the lab's signed images" % name)
+            log("creating public project %s for %s" % (name, what))
             self.ok("POST", "/projects", {"project_name": name, "metadata": metadata, "storage_limit": -1}, expect=(201,))
             return
         if existing.get("registry_id"):
@@ -256,6 +260,9 @@ def main(path):
         harbor.ensure_proxy_project(p["project"], harbor.ensure_registry(p["registry"]), p["metadata"])
     for p in cfg.get("signedProjects", []):
         harbor.ensure_signed_project(p["project"], p["metadata"])
+        harbor.ensure_immutable_tags(p["project"])
+    for p in cfg.get("chartProjects", []):
+        harbor.ensure_signed_project(p["project"], p["metadata"], "the charts the platform installs")
         harbor.ensure_immutable_tags(p["project"])
     if cfg.get("factory"):
         harbor.ensure_factory(cfg["factory"])
