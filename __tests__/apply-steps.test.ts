@@ -124,14 +124,13 @@ describe.each(labs)("apply-steps.json of %s", (_, spec) => {
       "mgmt",
       "handoff",
       "runner-variables",
-      "chart-mirror",
       "image-mirror",
       "cluster",
       "ingress-kubeconfig",
       "dmz",
     ]);
     // The twin replays these ids, in this order (new steps go between them).
-    const twinIds = ["edge", "pfsense-install", "pfsense-import", "proxmox-prepare", "mgmt", "handoff", "chart-mirror", "cluster", "ingress-kubeconfig", "dmz"];
+    const twinIds = ["edge", "pfsense-install", "pfsense-import", "proxmox-prepare", "mgmt", "handoff", "cluster", "ingress-kubeconfig", "dmz"];
     expect(ids.filter((id) => twinIds.includes(id))).toEqual(twinIds);
     const tofu = doc.steps.filter((s) => s.commands.some((c) => c.startsWith("tofu apply")));
     for (const s of tofu.slice(0, 2)) expect(s.where, s.id).toBe("outside");
@@ -168,6 +167,16 @@ describe.each(labs)("apply-steps.json of %s", (_, spec) => {
     const mirror = /url: https:\/\/([^/:]+)/.exec(files.get("talos/all-nodes.yaml")!)![1];
     const [host, ...domain] = mirror.split(".");
     expect(files.get("pfsense/unbound.xml")).toMatch(new RegExp(`<host>${host}</host>\\s*<domain>${domain.join("\\.")}</domain>`));
+  });
+
+  it("has no hand step for the platform's charts: the registry host fetches them itself while MGMT is created", () => {
+    for (const s of doc.steps) for (const c of s.commands) expect(c, s.id).not.toMatch(/\bhelm (repo add|pull|push)\b/);
+    const fetch = step("mgmt").connections.find((c) => tags.get(c.from)?.role === "registry" && c.to === "internet" && /tigera-operator/.test(c.why));
+    expect(fetch, JSON.stringify(step("mgmt").connections)).toBeDefined();
+    expect(fetch!.why).toMatch(/registry host mirrors into Harbor \(oci:\/\/[^)]+\/charts\) by itself: tigera-operator v3\.\d+\.\d+ with their published checksums/);
+    expect(flows.find((f) => f.id === fetch!.flow)).toMatchObject({ to: "internet", protocol: "tcp" });
+    // the runner only pulls the chart, through the helm provider, when it installs the platform
+    expect(step("cluster").connections.some((c) => /helm provider: fetches the tigera-operator chart/.test(c.why))).toBe(true);
   });
 
   it("uploads the pfSense ISO the edge module attaches to the pfSense VM's node before the edge step", () => {

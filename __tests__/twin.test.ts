@@ -174,8 +174,8 @@ describe.skipIf(!!skipReason)("the twin", () => {
       const steps = JSON.parse(readFileSync(join(dir, "apply-steps.json"), "utf8"));
       const cluster = steps.steps.find((s: { id: string }) => s.id === "cluster");
       cluster.connections = cluster.connections.filter((c: { port: number }) => c.port !== 50000);
-      const mirror = steps.steps.find((s: { id: string }) => s.id === "chart-mirror");
-      mirror.connections[0].flow = "no-such-flow";
+      const mgmt = steps.steps.find((s: { id: string }) => s.id === "mgmt");
+      mgmt.connections.find((c: { from: string; to: string }) => c.from === "registry" && c.to === "internet").flow = "no-such-flow";
       writeFileSync(join(dir, "apply-steps.json"), JSON.stringify(steps, null, 2));
       dir = planted(dir, "apply-steps.json", (t) => t.replace(/echo '192\.168\.100\.11 /, "echo '192.168.100.99 "));
       dir = planted(dir, "pfsense/unbound.xml", (t) => t.replace("<ip>192.168.100.20</ip>", "<ip>192.168.100.98</ip>"));

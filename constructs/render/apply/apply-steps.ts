@@ -7,6 +7,7 @@ import { usedServiceVariables } from "../../model/service";
 import { MODULE_VARIABLES } from "../cloud-init/common";
 import { LabModel } from "../../model/lab-model";
 import { chartRepository, INGRESS_NAMESPACE, INGRESS_SERVICE_ACCOUNT } from "../platform/platform-charts";
+import { chartMirrorConfig } from "../cloud-init/registry";
 import { resolveBackend } from "../../model/backend";
 
 /**
@@ -293,7 +294,7 @@ export function applySteps(m: LabModel, flows: FlowTable): ApplySteps {
     },
     {
       id: "mgmt",
-      title: "Create the MGMT hosts from outside: Harbor and the Image Factory, the clients; their secrets over SSH",
+      title: "Create the MGMT hosts from outside: Harbor (which mirrors the platform's charts itself) and the Image Factory, the clients; their secrets over SSH",
       where: "outside",
       manual: false,
       commands: [
@@ -303,7 +304,14 @@ export function applySteps(m: LabModel, flows: FlowTable): ApplySteps {
       connections: [
         ...fromOutside,
         ...bootServices("mgmt", "the MGMT hosts"),
-        conn(registry.name, "internet", 443, "Harbor's installer and the proxy-cache upstreams"),
+        conn(
+          registry.name,
+          "internet",
+          443,
+          chartMirrorConfig(m).charts.length
+            ? `Harbor's installer, the proxy-cache upstreams, and the charts the registry host mirrors into Harbor (${chartRepository(m)}) by itself: ${chartMirrorConfig(m).charts.map((c) => `${c.name} ${c.version}`).join(", ")} with their published checksums`
+            : "Harbor's installer and the proxy-cache upstreams",
+        ),
         conn(r, "internet", 443, "the runner downloads OpenTofu, talosctl, kubectl and helm (checksummed)"),
         ...mgmtProvision,
       ],
@@ -343,23 +351,6 @@ export function applySteps(m: LabModel, flows: FlowTable): ApplySteps {
       ],
       environment: [...runnerVars.map((v) => `TF_VAR_${v.name}`), ...backendEnv.map((e) => e.name)],
       connections: [],
-    },
-    {
-      id: "chart-mirror",
-      title: `Push the tigera-operator chart ${m.spec.platform.calicoVersion} into the lab registry`,
-      where: "runner",
-      host: r,
-      manual: true,
-      why: "the chart's upstream is a plain HTTP chart repository, which Harbor's proxy cache cannot mirror",
-      commands: [
-        "helm repo add projectcalico https://docs.tigera.io/calico/charts",
-        `helm pull projectcalico/tigera-operator --version ${m.spec.platform.calicoVersion}`,
-        `helm push tigera-operator-${m.spec.platform.calicoVersion}.tgz ${chartRepository(m)}`,
-      ],
-      connections: [
-        conn(r, "internet", 443, "helm pulls the chart from docs.tigera.io"),
-        conn(r, registry.name, 443, "helm pushes the chart to Harbor"),
-      ],
     },
     ...(m.imageVerification.enabled
       ? [

@@ -1,6 +1,7 @@
 import { LabModel } from "../../model/lab-model";
 import { backendEnvironment, rootVariables, type ApplyStep, type ApplySteps, type StepPlace } from "../apply/apply-steps";
-import { demoHost } from "../platform/platform-charts";
+import { chartRepository, demoHost } from "../platform/platform-charts";
+import { chartMirrorConfig } from "../cloud-init/registry";
 import { markdownCell, markdownRow } from "../text/markdown";
 import { REFERENCE_LAB_COSIGN_PUBLIC_KEY, REFERENCE_LAB_FACTORY_PUBLIC_KEY } from "../../input/image-signing";
 
@@ -99,6 +100,21 @@ bootstrap logs in with. A new kubeconfig is written and the controller restarted
 same apply: the factory restarts with it, finds that an installer it built before no longer verifies under
 its key and builds and signs it again (siderolabs/image-factory v1.5.0, registry.go \`handleManifest\`).
 `;
+}
+
+/**
+ * How to see that the registry host mirrored the platform's upstream charts (talos-enclave-chart-mirror
+ * on the registry host, no hand step): the chart as the helm provider will pull it, from the runner.
+ */
+function chartCheck(m: LabModel): string {
+  const mirror = chartMirrorConfig(m);
+  if (!mirror.charts.length) return "";
+  return [
+    "",
+    `# the registry host mirrored the platform's charts into Harbor by itself (pinned, checked against their published SHA-256),`,
+    `# before the cluster step pulls them; on ${m.spec.registry.host}, journalctl -u talos-enclave-chart-mirror shows each digest it checked:`,
+    ...mirror.charts.map((c) => `helm show chart ${chartRepository(m)}/${c.name} --version ${c.version}`),
+  ].join("\n");
 }
 
 /**
@@ -214,7 +230,7 @@ vtysh -c 'show ip route bgp'
 curl -H 'Host: ${demoHost(m)}' http://<pfSense WAN address>/
 # Harbor scans what its proxy-cache projects cache (Trivy, the default scanner) and every day everything it holds:
 curl -su admin https://${s.registry.fqdn}/api/v2.0/scanners
-curl -su admin https://${s.registry.fqdn}/api/v2.0/system/scanAll/schedule
+curl -su admin https://${s.registry.fqdn}/api/v2.0/system/scanAll/schedule${chartCheck(m)}
 \`\`\`
 
 ${scanningNote(m)}

@@ -112,7 +112,7 @@ export const IMAGE_DIGESTS: Readonly<Record<string, DigestPin>> = {
   // charts: the digest of the packaged chart (.tgz) helm pulls
   "chart:tigera-operator:v3.31.0": {
     unpinned:
-      "unpinned: the chart's digest is published only in projectcalico.docs.tigera.io/charts/index.yaml, which the Calico release uploads to S3 (projectcalico/calico release/pkg/manager/calico/manager.go), not to a repository, so it was not readable offline; the chart-mirror step pushes what helm pulled, and helm push prints the OCI digest to pin here",
+      "unpinned: the chart's digest is published in the Calico release's SHA256SUMS (GitHub) and in docs.tigera.io/calico/charts/index.yaml, neither in a repository, so it was not readable offline; the registry host's chart mirror checks the download against both (talos-enclave-chart-mirror.service logs the SHA-256 to pin here, which then becomes a third source)",
   },
 };
 
