@@ -107,7 +107,7 @@ its key and builds and signs it again (siderolabs/image-factory v1.5.0, registry
 
 /** The service account tokens the hosts' provisioning mints, with the host each goes to. */
 function tokens(m: LabModel) {
-  return m.hosts.flatMap((h) => (m.services.get(h.role)?.provision?.({ model: m, host: h })?.tokens ?? []).map((t) => ({ host: h.name, t })));
+  return m.hosts.flatMap((h) => (m.services.get(h.role)?.provision?.({ model: m, host: h })?.tokens ?? []).map((t) => ({ host: h.name, module: h.module, t })));
 }
 
 /**
@@ -132,8 +132,10 @@ when its token expires (it then serves its last routes and sees no new ones). A 
 can do it, with the variables of the runner step in its environment, e.g. weekly:
 \`0 4 * * 1 cd <stack> && . ~/secrets/tofu-env && tofu apply -auto-approve -input=false >> ~/tofu-renew.log 2>&1\`
 (\`tofu-env\` being the runner step's \`export\` lines, 0600, outside the tree). To renew at once:
-\`tofu apply -replace='module.dmz.terraform_data.<host>-provision'\`. A token cannot be revoked before it
-expires except by deleting the service account (the platform chart makes it again).
+${all.map(({ host, module }) => `\`tofu apply -replace='module.${module}.terraform_data.${host}-provision'\``).join(", ")}. A token cannot be
+revoked before it expires except by deleting its service account (\`kubectl -n <namespace> delete serviceaccount
+<name>\`), which ends every token of it; then make the account again with
+\`tofu apply -replace='module.platform.helm_release.<its chart>'\` and renew as above.
 `;
 }
 
