@@ -79,7 +79,6 @@ function tempFile(name: string, text: string): string {
 
 /** Module variable values of the right shape; the secrets are throwaway and checked for below. */
 const SAMPLE_PASSWORD = "Sample-Harbor-pa$${x}%{y}: \"#1\"";
-const SAMPLE_KUBECONFIG_TOKEN = "sample-sa-token-8f3a1c";
 const sample: Record<keyof typeof MODULE_VARIABLES, unknown> = {
   admin_ssh_public_keys: ["ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIBvx5yVQ1rUHd2B4SAMPLEKEYfor+tests test"],
   lab_ca_certificate: "",
@@ -87,21 +86,6 @@ const sample: Record<keyof typeof MODULE_VARIABLES, unknown> = {
   lab_tls_private_key: "",
   harbor_admin_password: SAMPLE_PASSWORD,
   image_factory_signing_key: "",
-  ingress_kubeconfig: [
-    "apiVersion: v1",
-    "kind: Config",
-    "clusters:",
-    "  - name: talos-lab",
-    "    cluster: {server: 'https://10.10.100.10:6443', certificate-authority-data: 'LS0tLS1CRUdJTi...'}",
-    "users:",
-    `  - name: ingress-access`,
-    `    user: {token: '${SAMPLE_KUBECONFIG_TOKEN}'}`,
-    "contexts:",
-    "  - name: ingress",
-    "    context: {cluster: talos-lab, user: ingress-access, namespace: haproxy-controller}",
-    "current-context: ingress",
-    "",
-  ].join("\n"),
 };
 
 beforeAll(async () => {
@@ -175,7 +159,6 @@ describe("user-data templates", () => {
     // the filled snippet, and every file in it decoded, hold no byte of a secret's value
     const everything = [text, ...[...files.keys()].map((p) => fileContent(files, p))].join("\n");
     expect(everything).not.toContain(SAMPLE_PASSWORD);
-    expect(everything).not.toContain(SAMPLE_KUBECONFIG_TOKEN);
     expect(everything).not.toContain(String(sample.lab_tls_private_key).split("\n")[1]);
     expect(everything).not.toContain(String(sample.image_factory_signing_key).split("\n")[1]);
     expect(files.has("/etc/talos-enclave/image-factory/cache-signing-key.pem")).toBe(false);

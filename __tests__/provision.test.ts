@@ -2,6 +2,8 @@ import { spawnSync } from "node:child_process";
 import { chmodSync, mkdirSync, readFileSync, rmSync, statSync, writeFileSync } from "node:fs";
 import { createHash } from "node:crypto";
 import { join } from "node:path";
+import { parse as parseYaml } from "yaml";
+import { hostProvisionProblems } from "../constructs/model/host-provision";
 import { afterAll, describe, expect, it } from "vitest";
 import { HOST_STANDIN_DIR } from "../tools/tfsim/sandbox";
 import { PROJECT_ROOT, readTree, tempDir } from "./support/tree";
@@ -31,8 +33,16 @@ const SECRETS: Record<string, string> = {
   lab_tls_private_key: "-----BEGIN PRIVATE KEY-----\nMC4CAQAwBQYDK2VwBCIEIS4mpl3 $(touch /tmp/pwned) `id` ;|&\n-----END PRIVATE KEY-----\n",
   harbor_admin_password: "Sample-Harbor-pa$${x}%{y}: \"#1' $HOME",
   image_factory_signing_key: "-----BEGIN EC PRIVATE KEY-----\nMHcCAQEEIFactorySample $(touch /tmp/pwned) `id`\n-----END EC PRIVATE KEY-----\n",
-  ingress_kubeconfig: "apiVersion: v1\nkind: Config\nusers:\n  - name: ingress-access\n    user: {token: 'sample-sa-token-8f3a1c'}\n",
+  // the srv module's admin kubeconfig, which mints the ingress controller's token and must go nowhere
+  kubernetes_admin_kubeconfig:
+    "apiVersion: v1\nkind: Config\nclusters:\n- name: talos-lab\n  cluster: {server: 'https://10.10.100.10:6443', certificate-authority-data: QURNSU4tQ0E=}\nusers:\n- name: admin@talos-lab\n  user: {client-key-data: ADMIN-CLIENT-KEY-sample $(touch /tmp/pwned)}\ncontexts:\n- name: admin@talos-lab\n  context: {cluster: talos-lab, user: admin@talos-lab}\ncurrent-context: admin@talos-lab\n",
 };
+
+/** What the kubectl stand-in answers (tools/tfsim/host-standin/kubectl): the cluster CA and a token naming its request. */
+const STANDIN_CA = "U1RBTkRJTi1DTFVTVEVSLUNB";
+const standinToken = (namespace: string, sa: string, duration: string) => `standin-token.${namespace}.${sa}.${duration}`;
+/** The ingress kubeconfig the script builds from the stand-in's answers. */
+const INGRESS_KUBECONFIG = `apiVersion: v1\nkind: Config\nclusters:\n- name: cluster\n  cluster:\n    server: https://10.10.100.10:6443\n    certificate-authority-data: ${STANDIN_CA}\nusers:\n- name: haproxy-ingress\n  user:\n    token: ${standinToken("ingress-access", "haproxy-ingress", "720h")}\ncontexts:\n- name: default\n  context:\n    cluster: cluster\n    namespace: ingress-access\n    user: haproxy-ingress\ncurrent-context: default\n`;
 
 interface Provision {
   readonly module: string;
@@ -66,6 +76,8 @@ interface Call {
   readonly tool: string;
   readonly args: string;
   readonly stdin?: { size: number; sha256: string };
+  /** kubectl: what its --kubeconfig named, `pipe|file:<size>:<sha256>`. */
+  readonly kubeconfig?: string;
 }
 
 /** Runs the tree's script as the resource's local-exec would, with the stand-ins first on PATH. */
@@ -89,7 +101,8 @@ function runProvision(p: Provision, values: Record<string, string>, standins = H
     .map((line) => {
       const [tool, args, stdin] = line.split("\t");
       const m = /^stdin=(\d+):([0-9a-f]{64})$/.exec(stdin ?? "");
-      return { tool, args, ...(m ? { stdin: { size: Number(m[1]), sha256: m[2] } } : {}) };
+      const k = /^kubeconfig=(.*)$/.exec(stdin ?? "");
+      return { tool, args, ...(m ? { stdin: { size: Number(m[1]), sha256: m[2] } } : {}), ...(k ? { kubeconfig: k[1] } : {}) };
     });
   return { status: r.status ?? -1, stderr: r.stderr, calls, log: text };
 }
@@ -118,6 +131,39 @@ describe("the provisioning resources", () => {
     expect(ingress.TE_IMAGES).toMatch(/^registry\.mgmt\.lab\.internal\/proxy-docker\.io\/haproxytech\/kubernetes-ingress:/);
     // the unit runs the image the provisioning names
     expect(ingress.TE_FILE__FILE1).toBe(`IMAGE=${ingress.TE_IMAGES}\n`);
+    // the kubeconfig: a 30-day token of the ingress-access account minted with the srv module's admin
+    // kubeconfig, renewed each 15-day window, after the platform release that creates the account
+    expect(ingress.TE_TOKENS).toBe("ingress-access/haproxy-ingress:720:/etc/haproxy-ingress/kubeconfig:0600:root:root:https://10.10.100.10:6443");
+    expect(ingress.TE_KUBECONFIG).toBe("${var.kubernetes_admin_kubeconfig}");
+    expect(ingress.TE_FILES).not.toContain("kubeconfig");
+    const dmz = modules.find((m) => m.name === "dmz")!.doc;
+    expect(dmz.variable!.kubernetes_admin_kubeconfig).toMatchObject({ sensitive: true });
+    expect(Object.keys(dmz.variable!)).not.toContain("ingress_kubeconfig");
+    const triggers = dmz.resource!.terraform_data["haproxy-ingress-1-provision"].triggers_replace as Record<string, string>;
+    expect(triggers.renewal_window).toBe('${format("%s/%d", formatdate("YYYY-MM", plantimestamp()), floor((tonumber(formatdate("D", plantimestamp())) - 1) / 15))}');
+    expect(triggers.service_account_1).toBe('${var.kubernetes_service_accounts["ingress-access/haproxy-ingress"]}');
+    // the admin kubeconfig is no trigger: a renewed one re-runs nothing
+    expect(JSON.stringify(triggers)).not.toContain("kubernetes_admin_kubeconfig");
+    const root = JSON.parse(files.get("cdk.tf.json")!) as { variable: Record<string, unknown>; module: Record<string, Record<string, string>> };
+    expect(Object.keys(root.variable)).not.toContain("ingress_kubeconfig");
+    expect(root.module.dmz.kubernetes_admin_kubeconfig).toBe("${module.srv.kubeconfig}");
+    expect(root.module.dmz.kubernetes_service_accounts).toBe("${module.platform.service_accounts}");
+    const platform = modules.find((m) => m.name === "platform")!.doc as { output: Record<string, { value: unknown }> };
+    expect(platform.output.service_accounts.value).toEqual({ "ingress-access/haproxy-ingress": "${helm_release.ingress-access.id}" });
+  });
+
+  it("refuses a token that is not bounded or not well named (planted faults)", () => {
+    const t = { serviceAccount: "haproxy-ingress", namespace: "ingress-access", durationHours: 720, server: "https://10.10.100.10:6443", path: "/etc/x/kubeconfig", mode: "0600", owner: "root:root" } as const;
+    expect(hostProvisionProblems({ tokens: [t] }, new Map())).toEqual([]);
+    expect(hostProvisionProblems({ tokens: [{ ...t, durationHours: 8761 }] }, new Map())).toEqual([
+      "token /etc/x/kubeconfig: durationHours 8761 must be a whole number 1-8760 (a bounded lifetime, renewed by a later apply)",
+    ]);
+    expect(hostProvisionProblems({ tokens: [{ ...t, durationHours: 0, namespace: "Bad_NS", serviceAccount: "a;b", server: "https://x/$(id)" }] }, new Map())).toEqual([
+      'token /etc/x/kubeconfig: namespace "Bad_NS" is not a DNS label',
+      'token /etc/x/kubeconfig: service account "a;b" is not a DNS label',
+      "token /etc/x/kubeconfig: durationHours 0 must be a whole number 1-8760 (a bounded lifetime, renewed by a later apply)",
+      'token /etc/x/kubeconfig: server "https://x/$(id)" must be https://<host>[:port]',
+    ]);
   });
 
   it("re-run when the VM is replaced or a secret changes (by its hash, not its value)", () => {
@@ -157,15 +203,26 @@ describe("the provisioning script, run as tofu runs it", () => {
       /^skopeo copy --quiet -- docker:\/\/registry\.mgmt\.lab\.internal\/proxy-docker\.io\/haproxytech\/kubernetes-ingress:[\d.]+ docker-archive:.*image\.tar:registry\.mgmt/,
       /^ssh .* sudo podman load --quiet --input \/var\/tmp\/te-standin-inbox\/image\.tar $/,
       /^ssh .* sudo install -D -m 0644 -o root -g root -- \/dev\/stdin \/etc\/haproxy-ingress\/image\.env $/,
+      /^kubectl config view --raw --minify --kubeconfig \/dev\/fd\/\d+ -o jsonpath=\{\.clusters\[0\]\.cluster\.certificate-authority-data\}$/,
+      /^kubectl create token haproxy-ingress --namespace ingress-access --duration 720h --kubeconfig \/dev\/fd\/\d+$/,
       /^ssh .* sudo install -D -m 0600 -o root -g root -- \/dev\/stdin \/etc\/haproxy-ingress\/kubeconfig $/,
       /^ssh .* sudo systemctl restart --no-block -- talos-enclave-ingress-setup\.service haproxy-ingress\.service $/,
     ].map(step);
     expect(order.every((i) => i >= 0), JSON.stringify(order) + "\n" + r.log).toBe(true);
     expect([...order].sort((a, b) => a - b)).toEqual(order);
-    // the kubeconfig travels on standard input, whole, and never as an argument
+    // the kubeconfig (server, cluster CA, the bounded token) travels on standard input, whole, never as an argument
     const write = r.calls.find((c) => c.args.includes("/etc/haproxy-ingress/kubeconfig"))!;
-    expect(write.stdin).toEqual({ size: Buffer.byteLength(SECRETS.ingress_kubeconfig), sha256: sha256(SECRETS.ingress_kubeconfig) });
-    expect(r.log).not.toContain("sample-sa-token");
+    expect(write.stdin).toEqual({ size: Buffer.byteLength(INGRESS_KUBECONFIG), sha256: sha256(INGRESS_KUBECONFIG) });
+    expect(r.log).not.toContain("standin-token");
+    expect(r.stderr).not.toContain("standin-token");
+    // kubectl read the admin kubeconfig through a pipe, whole; it is in no argument, no log, no file
+    const admin = SECRETS.kubernetes_admin_kubeconfig;
+    const kubectl = r.calls.filter((c) => c.tool === "kubectl");
+    expect(kubectl).toHaveLength(2);
+    for (const c of kubectl) expect(c.kubeconfig).toBe(`pipe:${Buffer.byteLength(admin)}:${sha256(admin)}`);
+    expect(r.log).not.toContain("ADMIN-CLIENT-KEY");
+    expect(r.stderr).not.toContain("ADMIN-CLIENT-KEY");
+    expect(r.stderr).toContain("wrote /etc/haproxy-ingress/kubeconfig (0600 root:root): a token of ingress-access/haproxy-ingress for 720h");
     // the ingress host is reached directly: no jump host
     expect(r.calls.filter((c) => c.tool === "ssh").every((c) => !c.args.includes("-J"))).toBe(true);
   });
@@ -191,7 +248,7 @@ describe("the provisioning script, run as tofu runs it", () => {
     expect(r.log).not.toContain("FactorySample");
     // nothing to install or copy on a MGMT host, which fetches its own
     expect(r.calls.some((c) => c.tool === "apt-get" || c.tool === "skopeo" || c.tool === "scp")).toBe(false);
-    const restart = ssh.findIndex((c) => /systemctl restart --no-block -- harbor\.service harbor-bootstrap\.service image-factory\.service $/.test(c.args));
+    const restart = ssh.findIndex((c) => /systemctl restart --no-block -- harbor\.service harbor-bootstrap\.service talos-enclave-chart-mirror\.service image-factory\.service $/.test(c.args));
     expect(restart).toBeGreaterThan(ssh.findIndex((c) => c.args.includes("harbor-admin-password")));
     // the last call cleans the inbox up
     expect(ssh.at(-1)!.args).toMatch(/ rm -rf \/var\/tmp\/te-standin-inbox $/);
@@ -211,11 +268,20 @@ describe("the provisioning script, run as tofu runs it", () => {
     expect(r.stderr).toMatch(/no SSH answer after 0s \(is the VM up, and is this machine's key in admin_ssh_public_keys\?\): .*Connection refused/);
   });
 
-  it("leaves a secret whose variable is still empty unwritten, and fails on one the environment lacks", () => {
-    const empty = runProvision(byHost("haproxy-ingress-1"), { ...SECRETS, ingress_kubeconfig: "" });
-    expect(empty.status, empty.stderr).toBe(0);
-    expect(empty.stderr).toContain("ingress_kubeconfig is empty: /etc/haproxy-ingress/kubeconfig not written");
-    expect(empty.calls.some((c) => c.args.includes("/etc/haproxy-ingress/kubeconfig"))).toBe(false);
+  it("fails clearly without the admin kubeconfig, and refuses a token lifetime past the bound (planted faults)", () => {
+    const none = runProvision(byHost("haproxy-ingress-1"), { ...SECRETS, kubernetes_admin_kubeconfig: "" });
+    expect(none.status).not.toBe(0);
+    expect(none.stderr).toContain("TE_KUBECONFIG is not set: the cluster's admin kubeconfig (the srv module's kubeconfig output) mints the tokens TE_TOKENS names");
+    expect(none.calls.some((c) => c.tool === "kubectl" || c.args.includes("/etc/haproxy-ingress/kubeconfig"))).toBe(false);
+    const p = byHost("haproxy-ingress-1");
+    const long = { ...p, environment: { ...p.environment, TE_TOKENS: p.environment.TE_TOKENS.replace(":720:", ":9000:") } };
+    const r = runProvision(long, SECRETS);
+    expect(r.status).not.toBe(0);
+    expect(r.stderr).toContain("a token lives 1-8760 hours, not 9000");
+    expect(r.calls.some((c) => c.args.includes("create token"))).toBe(false);
+  });
+
+  it("fails on a secret the environment lacks", () => {
     const p = byHost("registry");
     const lacking = { ...p, environment: Object.fromEntries(Object.entries(p.environment).filter(([k]) => k !== "TE_FILE_HARBOR_ADMIN_PASSWORD")) };
     const r = runProvision(lacking, SECRETS);
@@ -243,6 +309,7 @@ describe("the provisioning script, run as tofu runs it", () => {
     script("sudo", `#!/bin/bash\nexec "$@"\n`);
     script("mktemp", `#!/bin/bash\nmkdir -p "$FAR/var/tmp/inbox" && echo "$FAR/var/tmp/inbox"\n`);
     script("cloud-init", "#!/bin/bash\nexit 0\n");
+    script("kubectl", `#!/bin/bash\nexec "${HOST_STANDIN_DIR}/kubectl" "$@"\n`);
     far("apt-get", `echo "apt-get $*" >> "$FAR/calls.log"; for a in "$@"; do case "$a" in *.deb) test -e "$a" || exit 9;; esac; done`);
     far("podman", `echo "podman $*" >> "$FAR/calls.log"; [ "$1 $2" != "image exists" ] || exit 1; if [ "$1" = load ]; then test -e "\${@: -1}" || exit 9; fi`);
     script("systemctl", `#!/bin/bash\necho "systemctl $*" >> "$FAR/calls.log"\n`);
@@ -253,13 +320,23 @@ describe("the provisioning script, run as tofu runs it", () => {
       const r = runProvision(byHost(host), SECRETS, bin);
       expect(r.status, `${host}: ${r.stderr}`).toBe(0);
     }
-    for (const [variable, path, mode] of [["lab_tls_certificate", "/etc/talos-enclave/tls/registry.crt", 0o644], ["lab_tls_private_key", "/etc/talos-enclave/tls/registry.key", 0o600], ["harbor_admin_password", "/etc/talos-enclave/secrets/harbor-admin-password", 0o600], ["image_factory_signing_key", "/etc/talos-enclave/image-factory/cache-signing-key.pem", 0o600], ["ingress_kubeconfig", "/etc/haproxy-ingress/kubeconfig", 0o600]] as const) {
+    for (const [variable, path, mode] of [["lab_tls_certificate", "/etc/talos-enclave/tls/registry.crt", 0o644], ["lab_tls_private_key", "/etc/talos-enclave/tls/registry.key", 0o600], ["harbor_admin_password", "/etc/talos-enclave/secrets/harbor-admin-password", 0o600], ["image_factory_signing_key", "/etc/talos-enclave/image-factory/cache-signing-key.pem", 0o600]] as const) {
       expect(readFileSync(join(root, path), "utf8"), variable).toBe(SECRETS[variable]);
       expect(statSync(join(root, path)).mode & 0o777).toBe(mode);
     }
+    // the ingress kubeconfig as the controller reads it: the API VIP, the cluster CA, the bounded token
+    const kubeconfig = readFileSync(join(root, "/etc/haproxy-ingress/kubeconfig"), "utf8");
+    expect(statSync(join(root, "/etc/haproxy-ingress/kubeconfig")).mode & 0o777).toBe(0o600);
+    const doc = parseYaml(kubeconfig) as { clusters: { cluster: Record<string, string> }[]; users: { name: string; user: Record<string, string> }[]; "current-context": string; contexts: { name: string; context: Record<string, string> }[] };
+    expect(doc.clusters[0].cluster).toEqual({ server: "https://10.10.100.10:6443", "certificate-authority-data": STANDIN_CA });
+    expect(doc.users).toEqual([{ name: "haproxy-ingress", user: { token: standinToken("ingress-access", "haproxy-ingress", "720h") } }]);
+    expect(doc.contexts.find((c) => c.name === doc["current-context"])!.context).toEqual({ cluster: "cluster", namespace: "ingress-access", user: "haproxy-ingress" });
+    // nothing on the far side or where tofu ran holds the admin kubeconfig
+    const holders = spawnSync("grep", ["-rl", "ADMIN-CLIENT-KEY", work, root], { encoding: "utf8" }).stdout.trim();
+    expect(holders).toBe("");
     expect(readFileSync(join(root, "/etc/haproxy-ingress/image.env"), "utf8")).toMatch(/^IMAGE=registry\.mgmt\.lab\.internal\/proxy-docker\.io\/haproxytech\/kubernetes-ingress:[\d.]+\n$/);
     const calls = readFileSync(join(root, "calls.log"), "utf8");
-    expect(calls).toContain("systemctl restart --no-block -- harbor.service harbor-bootstrap.service image-factory.service");
+    expect(calls).toContain("systemctl restart --no-block -- harbor.service harbor-bootstrap.service talos-enclave-chart-mirror.service image-factory.service");
     const inbox = `${root}/var/tmp/inbox`;
     expect(calls).toContain(`apt-get install --yes --no-download ${inbox}/nftables_0_all.deb ${inbox}/podman_0_all.deb ${inbox}/qemu-guest-agent_0_all.deb\n`);
     expect(calls).toContain(`podman load --quiet --input ${inbox}/image.tar\n`);

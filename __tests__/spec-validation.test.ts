@@ -814,6 +814,20 @@ const cases: Case[] = [
     ],
   },
   {
+    name: "the ingress credential's lifetime: too short to renew, past a year, not whole",
+    spec: { network: { ingressCredentialDays: 1 } },
+    lines: [
+      "network.ingressCredentialDays: 1 — must be a whole number 2-365 (days the DMZ ingress controller's service account token lives; a tofu apply renews it, at least every half of it less a day)",
+    ],
+  },
+  {
+    name: "the ingress credential's lifetime past a year",
+    spec: { network: { ingressCredentialDays: 400 } },
+    lines: [
+      "network.ingressCredentialDays: 400 — must be a whole number 2-365 (days the DMZ ingress controller's service account token lives; a tofu apply renews it, at least every half of it less a day)",
+    ],
+  },
+  {
     name: "edge protection: limits that are not positive whole numbers, a success status",
     spec: { network: { ingressProtection: { maxConnections: 0, requestsPerClient: -1, ratePeriodSeconds: 0, limitStatusCode: 200 } } },
     lines: [
@@ -985,6 +999,8 @@ describe("validateLabSpec: valid specs", () => {
       serviceCidr: "10.96.0.0/12",
       podBlockSize: 26,
       ingressBackendPorts: [8080],
+      // The ingress controller's token lives 30 days; an apply renews it.
+      ingressCredentialDays: 30,
       // Edge protection is on by default: a lab is protected out of the box.
       ingressProtection: {
         maxConnections: 4096,

@@ -4,7 +4,7 @@ import { afterAll, describe, expect, it } from "vitest";
 import { loadLabSpec } from "../constructs/lab/load";
 import { twinUnavailable } from "../tools/twin/netns";
 import { formatReport, runTwin, TwinReport } from "../tools/twin/replay";
-import { stackDirOf } from "../tools/twin/stack";
+import { readStack, stackDirOf } from "../tools/twin/stack";
 import { PROMETHEUS, PROMETHEUS_SPEC } from "./support/prometheus";
 import { PROJECT_ROOT, synthToTemp, tempDir } from "./support/tree";
 
@@ -213,5 +213,17 @@ describe.skipIf(!!skipReason)("the twin", () => {
       const r = await runTwin(dir);
       expect(wrong(r).some((p) => p.from.startsWith("pve:") && p.to === "registry" && /step cluster/.test(p.why)), formatReport(r)).toBe(true);
     }, 10 * MINUTES);
+  });
+});
+
+describe("what the twin reads of tofu's provisioning, from the module JSON alone", () => {
+  it("the DMZ host's provisioning mints its token at the API VIP: the runner needs vip tcp/6443 in the step that applies the dmz module", () => {
+    const stack = readStack(stackDirOf(GOLDEN));
+    const ingress = stack.provisions.find((p) => p.host === "haproxy-ingress-1")!;
+    expect(ingress.module).toBe("dmz");
+    expect(ingress.kubernetesApis).toEqual([{ to: "vip", port: 6443 }]);
+    expect(stack.provisions.find((p) => p.host === "registry")!.kubernetesApis).toEqual([]);
+    const step = stack.steps.find((s) => s.commands.some((c) => c.trim() === "tofu apply"))!;
+    expect(step.connections.some((c) => c.from === stack.runner && c.to === "vip" && c.port === 6443 && /mints .*token/.test(c.why))).toBe(true);
   });
 });

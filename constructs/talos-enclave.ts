@@ -32,7 +32,8 @@ import { EdgeZone } from "./zones/edge-zone";
 import { PlatformZone } from "./zones/platform-zone";
 import { moduleOutput } from "./stack/terraform-refs";
 import { SrvZone } from "./zones/srv-zone";
-import { DmzZone, hostVariables, MgmtZone } from "./zones/ubuntu-zone";
+import { chartServiceAccounts, localCharts } from "./render/platform/platform-charts";
+import { DmzZone, hostVariables, KUBERNETES_ADMIN_KUBECONFIG, KUBERNETES_SERVICE_ACCOUNTS, MgmtZone } from "./zones/ubuntu-zone";
 import type { ServiceDescriptor } from "./model/service";
 import { serviceCatalog } from "./services";
 import { ZoneModule } from "./zones/zone-module";
@@ -135,6 +136,14 @@ export class TalosEnclave extends HclJsonStack {
       platform: new PlatformZone(this, "platform", { model }),
     };
 
+    // A token is minted for a service account a platform chart creates (the plan would fail on another).
+    const accounts = new Set(localCharts(m).flatMap(chartServiceAccounts));
+    for (const h of m.hosts) {
+      for (const t of m.services.of(h.role).provision?.({ model: m, host: h })?.tokens ?? []) {
+        if (!accounts.has(`${t.namespace}/${t.serviceAccount}`)) throw new Error(`the provisioning of ${h.name} (service ${h.role}) mints a token for ${t.namespace}/${t.serviceAccount}, which no platform chart creates`);
+      }
+    }
+
     const variable = (name: string, config: ConstructorParameters<typeof TerraformVariable>[2]) => {
       const v = new TerraformVariable(this, name, config);
       v.overrideLogicalId(name);
@@ -171,12 +180,6 @@ export class TalosEnclave extends HclJsonStack {
       sensitive: true,
       description:
         "unencrypted PEM ECDSA P-256 private key the internal Image Factory signs its installers with (openssl ecparam -name prime256v1 -genkey -noout); its public half is talos.imageVerification.factoryPublicKey",
-    });
-    const ingressKubeconfig = variable("ingress_kubeconfig", {
-      type: "string",
-      sensitive: true,
-      default: "",
-      description: "kubeconfig of the ingress-access service account for the DMZ ingress controller (set it after the platform apply; see README)",
     });
     const adminKeys = variable("admin_ssh_public_keys", {
       type: "list(string)",
@@ -248,7 +251,10 @@ export class TalosEnclave extends HclJsonStack {
       lab_tls_private_key: labTlsKey.stringValue,
       harbor_admin_password: harborPassword.stringValue,
       image_factory_signing_key: factoryKey.stringValue,
-      ingress_kubeconfig: ingressKubeconfig.stringValue,
+      // a zone whose hosts get service account tokens mints them with the admin kubeconfig, once the
+      // platform release that creates each account is in
+      [KUBERNETES_ADMIN_KUBECONFIG]: moduleOutput("srv", "kubeconfig"),
+      [KUBERNETES_SERVICE_ACCOUNTS]: moduleOutput("platform", "service_accounts"),
     };
     // Variables of added services: declared once in the root, passed to the zones whose hosts read them.
     for (const [name, v] of hostVariables(m)) {

@@ -514,6 +514,11 @@ export const NetworkSchema = z.strictObject({
     .array(port)
     .default([8080])
     .describe("pod ports the DMZ ingress may reach through pfSense (container ports of the backends)"),
+  ingressCredentialDays: intIn(2, 365, "days the DMZ ingress controller's service account token lives; a tofu apply renews it, at least every half of it less a day")
+    .default(30)
+    .describe(
+      "lifetime in days of the DMZ ingress controller's service account token, minted by tofu's provisioning with the TokenRequest API; an apply in each renewal window (half the lifetime, at most a month) renews it",
+    ),
   ingressProtection: IngressProtectionSchema.default(IngressProtectionSchema.parse({})).describe(
     "edge protection at the DMZ ingress: per-client rate and connection limits, slow-request timeouts, source allow/deny lists, a global maxconn",
   ),

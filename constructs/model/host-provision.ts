@@ -41,6 +41,63 @@ export type ProvisionFile = {
   readonly owner: string;
 } & ({ readonly variable: string; readonly content?: undefined } | { readonly content: string; readonly variable?: undefined });
 
+/**
+ * A kubeconfig for a Kubernetes service account, made at provisioning time: where tofu runs, the
+ * script asks the cluster's TokenRequest API (`kubectl create token`, with the cluster's admin
+ * kubeconfig from the module's `kubernetes_admin_kubeconfig`, read through a pipe, never a file) for a
+ * token that expires after `durationHours`, builds the kubeconfig around it (the cluster CA from the
+ * admin kubeconfig, `server`, the token) in memory, and writes it on the host like a secret, through
+ * the SSH session's standard input. The token is renewed by a later apply: the zone module re-runs the
+ * provisioning once a renewal window starts ({@link tokenRenewal}).
+ */
+export interface ProvisionToken {
+  /** The service account the token is for (a DNS label); a platform chart must create it. */
+  readonly serviceAccount: string;
+  /** Its namespace (a DNS label). */
+  readonly namespace: string;
+  /** Lifetime the token is asked for, in hours: 1 to {@link MAX_TOKEN_HOURS}. */
+  readonly durationHours: number;
+  /** The API server URL the kubeconfig names, `https://<host>[:port]`, as the host reaches it. */
+  readonly server: string;
+  /** Absolute path of the kubeconfig on the host. */
+  readonly path: string;
+  /** File mode, octal: owner read (and write) only, or group read as well. */
+  readonly mode: "0400" | "0600" | "0640";
+  /** `user:group` that owns the file. */
+  readonly owner: string;
+}
+
+/** The longest token lifetime a {@link ProvisionToken} may ask for: one year. */
+export const MAX_TOKEN_HOURS = 8760;
+
+/** The environment variable entry of a token: `NAMESPACE/SERVICEACCOUNT:HOURS:PATH:MODE:USER:GROUP:SERVER`. */
+export function provisionTokenEntry(t: ProvisionToken): string {
+  return `${t.namespace}/${t.serviceAccount}:${t.durationHours}:${t.path}:${t.mode}:${t.owner}:${t.server}`;
+}
+
+/**
+ * When provisioned tokens are renewed. A token minted at any moment of a window lives `durationHours`;
+ * the provisioning runs again at the first apply in a later window, so with windows of
+ * `windowDays` (half the lifetime, at most a month: windows never cross a month's end) a token is
+ * renewed in time when tofu applies at least every `applyEveryDays` (the lifetime less a window, less
+ * a day of margin). The window's key changes at most once per window: a plan shows the renewal then,
+ * and no change in between.
+ */
+export function tokenRenewal(durationHours: number): { readonly windowDays: number; readonly applyEveryDays: number } {
+  const days = Math.floor(durationHours / 24);
+  const windowDays = Math.max(1, Math.min(31, Math.floor(days / 2)));
+  return { windowDays, applyEveryDays: Math.max(0, days - windowDays - 1) };
+}
+
+/**
+ * The HCL expression of a renewal window's key, `YYYY-MM/<n>` of the plan's time (UTC): the n-th
+ * stretch of `windowDays` days of the month. `plantimestamp()` (Terraform 1.5, OpenTofu 1.6) is the
+ * same through a plan and its apply, and unknown in `validate`.
+ */
+export function tokenRenewalWindow(windowDays: number): string {
+  return `format("%s/%d", formatdate("YYYY-MM", plantimestamp()), floor((tonumber(formatdate("D", plantimestamp())) - 1) / ${windowDays}))`;
+}
+
 /** What the machine that runs tofu delivers to a host over SSH once it boots. */
 export interface HostProvision {
   /**
@@ -54,6 +111,8 @@ export interface HostProvision {
   readonly files?: readonly ProvisionFile[];
   /** Files written from sensitive module variables. */
   readonly secrets?: readonly ProvisionSecret[];
+  /** Kubeconfigs with a bounded service account token, minted where tofu runs, written after the secrets. */
+  readonly tokens?: readonly ProvisionToken[];
   /** systemd units restarted once everything above is in place (in this order). */
   readonly start?: readonly string[];
 }
@@ -85,6 +144,10 @@ const PACKAGE = /^[a-z0-9][a-z0-9+.-]+$/;
  * digest is not accepted: an image loaded from an archive keeps its tag, not its registry digest.
  */
 const IMAGE = /^[a-z0-9][a-z0-9.-]*(:[0-9]+)?\/[a-z0-9][a-z0-9._\/-]*:[A-Za-z0-9_][A-Za-z0-9._-]*$/;
+/** A DNS label (RFC 1123), what Kubernetes accepts as a namespace or service account name here. */
+const DNS_LABEL = /^[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?$/;
+/** An API server URL of a host name or address and an optional port, nothing else. */
+const SERVER = /^https:\/\/[A-Za-z0-9.-]+(:[0-9]{1,5})?$/;
 /** Absolute paths of letters, digits and `. _ - /`, never climbing. */
 const PATH = /^\/[A-Za-z0-9._\/-]+$/;
 
@@ -114,6 +177,16 @@ export function hostProvisionProblems(p: HostProvision, declared: ReadonlyMap<st
     const v = declared.get(s.variable);
     if (!v) out.push(`secret ${s.path} reads variable ${s.variable}, which the service does not declare`);
     else if (!v.sensitive) out.push(`secret ${s.path} reads variable ${s.variable}, which is not sensitive: tofu would show its value`);
+  }
+  for (const t of p.tokens ?? []) {
+    common("token", t);
+    if (!["0400", "0600", "0640"].includes(t.mode)) out.push(`token ${t.path}: mode ${JSON.stringify(t.mode)} must be 0400, 0600 or 0640`);
+    if (!DNS_LABEL.test(t.namespace)) out.push(`token ${t.path}: namespace ${JSON.stringify(t.namespace)} is not a DNS label`);
+    if (!DNS_LABEL.test(t.serviceAccount)) out.push(`token ${t.path}: service account ${JSON.stringify(t.serviceAccount)} is not a DNS label`);
+    if (!Number.isInteger(t.durationHours) || t.durationHours < 1 || t.durationHours > MAX_TOKEN_HOURS) {
+      out.push(`token ${t.path}: durationHours ${t.durationHours} must be a whole number 1-${MAX_TOKEN_HOURS} (a bounded lifetime, renewed by a later apply)`);
+    }
+    if (!SERVER.test(t.server)) out.push(`token ${t.path}: server ${JSON.stringify(t.server)} must be https://<host>[:port]`);
   }
   return out;
 }

@@ -1,6 +1,5 @@
 import { hostFlowId } from "../model/lab-flows";
 import type { ServiceDescriptor } from "../model/service";
-import { MODULE_VARIABLES } from "../render/cloud-init/common";
 import { haproxySidecarPath, renderHaproxyCfg } from "../render/haproxy/haproxy-cfg";
 import { ingressProvision, renderIngressUserData } from "../render/cloud-init/ingress";
 
@@ -18,12 +17,10 @@ export const INGRESS_SERVICE: ServiceDescriptor = {
   minimumSize: { cores: 1, memoryMiB: 1024, diskGiB: 8, source: "Ubuntu cloud image minimum" },
   startupOrder: 4,
   hostOffset: 10,
-  variables: {
-    ingress_kubeconfig: { type: "string", sensitive: true, description: MODULE_VARIABLES.ingress_kubeconfig },
-  },
   flows({ model: m, host: i }) {
-    // Nothing into MGMT: the packages, the controller image and the kubeconfig are pushed to the host
-    // over the operator's SSH flow (provision()), never fetched by it.
+    // Nothing into MGMT: the packages, the controller image and the kubeconfig (a bounded token the
+    // runner mints through the API VIP) are pushed to the host over the operator's SSH flow
+    // (provision()), never fetched by it.
     return [
       { id: hostFlowId("internet", i.name, "web"), from: "internet", to: i.name, protocol: "tcp", ports: [80, 443], purpose: "public HTTP(S) through the WAN port-forward" },
       { id: hostFlowId(i.name, "kube-api"), from: i.name, to: "vip", protocol: "tcp", ports: [6443], purpose: "ingress controller watches Services and Endpoints" },

@@ -2,7 +2,7 @@ import { Construct } from "constructs";
 import { HelmProvider } from "../../.gen/providers/helm/provider";
 import { Release } from "../../.gen/providers/helm/release";
 import { LabModel } from "../model/lab-model";
-import { chartRepository, localCharts, platformChartFiles } from "../render/platform/platform-charts";
+import { chartRepository, chartServiceAccounts, localCharts, platformChartFiles } from "../render/platform/platform-charts";
 import { hclExpression } from "../stack/hcl-text";
 import { sidecarFile } from "../stack/terraform-refs";
 import { ZoneModule } from "./zone-module";
@@ -22,7 +22,7 @@ export interface PlatformZoneProps {
  *
  * Inputs: `kubernetes_api_url` (the cluster's credentials reach the releases through the root's helm
  * provider, configured from the srv module's outputs). Outputs: `kubernetes_api_url`,
- * `calico_ip_pool`, `releases`.
+ * `calico_ip_pool`, `service_accounts` (namespace/name → the release that creates it), `releases`.
  */
 export class PlatformZone extends ZoneModule {
   /** The Helm releases by name, in install order. */
@@ -63,6 +63,7 @@ export class PlatformZone extends ZoneModule {
       namespace: "tigera-operator",
       values: [sidecarFile("charts/values/tigera-operator.yaml")],
     });
+    const serviceAccounts: Record<string, string> = {};
     for (const c of localCharts(m)) {
       // The helm provider does not read a local chart's templates when it plans (helm v3.1.1
       // resource_helm_release.go, recomputeMetadata), so an edited chart would never be upgraded.
@@ -79,6 +80,7 @@ export class PlatformZone extends ZoneModule {
           },
         ],
       });
+      for (const account of chartServiceAccounts(c)) serviceAccounts[account] = this.releases.get(c.name)!.id;
     }
 
     this.output("kubernetes_api_url", api.value, "Kubernetes API the releases are installed through");
@@ -87,6 +89,7 @@ export class PlatformZone extends ZoneModule {
       { cidr: n.podCidr, block_size: n.podBlockSize, encapsulation: "None", bgp_as: m.spec.bgp.clusterAs },
       "Calico IP pool the platform layer configures",
     );
+    this.output("service_accounts", serviceAccounts, "the release that creates each service account, by namespace/name (the DMZ module mints tokens after it)");
     this.output("releases", Object.fromEntries([...this.releases].map(([k, r]) => [k, r.status])), "status of each Helm release");
   }
 }

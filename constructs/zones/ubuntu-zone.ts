@@ -13,7 +13,7 @@ import { MODULE_VARIABLES } from "../render/cloud-init";
 import { ServiceVariable, usedServiceVariables } from "../model/service";
 import { sidecarTemplate, varRef } from "../stack/terraform-refs";
 import { hclExpression } from "../stack/hcl-text";
-import { HostProvision, hostProvisionProblems, PROVISION_SCRIPT, provisionFileEnv, provisionJumpHost } from "../model/host-provision";
+import { HostProvision, hostProvisionProblems, PROVISION_SCRIPT, provisionFileEnv, provisionJumpHost, provisionTokenEntry, tokenRenewal, tokenRenewalWindow } from "../model/host-provision";
 import { ZoneModule } from "./zone-module";
 
 /** What fills a user-data template variable: one module variable, as it is or through one encoder. */
@@ -32,6 +32,11 @@ const COMMON_INPUTS: Readonly<Record<string, ServiceVariable>> = {
 export function hostVariables(m: LabModel): ReadonlyMap<string, ServiceVariable> {
   return new Map([...Object.entries(COMMON_INPUTS), ...usedServiceVariables(m)]);
 }
+
+/** The zone input that carries the cluster's admin kubeconfig to a provisioning that mints tokens. */
+export const KUBERNETES_ADMIN_KUBECONFIG = "kubernetes_admin_kubeconfig";
+/** The zone input naming the release that creates each service account a token is minted for. */
+export const KUBERNETES_SERVICE_ACCOUNTS = "kubernetes_service_accounts";
 
 /** Properties for a {@link MgmtZone} or {@link DmzZone}. */
 export interface UbuntuZoneProps {
@@ -66,7 +71,10 @@ export interface UbuntuHost {
  *
  * Inputs: `bridges`, `ubuntu_image_ids` (from the edge module), and the certificates and secrets its
  * hosts' user-data reads (`admin_ssh_public_keys`, `lab_ca_certificate`; MGMT: `lab_tls_certificate`,
- * `lab_tls_private_key`, `harbor_admin_password`, `image_factory_signing_key`; DMZ: `ingress_kubeconfig`).
+ * `lab_tls_private_key`, `harbor_admin_password`, `image_factory_signing_key`). A zone whose hosts get
+ * service account tokens ({@link HostProvision.tokens}; DMZ: the ingress controller's) also takes
+ * `kubernetes_admin_kubeconfig` (srv module) to mint them and `kubernetes_service_accounts` (platform
+ * module: the release that creates each account, which the provisioning waits for).
  * Outputs: `addresses` (name → IPv4), `vm_ids` (name → Proxmox id).
  */
 export abstract class UbuntuZone extends ZoneModule {
@@ -124,6 +132,17 @@ export abstract class UbuntuZone extends ZoneModule {
     for (const [name, decl] of declared) {
       if (used.has(name)) this.input(name, decl);
     }
+    if ([...provisions.values()].some((p) => (p.tokens ?? []).length > 0)) {
+      this.input(KUBERNETES_ADMIN_KUBECONFIG, {
+        type: "string",
+        sensitive: true,
+        description: "the cluster's admin kubeconfig (srv module): mints the bounded service account tokens the hosts get, where tofu runs",
+      });
+      this.input(KUBERNETES_SERVICE_ACCOUNTS, {
+        type: "map(string)",
+        description: "the Helm release that creates each service account, by namespace/name (platform module): a token is minted once it exists",
+      });
+    }
 
     this.pool = new VirtualEnvironmentPool(this, "pool", {
       poolId: `${m.name}-${zone}`,
@@ -178,7 +197,9 @@ export abstract class UbuntuZone extends ZoneModule {
    * `terraform_data.<host>-provision`: runs the stack's provisioning script ({@link PROVISION_SCRIPT})
    * where tofu runs, once the VM exists, with the host's {@link HostProvision} in its environment.
    * It runs again when the VM is replaced, when what it delivers changes, or when a variable it
-   * writes changes (its SHA-256, never the value, is a trigger). A MGMT host names its Proxmox node as
+   * writes changes (its SHA-256, never the value, is a trigger); a host that gets service account
+   * tokens also at the first apply of each renewal window ({@link tokenRenewal}), which mints fresh
+   * ones before the old expire, and after the release that creates their account. A MGMT host names its Proxmox node as
    * the jump host (`TE_JUMP`): the bootstrap creates it from outside the lab, where only the Proxmox
    * hosts are reachable, and the script goes direct when it can (on the runner). DMZ hosts are
    * provisioned from the runner, a client in MGMT, over the operator's SSH flow.
@@ -203,11 +224,23 @@ export abstract class UbuntuZone extends ZoneModule {
     const delivers = { ...environment, ...Object.fromEntries(written.filter((f) => f.content !== undefined).map((f) => [provisionFileEnv(f.name), f.content!])) };
     for (const f of written) environment[provisionFileEnv(f.name)] = f.content ?? varRef(f.variable!);
     const variables = [...new Set(written.flatMap((f) => (f.variable !== undefined ? [f.variable] : [])))];
+    // Tokens: minted with the admin kubeconfig (a pipe, never a file), renewed in each new window, and
+    // only once the release that creates their service account is in (a missing one fails the plan).
+    const tokens = p.tokens ?? [];
+    const tokenTriggers: Record<string, string> = {};
+    if (tokens.length) {
+      environment.TE_TOKENS = tokens.map(provisionTokenEntry).join(" ");
+      environment.TE_KUBECONFIG = varRef(KUBERNETES_ADMIN_KUBECONFIG);
+      delivers.TE_TOKENS = environment.TE_TOKENS;
+      tokenTriggers.renewal_window = hclExpression(tokenRenewalWindow(tokenRenewal(Math.min(...tokens.map((t) => t.durationHours))).windowDays));
+      tokens.forEach((t, i) => (tokenTriggers[`service_account_${i + 1}`] = varRef(KUBERNETES_SERVICE_ACCOUNTS, `${t.namespace}/${t.serviceAccount}`)));
+    }
     const data = new DataResource(this.vms, `${plan.name}.provision`, {
       triggersReplace: {
         vm: vm.vm.id,
         delivers: JSON.stringify(delivers),
         ...Object.fromEntries(variables.map((v) => [`sha256_${v}`, hclExpression(`sha256(var.${v})`)])),
+        ...tokenTriggers,
       },
       provisioners: [{ type: "local-exec", command: `bash ${hclExpression("path.root")}/${PROVISION_SCRIPT}`, environment }],
     });

@@ -1,7 +1,8 @@
 #!/bin/bash
 # talos-enclave: delivers to one lab host, over SSH, what its cloud-init snippet must not carry.
 # Run by tofu (terraform_data.<host>-provision, local-exec) on the machine that runs tofu, after the
-# host's VM is created, and again when the VM is replaced or what it writes changes; idempotent. (What
+# host's VM is created, and again when the VM is replaced or what it writes changes, and, for a host
+# with service account tokens (TE_TOKENS), in each new renewal window; idempotent. (What
 # rotating each secret takes besides a new value: the stack README, "Where each secret lives".)
 #
 # Why: the snippet is a file on the Proxmox snippet datastore, so it holds no secret; and a DMZ host
@@ -19,6 +20,13 @@
 #                each is the environment variable TE_FILE_<NAME in upper case>, sent on standard input
 #                (secrets among them: never an argument, never a file here); an empty value writes
 #                nothing (a variable set later triggers a new run)
+#   TE_TOKENS    kubeconfigs with a bounded service account token to write after the files,
+#                space-separated NAMESPACE/SERVICEACCOUNT:HOURS:PATH:MODE:USER:GROUP:SERVER; each token is
+#                minted here with the TokenRequest API (kubectl create token --duration), the
+#                kubeconfig (SERVER, the cluster CA, the token) is built in memory and sent on standard
+#                input like a secret
+#   TE_KUBECONFIG  the cluster's admin kubeconfig that mints them (needed with TE_TOKENS); kubectl reads
+#                it through a pipe (process substitution), never from a file or an argument
 #   TE_START     systemd units to restart at the end, space-separated
 #   TE_WAIT      optional: seconds to wait for the host's SSH (default 900)
 # SSH authenticates with this machine's agent or default keys (a key of admin_ssh_public_keys; for the
@@ -150,6 +158,40 @@ for entry in "${files[@]}"; do
   fi
   printf '%s' "${!env_name}" | remote sudo install -D -m "$mode" -o "$user" -g "$group" -- /dev/stdin "$path"
   log "wrote $path ($mode $user:$group)"
+done
+
+# ── service account tokens: minted here for a bounded time, each kubeconfig sent on standard input ──
+read -r -a tokens <<< "${TE_TOKENS:-}"
+if [ "${#tokens[@]}" -gt 0 ]; then
+  [ -n "${TE_KUBECONFIG:-}" ] || die "TE_KUBECONFIG is not set: the cluster's admin kubeconfig (the srv module's kubeconfig output) mints the tokens TE_TOKENS names"
+  command -v kubectl >/dev/null || die "kubectl is not installed here: it mints the tokens TE_TOKENS names"
+  # the admin kubeconfig reaches kubectl through a pipe: never a file here, never an argument
+  ca=$(kubectl config view --raw --minify --kubeconfig <(printf '%s' "$TE_KUBECONFIG") -o 'jsonpath={.clusters[0].cluster.certificate-authority-data}') ||
+    die "kubectl cannot read the admin kubeconfig in TE_KUBECONFIG"
+  [ -n "$ca" ] || die "the admin kubeconfig in TE_KUBECONFIG names no certificate-authority-data"
+  case "$ca" in *[!A-Za-z0-9+/=]*) die "the cluster CA in TE_KUBECONFIG is not base64" ;; esac
+fi
+label='^[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?$'
+for entry in "${tokens[@]}"; do
+  IFS=: read -r account hours path mode user group server <<< "$entry"
+  namespace=${account%%/*}
+  sa=${account#*/}
+  [[ $namespace =~ $label && $sa =~ $label ]] || die "TE_TOKENS entry '$entry': the namespace and service account must be DNS labels"
+  case "$hours" in '' | *[!0-9]*) die "TE_TOKENS entry '$entry': HOURS must be a whole number" ;; esac
+  if [ "$hours" -lt 1 ] || [ "$hours" -gt 8760 ]; then die "TE_TOKENS entry '$entry': a token lives 1-8760 hours, not $hours"; fi
+  if [ -z "$path" ] || [ -z "$mode" ] || [ -z "$user" ] || [ -z "$group" ]; then
+    die "TE_TOKENS entry '$entry' is not NAMESPACE/SERVICEACCOUNT:HOURS:PATH:MODE:USER:GROUP:SERVER"
+  fi
+  case "$path$mode$user$group" in -* | *[!A-Za-z0-9._/-]*) die "TE_TOKENS entry '$entry' has characters a path, mode or owner cannot have" ;; esac
+  [[ $server =~ ^https://[A-Za-z0-9.-]+(:[0-9]{1,5})?$ ]] || die "TE_TOKENS entry '$entry': SERVER must be https://<host>[:port]"
+  token=$(kubectl create token "$sa" --namespace "$namespace" --duration "${hours}h" --kubeconfig <(printf '%s' "$TE_KUBECONFIG")) ||
+    die "kubectl could not mint a token for $namespace/$sa (is the API up, and does the service account exist?)"
+  case "$token" in '' | *[!A-Za-z0-9._-]*) die "the TokenRequest API answered no token for $namespace/$sa" ;; esac
+  # printf is the shell's own: the token is never an argument of a program
+  printf 'apiVersion: v1\nkind: Config\nclusters:\n- name: cluster\n  cluster:\n    server: %s\n    certificate-authority-data: %s\nusers:\n- name: %s\n  user:\n    token: %s\ncontexts:\n- name: default\n  context:\n    cluster: cluster\n    namespace: %s\n    user: %s\ncurrent-context: default\n' \
+    "$server" "$ca" "$sa" "$token" "$namespace" "$sa" | remote sudo install -D -m "$mode" -o "$user" -g "$group" -- /dev/stdin "$path"
+  unset token
+  log "wrote $path ($mode $user:$group): a token of $namespace/$sa for ${hours}h"
 done
 
 # ── services that waited for what came above ─────────────────────────────────────────────────────────

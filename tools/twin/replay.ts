@@ -166,6 +166,7 @@ function toolConnections(twin: Twin, step: Step): StepConnection[] {
       } else add(p.host, 22, `provisioning of ${p.host} over SSH`);
       for (const r of p.imageRegistries) add(r, 443, `provisioning of ${p.host}: images from ${r}`);
       if (p.packages) for (const port of [80, 443]) add("internet", port, `provisioning of ${p.host}: packages`);
+      for (const api of p.kubernetesApis) add(api.to, api.port, `provisioning of ${p.host}: mints a service account token (kubectl create token)`);
     }
     if (types.has("helm_release")) {
       add("vip", 6443, "Helm releases (Kubernetes API)");

@@ -143,6 +143,12 @@ export interface TwinProvision {
   readonly imageRegistries: readonly string[];
   /** Packages are downloaded where tofu runs (TE_PACKAGES set). */
   readonly packages: boolean;
+  /**
+   * The API servers the provisioning mints service account tokens at (each TE_TOKENS entry's SERVER),
+   * as step endpoints: `vip` for the control planes' Layer2VIPConfig address, else the VM with that
+   * address, else the address; with their ports.
+   */
+  readonly kubernetesApis: readonly { readonly to: string; readonly port: number }[];
 }
 
 /** Everything the twin reads. */
@@ -162,8 +168,9 @@ export interface TwinStack {
   readonly chartRepositories: readonly URL[];
   /**
    * What tofu's host provisioning connects to where tofu runs, read from each module's `local-exec`
-   * environment (TE_HOST, TE_JUMP, TE_IMAGES, TE_PACKAGES): SSH to the host, directly or through the
-   * jump host; the registry of each image; the package archive.
+   * environment (TE_HOST, TE_JUMP, TE_IMAGES, TE_PACKAGES, TE_TOKENS): SSH to the host, directly or
+   * through the jump host; the registry of each image; the package archive; the API server each
+   * service account token is minted at.
    */
   readonly provisions: readonly TwinProvision[];
   /** The tree has no apply-steps.json; the twin replays the legacy runbook. */
@@ -587,6 +594,8 @@ export function readStack(stackDir: string): TwinStack {
       .filter((u): u is string => typeof u === "string" && /^(oci|https):\/\//.test(u))
       .map((u) => new URL(u.replace(/^oci:/, "https:"))),
   );
+  // the control planes' shared address, from their Talos documents
+  const vipAddresses = new Set(vms.flatMap((v) => v.talosDocs.filter((d) => d.kind === "Layer2VIPConfig").map((d) => String(d.name))));
   const provisions: TwinProvision[] = moduleNames.flatMap((m) =>
     Object.values((((ev.module(m).resource ?? {}) as Json).terraform_data ?? {}) as Json).flatMap((r) => {
       const steps = ([] as Json[]).concat(((r as Json).provisioner ?? []) as Json[]);
@@ -597,7 +606,14 @@ export function readStack(stackDir: string): TwinStack {
           const env = x.environment as Record<string, string>;
           const words = (v: unknown) => String(v ?? "").split(/\s+/).filter(Boolean);
           const vm = vms.find((v) => v.address?.split("/")[0] === env.TE_HOST);
-          return { module: m, host: vm?.name ?? env.TE_HOST, jump: words(env.TE_JUMP).length > 0, imageRegistries: [...new Set(words(env.TE_IMAGES).map((i) => i.split("/")[0].split(":")[0].split(".")[0]))], packages: words(env.TE_PACKAGES).length > 0 };
+          // NAMESPACE/SERVICEACCOUNT:HOURS:PATH:MODE:USER:GROUP:SERVER, the server last (it has colons)
+          const kubernetesApis = words(env.TE_TOKENS).map((e) => {
+            const url = new URL(e.split(":").slice(6).join(":"));
+            const host = url.hostname;
+            const to = vipAddresses.has(host) ? "vip" : (vms.find((v) => v.address?.split("/")[0] === host)?.name ?? host);
+            return { to, port: Number(url.port || 443) };
+          });
+          return { module: m, host: vm?.name ?? env.TE_HOST, jump: words(env.TE_JUMP).length > 0, imageRegistries: [...new Set(words(env.TE_IMAGES).map((i) => i.split("/")[0].split(":")[0].split(".")[0]))], packages: words(env.TE_PACKAGES).length > 0, kubernetesApis };
         });
     }),
   );

@@ -6,7 +6,7 @@ import { provisionJumpHost } from "../../model/host-provision";
 import { usedServiceVariables } from "../../model/service";
 import { MODULE_VARIABLES } from "../cloud-init/common";
 import { LabModel } from "../../model/lab-model";
-import { chartRepository, INGRESS_NAMESPACE, INGRESS_SERVICE_ACCOUNT } from "../platform/platform-charts";
+import { chartRepository } from "../platform/platform-charts";
 import { chartMirrorConfig } from "../cloud-init/registry";
 import { resolveBackend } from "../../model/backend";
 
@@ -104,7 +104,6 @@ export function rootVariables(m: LabModel): RootVariable[] {
     ),
     ...(s.proxmox.sshAgent ? [] : [v("proxmox_ssh_private_key", true, (key: string) => `"$(cat ${key})"`)]),
     ...(s.state.encryption ? [v("state_passphrase", true, () => "'at least 16 characters'")] : []),
-    v("ingress_kubeconfig", true, () => '"$(cat ingress.kubeconfig)"', "built in the step that builds the DMZ ingress kubeconfig", false),
     // added services' own (the lab's services' are above)
     ...[...usedServiceVariables(m)].filter(([name]) => !(name in MODULE_VARIABLES)).map(([name, sv]) => v(name, sv.sensitive, () => "'…'", sv.description)),
   ];
@@ -200,6 +199,11 @@ export function applySteps(m: LabModel, flows: FlowTable): ApplySteps {
     ...((p!.packages ?? []).length
       ? [80, 443].map((port) => conn(r, "internet", port, `the provisioning downloads ${host.name}'s packages from the Ubuntu archive`))
       : []),
+    ...(p!.tokens ?? []).map((t) => {
+      const url = new URL(t.server);
+      const to = url.hostname === m.spec.talos.vip ? "vip" : (m.vms.find((v) => v.ip === url.hostname)?.name ?? url.hostname);
+      return conn(r, to, Number(url.port || 443), `the provisioning mints ${host.name}'s token of ${t.namespace}/${t.serviceAccount} (kubectl create token)`);
+    }),
   ]);
   const unique = (cs: StepConnection[]) => cs.filter((c, i) => cs.findIndex((x) => x.from === c.from && x.to === c.to && x.protocol === c.protocol && x.port === c.port) === i);
 
@@ -376,57 +380,30 @@ export function applySteps(m: LabModel, flows: FlowTable): ApplySteps {
       : []),
     {
       id: "cluster",
-      title: "Create and configure the Talos cluster and install the platform",
+      title: "Create and configure the Talos cluster, install the platform, create the DMZ hosts with the ingress credential, and converge everything",
       where: "runner",
       host: r,
       manual: false,
-      commands: ["tofu init", "tofu apply -target=module.srv -target=module.platform"],
+      // One apply: the DMZ provisioning waits for the release that creates the ingress controller's
+      // service account (module.platform's service_accounts), then mints its bounded token itself.
+      commands: [
+        "tofu init",
+        "tofu apply",
+        "umask 077; mkdir -p ~/.talos ~/.kube",
+        "tofu output -raw talosconfig > ~/.talos/config   # talosctl's default",
+        "tofu output -raw kubeconfig > ~/.kube/config     # kubectl's and helm's default",
+      ],
       connections: [
         conn(r, "internet", 443, "tofu init: providers from registry.opentofu.org"),
         ...fromRunner,
         conn(r, registry.name, factory, "talos provider: registers the schematic with the Image Factory"),
         conn("proxmox", registry.name, factory, "the Proxmox node downloads the Talos boot ISO from the Image Factory"),
-        conn(r, "group:talos", 50000, "talos provider: apply configuration, bootstrap, kubeconfig (apid)"),
+        conn(r, "group:talos", 50000, "talos provider: apply configuration, bootstrap, kubeconfig; later applies renew the kubeconfig near its expiry (apid; its Read is a no-op)"),
         ...bootServices("srv", "the Talos nodes"),
         conn("group:talos", registry.name, 443, "Talos pulls its images through the Harbor proxy cache"),
         conn("group:talos", registry.name, factory, "Talos fetches its installer image from the Image Factory"),
         conn(r, registry.name, 443, "helm provider: fetches the tigera-operator chart (OCI) at plan time"),
-        conn(r, "vip", 6443, "helm provider: installs the releases through the API VIP"),
-      ],
-    },
-    {
-      id: "ingress-kubeconfig",
-      title: "Build the DMZ ingress controller's kubeconfig",
-      where: "runner",
-      host: r,
-      manual: true,
-      why: "the token of the ingress service account exists only once the platform is up; it is read with kubectl",
-      commands: [
-        "umask 077; mkdir -p ~/.talos ~/.kube",
-        "tofu output -raw talosconfig > ~/.talos/config   # talosctl's default",
-        "tofu output -raw kubeconfig > ~/.kube/config     # kubectl's and helm's default",
-        `TOKEN=$(kubectl -n ${INGRESS_NAMESPACE} get secret ${INGRESS_SERVICE_ACCOUNT}-token -o jsonpath='{.data.token}' | base64 -d)`,
-        "CA=$(kubectl config view --raw -o jsonpath='{.clusters[0].cluster.certificate-authority-data}')",
-        "# built by the shell alone: the token is never an argument of a command, and the file stays outside the tree",
-        `printf 'apiVersion: v1\\nkind: Config\\nclusters:\\n- name: ${m.name}\\n  cluster:\\n    server: ${m.kubernetesApi.url}\\n    certificate-authority-data: %s\\nusers:\\n- name: ${INGRESS_SERVICE_ACCOUNT}\\n  user:\\n    token: %s\\ncontexts:\\n- name: default\\n  context:\\n    cluster: ${m.name}\\n    user: ${INGRESS_SERVICE_ACCOUNT}\\ncurrent-context: default\\n' "$CA" "$TOKEN" > ~/secrets/ingress.kubeconfig`,
-        'export TF_VAR_ingress_kubeconfig="$(cat ~/secrets/ingress.kubeconfig)"; unset TOKEN CA',
-      ],
-      connections: [conn(r, "vip", 6443, "kubectl reads the service account token")],
-    },
-    {
-      id: "dmz",
-      title: "Create the DMZ ingress with its kubeconfig, and converge everything",
-      where: "runner",
-      host: r,
-      manual: false,
-      commands: ["tofu apply"],
-      // The whole configuration: every provider plans against what it manages, and the DMZ hosts boot.
-      connections: [
-        ...fromRunner,
-        conn(r, "group:talos", 50000, "talos provider: applies a changed machine configuration, renews the kubeconfig near its expiry (apid; its Read is a no-op)"),
-        conn(r, registry.name, factory, "talos provider: registers a changed schematic with the Image Factory"),
-        conn(r, registry.name, 443, "helm provider: fetches the tigera-operator chart (OCI) at plan time"),
-        conn(r, "vip", 6443, "helm provider: reads and upgrades the releases through the API VIP"),
+        conn(r, "vip", 6443, "helm provider: installs and upgrades the releases through the API VIP"),
         ...(m.hosts.some((h) => h.role === "ingress") ? bootServices("dmz", "the DMZ hosts") : []),
         ...unique(dmzProvision),
         // a replaced MGMT host, or a rotated secret, is provisioned again from here: through its Proxmox node

@@ -23,7 +23,6 @@ export const MODULE_VARIABLES = {
   lab_tls_private_key: "sensitive PEM key of that certificate",
   harbor_admin_password: "sensitive initial password of Harbor's admin",
   image_factory_signing_key: "sensitive PEM ECDSA P-256 private key (unencrypted) the Image Factory signs its installers with",
-  ingress_kubeconfig: "sensitive kubeconfig of the ingress-access service account",
 } as const;
 
 /** Template variables every role uses, with their expressions. */

@@ -1,6 +1,6 @@
 import type { HostPlan, LabModel } from "../../model/lab-model";
 import type { HostProvision } from "../../model/host-provision";
-import { INGRESS_CONTROLLER_CONFIG } from "../platform/platform-charts";
+import { INGRESS_CONTROLLER_CONFIG, INGRESS_NAMESPACE, INGRESS_SERVICE_ACCOUNT } from "../platform/platform-charts";
 import { clientHosts, COMMON_TEMPLATE, COMMON_VARS, commonValues, UserDataTemplate } from "./common";
 import { renderTemplate } from "../text/template";
 import { HAPROXY_AUX_CFG_PATH, renderHaproxyCfg } from "../haproxy/haproxy-cfg";
@@ -62,8 +62,10 @@ export const INGRESS_PACKAGES = ["qemu-guest-agent", "nftables", "podman"] as co
 
 /**
  * What the DMZ ingress host gets over SSH from the runner after boot: its packages and the
- * controller image (it opens no connection into MGMT, where the registry is) and the kubeconfig
- * (never in its snippet); then its setup and the controller start.
+ * controller image (it opens no connection into MGMT, where the registry is) and the kubeconfig of
+ * the ingress-access service account with a token of `network.ingressCredentialDays` that the
+ * provisioning mints and a later apply renews (never in its snippet, never a file where tofu runs);
+ * then its setup and the controller start (a restart reads the renewed token).
  */
 export function ingressProvision(model: LabModel): HostProvision {
   const ctl = SERVICE_VERSIONS.haproxyIngress;
@@ -73,7 +75,17 @@ export function ingressProvision(model: LabModel): HostProvision {
     images: [image],
     // the unit reads the image it runs from here, so a new version pushed later is the one that runs
     files: [{ content: `IMAGE=${image}\n`, path: INGRESS_IMAGE_ENV, mode: "0644", owner: "root:root" }],
-    secrets: [{ variable: "ingress_kubeconfig", path: INGRESS_CONTROLLER.kubeconfigPath, mode: "0600", owner: "root:root" }],
+    tokens: [
+      {
+        serviceAccount: INGRESS_SERVICE_ACCOUNT,
+        namespace: INGRESS_NAMESPACE,
+        durationHours: model.spec.network.ingressCredentialDays * 24,
+        server: model.kubernetesApi.url,
+        path: INGRESS_CONTROLLER.kubeconfigPath,
+        mode: "0600",
+        owner: "root:root",
+      },
+    ],
     start: ["talos-enclave-ingress-setup.service", "haproxy-ingress.service"],
   };
 }

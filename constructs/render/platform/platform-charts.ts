@@ -39,6 +39,18 @@ export interface LocalChart {
   readonly manifests: readonly { readonly file: string; readonly docs: readonly Manifest[] }[];
 }
 
+/** The service accounts a local chart creates, as `namespace/name`. */
+export function chartServiceAccounts(c: LocalChart): string[] {
+  return c.manifests.flatMap((f) =>
+    f.docs
+      .filter((d) => d.kind === "ServiceAccount")
+      .map((d) => {
+        const meta = (d.metadata ?? {}) as { name?: string; namespace?: string };
+        return `${meta.namespace ?? "default"}/${meta.name}`;
+      }),
+  );
+}
+
 /** Where the platform module's helm provider pulls the upstream charts from: `platform.chartRepository`, else Harbor's `charts` project. */
 export function chartRepository(m: LabModel): string {
   return m.spec.platform.chartRepository ?? `oci://${m.spec.registry.fqdn}/${CHART_PROJECT}`;
@@ -212,13 +224,8 @@ export function localCharts(m: LabModel): LocalChart[] {
             roleRef: { apiGroup: "rbac.authorization.k8s.io", kind: "ClusterRole", name: INGRESS_SERVICE_ACCOUNT },
             subjects: [{ kind: "ServiceAccount", name: INGRESS_SERVICE_ACCOUNT, namespace: INGRESS_NAMESPACE }],
           },
-          {
-            // Filled in by Kubernetes; the operator copies it to the DMZ VM (see the stack README).
-            apiVersion: "v1",
-            kind: "Secret",
-            type: "kubernetes.io/service-account-token",
-            metadata: { name: `${INGRESS_SERVICE_ACCOUNT}-token`, namespace: INGRESS_NAMESPACE, annotations: { "kubernetes.io/service-account.name": INGRESS_SERVICE_ACCOUNT } },
-          },
+          // No token Secret: the DMZ host's kubeconfig carries a bounded token the provisioning mints
+          // with the TokenRequest API and renews (HostProvision.tokens, ingressProvision).
           // The controller's own settings (it reads this ConfigMap): the edge protection of
           // network.ingressProtection in the controller's documented keys (edge-protection.ts).
           { apiVersion: "v1", kind: "Namespace", metadata: { name: INGRESS_CONTROLLER_CONFIG.namespace } },

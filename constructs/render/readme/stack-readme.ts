@@ -1,4 +1,5 @@
 import { LabModel } from "../../model/lab-model";
+import { tokenRenewal } from "../../model/host-provision";
 import { backendEnvironment, rootVariables, type ApplyStep, type ApplySteps, type StepPlace } from "../apply/apply-steps";
 import { chartRepository, demoHost } from "../platform/platform-charts";
 import { chartMirrorConfig } from "../cloud-init/registry";
@@ -74,7 +75,10 @@ function secretsSection(m: LabModel): string {
   rows.push(
     ["Harbor's database password", `made on \`${registry}\` at install: \`${registry}:/etc/talos-enclave/secrets/harbor-db-password\` (0600 root:root)`],
     ["Talos machine secrets, talosconfig, kubeconfig", "the tofu state (encrypted when `state.encryption` is on) and the nodes, which get their configuration over apid; on the runner `~/.talos/config` and `~/.kube/config` (0600)"],
-    ["the ingress service account's token", "`~/secrets/ingress.kubeconfig` on the runner (0600, outside the tree), then `TF_VAR_ingress_kubeconfig`"],
+    ...tokens(m).map(({ host, t }) => [
+      `the token of the \`${t.namespace}/${t.serviceAccount}\` service account`,
+      `minted by the provisioning where tofu runs (\`kubectl create token --duration ${t.durationHours}h\` with the admin kubeconfig, read through a pipe), held in memory there and written to \`${host}:${t.path}\` (${t.mode} ${t.owner}); never in the state, a variable or a file of the runner`,
+    ]),
     ["SSH keys (Proxmox, the VMs' admin user)", "the operator's agent or key files; the VMs get public keys only"],
     ...(m.imageVerification.enabled
       ? [["the lab's cosign signing key", "`~/secrets/cosign.key` on the runner, encrypted with its password, which is typed in for the image mirror step only; its public half is `talos.imageVerification.publicKey`"]]
@@ -95,10 +99,44 @@ ${rows.map((r) => `| ${markdownRow(r)} |`).join("\n")}
 Rotating: a new \`lab_tls_certificate\` and \`lab_tls_private_key\` are written together and Harbor is restarted
 with them. Harbor takes \`harbor_admin_password\` only on its first start: change the password in Harbor
 first (admin > Change Password), then set the variable to it and apply, which writes the file the
-bootstrap logs in with. A new kubeconfig is written and the controller restarted. A new
+bootstrap logs in with. A new
 \`image_factory_signing_key\` goes with its public half in \`talos.imageVerification.factoryPublicKey\`, in the
 same apply: the factory restarts with it, finds that an installer it built before no longer verifies under
 its key and builds and signs it again (siderolabs/image-factory v1.5.0, registry.go \`handleManifest\`).
+`;
+}
+
+/** The service account tokens the hosts' provisioning mints, with the host each goes to. */
+function tokens(m: LabModel) {
+  return m.hosts.flatMap((h) => (m.services.get(h.role)?.provision?.({ model: m, host: h })?.tokens ?? []).map((t) => ({ host: h.name, module: h.module, t })));
+}
+
+/**
+ * How the bounded service account tokens are renewed (empty when no host gets one): each lives a
+ * fixed time, and the apply that falls in a new renewal window mints a fresh one.
+ */
+export function tokenRenewalSection(m: LabModel): string {
+  const all = tokens(m);
+  if (!all.length) return "";
+  const shortest = Math.min(...all.map(({ t }) => t.durationHours));
+  const { windowDays, applyEveryDays } = tokenRenewal(shortest);
+  return `## Renewing the service account tokens
+
+${all.map(({ host, t }) => `\`${host}:${t.path}\` holds a token of \`${t.namespace}/${t.serviceAccount}\` that expires ${t.durationHours / 24} days after it was minted`).join("; ")}
+(\`network.ingressCredentialDays\`). It is minted by the host's provisioning with the TokenRequest API, and
+minted again, with the controller restarted on it, by the first \`tofu apply\` in each renewal window: the
+${windowDays}-day stretches of each month (\`plantimestamp()\`, UTC). A plan shows the
+\`terraform_data.<host>-provision\` replacement once per window and no change in between.
+
+**Run \`tofu apply\` on the runner at least every ${applyEveryDays} days**, or the controller loses the cluster
+when its token expires (it then serves its last routes and sees no new ones). A cron job on the runner
+can do it, with the variables of the runner step in its environment, e.g. weekly:
+\`0 4 * * 1 cd <stack> && . ~/secrets/tofu-env && tofu apply -auto-approve -input=false >> ~/tofu-renew.log 2>&1\`
+(\`tofu-env\` being the runner step's \`export\` lines, 0600, outside the tree). To renew at once:
+${all.map(({ host, module }) => `\`tofu apply -replace='module.${module}.terraform_data.${host}-provision'\``).join(", ")}. A token cannot be
+revoked before it expires except by deleting its service account (\`kubectl -n <namespace> delete serviceaccount
+<name>\`), which ends every token of it; then make the account again with
+\`tofu apply -replace='module.platform.helm_release.<its chart>'\` and renew as above.
 `;
 }
 
@@ -236,6 +274,6 @@ curl -su admin https://${s.registry.fqdn}/api/v2.0/system/scanAll/schedule${char
 ${scanningNote(m)}
 
 ${secretsSection(m)}
-${encryption}
+${tokenRenewalSection(m)}${tokenRenewalSection(m) ? "\n" : ""}${encryption}
 `;
 }

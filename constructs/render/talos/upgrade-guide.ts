@@ -77,6 +77,9 @@ The change matrix in the test suite plans each of these against the providers' o
 - **A removed worker** is cordoned, drained and reset before its VM is deleted; the others stay.
 - **A local chart** (\`charts/<name>/\`) is upgraded in place whenever its files change: their digest is
   a value of the release.
+- **The ingress controller's credential** is a service account token with a bounded lifetime
+  (\`network.ingressCredentialDays\`): apply at least as often as the stack README's "Renewing the service
+  account tokens" says, or the token expires. A changed lifetime is a change of what the provisioning delivers: the next apply mints a token with it.
 
 ## Changing the system-disk encryption
 
