@@ -8,7 +8,7 @@
 # verified against TE_GATE_CA. It sends no credential, and it does not prove the service works.
 #
 # Inputs, all from the environment (tofu sets them from the module; nothing is read from arguments):
-#   TE_GATE_NAME      what is waited for, for the messages, e.g. "Harbor (registry.mgmt.lab.internal)"
+#   TE_GATE_NAME      what is waited for, for the messages, e.g. "Harbor (<the registry's name>)"
 #   TE_GATE_URL       the https URL asked
 #   TE_GATE_ACCEPT    HTTP statuses that count as answering, space-separated (e.g. "200", "200 401 403")
 #   TE_GATE_CA        PEM of the CA the service's certificate chains to (not secret); empty: the
