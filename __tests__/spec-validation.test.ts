@@ -93,6 +93,29 @@ const cases: Case[] = [
     ],
   },
   {
+    name: "client configuration paths that are relative, or a template",
+    spec: { apply: { talosconfigPath: ".talos/config", kubeconfigPath: '~/${file("/etc/shadow")}' } },
+    lines: [
+      'apply.talosconfigPath: ".talos/config" — must be an absolute path or start with ~/ (the file is written on the runner, outside the tree; a relative path would put it into the stack folder)',
+      'apply.kubeconfigPath: "~/${file(\\"/etc/shadow\\")}" — must not hold ${ or %{ (it is a path, not a template; tofu would evaluate it)',
+    ],
+  },
+  {
+    name: "client configuration paths with a line break, a '..' segment, or one file for both",
+    spec: { apply: { talosconfigPath: "~/.talos/config\nx", kubeconfigPath: "~/../config" } },
+    lines: [
+      'apply.talosconfigPath: "~/.talos/config\\nx" — must be one line of printable text (no line breaks, tabs, control or invisible formatting characters)',
+      "apply.kubeconfigPath: \"~/../config\" — must be a path of plain segments (letters, digits, '.', '_', '+', '@' and '-' between single '/', no '.' or '..' segment, not ending in '/', e.g. ~/.kube/config)",
+    ],
+  },
+  {
+    name: "one client configuration path for both files",
+    spec: { apply: { talosconfigPath: "/srv/lab/config", kubeconfigPath: "/srv/lab/config" } },
+    lines: [
+      'apply.kubeconfigPath: "/srv/lab/config" — must differ from apply.talosconfigPath (tofu writes the kubeconfig and the talosconfig as two files; one path would hold whichever came last)',
+    ],
+  },
+  {
     name: "pod CIDR overlapping a zone",
     spec: { network: { podCidr: "10.10.0.0/16" } },
     lines: [`network.podCidr: "10.10.0.0/16" — overlaps zones.srv.cidr (10.10.100.0/24) ${OVERLAP_HINT}`],

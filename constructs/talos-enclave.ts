@@ -6,6 +6,7 @@ import { Construct } from "constructs";
 import { ProxmoxProvider } from "../.gen/providers/proxmox/provider";
 import { HelmProvider } from "../.gen/providers/helm/provider";
 import { TalosProvider } from "../.gen/providers/talos/provider";
+import { LocalProvider } from "../.gen/providers/local/provider";
 import { HclJsonStack } from "./stack/hcl-json-stack";
 import { hclExpression } from "./stack/hcl-text";
 import { stableJson } from "./render/text/stable-json";
@@ -22,6 +23,7 @@ import { assertNoFindings, PolicyPack } from "./checks/policy-pack";
 import { renderStackReadme } from "./render/readme/stack-readme";
 import { applySteps, renderApplyStepsJson } from "./render/apply/apply-steps";
 import { renderProvisionScript } from "./render/provision/provision-script";
+import { renderGateScript } from "./render/gates/gate-script";
 import { LabSpec, LabSpecInput } from "./input/lab-spec";
 import { StateBackend } from "./state/state-backend";
 import { defaultLocalStatePath, resolveBackend, ResolvedBackend } from "./model/backend";
@@ -203,6 +205,9 @@ export class TalosEnclave extends HclJsonStack {
     // Talos nodes, the provider and the Proxmox hosts all use the internal factory, never the public one.
     new TalosProvider(this, "talos", { imageFactoryUrl: m.imageFactory.url });
 
+    // The client configurations are written where tofu runs (module srv, local_sensitive_file).
+    new LocalProvider(this, "local");
+
     // Helm reaches the cluster with the admin client certificate the srv module outputs (talos gives
     // the PEMs base64-encoded).
     const client = (attr: string) => hclExpression(`base64decode(module.srv.kubernetes_client_configuration.${attr})`);
@@ -271,6 +276,7 @@ export class TalosEnclave extends HclJsonStack {
       srv: call("srv", { bridges: edgeBridges, lab_ca_certificate: labCa.stringValue }),
       platform: call("platform", {
         kubernetes_api_url: moduleOutput("srv", "kubernetes_api_url"),
+        kubernetes_ca_certificate: moduleOutput("srv", "kubernetes_ca_certificate"),
       }),
     };
 
@@ -286,8 +292,8 @@ export class TalosEnclave extends HclJsonStack {
     output("kubernetes_api_url", moduleOutput("srv", "kubernetes_api_url"), "Kubernetes API through the VIP");
     output("talos_installer_image", moduleOutput("srv", "installer_image"), "installer image the Talos nodes use");
     output("talos_schematic_id", moduleOutput("srv", "schematic_id"), "Image Factory schematic of the Talos images");
-    output("talosconfig", moduleOutput("srv", "talosconfig"), "talosctl configuration: tofu output -raw talosconfig", true);
-    output("kubeconfig", moduleOutput("srv", "kubeconfig"), "admin kubeconfig: tofu output -raw kubeconfig", true);
+    output("talosconfig", moduleOutput("srv", "talosconfig"), `talosctl configuration, also written on the runner at ${s.apply.talosconfigPath} (mode 0600)`, true);
+    output("kubeconfig", moduleOutput("srv", "kubeconfig"), `admin kubeconfig, also written on the runner at ${s.apply.kubeconfigPath} (mode 0600)`, true);
 
     addCustomSynthesis(this, { onSynthesize: (session) => this.writeModulesAndSidecars(session) });
   }
@@ -346,6 +352,9 @@ export class TalosEnclave extends HclJsonStack {
       const script = renderProvisionScript();
       put(script.path, script.content);
     }
+    // the script the gates run (Harbor before the Talos VMs, the API VIP before the Helm releases)
+    const gates = renderGateScript();
+    put(gates.path, gates.content);
     // tofu's least-privilege Proxmox identity, from the types the written modules use (after every
     // escape hatch and aspect): an administrator applies it once, before the first lab apply
     put(

@@ -56,6 +56,16 @@ export const BOUND_PROVIDERS: readonly BoundProvider[] = [
     resources: ["helm_release"],
     dataSources: [],
   },
+  {
+    // the client configurations (talosconfig, kubeconfig) written where tofu runs; the gates that
+    // wait for a service are terraform_data, terraform's own, so hashicorp/null is not bound
+    name: "local",
+    source: "hashicorp/local",
+    version: "2.6.1",
+    schemaFile: "hashicorp-local-2.6.1.schema.json",
+    resources: ["local_sensitive_file"],
+    dataSources: [],
+  },
 ];
 
 export function boundProvider(name: string): BoundProvider {

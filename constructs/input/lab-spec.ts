@@ -642,12 +642,43 @@ export const S3BackendSchema = z.strictObject({
     .describe("path-style addressing (https://host/bucket/key), which MinIO and Ceph need"),
 });
 
+/**
+ * A file on the machine that runs tofu (the runner), outside the tree: `~/` (that user's home) or `/`
+ * first, then plain segments. It becomes a literal in the module (escaped like all spec text) that
+ * tofu expands with pathexpand(); a relative path would land inside the tree, next to the stack.
+ */
+const runnerPath = z
+  .string()
+  .refine((v) => !/[\p{C}\p{Zl}\p{Zp}]/u.test(v), {
+    message: ruleText("must be one line of printable text", "no line breaks, tabs, control or invisible formatting characters"),
+    abort: true,
+  })
+  .refine((v) => !/[$%]\{/.test(v), {
+    message: ruleText("must not hold ${ or %{", "it is a path, not a template; tofu would evaluate it"),
+    abort: true,
+  })
+  .refine((v) => v.startsWith("~/") || v.startsWith("/"), {
+    message: ruleText("must be an absolute path or start with ~/", "the file is written on the runner, outside the tree; a relative path would put it into the stack folder"),
+    abort: true,
+  })
+  .refine((v) => v.replace(/^~?\//, "").split("/").every((seg) => /^[A-Za-z0-9._+@-]+$/.test(seg) && seg !== "." && seg !== ".."), {
+    message: ruleText("must be a path of plain segments", "letters, digits, '.', '_', '+', '@' and '-' between single '/', no '.' or '..' segment, not ending in '/', e.g. ~/.kube/config"),
+    abort: true,
+  })
+  .refine((v) => v.length <= 1024, { message: ruleText("must be at most 1024 characters", "a shorter path") });
+
 export const ApplySchema = z.strictObject({
   runner: name
     .optional()
     .describe(
       "the MGMT client host that runs tofu after the bootstrap (only a client reaches the Talos API and the cluster); default: the first client host",
     ),
+  talosconfigPath: runnerPath
+    .default("~/.talos/config")
+    .describe("where tofu writes the cluster's talosconfig on the runner, mode 0600 (~/ is the home of the user running tofu); default talosctl's own, ~/.talos/config"),
+  kubeconfigPath: runnerPath
+    .default("~/.kube/config")
+    .describe("where tofu writes the cluster's admin kubeconfig on the runner, mode 0600 (~/ is the home of the user running tofu); default kubectl's and helm's own, ~/.kube/config"),
 });
 
 export const StateBackendSchema = z

@@ -516,6 +516,9 @@ export function semanticProblems(
 
   // The runner: a client host in MGMT (only a client reaches apid and the API VIP).
   const clients = spec.hosts.filter((h) => h.role === "client");
+  if (spec.apply.kubeconfigPath === spec.apply.talosconfigPath) {
+    add("apply.kubeconfigPath", spec.apply.kubeconfigPath, "must differ from apply.talosconfigPath", "tofu writes the kubeconfig and the talosconfig as two files; one path would hold whichever came last");
+  }
   if (spec.apply.runner !== undefined) {
     const runner = spec.hosts.find((h) => h.name === spec.apply.runner);
     if (!runner || runner.role !== "client") add("apply.runner", spec.apply.runner, "must name a client host", `tofu runs where the Talos API and the cluster are reachable: ${clients.map((c) => c.name).join(", ") || "add a host with role client"}`);

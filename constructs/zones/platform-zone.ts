@@ -1,3 +1,4 @@
+import { DataResource } from "cdktf";
 import { Construct } from "constructs";
 import { HelmProvider } from "../../.gen/providers/helm/provider";
 import { Release } from "../../.gen/providers/helm/release";
@@ -5,6 +6,8 @@ import { LabModel } from "../model/lab-model";
 import { chartRepository, chartServiceAccounts, localCharts, platformChartFiles } from "../render/platform/platform-charts";
 import { hclExpression } from "../stack/hcl-text";
 import { sidecarFile } from "../stack/terraform-refs";
+import { serviceGate } from "../stack/service-gate";
+import { labGates } from "../model/service-gates";
 import { ZoneModule } from "./zone-module";
 
 /** Properties for a {@link PlatformZone}. */
@@ -20,13 +23,19 @@ export interface PlatformZoneProps {
  * ingress controller's least-privilege account) and `demo` (an echo server behind the DMZ HAProxy).
  * The helm provider itself is configured in the root from the srv module's outputs.
  *
- * Inputs: `kubernetes_api_url` (the cluster's credentials reach the releases through the root's helm
- * provider, configured from the srv module's outputs). Outputs: `kubernetes_api_url`,
+ * Before the first release, tofu waits until the API VIP answers (`terraform_data.api-gate`, after the
+ * cluster CA is known, so after the bootstrap); every release depends on it.
+ *
+ * Inputs: `kubernetes_api_url`, `kubernetes_ca_certificate` (the CA the VIP's certificate chains to;
+ * the cluster's credentials reach the releases through the root's helm provider, configured from the
+ * srv module's outputs). Outputs: `kubernetes_api_url`,
  * `calico_ip_pool`, `service_accounts` (namespace/name → the release that creates it), `releases`.
  */
 export class PlatformZone extends ZoneModule {
   /** The Helm releases by name, in install order. */
   readonly releases = new Map<string, Release>();
+  /** `terraform_data.api-gate`: waits until the Kubernetes API VIP answers; every release depends on it. */
+  readonly apiGate: DataResource;
 
   constructor(scope: Construct, id: string, props: PlatformZoneProps) {
     super(scope, id);
@@ -34,6 +43,12 @@ export class PlatformZone extends ZoneModule {
     const n = m.spec.network;
     new HelmProvider(this, "helm");
     const api = this.input("kubernetes_api_url", { type: "string", description: "Kubernetes API URL (srv module)" });
+    const clusterCa = this.input("kubernetes_ca_certificate", {
+      type: "string",
+      description: "PEM of the cluster's Kubernetes CA (srv module), known once the cluster is bootstrapped",
+    });
+    // The CA orders the gate after the bootstrap; the gate orders every release after the VIP answers.
+    this.apiGate = serviceGate(this, labGates(m).api, clusterCa.stringValue);
     for (const [path, content] of platformChartFiles(m)) this.addSidecar(path, content);
 
     let previous: Release | undefined;
@@ -48,8 +63,8 @@ export class PlatformZone extends ZoneModule {
         atomic: true,
         wait: true,
         timeout: 600,
-        // Releases install one after the other: CRDs before the objects that use them.
-        dependsOn: previous ? [previous] : undefined,
+        // Releases install one after the other (CRDs before the objects that use them), once the API answers.
+        dependsOn: previous ? [this.apiGate, previous] : [this.apiGate],
       });
       r.overrideLogicalId(name);
       this.releases.set(name, r);

@@ -1,4 +1,7 @@
+import { DataResource, dependable, TerraformLocal } from "cdktf";
 import { Construct } from "constructs";
+import { LocalProvider } from "../../.gen/providers/local/provider";
+import { SensitiveFile } from "../../.gen/providers/local/sensitive-file";
 import { ProxmoxProvider } from "../../.gen/providers/proxmox/provider";
 import { TalosProvider } from "../../.gen/providers/talos/provider";
 import { FlowTable } from "../model/flows";
@@ -18,6 +21,8 @@ import { VmFirewall } from "../proxmox/vm-firewall";
 import { NodeImages } from "../proxmox/node-images";
 import { hclExpression } from "../stack/hcl-text";
 import { varRef } from "../stack/terraform-refs";
+import { serviceGate } from "../stack/service-gate";
+import { labGates } from "../model/service-gates";
 import { ZoneModule } from "./zone-module";
 
 /** Properties for an {@link SrvZone}. */
@@ -36,9 +41,15 @@ export interface SrvZoneProps {
  * The Talos cluster itself (secrets, configs from the reviewed `talos/` patches, apply, bootstrap,
  * kubeconfig) is {@link TalosCluster}.
  *
+ * Before the Talos VMs are created, tofu waits until Harbor answers (`terraform_data.registry-gate`):
+ * the nodes install from the Image Factory and pull every image through Harbor. Once the cluster is
+ * up, the talosconfig and the admin kubeconfig are written where tofu runs (`local_sensitive_file`,
+ * mode 0600 in directories made 0700) at the spec's `apply.talosconfigPath` and
+ * `apply.kubeconfigPath`, outside the tree.
+ *
  * Inputs: `bridges`, `lab_ca_certificate`. Outputs: `control_plane_addresses`, `worker_addresses`,
- * `kubernetes_api_url`, `installer_image`, `schematic_id`, `vm_ids`, and sensitive `kubeconfig`,
- * `kubernetes_client_configuration` and `talosconfig`.
+ * `kubernetes_api_url`, `kubernetes_ca_certificate`, `installer_image`, `schematic_id`, `vm_ids`, and
+ * sensitive `kubeconfig`, `kubernetes_client_configuration` and `talosconfig`.
  */
 export class SrvZone extends ZoneModule {
   /** The Talos nocloud boot ISO, downloaded once per node that runs a Talos VM. */
@@ -53,6 +64,10 @@ export class SrvZone extends ZoneModule {
   readonly schematic: FactorySchematic;
   /** Secrets, machine configurations, applies, bootstrap and client configurations of the cluster. */
   readonly talos: TalosCluster;
+  /** `terraform_data.registry-gate`: waits until Harbor answers; every Talos VM depends on it. */
+  readonly registryGate: DataResource;
+  /** The client configurations written where tofu runs: `local_sensitive_file.talosconfig` and `.kubeconfig`. */
+  readonly clientFiles: { readonly talosconfig: SensitiveFile; readonly kubeconfig: SensitiveFile };
 
   constructor(scope: Construct, id: string, props: SrvZoneProps) {
     super(scope, id);
@@ -60,6 +75,7 @@ export class SrvZone extends ZoneModule {
     const spec = m.spec;
     new ProxmoxProvider(this, "proxmox");
     new TalosProvider(this, "talos-provider");
+    new LocalProvider(this, "local");
 
     this.input("bridges", { type: "map(map(string))", description: "bridge name per Proxmox node and zone (edge module)" });
     const ca = this.input("lab_ca_certificate", {
@@ -88,6 +104,9 @@ export class SrvZone extends ZoneModule {
       dependsOn: [this.schematic.resource],
     });
 
+    // Talos installs from the Image Factory and pulls every image through Harbor: no VM before Harbor answers.
+    this.registryGate = serviceGate(this, labGates(m).registry, ca.stringValue);
+
     const poolId = this.pool.poolId; // one reference for every VM
     for (const plan of [...m.controlPlanes, ...m.workers]) {
       const vm = new LabVm(this.vms, plan.name, {
@@ -104,15 +123,41 @@ export class SrvZone extends ZoneModule {
         // SecureBoot VMs have a TPM 2.0; diskEncryption tpm requires SecureBoot (validation).
         tpm: spec.talos.secureBoot,
       });
+      vm.vm.dependsOn = [...(vm.vm.dependsOn ?? []), dependable(this.registryGate)];
       this.nodes.set(plan.name, vm);
       this.firewalls.set(plan.name, new VmFirewall(this.vms, `${plan.name}.firewall`, { vm, ...proxmoxFirewall(flows, plan) }));
     }
 
     this.talos = new TalosCluster(this, "talos", { model: m, vms: this.nodes, caCertificateExpression: `var.${ca.friendlyUniqueId}` });
 
+    // talosctl's and kubectl's configurations where tofu runs (the runner), outside the tree. The
+    // paths are literal text in a local (escaped at the emission boundary like every spec text);
+    // pathexpand() gives `~` its meaning, which local_sensitive_file does not.
+    const paths = new TerraformLocal(this, "client-config-paths", { talosconfig: spec.apply.talosconfigPath, kubeconfig: spec.apply.kubeconfigPath });
+    paths.overrideLogicalId("client_config_paths");
+    const clientFile = (name: "talosconfig" | "kubeconfig", content: string) => {
+      const f = new SensitiveFile(this, `client-file-${name}`, {
+        filename: hclExpression(`pathexpand(local.client_config_paths.${name})`),
+        content,
+        filePermission: "0600",
+        directoryPermission: "0700",
+      });
+      f.overrideLogicalId(name);
+      return f;
+    };
+    this.clientFiles = {
+      talosconfig: clientFile("talosconfig", this.talos.clientConfiguration.talosConfig),
+      kubeconfig: clientFile("kubeconfig", this.talos.kubeconfig.kubeconfigRaw),
+    };
+
     this.output("control_plane_addresses", Object.fromEntries(m.controlPlanes.map((n) => [n.name, n.ip])), "IPv4 per control plane");
     this.output("worker_addresses", Object.fromEntries(m.workers.map((n) => [n.name, n.ip])), "IPv4 per worker");
     this.output("kubernetes_api_url", `https://${spec.talos.vip}:6443`, "Kubernetes API through the control-plane VIP");
+    this.output(
+      "kubernetes_ca_certificate",
+      hclExpression("base64decode(talos_cluster_kubeconfig.lab.kubernetes_client_configuration.ca_certificate)"),
+      "PEM of the cluster's Kubernetes CA (public), which the API VIP's certificate chains to; known once the cluster is bootstrapped",
+    );
     this.output("installer_image", m.imageFactory.installerImage, "Talos installer image from the internal Image Factory");
     this.output("vm_ids", Object.fromEntries([...this.nodes].map(([n, vm]) => [n, vm.vm.vmId])), "Proxmox VM id per Talos node");
     this.output("schematic_id", this.schematic.resource.id, "Image Factory schematic of the boot and installer images");

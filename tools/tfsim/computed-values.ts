@@ -204,6 +204,20 @@ const COMPUTE: Readonly<Record<string, Compute>> = {
       ].join("\n"),
     };
   },
+  // hashicorp/local: the checksums of what it wrote (genFileChecksums), the id its hex SHA-1
+  local_sensitive_file: (p) => {
+    const data = typeof p.content_base64 === "string" ? Buffer.from(p.content_base64, "base64") : Buffer.from(str(p.content));
+    const sum = (alg: string, enc: "hex" | "base64" = "hex") => createHash(alg).update(data).digest(enc);
+    return {
+      id: sum("sha1"),
+      content_md5: sum("md5"),
+      content_sha1: sum("sha1"),
+      content_sha256: sum("sha256"),
+      content_base64sha256: sum("sha256", "base64"),
+      content_sha512: sum("sha512"),
+      content_base64sha512: sum("sha512", "base64"),
+    };
+  },
   helm_release: (p, seed) => {
     const deployed = Math.floor(Date.parse(timestamp(seed)) / 1000);
     return {

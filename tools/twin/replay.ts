@@ -138,7 +138,8 @@ function connectionFindings(twin: Twin, step: Step): string[] {
  * What tofu itself connects to in a step, derived from its commands and the stack (not from the
  * step's own list): the Proxmox API always, Proxmox SSH where a module uploads files, every Talos
  * node's apid where a module applies machine configuration, the Image Factory where one builds a
- * schematic, and the Kubernetes API (the VIP) where one installs Helm releases. It runs where the
+ * schematic, each gate's service (Harbor, the API VIP) where a module waits for one, and the Kubernetes
+ * API (the VIP) where one installs Helm releases. It runs where the
  * step says: outside the lab, or on the runner.
  */
 function toolConnections(twin: Twin, step: Step): StepConnection[] {
@@ -168,6 +169,8 @@ function toolConnections(twin: Twin, step: Step): StepConnection[] {
       if (p.packages) for (const port of [80, 443]) add("internet", port, `provisioning of ${p.host}: packages`);
       for (const api of p.kubernetesApis) add(api.to, api.port, `provisioning of ${p.host}: mints a service account token (kubectl create token)`);
     }
+    // the gates (terraform_data + local-exec of the gate script) ask their service where tofu runs
+    for (const g of twin.stack.gates.filter((x) => modules.includes(x.module))) add(g.to, g.port, `gate: waits until ${g.url} answers`);
     if (types.has("helm_release")) {
       add("vip", 6443, "Helm releases (Kubernetes API)");
       for (const repo of twin.stack.chartRepositories) add(repo.hostname.split(".")[0], Number(repo.port || 443), `Helm chart pull (${repo.hostname})`);

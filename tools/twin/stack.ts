@@ -151,6 +151,16 @@ export interface TwinProvision {
   readonly kubernetesApis: readonly { readonly to: string; readonly port: number }[];
 }
 
+/** One gate: tofu asks a service over HTTPS until it answers, where tofu runs. */
+export interface TwinGate {
+  readonly module: string;
+  /** The URL asked (TE_GATE_URL). */
+  readonly url: string;
+  /** Step endpoint of its host. */
+  readonly to: string;
+  readonly port: number;
+}
+
 /** Everything the twin reads. */
 export interface TwinStack {
   readonly dir: string;
@@ -173,6 +183,12 @@ export interface TwinStack {
    * service account token is minted at.
    */
   readonly provisions: readonly TwinProvision[];
+  /**
+   * What tofu's gates ask where tofu runs before it goes on (a `terraform_data` whose `local-exec`
+   * environment names TE_GATE_URL): the endpoint (`vip` for the control planes' Layer2VIPConfig
+   * address, else the VM with that address or that first DNS label, else the host) and port.
+   */
+  readonly gates: readonly TwinGate[];
   /** The tree has no apply-steps.json; the twin replays the legacy runbook. */
   readonly stepsMissing: boolean;
   readonly lab: string;
@@ -617,6 +633,21 @@ export function readStack(stackDir: string): TwinStack {
         });
     }),
   );
+  const gates: TwinGate[] = moduleNames.flatMap((m) =>
+    Object.values((((ev.module(m).resource ?? {}) as Json).terraform_data ?? {}) as Json).flatMap((r) =>
+      ([] as Json[])
+        .concat(((r as Json).provisioner ?? []) as Json[])
+        .map((p) => ((p as Json)["local-exec"] as Json | undefined)?.environment as Json | undefined)
+        .filter((env): env is Json => typeof env?.TE_GATE_URL === "string")
+        .map((env) => {
+          const url = new URL(String(env.TE_GATE_URL));
+          const host = url.hostname;
+          const vm = vms.find((v) => v.address?.split("/")[0] === host) ?? vms.find((v) => v.name === host.split(".")[0]);
+          const to = vipAddresses.has(host) ? "vip" : (vm?.name ?? host);
+          return { module: m, url: url.href, to, port: Number(url.port || (url.protocol === "http:" ? 80 : 443)) };
+        }),
+    ),
+  );
   const allNodes = vms.find((v) => v.os === "talos")?.talosDocs.find((d) => d.machine !== undefined || d.cluster !== undefined);
   const network = ((allNodes?.cluster as Json | undefined)?.network ?? {}) as Json;
   const pf = (f: string) => readText(join(stackDir, "pfsense", f));
@@ -628,6 +659,7 @@ export function readStack(stackDir: string): TwinStack {
     imageFactory: typeof factoryUrl === "string" ? new URL(factoryUrl) : undefined,
     chartRepositories,
     provisions,
+    gates,
     stepsMissing: "missing" in applySteps,
     lab: applySteps.lab,
     vms,

@@ -9,6 +9,7 @@ import { LabModel } from "../../model/lab-model";
 import { chartRepository } from "../platform/platform-charts";
 import { chartMirrorConfig } from "../cloud-init/registry";
 import { resolveBackend } from "../../model/backend";
+import { GATE_SCRIPT, labGates } from "../../model/service-gates";
 
 /**
  * The apply as data: every step of the runbook, where it runs, what it runs, and every connection it
@@ -223,6 +224,7 @@ export function applySteps(m: LabModel, flows: FlowTable): ApplySteps {
   // tofu's edge module switches the datacenter firewall on (proxmox.datacenterFirewall); else the
   // operator does, by hand, on a Proxmox host.
   const dcfwByTofu = m.spec.proxmox.datacenterFirewall;
+  const gates = labGates(m);
 
   const steps: ApplyStep[] = [
     {
@@ -389,13 +391,12 @@ export function applySteps(m: LabModel, flows: FlowTable): ApplySteps {
       commands: [
         "tofu init",
         "tofu apply",
-        "umask 077; mkdir -p ~/.talos ~/.kube",
-        "tofu output -raw talosconfig > ~/.talos/config   # talosctl's default",
-        "tofu output -raw kubeconfig > ~/.kube/config     # kubectl's and helm's default",
+        `# the apply waits for Harbor before the Talos VMs and for the API VIP before the Helm releases (${GATE_SCRIPT}), and writes talosctl's ${m.spec.apply.talosconfigPath} and kubectl's and helm's ${m.spec.apply.kubeconfigPath} here, mode 0600`,
       ],
       connections: [
         conn(r, "internet", 443, "tofu init: providers from registry.opentofu.org"),
         ...fromRunner,
+        conn(r, registry.name, 443, `gate: tofu waits until Harbor answers (${gates.registry.url}) before it creates the Talos VMs`),
         conn(r, registry.name, factory, "talos provider: registers the schematic with the Image Factory"),
         conn("proxmox", registry.name, factory, "the Proxmox node downloads the Talos boot ISO from the Image Factory"),
         conn(r, "group:talos", 50000, "talos provider: apply configuration, bootstrap, kubeconfig; later applies renew the kubeconfig near its expiry (apid; its Read is a no-op)"),
@@ -403,6 +404,7 @@ export function applySteps(m: LabModel, flows: FlowTable): ApplySteps {
         conn("group:talos", registry.name, 443, "Talos pulls its images through the Harbor proxy cache"),
         conn("group:talos", registry.name, factory, "Talos fetches its installer image from the Image Factory"),
         conn(r, registry.name, 443, "helm provider: fetches the tigera-operator chart (OCI) at plan time"),
+        conn(r, "vip", 6443, `gate: tofu waits until the API VIP answers (${gates.api.url}) before it installs the Helm releases`),
         conn(r, "vip", 6443, "helm provider: installs and upgrades the releases through the API VIP"),
         ...(m.hosts.some((h) => h.role === "ingress") ? bootServices("dmz", "the DMZ hosts") : []),
         ...unique(dmzProvision),

@@ -14,10 +14,15 @@ export function clientToolVersions(model: LabModel): { talosctl: string; kubectl
   };
 }
 
-/** Where talosctl and kubectl/helm look for their configuration on the client (their defaults). */
+/**
+ * Where the talosconfig and the admin kubeconfig are on a client: the spec's `apply.talosconfigPath`
+ * and `apply.kubeconfigPath` (default talosctl's and kubectl's own), `~/` being the admin user's home,
+ * who runs tofu on the runner. tofu writes them there on the runner; other clients get copies.
+ */
 export function clientConfigPaths(model: LabModel): { talosconfig: string; kubeconfig: string } {
   const home = adminHome(model);
-  return { talosconfig: `${home}/.talos/config`, kubeconfig: `${home}/.kube/config` };
+  const expand = (p: string) => (p.startsWith("~/") ? `${home}/${p.slice(2)}` : p);
+  return { talosconfig: expand(model.spec.apply.talosconfigPath), kubeconfig: expand(model.spec.apply.kubeconfigPath) };
 }
 
 export const CLIENT_VARS = { ...COMMON_VARS } as const;

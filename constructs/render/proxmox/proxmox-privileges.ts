@@ -123,10 +123,10 @@ export const PROXMOX_PRIVILEGE_FACTS: Readonly<Record<string, PrivilegeFact>> = 
 
 /**
  * Providers whose resources never call the Proxmox API, so need no Proxmox privileges: the Talos
- * provider talks to Talos apid and the Image Factory, Helm to the Kubernetes API, and `terraform_data`
- * is terraform's own.
+ * provider talks to Talos apid and the Image Factory, Helm to the Kubernetes API, local writes files
+ * where tofu runs, and `terraform_data` is terraform's own.
  */
-export const NON_PROXMOX_PROVIDERS: readonly string[] = ["talos", "helm", "terraform"];
+export const NON_PROXMOX_PROVIDERS: readonly string[] = ["talos", "helm", "local", "terraform"];
 
 /** One ACL entry of tofu's identity: the role granted on a path, and why the path. */
 export interface IdentityAcl {

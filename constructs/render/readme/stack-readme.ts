@@ -74,7 +74,11 @@ function secretsSection(m: LabModel): string {
   const registry = m.spec.registry.host;
   rows.push(
     ["Harbor's database password", `made on \`${registry}\` at install: \`${registry}:/etc/talos-enclave/secrets/harbor-db-password\` (0600 root:root)`],
-    ["Talos machine secrets, talosconfig, kubeconfig", "the tofu state (encrypted when `state.encryption` is on) and the nodes, which get their configuration over apid; on the runner `~/.talos/config` and `~/.kube/config` (0600)"],
+    ["Talos machine secrets, talosconfig, kubeconfig", "the tofu state (encrypted when `state.encryption` is on) and the nodes, which get their configuration over apid"],
+    [
+      "talosconfig and admin kubeconfig files",
+      `on the runner, outside this tree: tofu writes them where it runs (\`local_sensitive_file\` in module srv, content never shown in a plan) at \`${m.spec.apply.talosconfigPath}\` and \`${m.spec.apply.kubeconfigPath}\` (\`apply.talosconfigPath\`, \`apply.kubeconfigPath\`; \`~\` is the home of the user running tofu), mode 0600, a directory it makes 0700; it overwrites a file already there, and writes them again when one is missing or edited, or the kubeconfig's client certificate is renewed`,
+    ],
     ...tokens(m).map(({ host, t }) => [
       `the token of the \`${t.namespace}/${t.serviceAccount}\` service account`,
       `minted by the provisioning where tofu runs (\`kubectl create token --duration ${t.durationHours}h\` with the admin kubeconfig, read through a pipe), held in memory there and written to \`${host}:${t.path}\` (${t.mode} ${t.owner}); never in the state, a variable or a file of the runner`,
