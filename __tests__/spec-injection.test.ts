@@ -121,6 +121,12 @@ const cases: { path: Path; base: (typeof BASES)[number] }[] = [];
 const xml = new XMLParser({ ignoreAttributes: false, preserveOrder: true });
 const shape = (v: unknown): unknown =>
   Array.isArray(v) ? v.map(shape) : v !== null && typeof v === "object" ? Object.fromEntries(Object.entries(v).map(([k, x]) => [k, shape(x)])) : typeof v;
+/**
+ * A field that names a VM, node or lab (`…name`) given a value that is a name (letters, digits, '-'):
+ * it renames what it names downstream (resources, outputs, files; construct ids are the public
+ * contract that says so), so its structure is not compared. Any other text in it must be refused.
+ */
+const renames = (path: Path, value: string) => path[path.length - 1] === "name" && /^[a-z0-9][a-z0-9-]*$/.test(value);
 const unescaped = (t: string, open: "$" | "%") => [...t.matchAll(open === "$" ? /(?<!\$)\$\{/g : /(?<!%)%\{/g)].length;
 
 function structure(files: Map<string, string>): Map<string, unknown> {
@@ -152,6 +158,19 @@ function synthFiles(spec: unknown): Map<string, string> {
  * @param mustName - a rejection must name the field (hostile payloads); random text may be a valid
  *   value that other fields then refer to wrongly (a renamed node), and is rejected where they are
  */
+/** Where two shapes first differ, as a path, for the report. */
+function firstDifference(x: unknown, y: unknown, at: string): string {
+  if (x === null || y === null || typeof x !== "object" || typeof y !== "object") return JSON.stringify(x) === JSON.stringify(y) ? "" : `${at}: ${JSON.stringify(x)} / ${JSON.stringify(y)}`;
+  const kx = Object.keys(x as object);
+  const ky = Object.keys(y as object);
+  if (kx.join("\u0000") !== ky.join("\u0000")) return `${at}: keys ${kx.join(",")} / ${ky.join(",")}`;
+  for (const k of kx) {
+    const d = firstDifference((x as Record<string, unknown>)[k], (y as Record<string, unknown>)[k], `${at}.${k}`);
+    if (d) return d;
+  }
+  return "";
+}
+
 function check(base: unknown, path: Path, payload: string, mustName = true): { accepted: boolean; problem?: string } {
   const spec = setAt(base, path, payload);
   try {
@@ -161,10 +180,13 @@ function check(base: unknown, path: Path, payload: string, mustName = true): { a
     const named = e.problems.some((p) => p.path === text(path) || p.path.startsWith(`${text(path)}.`) || p.path.startsWith(`${text(path)}[`));
     return { accepted: false, problem: named || !mustName ? undefined : `${text(path)}: ${JSON.stringify(payload)} rejected without naming the field: ${e.lines().join(" / ")}` };
   }
+  if (renames(path, payload)) return { accepted: true };
+  const original = getAt(base, path);
   const a = structure(synthFiles(spec));
-  const b = structure(synthFiles(getAt(base, path) === undefined ? base : setAt(base, path, getAt(base, path))));
+  const b = structure(synthFiles(original === undefined ? base : setAt(base, path, original)));
   const differs = [...new Set([...a.keys(), ...b.keys()])].filter((k) => JSON.stringify(a.get(k)) !== JSON.stringify(b.get(k)));
-  return { accepted: true, problem: differs.length ? `${text(path)}: ${JSON.stringify(payload)} changed the structure of ${differs.join(", ")}` : undefined };
+  const where = differs.length ? firstDifference(a.get(differs[0]), b.get(differs[0]), differs[0]) : "";
+  return { accepted: true, problem: differs.length ? `${text(path)}: ${JSON.stringify(payload)} changed the structure of ${differs.join(", ")} (first at ${where})` : undefined };
 }
 
 describe("spec text never changes structure downstream", () => {
