@@ -39,6 +39,8 @@ function summarize(changes: { address: string; change: { actions: string[] } }[]
 }
 
 const VMS = "proxmox_virtual_environment_vm";
+/** The talosconfig file tofu writes on the runner (hashicorp/local). */
+const TALOSCONFIG = "module.srv.local_sensitive_file.talosconfig";
 const STATEFUL = /proxmox_virtual_environment_vm\.(registry|talos-)/;
 
 interface Row {
@@ -123,6 +125,9 @@ const ROWS: Row[] = [
     change: "a worker added",
     after: { talos: workers3 },
     expect: {
+      // talosctl's client config names every node: the file on the runner is written again (hashicorp/local
+      // replaces a file whose content changes; nothing stateful)
+      replaced: [TALOSCONFIG],
       created: [
         "module.srv.proxmox_virtual_environment_firewall_options.talos-worker-3",
         "module.srv.proxmox_virtual_environment_firewall_rules.talos-worker-3",
@@ -136,6 +141,9 @@ const ROWS: Row[] = [
     before: { talos: workers3 },
     after: { talos: { workers: [workers3.workers[0], workers3.workers[2]] } },
     expect: {
+      // talosctl's client config names every node: the file on the runner is written again (hashicorp/local
+      // replaces a file whose content changes; nothing stateful)
+      replaced: [TALOSCONFIG],
       destroyed: [
         "module.srv.proxmox_virtual_environment_firewall_options.talos-worker-2",
         "module.srv.proxmox_virtual_environment_firewall_rules.talos-worker-2",
@@ -160,6 +168,9 @@ const ROWS: Row[] = [
     // the new members get their VMs and configs; every node's firewall admits the new peers (etcd,
     // apid proxy, kubelet from control planes), so every config and VM firewall updates in place
     expect: {
+      // talosctl's client config names every node: the file on the runner is written again (hashicorp/local
+      // replaces a file whose content changes; nothing stateful)
+      replaced: [TALOSCONFIG],
       created: ["talos-cp-4", "talos-cp-5"].flatMap((n) => [
         `module.srv.proxmox_virtual_environment_firewall_options.${n}`,
         `module.srv.proxmox_virtual_environment_firewall_rules.${n}`,
@@ -173,7 +184,7 @@ const ROWS: Row[] = [
     change: "a worker's address changed (inherent: the address names the VM id)",
     after: { talos: { workers: [{ name: "talos-worker-1", ip: "10.10.100.31" }, { name: "talos-worker-2", ip: "10.10.100.22" }] } },
     expect: {
-      replaced: [`module.srv.${VMS}.talos-worker-1`],
+      replaced: [`module.srv.${VMS}.talos-worker-1`, TALOSCONFIG],
       updated: [
         "module.srv.proxmox_virtual_environment_firewall_options.talos-worker-1",
         "module.srv.proxmox_virtual_environment_firewall_rules.talos-worker-1",

@@ -51,7 +51,8 @@ interface Provision {
   readonly command: string;
 }
 const provisions: Provision[] = modules.flatMap((m) =>
-  Object.entries(m.doc.resource?.terraform_data ?? {}).flatMap(([key, r]) =>
+  // the hosts' provisioning resources (the gates are terraform_data with local-exec too)
+  Object.entries(m.doc.resource?.terraform_data ?? {}).filter(([key]) => key.endsWith("-provision")).flatMap(([key, r]) =>
     ((r.provisioner as Json[] | undefined) ?? [])
       .map((p) => p["local-exec"] as { command: string; environment: Record<string, string> } | undefined)
       .filter((x) => x !== undefined)

@@ -42,8 +42,10 @@ describe("the Proxmox identity bootstrap module", () => {
     for (const t of proxmoxTypes) expect(PROXMOX_PRIVILEGE_FACTS[t], `fact row for ${t}`).toBeDefined();
     const expected = new Set<string>();
     for (const t of proxmoxTypes) for (const list of Object.values(PROXMOX_PRIVILEGE_FACTS[t].privileges)) for (const p of list ?? []) expected.add(p);
-    expect(roles).toHaveLength(1);
-    expect([...roles[0].privileges].sort()).toEqual([...expected].sort());
+    // the lab's role, and the one `/` gets (only what is checked there)
+    expect(roles).toHaveLength(2);
+    const union = new Set(roles.flatMap((r) => r.privileges as string[]));
+    expect([...union].sort()).toEqual([...expected].sort());
     // every row cites a source
     for (const fact of Object.values(PROXMOX_PRIVILEGE_FACTS)) expect(fact.source.length).toBeGreaterThan(20);
   });
@@ -61,7 +63,7 @@ describe("the Proxmox identity bootstrap module", () => {
     for (const path of paths) {
       const here = acls.filter((a) => a.path === path);
       expect(here.map((a) => (a.user_id ? "user" : "token")).sort()).toEqual(["token", "user"]);
-      for (const a of here) expect(a.role_id).toBe("${proxmox_virtual_environment_role.tofu.role_id}");
+      for (const a of here) expect(a.role_id).toBe(path === "/" ? "${proxmox_virtual_environment_role.tofu_cluster.role_id}" : "${proxmox_virtual_environment_role.tofu.role_id}");
       // a propagating grant on / would reach every path and void the narrower ones
       for (const a of here) expect(a.propagate, path).toBe(path !== "/");
     }
@@ -109,6 +111,20 @@ describe("the Proxmox identity bootstrap module", () => {
     expect(needs.acls.map((a) => [a.path, a.propagate])).toEqual([["/", false]]);
     const without = proxmoxIdentityNeeds({ edge: { resource: { proxmox_download_file: { a: { node_name: "pve", datastore_id: "local" } } } } });
     expect(without.acls.map((a) => [a.path, a.propagate])).toEqual([["/nodes/pve", true], ["/storage", true]]);
+    expect(without.clusterPrivileges).toEqual([]);
+  });
+
+  it("grants / through a role of its own that holds only what is checked there, never the lab's role", () => {
+    const doc = JSON.parse(readFileSync(join(GOLDEN_STACK, BOOTSTRAP), "utf8")) as { resource: Record<string, Record<string, Record<string, unknown>>> };
+    const roles = doc.resource.proxmox_virtual_environment_role;
+    expect(roles.tofu_cluster.privileges).toEqual(["Sys.Audit", "Sys.Modify"]);
+    const roots = Object.values(doc.resource.proxmox_acl).filter((a) => a.path === "/");
+    expect(roots.length).toBe(2); // the user and the token
+    for (const a of roots) {
+      expect(a.role_id).toBe("${proxmox_virtual_environment_role.tofu_cluster.role_id}");
+      expect(a.propagate).toBe(false);
+    }
+    for (const a of Object.values(doc.resource.proxmox_acl).filter((x) => x.path !== "/")) expect(a.role_id).toBe("${proxmox_virtual_environment_role.tofu.role_id}");
   });
 
   it("fails the synth, naming the type, when a module uses a type without a fact row", () => {

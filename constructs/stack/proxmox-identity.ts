@@ -102,6 +102,11 @@ export class ProxmoxIdentityBootstrap extends WrittenStack {
       comment: `tofu on lab ${props.labName}`,
     });
     const roleRef = role.getStringAttribute("role_id");
+    // `/` gets a role of its own holding only what is checked there (the datacenter firewall's
+    // Sys.Audit and Sys.Modify), so none of the lab's VM, pool or datastore privileges reach the root
+    const clusterRole = props.needs.clusterPrivileges.length
+      ? new RawResource(this, "proxmox_virtual_environment_role", "tofu_cluster", { role_id: `${props.labName}-tofu-cluster`, privileges: props.needs.clusterPrivileges })
+      : undefined;
     const seen = new Map<string, number>();
     for (const acl of props.needs.acls) {
       // The path's first segment (Proxmox's fixed vocabulary) and its place among the paths of that
@@ -114,7 +119,7 @@ export class ProxmoxIdentityBootstrap extends WrittenStack {
       const grant = (who: "user" | "token") =>
         new RawResource(this, "proxmox_acl", `${who}_${name}`, {
           path: acl.path,
-          role_id: roleRef,
+          role_id: acl.path === "/" && clusterRole ? clusterRole.getStringAttribute("role_id") : roleRef,
           // `/` only for itself (the cluster-wide options), every other path for what lies below it
           propagate: acl.propagate,
           ...(who === "user" ? { user_id: user.getStringAttribute("user_id") } : { token_id: token.getStringAttribute("id") }),

@@ -147,6 +147,11 @@ export interface IdentityAcl {
 export interface ProxmoxIdentityNeeds {
   /** Sorted privilege names, the union of the fact rows of every type the modules use. */
   readonly privileges: readonly string[];
+  /**
+   * Sorted privilege names checked on `/` itself (the rows' `cluster` scope): granted on `/` by a
+   * role of their own, so the lab's other privileges never reach the root path.
+   */
+  readonly clusterPrivileges: readonly string[];
   /** ACL paths, sorted, each with the reason. */
   readonly acls: readonly IdentityAcl[];
   /** The `resource.<type>` / `data.<type>` keys the privileges came from, sorted. */
@@ -188,6 +193,7 @@ function valuesOf(value: unknown, key: string, into: unknown[] = []): unknown[] 
  */
 export function proxmoxIdentityNeeds(modules: Readonly<Record<string, Json>>): ProxmoxIdentityNeeds {
   const privileges = new Set<string>();
+  const clusterPrivileges = new Set<string>();
   const paths = new Map<string, { reason: string; propagate: boolean }>();
   const types = new Set<string>();
   const missing: string[] = [];
@@ -212,7 +218,10 @@ export function proxmoxIdentityNeeds(modules: Readonly<Record<string, Json>>): P
         const scopes = fact.privileges;
         if (scopes.vms) add("/vms", "the lab's VMs and their VM firewalls (VM.*)");
         if (scopes.sdn) add("/sdn/zones/localnetwork", "NICs on the lab's Linux bridges (SDN.Use)");
-        if (scopes.cluster) add("/", "cluster-wide options checked on / itself, e.g. the datacenter firewall (Sys.Audit, Sys.Modify); not propagated", false);
+        if (scopes.cluster) {
+          add("/", "cluster-wide options checked on / itself, e.g. the datacenter firewall; only these privileges, by a role of their own, not propagated", false);
+          for (const p of scopes.cluster) clusterPrivileges.add(p);
+        }
         const elements = isObject(byName) ? Object.values(byName) : [];
         if (scopes.pool) {
           const pools = kind === "resource" && type === "proxmox_virtual_environment_pool" ? elements.map((e) => (isObject(e) ? e.pool_id : undefined)) : valuesOf(elements, "pool_id");
@@ -238,6 +247,7 @@ export function proxmoxIdentityNeeds(modules: Readonly<Record<string, Json>>): P
   }
   return {
     privileges: [...privileges].sort(),
+    clusterPrivileges: [...clusterPrivileges].sort(),
     acls: [...paths].sort(([a], [b]) => a.localeCompare(b)).map(([path, { reason, propagate }]) => ({ path, reason, propagate })),
     types: [...types].sort(),
   };
