@@ -109,6 +109,13 @@ const cases: Case[] = [
     ],
   },
   {
+    name: "one client configuration file for both, spelled once with ~ and once in full",
+    spec: { apply: { talosconfigPath: "/home/labadmin/.kube/config", kubeconfigPath: "~/.kube/config" } },
+    lines: [
+      'apply.kubeconfigPath: "~/.kube/config" — must differ from apply.talosconfigPath (tofu writes the kubeconfig and the talosconfig as two files; one path would hold whichever came last)',
+    ],
+  },
+  {
     name: "one client configuration path for both files",
     spec: { apply: { talosconfigPath: "/srv/lab/config", kubeconfigPath: "/srv/lab/config" } },
     lines: [
@@ -838,16 +845,16 @@ const cases: Case[] = [
   },
   {
     name: "the ingress credential's lifetime: too short to renew, past a year, not whole",
-    spec: { network: { ingressCredentialDays: 1 } },
+    spec: { network: { ingressCredentialDays: 6 } },
     lines: [
-      "network.ingressCredentialDays: 1 — must be a whole number 2-365 (days the DMZ ingress controller's service account token lives; a tofu apply renews it, at least every half of it less a day)",
+      "network.ingressCredentialDays: 6 — must be a whole number 7-365 (days the DMZ ingress controller's service account token lives, at least a week; a tofu apply renews it, at least every half of it less a day)",
     ],
   },
   {
     name: "the ingress credential's lifetime past a year",
     spec: { network: { ingressCredentialDays: 400 } },
     lines: [
-      "network.ingressCredentialDays: 400 — must be a whole number 2-365 (days the DMZ ingress controller's service account token lives; a tofu apply renews it, at least every half of it less a day)",
+      "network.ingressCredentialDays: 400 — must be a whole number 7-365 (days the DMZ ingress controller's service account token lives, at least a week; a tofu apply renews it, at least every half of it less a day)",
     ],
   },
   {

@@ -514,7 +514,7 @@ export const NetworkSchema = z.strictObject({
     .array(port)
     .default([8080])
     .describe("pod ports the DMZ ingress may reach through pfSense (container ports of the backends)"),
-  ingressCredentialDays: intIn(2, 365, "days the DMZ ingress controller's service account token lives; a tofu apply renews it, at least every half of it less a day")
+  ingressCredentialDays: intIn(7, 365, "days the DMZ ingress controller's service account token lives, at least a week; a tofu apply renews it, at least every half of it less a day")
     .default(30)
     .describe(
       "lifetime in days of the DMZ ingress controller's service account token, minted by tofu's provisioning with the TokenRequest API; an apply in each renewal window (half the lifetime, at most a month) renews it",

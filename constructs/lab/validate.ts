@@ -516,7 +516,9 @@ export function semanticProblems(
 
   // The runner: a client host in MGMT (only a client reaches apid and the API VIP).
   const clients = spec.hosts.filter((h) => h.role === "client");
-  if (spec.apply.kubeconfigPath === spec.apply.talosconfigPath) {
+  // the same file however it is spelled: `~/` is the runner's admin user's home, where tofu runs
+  const onRunner = (p: string) => p.replace(/^~\//, `/home/${spec.adminUser}/`).replace(/\/+/g, "/");
+  if (onRunner(spec.apply.kubeconfigPath) === onRunner(spec.apply.talosconfigPath)) {
     add("apply.kubeconfigPath", spec.apply.kubeconfigPath, "must differ from apply.talosconfigPath", "tofu writes the kubeconfig and the talosconfig as two files; one path would hold whichever came last");
   }
   if (spec.apply.runner !== undefined) {

@@ -134,9 +134,10 @@ ${windowDays}-day stretches of each month (\`plantimestamp()\`, UTC). A plan sho
 
 **Run \`tofu apply\` on the runner at least every ${applyEveryDays} days**, or the controller loses the cluster
 when its token expires (it then serves its last routes and sees no new ones). A cron job on the runner
-can do it, with the variables of the runner step in its environment, e.g. weekly:
-\`0 4 * * 1 cd <stack> && . ~/secrets/tofu-env && tofu apply -auto-approve -input=false >> ~/tofu-renew.log 2>&1\`
-(\`tofu-env\` being the runner step's \`export\` lines, 0600, outside the tree). To renew at once:
+can do it, ${applyEveryDays >= 7 ? "weekly" : "daily"}, with the runner step's \`export\` lines saved as \`~/secrets/tofu-env\` (0600,
+outside the tree; their \`$(cat …)\` read the files beside it) and its key in an agent of its own:
+\`${applyEveryDays >= 7 ? "0 4 * * 1" : "0 4 * * *"} cd ~/secrets && . ./tofu-env && eval "$(ssh-agent -s)" >/dev/null && ssh-add -q id_ed25519 && cd <stack> && tofu apply -auto-approve -input=false >> ~/tofu-renew.log 2>&1; ssh-agent -k >/dev/null\`
+— and read \`~/tofu-renew.log\`: a failed apply renews nothing. To renew at once:
 ${all.map(({ host, module }) => `\`tofu apply -replace='module.${module}.terraform_data.${host}-provision'\``).join(", ")}. A token cannot be
 revoked before it expires except by deleting its service account (\`kubectl -n <namespace> delete serviceaccount
 <name>\`), which ends every token of it; then make the account again with
