@@ -84,10 +84,14 @@ describe("the gates", () => {
       TE_GATE_ACCEPT: "200",
       TE_GATE_CA: "${var.lab_ca_certificate}",
       TE_GATE_TIMEOUT: "600",
+      // Harbor answers its health with 200 either way: the body must say healthy
+      TE_GATE_JSON: "status=healthy",
     });
     const vms = Object.values<Json>(srv.resource.proxmox_virtual_environment_vm);
     expect(vms.length).toBe(5);
     for (const vm of vms) expect(vm.depends_on, vm.name).toContain("terraform_data.registry-gate");
+    // the schematic is registered with the Image Factory, which runs on Harbor: it waits too
+    expect(srv.resource.talos_image_factory_schematic.lab.depends_on).toContain("terraform_data.registry-gate");
 
     const api = platform.resource.terraform_data["api-gate"];
     expect(env(api)).toMatchObject({
@@ -190,6 +194,16 @@ describe("the gate script, run as tofu runs it against the curl stand-in", () =>
     const unhealthy = run({ TE_STANDIN_CURL: "503", TE_GATE_TIMEOUT: "0" });
     expect(unhealthy.status).toBe(1);
     expect(unhealthy.stderr).toContain("last: HTTP 503 (waiting for 200)");
+  });
+
+  it("waits while a 200 says unhealthy where the gate asks the body (Harbor), and passes once it says healthy", () => {
+    const unhealthy = run({ TE_GATE_JSON: "status=healthy", TE_STANDIN_CURL_BODY: '{"components":[{"name":"core","status":"healthy"}],"status":"unhealthy"}', TE_GATE_TIMEOUT: "0" });
+    expect(unhealthy.status).toBe(1);
+    expect(unhealthy.stderr).toContain('last: HTTP 200, but the body does not say status=healthy: {"components"');
+    const garbage = run({ TE_GATE_JSON: "status=healthy", TE_STANDIN_CURL_BODY: "<html>proxy error</html>", TE_GATE_TIMEOUT: "0" });
+    expect(garbage.status).toBe(1);
+    const healthy = run({ TE_GATE_JSON: "status=healthy" });
+    expect(healthy.status, healthy.stderr).toBe(0);
   });
 
   it("refuses bad inputs with the variable's name", () => {

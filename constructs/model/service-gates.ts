@@ -32,6 +32,12 @@ export interface ServiceGate {
   readonly url: string;
   /** HTTP statuses that count as answering. */
   readonly accept: readonly number[];
+  /**
+   * `KEY=VALUE` the answer's JSON body must have at its top level to count, for a service that
+   * answers its health check with 200 whatever its health (Harbor: goharbor/harbor
+   * src/server/v2.0/handler/health.go returns 200 with `status` "healthy" or "unhealthy").
+   */
+  readonly json?: string;
   /** Seconds to wait in all. */
   readonly timeoutSeconds: number;
   /** The likely causes when it does not answer. */
@@ -53,6 +59,7 @@ export function labGates(m: LabModel): { readonly registry: ServiceGate; readonl
       name: `Harbor (${fqdn})`,
       url: `https://${fqdn}/api/v2.0/health`,
       accept: [200],
+      json: "status=healthy",
       timeoutSeconds: REGISTRY_GATE_TIMEOUT_SECONDS,
       hint:
         `the registry host ${m.registry.name} (${m.registry.ip}) is not provisioned or Harbor is still starting (tofu apply -target=module.mgmt, then systemctl status harbor there), ` +
@@ -84,5 +91,6 @@ export function gateEnvironment(gate: ServiceGate, ca: string): Record<string, s
     TE_GATE_CA: ca,
     TE_GATE_HINT: gate.hint,
     TE_GATE_TIMEOUT: String(gate.timeoutSeconds),
+    ...(gate.json ? { TE_GATE_JSON: gate.json } : {}),
   };
 }

@@ -94,7 +94,11 @@ export class SrvZone extends ZoneModule {
     });
     this.pool.overrideLogicalId("srv");
 
+    // Talos installs from the Image Factory and pulls every image through Harbor: neither the schematic
+    // (registered with the factory, which runs on Harbor) nor a VM before Harbor answers healthy.
+    this.registryGate = serviceGate(this, labGates(m).registry, ca.stringValue);
     this.schematic = new FactorySchematic(this, "schematic", { model: m });
+    this.schematic.resource.dependsOn = [...(this.schematic.resource.dependsOn ?? []), dependable(this.registryGate)];
     this.bootImages = new NodeImages(this, "talos-image", {
       nodes: m.talosImageNodes,
       url: m.imageFactory.bootIsoUrl,
@@ -104,8 +108,6 @@ export class SrvZone extends ZoneModule {
       dependsOn: [this.schematic.resource],
     });
 
-    // Talos installs from the Image Factory and pulls every image through Harbor: no VM before Harbor answers.
-    this.registryGate = serviceGate(this, labGates(m).registry, ca.stringValue);
 
     const poolId = this.pool.poolId; // one reference for every VM
     for (const plan of [...m.controlPlanes, ...m.workers]) {

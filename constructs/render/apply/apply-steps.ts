@@ -389,6 +389,12 @@ export function applySteps(m: LabModel, flows: FlowTable): ApplySteps {
       // One apply: the DMZ provisioning waits for the release that creates the ingress controller's
       // service account (module.platform's service_accounts), then mints its bounded token itself.
       commands: [
+        // the helm provider reads the charts at plan time, before any gate: wait here for the registry
+        // host's own mirror, bounded, with where to look when it does not come
+        ...chartMirrorConfig(m).charts.map(
+          (c) =>
+            `for i in $(seq 60); do helm show chart ${chartRepository(m)}/${c.name} --version ${c.version} >/dev/null 2>&1 && break; [ "$i" -lt 60 ] || { echo "Harbor has no ${c.name} ${c.version} after 10 minutes: journalctl -u talos-enclave-chart-mirror on ${registry.name}" >&2; false; }; sleep 10; done   # the registry host mirrors it by itself`,
+        ),
         "tofu init",
         "tofu apply",
         `# the apply waits for Harbor before the Talos VMs and for the API VIP before the Helm releases (${GATE_SCRIPT}), and writes talosctl's ${m.spec.apply.talosconfigPath} and kubectl's and helm's ${m.spec.apply.kubeconfigPath} here, mode 0600`,

@@ -16,6 +16,9 @@
 #   TE_GATE_HINT      the likely causes when it does not answer, for the message
 #   TE_GATE_TIMEOUT   seconds to wait in all
 #   TE_GATE_INTERVAL  optional: seconds between tries (default 10)
+#   TE_GATE_JSON      optional KEY=VALUE: the answer also counts only when its body is a JSON object
+#                     whose top-level KEY is the string VALUE (Harbor answers its health with HTTP 200
+#                     and {"status": "healthy" | "unhealthy", …})
 set -euo pipefail
 umask 077
 export LC_ALL=C
@@ -35,15 +38,27 @@ case "$TE_GATE_URL" in https://*) ;; *) die "TE_GATE_URL must be an https URL, n
 tls=()
 if [ -n "${TE_GATE_CA:-}" ]; then
   ca=$(mktemp)
-  trap 'rm -f "$ca"' EXIT
   printf '%s\n' "$TE_GATE_CA" > "$ca"
   tls=(--cacert "$ca")
 fi
 
-# One try: the HTTP status, or 000 with curl's reason on standard error.
+body=$(mktemp)
+trap 'rm -f "${ca:-}" "$body"' EXIT
+# One try: the HTTP status, or 000 with curl's reason on standard error; the body in $body.
 ask() {
-  curl --silent --show-error --output /dev/null --write-out '%{http_code}' \
+  curl --silent --show-error --output "$body" --write-out '%{http_code}' \
     --connect-timeout 5 --max-time 10 --noproxy '*' "${tls[@]}" "$TE_GATE_URL"
+}
+# Whether the body says what TE_GATE_JSON asks (always, without TE_GATE_JSON).
+says() {
+  [ -n "${TE_GATE_JSON:-}" ] || return 0
+  python3 -c 'import json, sys
+key, _, want = sys.argv[1].partition("=")
+try:
+    doc = json.load(open(sys.argv[2]))
+except ValueError:
+    sys.exit(1)
+sys.exit(0 if isinstance(doc, dict) and doc.get(key) == want else 1)' "$TE_GATE_JSON" "$body"
 }
 
 start=$SECONDS
@@ -56,13 +71,19 @@ while :; do
   reason=$(tr '\n' ' ' < "$err")
   reason=${reason% }
   rm -f "$err"
-  for ok in $TE_GATE_ACCEPT; do
-    if [ "$status" = "$ok" ]; then
-      log "answers at $TE_GATE_URL (HTTP $status) after $((SECONDS - start))s"
-      exit 0
-    fi
-  done
-  if [ "${status:-000}" = "000" ]; then last="no HTTP answer: ${reason:-curl gave no reason}"; else last="HTTP $status (waiting for ${TE_GATE_ACCEPT// / or })"; fi
+  accepted=0
+  for ok in $TE_GATE_ACCEPT; do [ "$status" != "$ok" ] || accepted=1; done
+  if [ "$accepted" = 1 ] && says; then
+    log "answers at $TE_GATE_URL (HTTP $status) after $((SECONDS - start))s"
+    exit 0
+  fi
+  if [ "${status:-000}" = "000" ]; then
+    last="no HTTP answer: ${reason:-curl gave no reason}"
+  elif [ "$accepted" = 1 ]; then
+    last="HTTP $status, but the body does not say ${TE_GATE_JSON:-}: $(head -c 300 "$body" | tr '\n' ' ')"
+  else
+    last="HTTP $status (waiting for ${TE_GATE_ACCEPT// / or })"
+  fi
   elapsed=$((SECONDS - start))
   if [ "$elapsed" -ge "$timeout" ]; then
     die "did not answer at $TE_GATE_URL within ${timeout}s ($tries tries; last: $last). Likely: ${TE_GATE_HINT:-the service is not up}. Once it answers, run tofu apply again."
