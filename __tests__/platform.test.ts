@@ -75,8 +75,9 @@ describe.each(labs)("platform layer of %s", (_, input) => {
     const releases = JSON.parse(get("modules/platform/main.tf.json")).resource.helm_release;
     expect(Object.keys(releases)).toEqual(["calico-bgp", "demo", "ingress-access", "tigera-operator"]);
     expect(releases["tigera-operator"].repository).toBe(`oci://${spec.registry.fqdn}/charts`);
-    expect(releases["calico-bgp"].depends_on).toEqual(["helm_release.tigera-operator"]);
-    expect(releases["ingress-access"].depends_on).toEqual(["helm_release.calico-bgp"]);
-    expect(releases.demo.depends_on).toEqual(["helm_release.ingress-access"]);
+    // each after the one before, and all after the API VIP answers (the gate)
+    expect([...releases["calico-bgp"].depends_on].sort()).toEqual(["helm_release.tigera-operator", "terraform_data.api-gate"]);
+    expect([...releases["ingress-access"].depends_on].sort()).toEqual(["helm_release.calico-bgp", "terraform_data.api-gate"]);
+    expect([...releases.demo.depends_on].sort()).toEqual(["helm_release.ingress-access", "terraform_data.api-gate"]);
   });
 });
