@@ -1,3 +1,4 @@
+import { generateKeyPairSync } from "node:crypto";
 import { join } from "node:path";
 import { afterAll, describe, expect, it } from "vitest";
 import { loadLabSpec } from "../constructs/lab/load";
@@ -335,5 +336,23 @@ describe("the spec's datacenter firewall switch (proxmox.datacenterFirewall)", (
     const files = synth({});
     expect(files.get("apply-steps.json")).not.toContain("/cluster/firewall/options");
     expect(files.get("README.md")).not.toContain("pvesh set /cluster/firewall/options");
+  });
+});
+
+describe("the keys the runbook asks for", () => {
+  const WARNING = "This spec still carries the reference lab's public keys";
+  it("warns while the spec keeps the reference keys, and not once it carries keys of its own (pasted with CRLF)", () => {
+    const reference = synthToTemp({}, "keys-reference");
+    const pem = () => (generateKeyPairSync("ec", { namedCurve: "P-256" }).publicKey.export({ type: "spki", format: "pem" }) as string).replace(/\n/g, "\r\n");
+    const own = synthToTemp({ talos: { imageVerification: { publicKey: pem(), factoryPublicKey: pem() } } }, "keys-own");
+    try {
+      const readme = (t: typeof own) => t.files.get([...t.files.keys()].find((k) => k.endsWith("/README.md"))!)!;
+      expect(readme(reference)).toContain(WARNING);
+      expect(readme(own)).not.toContain(WARNING);
+      expect(readme(own)).toContain("cosign generate-key-pair");
+    } finally {
+      reference.cleanup();
+      own.cleanup();
+    }
   });
 });

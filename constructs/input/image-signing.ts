@@ -78,6 +78,11 @@ dBE2pqvRhDGxqaXoqh3r0CszPeHbRAjP8UmeckbcFwcQkMaqrMWGhN3uWA==
 `;
 
 /** How to make a cosign key pair, for the problem text of `talos.imageVerification.publicKey`. */
+/** A PEM block as Go and cosign print it: LF line ends, no blank edges, one trailing newline. */
+export function pemText(pem: string): string {
+  return `${pem.replace(/\r\n?/g, "\n").trim()}\n`;
+}
+
 export const COSIGN_PUBLIC_KEY_HINT =
   "the content of cosign.pub from `cosign generate-key-pair`: -----BEGIN PUBLIC KEY-----, base64, -----END PUBLIC KEY-----";
 

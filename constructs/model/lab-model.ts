@@ -1,5 +1,5 @@
 import { defaultConfigContract, talosMinorNumber } from "../input/talos-support";
-import { IMAGE_VERIFICATION_SINCE } from "../input/image-signing";
+import { IMAGE_VERIFICATION_SINCE, pemText, REFERENCE_LAB_COSIGN_PUBLIC_KEY, REFERENCE_LAB_FACTORY_PUBLIC_KEY } from "../input/image-signing";
 import { DiskEncryption, HostRole, LabSpec, VmSize } from "../input/lab-spec";
 import { VM_KINDS } from "../input/vm-kinds";
 import { hostOffset, parseCidr, withPrefix } from "../input/addressing";
@@ -195,9 +195,10 @@ export interface LabModel {
   /**
    * Image signature verification (`talos.imageVerification`): on by default where the contract has
    * `ImageVerificationConfig` (v1.13+); the public key Talos checks every image against, and the
-   * Image Factory's, which Talos checks the installer against.
+   * Image Factory's, which Talos checks the installer against; `referenceKeys` when either is still
+   * the reference lab's, whose private half nobody holds.
    */
-  readonly imageVerification: { readonly enabled: boolean; readonly publicKey: string; readonly factoryPublicKey: string };
+  readonly imageVerification: { readonly enabled: boolean; readonly publicKey: string; readonly factoryPublicKey: string; readonly referenceKeys: boolean };
   /**
    * How the system volumes STATE and EPHEMERAL are encrypted: `talos.diskEncryption`, or by default
    * `tpm` with SecureBoot (the VMs then have a TPM 2.0) and `nodeID` without.
@@ -354,6 +355,9 @@ export function planLab(spec: LabSpec, services: ServiceCatalog): LabModel {
       // would otherwise differ from `cosign public-key`'s output byte for byte)
       publicKey: pemText(t.imageVerification.publicKey),
       factoryPublicKey: pemText(t.imageVerification.factoryPublicKey),
+      referenceKeys:
+        pemText(t.imageVerification.publicKey) === pemText(REFERENCE_LAB_COSIGN_PUBLIC_KEY) ||
+        pemText(t.imageVerification.factoryPublicKey) === pemText(REFERENCE_LAB_FACTORY_PUBLIC_KEY),
     },
     diskEncryption: t.diskEncryption ?? (t.secureBoot ? "tpm" : "nodeID"),
     kubernetesApi: {
@@ -362,9 +366,4 @@ export function planLab(spec: LabSpec, services: ServiceCatalog): LabModel {
       url: `https://${t.vip}:6443`,
     },
   };
-}
-
-/** A PEM block with LF line ends, no blank edges and one trailing newline. */
-function pemText(pem: string): string {
-  return `${pem.replace(/\r\n?/g, "\n").trim()}\n`;
 }

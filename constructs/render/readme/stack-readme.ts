@@ -4,7 +4,6 @@ import { backendEnvironment, rootVariables, type ApplyStep, type ApplySteps, typ
 import { chartRepository, demoHost } from "../platform/platform-charts";
 import { chartMirrorConfig } from "../cloud-init/registry";
 import { markdownCell, markdownRow } from "../text/markdown";
-import { REFERENCE_LAB_COSIGN_PUBLIC_KEY, REFERENCE_LAB_FACTORY_PUBLIC_KEY } from "../../input/image-signing";
 
 const PLACES: Readonly<Record<StepPlace, string>> = {
   outside: "outside the lab, on a workstation that reaches the Proxmox API",
@@ -167,8 +166,7 @@ function chartCheck(m: LabModel): string {
  */
 function keysSection(m: LabModel): string {
   const v = m.imageVerification;
-  const reference = v.publicKey === pemOf(REFERENCE_LAB_COSIGN_PUBLIC_KEY) || v.factoryPublicKey === pemOf(REFERENCE_LAB_FACTORY_PUBLIC_KEY);
-  const warning = v.enabled && reference
+  const warning = v.enabled && v.referenceKeys
     ? "\n**This spec still carries the reference lab's public keys** (`talos.imageVerification`), whose private halves nobody has: make your own as below and put their public halves in the spec before the first apply, or the nodes refuse every image.\n"
     : "";
   return `Make these once, outside the tree, before the first apply (the hand-off copies them to the runner's \`~/secrets\`):
@@ -180,11 +178,6 @@ openssl ecparam -name prime256v1 -genkey -noout -out factory-key.pem   # the Ima
 openssl ec -in factory-key.pem -pubout                                  # → talos.imageVerification.factoryPublicKey
 ${v.enabled ? "cosign generate-key-pair                                          # cosign.key (password-protected) and cosign.pub → talos.imageVerification.publicKey\n" : ""}\`\`\`
 `;
-}
-
-/** A PEM block as the model keeps it (LF line ends, one trailing newline). */
-function pemOf(pem: string): string {
-  return `${pem.replace(/\r\n?/g, "\n").trim()}\n`;
 }
 
 /** The runbook written next to the stack: what is in it and, from `apply-steps.json`, how to apply it. */
