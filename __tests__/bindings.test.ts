@@ -1,4 +1,3 @@
-import { rmSync } from "node:fs";
 import { join } from "node:path";
 import { TerraformOutput, TerraformStack, Testing } from "cdktf";
 import { afterAll, describe, expect, it } from "vitest";
@@ -7,14 +6,14 @@ import { VirtualEnvironmentVm } from "../.gen/providers/proxmox/virtual-environm
 import { generateBindings } from "../providers/gen";
 import { lazyBindings } from "../providers/lazy-bindings";
 import { findSchemaDir, SCHEMA_DIR_MISSING } from "../providers/schema-dir";
-import { changedPaths, PROJECT_ROOT, readTree, tempDir } from "./support/tree";
+import { changedPaths, PROJECT_ROOT, readTree, removeTempDir, tempDir } from "./support/tree";
 
 const schemaDir = findSchemaDir(PROJECT_ROOT);
 if (!schemaDir) console.warn(`bindings: skipped — ${SCHEMA_DIR_MISSING}`);
 
 describe.skipIf(!schemaDir)(".gen bindings", () => {
   const out = join(tempDir("gen"), ".gen");
-  afterAll(() => rmSync(join(out, ".."), { recursive: true, force: true }));
+  afterAll(() => removeTempDir(join(out, "..")));
 
   it("are what npm run gen produces from the pinned schemas (run npm run gen and commit)", async () => {
     await generateBindings(out, schemaDir!);

@@ -1,4 +1,4 @@
-import { existsSync, readdirSync, readFileSync, rmSync } from "node:fs";
+import { existsSync, readdirSync, readFileSync } from "node:fs";
 import { join } from "node:path";
 import { App, Aspects, IAspect } from "cdktf";
 import { IConstruct } from "constructs";
@@ -13,7 +13,7 @@ import { LabVm } from "../constructs/proxmox/lab-vm";
 import { MODULE_ORDER, TalosEnclave } from "../constructs/talos-enclave";
 import { EdgeZone } from "../constructs/zones/edge-zone";
 import { ZoneModule } from "../constructs/zones/zone-module";
-import { PROJECT_ROOT, readTree, tempDir } from "./support/tree";
+import { PROJECT_ROOT, readTree, removeTempDir, tempDir } from "./support/tree";
 
 /**
  * The zone modules are children of the enclave in the construct tree: aspects added to the enclave
@@ -44,7 +44,8 @@ function synthApp(outName: string, configure: (lab: TalosEnclave) => void = () =
 describe("an aspect added to the enclave", () => {
   const visitedVms: LabVm[] = [];
   let root = "";
-  afterAll(() => rmSync(join(root, ".."), { recursive: true, force: true }));
+  // root stays "" when the synth throws: only a folder tempDir made is ever removed
+  afterAll(() => root && removeTempDir(join(root, "..")));
   beforeAll(() => {
     root = synthApp("cdktf.out", (lab) => {
       // records every lab VM it meets
@@ -93,7 +94,7 @@ describe("an aspect added to the enclave", () => {
 
 describe("the enclave's construct tree", () => {
   const { root, lab } = synthApp("reference-lab");
-  afterAll(() => rmSync(join(root, ".."), { recursive: true, force: true }));
+  afterAll(() => removeTempDir(join(root, "..")));
 
   it("holds the zone modules as children with their module names as ids", () => {
     for (const m of MODULE_ORDER) {

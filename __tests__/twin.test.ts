@@ -1,4 +1,4 @@
-import { cpSync, readFileSync, rmSync, writeFileSync } from "node:fs";
+import { cpSync, readFileSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { afterAll, describe, expect, it } from "vitest";
 import { loadLabSpec } from "../constructs/lab/load";
@@ -6,7 +6,7 @@ import { twinUnavailable } from "../tools/twin/netns";
 import { formatReport, runTwin, TwinReport } from "../tools/twin/replay";
 import { readStack, stackDirOf } from "../tools/twin/stack";
 import { PROMETHEUS, PROMETHEUS_SPEC } from "./support/prometheus";
-import { PROJECT_ROOT, synthToTemp, tempDir } from "./support/tree";
+import { PROJECT_ROOT, synthToTemp, removeTempDir, tempDir } from "./support/tree";
 
 /**
  * The twin (tools/twin) on real synthesized trees: it builds the lab from the generated files alone,
@@ -34,7 +34,7 @@ function synthExample(file: string): string {
 function planted(stackDir: string, path: string, edit: (text: string) => string): string {
   const dir = join(tempDir("twin-planted"), "stack");
   cpSync(stackDir, dir, { recursive: true });
-  cleanups.push(() => rmSync(join(dir, ".."), { recursive: true, force: true }));
+  cleanups.push(() => removeTempDir(join(dir, "..")));
   const before = readFileSync(join(dir, path), "utf8");
   const after = edit(before);
   expect(after, `the planted edit must change ${path}`).not.toBe(before);

@@ -1,7 +1,7 @@
 import { mkdtempSync, readdirSync, readFileSync, rmSync, statSync } from "node:fs";
 import { App } from "cdktf";
 import { tmpdir } from "node:os";
-import { join, relative } from "node:path";
+import { join, relative, resolve, sep } from "node:path";
 import { synthLabTree } from "../../constructs/emit/synth-lab";
 import type { ServiceDescriptor } from "../../constructs/model/service";
 import { LabSpecInput } from "../../constructs/input/lab-spec";
@@ -27,6 +27,23 @@ export function tempDir(prefix: string): string {
 }
 
 /**
+ * Removes a folder `tempDir` made, and nothing else: the path must resolve to a `talos-enclave-*`
+ * folder directly in the system temp folder. A cleanup whose path was never set (an empty string, so
+ * `join("", "..")` is the working directory's parent) throws instead of deleting the checkout's parent.
+ *
+ * @throws Error for any other path
+ */
+export function removeTempDir(path: string): void {
+  const dir = resolve(path);
+  const base = resolve(tmpdir());
+  const name = dir.slice(base.length + 1);
+  if (!path || !dir.startsWith(base + sep) || name.includes(sep) || !name.startsWith("talos-enclave-")) {
+    throw new Error(`refusing to remove ${JSON.stringify(path)}: not a talos-enclave temp folder of ${base}`);
+  }
+  rmSync(dir, { recursive: true, force: true });
+}
+
+/**
  * Synthesizes a spec into a fresh temp folder; returns the folder and its files. The folder's name
  * names the default state folder in the tree: `reference-lab` gives the golden tree's.
  */
@@ -38,7 +55,7 @@ export function synthToTemp(
 ): { dir: string; files: Map<string, string>; cleanup: () => void } {
   const dir = join(tempDir(prefix), outName);
   synthLabTree(spec, dir, { services });
-  return { dir, files: readTree(dir), cleanup: () => rmSync(join(dir, ".."), { recursive: true, force: true }) };
+  return { dir, files: readTree(dir), cleanup: () => removeTempDir(join(dir, "..")) };
 }
 
 /**
