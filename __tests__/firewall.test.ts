@@ -119,7 +119,7 @@ describe.each(labs)("pfSense sidecars of %s", (_, spec) => {
   it("list every rule in RULES.md with its flow and purpose", () => {
     const md = t.get("pfsense/RULES.md");
     const ruleCount = (t.get("pfsense/filter.xml").match(/<rule>/g) ?? []).length;
-    const rows = md.split("\n").filter((l) => /^(WAN|MGMT|DMZ|SRV) \((wan|lan|opt\d)\) \|/.test(l));
+    const rows = md.split("\n").filter((l) => /^(WAN|MGMT|DMZ|SRV|CLIENT) \((wan|lan|opt\d)\) \|/.test(l));
     expect(rows.length).toBe(ruleCount);
     expect(md).toContain("```mermaid");
     expect(md.indexOf("pfsense/aliases.xml")).toBeLessThan(md.indexOf("pfsense/filter.xml"));

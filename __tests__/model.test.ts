@@ -61,9 +61,9 @@ describe("lab model of the reference lab", () => {
     ]);
   });
 
-  it("gives pfSense WAN, MGMT, DMZ, SRV in that order and starts it first", () => {
-    expect(m.firewall.nics.map((n) => `${n.segment}:${n.bridge}`)).toEqual(["wan:vmbr0", "mgmt:vmbr1", "dmz:vmbr2", "srv:vmbr3"]);
-    expect(FIREWALL_NIC_ORDER).toEqual(["wan", "mgmt", "dmz", "srv"]);
+  it("gives pfSense WAN, MGMT, DMZ, SRV, CLIENT in that order and starts it first", () => {
+    expect(m.firewall.nics.map((n) => `${n.segment}:${n.bridge}`)).toEqual(["wan:vmbr0", "mgmt:vmbr1", "dmz:vmbr2", "srv:vmbr3", "client:vmbr4"]);
+    expect(FIREWALL_NIC_ORDER).toEqual(["wan", "mgmt", "dmz", "srv", "client"]);
     expect(Math.min(...m.vms.map((v) => v.startupOrder))).toBe(m.firewall.startupOrder);
     expect(m.vms.filter((v) => v.startupOrder === m.firewall.startupOrder)).toEqual([m.firewall]);
   });

@@ -437,6 +437,59 @@ describe("the separation invariants on the written files", () => {
         ),
       { layer: "Proxmox", invariant: 3, rule: /^registry network device 1$/, message: /the NIC is not firewalled/ },
     ],
+    // Invariant 6: the client LAN reaches only the client hosts' SSH and RDP; nothing reaches into it.
+    [
+      "a CLIENT pass rule to the registry",
+      (f) => edit(f, "pfsense/filter.xml", planted("opt3", "<address>H_REGISTRY</address>")),
+      { layer: "pfSense", invariant: 6, rule: /^opt3 rule 1 /, message: /^lets the client LAN reach more than the client hosts \(192\.168\.100\.11\)$/ },
+    ],
+    [
+      "a CLIENT pass rule to the SRV network",
+      (f) => edit(f, "pfsense/filter.xml", planted("opt3", "<network>opt2</network>")),
+      { layer: "pfSense", invariant: 6, message: /lets the client LAN reach more than the client hosts \(10\.10\.100\.0-10\.10\.100\.255\)/ },
+    ],
+    [
+      "a CLIENT rule carrying the SSH flow's tracker, widened to every port of the mgmt client",
+      (f) => edit(f, "pfsense/filter.xml", editRule("mgmt-client.client-lan-ssh", (b) => b.replace("<port>22</port>", "<port>1:65535</port>"))),
+      { layer: "pfSense", invariant: 6, flow: "mgmt-client.client-lan-ssh", message: /on more than SSH and RDP \(tcp\/1:65535\)/ },
+    ],
+    [
+      "a MGMT pass rule into the client LAN",
+      (f) => edit(f, "pfsense/filter.xml", planted("lan", "<network>opt3</network>")),
+      { layer: "pfSense", invariant: 6, rule: /^lan rule 1 /, message: /^lets MGMT initiate into the client LAN \(192\.168\.200\.0-192\.168\.200\.255\)$/ },
+    ],
+    [
+      "an SRV pass rule to an operator's machine",
+      (f) => edit(f, "pfsense/filter.xml", planted("opt2", "<address>192.168.200.50</address>")),
+      { layer: "pfSense", invariant: 6, message: /^lets SRV initiate into the client LAN \(192\.168\.200\.50\)$/ },
+    ],
+    [
+      "N_LAB_INTERNAL without the client LAN (MGMT's web flow to the internet then reaches it)",
+      (f) => edit(f, "pfsense/aliases.xml", (t) => t.replace(/ 192\.168\.200\.0\/24/, "")),
+      { layer: "pfSense", invariant: 6, flow: "mgmt-internet-web", message: /lets MGMT initiate into the client LAN/ },
+    ],
+    [
+      "a WAN port-forward into the client LAN",
+      (f) => edit(f, "pfsense/nat.xml", (t) => t.replace("<target>172.16.100.10</target>", "<target>192.168.200.50</target>")),
+      { layer: "pfSense", invariant: 6, rule: /^port-forward 1 /, message: /forwards into the client LAN \(192\.168\.200\.50\)/ },
+    ],
+    [
+      "a registry Proxmox ACCEPT from the client LAN",
+      (f) =>
+        edit(
+          f,
+          "modules/mgmt/main.tf.json",
+          editJson("mgmt", (r) => {
+            (r.proxmox_virtual_environment_firewall_rules.registry.rule as Record<string, unknown>[])[1].source = "192.168.200.0/24";
+          }),
+        ),
+      { layer: "Proxmox", invariant: 6, rule: /^registry rule 2$/, message: /^admits client-LAN sources into registry, which is not a client host \(192\.168\.200\.0-192\.168\.200\.255\)$/ },
+    ],
+    [
+      "a Talos rule open to the client LAN",
+      (f) => edit(f, "talos/controlplane.yaml", (t) => t.replace("- subnet: 192.168.100.20/32", "- subnet: 192.168.200.0/24")),
+      { layer: "Talos", invariant: 6, message: /admits client-LAN sources into a Talos node \(subnet 192\.168\.200\.0\/24\)/ },
+    ],
     [
       "an SRV pass rule with a gateway (route-to)",
       (f) => edit(f, "pfsense/filter.xml", editRule("talos-registry-https", (b) => b.replace("<descr>", "<gateway>WAN_DHCP</gateway>\n    <descr>"))),
@@ -526,6 +579,8 @@ describe("synth refuses a lab that breaks separation", () => {
       'talos-lab/srv/vms/talos-worker-1: separation: Proxmox talos-worker-1 rule 12: "nodes-to-pods" — accepts sources 0.0.0.0-10.10.99.255, 10.10.101.0-255.255.255.255 the flow does not declare (from group:talos: 10.10.100.0-10.10.100.255) (every rule that lets traffic through must come from a flow in flows.json and open no more than that flow)',
       'talos-lab/srv/vms/talos-worker-1: separation: Proxmox talos-worker-1 rule 12: "nodes-to-pods" — accepts destinations 0.0.0.0-10.243.255.255, 10.245.0.0-255.255.255.255 the flow does not declare (to pods: 10.244.0.0-10.244.255.255) (every rule that lets traffic through must come from a flow in flows.json and open no more than that flow)',
       'talos-lab/srv/vms/talos-worker-1: separation: Proxmox talos-worker-1 rule 12: "nodes-to-pods" — admits sources outside the lab into SRV (source any) (nothing from the internet or the Proxmox hosts reaches SRV; remove the flow or point it at the DMZ)',
+      // any source includes the operators' LAN, which reaches only the client hosts
+      'talos-lab/srv/vms/talos-worker-1: separation: Proxmox talos-worker-1 rule 12: "nodes-to-pods" — admits client-LAN sources into talos-worker-1, which is not a client host (192.168.200.0-192.168.200.255) (the client LAN is the operators\' way in: from it only the client hosts\' SSH (22) and RDP (3389), and nothing in the lab initiates into it)',
     ]);
   });
 });

@@ -32,6 +32,8 @@ const DNS_LABEL_RULE =
 const NAME_RULE =
   "must be a name (lower-case letters, digits and '-', 1-63 characters, starting with a letter and not ending in '-'; it is a host name and part of terraform identifiers)";
 const OVERLAP_HINT = "(every zone, the pod and the service range need their own subnet)";
+const CLIENT_LAN_HINT =
+  "(from the client LAN only the client hosts are reachable, on SSH (22) and remote desktop (3389), through the lab's own flows (<host>.client-lan-ssh, <host>.client-lan-rdp); it is the operators' way in, never a way on into the lab)";
 const PRIVATE_AS_RULE = "must be a private AS number (RFC 6996: 64512-65534 or 4200000000-4294967294)";
 const PORT_RULE = "must be a port or port range (1-65535, or 'low-high' with low < high, without leading zeros)";
 
@@ -53,7 +55,7 @@ const cases: Case[] = [
   {
     name: "an uplink on a bridge no zone uses",
     spec: { proxmox: { nodes: [{ name: "pve", uplinks: { vmbr9: ["eno2"] } }] } },
-    lines: ['proxmox.nodes[0].uplinks.vmbr9: ["eno2"] — names a bridge no zone uses (uplinks join zone bridges: vmbr1, vmbr2, vmbr3)'],
+    lines: ['proxmox.nodes[0].uplinks.vmbr9: ["eno2"] — names a bridge no zone uses (uplinks join zone bridges: vmbr1, vmbr2, vmbr3, vmbr4)'],
   },
   {
     name: "a zone spanning nodes on bridges the lab does not manage",
@@ -89,6 +91,8 @@ const cases: Case[] = [
     },
     lines: [
       `zones.dmz.cidr: "192.168.0.0/16" — overlaps zones.mgmt.cidr (192.168.100.0/24) ${OVERLAP_HINT}`,
+      // 192.168.0.0/16 holds the client LAN's default 192.168.200.0/24 too
+      `zones.client.cidr: "192.168.200.0/24" — overlaps zones.dmz.cidr (192.168.0.0/16) ${OVERLAP_HINT}`,
       'apply.runner: "registry" — must name a client host (tofu runs where the Talos API and the cluster are reachable: add a host with role client)',
     ],
   },
@@ -683,6 +687,50 @@ const cases: Case[] = [
     name: "a flow from the DMZ ingress host into MGMT (Harbor)",
     spec: { flows: [{ ...FLOW, from: "haproxy-ingress-1", to: "registry", ports: [443] }] },
     lines: ['flows[0]: "haproxy-ingress-1 -> registry" — would let the DMZ initiate into MGMT (the DMZ faces the internet and MGMT holds the supply chain (Harbor, the Image Factory): MGMT pushes to the DMZ over SSH (a service\'s provision()), never the other way)'],
+  },
+  {
+    name: "an existing client LAN without pfSense's address on it",
+    spec: { zones: { client: { bridge: "vmbr5", cidr: "10.20.0.0/24", existing: true } } },
+    lines: [
+      "zones.client.gateway: (missing) — is required when zones.client.existing is true (give pfSense's address on the operators' LAN (10.20.0.0/24), a free one: its first address is usually the LAN's own router; the operators' machines then route to the mgmt client via it)",
+    ],
+  },
+  {
+    name: "a client LAN on the WAN uplink, inside MGMT",
+    spec: { zones: { client: { bridge: "vmbr0", cidr: "192.168.100.0/25" } } },
+    lines: [
+      `zones.client.cidr: "192.168.100.0/25" — overlaps zones.mgmt.cidr (192.168.100.0/24) ${OVERLAP_HINT}`,
+      'zones.client.bridge: "vmbr0" — must not be the WAN uplink bridge (zones.wan.bridge) (internal zones need bridges of their own; with a VLAN tag on the uplink their frames would reach the WAN segment without crossing pfSense)',
+      "zones.client.gateway: (missing) — defaults to 192.168.100.1 (the first host address in zones.client.cidr), which duplicates the address of zones.mgmt.gateway (its default) (give one of them an explicit ip)",
+    ],
+  },
+  {
+    name: "a client LAN on MGMT's bridge, its gateway outside it",
+    spec: { zones: { client: { bridge: "vmbr1", cidr: "192.168.200.0/24", gateway: "192.168.201.1" } } },
+    lines: [
+      'zones.client.bridge: "vmbr1" — shares the untagged bridge with zones.mgmt.bridge (give each zone its own bridge or its own VLAN tag)',
+      'zones.client.gateway: "192.168.201.1" — must lie inside zones.client.cidr (192.168.200.0/24) (the gateway is pfSense\'s address in the zone)',
+    ],
+  },
+  {
+    name: "an uplink on an existing client LAN's bridge (the lab does not create it)",
+    spec: { proxmox: { nodes: [{ name: "pve", uplinks: { vmbr4: ["eno2"] } }] }, zones: { client: { bridge: "vmbr4", cidr: "10.20.0.0/24", existing: true, gateway: "10.20.0.254" } } },
+    lines: ['proxmox.nodes[0].uplinks.vmbr4: ["eno2"] — names a bridge no zone uses (uplinks join zone bridges: vmbr1, vmbr2, vmbr3)'],
+  },
+  {
+    name: "a flow from the client LAN to the registry",
+    spec: { flows: [{ ...FLOW, from: "zone:client", to: "registry", ports: [443] }] },
+    lines: [`flows[0].from: "zone:client" — must not be the client LAN: the lab declares its only flows ${CLIENT_LAN_HINT}`],
+  },
+  {
+    name: "a flow from the client LAN to the mgmt client beyond SSH and RDP (VNC)",
+    spec: { flows: [{ ...FLOW, from: "zone:client", to: "mgmt-client", ports: [5900] }] },
+    lines: [`flows[0].from: "zone:client" — must not be the client LAN: the lab declares its only flows ${CLIENT_LAN_HINT}`],
+  },
+  {
+    name: "a flow from SRV into the client LAN",
+    spec: { flows: [{ ...FLOW, from: "zone:srv", to: "zone:client", ports: [22] }] },
+    lines: [`flows[0].to: "zone:client" — must not be the client LAN: nothing in the lab initiates into it ${CLIENT_LAN_HINT}`],
   },
   {
     name: "a flow from the whole DMZ into the whole MGMT zone",

@@ -46,7 +46,7 @@ function baseOffset(role: AddressRole, serviceOffset: HostOffsetOf): number {
   return role === "controlPlane" || role === "worker" ? DEFAULT_HOST_OFFSETS[role] : (serviceOffset(role) ?? 0);
 }
 
-type InternalZone = "mgmt" | "dmz" | "srv";
+type InternalZone = "mgmt" | "dmz" | "srv" | "client";
 
 /** An address the spec did not give: where it came from, for messages about it. */
 export interface DerivedAddress {
@@ -75,6 +75,7 @@ export function resolveLabDefaults(parsed: ParsedLabSpec, serviceOffset: HostOff
     mgmt: parseCidr(parsed.zones.mgmt.cidr),
     dmz: parseCidr(parsed.zones.dmz.cidr),
     srv: parseCidr(parsed.zones.srv.cidr),
+    client: parseCidr(parsed.zones.client.cidr),
   };
   const at = (path: string, zone: InternalZone, offset: number, how: string): string => {
     derived.set(path, { zone, offset, how });
@@ -88,7 +89,7 @@ export function resolveLabDefaults(parsed: ParsedLabSpec, serviceOffset: HostOff
     // Keys in the schema's order, as if the user had written them.
     return Object.assign(vlan === undefined ? { bridge, cidr, gateway, domain } : { bridge, vlan, cidr, gateway, domain }, rest, { gateway, domain });
   };
-  const zones = { ...parsed.zones, mgmt: zone("mgmt"), dmz: zone("dmz"), srv: zone("srv") };
+  const zones = { ...parsed.zones, mgmt: zone("mgmt"), dmz: zone("dmz"), srv: zone("srv"), client: { ...zone("client"), existing: parsed.zones.client.existing } };
 
   // Ordinals count the members without an ip per (zone, role), in list order.
   const ordinals = new Map<string, number>();

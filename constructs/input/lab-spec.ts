@@ -208,6 +208,32 @@ export const ZoneSchema = z.strictObject({
   domain: dnsName.optional().describe("DNS search domain of the zone; default: <zone>.lab.internal"),
 });
 
+/**
+ * The client LAN (`zones.client`): the operators' way in. From it only the MGMT client hosts are
+ * reachable, on SSH (tcp/22) and remote desktop (xrdp, tcp/3389); no lab zone initiates into it.
+ * A further pfSense interface (vtnet4, OPT3) sits on it. By default it is a new bridge the edge module
+ * creates (`vmbr4`, 192.168.200.0/24, pfSense at .1); with `existing: true` it is an operators' LAN
+ * that already exists on `bridge`: the lab creates no bridge, and `gateway` (pfSense's address there)
+ * must be given, since that LAN's first address is usually its own router; the operators' machines
+ * then need a route to the mgmt client's address via that gateway.
+ */
+export const ClientLanSchema = ZoneSchema.extend({
+  bridge: bridgeName.describe("Linux bridge of the client LAN on pfSense's Proxmox node"),
+  cidr: cidr.describe("IPv4 subnet of the client LAN, e.g. 192.168.200.0/24"),
+  gateway: ipv4
+    .optional()
+    .describe(
+      "pfSense's address in the client LAN; default: the first host address of cidr. Required with existing: true (that LAN's own router usually holds .1)",
+    ),
+  domain: dnsName.optional().describe("DNS name of the client LAN, for tables only (pfSense serves it no DNS); default: client.lab.internal"),
+  existing: z
+    .boolean()
+    .default(false)
+    .describe(
+      "true: the client LAN is an operators' network that exists already on bridge; the lab creates no bridge there, and the operators' machines need a route to the mgmt client via gateway",
+    ),
+});
+
 export const ZonesSchema = z.strictObject({
   wan: z
     .strictObject({ bridge: bridgeName.default("vmbr0").describe("existing uplink bridge (DHCP)") })
@@ -215,6 +241,9 @@ export const ZonesSchema = z.strictObject({
   mgmt: ZoneSchema.default({ bridge: "vmbr1", cidr: "192.168.100.0/24" }),
   dmz: ZoneSchema.default({ bridge: "vmbr2", cidr: "172.16.100.0/24" }),
   srv: ZoneSchema.default({ bridge: "vmbr3", cidr: "10.10.100.0/24" }),
+  client: ClientLanSchema.default({ bridge: "vmbr4", cidr: "192.168.200.0/24", existing: false }).describe(
+    "the client LAN, the operators' way in: only the MGMT client hosts are reachable from it (SSH, RDP); a further pfSense interface (OPT3)",
+  ),
 });
 
 /** An Ubuntu VM in MGMT or DMZ. */
@@ -740,12 +769,14 @@ export type HostSpec = Omit<z.output<typeof HostSchema>, "ip"> & { ip: string };
 export type TalosNodeSpec = Omit<z.output<typeof TalosNodeSchema>, "ip"> & { ip: string };
 /** An internal zone (MGMT, DMZ or SRV): bridge, optional VLAN, subnet, and the resolved gateway and DNS domain. */
 export type ZoneSpec = Omit<z.output<typeof ZoneSchema>, "gateway" | "domain"> & { gateway: string; domain: string };
+/** The client LAN (`zones.client`), its gateway and domain resolved. */
+export type ClientLanSpec = ZoneSpec & { existing: boolean };
 /**
  * A validated spec with every default filled in, the derived ones included: what
  * {@link validateLabSpec} returns and the constructs and the model read.
  */
 export type LabSpec = Omit<ParsedLabSpec, "zones" | "hosts" | "talos" | "registry"> & {
-  zones: Omit<ParsedLabSpec["zones"], "mgmt" | "dmz" | "srv"> & { mgmt: ZoneSpec; dmz: ZoneSpec; srv: ZoneSpec };
+  zones: Omit<ParsedLabSpec["zones"], "mgmt" | "dmz" | "srv" | "client"> & { mgmt: ZoneSpec; dmz: ZoneSpec; srv: ZoneSpec; client: ClientLanSpec };
   hosts: HostSpec[];
   talos: Omit<ParsedLabSpec["talos"], "vip" | "controlPlanes" | "workers"> & {
     vip: string;

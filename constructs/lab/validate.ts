@@ -198,10 +198,12 @@ export function semanticProblems(
   /** "defaults to 10.10.100.21 (worker offset 21 + 0 in zones.srv.cidr)", for a derived address. */
   const defaultText = (d: DerivedAddress, ip: string) => `defaults to ${ip} (${d.how} in zones.${d.zone}.cidr)`;
 
-  // Subnets: zones, pods and services must not overlap one another.
+  // Subnets: zones, the client LAN, pods and services must not overlap one another.
   const zoneNames = ["mgmt", "dmz", "srv"] as const;
+  /** The internal zones and the client LAN: each a pfSense interface with a subnet, a bridge and a gateway. */
+  const lanNames = [...zoneNames, "client"] as const;
   const nets: { path: string; cidr: Ipv4Cidr }[] = [
-    ...zoneNames.map((z) => ({ path: `zones.${z}.cidr`, cidr: parseCidr(spec.zones[z].cidr) })),
+    ...lanNames.map((z) => ({ path: `zones.${z}.cidr`, cidr: parseCidr(spec.zones[z].cidr) })),
     { path: "network.podCidr", cidr: parseCidr(spec.network.podCidr) },
     { path: "network.serviceCidr", cidr: parseCidr(spec.network.serviceCidr) },
   ];
@@ -219,9 +221,9 @@ export function semanticProblems(
 
   // Sizes: a zone needs room for pfSense and members; the service range what Kubernetes allows; the
   // pod range one Calico block per Talos node at least.
-  for (const z of zoneNames) {
+  for (const z of lanNames) {
     const net = parseCidr(spec.zones[z].cidr);
-    if (net.prefix > 29) add(`zones.${z}.cidr`, net.text, "must be a /29 or larger", "the zone holds pfSense's address and its members'");
+    if (net.prefix > 29) add(`zones.${z}.cidr`, net.text, "must be a /29 or larger", z === "client" ? "the client LAN holds pfSense's address and the operators' machines" : "the zone holds pfSense's address and its members'");
   }
   const svc = parseCidr(spec.network.serviceCidr);
   if (svc.prefix < 12 || svc.prefix > 28) {
@@ -239,7 +241,7 @@ export function semanticProblems(
   // Bridges: each zone needs its own (bridge, VLAN) pair, and never the WAN uplink: a tag on the
   // uplink would carry the zone's frames onto the WAN segment, past pfSense.
   const segments = new Map<string, string>();
-  for (const z of zoneNames) {
+  for (const z of lanNames) {
     if (spec.zones[z].bridge === spec.zones.wan.bridge) {
       add(`zones.${z}.bridge`, spec.zones[z].bridge, "must not be the WAN uplink bridge (zones.wan.bridge)", "internal zones need bridges of their own; with a VLAN tag on the uplink their frames would reach the WAN segment without crossing pfSense");
       continue;
@@ -274,8 +276,17 @@ export function semanticProblems(
   };
 
   // Gateways. A derived one is the zone's first host address: usable whenever the zone's size is
-  // (which is reported above otherwise).
-  for (const z of zoneNames) {
+  // (which is reported above otherwise). An existing client LAN has a router of its own, most likely
+  // on that address: pfSense's address there must be given.
+  if (spec.zones.client.existing && derived.has("zones.client.gateway")) {
+    add(
+      "zones.client.gateway",
+      undefined,
+      "is required when zones.client.existing is true",
+      `give pfSense's address on the operators' LAN (${spec.zones.client.cidr}), a free one: its first address is usually the LAN's own router; the operators' machines then route to the mgmt client via it`,
+    );
+  }
+  for (const z of lanNames) {
     const net = parseCidr(spec.zones[z].cidr);
     const gw = spec.zones[z].gateway;
     if (derived.has(`zones.${z}.gateway`) && net.prefix > 29) continue;
@@ -467,7 +478,8 @@ export function semanticProblems(
     for (const h of spec.hosts) place(h.zone, h.node ?? nodeNames[0], h.name);
     t.controlPlanes.forEach((n, i) => place("srv", n.node ?? placeControlPlane(i, nodeNames), n.name));
     for (const n of t.workers) place("srv", n.node ?? placeByName(n.name, nodeNames), n.name);
-    const zoneBridges = new Set(zoneNames.map((z) => spec.zones[z].bridge));
+    // the client LAN's bridge is the lab's only when the lab creates it (not for an existing LAN)
+    const zoneBridges = new Set([...zoneNames.map((z) => spec.zones[z].bridge), ...(spec.zones.client.existing ? [] : [spec.zones.client.bridge])]);
     spec.proxmox.nodes.forEach((n, i) => {
       for (const bridge of Object.keys(n.uplinks ?? {})) {
         if (!zoneBridges.has(bridge)) add(`proxmox.nodes[${i}].uplinks.${bridge}`, n.uplinks![bridge], "names a bridge no zone uses", `uplinks join zone bridges: ${[...zoneBridges].join(", ")}`);
@@ -682,8 +694,8 @@ function flowRuleContext(spec: LabSpec): FlowRuleContext {
 /**
  * The rules every flow a user adds must keep, a spec's flow or a service's: its ends exist, its ports
  * fit its protocol, nothing on the SRV side is opened to or from the WAN side (the air gap), only a DMZ
- * host takes traffic from the internet, only MGMT reaches pfSense itself, and nothing in the DMZ
- * initiates into MGMT. Reports each broken
+ * host takes traffic from the internet, only MGMT reaches pfSense itself, nothing in the DMZ
+ * initiates into MGMT, and the client LAN is named by no such flow (the lab declares its only ones). Reports each broken
  * rule once through `report`, with the field it concerns ("" for the flow as a whole).
  */
 function flowRuleProblems(
@@ -718,7 +730,15 @@ function flowRuleProblems(
   const srvSide = (e: FlowEndpoint) => e.kind === "pods" || e.kind === "vip" || e.kind === "group" || zoneOf(e) === "srv";
   const outside = (e: FlowEndpoint) => e.kind === "internet" || e.kind === "proxmox";
   const who = (e: FlowEndpoint) => (e.kind === "internet" ? "the internet" : "the Proxmox hosts");
-  if (f.from === f.to && from.kind !== "zone" && from.kind !== "group" && from.kind !== "pods") {
+  const clientLan = (e: FlowEndpoint) => e.kind === "zone" && e.zone === "client";
+  if (clientLan(from) || clientLan(to)) {
+    report(
+      clientLan(from) ? "from" : "to",
+      clientLan(from) ? f.from : f.to,
+      clientLan(from) ? "must not be the client LAN: the lab declares its only flows" : "must not be the client LAN: nothing in the lab initiates into it",
+      "from the client LAN only the client hosts are reachable, on SSH (22) and remote desktop (3389), through the lab's own flows (<host>.client-lan-ssh, <host>.client-lan-rdp); it is the operators' way in, never a way on into the lab",
+    );
+  } else if (f.from === f.to && from.kind !== "zone" && from.kind !== "group" && from.kind !== "pods") {
     report("to", f.to, "must differ from flows[].from", "a flow connects two endpoints; traffic of a host to itself never leaves it");
   } else if (outside(from) && srvSide(to)) {
     report("", `${f.from} -> ${f.to}`, `would open the SRV side to ${who(from)}`, "nothing from the WAN side reaches SRV; the mgmt client and the DMZ ingress talk to the cluster");

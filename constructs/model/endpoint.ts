@@ -3,15 +3,15 @@
  * flows.json); the generator parses each text once, here, and switches on the kind everywhere else.
  */
 
-/** An internal zone a `zone:` endpoint names. */
-export type EndpointZone = "mgmt" | "dmz" | "srv";
+/** A zone a `zone:` endpoint names: an internal zone, or the client LAN (operators, no lab members). */
+export type EndpointZone = "mgmt" | "dmz" | "srv" | "client";
 /** A group of Talos nodes a `group:` endpoint names. */
 export type EndpointGroup = "talos" | "controlplanes" | "workers";
 
 /**
  * One end of a flow:
  * - `host`: a lab VM by name;
- * - `zone`: every member of an internal zone (its subnet);
+ * - `zone`: every member of an internal zone (its subnet), or the client LAN's operators (its subnet);
  * - `group`: the Talos nodes, the control planes or the workers;
  * - `vip`: the Kubernetes API address; `firewall`: pfSense itself; `pods`: the pod network;
  *   `internet`: anything outside the lab; `proxmox`: the Proxmox hosts.
@@ -23,11 +23,11 @@ export type FlowEndpoint =
   | { readonly kind: "vip" | "firewall" | "pods" | "internet" | "proxmox" };
 
 const KEYWORDS = new Set(["vip", "firewall", "pods", "internet", "proxmox"]);
-const ZONES = new Set<string>(["mgmt", "dmz", "srv"]);
+const ZONES = new Set<string>(["mgmt", "dmz", "srv", "client"]);
 const GROUPS = new Set<string>(["talos", "controlplanes", "workers"]);
 
 /**
- * Parses an endpoint's text: a keyword, `zone:<mgmt|dmz|srv>`, `group:<talos|controlplanes|workers>`,
+ * Parses an endpoint's text: a keyword, `zone:<mgmt|dmz|srv|client>`, `group:<talos|controlplanes|workers>`,
  * or else a host name (whether the lab has that host is the caller's question).
  *
  * @returns undefined for a `zone:` or `group:` text naming no zone or group

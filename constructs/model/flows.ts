@@ -5,7 +5,7 @@ import { FlowEndpoint, parseEndpoint } from "./endpoint";
  * The flow model: every network flow a component of the lab needs, in one list. Everything that
  * enforces separation (pfSense, Proxmox and Talos firewalls) is derived from it.
  *
- * Endpoints: a VM name, `zone:<mgmt|dmz|srv>`, `group:<talos|controlplanes|workers>`, `vip` (the
+ * Endpoints: a VM name, `zone:<mgmt|dmz|srv|client>` (`zone:client`: the client LAN's operators), `group:<talos|controlplanes|workers>`, `vip` (the
  * Kubernetes API address), `firewall`, `pods`, `internet` or `proxmox` (the Proxmox hosts).
  */
 /** IP protocol of a flow. */
@@ -19,7 +19,7 @@ export interface Flow {
   /** Stable flow id, unique in the lab, e.g. `mgmt-client-to-registry-https`. */
   readonly id: string;
   /**
-   * Source endpoint: a VM name, `zone:<mgmt|dmz|srv>`, `group:<talos|controlplanes|workers>`, `vip`,
+   * Source endpoint: a VM name, `zone:<mgmt|dmz|srv|client>`, `group:<talos|controlplanes|workers>`, `vip`,
    * `firewall`, `pods`, `internet` or `proxmox`.
    */
   readonly from: string;
@@ -37,6 +37,7 @@ export interface Flow {
 
 export const FLOW_KEYWORDS = ["firewall", "pods", "internet", "proxmox", "vip"] as const;
 export const FLOW_GROUPS = ["group:talos", "group:controlplanes", "group:workers"] as const;
+/** The zones a spec's or a service's flow may name (`zone:client` is the lab's own: validation refuses it there). */
 export const FLOW_ZONES = ["zone:mgmt", "zone:dmz", "zone:srv"] as const;
 
 /** Where an endpoint is, as addresses the lab knows. */
@@ -116,6 +117,8 @@ export class FlowTable {
       case "group":
         return hosts(e.group === "talos" ? talos : e.group === "controlplanes" ? m.controlPlanes : m.workers);
       case "zone":
+        // the client LAN holds the operators' machines, no lab VM
+        if (e.zone === "client") return { vms: [], cidrs: [m.clientLan.cidr] };
         return { vms: m.vms.filter((v) => v.module === e.zone), cidrs: [m.zones[e.zone].cidr] };
       case "vip":
         // The VIP is held by one control plane at a time: traffic to it lands on a control plane.

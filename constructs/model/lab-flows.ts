@@ -78,6 +78,20 @@ function zoneFlows(m: LabModel): FlowInput[] {
 }
 
 /**
+ * The client LAN's flows, the only ones it has: from the operators' LAN to each client host, SSH
+ * (tcp/22) and remote desktop (RDP through xrdp, tcp/3389). Nothing else is reachable from there, and
+ * no flow leads into it; validation refuses any other flow naming `zone:client`.
+ */
+export function clientLanFlows(m: LabModel): FlowInput[] {
+  return m.hosts
+    .filter((h) => h.role === "client")
+    .flatMap((h) => [
+      { id: hostFlowId(h.name, "client-lan-ssh"), from: "zone:client", to: h.name, protocol: "tcp" as const, ports: [22], purpose: `operators reach ${h.name} over SSH from the client LAN` },
+      { id: hostFlowId(h.name, "client-lan-rdp"), from: "zone:client", to: h.name, protocol: "tcp" as const, ports: [3389], purpose: `operators reach ${h.name}'s desktop (RDP, xrdp) from the client LAN` },
+    ]);
+}
+
+/**
  * Flows the MGMT and DMZ hosts need and offer, from their services' descriptors: service by service
  * in catalog order, each service's hosts in spec order.
  */
@@ -98,14 +112,14 @@ function provisionFlows(m: LabModel): FlowInput[] {
     .map((h) => ({ id: hostFlowId("proxmox", "provision", h.name), from: "proxmox", to: h.name, protocol: "tcp" as const, ports: [22], purpose: `tofu's provisioning writes ${h.name}'s secrets over SSH, through its Proxmox node` }));
 }
 
-/** Flows the lab declares itself, its services' not included: DNS, NTP and MGMT's web per zone, the runner's, the cluster's. */
+/** Flows the lab declares itself, its services' not included: DNS, NTP and MGMT's web per zone, the client LAN's, the runner's, the cluster's. */
 export function labOwnFlows(m: LabModel): Flow[] {
-  return [...zoneFlows(m), ...runnerFlows(m), ...provisionFlows(m), ...clusterFlows(m)].map((f): Flow => ({ ...f, origin: "lab" }));
+  return [...zoneFlows(m), ...clientLanFlows(m), ...runnerFlows(m), ...provisionFlows(m), ...clusterFlows(m)].map((f): Flow => ({ ...f, origin: "lab" }));
 }
 
 /** Flows the lab's components declare (the spec's own flows not included). */
 export function componentFlows(m: LabModel): Flow[] {
-  return [...zoneFlows(m), ...serviceFlows(m), ...runnerFlows(m), ...provisionFlows(m), ...clusterFlows(m)].map((f): Flow => ({ ...f, origin: "lab" }));
+  return [...zoneFlows(m), ...clientLanFlows(m), ...serviceFlows(m), ...runnerFlows(m), ...provisionFlows(m), ...clusterFlows(m)].map((f): Flow => ({ ...f, origin: "lab" }));
 }
 
 /** The lab's flows: what its components need, then the spec's extra flows. */

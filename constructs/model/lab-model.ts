@@ -23,8 +23,8 @@ export type GuestOs = "pfsense" | "ubuntu" | "talos";
 
 /** One network interface of a planned VM. */
 export interface NicPlan {
-  /** Segment the NIC sits on: the WAN uplink or a zone. */
-  readonly segment: "wan" | ZoneName;
+  /** Segment the NIC sits on: the WAN uplink, a zone, or the client LAN (pfSense only). */
+  readonly segment: "wan" | ZoneName | "client";
   /** Linux bridge of the segment on the Proxmox node. */
   readonly bridge: string;
   /** 802.1Q tag of the segment. Default: untagged. */
@@ -138,6 +138,17 @@ export interface ZoneModel {
 }
 
 /**
+ * The client LAN (`zones.client`): the operators' network, a pfSense interface and no lab VM. Only the
+ * client hosts are reachable from it (SSH and remote desktop); no zone initiates into it.
+ */
+export interface ClientLanModel extends Omit<ZoneModel, "name"> {
+  /** Always `client`. */
+  readonly name: "client";
+  /** Whether the LAN exists already (the lab creates no bridge for it). */
+  readonly existing: boolean;
+}
+
+/**
  * The resolved lab, derived once from a validated spec by {@link buildLabModel}: every VM with its
  * node, id, size and NICs, the zones, the Image Factory's addresses and the Kubernetes API.
  */
@@ -152,6 +163,8 @@ export interface LabModel {
   readonly proxmoxNodes: readonly string[];
   /** The internal zones by name. */
   readonly zones: Readonly<Record<ZoneName, ZoneModel>>;
+  /** The client LAN, the operators' way in (pfSense's fifth NIC). */
+  readonly clientLan: ClientLanModel;
   /** The pfSense VM. */
   readonly firewall: FirewallPlan;
   /** The Ubuntu VMs (MGMT and DMZ), in spec order. */
@@ -206,8 +219,8 @@ export interface LabModel {
   readonly diskEncryption: DiskEncryption;
 }
 
-/** pfSense NIC order is fixed: vtnet0 WAN, vtnet1 MGMT, vtnet2 DMZ, vtnet3 SRV. */
-export const FIREWALL_NIC_ORDER = ["wan", "mgmt", "dmz", "srv"] as const;
+/** pfSense NIC order is fixed: vtnet0 WAN, vtnet1 MGMT, vtnet2 DMZ, vtnet3 SRV, vtnet4 CLIENT. */
+export const FIREWALL_NIC_ORDER = ["wan", "mgmt", "dmz", "srv", "client"] as const;
 
 /**
  * Proxmox start order of the VMs that are not services (from `VM_KINDS`): pfSense first, Talos after
@@ -249,6 +262,17 @@ function uniqueSorted(values: Iterable<string>): string[] {
 export function planLab(spec: LabSpec, services: ServiceCatalog): LabModel {
   const nodes = spec.proxmox.nodes.map((n) => n.name);
   const zones = { mgmt: zoneModel(spec, "mgmt"), dmz: zoneModel(spec, "dmz"), srv: zoneModel(spec, "srv") };
+  const c = spec.zones.client;
+  const clientLan: ClientLanModel = {
+    name: "client",
+    bridge: c.bridge,
+    vlanId: c.vlan,
+    cidr: c.cidr,
+    prefix: parseCidr(c.cidr).prefix,
+    gateway: c.gateway,
+    domain: c.domain,
+    existing: c.existing,
+  };
   const tag = (...t: string[]) => ["talos-enclave", spec.name, ...t];
 
   const member = <R extends VmRole>(
@@ -289,7 +313,13 @@ export function planLab(spec: LabSpec, services: ServiceCatalog): LabModel {
     node: spec.firewall.node ?? nodes[0],
     vmId: spec.firewall.vmId,
     size: spec.firewall.size,
-    nics: [{ segment: "wan", bridge: spec.zones.wan.bridge }, nic(zones.mgmt), nic(zones.dmz), nic(zones.srv)],
+    nics: [
+      { segment: "wan", bridge: spec.zones.wan.bridge },
+      nic(zones.mgmt),
+      nic(zones.dmz),
+      nic(zones.srv),
+      { segment: "client", bridge: clientLan.bridge, vlanId: clientLan.vlanId },
+    ],
     startupOrder: STARTUP_ORDER.firewall,
     tags: tag("edge", "firewall"),
   };
@@ -324,6 +354,7 @@ export function planLab(spec: LabSpec, services: ServiceCatalog): LabModel {
     name: spec.name,
     proxmoxNodes: nodes,
     zones,
+    clientLan,
     firewall,
     hosts,
     registry,

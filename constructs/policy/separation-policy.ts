@@ -25,6 +25,11 @@ import { PortSet } from "./port-set";
  *    there leads into the MGMT subnet (pfSense's own MGMT address is invariant 4's), and no MGMT VM's
  *    Proxmox firewall admits a DMZ source. The DMZ faces the internet and MGMT holds the supply chain:
  *    MGMT pushes to the DMZ, never the other way.
+ * 6. the client LAN (the operators' way in) reaches only the client hosts (the VMs whose role tag, the
+ *    last of their tags, is `client`), on tcp 22 (SSH) and 3389 (RDP) and nothing else: every pass rule
+ *    on pfSense's client interface leads there and no further, and no Proxmox or Talos rule admits a
+ *    client-LAN source anywhere else; and nothing initiates into the client LAN: no pass rule on
+ *    another interface leads into its subnet and no port-forward targets it.
  *
  * pfSense semantics: a rule with `disabled` set does nothing (filter.inc skips it) and an `inet6` rule
  * matches no IPv4 packet, so neither counts, for passing or for closing. Floating rules come before
@@ -33,7 +38,7 @@ import { PortSet } from "./port-set";
  * decides on an interface whose own rules end with a block of everything). Interface rules are quick:
  * first match wins, so nothing after a block of everything counts, and after a block of everything to
  * `(self)` no pass reaches pfSense itself. Aliases are resolved (nested too), `not` is applied, and
- * interface networks (`lan`, `opt1`, …) include pfSense's own address on them.
+ * interface networks (`lan`, `opt1`, …, `opt3` the client LAN) include pfSense's own address on them.
  *
  * Flow endpoints are placed with what the files say: a host is its VM's address in the module JSON,
  * `group:controlplanes`/`group:workers` the addresses of VMs tagged so, `group:talos` the SRV subnet
@@ -78,6 +83,8 @@ function once<K, V>(f: (key: K) => V): (key: K) => V {
 export interface LabNetworks {
   /** Subnet and pfSense address of each internal zone. */
   readonly zones: Readonly<Record<"mgmt" | "dmz" | "srv", { readonly cidr: string; readonly gateway: string }>>;
+  /** Subnet and pfSense address of the client LAN (the operators' way in, pfSense's `opt3`). */
+  readonly client: { readonly cidr: string; readonly gateway: string };
   /** The pod network (Calico). */
   readonly podCidr: string;
   /** The service network. */
@@ -95,17 +102,21 @@ export interface SeparationViolation {
   /**
    * Which invariant: 1 (WAN side into SRV), 2 (SRV to outside the lab), 3 (no declared flow behind
    * the rule, or the rule opens more than its flow), 4 (pfSense itself reachable from outside MGMT
-   * beyond its services), 5 (the DMZ reaches into MGMT).
+   * beyond its services), 5 (the DMZ reaches into MGMT), 6 (the client LAN reaches more than the
+   * client hosts' SSH and RDP, or something reaches into the client LAN).
    */
-  readonly invariant: 1 | 2 | 3 | 4 | 5;
+  readonly invariant: 1 | 2 | 3 | 4 | 5 | 6;
   /** What the rule allows that the invariant forbids. */
   readonly message: string;
 }
 
 type Zone = "mgmt" | "dmz" | "srv";
 
-/** pfSense's internal interface names, fixed by the NIC order WAN, MGMT, DMZ, SRV (RULES.md). */
-const INTERFACE_ZONE: Readonly<Record<string, Zone | "wan">> = { wan: "wan", lan: "mgmt", opt1: "dmz", opt2: "srv" };
+/** pfSense's internal interface names, fixed by the NIC order WAN, MGMT, DMZ, SRV, CLIENT (RULES.md). */
+const INTERFACE_ZONE: Readonly<Record<string, Zone | "wan" | "client">> = { wan: "wan", lan: "mgmt", opt1: "dmz", opt2: "srv", opt3: "client" };
+
+/** What the client LAN may reach on the client hosts: SSH and remote desktop (xrdp), over tcp. */
+const CLIENT_LAN_PORTS = PortSet.union([PortSet.parse("22")!, PortSet.parse("3389")!]);
 
 type Node = Record<string, unknown>;
 const xml = new XMLParser({ ignoreAttributes: true, parseTagValue: false, isArray: (name) => ["rule", "alias"].includes(name) });
@@ -160,14 +171,16 @@ interface DeclaredFlow {
 /** Checks the separation invariants on a synthesized stack's files (paths relative to the stack). */
 export function separationViolations(nets: LabNetworks, files: ReadonlyMap<string, string>): SeparationViolation[] {
   const out: SeparationViolation[] = [];
-  const lab = AddressSet.union([...Object.values(nets.zones).map((z) => set(z.cidr)), set(nets.podCidr), set(nets.serviceCidr)]);
+  const lab = AddressSet.union([...Object.values(nets.zones).map((z) => set(z.cidr)), set(nets.client.cidr), set(nets.podCidr), set(nets.serviceCidr)]);
+  /** The operators' LAN, pfSense's address there included. */
+  const clientNet = set(nets.client.cidr);
   const srv = AddressSet.union([set(nets.zones.srv.cidr), set(nets.podCidr), set(nets.serviceCidr)]);
   const outside = lab.complement();
   const dmz = set(nets.zones.dmz.cidr);
   /** MGMT without pfSense's address there (a pass to pfSense itself is invariant 4's to judge). */
   const mgmtHosts = set(nets.zones.mgmt.cidr).minus(set(nets.zones.mgmt.gateway));
   const gateway = (zone: Zone) => set(nets.zones[zone].gateway);
-  const gateways = AddressSet.union([gateway("mgmt"), gateway("dmz"), gateway("srv")]);
+  const gateways = AddressSet.union([gateway("mgmt"), gateway("dmz"), gateway("srv"), set(nets.client.gateway)]);
   /** Where pfSense itself may be: its zone addresses, and its WAN address somewhere outside the lab. */
   const firewallSelf = gateways.or(outside);
 
@@ -195,6 +208,9 @@ export function separationViolations(nets: LabNetworks, files: ReadonlyMap<strin
     }
   }
   const tagged = once((tag: string) => AddressSet.union([...vmTags].filter(([, tags]) => tags.includes(tag)).map(([name]) => vmAddress.get(name)!)));
+  /** The client hosts: VMs whose role tag (the last, after the lab's name and the zone) says `client`. */
+  const isClientVm = (name: string) => vmTags.get(name)?.at(-1) === "client";
+  const clientHosts = AddressSet.union([...vmTags.keys()].filter(isClientVm).map((name) => vmAddress.get(name)!));
   const talosDocs: { path: string; doc: Node }[] = [];
   let unreadableTalos = false;
   for (const [path, content] of files) {
@@ -234,6 +250,7 @@ export function separationViolations(nets: LabNetworks, files: ReadonlyMap<strin
       case "group:workers":
         return tagged("worker");
     }
+    if (endpoint === "zone:client") return clientNet;
     const zone = /^zone:(mgmt|dmz|srv)$/.exec(endpoint)?.[1] as Zone | undefined;
     if (zone) return set(nets.zones[zone].cidr);
     return vmAddress.get(endpoint) ?? AddressSet.NONE;
@@ -282,6 +299,7 @@ export function separationViolations(nets: LabNetworks, files: ReadonlyMap<strin
     const zone = INTERFACE_ZONE[ip ? name.slice(0, -2) : name];
     if (zone === undefined) return AddressSet.ANY; // unknown: assume the worst
     if (zone === "wan") return outside; // the WAN subnet and pfSense's WAN address lie outside the lab
+    if (zone === "client") return ip ? set(nets.client.gateway) : clientNet;
     return ip ? gateway(zone) : set(nets.zones[zone].cidr); // an interface network includes pfSense's address on it
   };
   const endpoint = (e: Node | undefined): AddressSet => {
@@ -353,14 +371,17 @@ export function separationViolations(nets: LabNetworks, files: ReadonlyMap<strin
     const tracker = text(r, "tracker") ?? "?";
     const flow = flowByTracker.get(tracker);
     const zone = INTERFACE_ZONE[iface];
-    if (zone === undefined) {
-      out.push({ layer: "pfSense", rule: where, flow: flow?.id, invariant: 3, message: `passes traffic on interface ${JSON.stringify(iface)}, which is none of the lab's (wan, lan, opt1, opt2)` });
-      return;
-    }
     const dstNode = r.destination as Node | undefined;
     const src = endpoint(r.source as Node | undefined);
     const dst = endpoint(dstNode);
     const protocol = text(r, "protocol");
+    if (zone === undefined) {
+      out.push({ layer: "pfSense", rule: where, flow: flow?.id, invariant: 3, message: `passes traffic on interface ${JSON.stringify(iface)}, which is none of the lab's (wan, lan, opt1, opt2, opt3)` });
+      if (dst.meets(clientNet)) {
+        out.push({ layer: "pfSense", rule: where, flow: flow?.id, invariant: 6, message: `lets interface ${JSON.stringify(iface)} initiate into the client LAN (${dst.and(clientNet)})` });
+      }
+      return;
+    }
     const opened = PORTED.has(protocol ?? "") || protocol === undefined ? endpointPorts(dstNode) : PortSet.ALL;
 
     if (!flow) out.push({ layer: "pfSense", rule: where, invariant: 3, message: "passes traffic no declared flow names (flows.json lists no such tracker)" });
@@ -379,6 +400,15 @@ export function separationViolations(nets: LabNetworks, files: ReadonlyMap<strin
     }
     if (zone === "dmz" && dst.meets(mgmtHosts)) {
       out.push({ layer: "pfSense", rule: where, flow: flow?.id, invariant: 5, message: `lets the DMZ reach into MGMT (${dst.and(mgmtHosts)})` });
+    }
+    if (zone === "client") {
+      const beyond = dst.minus(clientHosts);
+      if (!beyond.empty) out.push({ layer: "pfSense", rule: where, flow: flow?.id, invariant: 6, message: `lets the client LAN reach more than the client hosts (${beyond})` });
+      else if (protocol !== "tcp" || !opened.within(CLIENT_LAN_PORTS)) {
+        out.push({ layer: "pfSense", rule: where, flow: flow?.id, invariant: 6, message: `lets the client LAN reach the client hosts on more than SSH and RDP (${protocol ?? "any"}/${text(dstNode, "port") || "any"})` });
+      }
+    } else if (dst.meets(clientNet)) {
+      out.push({ layer: "pfSense", rule: where, flow: flow?.id, invariant: 6, message: `lets ${zone === "wan" ? "the WAN side" : zone.toUpperCase()} initiate into the client LAN (${dst.and(clientNet)})` });
     }
     if (zone === "srv" && !dst.within(lab)) {
       out.push({ layer: "pfSense", rule: where, flow: flow?.id, invariant: 2, message: `lets SRV reach outside the lab (${dst.minus(lab)})` });
@@ -423,6 +453,9 @@ export function separationViolations(nets: LabNetworks, files: ReadonlyMap<strin
     const target = AddressSet.parse(t) ?? addressAlias(t) ?? AddressSet.ANY;
     if (target.meets(srv)) {
       out.push({ layer: "pfSense", rule: `port-forward ${i + 1} (${text(r, "descr") ?? ""})`, invariant: 1, message: `forwards the WAN side into SRV (${target.and(srv)})` });
+    }
+    if (target.meets(clientNet)) {
+      out.push({ layer: "pfSense", rule: `port-forward ${i + 1} (${text(r, "descr") ?? ""})`, invariant: 6, message: `forwards into the client LAN (${target.and(clientNet)})` });
     }
     const arrives = (text(r, "interface") ?? "wan").split(",").map((x) => x.trim());
     if (arrives.some((x) => INTERFACE_ZONE[x] === "dmz" || INTERFACE_ZONE[x] === undefined) && target.meets(mgmtHosts)) {
@@ -525,6 +558,17 @@ export function separationViolations(nets: LabNetworks, files: ReadonlyMap<strin
         }
         if (m.name === "srv" && !src.within(lab)) out.push({ layer: "Proxmox", rule: where, flow: flow?.id, invariant: 1, message: `admits sources outside the lab into SRV (source ${text(r, "source") ?? "any"})` });
         if (m.name === "mgmt" && src.meets(dmz)) out.push({ layer: "Proxmox", rule: where, flow: flow?.id, invariant: 5, message: `admits DMZ sources into a MGMT VM (${src.and(dmz)})` });
+        if (src.meets(clientNet)) {
+          // the VM the rules belong to: by the vm_id reference, else by the key (one rules resource per VM)
+          const owner = /^\$\{proxmox_virtual_environment_vm\.([^.]+)\.vm_id\}$/.exec(text(rules, "vm_id") ?? "")?.[1] ?? vm;
+          const vmName = text(res.proxmox_virtual_environment_vm?.[owner], "name") ?? owner;
+          const proto = text(r, "macro") ? undefined : text(r, "proto");
+          const opened = text(r, "macro") || text(r, "dport") === undefined ? PortSet.ALL : ports(text(r, "dport")!.split(","));
+          if (!isClientVm(vmName)) out.push({ layer: "Proxmox", rule: where, flow: flow?.id, invariant: 6, message: `admits client-LAN sources into ${vmName}, which is not a client host (${src.and(clientNet)})` });
+          else if (proto !== "tcp" || !opened.within(CLIENT_LAN_PORTS)) {
+            out.push({ layer: "Proxmox", rule: where, flow: flow?.id, invariant: 6, message: `admits client-LAN sources on more than SSH and RDP (${text(r, "macro") ? `macro ${text(r, "macro")}` : (proto ?? "any")}/${text(r, "dport") ?? "any"})` });
+          }
+        }
       });
     }
   }
@@ -564,6 +608,7 @@ export function separationViolations(nets: LabNetworks, files: ReadonlyMap<strin
     }
     for (const x of ingress) {
       if (!x.src.within(lab)) out.push({ layer: "Talos", rule: where, flow: flow?.id ?? name, invariant: 1, message: `admits sources outside the lab (${x.shown})` });
+      if (x.src.meets(clientNet)) out.push({ layer: "Talos", rule: where, flow: flow?.id ?? name, invariant: 6, message: `admits client-LAN sources into a Talos node (${x.shown})` });
     }
   }
   return out;

@@ -24,10 +24,13 @@ export interface EdgeZoneProps {
 }
 
 const ZONES: readonly ZoneName[] = ["mgmt", "dmz", "srv"];
+/** The segments behind pfSense's inner NICs: the zones, then the client LAN. */
+type InnerSegment = ZoneName | "client";
 
 /**
  * The `edge` module: internal zone bridges on every Proxmox node (when the spec manages them), the
- * pfSense VM with NICs WAN, MGMT, DMZ, SRV in that order, the Ubuntu cloud image downloaded once per
+ * client LAN's bridge on pfSense's node (when the spec manages bridges and the LAN is not an existing
+ * one), the pfSense VM with NICs WAN, MGMT, DMZ, SRV, CLIENT in that order, the Ubuntu cloud image downloaded once per
  * node that runs an Ubuntu VM, and (with `proxmox.datacenterFirewall`, the default) the Proxmox
  * datacenter firewall switched on, so the VM firewalls of the modules applied after it act.
  *
@@ -35,7 +38,13 @@ const ZONES: readonly ZoneName[] = ["mgmt", "dmz", "srv"];
  * `filter.xml`, `nat.xml`, `frr.conf`, `RULES.md`), the DNS Resolver with the lab's names
  * (`unbound.xml`) and the settings' playback file.
  *
- * Outputs: `bridges` (node → zone → bridge name; references the bridge resources so VMs wait for them),
+ * pfSense's fifth NIC (the client LAN) on a lab that has only four: bpg 0.111.1 updates `network_device`
+ * in place without a reboot ("Network devices can be hotplugged", proxmoxtf/resource/vm/vm.go:6846 at
+ * v0.111.1; no ForceNew on the block or its attributes), so adding it does not replace the firewall;
+ * pfSense then needs the new vtnet4 assigned as OPT3 by hand (the pfsense-install step).
+ *
+ * Outputs: `bridges` (node → zone → bridge name, plus `client` on pfSense's node; references the bridge
+ * resources so VMs wait for them),
  * `ubuntu_image_ids` (node → file id), `firewall_vm_id`.
  */
 export class EdgeZone extends ZoneModule {
@@ -78,19 +87,24 @@ export class EdgeZone extends ZoneModule {
     this.pool.overrideLogicalId("edge");
 
     const bridgeRef: Record<string, Record<string, string>> = {};
+    const lan = (s: InnerSegment) => (s === "client" ? m.clientLan : m.zones[s]);
     for (const node of m.proxmoxNodes) {
       bridgeRef[node] = {};
-      for (const zone of ZONES) {
-        const z = m.zones[zone];
-        if (!spec.proxmox.manageBridges) {
+      // The client LAN has no lab VM but pfSense: its bridge is needed on pfSense's node only.
+      const segments: InnerSegment[] = node === m.firewall.node ? [...ZONES, "client"] : [...ZONES];
+      for (const zone of segments) {
+        const z = lan(zone);
+        // an existing client LAN's bridge is the operators' network: never the lab's to create
+        if (!spec.proxmox.manageBridges || (zone === "client" && m.clientLan.existing)) {
           bridgeRef[node][zone] = z.bridge;
           continue;
         }
         const rid = `${z.bridge}-${node}`;
         let bridge = this.bridges.get(rid);
         if (!bridge) {
-          const sharing = ZONES.filter((o) => m.zones[o].bridge === z.bridge);
-          const tags = sharing.map((o) => m.zones[o].vlanId).filter((v): v is number => v !== undefined);
+          const created = segments.filter((o) => !(o === "client" && m.clientLan.existing));
+          const sharing = created.filter((o) => lan(o).bridge === z.bridge);
+          const tags = sharing.map((o) => lan(o).vlanId).filter((v): v is number => v !== undefined);
           const ports = spec.proxmox.nodes.find((n) => n.name === node)?.uplinks?.[z.bridge];
           bridge = new NetworkLinuxBridge(this, `bridge-${rid}`, {
             nodeName: node,

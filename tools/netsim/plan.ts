@@ -71,7 +71,12 @@ export interface SimPlan {
   readonly routerRoutes: readonly SimRoute[];
 }
 
-const SEGMENTS: readonly Segment[] = ["wan", "mgmt", "dmz", "srv"];
+const SEGMENTS: readonly Segment[] = ["wan", "mgmt", "dmz", "srv", "client"];
+
+/** The subnet and pfSense address of an inner segment: a zone, or the client LAN. */
+function segmentNet(model: LabModel, s: Exclude<Segment, "wan">): { readonly gateway: string; readonly prefix: number; readonly cidr: string } {
+  return s === "client" ? model.clientLan : model.zones[s];
+}
 
 /** One /24 pod block per worker (block i+1 of the pod CIDR), its `.10` as the simulated pod. */
 export function podBlock(podCidr: string, workerIndex: number): { block: string; pod: string } {
@@ -116,7 +121,7 @@ export function simPlan(model: LabModel, wan: SimWan = SIM_WAN): SimPlan {
   const segments: SimSegment[] = SEGMENTS.map((s) =>
     s === "wan"
       ? { segment: s, iface: PF_INTERFACE[s], addresses: [`${wan.address}/${wanCidr.prefix}`, `${wan.internetGateway}/${inetCidr.prefix}`] }
-      : { segment: s, iface: PF_INTERFACE[s], addresses: [`${model.zones[s].gateway}/${model.zones[s].prefix}`] },
+      : { segment: s, iface: PF_INTERFACE[s], addresses: [`${segmentNet(model, s).gateway}/${segmentNet(model, s).prefix}`] },
   );
   return { model, wan, segments, hosts, routerRoutes: podRoutes };
 }
@@ -129,11 +134,11 @@ export function nftContext(plan: SimPlan, extra: Partial<NftContext> = {}): NftC
 
 /** pfSense's address on a segment (the zone gateway, or the WAN address). */
 export function routerAddress(plan: SimPlan, segment: Segment): string {
-  return segment === "wan" ? plan.wan.address : plan.model.zones[segment].gateway;
+  return segment === "wan" ? plan.wan.address : segmentNet(plan.model, segment).gateway;
 }
 
 /** Whether the address is one of the lab's own networks (zones, pods, services): what `internet` is not. */
 export function isLabInternal(model: LabModel, ip: string): boolean {
-  const nets = [model.zones.mgmt.cidr, model.zones.dmz.cidr, model.zones.srv.cidr, model.spec.network.podCidr, model.spec.network.serviceCidr];
+  const nets = [model.zones.mgmt.cidr, model.zones.dmz.cidr, model.zones.srv.cidr, model.clientLan.cidr, model.spec.network.podCidr, model.spec.network.serviceCidr];
   return nets.some((n) => cidrContains(parseCidr(n), ip));
 }

@@ -254,13 +254,13 @@ export function applySteps(m: LabModel, flows: FlowTable): ApplySteps {
     },
     {
       id: "pfsense-install",
-      title: "Install pfSense from its ISO and assign WAN, LAN (MGMT), OPT1 (DMZ), OPT2 (SRV)",
+      title: "Install pfSense from its ISO and assign WAN, LAN (MGMT), OPT1 (DMZ), OPT2 (SRV), OPT3 (CLIENT)",
       where: "pfsense-console",
       manual: true,
       why: "pfSense's installer runs on the VM's console; no provider drives it",
       commands: [
         "install pfSense CE from the attached ISO",
-        "assign vtnet0 WAN, vtnet1 LAN, vtnet2 OPT1, vtnet3 OPT2 and the zone addresses (pfsense/RULES.md)",
+        "assign vtnet0 WAN, vtnet1 LAN (MGMT), vtnet2 OPT1 (DMZ), vtnet3 OPT2 (SRV), vtnet4 OPT3 (CLIENT) and the zone addresses (pfsense/RULES.md)",
       ],
       connections: [],
     },

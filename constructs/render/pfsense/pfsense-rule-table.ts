@@ -9,18 +9,20 @@ import { fnv1a } from "../../model/placement";
  * and the packet test's nftables all read this one table.
  */
 
-/** A network segment pfSense has an interface on: the WAN uplink or an internal zone. */
-export type Segment = "wan" | ZoneName;
-/** pfSense's internal interface names, fixed by the NIC order WAN, MGMT, DMZ, SRV. */
-export const PF_INTERFACE: Readonly<Record<Segment, string>> = { wan: "wan", mgmt: "lan", dmz: "opt1", srv: "opt2" };
+/** A network segment pfSense has an interface on: the WAN uplink, an internal zone or the client LAN. */
+export type Segment = "wan" | ZoneName | "client";
+/** pfSense's internal interface names, fixed by the NIC order WAN, MGMT, DMZ, SRV, CLIENT. */
+export const PF_INTERFACE: Readonly<Record<Segment, string>> = { wan: "wan", mgmt: "lan", dmz: "opt1", srv: "opt2", client: "opt3" };
+/** Segments in pfSense's NIC order (vtnet0 … vtnet4). */
+export const SEGMENTS: readonly Segment[] = ["wan", "mgmt", "dmz", "srv", "client"];
 
 /** One pfSense interface: its internal name and the segment behind it. */
 export interface PfInterface {
-  /** pfSense's internal name: `wan`, `lan`, `opt1`, `opt2`. */
+  /** pfSense's internal name: `wan`, `lan`, `opt1`, `opt2`, `opt3`. */
   readonly name: string;
   /** The segment the interface sits on. */
   readonly segment: Segment;
-  /** Description shown in pfSense (`WAN`, `MGMT`, `DMZ`, `SRV`). */
+  /** Description shown in pfSense (`WAN`, `MGMT`, `DMZ`, `SRV`, `CLIENT`). */
   readonly descr: string;
   /** Subnet and pfSense's address on it (WAN: DHCP, unknown here). */
   readonly subnet?: string;
@@ -123,7 +125,7 @@ export interface PfPortForward {
  * the XML files, RULES.md, flows.json and the packet test's nftables all read this one table.
  */
 export interface PfSenseTables {
-  /** The interfaces, in NIC order WAN, MGMT, DMZ, SRV. */
+  /** The interfaces, in NIC order WAN, MGMT, DMZ, SRV, CLIENT. */
   readonly interfaces: readonly PfInterface[];
   /** Every alias the rules use, sorted by name. */
   readonly aliases: readonly PfAlias[];
@@ -224,8 +226,8 @@ export function pfSenseTables(flows: FlowTable): PfSenseTables {
     return name;
   };
 
-  const zoneOf = (s: Segment) => (s === "wan" ? undefined : m.zones[s]);
-  const interfaces: PfInterface[] = (["wan", "mgmt", "dmz", "srv"] as const).map((seg) => ({
+  const zoneOf = (s: Segment) => (s === "wan" ? undefined : s === "client" ? m.clientLan : m.zones[s]);
+  const interfaces: PfInterface[] = SEGMENTS.map((seg) => ({
     name: PF_INTERFACE[seg],
     segment: seg,
     descr: seg.toUpperCase(),
@@ -238,6 +240,8 @@ export function pfSenseTables(flows: FlowTable): PfSenseTables {
     type: "network",
     entries: [
       ...(["mgmt", "dmz", "srv"] as const).map((z) => ({ value: m.zones[z].cidr, detail: `${z.toUpperCase()} zone` })),
+      // so that no flow to "internet" reaches the operators' LAN: nothing in the lab initiates into it
+      { value: m.clientLan.cidr, detail: "CLIENT LAN (operators)" },
       { value: m.spec.network.podCidr, detail: "pod network" },
       { value: m.spec.network.serviceCidr, detail: "service network" },
     ],

@@ -35,6 +35,10 @@ export function renderRulesMd(flows: FlowTable, t: PfSenseTables, settings: PfSe
   const unfiltered = t.notFiltered.map((n) => markdownRow([`\`${n.flow.id}\``, `${n.flow.from} → ${n.flow.to} ${n.flow.protocol}/${n.flow.ports.join(",") || "-"}`, n.reason]));
 
   const registry = m.registry;
+  const clients = m.hosts.filter((h) => h.role === "client");
+  const clientTargets = clients.length
+    ? `the client host${clients.length === 1 ? "" : "s"} ${clients.map((h) => `\`${markdownCell(h.name)}\` (${h.ip})`).join(", ")}`
+    : "nothing (the lab has no client host)";
   const dnsRows = [
     ...m.vms.filter(isMember).map((v) => markdownRow([v.fqdn, v.ip])),
     ...(m.spec.registry.fqdn !== registry.fqdn ? [markdownRow([m.spec.registry.fqdn, registry.ip])] : []),
@@ -57,6 +61,7 @@ export function renderRulesMd(flows: FlowTable, t: PfSenseTables, settings: PfSe
     `  MGMT[MGMT ${m.zones.mgmt.cidr}]`,
     `  DMZ[DMZ ${m.zones.dmz.cidr}]`,
     `  SRV[SRV ${m.zones.srv.cidr}]`,
+    `  CLIENT[CLIENT LAN ${m.clientLan.cidr}]`,
     ...[...edges].map(([k, labels]) => {
       const [a, b] = k.split("-->");
       return `  ${a} -->|"${labels.join(" ")}"| ${b}`;
@@ -83,7 +88,19 @@ is kept, so replies pass; each interface ends with a logged default deny.
    only then); restoring the whole "System" area instead would replace every system setting.
 
 Interfaces must be assigned as WAN = vtnet0, LAN (MGMT) = vtnet1, OPT1 (DMZ) = vtnet2, OPT2 (SRV) =
-vtnet3.
+vtnet3, OPT3 (CLIENT) = vtnet4, with these addresses:
+
+interface | zone | bridge | pfSense address
+---|---|---|---
+${t.interfaces.filter((i) => i.address !== undefined).map((i) => markdownRow([`${i.name} (vtnet${t.interfaces.indexOf(i)})`, i.descr, i.segment === "client" ? m.clientLan.bridge : m.zones[i.segment as "mgmt" | "dmz" | "srv"].bridge, `${i.address}/${i.subnet!.split("/")[1]}`])).join("\n")}
+
+## The client LAN (operators' way in)
+
+The client LAN ${m.clientLan.cidr} (OPT3, CLIENT) ${m.clientLan.existing ? `is the operators' existing network on \`${markdownCell(m.clientLan.bridge)}\`; the lab creates no bridge there. pfSense is ${m.clientLan.gateway} on it, which is not that LAN's own router: **the operators' machines need a route to the mgmt client's address (or ${m.zones.mgmt.cidr}) via ${m.clientLan.gateway}**, on each machine or on the LAN's router.` : `is a bridge the edge module creates (\`${markdownCell(m.clientLan.bridge)}\`); operators' machines on it use pfSense (${m.clientLan.gateway}) as their gateway and configure their own addresses: pfSense serves it no DHCP, DNS or NTP.`}
+From it only ${clientTargets} ${clients.length === 1 ? "is" : "are"} reachable, on SSH (tcp/22) and remote desktop (RDP through xrdp,
+tcp/3389); everything else, pfSense itself included, meets the interface's logged default deny. No lab zone initiates into it:
+no rule on another interface and no port-forward leads there, and \`N_LAB_INTERNAL\` holds it, so no flow to
+"internet" does either.
 
 ## pfSense's own rules, and the settings the lab sets
 

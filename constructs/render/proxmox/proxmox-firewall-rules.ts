@@ -37,7 +37,7 @@ export interface ProxmoxIpset {
   readonly cidr: readonly ProxmoxIpsetEntry[];
 }
 
-/** The IP set that stands for "outside the lab": any address but the lab's zones, pods and services. */
+/** The IP set that stands for "outside the lab": any address but the lab's zones, its client LAN, pods and services. */
 export const OUTSIDE_LAB_IPSET = "outside-lab";
 
 /**
@@ -54,6 +54,8 @@ export function outsideLabIpset(flows: FlowTable): ProxmoxIpset {
     cidr: [
       { name: "0.0.0.0/0", comment: "anywhere" },
       ...(["mgmt", "dmz", "srv"] as const).map((z) => ({ name: m.zones[z].cidr, nomatch: true, comment: `${z.toUpperCase()} zone` })),
+      // the operators' LAN is the lab's too: it reaches only the client hosts, through their own flows
+      { name: m.clientLan.cidr, nomatch: true, comment: "CLIENT LAN (operators)" },
       { name: m.spec.network.podCidr, nomatch: true, comment: "pod network" },
       { name: m.spec.network.serviceCidr, nomatch: true, comment: "service network" },
     ],

@@ -180,6 +180,30 @@ ${v.enabled ? "cosign generate-key-pair                                         
 `;
 }
 
+/**
+ * How operators get in: the client LAN (`zones.client`, pfSense's OPT3), from which only the client
+ * hosts' SSH (tcp/22) and remote desktop (RDP through xrdp, tcp/3389) are reachable; for an existing
+ * operators' LAN, the route its machines need to reach them through pfSense.
+ */
+function clientLanSection(m: LabModel): string {
+  const lan = m.clientLan;
+  const clients = m.hosts.filter((h) => h.role === "client");
+  const targets = clients.length ? clients.map((h) => `\`${markdownCell(h.name)}\` (${h.ip})`).join(", ") : "no host: the lab has no client host";
+  const first = clients[0];
+  const where = lan.existing
+    ? `the operators' existing network ${lan.cidr} on \`${lan.bridge}\`, where pfSense is ${lan.gateway} (OPT3, CLIENT). Its machines keep their own router, so each needs a route to the client host${clients.length === 1 ? "" : "s"} via pfSense (or the LAN's router one for them)${first ? `, e.g. \`ip route add ${first.ip}/32 via ${lan.gateway}\`` : ""}.`
+    : `the client LAN ${lan.cidr} on the bridge \`${lan.bridge}\` the edge module creates on ${markdownCell(m.firewall.node)}, where pfSense is ${lan.gateway} (OPT3, CLIENT). Connect an operator's machine to that bridge (or its uplink) with an address in ${lan.cidr} and ${lan.gateway} as its gateway; pfSense serves the LAN no DHCP, DNS or NTP.`;
+  const usage = first
+    ? `\n\n\`\`\`sh\nssh ${m.spec.adminUser}@${first.ip}     # SSH\n# remote desktop: an RDP client (xrdp) to ${first.ip}:3389\n\`\`\`\n`
+    : "\n";
+  return `## The operators' way in (client LAN)
+
+Operators come in from ${where}
+From there only ${targets} ${clients.length === 1 ? "is" : "are"} reachable, on SSH (tcp/22) and remote desktop (RDP, tcp/3389);
+everything else in the lab, pfSense included, is not, and nothing in the lab initiates into the client LAN
+(\`pfsense/RULES.md\`).${usage}`;
+}
+
 /** The runbook written next to the stack: what is in it and, from `apply-steps.json`, how to apply it. */
 export function renderStackReadme(m: LabModel, modules: readonly string[], steps: ApplySteps): string {
   const s = m.spec;
@@ -211,6 +235,8 @@ Generated from the lab spec by talos-enclave; review changes to this tree like c
 | name | role | module | Proxmox node | VM id | address | cores / memory / disk |
 |---|---|---|---|---|---|---|
 ${rows.join("\n")}
+
+${clientLanSection(m)}
 ${servicesSection}
 ## Layout
 
