@@ -14,12 +14,13 @@ describe("Proxmox layer of the reference lab", () => {
   const srv = mod("srv");
   const pfsense: Vm = edge.resource.proxmox_virtual_environment_vm.pfsense;
 
-  it("wires pfSense NICs WAN, MGMT, DMZ, SRV and starts it first", () => {
+  it("wires pfSense NICs WAN, MGMT, DMZ, SRV, CLIENT and starts it first", () => {
     expect(pfsense.network_device.map((n: Vm) => n.bridge)).toEqual([
       "vmbr0",
       "${proxmox_network_linux_bridge.vmbr1-pve.name}",
       "${proxmox_network_linux_bridge.vmbr2-pve.name}",
       "${proxmox_network_linux_bridge.vmbr3-pve.name}",
+      "${proxmox_network_linux_bridge.vmbr4-pve.name}",
     ]);
     expect(pfsense.startup.order).toBe(1);
     expect(pfsense.cdrom.file_id).toBe("local:iso/pfSense-CE-2.7.2-RELEASE-amd64.iso");
@@ -58,7 +59,18 @@ describe("Proxmox layer of the reference lab", () => {
   });
 
   it("creates each internal bridge once per node and no WAN bridge", () => {
-    expect(Object.keys(edge.resource.proxmox_network_linux_bridge).sort()).toEqual(["vmbr1-pve", "vmbr2-pve", "vmbr3-pve"]);
+    expect(Object.keys(edge.resource.proxmox_network_linux_bridge).sort()).toEqual(["vmbr1-pve", "vmbr2-pve", "vmbr3-pve", "vmbr4-pve"]);
+  });
+
+  it("admits the client LAN to the mgmt client's SSH and RDP, and nowhere else", () => {
+    const accepts = (m: Vm) =>
+      Object.entries(m.resource.proxmox_virtual_environment_firewall_rules as Record<string, Vm>).flatMap(([vm, r]) =>
+        (r.rule as Vm[]).filter((x) => x.action === "ACCEPT" && String(x.source ?? "").includes("192.168.200.")).map((x) => `${vm} ${x.proto}/${x.dport}`),
+      );
+    expect([...accepts(mgmt), ...accepts(mod("dmz")), ...accepts(srv)]).toEqual(["mgmt-client tcp/22", "mgmt-client tcp/3389"]);
+    // and the set that stands for "outside the lab" leaves it out, so no internet flow admits it
+    const outside = mgmt.resource.proxmox_virtual_environment_firewall_ipset["registry-outside-lab"];
+    expect(outside.cidr).toContainEqual(expect.objectContaining({ name: "192.168.200.0/24", nomatch: true }));
   });
 
   it("downloads the Ubuntu image once per node and builds Ubuntu VMs from it with cloud-init", () => {
@@ -101,5 +113,23 @@ describe("Proxmox layer of the reference lab", () => {
     expect(root.terraform.backend.local.path).toBe("../../../reference-lab.state/talos-lab/terraform.tfstate");
     for (const v of ["proxmox_api_token", "proxmox_ssh_private_key", "state_passphrase"]) expect(root.variable[v].sensitive, v).toBe(true);
     expect(root.terraform.encryption.state.enforced).toBe(true);
+  });
+});
+
+describe("an existing client LAN", () => {
+  it("gets pfSense's fifth NIC on its bridge and no bridge of the lab's", () => {
+    const t = synthToTemp({ zones: { client: { bridge: "vmbr9", cidr: "10.20.0.0/24", existing: true, gateway: "10.20.0.254" } } }, "client-lan");
+    try {
+      const edge = JSON.parse(t.files.get("stacks/talos-lab/modules/edge/main.tf.json")!);
+      expect(Object.keys(edge.resource.proxmox_network_linux_bridge).sort()).toEqual(["vmbr1-pve", "vmbr2-pve", "vmbr3-pve"]);
+      expect(edge.resource.proxmox_virtual_environment_vm.pfsense.network_device.map((n: Vm) => n.bridge).at(-1)).toBe("vmbr9");
+      expect(edge.output.bridges.value.pve.client).toBe("vmbr9");
+      const rules = t.files.get("stacks/talos-lab/pfsense/RULES.md")!;
+      expect(rules).toContain("opt3 (vtnet4) | CLIENT | vmbr9 | 10.20.0.254/24");
+      expect(rules).toMatch(/need a route to the mgmt client's address \(or 192\.168\.100\.0\/24\) via 10\.20\.0\.254/);
+      expect(t.files.get("stacks/talos-lab/README.md")).toContain("ip route add 192.168.100.20/32 via 10.20.0.254");
+    } finally {
+      t.cleanup();
+    }
   });
 });

@@ -26,7 +26,7 @@ import { PortSet } from "./port-set";
  *    Proxmox firewall admits a DMZ source. The DMZ faces the internet and MGMT holds the supply chain:
  *    MGMT pushes to the DMZ, never the other way.
  * 6. the client LAN (the operators' way in) reaches only the client hosts (the VMs whose role tag, the
- *    last of their tags, is `client`), on tcp 22 (SSH) and 3389 (RDP) and nothing else: every pass rule
+ *    third after `talos-enclave`, is `client`), on tcp 22 (SSH) and 3389 (RDP) and nothing else: every pass rule
  *    on pfSense's client interface leads there and no further, and no Proxmox or Talos rule admits a
  *    client-LAN source anywhere else; and nothing initiates into the client LAN: no pass rule on
  *    another interface leads into its subnet and no port-forward targets it.
@@ -208,8 +208,16 @@ export function separationViolations(nets: LabNetworks, files: ReadonlyMap<strin
     }
   }
   const tagged = once((tag: string) => AddressSet.union([...vmTags].filter(([, tags]) => tags.includes(tag)).map(([name]) => vmAddress.get(name)!)));
-  /** The client hosts: VMs whose role tag (the last, after the lab's name and the zone) says `client`. */
-  const isClientVm = (name: string) => vmTags.get(name)?.at(-1) === "client";
+  /**
+   * The client hosts: VMs whose role tag says `client`. The lab writes `talos-enclave`, the lab's name,
+   * the zone, the role; the role is read by that position, so a lab named `client` or tags an aspect
+   * adds before or after them (a user's own) change nothing.
+   */
+  const isClientVm = (name: string) => {
+    const tags = vmTags.get(name) ?? [];
+    const at = tags.indexOf("talos-enclave");
+    return at >= 0 && tags[at + 3] === "client";
+  };
   const clientHosts = AddressSet.union([...vmTags.keys()].filter(isClientVm).map((name) => vmAddress.get(name)!));
   const talosDocs: { path: string; doc: Node }[] = [];
   let unreadableTalos = false;
