@@ -75,7 +75,7 @@ describe("nftables from pfSense's tables (pure)", () => {
     expect(chain(text, "fwd_lan")).toContain(
       `meta l4proto tcp ip saddr 192.168.100.0/24 ip daddr != @N_LAB_INTERNAL th dport @P_MGMT_INTERNET_WEB accept comment "${at(ref.tables, "lan", "mgmt-internet-web")} mgmt-internet-web"`,
     );
-    expect(text).toContain("elements = { 192.168.100.0/24, 172.16.100.0/24, 10.10.100.0/24, 10.244.0.0/16, 10.96.0.0/12 }");
+    expect(text).toContain("elements = { 192.168.100.0/24, 172.16.100.0/24, 10.10.100.0/24, 192.168.200.0/24, 10.244.0.0/16, 10.96.0.0/12 }");
   });
 
   it("turns the WAN port-forwards into DNAT on the WAN address, filtered by their linked rule afterwards", () => {
@@ -169,7 +169,30 @@ const MUST_DENY = [
   "proxmox>registry tcp/443",
   "wan-peer>registry tcp/443",
   "pods@talos-worker-1>registry tcp/443",
+  // the client LAN (the operators' machine) reaches the mgmt client's SSH and RDP and nothing else:
+  // not SRV, the VIP, the DMZ ingress, the registry, pfSense or the Proxmox host
+  "operator>talos-cp-1 tcp/22",
+  "operator>talos-cp-1 tcp/50000",
+  "operator>talos-worker-2 tcp/10250",
+  "operator>vip tcp/6443",
+  "operator>haproxy-ingress-1 tcp/443",
+  "operator>haproxy-ingress-1 tcp/22",
+  "operator>registry tcp/443",
+  "operator>registry tcp/9443",
+  "operator>registry tcp/22",
+  "operator>firewall@client tcp/443",
+  "operator>firewall@mgmt tcp/22",
+  "operator>proxmox tcp/8006",
+  "operator>internet tcp/443",
+  // and nothing initiates into the client LAN: not the mgmt client, not MGMT's web flow, not SRV, not the WAN side
+  "mgmt-client>operator tcp/22",
+  "registry>operator tcp/80",
+  "talos-cp-1>operator tcp/22",
+  "haproxy-ingress-1>operator tcp/22",
+  "internet>operator tcp/22",
 ];
+/** What the client LAN must reach: the mgmt client's SSH and remote desktop. */
+const MUST_ALLOW = ["operator>mgmt-client tcp/22", "operator>mgmt-client tcp/3389"];
 const label = (p: Probe) => `${p.src.label}>${p.dst.label} ${p.protocol}/${p.port}`;
 
 describe("probe planning (pure)", () => {
@@ -184,6 +207,12 @@ describe("probe planning (pure)", () => {
     // The internet reaches HAProxy through the port-forward on the WAN address.
     const web = declared.probes.find((p) => p.reason === "internet.haproxy-ingress-1.web" && p.port === 443)!;
     expect([web.src.label, web.dst.ip, web.responder]).toEqual(["internet", SIM_WAN.address, "haproxy-ingress-1"]);
+  });
+
+  it("probes the client LAN's two flows from an operator's machine on it", () => {
+    const allowed = declared.probes.filter((p) => p.src.segment === "client").map(label);
+    expect(allowed.sort()).toEqual(MUST_ALLOW);
+    expect(ref.planner.plan.hosts.find((h) => h.name === "operator")).toMatchObject({ segment: "client", ip: "192.168.200.50", gateway: "192.168.200.1" });
   });
 
   it("builds a matrix of at least 40 denials, including the ones separation is about", () => {
@@ -274,6 +303,22 @@ describe.skipIf(!!skipReason)("packets through the simulated pfSense", () => {
       totals.denied += c.denied;
       expect(c.denied).toBeGreaterThanOrEqual(40);
       expect(failures(results)).toEqual([]);
+      const seen = new Set(results.filter((r) => r.ok).map((r) => `${label(r)} ${r.expect}`));
+      expect(MUST_ALLOW.filter((l) => !seen.has(`${l} connect`))).toEqual([]);
+      expect(MUST_DENY.filter((l) => l.includes("operator") && !seen.has(`${l} blocked`))).toEqual([]);
+    });
+
+    it("a pass rule planted on the client interface lets the operator into the registry, and the probes see it", async () => {
+      const planted: PfSenseTables = {
+        ...ref.tables,
+        rules: ref.tables.rules.map((r) => (r.interface === "opt3" && r.type === "block" && r.destination.any ? { ...r, type: "pass" as const, descr: "planted: pass all" } : r)),
+      };
+      await topo!.loadRuleset(nftablesFromPfSense(planted, nftContext(plan)));
+      const probes = matrix.filter((p) => p.src.label === "operator" && ["registry", "talos-cp-1"].includes(p.dst.label) && p.port === 22);
+      expect(probes.length).toBe(2);
+      const results = await runProbes(topo!, probes, PROBE);
+      expect(failures(results).length).toBe(2);
+      await topo!.loadRuleset(nftablesFromPfSense(ref.tables, nftContext(plan)));
     });
 
     it("drops because of the rules, not the wiring: without them, a blocked probe of every pair connects", async () => {

@@ -39,9 +39,9 @@ export interface SimRoute {
 }
 
 export interface SimHost {
-  /** VM name, or `proxmox`, `wan-peer`, `internet` (the WAN side). */
+  /** VM name, or `proxmox`, `wan-peer`, `internet` (the WAN side), or `operator` (the client LAN). */
   readonly name: string;
-  readonly kind: "vm" | "internet" | "proxmox" | "peer";
+  readonly kind: "vm" | "internet" | "proxmox" | "peer" | "operator";
   readonly segment: Segment;
   readonly vm?: VmPlan;
   readonly ip: string;
@@ -117,6 +117,8 @@ export function simPlan(model: LabModel, wan: SimWan = SIM_WAN): SimPlan {
     { name: "proxmox", kind: "proxmox", segment: "wan", ip: wan.proxmox, prefix: wanCidr.prefix, gateway: wan.address, routes: [] },
     { name: "wan-peer", kind: "peer", segment: "wan", ip: wan.peer, prefix: wanCidr.prefix, gateway: wan.address, routes: [] },
     { name: "internet", kind: "internet", segment: "wan", ip: wan.internet, prefix: inetCidr.prefix, gateway: wan.internetGateway, routes: [] },
+    // an operator's machine on the client LAN, pfSense its gateway
+    { name: "operator", kind: "operator", segment: "client", ip: operatorAddress(model), prefix: model.clientLan.prefix, gateway: model.clientLan.gateway, routes: [] },
   );
   const segments: SimSegment[] = SEGMENTS.map((s) =>
     s === "wan"
@@ -124,6 +126,18 @@ export function simPlan(model: LabModel, wan: SimWan = SIM_WAN): SimPlan {
       : { segment: s, iface: PF_INTERFACE[s], addresses: [`${segmentNet(model, s).gateway}/${segmentNet(model, s).prefix}`] },
   );
   return { model, wan, segments, hosts, routerRoutes: podRoutes };
+}
+
+/** Host offset of the simulated operator's machine in the client LAN. */
+export const OPERATOR_OFFSET = 50;
+
+/** The simulated operator's address: the client LAN at {@link OPERATOR_OFFSET}, or the next free one past pfSense's. */
+export function operatorAddress(model: LabModel): string {
+  const c = parseCidr(model.clientLan.cidr);
+  const size = 2 ** (32 - c.prefix);
+  const offset = Math.min(OPERATOR_OFFSET, size - 2);
+  const ip = intToIpv4(c.network + offset);
+  return ip === model.clientLan.gateway ? intToIpv4(c.network + (offset === 1 ? 2 : offset - 1)) : ip;
 }
 
 /** The translation context matching the plan. */

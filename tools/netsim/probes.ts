@@ -176,9 +176,15 @@ export class ProbePlanner {
     return f ? { expect: "connect", responder: d.host, reason: f.id } : { expect: "blocked", reason: "no flow" };
   }
 
+  /** The client LAN's machines in the plan (the operator's). */
+  private clientLanHosts(): SimHost[] {
+    return this.plan.hosts.filter((h) => h.segment === "client");
+  }
+
   private sourcesOf(endpoint: string): ProbeSource[] {
     const m = this.model;
     if (endpoint === "firewall" || endpoint === m.firewall.name) return [this.routerSource()];
+    if (endpoint === "zone:client") return this.clientLanHosts().map((h) => this.source(h));
     if (endpoint === "internet") return [this.source(this.host("internet"))];
     if (endpoint === "proxmox") return [this.source(this.host("proxmox"))];
     if (endpoint === "pods") return this.plan.hosts.filter((h) => h.pod).map((h) => this.podSource(h));
@@ -198,6 +204,7 @@ export class ProbePlanner {
     if (e === "proxmox") return [this.target(this.host("proxmox"))];
     if (e === "vip") return [this.vipTarget()];
     if (e === "pods") return this.plan.hosts.filter((h) => h.pod).map((h) => this.podTarget(h));
+    if (e === "zone:client") return this.clientLanHosts().map((h) => this.target(h));
     return this.flows.resolve(e).vms.map((v) => this.target(this.host(v.name)));
   }
 
@@ -254,7 +261,7 @@ export class ProbePlanner {
     return this.expectation(p.src, p.dst, p.protocol, p.port);
   }
 
-  /** Representative sources and targets: MGMT hosts, the first DMZ host, a control plane, a worker, pods, WAN hosts, the router. */
+  /** Representative sources and targets: MGMT hosts, the first DMZ host, a control plane, a worker, pods, WAN hosts, the client LAN's operator, the router. */
   representatives(): { sources: ProbeSource[]; targets: ProbeTarget[] } {
     const m = this.model;
     const zone = (z: string) => this.plan.hosts.filter((h) => h.vm?.module === z);
@@ -263,13 +270,20 @@ export class ProbePlanner {
     const firstWorker = m.workers.length > 0 ? this.host(m.workers[0].name) : undefined;
     const vms = [...zone("mgmt").slice(0, 3), ...zone("dmz").slice(0, 1), firstCp, ...(lastWorker ? [lastWorker] : [])];
     const wan = this.plan.hosts.filter((h) => h.segment === "wan");
-    const sources = [...vms.map((h) => this.source(h)), ...(firstWorker?.pod ? [this.podSource(firstWorker)] : []), ...wan.map((h) => this.source(h))];
+    const client = this.clientLanHosts();
+    const sources = [
+      ...vms.map((h) => this.source(h)),
+      ...(firstWorker?.pod ? [this.podSource(firstWorker)] : []),
+      ...wan.map((h) => this.source(h)),
+      ...client.map((h) => this.source(h)),
+    ];
     const targets = [
       ...vms.map((h) => this.target(h)),
       this.vipTarget(),
       ...(lastWorker?.pod ? [this.podTarget(lastWorker)] : []),
       ...wan.map((h) => this.target(h)),
-      ...(["mgmt", "dmz", "srv", "wan"] as const).map((s) => this.routerTarget(s)),
+      ...client.map((h) => this.target(h)),
+      ...(["mgmt", "dmz", "srv", "wan", ...(client.length ? (["client"] as const) : [])] as const).map((s) => this.routerTarget(s)),
     ];
     return { sources, targets };
   }
@@ -302,7 +316,8 @@ export class ProbePlanner {
         // The Proxmox host and its uplink neighbour are probed where a Proxmox rule could apply (the
         // internet host stands for the rest of the WAN side); the neighbour tells those rules apart
         // from "the WAN subnet".
-        if ((this.isWanHost(s.host) || this.isWanHost(d.host)) && !this.nearProxmox(s, d)) continue;
+        // The client LAN is probed against the Proxmox host always: it must reach no part of the WAN side.
+        if ((this.isWanHost(s.host) || this.isWanHost(d.host)) && !this.nearProxmox(s, d) && s.segment !== "client" && d.segment !== "client") continue;
         const far = d.router && d.segment !== s.segment;
         const ports: [Proto, number[]][] = far
           ? [["tcp", [22]], ["udp", [53]]]
