@@ -61,8 +61,18 @@ function expectPass(r: TwinReport): void {
 describe.skipIf(!!skipReason)("the twin", () => {
   const golden = stackDirOf(GOLDEN);
 
-  it("passes the reference lab", async () => {
-    expectPass(await runTwin(golden));
+  it("passes the reference lab, an operator's machine on the client LAN reaching the mgmt client's SSH and RDP and nothing else", async () => {
+    const r = await runTwin(golden);
+    expectPass(r);
+    // pfSense's fifth interface, addressed from RULES.md, with an operator's machine behind it
+    const operator = "operator:opt3";
+    const seen = (from: string, to: string, port: number, expect: string) => r.probes.some((p) => p.ok && p.from === from && p.to === to && p.port === port && p.expect === expect);
+    expect(seen(operator, "mgmt-client", 22, "connect")).toBe(true);
+    expect(seen(operator, "mgmt-client", 3389, "connect")).toBe(true);
+    for (const [to, port] of [["registry", 443], ["registry", 9443], ["registry", 22], ["talos-cp-1", 50000], ["haproxy-ingress-1", 443], ["pve:pve", 8006], ["pfsense", 443]] as const) {
+      expect(seen(operator, to, port, "blocked"), `${operator} -> ${to} ${port}`).toBe(true);
+    }
+    for (const from of ["mgmt-client", "registry", "talos-cp-1", "haproxy-ingress-1"]) expect(seen(from, operator, 22, "blocked"), `${from} -> ${operator}`).toBe(true);
   }, 10 * MINUTES);
 
   it("passes a single-control-plane lab", async () => {
@@ -111,6 +121,22 @@ describe.skipIf(!!skipReason)("the twin", () => {
       // talos-cp-2 runs on pve2: cut off from pfSense, its peers and the registry
       expect(wrong(r).some((p) => p.from === "talos-cp-2" && /node DNS/.test(p.why)), formatReport(r)).toBe(true);
       expect(r.findings.some((f) => /pfSense's session with 10\.10\.100\.12|talos-cp-2 has no route/.test(f))).toBe(true);
+    }, 10 * MINUTES);
+
+    it("the client LAN's default deny turned into a pass", async () => {
+      const dir = planted(golden, "pfsense/filter.xml", (t) => {
+        const block = [...t.matchAll(/  <rule>[\s\S]*?<\/rule>\n/g)].map((m) => m[0]).find((b) => b.includes("default deny CLIENT (logged)"))!;
+        return t.replace(block, block.replace("<type>block</type>", "<type>pass</type>"));
+      });
+      const r = await runTwin(dir);
+      expect(wrong(r).some((p) => p.from === "operator:opt3" && p.expect === "blocked"), formatReport(r)).toBe(true);
+    }, 10 * MINUTES);
+
+    it("a RULES.md without the client LAN's address: pfSense's fifth interface cannot be assigned", async () => {
+      const dir = planted(golden, "pfsense/RULES.md", (t) => t.replace(/^opt3 \(vtnet4\) .*\n/m, ""));
+      const r = await runTwin(dir);
+      expect(r.ok).toBe(false);
+      expect(r.findings.join("\n"), formatReport(r)).toMatch(/step pfsense-install: pfSense opt3 \(vmbr4\): the hosts on it name 0 gateways/);
     }, 10 * MINUTES);
 
     it("pfSense's anti-lockout rule left on", async () => {

@@ -410,6 +410,9 @@ async function flowChecks(twin: Twin, n: number): Promise<ProbeRecord[]> {
       // Between WAN-side machines the lab is not involved; pfSense's own traffic out of WAN passes by design.
       const wanSide = (h: TwinHost) => h.kind === "internet" || h.kind === "pve" || h.kind === "outside";
       if (wanSide(d.host) && (wanSide(s) || s.vm?.os === "pfsense")) continue;
+      // pfSense's own traffic out of its client-LAN interface passes by design (pfSense filters what
+      // enters an interface); the operator's machine has no firewall of the lab's to drop it
+      if (d.host.kind === "operator" && s.vm?.os === "pfsense") continue;
       const toFlows = flows.filter((f) => broadlyCovers(twin, f.to, d.host, "to"));
       for (const protocol of ["tcp", "udp"] as const) {
         const ports = new Set<number>(EXTRA_BLOCKED[protocol]);

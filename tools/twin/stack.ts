@@ -204,7 +204,11 @@ export interface TwinStack {
   readonly serviceSubnets: readonly string[];
   /** The demo's container ports (charts/demo). */
   readonly demoPorts: readonly number[];
-  readonly pfsense: { readonly aliases: string; readonly filter: string; readonly nat: string; readonly frr: string; readonly playback?: string; readonly unbound?: string };
+  /**
+   * pfSense's files; `rules` is RULES.md, whose interface table gives the address the operator assigns
+   * on an interface no VM of the lab sits behind (the client LAN).
+   */
+  readonly pfsense: { readonly aliases: string; readonly filter: string; readonly nat: string; readonly frr: string; readonly playback?: string; readonly unbound?: string; readonly rules?: string };
 }
 
 /** Thrown when the stack has something the twin does not model: it says what and where. */
@@ -679,6 +683,7 @@ export function readStack(stackDir: string): TwinStack {
       frr: pf("frr.conf"),
       playback: existsSync(playback) ? readFileSync(playback, "utf8") : undefined,
       unbound: existsSync(join(stackDir, "pfsense", "unbound.xml")) ? pf("unbound.xml") : undefined,
+      rules: existsSync(join(stackDir, "pfsense", "RULES.md")) ? pf("RULES.md") : undefined,
     },
   };
 }

@@ -21,15 +21,17 @@ import type { Step, TwinStack, TwinVm } from "./stack";
  * - each zone bridge's uplink ports (the bridges' `ports`) are cabled to one switch per bridge name,
  *   which trunks every VLAN;
  * - pfSense's interfaces are assigned in NIC order (WAN, LAN, OPT1, OPT2, …) with the address the
- *   hosts on that segment use as their gateway, WAN by DHCP from the router;
+ *   hosts on that segment use as their gateway, WAN by DHCP from the router; an interface no VM sits
+ *   behind (the client LAN, OPT3) gets the address RULES.md's interface table gives it, and an
+ *   operator's machine (`operator`) sits on that segment with pfSense as its gateway;
  * - Calico hands each Talos node one block of the pool, and each node runs one pod.
  */
 
 /** A host of the twin: who answers probes, at which addresses. */
 export interface TwinHost {
-  /** Namespace key: `router`, `internet`, `outside`, `pve:<node>`, a VM name, `pod:<talos vm>`. */
+  /** Namespace key: `router`, `internet`, `outside`, `pve:<node>`, a VM name, `pod:<talos vm>`, `operator:<interface>`. */
   readonly label: string;
-  readonly kind: "router" | "internet" | "outside" | "pve" | "vm" | "pod";
+  readonly kind: "router" | "internet" | "outside" | "pve" | "vm" | "pod" | "operator";
   /** What its listeners answer with. */
   readonly name: string;
   /** Primary address first. */
@@ -74,6 +76,18 @@ const UPLINKS = ["192.168.1.0/24", "192.168.88.0/24", "10.254.254.0/24", "172.31
 const INTERNET = { subnet: "93.184.216.0/24", router: "93.184.216.1", host: "93.184.216.34" };
 const PF_NAMES = ["wan", "lan", "opt1", "opt2", "opt3", "opt4", "opt5", "opt6"];
 const POD_GATEWAY = "169.254.1.1";
+/** Host offset of the operator's machine on an interface no VM sits behind (the client LAN). */
+const OPERATOR_OFFSET = 50;
+
+/**
+ * RULES.md's interface table (`opt3 (vtnet4) | CLIENT | vmbr4 | 192.168.200.1/24`): pfSense's address
+ * with prefix by vtnet index, as the operator reads it at install.
+ */
+export function rulesMdInterfaces(text: string | undefined): Map<number, string> {
+  const out = new Map<number, string>();
+  for (const m of (text ?? "").matchAll(/^[a-z0-9]+ \(vtnet(\d+)\) \| [^|]+ \| [^|]+ \| (\d+\.\d+\.\d+\.\d+\/\d+)$/gm)) out.set(Number(m[1]), m[2]);
+  return out;
+}
 
 export class Twin {
   readonly lab: NetnsLab;
@@ -251,6 +265,8 @@ export class Twin {
     const pf = this.pfsense;
     const L = this.lab;
     const ifaces: PfInterfaceAddress[] = [];
+    const operators: { name: string; address: string; prefix: string; nic: (typeof pf.nics)[number] }[] = [];
+    const table = rulesMdInterfaces(this.stack.pfsense.rules);
     for (const nic of pf.nics) {
       const name = PF_NAMES[nic.index];
       const device = `vtnet${nic.index}`;
@@ -259,6 +275,13 @@ export class Twin {
         continue;
       }
       const members = this.stack.vms.filter((v) => v.os !== "pfsense" && v.nics[0]?.bridge === nic.bridge && v.nics[0]?.vlan === nic.vlan && v.address && v.gateway);
+      if (members.length === 0 && table.has(nic.index)) {
+        // no VM behind it: the operators' LAN, addressed as RULES.md says
+        const [address, prefix] = table.get(nic.index)!.split("/");
+        ifaces.push({ name, device: `vtnet${nic.index}`, subnet: networkOf(`${address}/${prefix}`), address });
+        operators.push({ name, address, prefix, nic });
+        continue;
+      }
       const gateways = [...new Set(members.map((v) => `${v.gateway}/${v.address!.split("/")[1]}`))];
       if (gateways.length !== 1) throw new Error(`pfSense ${name} (${nic.bridge}${nic.vlan ? ` VLAN ${nic.vlan}` : ""}): the hosts on it name ${gateways.length} gateways (${gateways.join(", ")})`);
       const [address, prefix] = gateways[0].split("/");
@@ -273,6 +296,23 @@ export class Twin {
     const host = this.hosts.get(pf.name)!;
     host.addresses.push(...ifaces.map((i) => i.address));
     await this.listen(pf.name, [179]);
+    // an operator's machine on each such LAN, on pfSense's node, pfSense its gateway
+    for (const o of operators) {
+      const subnet = networkOf(`${o.address}/${o.prefix}`);
+      let ip = nthAddress(subnet, OPERATOR_OFFSET);
+      if (ip === o.address) ip = nthAddress(subnet, OPERATOR_OFFSET + 1);
+      const label = `operator:${o.name}`;
+      await L.add(label, false);
+      const seg = await this.segment(pf.node, o.nic.bridge, o.nic.vlan);
+      const tap = L.linkName("tap");
+      await L.veth(label, "eth0", `pve:${pf.node}`, tap);
+      await L.bridgePort(`pve:${pf.node}`, seg, tap);
+      await L.ip(label, "addr", "add", `${ip}/${o.prefix}`, "dev", "eth0");
+      await L.ip(label, "route", "add", "default", "via", o.address);
+      this.addHost({ label, kind: "operator", name: label, addresses: [ip] });
+      await this.listen(label);
+      this.log(`operator's machine ${ip} on pfSense ${o.name}`);
+    }
   }
 
   /** The restore areas, the playback file and FRR, as the import step's commands say. */
@@ -498,6 +538,8 @@ export class Twin {
       case "vip":
         return this.vip ? [{ label: this.vip.holder, kind: "vm", name: this.vip.holder, addresses: [this.vip.address], vm: this.hosts.get(this.vip.holder)?.vm }] : [];
     }
+    // the client LAN holds no lab VM: its machines are the operators'
+    if (endpoint === "zone:client") return all.filter((h) => h.kind === "operator");
     if (endpoint.startsWith("zone:")) return vmHosts.filter((h) => h.vm!.zone === endpoint.slice(5));
     const h = this.hosts.get(endpoint);
     return h ? [h] : [];
