@@ -70,6 +70,17 @@ const snippets = (hosts: string[]) =>
 
 const ROWS: Row[] = [
   {
+    // bpg 0.111.1 updates network_device in place, without a reboot (hotplug; proxmoxtf/resource/vm/vm.go:6846,
+    // facts notReplacedInPlace): pfSense keeps running while its client-LAN NIC moves to the new bridge
+    change: "the client LAN moved to another bridge",
+    after: { zones: { client: { bridge: "vmbr5", cidr: "192.168.200.0/24" } } },
+    expect: {
+      created: ["module.edge.proxmox_network_linux_bridge.vmbr5-pve"],
+      updated: ["module.edge.proxmox_virtual_environment_vm.pfsense"],
+      destroyed: ["module.edge.proxmox_network_linux_bridge.vmbr4-pve"],
+    },
+  },
+  {
     change: "Talos patch upgrade v1.13.9 → v1.13.10",
     after: { talos: { version: "v1.13.10" } },
     expect: {
