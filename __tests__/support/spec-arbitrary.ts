@@ -33,7 +33,8 @@ export function zoneSpec(vlans: boolean) {
 const validLab = fc
   .record({
     nodes: fc.integer({ min: 1, max: 3 }),
-    mgmt: fc.integer({ min: 1, max: 250 }),
+    // 192.168.200.0/24 is the client LAN's default
+    mgmt: fc.integer({ min: 1, max: 250 }).filter((o) => o !== 200),
     dmz: fc.integer({ min: 1, max: 250 }),
     srv: fc.integer({ min: 1, max: 250 }).filter((o) => o < 96 || (o > 111 && o !== 244)),
     vlans: fc.boolean(),
@@ -58,6 +59,8 @@ const validLab = fc
     mesh: fc.boolean(),
     backend: pick<Record<string, unknown>>({ type: "local" }, { type: "local", path: "terraform.tfstate" }, { type: "pg" }, { type: "s3", bucket: "lab-state", endpoint: "https://minio.example:9000" }),
     encryption: fc.boolean(),
+    // the client LAN: the lab's own bridge (default), or an operators' LAN that exists already
+    clientLanExisting: fc.boolean(),
   })
   .map((r) => {
     // Zones spanning nodes need uplink ports on every node (a trunk of the tags when they share vmbr1).
@@ -87,7 +90,12 @@ const validLab = fc
     return {
       name: n[13],
       proxmox: { nodes: proxmoxNodes, manageBridges: r.manageBridges || r.nodes > 1 },
-      zones: { mgmt: zone("vmbr1", m, 10, "mgmt.lab.internal"), dmz: zone("vmbr2", d, 20, "dmz.lab.internal"), srv: zone("vmbr3", s, 30, "srv.lab.internal") },
+      zones: {
+        mgmt: zone("vmbr1", m, 10, "mgmt.lab.internal"),
+        dmz: zone("vmbr2", d, 20, "dmz.lab.internal"),
+        srv: zone("vmbr3", s, 30, "srv.lab.internal"),
+        ...(r.clientLanExisting ? { client: { bridge: "vmbr9", cidr: "192.168.200.0/24", existing: true, gateway: "192.168.200.254" } } : {}),
+      },
       hosts,
       registry: { host: n[0] },
       talos: { vip: `${s}.10`, controlPlanes: cps, workers, allowEvenControlPlanes: r.cps === 2, secureBoot: r.secureBoot },
