@@ -10,6 +10,7 @@ import { chartRepository } from "../platform/platform-charts";
 import { chartMirrorConfig } from "../cloud-init/registry";
 import { resolveBackend } from "../../model/backend";
 import { GATE_SCRIPT, labGates } from "../../model/service-gates";
+import { firewallInstaller } from "../../model/firewall-installer";
 
 /**
  * The apply as data: every step of the runbook, where it runs, what it runs, and every connection it
@@ -208,8 +209,10 @@ export function applySteps(m: LabModel, flows: FlowTable): ApplySteps {
   ]);
   const unique = (cs: StepConnection[]) => cs.filter((c, i) => cs.findIndex((x) => x.from === c.from && x.to === c.to && x.protocol === c.protocol && x.port === c.port) === i);
 
-  // The pfSense installer: the edge module attaches `firewall.isoFileId` (`<storage>:iso/<file>`).
-  const iso = /^([^:]+):iso\/(.+)$/.exec(m.spec.firewall.isoFileId)!;
+  // The pfSense installer: the edge module downloads it on pfSense's node, or attaches the ISO the
+  // spec's `firewall.isoFileId` names (`<storage>:iso/<file>`), which the operator puts there by hand.
+  const installer = firewallInstaller(m.spec);
+  const iso = /^([^:]+):iso\/(.+)$/.exec(installer.fileId)!;
   const [isoStorage, isoFile] = [iso[1], iso[2]];
   const pfNode = m.firewall.node;
   const pfNodeSpec = m.spec.proxmox.nodes.find((n) => n.name === pfNode);
@@ -227,20 +230,24 @@ export function applySteps(m: LabModel, flows: FlowTable): ApplySteps {
   const gates = labGates(m);
 
   const steps: ApplyStep[] = [
-    {
-      id: "pfsense-iso",
-      title: `Put the pfSense installer ${isoFile} on ${isoStorage} of node ${pfNode}`,
-      where: "outside",
-      manual: true,
-      why: `Netgate's download needs an account login, so no provider fetches it; the edge module attaches it as ${m.spec.firewall.isoFileId}`,
-      commands: [
-        `# download ${isoFile}.gz from Netgate (account login) and check it against the SHA-256 Netgate publishes`,
-        `gunzip ${isoFile}.gz`,
-        `scp ${isoFile} ${pfSsh}:"$(ssh ${pfSsh} pvesm path ${m.spec.firewall.isoFileId})"   # where ${isoStorage} keeps ISO images`,
-        `ssh ${pfSsh} pvesm list ${isoStorage} --content iso | grep -F '${m.spec.firewall.isoFileId}'`,
-      ],
-      connections: [conn("outside", "proxmox", 22, "scp of the ISO into the node's datastore", false)],
-    },
+    ...(installer.kind === "existing"
+      ? [
+          {
+            id: "pfsense-iso",
+            title: `Put the pfSense installer ${isoFile} on ${isoStorage} of node ${pfNode}`,
+            where: "outside" as const,
+            manual: true,
+            why: `the spec names an installer already on the storage (firewall.isoFileId ${installer.fileId}) instead of one the node downloads (firewall.installer): a release behind Netgate's account login, which no provider fetches`,
+            commands: [
+              `# download ${isoFile}.gz from Netgate (account login) and check it against the SHA-256 Netgate publishes`,
+              `gunzip ${isoFile}.gz`,
+              `scp ${isoFile} ${pfSsh}:"$(ssh ${pfSsh} pvesm path ${installer.fileId})"   # where ${isoStorage} keeps ISO images`,
+              `ssh ${pfSsh} pvesm list ${isoStorage} --content iso | grep -F '${installer.fileId}'`,
+            ],
+            connections: [conn("outside", "proxmox", 22, "scp of the ISO into the node's datastore", false)],
+          },
+        ]
+      : []),
     {
       id: "edge",
       title: `Create the bridges, the pfSense VM and the base images${dcfwByTofu ? ", and switch the datacenter firewall on," : ""} from outside`,
@@ -250,6 +257,7 @@ export function applySteps(m: LabModel, flows: FlowTable): ApplySteps {
       connections: [
         ...fromOutside,
         conn("proxmox", "internet", 443, "the Proxmox node downloads the Ubuntu cloud image", false),
+        ...(installer.kind === "download" ? [conn("proxmox", "internet", 443, `the Proxmox node downloads the pfSense installer (${new URL(installer.url).hostname}) and checks its SHA-256`, false)] : []),
       ],
     },
     {
