@@ -470,6 +470,7 @@ export const FirewallSchema = z
       ctx.addIssue({
         code: "custom",
         path: ["isoFileId"],
+        input: v.isoFileId,
         message: ruleText("must not be given with firewall.installer", "give installer (the node downloads it) or isoFileId (an ISO already on the storage), not both"),
       });
     }
