@@ -83,13 +83,15 @@ ExecStart=/sbin/ip route replace ${TE_ROUTE_CIDR} via ${TE_ROUTE_VIA}
 [Install]
 WantedBy=multi-user.target
 "
+# the PEM without trailing line breaks (a file read into the variable ends with one): written with one
+ca_pem=$(printf '%s' "$TE_CA")
 program=$(
   printf 'set -euo pipefail\n'
   # TE_ROOT: a folder the node's files live under, for a test's stand-in node only (ssh passes no environment)
   # shellcheck disable=SC2016 # expanded on the node, not here
   printf 'root=${TE_ROOT:-}\n'
   printf 'lab=%q\ncidr=%q\nvia=%q\nunit=%q\nunit_text=%q\nhosts_lines=%q\nca=%q\n' \
-    "$TE_LAB" "$TE_ROUTE_CIDR" "$TE_ROUTE_VIA" "$unit" "$unit_text" "$hosts_lines" "$TE_CA"
+    "$TE_LAB" "$TE_ROUTE_CIDR" "$TE_ROUTE_VIA" "$unit" "$unit_text" "$hosts_lines" "$ca_pem"
   cat <<'NODE'
 # Writes a file when its content differs; says whether it did.
 put() {
