@@ -15,7 +15,7 @@ import { sidecarTemplate, varRef } from "../stack/terraform-refs";
 import { hclExpression } from "../stack/hcl-text";
 import { HostProvision, hostProvisionProblems, PROVISION_SCRIPT, provisionFileEnv, provisionJumpHost, provisionTokenEntry, tokenRenewal, tokenRenewalWindow } from "../model/host-provision";
 import { ZoneModule } from "./zone-module";
-import { PreparedNodes } from "../proxmox/prepared-nodes";
+import { PreparedNodes } from "../stack/prepared-nodes";
 import { FIREWALL_WAN_ADDRESS, nodePreparations } from "../model/proxmox-prepare";
 import { renderPrepareScript } from "../render/provision/prepare-script";
 

@@ -1,7 +1,7 @@
 import { DataResource } from "cdktf";
 import { Construct } from "constructs";
 import { FIREWALL_WAN_ADDRESS, NodePreparation, PREPARE_SCRIPT, preparationHostsEntry } from "../model/proxmox-prepare";
-import { hclExpression } from "../stack/hcl-text";
+import { hclExpression } from "./hcl-text";
 
 /** Properties for {@link PreparedNodes}. */
 export interface PreparedNodesProps {
