@@ -189,7 +189,7 @@ export const ProxmoxSchema = z.strictObject({
     .describe(
       "switch the Proxmox datacenter (cluster-wide) firewall on from the edge module (bpg proxmox_virtual_environment_cluster_firewall), " +
         "without which no VM firewall acts; it writes every cluster firewall option (host input policy ACCEPT, output and forward ACCEPT, ebtables on, " +
-        "PVE's log rate limit) and a destroy leaves them as they are. false: the runbook's proxmox-prepare step switches it on by hand instead; " +
+        "PVE's log rate limit) and a destroy leaves them as they are. false: the runbook's datacenter-firewall step switches it on by hand on a Proxmox node instead; " +
         "turn it off when the cluster's firewall options are managed elsewhere, e.g. an administrator's host input policy DROP with a management IP set, which this would overwrite (two labs of this project on one cluster write the same values)",
     ),
 });
