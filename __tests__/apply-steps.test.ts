@@ -25,6 +25,7 @@ interface Step {
   where: string;
   host?: string;
   manual: boolean;
+  why?: string;
   commands: string[];
   environment?: string[];
   connections: Conn[];
@@ -116,12 +117,13 @@ describe.each(labs)("apply-steps.json of %s", (_, spec) => {
 
   it("runs the bootstrap outside, hands over, then runs tofu only on the runner, which is a client", () => {
     const ids = doc.steps.map((s) => s.id);
+    // the pfSense installer is put on the storage by hand only when the spec names an ISO already there
+    const handIso = spec.firewall?.isoFileId !== undefined;
     expect(ids).toEqual([
-      "pfsense-iso",
+      ...(handIso ? ["pfsense-iso"] : []),
       "edge",
       "pfsense-install",
       "pfsense-import",
-      "proxmox-prepare",
       "mgmt",
       "handoff",
       "runner-variables",
@@ -129,7 +131,7 @@ describe.each(labs)("apply-steps.json of %s", (_, spec) => {
       "cluster",
     ]);
     // The twin replays these ids, in this order (new steps go between them).
-    const twinIds = ["edge", "pfsense-install", "pfsense-import", "proxmox-prepare", "mgmt", "handoff", "cluster"];
+    const twinIds = ["edge", "pfsense-install", "pfsense-import", "mgmt", "handoff", "cluster"];
     expect(ids.filter((id) => twinIds.includes(id))).toEqual(twinIds);
     const tofu = doc.steps.filter((s) => s.commands.some((c) => c.startsWith("tofu apply")));
     for (const s of tofu.slice(0, 2)) expect(s.where, s.id).toBe("outside");
@@ -178,19 +180,87 @@ describe.each(labs)("apply-steps.json of %s", (_, spec) => {
     expect(step("cluster").connections.some((c) => /helm provider: fetches the tigera-operator chart/.test(c.why))).toBe(true);
   });
 
-  it("uploads the pfSense ISO the edge module attaches to the pfSense VM's node before the edge step", () => {
+  it("has the pfSense VM's node download and check the installer, or the operator upload the ISO the spec names before the edge step", () => {
     const edge = JSON.parse(files.get("modules/edge/main.tf.json")!);
-    const pf = Object.values(edge.resource.proxmox_virtual_environment_vm as Record<string, { node_name: string; cdrom?: { file_id: string } }>).find((v) => v.cdrom?.file_id?.includes(":iso/"))!;
+    const pf = Object.values(edge.resource.proxmox_virtual_environment_vm as Record<string, { node_name: string; cdrom?: { file_id: string } }>).find((v) => v.cdrom && v.cdrom.file_id !== "none")!;
+    const download = /^\$\{proxmox_download_file\.([A-Za-z0-9_-]+)\.id\}$/.exec(pf.cdrom!.file_id)?.[1];
+    if (download) {
+      // the reference: Netgate's public CE 2.7.2, its .gz checked against the published SHA-256, gunzipped on the VM's node
+      expect(spec.firewall?.isoFileId).toBeUndefined();
+      const d = edge.resource.proxmox_download_file[download];
+      expect(d).toMatchObject({ node_name: pf.node_name, content_type: "iso", decompression_algorithm: "gz", checksum_algorithm: "sha256", overwrite: false });
+      expect(d.url).toMatch(/^https:\/\/[^/]+\/.+\.iso\.gz$/);
+      expect(d.checksum).toMatch(/^[0-9a-f]{64}$/);
+      expect(d.file_name).toMatch(/\.iso$/);
+      const root = JSON.parse(files.get("cdk.tf.json")!);
+      expect(d.datastore_id).toBe(spec.proxmox?.isoDatastore ?? "local");
+      expect(root.module.edge).toBeDefined();
+      expect(index("pfsense-iso")).toBe(-1);
+      // the node's download is a connection of the step that applies the edge module
+      expect(step("edge").connections.some((c) => c.from === "proxmox" && c.to === "internet" && c.port === 443 && c.why.includes(new URL(d.url).hostname))).toBe(true);
+      return;
+    }
     const [, storage, file] = /^([^:]+):iso\/(.+)$/.exec(pf.cdrom!.file_id)!;
+    expect(pf.cdrom!.file_id).toBe(spec.firewall?.isoFileId);
+    expect(edge.resource.proxmox_download_file?.["pfsense-installer"]).toBeUndefined();
     const iso = step("pfsense-iso");
     expect(index("pfsense-iso")).toBeLessThan(index("edge"));
     expect([iso.where, iso.manual]).toEqual(["outside", true]);
+    expect(iso.why).toMatch(/firewall\.isoFileId/);
     // root on the node that holds the pfSense VM (pvesm needs root), at the address the spec gives it
     const node = (spec.proxmox?.nodes ?? []).find((n) => n.name === pf.node_name);
     const host = `root@${node?.sshAddress ?? node?.address ?? `<address of ${pf.node_name}>`}`;
     expect(iso.commands.find((c) => c.startsWith("scp "))).toBe(`scp ${file} ${host}:"$(ssh ${host} pvesm path ${pf.cdrom!.file_id})"   # where ${storage} keeps ISO images`);
     expect(iso.commands).toContain(`ssh ${host} pvesm list ${storage} --content iso | grep -F '${pf.cdrom!.file_id}'`);
     expect(iso.connections.map((c) => `${c.from}>${c.to}:${c.port}`)).toEqual(["outside>proxmox:22"]);
+  });
+
+  it("has tofu prepare every Proxmox node before the MGMT provisioning that jumps through it and the Talos ISO download, with no hand step for it", () => {
+    expect(index("proxmox-prepare")).toBe(-1);
+    const mgmt = JSON.parse(files.get("modules/mgmt/main.tf.json")!);
+    const srv = JSON.parse(files.get("modules/srv/main.tf.json")!);
+    const root = JSON.parse(files.get("cdk.tf.json")!);
+    const data = mgmt.resource.terraform_data as Record<string, { provisioner: { "local-exec": { command: string; environment: Record<string, string> } }[]; depends_on?: string[]; triggers_replace: Record<string, string> }>;
+    // one per Proxmox node any VM runs on
+    const nodes = [...new Set([mgmt, srv, JSON.parse(files.get("modules/edge/main.tf.json")!), JSON.parse(files.get("modules/dmz/main.tf.json")!)].flatMap((d) => Object.values((d.resource?.proxmox_virtual_environment_vm ?? {}) as Record<string, { node_name: string }>).map((v) => v.node_name)))].filter((n) => !n.includes("${"));
+    const prepares = Object.keys(data).filter((k) => k.endsWith("-prepare"));
+    expect(prepares.sort()).toEqual(expect.arrayContaining(nodes.map((n) => `${n}-prepare`)));
+    // the route is for the subnet the MGMT VMs' own addresses are in (their cloud-init ip_config)
+    const mgmtAddresses = Object.values(mgmt.resource.proxmox_virtual_environment_vm as Record<string, { initialization: { ip_config: { ipv4: { address: string } }[] } }>).map((v) => v.initialization.ip_config[0].ipv4.address);
+    const toInt = (ip: string) => ip.split(".").reduce((a, o) => a * 256 + Number(o), 0);
+    const inCidr = (cidr: string, ip: string) => {
+      const [net, bits] = cidr.split("/");
+      const size = 2 ** (32 - Number(bits));
+      return Math.floor(toInt(net) / size) === Math.floor(toInt(ip) / size) && toInt(net) % size === 0;
+    };
+    for (const k of prepares) {
+      const x = data[k].provisioner[0]["local-exec"];
+      expect(x.command).toBe("bash ${path.root}/provision/prepare-proxmox-node.sh");
+      expect(x.environment.TE_ROUTE_VIA).toBe("${var.firewall_wan_address}");
+      expect(x.environment.TE_CA).toBe("${var.lab_ca_certificate}");
+      for (const a of mgmtAddresses) expect(inCidr(x.environment.TE_ROUTE_CIDR, a.split("/")[0]), `${k}: ${a} in ${x.environment.TE_ROUTE_CIDR}`).toBe(true);
+      expect(x.environment.TE_ROUTE_CIDR.split("/")[1]).toBe(mgmtAddresses[0].split("/")[1]);
+      // the key goes on stdin to an agent of the run, or the run uses the operator's agent
+      expect(x.environment.TE_SSH_KEY).toBe(spec.proxmox?.sshAgent ? undefined : "${var.proxmox_ssh_private_key}");
+      expect(data[k].triggers_replace.sha256_lab_ca_certificate).toBe("${sha256(var.lab_ca_certificate)}");
+    }
+    // the MGMT hosts' provisioning waits for every node's preparation
+    for (const [k, r] of Object.entries(data).filter(([k]) => k.endsWith("-provision"))) {
+      expect(r.depends_on, k).toEqual(expect.arrayContaining(prepares.map((p) => `terraform_data.${p}`)));
+    }
+    // the Talos ISO downloads wait for the mgmt module's output of them
+    expect(root.module.srv.proxmox_prepared).toBe("${module.mgmt.proxmox_prepared}");
+    for (const [k, d] of Object.entries(srv.resource.proxmox_download_file as Record<string, { depends_on?: string[] }>)) expect(d.depends_on, k).toContain("var.proxmox_prepared");
+    expect(Object.keys(mgmt.output.proxmox_prepared.value).sort()).toEqual(prepares.map((p) => p.slice(0, -"-prepare".length)).sort());
+    // pfSense's WAN address: a validated, non-secret root variable the install step has the operator set
+    expect(root.variable.firewall_wan_address).toMatchObject({ type: "string", default: "" });
+    expect(root.variable.firewall_wan_address.sensitive).toBeUndefined();
+    expect(root.variable.firewall_wan_address.validation[0].condition).toContain("regex(");
+    expect(step("pfsense-install").commands.some((c) => c.startsWith("export TF_VAR_firewall_wan_address="))).toBe(true);
+    expect(index("pfsense-install")).toBeLessThan(index("mgmt"));
+    // the step that applies module mgmt from outside lists tofu's SSH to the nodes
+    expect(step("mgmt").connections.some((c) => c.from === "outside" && c.to === "proxmox" && c.port === 22 && /prepares each Proxmox node/.test(c.why))).toBe(true);
+    expect(files.has("provision/prepare-proxmox-node.sh")).toBe(true);
   });
 
   it("switches the datacenter firewall on with the edge module's apply, with no hand command left", () => {
@@ -315,17 +385,18 @@ describe("the spec's datacenter firewall switch (proxmox.datacenterFirewall)", (
   const handCommand =
     "pvesh set /cluster/firewall/options --enable 1   # the datacenter firewall, without which no VM firewall acts (cluster-wide: once per cluster is enough)";
 
-  it("off: the Proxmox hosts switch it on by hand, after checking who reaches them, and tofu leaves it alone", () => {
+  it("off: the Proxmox hosts switch it on by hand in a step of its own, after checking who reaches them, and tofu leaves it alone", () => {
     const files = synth({ proxmox: { datacenterFirewall: false } });
     const doc = JSON.parse(files.get("apply-steps.json")!) as { steps: Step[] };
     const at = (id: string) => doc.steps.findIndex((s) => s.id === id);
-    const prepare = doc.steps[at("proxmox-prepare")];
+    const dcfw = doc.steps[at("datacenter-firewall")];
     const firewallSteps = doc.steps.filter((s) => s.commands.some((c) => /datacenter firewall|\/cluster\/firewall\/options/.test(c)));
-    expect(firewallSteps.map((s) => [s.id, s.where])).toEqual([["proxmox-prepare", "proxmox"]]);
-    expect(prepare.commands).toContain(handCommand);
-    expect(prepare.commands.findIndex((c) => c.startsWith("pve-firewall localnet"))).toBe(prepare.commands.indexOf(handCommand) - 1);
-    expect(prepare.title).toMatch(/the datacenter firewall$/);
-    expect(at("proxmox-prepare")).toBeLessThan(at("mgmt"));
+    expect(firewallSteps.map((s) => [s.id, s.where, s.manual])).toEqual([["datacenter-firewall", "proxmox", true]]);
+    expect(dcfw.why).toMatch(/proxmox\.datacenterFirewall is off/);
+    expect(dcfw.commands).toContain(handCommand);
+    expect(dcfw.commands.findIndex((c) => c.startsWith("pve-firewall localnet"))).toBe(dcfw.commands.indexOf(handCommand) - 1);
+    expect(at("datacenter-firewall")).toBeLessThan(at("mgmt"));
+    expect(at("proxmox-prepare")).toBe(-1);
     expect(doc.steps[at("edge")].title).not.toMatch(/datacenter firewall/);
     for (const [path, text] of files) if (path.endsWith(".tf.json")) expect(text, path).not.toContain("proxmox_virtual_environment_cluster_firewall");
     // the stack's runbook says the same

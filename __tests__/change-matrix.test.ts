@@ -120,7 +120,8 @@ const ROWS: Row[] = [
     change: "a rotated lab CA",
     after: {},
     vars: { lab_ca_certificate: "-----BEGIN CERTIFICATE-----\nrotated\n-----END CERTIFICATE-----\n" },
-    expect: { replaced: snippets(["haproxy-ingress-1", "mgmt-client", "registry"]), updated: applies(ALL_NODES) },
+    // the Proxmox node trusts the new CA too: its preparation runs again (its trigger is the CA's hash)
+    expect: { replaced: [...snippets(["haproxy-ingress-1", "mgmt-client", "registry"]), "module.mgmt.terraform_data.pve-prepare"], updated: applies(ALL_NODES) },
   },
   {
     change: "worker cores and memory resized",
@@ -214,7 +215,8 @@ const ROWS: Row[] = [
         ],
       },
     },
-    // the new node gets its bridges and boot ISO; placement moves cp-2 and worker-1 to it, which bpg
+    // the new node gets its bridges, its preparation (route to MGMT, the registry's name, the lab CA)
+    // and boot ISO; placement moves cp-2 and worker-1 to it, which bpg
     // does in place by migration (migrate = true), and their firewalls follow; the old node's bridges
     // gain their uplinks
     expect: {
@@ -222,6 +224,7 @@ const ROWS: Row[] = [
         "module.edge.proxmox_network_linux_bridge.vmbr1-pve2",
         "module.edge.proxmox_network_linux_bridge.vmbr2-pve2",
         "module.edge.proxmox_network_linux_bridge.vmbr3-pve2",
+        "module.mgmt.terraform_data.pve2-prepare",
         "module.srv.proxmox_download_file.talos-pve2",
       ],
       updated: [

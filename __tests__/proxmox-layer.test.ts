@@ -23,7 +23,18 @@ describe("Proxmox layer of the reference lab", () => {
       "${proxmox_network_linux_bridge.vmbr4-pve.name}",
     ]);
     expect(pfsense.startup.order).toBe(1);
-    expect(pfsense.cdrom.file_id).toBe("local:iso/pfSense-CE-2.7.2-RELEASE-amd64.iso");
+    // installed from the ISO its node downloads: Netgate's public pfSense CE 2.7.2, the .gz's published SHA-256
+    expect(pfsense.cdrom.file_id).toBe("${proxmox_download_file.pfsense-installer.id}");
+    expect(edge.resource.proxmox_download_file["pfsense-installer"]).toMatchObject({
+      node_name: pfsense.node_name,
+      url: "https://atxfiles.netgate.com/mirror/downloads/pfSense-CE-2.7.2-RELEASE-amd64.iso.gz",
+      checksum: "883fb7bc64fe548442ed007911341dd34e178449f8156ad65f7381a02b7cd9e4",
+      checksum_algorithm: "sha256",
+      decompression_algorithm: "gz",
+      file_name: "pfSense-CE-2.7.2-RELEASE-amd64.iso",
+      datastore_id: "local",
+      content_type: "iso",
+    });
   });
 
   it("switches the datacenter firewall on in the edge module, with Proxmox's defaults and the hosts' input left open", () => {
@@ -74,7 +85,7 @@ describe("Proxmox layer of the reference lab", () => {
   });
 
   it("downloads the Ubuntu image once per node and builds Ubuntu VMs from it with cloud-init", () => {
-    expect(Object.keys(edge.resource.proxmox_download_file)).toEqual(["ubuntu-pve"]);
+    expect(Object.keys(edge.resource.proxmox_download_file).filter((k) => k !== "pfsense-installer")).toEqual(["ubuntu-pve"]);
     const registry: Vm = mgmt.resource.proxmox_virtual_environment_vm.registry;
     expect(registry.disk[0].file_id).toBe('${var.ubuntu_image_ids["pve"]}');
     expect(registry.disk[0].datastore_id).toBe("local-lvm");

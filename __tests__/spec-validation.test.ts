@@ -892,6 +892,27 @@ const cases: Case[] = [
     ],
   },
   {
+    name: "a pfSense installer over http, with a short checksum and a file name that is no ISO",
+    spec: { firewall: { installer: { url: "http://mirror.example/pfSense.iso.gz", sha256: "abc123", fileName: "pfSense.img" } } },
+    lines: [
+      'firewall.installer.url: "http://mirror.example/pfSense.iso.gz" — must be an https URL (the Proxmox node downloads it; characters outside RFC 3986 must be percent-encoded)',
+      'firewall.installer.sha256: "abc123" — must be a SHA-256 in hex (64 lower-case hex digits, Netgate\'s <url>.sha256 of the .gz)',
+      'firewall.installer.fileName: "pfSense.img" — must be an ISO file name (letters, digits, \'.\', \'_\' and \'-\', ending in .iso, e.g. pfSense-CE-2.7.2-RELEASE-amd64.iso)',
+    ],
+  },
+  {
+    name: "a pfSense installer to download and an ISO already on the storage",
+    spec: {
+      firewall: {
+        installer: { url: "https://mirror.example/pfSense-CE-2.7.2-RELEASE-amd64.iso.gz", sha256: "0".repeat(64), fileName: "pfSense-CE-2.7.2-RELEASE-amd64.iso" },
+        isoFileId: "local:iso/pfSense-CE-2.7.2-RELEASE-amd64.iso",
+      },
+    },
+    lines: [
+      'firewall.isoFileId: "local:iso/pfSense-CE-2.7.2-RELEASE-amd64.iso" — must not be given with firewall.installer (give installer (the node downloads it) or isoFileId (an ISO already on the storage), not both)',
+    ],
+  },
+  {
     name: "the ingress credential's lifetime: too short to renew, past a year, not whole",
     spec: { network: { ingressCredentialDays: 6 } },
     lines: [

@@ -203,7 +203,8 @@ describe.skipIf(!!skipReason)("the twin", () => {
       const mgmt = steps.steps.find((s: { id: string }) => s.id === "mgmt");
       mgmt.connections.find((c: { from: string; to: string }) => c.from === "registry" && c.to === "internet").flow = "no-such-flow";
       writeFileSync(join(dir, "apply-steps.json"), JSON.stringify(steps, null, 2));
-      dir = planted(dir, "apply-steps.json", (t) => t.replace(/echo '192\.168\.100\.11 /, "echo '192.168.100.99 "));
+      // tofu's preparation of the Proxmox node writes the registry's name at a wrong address
+      dir = planted(dir, "modules/mgmt/main.tf.json", (t) => t.replace('"TE_HOSTS": "192.168.100.11=registry.', '"TE_HOSTS": "192.168.100.99=registry.'));
       dir = planted(dir, "pfsense/unbound.xml", (t) => t.replace("<ip>192.168.100.20</ip>", "<ip>192.168.100.98</ip>"));
       const r = await runTwin(dir);
       // Proxmox's VM firewall is off without options: mgmt-client answers what no flow allows
@@ -215,7 +216,7 @@ describe.skipIf(!!skipReason)("the twin", () => {
       expect(findings).toContain("DNS: pfSense answers mgmt-client.mgmt.lab.internal with 192.168.100.98, but mgmt-client is at 192.168.100.20");
     }, 10 * MINUTES);
 
-    it("a DMZ host whose Proxmox firewall drops the runner's SSH, and a step that hides the provisioning of MGMT through a Proxmox node", async () => {
+    it("a DMZ host whose Proxmox firewall drops the runner's SSH, and a step that hides the provisioning of MGMT through a Proxmox node and tofu's SSH to the node", async () => {
       let dir = planted(golden, "modules/dmz/main.tf.json", (t) => {
         const doc = JSON.parse(t);
         const rules = doc.resource.proxmox_virtual_environment_firewall_rules["haproxy-ingress-1"].rule as { comment?: string }[];
@@ -225,17 +226,20 @@ describe.skipIf(!!skipReason)("the twin", () => {
       dir = planted(dir, "apply-steps.json", (t) => {
         const steps = JSON.parse(t);
         const mgmt = steps.steps.find((s: { id: string }) => s.id === "mgmt");
-        mgmt.connections = mgmt.connections.filter((c: { from: string; port: number }) => !(c.from === "proxmox" && c.port === 22));
+        // neither the provisioning through the node nor tofu's SSH to the node (its preparation)
+        mgmt.connections = mgmt.connections.filter((c: { from: string; to: string; port: number }) => !(c.from === "proxmox" && c.port === 22) && !(c.from === "outside" && c.to === "proxmox" && c.port === 22));
         return JSON.stringify(steps, null, 2);
       });
       const r = await runTwin(dir);
       // the runner cannot push the ingress host's packages, image and kubeconfig
       expect(wrong(r).some((p) => p.from === "mgmt-client" && p.to === "haproxy-ingress-1" && p.port === 22 && /provisioning of haproxy-ingress-1/.test(p.why)), formatReport(r)).toBe(true);
       expect(r.findings.join("\n")).toMatch(/step mgmt: tofu \(outside\): provisioning of registry through its Proxmox node needs proxmox -> registry tcp\/22, which the step does not list/);
+      expect(r.findings.join("\n")).toMatch(/step mgmt: tofu \(outside\): preparation of Proxmox node pve over SSH needs outside -> proxmox tcp\/22, which the step does not list/);
     }, 10 * MINUTES);
 
-    it("an apply step that forgets the Proxmox hosts' route to MGMT", async () => {
-      const dir = planted(golden, "apply-steps.json", (t) => t.replace(/\s*"ip route replace [^"]*",/, ""));
+    it("a preparation of the Proxmox nodes that forgets their route to MGMT", async () => {
+      // the script tofu runs on each node sets the route no more (the unit that would persist it stays)
+      const dir = planted(golden, "provision/prepare-proxmox-node.sh", (t) => t.replace(/^ip route replace "\$cidr" via "\$via"\n/m, ""));
       const r = await runTwin(dir);
       expect(wrong(r).some((p) => p.from.startsWith("pve:") && p.to === "registry" && /step cluster/.test(p.why)), formatReport(r)).toBe(true);
     }, 10 * MINUTES);
@@ -243,6 +247,18 @@ describe.skipIf(!!skipReason)("the twin", () => {
 });
 
 describe("what the twin reads of tofu's provisioning, from the module JSON alone", () => {
+  it("tofu prepares the Proxmox node in module mgmt with the stack's script: route to MGMT via the WAN address the operator sets, the registry's line", () => {
+    const stack = readStack(stackDirOf(GOLDEN));
+    expect(stack.preparations.map((p) => [p.module, p.key, p.node, p.script])).toEqual([["mgmt", "pve-prepare", "pve", "provision/prepare-proxmox-node.sh"]]);
+    const env = stack.preparations[0].environment;
+    expect(env.TE_ROUTE_CIDR).toBe("192.168.100.0/24");
+    expect(env.TE_ROUTE_VIA).toEqual({ variable: "firewall_wan_address" });
+    expect(env.TE_HOSTS).toBe("192.168.100.11=registry.mgmt.lab.internal");
+    // the step that applies module mgmt from outside lists tofu's SSH to the node
+    const mgmt = stack.steps.find((s) => s.commands.some((c) => c.trim() === "tofu apply -target=module.mgmt"))!;
+    expect(mgmt.connections.some((c) => c.from === "outside" && c.to === "proxmox" && c.port === 22 && /prepares each Proxmox node/.test(c.why))).toBe(true);
+  });
+
   it("the DMZ host's provisioning mints its token at the API VIP: the runner needs vip tcp/6443 in the step that applies the dmz module", () => {
     const stack = readStack(stackDirOf(GOLDEN));
     const ingress = stack.provisions.find((p) => p.host === "haproxy-ingress-1")!;

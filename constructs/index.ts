@@ -17,6 +17,7 @@ export { SrvZone, SrvZoneProps } from "./zones/srv-zone";
 export { PlatformZone, PlatformZoneProps } from "./zones/platform-zone";
 export { LabVm, LabVmProps } from "./proxmox/lab-vm";
 export { NodeImages, NodeImagesProps } from "./proxmox/node-images";
+export { PreparedNodes, PreparedNodesProps } from "./stack/prepared-nodes";
 export { VmFirewall, VmFirewallProps } from "./proxmox/vm-firewall";
 export { TalosCluster, TalosClusterProps } from "./talos/talos-cluster";
 export { FactorySchematic, FactorySchematicProps } from "./talos/factory-schematic";
@@ -61,6 +62,8 @@ export { Flow, FlowTable, Protocol, ResolvedEndpoint } from "./model/flows";
 export { labFlows, componentFlows, labOwnFlows, runnerHost } from "./model/lab-flows";
 export { ServiceDescriptor, ServiceCatalog, ServiceContext, ServiceFlow, ServiceUserData, ServiceVariable, MinimumSize, RESERVED_ROLES, RESERVED_VARIABLES, serviceDescriptorProblems } from "./model/service";
 export { HostProvision, ProvisionFile, ProvisionSecret, PROVISION_SCRIPT, hostProvisionProblems, provisionFileEnv, provisionJumpHost } from "./model/host-provision";
+export { NodePreparation, PREPARE_SCRIPT, FIREWALL_WAN_ADDRESS, nodePreparations, preparationHostsEntry } from "./model/proxmox-prepare";
+export { FirewallInstaller, firewallInstaller } from "./model/firewall-installer";
 export { FlowEndpoint, EndpointZone, EndpointGroup, parseEndpoint, endpointText } from "./model/endpoint";
 export { hostFlowId } from "./model/lab-flows";
 

@@ -34,6 +34,7 @@ import { EdgeZone } from "./zones/edge-zone";
 import { PlatformZone } from "./zones/platform-zone";
 import { moduleOutput } from "./stack/terraform-refs";
 import { SrvZone } from "./zones/srv-zone";
+import { FIREWALL_WAN_ADDRESS } from "./model/proxmox-prepare";
 import { chartServiceAccounts, localCharts } from "./render/platform/platform-charts";
 import { DmzZone, hostVariables, KUBERNETES_ADMIN_KUBECONFIG, KUBERNETES_SERVICE_ACCOUNTS, MgmtZone } from "./zones/ubuntu-zone";
 import type { ServiceDescriptor } from "./model/service";
@@ -183,6 +184,19 @@ export class TalosEnclave extends HclJsonStack {
       description:
         "unencrypted PEM ECDSA P-256 private key the internal Image Factory signs its installers with (openssl ecparam -name prime256v1 -genkey -noout); its public half is talos.imageVerification.factoryPublicKey",
     });
+    // pfSense takes its WAN address by DHCP: known once it is installed (its console shows it), so
+    // empty until then; the mgmt module's preparation of the Proxmox nodes stops the plan while it is.
+    const wanAddress = variable(FIREWALL_WAN_ADDRESS, {
+      type: "string",
+      default: "",
+      description: "pfSense's WAN address as its console shows it after the install (DHCP): the Proxmox nodes route the MGMT subnet through it; empty until then",
+      validation: [
+        {
+          condition: hclExpression(`var.${FIREWALL_WAN_ADDRESS} == "" || can(regex("^((25[0-5]|2[0-4][0-9]|1[0-9][0-9]|[1-9]?[0-9])[.]){3}(25[0-5]|2[0-4][0-9]|1[0-9][0-9]|[1-9]?[0-9])$", var.${FIREWALL_WAN_ADDRESS}))`),
+          errorMessage: `${FIREWALL_WAN_ADDRESS} must be an IPv4 address such as 203.0.113.7 (pfSense's WAN address, on its console), or empty before pfSense is installed.`,
+        },
+      ],
+    });
     const adminKeys = variable("admin_ssh_public_keys", {
       type: "list(string)",
       description: `SSH public keys of ${s.adminUser} on the Ubuntu VMs`,
@@ -256,6 +270,8 @@ export class TalosEnclave extends HclJsonStack {
       lab_tls_private_key: labTlsKey.stringValue,
       harbor_admin_password: harborPassword.stringValue,
       image_factory_signing_key: factoryKey.stringValue,
+      [FIREWALL_WAN_ADDRESS]: wanAddress.stringValue,
+      ...(sshKey ? { proxmox_ssh_private_key: sshKey.stringValue } : {}),
       // a zone whose hosts get service account tokens mints them with the admin kubeconfig, once the
       // platform release that creates each account is in
       [KUBERNETES_ADMIN_KUBECONFIG]: moduleOutput("srv", "kubeconfig"),
@@ -273,7 +289,7 @@ export class TalosEnclave extends HclJsonStack {
       edge: call("edge", {}),
       mgmt: call("mgmt", hostInputs(this.zones.mgmt)),
       dmz: call("dmz", hostInputs(this.zones.dmz)),
-      srv: call("srv", { bridges: edgeBridges, lab_ca_certificate: labCa.stringValue }),
+      srv: call("srv", { bridges: edgeBridges, lab_ca_certificate: labCa.stringValue, proxmox_prepared: moduleOutput("mgmt", "proxmox_prepared") }),
       platform: call("platform", {
         kubernetes_api_url: moduleOutput("srv", "kubernetes_api_url"),
         kubernetes_ca_certificate: moduleOutput("srv", "kubernetes_ca_certificate"),

@@ -189,7 +189,7 @@ export const ProxmoxSchema = z.strictObject({
     .describe(
       "switch the Proxmox datacenter (cluster-wide) firewall on from the edge module (bpg proxmox_virtual_environment_cluster_firewall), " +
         "without which no VM firewall acts; it writes every cluster firewall option (host input policy ACCEPT, output and forward ACCEPT, ebtables on, " +
-        "PVE's log rate limit) and a destroy leaves them as they are. false: the runbook's proxmox-prepare step switches it on by hand instead; " +
+        "PVE's log rate limit) and a destroy leaves them as they are. false: the runbook's datacenter-firewall step switches it on by hand on a Proxmox node instead; " +
         "turn it off when the cluster's firewall options are managed elsewhere, e.g. an administrator's host input policy DROP with a management IP set, which this would overwrite (two labs of this project on one cluster write the same values)",
     ),
 });
@@ -446,19 +446,64 @@ export const RegistrySchema = z.strictObject({
   ),
 });
 
-export const FirewallSchema = z.strictObject({
-  name: name.default("pfsense"),
-  size: VmSizeSchema.default({ cores: 2, memoryMiB: 2048, diskGiB: 16 }),
-  node: dnsLabel.optional().describe("Proxmox node; default: the first node"),
-  vmId: vmId.default(100),
-  isoFileId: z
+/**
+ * The pfSense CE installer the Proxmox node downloads itself (bpg `proxmox_download_file`): pfSense
+ * CE 2.7.2 is the last CE release Netgate's public mirror serves without an account login; Netgate
+ * publishes the SHA-256 of the `.gz` beside it (`<url>.sha256`).
+ */
+export const PFSENSE_INSTALLER_DEFAULT = {
+  url: "https://atxfiles.netgate.com/mirror/downloads/pfSense-CE-2.7.2-RELEASE-amd64.iso.gz",
+  sha256: "883fb7bc64fe548442ed007911341dd34e178449f8156ad65f7381a02b7cd9e4",
+  fileName: "pfSense-CE-2.7.2-RELEASE-amd64.iso",
+} as const;
+
+export const FirewallInstallerSchema = z.strictObject({
+  url: z
     .string()
-    .refine((v) => /^[A-Za-z][A-Za-z0-9_.-]*[A-Za-z0-9]:iso\/[A-Za-z0-9][A-Za-z0-9._-]*\.(iso|img)$/.test(v), {
-      message: ruleText("must be a Proxmox ISO volume id", "<storage>:iso/<file>.iso, e.g. local:iso/pfSense-CE-2.7.2-RELEASE-amd64.iso"),
+    .refine((v) => isUrl(v) && v.startsWith("https://"), {
+      message: ruleText("must be an https URL", "the Proxmox node downloads it; characters outside RFC 3986 must be percent-encoded"),
     })
-    .default("local:iso/pfSense-CE-2.7.2-RELEASE-amd64.iso")
-    .describe("installer ISO already on the Proxmox storage (Netgate's download needs a login)"),
+    .refine((v) => v.endsWith(".gz"), { message: ruleText("must name a gzip file (.gz)", "the node gunzips it into the ISO; Netgate ships pfSense-CE-<version>-RELEASE-amd64.iso.gz") })
+    .describe("https URL of the gzipped installer ISO (…-amd64.iso.gz)"),
+  sha256: z
+    .string()
+    .refine((v) => /^[0-9a-f]{64}$/.test(v), { message: ruleText("must be a SHA-256 in hex", "64 lower-case hex digits, Netgate's <url>.sha256 of the .gz") })
+    .describe("SHA-256 of the .gz as Netgate publishes it; the node checks it before it decompresses"),
+  fileName: z
+    .string()
+    .refine((v) => /^[A-Za-z0-9][A-Za-z0-9._-]*\.iso$/.test(v), {
+      message: ruleText("must be an ISO file name", "letters, digits, '.', '_' and '-', ending in .iso, e.g. pfSense-CE-2.7.2-RELEASE-amd64.iso"),
+    })
+    .describe("file name of the decompressed ISO on proxmox.isoDatastore"),
 });
+
+export const FirewallSchema = z
+  .strictObject({
+    name: name.default("pfsense"),
+    size: VmSizeSchema.default({ cores: 2, memoryMiB: 2048, diskGiB: 16 }),
+    node: dnsLabel.optional().describe("Proxmox node; default: the first node"),
+    vmId: vmId.default(100),
+    installer: FirewallInstallerSchema.optional().describe(
+      `the installer the Proxmox node downloads and checks (default: pfSense CE 2.7.2 from Netgate's public mirror, ${PFSENSE_INSTALLER_DEFAULT.url}); not with isoFileId`,
+    ),
+    isoFileId: z
+      .string()
+      .refine((v) => /^[A-Za-z][A-Za-z0-9_.-]*[A-Za-z0-9]:iso\/[A-Za-z0-9][A-Za-z0-9._-]*\.(iso|img)$/.test(v), {
+        message: ruleText("must be a Proxmox ISO volume id", "<storage>:iso/<file>.iso, e.g. local:iso/pfSense-CE-2.8.0-RELEASE-amd64.iso"),
+      })
+      .optional()
+      .describe("instead of installer: an installer ISO already on the Proxmox storage (e.g. a newer release behind Netgate's login), put there by hand"),
+  })
+  .superRefine((v, ctx) => {
+    if (v.installer !== undefined && v.isoFileId !== undefined) {
+      ctx.addIssue({
+        code: "custom",
+        path: ["isoFileId"],
+        input: v.isoFileId,
+        message: ruleText("must not be given with firewall.installer", "give installer (the node downloads it) or isoFileId (an ISO already on the storage), not both"),
+      });
+    }
+  });
 
 export const BgpSchema = z.strictObject({
   firewallAs: privateAs.default(64520).describe("pfSense (FRR) AS number"),

@@ -1,8 +1,10 @@
 import { Construct } from "constructs";
+import { DownloadFile } from "../../.gen/providers/proxmox/download-file";
 import { NetworkLinuxBridge } from "../../.gen/providers/proxmox/network-linux-bridge";
 import { ProxmoxProvider } from "../../.gen/providers/proxmox/provider";
 import { VirtualEnvironmentPool } from "../../.gen/providers/proxmox/virtual-environment-pool";
 import { LabModel, ZoneName } from "../model/lab-model";
+import { firewallInstaller } from "../model/firewall-installer";
 import { renderFrrConf } from "../render/pfsense/frr-conf";
 import { pfSenseTables } from "../render/pfsense/pfsense-rule-table";
 import { renderAliasesXml, renderFilterXml, renderNatXml, renderUnboundXml } from "../render/pfsense/pfsense-xml";
@@ -30,7 +32,9 @@ type InnerSegment = ZoneName | "client";
 /**
  * The `edge` module: internal zone bridges on every Proxmox node (when the spec manages them), the
  * client LAN's bridge on pfSense's node (when the spec manages bridges and the LAN is not an existing
- * one), the pfSense VM with NICs WAN, MGMT, DMZ, SRV, CLIENT in that order, the Ubuntu cloud image downloaded once per
+ * one), the pfSense VM with NICs WAN, MGMT, DMZ, SRV, CLIENT in that order, its installer ISO downloaded
+ * and checked by its Proxmox node (`proxmox_download_file.pfsense-installer`, unless the spec's
+ * `firewall.isoFileId` names one already on the storage), the Ubuntu cloud image downloaded once per
  * node that runs an Ubuntu VM, and (with `proxmox.datacenterFirewall`, the default) the Proxmox
  * datacenter firewall switched on, so the VM firewalls of the modules applied after it act.
  *
@@ -56,6 +60,11 @@ export class EdgeZone extends ZoneModule {
   readonly pool: VirtualEnvironmentPool;
   /** The pfSense VM. */
   readonly firewall: LabVm;
+  /**
+   * `proxmox_download_file.pfsense-installer`: the pfSense node downloads the spec's
+   * `firewall.installer`; absent when `firewall.isoFileId` names an ISO already on the storage.
+   */
+  readonly installer?: DownloadFile;
   /** The datacenter firewall switch, when the spec's `proxmox.datacenterFirewall` is on. */
   readonly datacenterFirewall?: DatacenterFirewall;
 
@@ -133,13 +142,38 @@ export class EdgeZone extends ZoneModule {
     });
 
     const fw = m.firewall;
+    const iso = firewallInstaller(spec);
+    if (iso.kind === "download") {
+      // The node downloads the .gz and gunzips it: PVE checks the checksum on the downloaded file
+      // before it decompresses (pve-common src/PVE/Tools.pm download_file_from_url: the hash check,
+      // then decompression_command), so the sha256 is the .gz's, as Netgate publishes it; bpg passes
+      // checksum, checksum-algorithm and compression to PVE's download-url API as they are
+      // (fwprovider/nodes/resource_download_file.go Create, v0.111.1). `overwrite` stays false: with it
+      // on, bpg compares the file's size on the datastore (the ISO) with the size the URL reports (the
+      // .gz) and would replace the download at every plan (sizeRequiresReplaceModifier, same file).
+      this.installer = new DownloadFile(this, "pfsense-installer", {
+        nodeName: fw.node,
+        contentType: "iso",
+        datastoreId: spec.proxmox.isoDatastore,
+        url: iso.url,
+        fileName: iso.fileName,
+        checksum: iso.sha256,
+        checksumAlgorithm: "sha256",
+        decompressionAlgorithm: "gz",
+        overwrite: false,
+      });
+      this.installer.overrideLogicalId("pfsense-installer");
+    }
     this.firewall = new LabVm(this.vms, fw.name, {
       plan: fw,
       datastoreId: spec.proxmox.vmDatastore,
       bridges: fw.nics.map((n) => (n.segment === "wan" ? n.bridge : bridgeRef[fw.node][n.segment])),
-      cdromFileId: spec.firewall.isoFileId,
+      cdromFileId: this.installer ? this.installer.id : iso.fileId,
       poolId: this.pool.poolId,
-      // pfSense is installed from the ISO once; a new ISO must not replace the installed firewall.
+      // pfSense is installed from the ISO once. A changed cdrom file_id would not replace the VM (bpg's
+      // cdrom.file_id has no ForceNew and its update swaps the medium in place: proxmoxtf/resource/vm/
+      // vm.go, the cdrom schema and the mkCDROM branch of the update, v0.111.1), but it would change the
+      // installed firewall's drive: a new installer (another URL or file) is for new labs only.
       ignoreChanges: ["cdrom"],
     });
 

@@ -82,6 +82,9 @@ export class SrvZone extends ZoneModule {
       type: "string",
       description: "PEM certificate of the lab CA that signed Harbor's and the Image Factory's certificates",
     });
+    // The Proxmox nodes download the Talos ISO from the Image Factory in MGMT: only once each node
+    // routes MGMT, resolves the registry's name and trusts the lab CA (mgmt module, `<node>-prepare`).
+    this.input("proxmox_prepared", { type: "map(string)", description: "the preparation of each Proxmox node (mgmt module): the Talos ISO downloads wait for it" });
     const flows = props.flows ?? labFlows(m);
     for (const [path, content] of talosPatchFiles(m, flows)) this.addSidecar(path, content);
     this.addSidecar("UPGRADE.md", renderUpgradeGuide(m, REGISTRY_PATHS));
@@ -105,7 +108,8 @@ export class SrvZone extends ZoneModule {
       fileName: m.imageFactory.bootIsoFileName,
       datastoreId: spec.proxmox.isoDatastore,
       idPrefix: "talos",
-      dependsOn: [this.schematic.resource],
+      // a module variable in depends_on orders after whatever its value references (the preparations)
+      dependsOn: [this.schematic.resource, { fqn: "var.proxmox_prepared" }],
     });
 
 

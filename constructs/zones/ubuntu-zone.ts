@@ -15,6 +15,9 @@ import { sidecarTemplate, varRef } from "../stack/terraform-refs";
 import { hclExpression } from "../stack/hcl-text";
 import { HostProvision, hostProvisionProblems, PROVISION_SCRIPT, provisionFileEnv, provisionJumpHost, provisionTokenEntry, tokenRenewal, tokenRenewalWindow } from "../model/host-provision";
 import { ZoneModule } from "./zone-module";
+import { PreparedNodes } from "../stack/prepared-nodes";
+import { FIREWALL_WAN_ADDRESS, nodePreparations } from "../model/proxmox-prepare";
+import { renderPrepareScript } from "../render/provision/prepare-script";
 
 /** What fills a user-data template variable: one module variable, as it is or through one encoder. */
 const USER_DATA_EXPRESSION = /^(?:(jsonencode|base64encode|yamlencode)(\())?var\.([a-z][a-z0-9_]*)(\))?$/;
@@ -75,13 +78,22 @@ export interface UbuntuHost {
  * service account tokens ({@link HostProvision.tokens}; DMZ: the ingress controller's) also takes
  * `kubernetes_admin_kubeconfig` (srv module) to mint them and `kubernetes_service_accounts` (platform
  * module: the release that creates each account, which the provisioning waits for).
- * Outputs: `addresses` (name → IPv4), `vm_ids` (name → Proxmox id).
+ * MGMT also prepares each Proxmox node (`terraform_data.<node>-prepare`, {@link PreparedNodes}) and so
+ * takes `firewall_wan_address`, `lab_ca_certificate` and, without `proxmox.sshAgent`,
+ * `proxmox_ssh_private_key`.
+ * Outputs: `addresses` (name → IPv4), `vm_ids` (name → Proxmox id); MGMT: `proxmox_prepared` (node →
+ * preparation id).
  */
 export abstract class UbuntuZone extends ZoneModule {
   /** The zone's hosts by name. */
   readonly hosts = new Map<string, UbuntuHost>();
   /** The Proxmox pool `<lab>-<zone>` that holds the zone's VMs. */
   readonly pool: VirtualEnvironmentPool;
+  /**
+   * MGMT only: `terraform_data.<node>-prepare` per Proxmox node (route to MGMT, the registry's name,
+   * the lab CA), which the MGMT hosts' provisioning waits for; absent in the DMZ module.
+   */
+  readonly preparedNodes?: PreparedNodes;
 
   protected constructor(scope: Construct, id: string, zone: "mgmt" | "dmz", props: UbuntuZoneProps) {
     super(scope, id);
@@ -144,6 +156,26 @@ export abstract class UbuntuZone extends ZoneModule {
       });
     }
 
+    // MGMT is applied after pfSense is installed, and before anything that needs a Proxmox node to reach
+    // MGMT: its hosts' provisioning (ssh -J through the node) and the srv module's Talos ISO download
+    // (which waits for the `proxmox_prepared` output).
+    if (zone === "mgmt") {
+      this.input(FIREWALL_WAN_ADDRESS, { type: "string", description: "pfSense's WAN address (its console shows it): the Proxmox nodes route MGMT through it" });
+      if (!used.has("lab_ca_certificate")) this.input("lab_ca_certificate", declared.get("lab_ca_certificate")!);
+      if (!spec.proxmox.sshAgent) {
+        this.input("proxmox_ssh_private_key", { type: "string", sensitive: true, description: "the provider's SSH key for the Proxmox nodes: the nodes' preparation logs in with it" });
+      }
+      this.preparedNodes = new PreparedNodes(this, "prepare", {
+        lab: m.name,
+        nodes: nodePreparations(m),
+        wanAddressVariable: FIREWALL_WAN_ADDRESS,
+        caVariable: "lab_ca_certificate",
+        sshKeyVariable: spec.proxmox.sshAgent ? undefined : "proxmox_ssh_private_key",
+      });
+      const script = renderPrepareScript();
+      this.addSidecar(script.path, script.content);
+    }
+
     this.pool = new VirtualEnvironmentPool(this, "pool", {
       poolId: `${m.name}-${zone}`,
       comment: `talos-enclave ${m.name}: ${zone.toUpperCase()} zone`,
@@ -191,6 +223,7 @@ export abstract class UbuntuZone extends ZoneModule {
     const hosts = [...this.hosts.values()];
     this.output("addresses", Object.fromEntries(hosts.map((h) => [h.plan.name, h.plan.ip])), "IPv4 address per host");
     this.output("vm_ids", Object.fromEntries(hosts.map((h) => [h.plan.name, h.vm.vm.vmId])), "Proxmox VM id per host");
+    if (this.preparedNodes) this.output("proxmox_prepared", this.preparedNodes.ids(), "the preparation of each Proxmox node (route to MGMT, the registry's name, the lab CA), for what needs it done");
   }
 
   /**
@@ -243,6 +276,8 @@ export abstract class UbuntuZone extends ZoneModule {
         ...tokenTriggers,
       },
       provisioners: [{ type: "local-exec", command: `bash ${hclExpression("path.root")}/${PROVISION_SCRIPT}`, environment }],
+      // a MGMT host is reached through its Proxmox node, which needs its route to MGMT first
+      dependsOn: zone === "mgmt" && this.preparedNodes ? [...this.preparedNodes.byNode.values()] : undefined,
     });
     data.overrideLogicalId(`${plan.name}-provision`);
     return data;

@@ -52,12 +52,23 @@ export function dummyValue(name: string, type: string | undefined): unknown {
   return null;
 }
 
+/**
+ * Stand-in values of the shape the stack checks, for variables whose validation, precondition or
+ * consumer (the Proxmox nodes' preparation script) refuses any other string: pfSense's WAN address
+ * (an IPv4 address of TEST-NET-2, RFC 5737; its default, empty, stops the mgmt module's plan until
+ * pfSense is installed) and the lab CA (PEM-shaped).
+ */
+const SHAPED_VALUES: Readonly<Record<string, string>> = {
+  firewall_wan_address: "198.51.100.2",
+  lab_ca_certificate: "-----BEGIN CERTIFICATE-----\nc2ltLWxhYi1jYQ==\n-----END CERTIFICATE-----\n",
+};
+
 function dummyVariables(root: Record<string, unknown>): Record<string, unknown> {
   const vars = (root.variable ?? {}) as Record<string, { type?: string; default?: unknown }>;
   return Object.fromEntries(
     Object.entries(vars)
-      .filter(([, v]) => !("default" in v))
-      .map(([k, v]) => [k, dummyValue(k, v.type)]),
+      .filter(([k, v]) => !("default" in v) || k in SHAPED_VALUES)
+      .map(([k, v]) => [k, SHAPED_VALUES[k] ?? dummyValue(k, v.type)]),
   );
 }
 

@@ -169,6 +169,8 @@ function toolConnections(twin: Twin, step: Step): StepConnection[] {
       if (p.packages) for (const port of [80, 443]) add("internet", port, `provisioning of ${p.host}: packages`);
       for (const api of p.kubernetesApis) add(api.to, api.port, `provisioning of ${p.host}: mints a service account token (kubectl create token)`);
     }
+    // the preparations of the Proxmox nodes (terraform_data + local-exec) log in to each node over SSH
+    for (const p of twin.stack.preparations.filter((x) => modules.includes(x.module))) add("proxmox", 22, `preparation of Proxmox node ${p.node} over SSH`);
     // the gates (terraform_data + local-exec of the gate script) ask their service where tofu runs
     for (const g of twin.stack.gates.filter((x) => modules.includes(x.module))) add(g.to, g.port, `gate: waits until ${g.url} answers`);
     if (types.has("helm_release")) {
@@ -237,7 +239,7 @@ export async function runTwin(stackDir: string, options: RunOptions = {}): Promi
     // ── the apply, step by step ───────────────────────────────────────────────────────────────
     for (const step of stack.steps) {
       try {
-        await twin.runStep(step);
+        findings.push(...(await twin.runStep(step)).map((p) => `step ${step.id}: ${p}`));
       } catch (e) {
         findings.push(`step ${step.id}: ${(e as Error).message}`);
         log(`step ${step.id} failed: ${(e as Error).message}`);

@@ -151,6 +151,26 @@ export interface TwinProvision {
   readonly kubernetesApis: readonly { readonly to: string; readonly port: number }[];
 }
 
+/**
+ * One preparation of a Proxmox node that tofu runs where it runs (`terraform_data` whose `local-exec`
+ * runs a script of the stack with TE_NODE in its environment): the twin runs that script as it is,
+ * with its `ssh` reaching the node's namespace.
+ */
+export interface TwinPreparation {
+  readonly module: string;
+  /** The resource's name (`<node>-prepare`). */
+  readonly key: string;
+  /** The twin's Proxmox node it prepares: the resource's `<node>-prepare` key, else TE_NODE. */
+  readonly node: string;
+  /** The script the command runs, relative to the stack (`bash ${path.root}/<script>`). */
+  readonly script: string;
+  /**
+   * Its environment as the module writes it: literals (`$${` unescaped), and each whole
+   * `${var.<name>}` as `{ variable: name }`, which the operator sets (the twin fills them).
+   */
+  readonly environment: Readonly<Record<string, string | { readonly variable: string }>>;
+}
+
 /** One gate: tofu asks a service over HTTPS until it answers, where tofu runs. */
 export interface TwinGate {
   readonly module: string;
@@ -183,6 +203,11 @@ export interface TwinStack {
    * service account token is minted at.
    */
   readonly provisions: readonly TwinProvision[];
+  /**
+   * tofu's preparations of the Proxmox nodes (route, hosts lines, trust), read from each module's
+   * `terraform_data` whose `local-exec` environment names TE_NODE, with the script they run.
+   */
+  readonly preparations: readonly TwinPreparation[];
   /**
    * What tofu's gates ask where tofu runs before it goes on (a `terraform_data` whose `local-exec`
    * environment names TE_GATE_URL): the endpoint (`vip` for the control planes' Layer2VIPConfig
@@ -637,6 +662,31 @@ export function readStack(stackDir: string): TwinStack {
         });
     }),
   );
+  const preparations: TwinPreparation[] = moduleNames.flatMap((m) =>
+    Object.entries((((ev.module(m).resource ?? {}) as Json).terraform_data ?? {}) as Json).flatMap(([key, r]) =>
+      ([] as Json[])
+        .concat(((r as Json).provisioner ?? []) as Json[])
+        .map((p) => (p as Json)["local-exec"] as Json | undefined)
+        .filter((x): x is Json => !!x && typeof (x.environment as Json | undefined)?.TE_NODE === "string")
+        .map((x) => {
+          const command = String(x.command ?? "");
+          const script = /^bash \$\{path\.root\}\/([A-Za-z0-9._\/-]+)$/.exec(command)?.[1];
+          if (!script || script.split("/").includes("..")) throw new TwinReadError(`${m}: terraform_data.${key} runs ${JSON.stringify(command)}, not bash \${path.root}/<a script of the stack>`);
+          const environment = Object.fromEntries(
+            Object.entries(x.environment as Record<string, unknown>).map(([k, v]) => {
+              const ref = /^\$\{var\.([a-z0-9_]+)\}$/.exec(String(v));
+              if (ref) return [k, { variable: ref[1] }];
+              if (/(?<!\$)\$\{/.test(String(v))) throw new TwinReadError(`${m}: terraform_data.${key} ${k} is an expression the twin does not evaluate: ${String(v)}`);
+              return [k, String(v).replace(/\$\$\{/g, "${")];
+            }),
+          );
+          const named = key.endsWith("-prepare") ? key.slice(0, -"-prepare".length) : undefined;
+          const teNode = environment.TE_NODE;
+          const node = named && nodes.includes(named) ? named : typeof teNode === "string" ? teNode : key;
+          return { module: m, key, node, script, environment };
+        }),
+    ),
+  );
   const gates: TwinGate[] = moduleNames.flatMap((m) =>
     Object.values((((ev.module(m).resource ?? {}) as Json).terraform_data ?? {}) as Json).flatMap((r) =>
       ([] as Json[])
@@ -663,6 +713,7 @@ export function readStack(stackDir: string): TwinStack {
     imageFactory: typeof factoryUrl === "string" ? new URL(factoryUrl) : undefined,
     chartRepositories,
     provisions,
+    preparations,
     gates,
     stepsMissing: "missing" in applySteps,
     lab: applySteps.lab,

@@ -1,5 +1,5 @@
-import { writeFileSync, mkdirSync, chmodSync, chownSync } from "node:fs";
-import { execFileSync } from "node:child_process";
+import { writeFileSync, mkdirSync, chmodSync, chownSync, existsSync, readFileSync } from "node:fs";
+import { execFile, execFileSync } from "node:child_process";
 import { join } from "node:path";
 import { TwinAgent, ProbeOutcome } from "./agent";
 import { birdConfig, nodeBlock } from "./calico";
@@ -371,7 +371,10 @@ export class Twin {
     return this.lab.exec(this.pfsense.name, "vtysh", ["--vty_socket", this.daemons.frr.vty, "-c", command]);
   }
 
-  /** The Proxmox node's own commands of a step (routes), with the twin's pfSense WAN address. */
+  /**
+   * The Proxmox node's own commands of a hand step (routes, a hosts line), with the twin's pfSense WAN
+   * address: trees whose runbook prepared the nodes by hand. (tofu's preparation: {@link prepareNodes}.)
+   */
   async proxmoxCommands(step: Step): Promise<void> {
     for (const c of step.commands) {
       // A hosts entry must name the address the host really has (the host is the name's first label).
@@ -386,6 +389,97 @@ export class Twin {
       if (!m) continue;
       for (const node of this.stack.nodes) await this.lab.ip(`pve:${node}`, "route", m[1], m[2], "via", this.pfWan);
     }
+  }
+
+  /**
+   * tofu's preparations of the Proxmox nodes in a module (stack.preparations), run as tofu runs them:
+   * the stack's script itself, with the resource's environment, where tofu runs. What the operator
+   * sets is filled as the twin has it: `firewall_wan_address` is the WAN address pfSense took here
+   * (its console shows it), `lab_ca_certificate` a sample PEM, every other variable (the SSH key)
+   * empty. Its `ssh` is the twin's: it runs the program the script sends on standard input in the
+   * node's namespace, with the real `ip` (so the route is the node's route) and the node's files under
+   * a folder of its own (TE_ROOT); `systemctl` and `update-ca-certificates` are recorded, not run.
+   * Afterwards each of the node's /etc/hosts lines must name an address its host has.
+   *
+   * @returns problems found (each a sentence); the twin goes on
+   */
+  async prepareNodes(module: string): Promise<string[]> {
+    const problems: string[] = [];
+    for (const p of this.stack.preparations.filter((x) => x.module === module)) {
+      if (!this.stack.nodes.includes(p.node)) {
+        problems.push(`terraform_data.${p.key} prepares ${p.node}, which is no Proxmox node of the lab`);
+        continue;
+      }
+      const root = join(this.lab.work, "pve-root", p.node);
+      mkdirSync(join(root, "etc"), { recursive: true });
+      const bin = this.standins();
+      const values: Record<string, string> = {
+        firewall_wan_address: this.pfWan,
+        lab_ca_certificate: "-----BEGIN CERTIFICATE-----\nVFdJTi1MQUItQ0E=\n-----END CERTIFICATE-----\n",
+      };
+      const env: Record<string, string> = {
+        PATH: `${bin}:${process.env.PATH ?? "/usr/bin:/bin"}`,
+        HOME: this.lab.work,
+        TWIN_NETNS: this.lab.ns(`pve:${p.node}`),
+        TWIN_ROOT: root,
+        TWIN_LOG: join(this.lab.work, "pve-calls.log"),
+      };
+      for (const [k, v] of Object.entries(p.environment)) env[k] = typeof v === "string" ? v : (values[v.variable] ?? "");
+      try {
+        await new Promise<void>((resolve, reject) =>
+          execFile("bash", [join(this.stack.dir, p.script)], { env, timeout: 60_000 }, (err, _out, stderr) =>
+            err ? reject(new Error(String(stderr).trim().split("\n").slice(-3).join(" / ") || err.message)) : resolve(),
+          ),
+        );
+      } catch (e) {
+        problems.push(`terraform_data.${p.key} (${p.script}) failed: ${(e as Error).message}`);
+        continue;
+      }
+      this.log(`prepared Proxmox node ${p.node} (${p.script})`);
+      const hostsFile = join(root, "etc", "hosts");
+      const lines = existsSync(hostsFile) ? readFileSync(hostsFile, "utf8").split("\n") : [];
+      for (const line of lines.map((l) => l.replace(/#.*$/, "").trim()).filter(Boolean)) {
+        const [ip, ...names] = line.split(/\s+/);
+        for (const name of names) {
+          // a hosts entry must name the address the host really has (the host is the name's first label)
+          const vm = this.stack.vms.find((v) => v.name === name.split(".")[0]);
+          const actual = vm?.address?.split("/")[0];
+          if (actual !== ip) problems.push(`/etc/hosts maps ${name} to ${ip}, but ${vm ? `${vm.name} is at ${actual}` : "no VM has that name"}`);
+        }
+      }
+    }
+    return problems;
+  }
+
+  private standinDir?: string;
+
+  /** The twin's stand-ins for what the preparation runs where tofu runs and on the node. */
+  private standins(): string {
+    if (this.standinDir) return this.standinDir;
+    const dir = join(this.lab.work, "standins");
+    mkdirSync(dir, { recursive: true });
+    const put = (name: string, text: string) => {
+      writeFileSync(join(dir, name), text);
+      chmodSync(join(dir, name), 0o755);
+    };
+    // ssh user@node COMMAND: `true` answers; `bash -s` (or through sudo) runs the program on standard
+    // input in the node's namespace, its files under TWIN_ROOT; anything else is refused
+    put(
+      "ssh",
+      [
+        "#!/bin/bash",
+        "set -euo pipefail",
+        `printf 'ssh\\t%s\\n' "$*" >> "$TWIN_LOG"`,
+        "command=${*: -1}",
+        '[ "$command" = true ] && exit 0',
+        'case "$command" in "bash -s" | "sudo -n bash -s") ;; *) echo "twin ssh: unexpected command: $command" >&2; exit 2 ;; esac',
+        'exec ip netns exec "$TWIN_NETNS" env TE_ROOT="$TWIN_ROOT" bash -s',
+        "",
+      ].join("\n"),
+    );
+    for (const tool of ["systemctl", "update-ca-certificates", "ssh-agent", "ssh-add"]) put(tool, `#!/bin/sh\nprintf '${tool}\\t%s\\n' "$*" >> "$TWIN_LOG"\n`);
+    this.standinDir = dir;
+    return dir;
   }
 
   /** Calico on every Talos node: a pod in the node's block, BIRD configured as calico-node would. */
@@ -478,33 +572,41 @@ export class Twin {
     await new Promise((r) => setTimeout(r, 1500));
   }
 
-  /** Creates what a step brings up, as its commands say. */
-  async runStep(step: Step): Promise<void> {
+  /**
+   * Creates what a step brings up, as its commands say.
+   *
+   * @returns problems that do not stop the step (a wrong hosts line a preparation wrote)
+   * @throws Error when the step cannot be carried out
+   */
+  async runStep(step: Step): Promise<string[]> {
     const text = step.commands.join("\n");
     if (step.where === "pfsense-console") {
       if (/\bassign\b/.test(text) && this.pfInterfaces.length === 0) await this.assignPfSense();
       if (/filter\.xml|frr\.conf|unbound\.xml/.test(text)) await this.importPfSense(step);
-      return;
+      return [];
     }
     if (step.where === "proxmox") {
       await this.proxmoxCommands(step);
-      return;
+      return [];
     }
+    const problems: string[] = [];
     for (const c of step.commands) {
       const m = /^tofu apply\b(.*)$/.exec(c.trim());
       if (!m) continue;
       const targets = [...m[1].matchAll(/-target=module\.([A-Za-z0-9_-]+)/g)].map((t) => t[1]);
       const modules = targets.length ? targets : ["edge", "mgmt", "srv", "platform", "dmz"];
-      for (const module of modules) await this.createModule(module);
+      for (const module of modules) problems.push(...(await this.createModule(module)));
     }
+    return problems;
   }
 
   private modulesDone = new Set<string>();
 
-  private async createModule(module: string): Promise<void> {
-    if (this.modulesDone.has(module)) return;
+  private async createModule(module: string): Promise<string[]> {
+    if (this.modulesDone.has(module)) return [];
     this.modulesDone.add(module);
     this.log(`module ${module}`);
+    const problems = await this.prepareNodes(module);
     for (const vm of this.stack.vms.filter((v) => v.module === module)) await this.createVm(vm);
     if (module === "platform") {
       await this.startCalico();
@@ -512,6 +614,7 @@ export class Twin {
       for (const m of missing) this.log(`BGP: ${m}`);
     }
     if (module === "dmz") await this.startHaproxy();
+    return problems;
   }
 
   /** Addresses of a flow or step endpoint seen from a source (pfSense answers at the source's gateway). */

@@ -10,6 +10,8 @@ import { chartRepository } from "../platform/platform-charts";
 import { chartMirrorConfig } from "../cloud-init/registry";
 import { resolveBackend } from "../../model/backend";
 import { GATE_SCRIPT, labGates } from "../../model/service-gates";
+import { firewallInstaller } from "../../model/firewall-installer";
+import { FIREWALL_WAN_ADDRESS, PREPARE_SCRIPT } from "../../model/proxmox-prepare";
 
 /**
  * The apply as data: every step of the runbook, where it runs, what it runs, and every connection it
@@ -77,7 +79,10 @@ export interface RootVariable {
   /** The variable's name in cdk.tf.json; tofu reads it from `TF_VAR_<name>`. */
   readonly name: string;
   readonly sensitive: boolean;
-  /** It has no default: tofu stops (or prompts) when it is unset. */
+  /**
+   * The apply needs it: it has no default, so tofu stops (or prompts) when it is unset; or its default
+   * (empty) stops the plan of what reads it (`firewall_wan_address`, once pfSense is installed).
+   */
   readonly required: boolean;
   /** The right-hand side of its `export` line; `sshKey` is where the Proxmox SSH key file is. */
   readonly value: (sshKey: string) => string;
@@ -104,6 +109,7 @@ export function rootVariables(m: LabModel): RootVariable[] {
       "openssl ecparam -name prime256v1 -genkey -noout -out factory-key.pem (unencrypted: cosign generate-key-pair's key is encrypted, which the factory cannot read); its public half (openssl ec -in factory-key.pem -pubout) is talos.imageVerification.factoryPublicKey",
     ),
     ...(s.proxmox.sshAgent ? [] : [v("proxmox_ssh_private_key", true, (key: string) => `"$(cat ${key})"`)]),
+    v(FIREWALL_WAN_ADDRESS, false, () => "'<the WAN address pfSense shows>'", "from step pfsense-install on (pfSense's console shows it); the Proxmox nodes route MGMT through it"),
     ...(s.state.encryption ? [v("state_passphrase", true, () => "'at least 16 characters'")] : []),
     // added services' own (the lab's services' are above)
     ...[...usedServiceVariables(m)].filter(([name]) => !(name in MODULE_VARIABLES)).map(([name, sv]) => v(name, sv.sensitive, () => "'…'", sv.description)),
@@ -153,11 +159,13 @@ function flowFor(m: LabModel, flows: FlowTable, c: Omit<StepConnection, "flow" |
 }
 
 /**
- * The lab's apply steps, in order: the pfSense installer onto the Proxmox storage, the bootstrap from
- * outside (edge, which switches the datacenter firewall on unless the spec's
- * `proxmox.datacenterFirewall` is off, pfSense by hand with its restore areas, DNS Resolver included,
- * the Proxmox hosts' route and trust, and the datacenter firewall by hand when the switch is off,
- * MGMT), the hand-off of tree, state and variables to the runner, then everything else from the runner.
+ * The lab's apply steps, in order: the bootstrap from outside (edge, where pfSense's node downloads
+ * its installer, unless the spec's `firewall.isoFileId` names one the operator puts on the storage by
+ * hand first, and which switches the datacenter firewall on unless `proxmox.datacenterFirewall` is
+ * off; pfSense by hand with its restore areas, DNS Resolver included, and its WAN address into
+ * `TF_VAR_firewall_wan_address`; the datacenter firewall by hand when the switch is off; MGMT, which
+ * first prepares each Proxmox node over SSH: route to MGMT, the registry's name, the lab CA), the
+ * hand-off of tree, state and variables to the runner, then everything else from the runner.
  *
  * @throws Error when a connection that crosses the lab has no flow (a generator bug, not user input)
  */
@@ -208,8 +216,10 @@ export function applySteps(m: LabModel, flows: FlowTable): ApplySteps {
   ]);
   const unique = (cs: StepConnection[]) => cs.filter((c, i) => cs.findIndex((x) => x.from === c.from && x.to === c.to && x.protocol === c.protocol && x.port === c.port) === i);
 
-  // The pfSense installer: the edge module attaches `firewall.isoFileId` (`<storage>:iso/<file>`).
-  const iso = /^([^:]+):iso\/(.+)$/.exec(m.spec.firewall.isoFileId)!;
+  // The pfSense installer: the edge module downloads it on pfSense's node, or attaches the ISO the
+  // spec's `firewall.isoFileId` names (`<storage>:iso/<file>`), which the operator puts there by hand.
+  const installer = firewallInstaller(m.spec);
+  const iso = /^([^:]+):iso\/(.+)$/.exec(installer.fileId)!;
   const [isoStorage, isoFile] = [iso[1], iso[2]];
   const pfNode = m.firewall.node;
   const pfNodeSpec = m.spec.proxmox.nodes.find((n) => n.name === pfNode);
@@ -227,20 +237,24 @@ export function applySteps(m: LabModel, flows: FlowTable): ApplySteps {
   const gates = labGates(m);
 
   const steps: ApplyStep[] = [
-    {
-      id: "pfsense-iso",
-      title: `Put the pfSense installer ${isoFile} on ${isoStorage} of node ${pfNode}`,
-      where: "outside",
-      manual: true,
-      why: `Netgate's download needs an account login, so no provider fetches it; the edge module attaches it as ${m.spec.firewall.isoFileId}`,
-      commands: [
-        `# download ${isoFile}.gz from Netgate (account login) and check it against the SHA-256 Netgate publishes`,
-        `gunzip ${isoFile}.gz`,
-        `scp ${isoFile} ${pfSsh}:"$(ssh ${pfSsh} pvesm path ${m.spec.firewall.isoFileId})"   # where ${isoStorage} keeps ISO images`,
-        `ssh ${pfSsh} pvesm list ${isoStorage} --content iso | grep -F '${m.spec.firewall.isoFileId}'`,
-      ],
-      connections: [conn("outside", "proxmox", 22, "scp of the ISO into the node's datastore", false)],
-    },
+    ...(installer.kind === "existing"
+      ? [
+          {
+            id: "pfsense-iso",
+            title: `Put the pfSense installer ${isoFile} on ${isoStorage} of node ${pfNode}`,
+            where: "outside" as const,
+            manual: true,
+            why: `the spec names an installer already on the storage (firewall.isoFileId ${installer.fileId}) instead of one the node downloads (firewall.installer): a release behind Netgate's account login, which no provider fetches`,
+            commands: [
+              `# download ${isoFile}.gz from Netgate (account login) and check it against the SHA-256 Netgate publishes`,
+              `gunzip ${isoFile}.gz`,
+              `scp ${isoFile} ${pfSsh}:"$(ssh ${pfSsh} pvesm path ${installer.fileId})"   # where ${isoStorage} keeps ISO images`,
+              `ssh ${pfSsh} pvesm list ${isoStorage} --content iso | grep -F '${installer.fileId}'`,
+            ],
+            connections: [conn("outside", "proxmox", 22, "scp of the ISO into the node's datastore", false)],
+          },
+        ]
+      : []),
     {
       id: "edge",
       title: `Create the bridges, the pfSense VM and the base images${dcfwByTofu ? ", and switch the datacenter firewall on," : ""} from outside`,
@@ -250,6 +264,7 @@ export function applySteps(m: LabModel, flows: FlowTable): ApplySteps {
       connections: [
         ...fromOutside,
         conn("proxmox", "internet", 443, "the Proxmox node downloads the Ubuntu cloud image", false),
+        ...(installer.kind === "download" ? [conn("proxmox", "internet", 443, `the Proxmox node downloads the pfSense installer (${new URL(installer.url).hostname}) and checks its SHA-256`, false)] : []),
       ],
     },
     {
@@ -261,6 +276,7 @@ export function applySteps(m: LabModel, flows: FlowTable): ApplySteps {
       commands: [
         "install pfSense CE from the attached ISO",
         "assign vtnet0 WAN, vtnet1 LAN (MGMT), vtnet2 OPT1 (DMZ), vtnet3 OPT2 (SRV), vtnet4 OPT3 (CLIENT) and the zone addresses (pfsense/RULES.md)",
+        `export TF_VAR_${FIREWALL_WAN_ADDRESS}=<the WAN address the console shows>   # where tofu runs, now and on the runner: tofu's preparation of the Proxmox nodes routes ${m.zones.mgmt.cidr} through it (DHCP: a changed lease needs a new value and an apply)`,
       ],
       connections: [],
     },
@@ -277,38 +293,35 @@ export function applySteps(m: LabModel, flows: FlowTable): ApplySteps {
       ],
       connections: [],
     },
-    {
-      id: "proxmox-prepare",
-      title: `Prepare each Proxmox node: a route to MGMT via pfSense, the registry's name, the lab CA${dcfwByTofu ? "" : ", the datacenter firewall"}`,
-      where: "proxmox",
-      manual: true,
-      why: dcfwByTofu
-        ? "the Proxmox host's own routes, hosts file and trust store are outside what the bpg provider manages"
-        : "the Proxmox host's own routes, hosts file and trust store are outside what the bpg provider manages, and the spec leaves the datacenter firewall switch to the cluster's administrator (proxmox.datacenterFirewall is off)",
-      commands: [
-        `ip route replace ${m.zones.mgmt.cidr} via <pfSense WAN address>   # and persist it in /etc/network/interfaces`,
-        `echo '${registry.ip} ${m.spec.registry.fqdn}' >> /etc/hosts`,
-        "cp lab-ca.pem /usr/local/share/ca-certificates/talos-enclave-lab-ca.crt && update-ca-certificates",
-        ...(dcfwByTofu
-          ? []
-          : [
+    ...(dcfwByTofu
+      ? []
+      : [
+          {
+            id: "datacenter-firewall",
+            title: "Switch the Proxmox datacenter firewall on",
+            where: "proxmox" as const,
+            manual: true,
+            why: "the spec leaves the datacenter firewall switch to the cluster's administrator (proxmox.datacenterFirewall is off), and without it no VM firewall acts",
+            commands: [
               "pve-firewall localnet   # with the firewall on, only these hosts reach 8006 and 22: the workstation and pfSense's WAN address must be in it (else add them: pvesh create /cluster/firewall/ipset/management --cidr <address>)",
               "pvesh set /cluster/firewall/options --enable 1   # the datacenter firewall, without which no VM firewall acts (cluster-wide: once per cluster is enough)",
-            ]),
-      ],
-      connections: [],
-    },
+            ],
+            connections: [],
+          },
+        ]),
     {
       id: "mgmt",
       title: "Create the MGMT hosts from outside: Harbor (which mirrors the platform's charts itself) and the Image Factory, the clients; their secrets over SSH",
       where: "outside",
       manual: false,
       commands: [
+        `# first, on each Proxmox node over SSH (${PREPARE_SCRIPT}): a route to ${m.zones.mgmt.cidr} via pfSense's WAN address (TF_VAR_${FIREWALL_WAN_ADDRESS}), ${m.spec.registry.fqdn} in /etc/hosts, the lab CA in the trust store`,
         ...jumpHosts.map((j) => `# ${j.host}'s provisioning reaches it through ${j.jump} (ssh -J): that name must resolve here, and your agent must hold root's key there and a key of admin_ssh_public_keys`),
         "tofu apply -target=module.mgmt",
       ],
       connections: [
         ...fromOutside,
+        conn("outside", "proxmox", 22, "tofu prepares each Proxmox node over SSH: route to MGMT, the registry's name, the lab CA", false),
         ...bootServices("mgmt", "the MGMT hosts"),
         conn(
           registry.name,
@@ -416,6 +429,7 @@ export function applySteps(m: LabModel, flows: FlowTable): ApplySteps {
         ...unique(dmzProvision),
         // a replaced MGMT host, or a rotated secret, is provisioned again from here: through its Proxmox node
         ...mgmtProvision,
+        conn(r, "proxmox", 22, "tofu prepares a Proxmox node again when what it writes changes (a new pfSense WAN address, the lab CA)"),
         ...m.hosts.filter((h) => h.role === "ingress").map((h) => conn(h.name, "vip", 6443, "the ingress controller watches the cluster")),
       ],
     },
