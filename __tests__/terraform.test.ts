@@ -5,31 +5,15 @@ import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { findSchemaDir, SCHEMA_DIR_MISSING } from "../providers/schema-dir";
 import { TerraformSandbox } from "../tools/tfsim/sandbox";
 import { synthLab } from "../constructs/emit/synth-lab";
-import { planChanges, prepareStack, stackVariables, terraformStep, VERIFY_STEPS, VerifyError, verifyStack, workDir } from "../tools/tfsim/verify-stack";
+import { planChanges, prepareStack, terraformStep, VERIFY_STEPS, VerifyError, verifyStack, workDir } from "../tools/tfsim/verify-stack";
 import { synthesizeExamples, verifyStacks } from "../tools/verify";
 import { runAsync } from "./support/run";
-import { declaredResources, PROJECT_ROOT } from "./support/tree";
+import { countedOut, declaredResources, PROJECT_ROOT } from "./support/tree";
 
 const schemaDir = findSchemaDir(PROJECT_ROOT);
 const hasTerraform = spawnSync("terraform", ["version"], { encoding: "utf8" }).status === 0;
 const skipReason = !schemaDir ? SCHEMA_DIR_MISSING : !hasTerraform ? "terraform is not on the PATH" : undefined;
 if (skipReason) console.warn(`terraform: skipped — ${skipReason}`);
-
-/**
- * Root resources the sandbox's variables count out: a `count = var.<x> ? 1 : 0` whose variable the
- * sandbox sets false (the runner hand-off, which the simulator, playing the runner, never plans).
- */
-function countedOut(stackDir: string): number {
-  const root = JSON.parse(readFileSync(join(stackDir, "cdk.tf.json"), "utf8")) as Record<string, unknown>;
-  const values = stackVariables(root);
-  const byType = (root.resource ?? {}) as Record<string, Record<string, { count?: unknown }>>;
-  return Object.values(byType)
-    .flatMap((r) => Object.values(r))
-    .filter((r) => {
-      const guard = /^\$\{var\.([A-Za-z0-9_]+) \? 1 : 0\}$/.exec(String(r.count ?? ""))?.[1];
-      return guard !== undefined && values[guard] === false;
-    }).length;
-}
 
 describe.skipIf(!!skipReason)("terraform accepts, plans and applies every synthesized stack", () => {
   let sandbox: TerraformSandbox;

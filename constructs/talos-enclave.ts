@@ -110,7 +110,7 @@ export class TalosEnclave extends HclJsonStack {
   readonly moduleCalls: Readonly<Record<ModuleName, TerraformHclModule>>;
   /**
    * `terraform_data.runner-handoff`: copies the tree, the local state and every variable to the runner
-   * once MGMT exists ({@link runnerHandoff}); `count` on `var.runner_handoff`, false on the runner.
+   * once MGMT exists (`provision/handoff.sh`); `count` on `var.runner_handoff`, false on the runner.
    */
   readonly handoff: DataResource;
   /** The checks policy packs recorded for this lab, run at every synth ({@link TalosEnclave.files}). */

@@ -69,7 +69,7 @@ export class SrvZone extends ZoneModule {
   readonly registryGate: DataResource;
   /**
    * `terraform_data.image-mirror` when `talos.imageVerification` is on: mirrors and signs the images
-   * the cluster runs ({@link MIRROR_SCRIPT}) once Harbor answers; every Talos VM depends on it.
+   * the cluster runs (`images/mirror-and-sign.sh`) once Harbor answers; every Talos VM depends on it.
    */
   readonly imageMirror?: DataResource;
   /** The client configurations written where tofu runs: `local_sensitive_file.talosconfig` and `.kubeconfig`. */
