@@ -126,16 +126,14 @@ describe.each(labs)("apply-steps.json of %s", (_, spec) => {
       "pfsense-import",
       "mgmt",
       "handoff",
-      "runner-variables",
-      "image-mirror",
       "cluster",
     ]);
     // The twin replays these ids, in this order (new steps go between them).
     const twinIds = ["edge", "pfsense-install", "pfsense-import", "mgmt", "handoff", "cluster"];
     expect(ids.filter((id) => twinIds.includes(id))).toEqual(twinIds);
     const tofu = doc.steps.filter((s) => s.commands.some((c) => c.startsWith("tofu apply")));
-    for (const s of tofu.slice(0, 2)) expect(s.where, s.id).toBe("outside");
-    for (const s of tofu.slice(2)) expect([s.where, s.host], s.id).toEqual(["runner", doc.runner]);
+    for (const s of tofu.slice(0, 3)) expect(s.where, s.id).toBe("outside");
+    for (const s of tofu.slice(3)) expect([s.where, s.host], s.id).toEqual(["runner", doc.runner]);
     expect(tags.get(doc.runner)?.role).toBe("client");
     expect(doc.manualSteps).toBe(doc.steps.filter((s) => s.manual).length);
   });
@@ -275,40 +273,60 @@ describe.each(labs)("apply-steps.json of %s", (_, spec) => {
     expect(index("edge")).toBeLessThan(index("mgmt"));
   });
 
-  it("sets on the runner every root variable that is sensitive or has no default, before the runner's first tofu command", () => {
-    const root = JSON.parse(files.get("cdk.tf.json")!) as { variable: Record<string, { sensitive?: boolean; default?: unknown }> };
-    const needed = Object.entries(root.variable).filter(([, v]) => v.sensitive || v.default === undefined).map(([n]) => `TF_VAR_${n}`);
-    expect(needed.length).toBeGreaterThan(5);
-    const vars = step("runner-variables");
-    expect(index("runner-variables")).toBe(index("handoff") + 1);
-    expect([vars.where, vars.host]).toEqual(["runner", doc.runner]);
-    const firstTofu = doc.steps.findIndex((s) => s.where === "runner" && s.commands.some((c) => c.startsWith("tofu ")));
-    expect(index("runner-variables")).toBeLessThan(firstTofu);
-    const exported = (s: Step, name: string) => s.commands.some((c) => c.startsWith(`export ${name}=`));
-    for (const name of needed) {
-      const required = root.variable[name.slice("TF_VAR_".length)].default === undefined;
-      if (required) {
-        expect(vars.environment, name).toContain(name);
-        expect(exported(vars, name), name).toBe(true);
-      } else {
-        // no sensitive variable waits for a later step: the ingress credential is minted by tofu itself
-        expect.fail(`${name} is sensitive and has a default: which step sets it?`);
-      }
+  it("hands over by tofu, and leaves no hand step for the variables or the image mirror", () => {
+    expect(doc.steps.filter((s) => ["handoff", "runner-variables", "image-mirror"].includes(s.id)).map((s) => [s.id, s.manual])).toEqual([["handoff", false]]);
+    const root = JSON.parse(files.get("cdk.tf.json")!) as { variable: Record<string, { default?: unknown }>; resource: Record<string, Record<string, Record<string, unknown>>> };
+    // the hand-off step applies the root's hand-off resource, after the MGMT apply finished
+    const handoff = step("handoff");
+    const applies = handoff.commands.filter((c) => c.startsWith("tofu apply"));
+    expect(applies).toHaveLength(1);
+    const target = /^tofu apply -target=([a-z_]+)\.([a-z0-9_-]+)$/.exec(applies[0])!;
+    const resource = root.resource[target[1]]?.[target[2]];
+    expect(resource, applies[0]).toBeDefined();
+    expect(resource.depends_on).toEqual(["module.mgmt"]);
+    expect(index("handoff")).toBe(index("mgmt") + 1);
+    expect(step("mgmt").commands.filter((c) => c.startsWith("tofu apply"))).toEqual(["tofu apply -target=module.mgmt"]);
+    // the hand-off's count variable defaults to true; the script writes it false into the runner's file
+    const guard = /^\$\{var\.([a-z_]+) \? 1 : 0\}$/.exec(String(resource.count))![1];
+    expect(root.variable[guard].default).toBe(true);
+    const exec = (resource.provisioner as { "local-exec": { environment: Record<string, string> } }[])[0]["local-exec"].environment;
+    expect(exec.TE_HANDOFF_GUARD).toBe(guard);
+    const script = files.get("provision/handoff.sh")!;
+    expect(script).toContain('env_text+="export TF_VAR_$TE_HANDOFF_GUARD=false"');
+    expect(script).toContain('mv -f "$HOME/secrets/.tofu.env.new" "$HOME/secrets/tofu.env"');
+    // every tofu command on the runner runs after sourcing that file
+    const runnerTofu = doc.steps.filter((x) => x.where === "runner" && x.commands.some((c) => c.startsWith("tofu ")));
+    expect(runnerTofu.length).toBeGreaterThan(0);
+    for (const s of runnerTofu) {
+      const source = s.commands.findIndex((c) => c.startsWith(". ~/secrets/tofu.env"));
+      expect(source, s.id).toBeGreaterThanOrEqual(0);
+      expect(source, s.id).toBeLessThan(s.commands.findIndex((c) => c.startsWith("tofu ")));
+      // the key file the hand-off writes goes into an agent when the stack reads the key from a variable
+      expect(s.commands.some((c) => c.includes("ssh-add ~/secrets/id_ed25519")), s.id).toBe(exec.TE_HANDOFF_SSH_KEY !== "");
     }
-    for (const e of vars.environment!) expect(exported(vars, e), e).toBe(true);
-    // the files the exports read come over with the tree, outside it
-    const files_ = [...vars.commands.join("\n").matchAll(/\$\(cat ([^)]+)\)/g)].map((x) => x[1]);
-    const copy = step("handoff").commands.find((c) => c.includes(":secrets/"))!;
-    for (const f of files_) expect(copy, f).toContain(f);
   });
 
-  it("says which credentials the state backend reads, on the runner as in the README", () => {
+  it("says which credentials the state backend reads, in the README, and the hand-off copies them", () => {
     const backend = JSON.stringify(JSON.parse(files.get("cdk.tf.json")!).terraform.backend ?? {});
-    const env = step("runner-variables").environment!;
     const readme = files.get("README.md")!;
     const expected = backend.includes('"pg"') ? ["PG_CONN_STR"] : backend.includes('"s3"') ? ["AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY"] : [];
-    expect(env.filter((e) => !e.startsWith("TF_VAR_"))).toEqual(expected);
-    for (const e of env) expect(readme, e).toContain(`export ${e}=`);
+    const root = JSON.parse(files.get("cdk.tf.json")!) as { resource: Record<string, Record<string, { provisioner: { "local-exec": { environment: Record<string, string> } }[] }>> };
+    const copied = root.resource.terraform_data["runner-handoff"].provisioner[0]["local-exec"].environment.TE_HANDOFF_BACKEND.split(" ").filter(Boolean);
+    for (const e of expected) {
+      expect(readme, e).toContain(`export ${e}=`);
+      expect(copied, e).toContain(e);
+    }
+    if (!expected.length) expect(copied).toEqual([]);
+  });
+
+  it("mirrors the images in the cluster step's apply, listing its connections, when the lab verifies images", () => {
+    const srv = JSON.parse(files.get("modules/srv/main.tf.json")!) as { resource: Record<string, Record<string, unknown>> };
+    const mirror = srv.resource.terraform_data?.["image-mirror"];
+    const cluster = step("cluster");
+    const registry = [...tags].find(([, t]) => t.role === "registry")![0];
+    const lists = (to: string) => cluster.connections.some((c) => c.from === doc.runner && c.to === to && c.protocol === "tcp" && c.port === 443 && /image mirror/.test(c.why));
+    expect(lists("internet"), "runner -> internet 443").toBe(mirror !== undefined);
+    expect(lists(registry), "runner -> registry 443").toBe(mirror !== undefined);
   });
 
   it("creates the cluster, the platform and the DMZ in one apply on the runner, with no step by hand after it", () => {

@@ -41,6 +41,8 @@ function summarize(changes: { address: string; change: { actions: string[] } }[]
 const VMS = "proxmox_virtual_environment_vm";
 /** The talosconfig file tofu writes on the runner (hashicorp/local). */
 const TALOSCONFIG = "module.srv.local_sensitive_file.talosconfig";
+/** The image mirror (talos.imageVerification): a new image table in its script mirrors and signs again. */
+const MIRROR = "module.srv.terraform_data.image-mirror";
 const STATEFUL = /proxmox_virtual_environment_vm\.(registry|talos-)/;
 
 interface Row {
@@ -96,14 +98,16 @@ const ROWS: Row[] = [
     change: "Talos minor upgrade v1.13 → v1.14 (contract stays v1.13)",
     after: { talos: { version: "v1.14.0" } },
     expect: {
-      replaced: ["module.srv.proxmox_download_file.talos-pve", ...snippets(["mgmt-client"])],
+      // the mirror script's image table names the new images: they are mirrored and signed again
+      replaced: ["module.srv.proxmox_download_file.talos-pve", ...snippets(["mgmt-client"]), MIRROR],
       updated: applies(ALL_NODES),
     },
   },
   {
     change: "Kubernetes v1.36.3 → v1.36.4",
     after: { talos: { kubernetesVersion: "v1.36.4" } },
-    expect: { replaced: snippets(["mgmt-client"]), updated: applies(ALL_NODES) },
+    // the new Kubernetes images are mirrored and signed again (the mirror script's table names them)
+    expect: { replaced: [...snippets(["mgmt-client"]), MIRROR], updated: applies(ALL_NODES) },
   },
   {
     change: "one more mirrored upstream",

@@ -3,7 +3,7 @@ import { join } from "node:path";
 import { afterAll, describe, expect, it } from "vitest";
 import { loadLabSpec } from "../constructs/lab/load";
 import { twinUnavailable } from "../tools/twin/netns";
-import { formatReport, runTwin, TwinReport } from "../tools/twin/replay";
+import { formatReport, runTwin, toolConnections, TwinReport, unlistedToolConnections } from "../tools/twin/replay";
 import { readStack, stackDirOf } from "../tools/twin/stack";
 import { PROMETHEUS, PROMETHEUS_SPEC } from "./support/prometheus";
 import { PROJECT_ROOT, synthToTemp, removeTempDir, tempDir } from "./support/tree";
@@ -216,7 +216,7 @@ describe.skipIf(!!skipReason)("the twin", () => {
       expect(findings).toContain("DNS: pfSense answers mgmt-client.mgmt.lab.internal with 192.168.100.98, but mgmt-client is at 192.168.100.20");
     }, 10 * MINUTES);
 
-    it("a DMZ host whose Proxmox firewall drops the runner's SSH, and a step that hides the provisioning of MGMT through a Proxmox node and tofu's SSH to the node", async () => {
+    it("a DMZ host whose Proxmox firewall drops the runner's SSH, and steps that hide the provisioning of MGMT through a Proxmox node, tofu's SSH to the node, and the hand-off's", async () => {
       let dir = planted(golden, "modules/dmz/main.tf.json", (t) => {
         const doc = JSON.parse(t);
         const rules = doc.resource.proxmox_virtual_environment_firewall_rules["haproxy-ingress-1"].rule as { comment?: string }[];
@@ -228,6 +228,8 @@ describe.skipIf(!!skipReason)("the twin", () => {
         const mgmt = steps.steps.find((s: { id: string }) => s.id === "mgmt");
         // neither the provisioning through the node nor tofu's SSH to the node (its preparation)
         mgmt.connections = mgmt.connections.filter((c: { from: string; to: string; port: number }) => !(c.from === "proxmox" && c.port === 22) && !(c.from === "outside" && c.to === "proxmox" && c.port === 22));
+        const handoff = steps.steps.find((s: { id: string }) => s.id === "handoff");
+        handoff.connections = handoff.connections.filter((c: { from: string; to: string; port: number }) => !(c.from === "proxmox" && c.to === steps.runner && c.port === 22));
         return JSON.stringify(steps, null, 2);
       });
       const r = await runTwin(dir);
@@ -235,6 +237,7 @@ describe.skipIf(!!skipReason)("the twin", () => {
       expect(wrong(r).some((p) => p.from === "mgmt-client" && p.to === "haproxy-ingress-1" && p.port === 22 && /provisioning of haproxy-ingress-1/.test(p.why)), formatReport(r)).toBe(true);
       expect(r.findings.join("\n")).toMatch(/step mgmt: tofu \(outside\): provisioning of registry through its Proxmox node needs proxmox -> registry tcp\/22, which the step does not list/);
       expect(r.findings.join("\n")).toMatch(/step mgmt: tofu \(outside\): preparation of Proxmox node pve over SSH needs outside -> proxmox tcp\/22, which the step does not list/);
+      expect(r.findings.join("\n")).toMatch(/step handoff: tofu \(outside\): hand-off to mgmt-client through its Proxmox node needs proxmox -> mgmt-client tcp\/22, which the step does not list/);
     }, 10 * MINUTES);
 
     it("a preparation of the Proxmox nodes that forgets their route to MGMT", async () => {
@@ -267,5 +270,41 @@ describe("what the twin reads of tofu's provisioning, from the module JSON alone
     expect(stack.provisions.find((p) => p.host === "registry")!.kubernetesApis).toEqual([]);
     const step = stack.steps.find((s) => s.commands.some((c) => c.trim() === "tofu apply"))!;
     expect(step.connections.some((c) => c.from === stack.runner && c.to === "vip" && c.port === 6443 && /mints .*token/.test(c.why))).toBe(true);
+  });
+});
+
+describe("what the twin reads of the hand-off and the image mirror, from the root and module JSON alone", () => {
+  const t = synthToTemp({}, "twin-handoff");
+  cleanups.push(t.cleanup);
+  const dir = stackDirOf(t.dir);
+  const unlisted = (stackDir: string) => {
+    const stack = readStack(stackDir);
+    return stack.steps.flatMap((step) => unlistedToolConnections(stack, step));
+  };
+
+  it("the hand-off goes to the runner through its Proxmox node, off where the runner's env file is sourced; the mirror pushes to the registry", () => {
+    const stack = readStack(dir);
+    expect(stack.handoffs).toEqual([{ address: "terraform_data.runner-handoff", host: stack.runner, jump: true, guard: { variable: "runner_handoff", default: true }, guardFile: "secrets/tofu.env" }]);
+    expect(stack.imageMirrors).toEqual([{ module: "srv", registry: "registry", port: 443 }]);
+    const tool = (id: string) => toolConnections(stack, stack.steps.find((s) => s.id === id)!).map((c) => `${c.from}>${c.to}:${c.port}`);
+    // the hand-off step targets the root resource only: no module's connections, the hand-off's SSH
+    expect(tool("handoff")).toEqual(["outside>proxmox:8006", "outside>proxmox:22", `proxmox>${stack.runner}:22`]);
+    // the cluster step sources the env file: no hand-off there, the image mirror's connections instead
+    expect(tool("cluster")).not.toContain(`proxmox>${stack.runner}:22`);
+    expect(tool("cluster")).toEqual(expect.arrayContaining([`${stack.runner}>internet:443`, `${stack.runner}>registry:443`]));
+    expect(tool("mgmt")).not.toContain(`proxmox>${stack.runner}:22`);
+    expect(unlisted(dir)).toEqual([]);
+  });
+
+  it("fails on planted faults: a hand-off step that hides proxmox -> runner 22, a cluster step that does not source the env file", () => {
+    const hidden = planted(dir, "apply-steps.json", (text) => {
+      const steps = JSON.parse(text);
+      const handoff = steps.steps.find((s: { id: string }) => s.id === "handoff");
+      handoff.connections = handoff.connections.filter((c: { from: string; to: string; port: number }) => !(c.from === "proxmox" && c.to === steps.runner && c.port === 22));
+      return JSON.stringify(steps, null, 2);
+    });
+    expect(unlisted(hidden)).toEqual(["step handoff: tofu (outside): hand-off to mgmt-client through its Proxmox node needs proxmox -> mgmt-client tcp/22, which the step does not list"]);
+    const unsourced = planted(dir, "apply-steps.json", (text) => text.replace(/\s*"\. ~\/secrets\/tofu\.env[^"]*",/, ""));
+    expect(unlisted(unsourced)).toEqual(["step cluster: tofu (runner): hand-off to mgmt-client through its Proxmox node needs proxmox -> mgmt-client tcp/22, which the step does not list"]);
   });
 });

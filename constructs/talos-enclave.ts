@@ -1,6 +1,7 @@
+import { createHash } from "node:crypto";
 import { mkdirSync, writeFileSync } from "node:fs";
 import { basename, dirname, join } from "node:path";
-import { App, Aspects, ISynthesisSession, TerraformHclModule, TerraformOutput, TerraformVariable } from "cdktf";
+import { App, Aspects, DataResource, ISynthesisSession, TerraformHclModule, TerraformOutput, TerraformVariable } from "cdktf";
 import { addCustomSynthesis } from "cdktf/lib/synthesize/synthesizer";
 import { Construct } from "constructs";
 import { ProxmoxProvider } from "../.gen/providers/proxmox/provider";
@@ -24,6 +25,8 @@ import { renderStackReadme } from "./render/readme/stack-readme";
 import { applySteps, renderApplyStepsJson } from "./render/apply/apply-steps";
 import { renderProvisionScript } from "./render/provision/provision-script";
 import { renderGateScript } from "./render/gates/gate-script";
+import { renderHandoffScript } from "./render/provision/handoff-script";
+import { backendCredentialNames, HANDOFF_GUARD, HANDOFF_RESOURCE, HANDOFF_SCRIPT, runnerHandoff } from "./model/runner-handoff";
 import { LabSpec, LabSpecInput } from "./input/lab-spec";
 import { StateBackend } from "./state/state-backend";
 import { defaultLocalStatePath, resolveBackend, ResolvedBackend } from "./model/backend";
@@ -106,6 +109,11 @@ export class TalosEnclave extends HclJsonStack {
   };
   /** The root stack's `module` blocks, by module name. */
   readonly moduleCalls: Readonly<Record<ModuleName, TerraformHclModule>>;
+  /**
+   * `terraform_data.runner-handoff`: copies the tree, the local state and every variable to the runner
+   * once MGMT exists (`provision/handoff.sh`); `count` on `var.runner_handoff`, false on the runner.
+   */
+  readonly handoff: DataResource;
   /** The checks policy packs recorded for this lab, run at every synth ({@link TalosEnclave.files}). */
   readonly policy: PolicyHost;
   private readonly backend: ResolvedBackend;
@@ -147,9 +155,12 @@ export class TalosEnclave extends HclJsonStack {
       }
     }
 
+    // every root variable, in order, with its type: the hand-off copies each to the runner
+    const declared: { readonly name: string; readonly type: string }[] = [];
     const variable = (name: string, config: ConstructorParameters<typeof TerraformVariable>[2]) => {
       const v = new TerraformVariable(this, name, config);
       v.overrideLogicalId(name);
+      declared.push({ name, type: config.type ?? "string" });
       return v;
     };
     const endpoint = variable("proxmox_endpoint", {
@@ -197,6 +208,17 @@ export class TalosEnclave extends HclJsonStack {
         },
       ],
     });
+    // the lab's cosign key signs the mirrored images on the runner (module srv's image-mirror)
+    const cosign = m.imageVerification.enabled
+      ? {
+          key: variable("cosign_private_key", {
+            type: "string",
+            sensitive: true,
+            description: "PEM of the lab's cosign private key (cosign generate-key-pair's cosign.key, encrypted with cosign_password); its public half is talos.imageVerification.publicKey",
+          }),
+          password: variable("cosign_password", { type: "string", sensitive: true, description: "password of cosign_private_key" }),
+        }
+      : undefined;
     const adminKeys = variable("admin_ssh_public_keys", {
       type: "list(string)",
       description: `SSH public keys of ${s.adminUser} on the Ubuntu VMs`,
@@ -289,12 +311,19 @@ export class TalosEnclave extends HclJsonStack {
       edge: call("edge", {}),
       mgmt: call("mgmt", hostInputs(this.zones.mgmt)),
       dmz: call("dmz", hostInputs(this.zones.dmz)),
-      srv: call("srv", { bridges: edgeBridges, lab_ca_certificate: labCa.stringValue, proxmox_prepared: moduleOutput("mgmt", "proxmox_prepared") }),
+      srv: call("srv", {
+        bridges: edgeBridges,
+        lab_ca_certificate: labCa.stringValue,
+        proxmox_prepared: moduleOutput("mgmt", "proxmox_prepared"),
+        ...(cosign ? { cosign_private_key: cosign.key.stringValue, cosign_password: cosign.password.stringValue, harbor_admin_password: harborPassword.stringValue } : {}),
+      }),
       platform: call("platform", {
         kubernetes_api_url: moduleOutput("srv", "kubernetes_api_url"),
         kubernetes_ca_certificate: moduleOutput("srv", "kubernetes_ca_certificate"),
       }),
     };
+
+    this.handoff = this.runnerHandoff(declared);
 
     const output = (name: string, value: string, description: string, sensitive = false) => {
       const o = new TerraformOutput(this, `output-${name}`, { value, description, sensitive });
@@ -312,6 +341,55 @@ export class TalosEnclave extends HclJsonStack {
     output("kubeconfig", moduleOutput("srv", "kubeconfig"), `admin kubeconfig, also written on the runner at ${s.apply.kubeconfigPath} (mode 0600)`, true);
 
     addCustomSynthesis(this, { onSynthesize: (session) => this.writeModulesAndSidecars(session) });
+  }
+
+  /**
+   * `terraform_data.runner-handoff` in the root module: after module.mgmt, it runs the stack's
+   * {@link HANDOFF_SCRIPT} where tofu runs (outside the lab, `tofu apply
+   * -target=terraform_data.runner-handoff` once `tofu apply -target=module.mgmt` has finished), with
+   * every root variable in its environment (`TE_VAR_<name>`; a list as JSON, which tofu reads back as
+   * HCL from `TF_VAR_<name>`), never in its command line. Its triggers are the runner VM's id and a
+   * SHA-256 of what it hands over, never a value. `count = var.runner_handoff ? 1 : 0`: the runner's
+   * `tofu.env` sets it false, so tofu there never plans it (the state it copies lacks it).
+   */
+  private runnerHandoff(declared: readonly { readonly name: string; readonly type: string }[]): DataResource {
+    const m = this.model;
+    const { runner, jump } = runnerHandoff(m);
+    const guard = new TerraformVariable(this, HANDOFF_GUARD, {
+      type: "bool",
+      default: true,
+      description: "whether this apply hands the stack to the runner (outside the lab, once MGMT exists); the runner's ~/secrets/tofu.env sets it false",
+    });
+    guard.overrideLogicalId(HANDOFF_GUARD);
+    const value = (v: { name: string; type: string }) => hclExpression(["string", "number", "bool"].includes(v.type) ? `var.${v.name}` : `jsonencode(var.${v.name})`);
+    const settings: Record<string, string> = {
+      TE_HANDOFF_HOST: runner.ip!,
+      TE_HANDOFF_USER: m.spec.adminUser,
+      TE_HANDOFF_JUMP: jump,
+      TE_HANDOFF_STACK: `${this.outputName}/stacks/${this.node.id}`,
+      TE_HANDOFF_STATE: this.backend.type === "local" ? this.backend.path : "",
+      TE_HANDOFF_VARIABLES: declared.map((v) => v.name).join(" "),
+      TE_HANDOFF_BACKEND: backendCredentialNames(this.backend.type).join(" "),
+      TE_HANDOFF_GUARD: HANDOFF_GUARD,
+      TE_HANDOFF_SSH_KEY: m.spec.proxmox.sshAgent ? "" : "proxmox_ssh_private_key",
+    };
+    // what is handed over, as a hash: the settings' at synth, the values' at plan (never a value)
+    const settingsHash = createHash("sha256").update(JSON.stringify(settings)).digest("hex");
+    const inputs = `sha256(jsonencode(["${settingsHash}", ${declared.map((v) => `var.${v.name}`).join(", ")}]))`;
+    const data = new DataResource(this, HANDOFF_RESOURCE, {
+      triggersReplace: { runner_vm: hclExpression(`module.mgmt.vm_ids[${JSON.stringify(runner.name)}]`), inputs: hclExpression(inputs) },
+      provisioners: [
+        {
+          type: "local-exec",
+          command: `bash ${hclExpression("path.root")}/${HANDOFF_SCRIPT}`,
+          environment: { ...settings, ...Object.fromEntries(declared.map((v) => [`TE_VAR_${v.name}`, value(v)])) },
+        },
+      ],
+      dependsOn: [this.moduleCalls.mgmt],
+    });
+    data.addOverride("count", hclExpression(`var.${HANDOFF_GUARD} ? 1 : 0`));
+    data.overrideLogicalId(HANDOFF_RESOURCE);
+    return data;
   }
 
   /** The lab VM with this name, in whichever module owns it. */
@@ -368,6 +446,9 @@ export class TalosEnclave extends HclJsonStack {
       const script = renderProvisionScript();
       put(script.path, script.content);
     }
+    // the script the hand-off to the runner runs
+    const handoff = renderHandoffScript();
+    put(handoff.path, handoff.content);
     // the script the gates run (Harbor before the Talos VMs, the API VIP before the Helm releases)
     const gates = renderGateScript();
     put(gates.path, gates.content);

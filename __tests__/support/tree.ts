@@ -3,6 +3,7 @@ import { App } from "cdktf";
 import { tmpdir } from "node:os";
 import { join, relative, resolve, sep } from "node:path";
 import { synthLabTree } from "../../constructs/emit/synth-lab";
+import { stackVariables } from "../../tools/tfsim/verify-stack";
 import type { ServiceDescriptor } from "../../constructs/model/service";
 import { LabSpecInput } from "../../constructs/input/lab-spec";
 
@@ -93,4 +94,20 @@ export function declaredResources(stackDir: string): number {
   return docs
     .map((f) => JSON.parse(readFileSync(f, "utf8")).resource ?? {})
     .reduce((n, byType) => n + Object.values(byType as Record<string, object>).reduce((m, r) => m + Object.keys(r).length, 0), 0);
+}
+
+/**
+ * Root resources the sandbox's variables count out: a `count = var.<x> ? 1 : 0` whose variable the
+ * sandbox sets false (the runner hand-off, which the simulator, playing the runner, never plans).
+ */
+export function countedOut(stackDir: string): number {
+  const root = JSON.parse(readFileSync(join(stackDir, "cdk.tf.json"), "utf8")) as Record<string, unknown>;
+  const values = stackVariables(root);
+  const byType = (root.resource ?? {}) as Record<string, Record<string, { count?: unknown }>>;
+  return Object.values(byType)
+    .flatMap((r) => Object.values(r))
+    .filter((r) => {
+      const guard = /^\$\{var\.([A-Za-z0-9_]+) \? 1 : 0\}$/.exec(String(r.count ?? ""))?.[1];
+      return guard !== undefined && values[guard] === false;
+    }).length;
 }

@@ -47,7 +47,8 @@ export interface SrvZoneProps {
  * mode 0600 in directories made 0700) at the spec's `apply.talosconfigPath` and
  * `apply.kubeconfigPath`, outside the tree.
  *
- * Inputs: `bridges`, `lab_ca_certificate`. Outputs: `control_plane_addresses`, `worker_addresses`,
+ * Inputs: `bridges`, `lab_ca_certificate`; with `talos.imageVerification` on, the sensitive
+ * `cosign_private_key`, `cosign_password` and `harbor_admin_password` of the image mirror. Outputs: `control_plane_addresses`, `worker_addresses`,
  * `kubernetes_api_url`, `kubernetes_ca_certificate`, `installer_image`, `schematic_id`, `vm_ids`, and
  * sensitive `kubeconfig`, `kubernetes_client_configuration` and `talosconfig`.
  */
@@ -66,6 +67,11 @@ export class SrvZone extends ZoneModule {
   readonly talos: TalosCluster;
   /** `terraform_data.registry-gate`: waits until Harbor answers; every Talos VM depends on it. */
   readonly registryGate: DataResource;
+  /**
+   * `terraform_data.image-mirror` when `talos.imageVerification` is on: mirrors and signs the images
+   * the cluster runs (`images/mirror-and-sign.sh`) once Harbor answers; every Talos VM depends on it.
+   */
+  readonly imageMirror?: DataResource;
   /** The client configurations written where tofu runs: `local_sensitive_file.talosconfig` and `.kubeconfig`. */
   readonly clientFiles: { readonly talosconfig: SensitiveFile; readonly kubeconfig: SensitiveFile };
 
@@ -100,6 +106,7 @@ export class SrvZone extends ZoneModule {
     // Talos installs from the Image Factory and pulls every image through Harbor: neither the schematic
     // (registered with the factory, which runs on Harbor) nor a VM before Harbor answers healthy.
     this.registryGate = serviceGate(this, labGates(m).registry, ca.stringValue);
+    this.imageMirror = m.imageVerification.enabled ? this.mirror(this.registryGate) : undefined;
     this.schematic = new FactorySchematic(this, "schematic", { model: m });
     this.schematic.resource.dependsOn = [...(this.schematic.resource.dependsOn ?? []), dependable(this.registryGate)];
     this.bootImages = new NodeImages(this, "talos-image", {
@@ -129,7 +136,7 @@ export class SrvZone extends ZoneModule {
         // SecureBoot VMs have a TPM 2.0; diskEncryption tpm requires SecureBoot (validation).
         tpm: spec.talos.secureBoot,
       });
-      vm.vm.dependsOn = [...(vm.vm.dependsOn ?? []), dependable(this.registryGate)];
+      vm.vm.dependsOn = [...(vm.vm.dependsOn ?? []), dependable(this.registryGate), ...(this.imageMirror ? [dependable(this.imageMirror)] : [])];
       this.nodes.set(plan.name, vm);
       this.firewalls.set(plan.name, new VmFirewall(this.vms, `${plan.name}.firewall`, { vm, ...proxmoxFirewall(flows, plan) }));
     }
@@ -175,6 +182,42 @@ export class SrvZone extends ZoneModule {
       true,
     );
     this.output("talosconfig", this.talos.clientConfiguration.talosConfig, "talosctl configuration (node addresses as endpoints)", true);
+  }
+
+  /**
+   * `terraform_data.image-mirror`: runs the stack's {@link MIRROR_SCRIPT} where tofu runs (the runner,
+   * which reaches the upstream registries and Harbor), after the registry gate, with the lab's cosign
+   * key, its password and Harbor's admin login in its environment from the module's sensitive inputs
+   * `cosign_private_key`, `cosign_password` and `harbor_admin_password`: cosign reads the key from
+   * `env://COSIGN_PRIVATE_KEY` (sigstore/cosign pkg/blob/load.go `LoadFileOrURL`, which
+   * pkg/signature/keys.go's `loadKey` uses for a signing key) and its password from COSIGN_PASSWORD, so
+   * the key is never a file of the tree or of the runner, nor an argument. It runs again when the
+   * script changes (its SHA-256: the image table, the pins and the lab's public key are in it).
+   */
+  private mirror(gate: DataResource): DataResource {
+    const secret = (name: string, description: string) => this.input(name, { type: "string", sensitive: true, description });
+    const key = secret("cosign_private_key", "PEM of the lab's cosign private key, encrypted with cosign_password");
+    const password = secret("cosign_password", "password of cosign_private_key");
+    const harbor = secret("harbor_admin_password", "password of Harbor's admin user, which may push to the signed-* projects");
+    const data = new DataResource(this, "image-mirror", {
+      triggersReplace: { script: hclExpression(`filesha256("\${path.root}/${MIRROR_SCRIPT}")`) },
+      provisioners: [
+        {
+          type: "local-exec",
+          command: `bash ${hclExpression("path.root")}/${MIRROR_SCRIPT}`,
+          environment: {
+            LAB_COSIGN_KEY: "env://COSIGN_PRIVATE_KEY",
+            COSIGN_PRIVATE_KEY: varRef(key.friendlyUniqueId),
+            COSIGN_PASSWORD: varRef(password.friendlyUniqueId),
+            HARBOR_USERNAME: "admin",
+            HARBOR_PASSWORD: varRef(harbor.friendlyUniqueId),
+          },
+        },
+      ],
+      dependsOn: [gate],
+    });
+    data.overrideLogicalId("image-mirror");
+    return data;
   }
 }
 

@@ -21,8 +21,9 @@ export interface TerraformResult {
 
 const PROTO_DIR = __dirname;
 /**
- * Stand-ins for what tofu's host provisioning calls where tofu runs (`ssh`, `scp`, `skopeo`,
- * `apt-get`): the lab's hosts do not exist next to the simulated providers. They record each call in
+ * Stand-ins for what tofu's host provisioning, gates and image mirror call where tofu runs (`ssh`,
+ * `scp`, `skopeo`, `apt-get`, `curl`, `kubectl`, `cosign`, `crane`): the lab's hosts and registries do
+ * not exist next to the simulated providers. They record each call in
  * the sandbox's `provision.log` and touch nothing (tools/tfsim/host-standin).
  */
 export const HOST_STANDIN_DIR = join(__dirname, "host-standin");
@@ -155,6 +156,9 @@ export class TerraformSandbox {
       ...process.env,
       PATH: `${HOST_STANDIN_DIR}:${process.env.PATH ?? ""}`,
       TE_STANDIN_LOG: this.provisionLog,
+      // the image mirror installs its tools here, not under the home of whoever runs the tests; the
+      // cosign and crane stand-ins answer first
+      TOOLS: join(this.root, "mirror-tools"),
       TF_CLI_CONFIG_FILE: this.cliConfig,
       TF_IN_AUTOMATION: "1",
       TF_INPUT: "0",

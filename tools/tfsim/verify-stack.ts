@@ -65,11 +65,30 @@ const SHAPED_VALUES: Readonly<Record<string, string>> = {
 
 function dummyVariables(root: Record<string, unknown>): Record<string, unknown> {
   const vars = (root.variable ?? {}) as Record<string, { type?: string; default?: unknown }>;
-  return Object.fromEntries(
-    Object.entries(vars)
-      .filter(([k, v]) => !("default" in v) || k in SHAPED_VALUES)
-      .map(([k, v]) => [k, SHAPED_VALUES[k] ?? dummyValue(k, v.type)]),
-  );
+  return {
+    ...Object.fromEntries(
+      Object.entries(vars)
+        .filter(([k, v]) => !("default" in v) || k in SHAPED_VALUES)
+        .map(([k, v]) => [k, SHAPED_VALUES[k] ?? dummyValue(k, v.type)]),
+    ),
+    ...Object.fromEntries(handoffGuards(root).map((g) => [g, false])),
+  };
+}
+
+/**
+ * The variables that switch a hand-off off: the `count = var.<x> ? 1 : 0` of a root `terraform_data`
+ * whose `local-exec` hands the stack to a host (its environment names TE_HANDOFF_HOST). The simulator
+ * plays the runner after the hand-off, as the runner's `tofu.env` sets them: its state is the
+ * sandbox's own, with no bootstrap outside to hand over from (__tests__/runner-handoff.test.ts runs the
+ * hand-off against stand-ins).
+ */
+function handoffGuards(root: Record<string, unknown>): string[] {
+  const data = (((root.resource ?? {}) as Record<string, unknown>).terraform_data ?? {}) as Record<string, { count?: unknown; provisioner?: { "local-exec"?: { environment?: Record<string, unknown> } }[] }>;
+  return Object.values(data).flatMap((r) => {
+    const guard = /^\$\{var\.([A-Za-z0-9_]+) \? 1 : 0\}$/.exec(String(r.count ?? ""))?.[1];
+    const handsOff = (r.provisioner ?? []).some((p) => typeof p["local-exec"]?.environment?.TE_HANDOFF_HOST === "string");
+    return guard && handsOff ? [guard] : [];
+  });
 }
 
 /** Copies a stack's files into `work` as terraform can run them (tofu-only blocks stripped, dummy variables). */

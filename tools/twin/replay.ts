@@ -1,7 +1,7 @@
 import type { ProbeOutcome } from "./agent";
 import { pfHostOverrides, pfSettings, pfTables } from "./pfsense";
 import { isIpv4 } from "./ipv4";
-import { readStack, Step, StepConnection, StackFlow, TwinStack } from "./stack";
+import { readStack, Step, StepConnection, StackFlow, TwinHandoff, TwinStack } from "./stack";
 import { ProbeRecord, Twin, TwinHost } from "./twin";
 
 /**
@@ -139,11 +139,12 @@ function connectionFindings(twin: Twin, step: Step): string[] {
  * step's own list): the Proxmox API always, Proxmox SSH where a module uploads files, every Talos
  * node's apid where a module applies machine configuration, the Image Factory where one builds a
  * schematic, each gate's service (Harbor, the API VIP) where a module waits for one, and the Kubernetes
- * API (the VIP) where one installs Helm releases. It runs where the
- * step says: outside the lab, or on the runner.
+ * API (the VIP) where one installs Helm releases, the hand-off's SSH to the runner (directly or through
+ * its Proxmox node) where a command plans it, and the image mirror's upstream registries and lab
+ * registry where a module mirrors images. It runs where the step says: outside the lab, or on the runner.
  */
-function toolConnections(twin: Twin, step: Step): StepConnection[] {
-  const origin = step.where === "outside" ? "outside" : step.where === "runner" ? (step.host ?? twin.stack.runner) : undefined;
+export function toolConnections(stack: TwinStack, step: Step): StepConnection[] {
+  const origin = step.where === "outside" ? "outside" : step.where === "runner" ? (step.host ?? stack.runner) : undefined;
   if (!origin) return [];
   const out: StepConnection[] = [];
   const add = (to: string, port: number, why: string) => out.push({ from: origin, to, protocol: "tcp", port, why: `tofu (${step.where}): ${why}` });
@@ -152,15 +153,16 @@ function toolConnections(twin: Twin, step: Step): StepConnection[] {
     if (/^tofu init\b/.test(c.trim()) && step.where === "runner") add("internet", 443, "provider download (tofu init)");
     const m = /^tofu (apply|plan)\b(.*)$/.exec(c.trim());
     if (!m) continue;
-    const modules = commandModules(twin.stack, m[2]);
-    const types = new Set(modules.flatMap((x) => twin.stack.moduleTypes[x] ?? []));
+    const modules = commandModules(stack, m[2]);
+    const rootTargets = commandRootTargets(m[2]);
+    const types = new Set(modules.flatMap((x) => stack.moduleTypes[x] ?? []));
     add("proxmox", 8006, "Proxmox API");
     if (types.has("proxmox_virtual_environment_file")) add("proxmox", 22, "snippet upload over SSH");
     if (types.has("talos_machine_configuration_apply")) add("group:talos", 50000, "machine configuration (apid)");
-    const factory = twin.stack.imageFactory;
+    const factory = stack.imageFactory;
     if (types.has("talos_image_factory_schematic") && factory) add(factory.hostname.split(".")[0], Number(factory.port || 443), "Image Factory schematic");
     // the host provisioning (terraform_data + local-exec) runs where tofu runs, once per VM it names
-    for (const p of twin.stack.provisions.filter((x) => modules.includes(x.module))) {
+    for (const p of stack.provisions.filter((x) => modules.includes(x.module))) {
       if (p.jump) {
         add("proxmox", 22, `provisioning of ${p.host}: SSH to the jump host`);
         out.push({ from: "proxmox", to: p.host, protocol: "tcp", port: 22, why: `tofu (${step.where}): provisioning of ${p.host} through its Proxmox node` });
@@ -170,21 +172,72 @@ function toolConnections(twin: Twin, step: Step): StepConnection[] {
       for (const api of p.kubernetesApis) add(api.to, api.port, `provisioning of ${p.host}: mints a service account token (kubectl create token)`);
     }
     // the preparations of the Proxmox nodes (terraform_data + local-exec) log in to each node over SSH
-    for (const p of twin.stack.preparations.filter((x) => modules.includes(x.module))) add("proxmox", 22, `preparation of Proxmox node ${p.node} over SSH`);
+    for (const p of stack.preparations.filter((x) => modules.includes(x.module))) add("proxmox", 22, `preparation of Proxmox node ${p.node} over SSH`);
     // the gates (terraform_data + local-exec of the gate script) ask their service where tofu runs
-    for (const g of twin.stack.gates.filter((x) => modules.includes(x.module))) add(g.to, g.port, `gate: waits until ${g.url} answers`);
+    for (const g of stack.gates.filter((x) => modules.includes(x.module))) add(g.to, g.port, `gate: waits until ${g.url} answers`);
+    // the hand-off (a root terraform_data + local-exec) runs where tofu runs: SSH to its host, directly
+    // or through the jump host; it is planned when the command targets it or targets nothing, unless
+    // its count guard is off there (the step sets TF_VAR_<guard>=false, or sources the file the
+    // hand-off's script wrote it into)
+    for (const h of stack.handoffs) {
+      const targeted = rootTargets === undefined || rootTargets.includes(h.address);
+      if (!targeted || (h.guard && !guardOn(step, h))) continue;
+      if (h.jump) {
+        add("proxmox", 22, `hand-off to ${h.host}: SSH to the jump host`);
+        out.push({ from: "proxmox", to: h.host, protocol: "tcp", port: 22, why: `tofu (${step.where}): hand-off to ${h.host} through its Proxmox node` });
+      } else add(h.host, 22, `hand-off to ${h.host} over SSH`);
+    }
+    // the image mirror (terraform_data + local-exec) reads the upstream registries and pushes to the lab's
+    for (const mirror of stack.imageMirrors.filter((x) => modules.includes(x.module))) {
+      add("internet", 443, "image mirror: upstream registries");
+      add(mirror.registry, mirror.port, `image mirror: pushes and signs into ${mirror.registry}`);
+    }
     if (types.has("helm_release")) {
       add("vip", 6443, "Helm releases (Kubernetes API)");
-      for (const repo of twin.stack.chartRepositories) add(repo.hostname.split(".")[0], Number(repo.port || 443), `Helm chart pull (${repo.hostname})`);
+      for (const repo of stack.chartRepositories) add(repo.hostname.split(".")[0], Number(repo.port || 443), `Helm chart pull (${repo.hostname})`);
     }
   }
   return out;
 }
 
-/** The modules a `tofu apply`/`plan` command's arguments reach: its `-target=module.<m>`s, or every module. */
+/** What tofu connects to in a step ({@link toolConnections}) that the step does not list, as findings. */
+export function unlistedToolConnections(stack: TwinStack, step: Step): string[] {
+  return toolConnections(stack, step)
+    .filter((t) => !step.connections.some((c) => c.from === t.from && c.to === t.to && c.port === t.port && c.protocol === t.protocol))
+    .map((t) => `step ${step.id}: ${t.why} needs ${t.from} -> ${t.to} ${t.protocol}/${t.port}, which the step does not list`);
+}
+
+/**
+ * The modules a `tofu apply`/`plan` command's arguments reach: its `-target=module.<m>`s, none when
+ * it targets only root resources, or every module when it targets nothing.
+ */
 function commandModules(stack: TwinStack, args: string): string[] {
-  const targets = [...args.matchAll(/-target=module\.([A-Za-z0-9_-]+)/g)].map((t) => t[1]);
-  return targets.length ? targets : Object.keys(stack.moduleTypes);
+  const targets = [...args.matchAll(/-target=(\S+)/g)].map((t) => t[1]);
+  if (!targets.length) return Object.keys(stack.moduleTypes);
+  return targets.flatMap((t) => /^module\.([A-Za-z0-9_-]+)/.exec(t)?.[1] ?? []);
+}
+
+/** The root resources a command targets (`-target=<type>.<name>`), or undefined when it targets nothing. */
+function commandRootTargets(args: string): string[] | undefined {
+  const targets = [...args.matchAll(/-target=(\S+)/g)].map((t) => t[1]);
+  return targets.length ? targets.filter((t) => !t.startsWith("module.")).map((t) => t.replace(/\[\d+\]$/, "")) : undefined;
+}
+
+/**
+ * Whether a hand-off's count guard is on in a step: its default, unless a command before the step's
+ * first tofu command exports TF_VAR_<guard>, or sources the file the hand-off's script writes it into
+ * (`. ~/<file>`) on the host it hands over to.
+ */
+function guardOn(step: Step, h: TwinHandoff): boolean {
+  let on = h.guard!.default;
+  for (const c of step.commands) {
+    const t = c.trim();
+    if (/^tofu\b/.test(t)) break;
+    const set = new RegExp(`^export TF_VAR_${h.guard!.variable}=(\\S+)`).exec(t);
+    if (set) on = !/^'?(false|0)'?$/.test(set[1]);
+    if (h.guardFile && step.where === "runner" && (step.host === undefined || step.host === h.host) && new RegExp(`^(\\.|source) ~/${h.guardFile.replace(/[.]/g, "\\.")}(\\s|$)`).test(t)) on = false;
+  }
+  return on;
 }
 
 /**
@@ -247,12 +300,8 @@ export async function runTwin(stackDir: string, options: RunOptions = {}): Promi
       }
       const batch: Promise<ProbeRecord | undefined>[] = [];
       findings.push(...connectionFindings(twin, step));
-      const tool = toolConnections(twin, step);
-      for (const t of tool) {
-        if (!step.connections.some((c) => c.from === t.from && c.to === t.to && c.port === t.port && c.protocol === t.protocol)) {
-          findings.push(`step ${step.id}: ${t.why} needs ${t.from} -> ${t.to} ${t.protocol}/${t.port}, which the step does not list`);
-        }
-      }
+      const tool = toolConnections(twin.stack, step);
+      findings.push(...unlistedToolConnections(twin.stack, step));
       for (const c of [...step.connections, ...tool]) {
         const srcs = sample(twin.hostsOf(c.from), n);
         const dsts = sample(twin.hostsOf(c.to), n);

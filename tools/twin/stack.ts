@@ -181,6 +181,43 @@ export interface TwinGate {
   readonly port: number;
 }
 
+/**
+ * A root `terraform_data` that hands the stack to a host over SSH (its `local-exec` environment names
+ * TE_HANDOFF_HOST): the tofu apply that creates it connects to that host, directly or through a jump
+ * host (TE_HANDOFF_JUMP).
+ */
+export interface TwinHandoff {
+  /** Its address in the root module, `terraform_data.<name>`, as `-target=` names it. */
+  readonly address: string;
+  /** The VM whose address TE_HANDOFF_HOST names (the address itself when no VM has it). */
+  readonly host: string;
+  /** SSH goes through a jump host (TE_HANDOFF_JUMP set): a Proxmox node. */
+  readonly jump: boolean;
+  /**
+   * The root variable its `count = var.<guard> ? 1 : 0` reads, with that variable's default; absent
+   * when the resource has no such count (it is always planned).
+   */
+  readonly guard?: { readonly variable: string; readonly default: boolean };
+  /**
+   * The file, relative to the home on the host, into which the hand-off's script writes
+   * `TF_VAR_<guard>=false` (read from the script itself): a step that sources it there has the
+   * hand-off switched off.
+   */
+  readonly guardFile?: string;
+}
+
+/**
+ * A `terraform_data` that mirrors images into the lab registry where tofu runs (its `local-exec`
+ * environment names LAB_COSIGN_KEY, the signing key): it reads the upstream registries on the
+ * internet and pushes into the registry its script names (`HARBOR=`).
+ */
+export interface TwinImageMirror {
+  readonly module: string;
+  /** Step endpoint of the registry it pushes to (the VM named by the host's first label, else the host). */
+  readonly registry: string;
+  readonly port: number;
+}
+
 /** Everything the twin reads. */
 export interface TwinStack {
   readonly dir: string;
@@ -214,6 +251,10 @@ export interface TwinStack {
    * address, else the VM with that address or that first DNS label, else the host) and port.
    */
   readonly gates: readonly TwinGate[];
+  /** The root module's hand-offs to the runner. */
+  readonly handoffs: readonly TwinHandoff[];
+  /** The image mirrors tofu runs, by module. */
+  readonly imageMirrors: readonly TwinImageMirror[];
   /** The tree has no apply-steps.json; the twin replays the legacy runbook. */
   readonly stepsMissing: boolean;
   readonly lab: string;
@@ -702,6 +743,48 @@ export function readStack(stackDir: string): TwinStack {
         }),
     ),
   );
+  const localExecs = (resources: Json) =>
+    Object.entries((resources.terraform_data ?? {}) as Json).flatMap(([name, r]) =>
+      ([] as Json[])
+        .concat(((r as Json).provisioner ?? []) as Json[])
+        .map((p) => (p as Json)["local-exec"] as Json | undefined)
+        .filter((x): x is Json => !!x && typeof x.environment === "object" && x.environment !== null)
+        .map((x) => ({ name, resource: r as Json, command: String(x.command ?? ""), env: x.environment as Record<string, unknown> })),
+    );
+  /** The stack file a `bash ${path.root}/<file>` command runs. */
+  const scriptOf = (command: string) => /^bash \$\{path\.root\}\/([A-Za-z0-9._\/-]+)$/.exec(command.trim())?.[1];
+  const vmAt = (address: string) => vms.find((v) => v.address?.split("/")[0] === address)?.name ?? address;
+  const rootVariables = (root.variable ?? {}) as Record<string, Json>;
+  const handoffs: TwinHandoff[] = localExecs((root.resource ?? {}) as Json)
+    .filter((x) => typeof x.env.TE_HANDOFF_HOST === "string")
+    .map((x) => {
+      const count = /^\$\{var\.([A-Za-z0-9_]+) \? 1 : 0\}$/.exec(String(x.resource.count ?? ""));
+      const script = scriptOf(x.command);
+      const text = script && existsSync(join(stackDir, script)) ? readFileSync(join(stackDir, script), "utf8") : "";
+      // the script writes TF_VAR_<the guard it is given>=false into a file under the runner's home
+      const writesGuardOff = /export TF_VAR_\$TE_HANDOFF_GUARD=false/.test(text) && x.env.TE_HANDOFF_GUARD === count?.[1];
+      const file = /mv -f "\$HOME\/[^"]+" "\$HOME\/([A-Za-z0-9._\/-]+\.env)"/.exec(text)?.[1];
+      return {
+        address: `terraform_data.${x.name}`,
+        host: vmAt(String(x.env.TE_HANDOFF_HOST)),
+        jump: String(x.env.TE_HANDOFF_JUMP ?? "").trim().length > 0,
+        ...(count ? { guard: { variable: count[1], default: rootVariables[count[1]]?.default !== false } } : {}),
+        ...(count && writesGuardOff && file ? { guardFile: file } : {}),
+      };
+    });
+  const imageMirrors: TwinImageMirror[] = moduleNames.flatMap((m) =>
+    localExecs((ev.module(m).resource ?? {}) as Json)
+      .filter((x) => typeof x.env.LAB_COSIGN_KEY === "string")
+      .map((x) => {
+        const script = scriptOf(x.command);
+        if (!script) throw new TwinReadError(`${m}: terraform_data.${x.name} runs ${x.command}, which the twin does not read`);
+        const harbor = /^HARBOR='([^']+)'$/m.exec(readText(join(stackDir, script)))?.[1];
+        if (!harbor) throw new TwinReadError(`${script}: names no HARBOR='<registry>' the images go to`);
+        const [host, port] = harbor.split(":");
+        const vm = vms.find((v) => v.name === host.split(".")[0]) ?? vms.find((v) => v.address?.split("/")[0] === host);
+        return { module: m, registry: vm?.name ?? host, port: Number(port || 443) };
+      }),
+  );
   const allNodes = vms.find((v) => v.os === "talos")?.talosDocs.find((d) => d.machine !== undefined || d.cluster !== undefined);
   const network = ((allNodes?.cluster as Json | undefined)?.network ?? {}) as Json;
   const pf = (f: string) => readText(join(stackDir, "pfsense", f));
@@ -715,6 +798,8 @@ export function readStack(stackDir: string): TwinStack {
     provisions,
     preparations,
     gates,
+    handoffs,
+    imageMirrors,
     stepsMissing: "missing" in applySteps,
     lab: applySteps.lab,
     vms,

@@ -593,8 +593,10 @@ export class Twin {
     for (const c of step.commands) {
       const m = /^tofu apply\b(.*)$/.exec(c.trim());
       if (!m) continue;
-      const targets = [...m[1].matchAll(/-target=module\.([A-Za-z0-9_-]+)/g)].map((t) => t[1]);
-      const modules = targets.length ? targets : ["edge", "mgmt", "srv", "platform", "dmz"];
+      // -target=module.<m> creates that module; a command that targets only root resources (the
+      // hand-off) creates no module; one that targets nothing creates them all
+      const targets = [...m[1].matchAll(/-target=(\S+)/g)].map((t) => t[1]);
+      const modules = targets.length ? targets.flatMap((t) => /^module\.([A-Za-z0-9_-]+)/.exec(t)?.[1] ?? []) : ["edge", "mgmt", "srv", "platform", "dmz"];
       for (const module of modules) problems.push(...(await this.createModule(module)));
     }
     return problems;

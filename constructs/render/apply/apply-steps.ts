@@ -3,6 +3,7 @@ import { parseEndpoint } from "../../model/endpoint";
 import { FlowTable } from "../../model/flows";
 import { runnerHost } from "../../model/lab-flows";
 import { provisionJumpHost } from "../../model/host-provision";
+import { HANDOFF_RESOURCE, HANDOFF_SCRIPT, RUNNER_ENV_FILE, RUNNER_SSH_KEY_FILE, runnerHandoff } from "../../model/runner-handoff";
 import { usedServiceVariables } from "../../model/service";
 import { MODULE_VARIABLES } from "../cloud-init/common";
 import { LabModel } from "../../model/lab-model";
@@ -108,6 +109,12 @@ export function rootVariables(m: LabModel): RootVariable[] {
       () => '"$(cat factory-key.pem)"',
       "openssl ecparam -name prime256v1 -genkey -noout -out factory-key.pem (unencrypted: cosign generate-key-pair's key is encrypted, which the factory cannot read); its public half (openssl ec -in factory-key.pem -pubout) is talos.imageVerification.factoryPublicKey",
     ),
+    ...(m.imageVerification.enabled
+      ? [
+          v("cosign_private_key", true, () => '"$(cat cosign.key)"', "cosign generate-key-pair's cosign.key (encrypted); its public half is talos.imageVerification.publicKey"),
+          v("cosign_password", true, () => "'…'", "the password cosign.key is encrypted with"),
+        ]
+      : []),
     ...(s.proxmox.sshAgent ? [] : [v("proxmox_ssh_private_key", true, (key: string) => `"$(cat ${key})"`)]),
     v(FIREWALL_WAN_ADDRESS, false, () => "'<the WAN address pfSense shows>'", "from step pfsense-install on (pfSense's console shows it); the Proxmox nodes route MGMT through it"),
     ...(s.state.encryption ? [v("state_passphrase", true, () => "'at least 16 characters'")] : []),
@@ -164,8 +171,9 @@ function flowFor(m: LabModel, flows: FlowTable, c: Omit<StepConnection, "flow" |
  * hand first, and which switches the datacenter firewall on unless `proxmox.datacenterFirewall` is
  * off; pfSense by hand with its restore areas, DNS Resolver included, and its WAN address into
  * `TF_VAR_firewall_wan_address`; the datacenter firewall by hand when the switch is off; MGMT, which
- * first prepares each Proxmox node over SSH: route to MGMT, the registry's name, the lab CA), the
- * hand-off of tree, state and variables to the runner, then everything else from the runner.
+ * first prepares each Proxmox node over SSH: route to MGMT, the registry's name, the lab CA), tofu's
+ * hand-off of tree, state and variables to the runner (terraform_data.runner-handoff), then everything
+ * else from the runner, which sources the variables the hand-off wrote there.
  *
  * @throws Error when a connection that crosses the lab has no flow (a generator bug, not user input)
  */
@@ -194,7 +202,6 @@ export function applySteps(m: LabModel, flows: FlowTable): ApplySteps {
     conn("outside", "proxmox", 22, "bpg provider: snippet and file uploads over SSH", false),
   ];
   const fromRunner = [conn(r, "proxmox", 8006, "bpg provider: Proxmox API"), conn(r, "proxmox", 22, "bpg provider: snippet and file uploads over SSH")];
-  const jump = `-e 'ssh -J root@<a Proxmox node>'`;
   /** Hosts tofu provisions over SSH after boot (their secrets, a DMZ host's packages and images), by zone. */
   const provisioned = (zone: "mgmt" | "dmz") =>
     m.hosts.filter((h) => h.module === zone).map((h) => ({ host: h, p: m.services.of(h.role).provision?.({ model: m, host: h }) })).filter((x) => x.p !== undefined);
@@ -225,12 +232,15 @@ export function applySteps(m: LabModel, flows: FlowTable): ApplySteps {
   const pfNodeSpec = m.spec.proxmox.nodes.find((n) => n.name === pfNode);
   const pfSsh = `root@${pfNodeSpec?.sshAddress ?? pfNodeSpec?.address ?? `<address of ${pfNode}>`}`;
 
-  // The variables tofu needs wherever it runs: the tree and the state carry none of the secrets.
-  const variables = rootVariables(m);
-  const backendEnv = backendEnvironment(m);
-  const runnerVars = variables.filter((v) => v.required);
-  const sshKeyFile = "~/.ssh/id_ed25519";
-  const exportLine = (name: string, value: string, note?: string) => `export ${name}=${value}${note ? `   # ${note}` : ""}`;
+  // The variables tofu needs on the runner: the hand-off writes them to ~/secrets/tofu.env there
+  // (terraform_data.runner-handoff), with the guard that keeps the runner from handing off again.
+  const handoff = runnerHandoff(m);
+  const runnerShell = [
+    `. ~/${RUNNER_ENV_FILE}   # every variable, written by the hand-off (mode 0600)`,
+    ...(m.spec.proxmox.sshAgent
+      ? ["# the provider's SSH (snippet uploads) and the hosts' provisioning use the runner's agent: connect with ssh -A, or ssh-add a key there"]
+      : [`eval "$(ssh-agent -s)" && ssh-add ~/${RUNNER_SSH_KEY_FILE}   # the hosts' provisioning over SSH: a key of admin_ssh_public_keys (and root's on the Proxmox nodes)`]),
+  ];
   // tofu's edge module switches the datacenter firewall on (proxmox.datacenterFirewall); else the
   // operator does, by hand, on a Proxmox host.
   const dcfwByTofu = m.spec.proxmox.datacenterFirewall;
@@ -337,62 +347,20 @@ export function applySteps(m: LabModel, flows: FlowTable): ApplySteps {
     },
     {
       id: "handoff",
-      title: `Hand the tree${local ? " and the state" : ""} to the runner ${r}`,
+      title: `Hand the tree${local ? ", the state" : ""} and the variables to the runner ${r}`,
       where: "outside",
-      manual: true,
-      why: "the first applies ran outside the lab; from here on only the runner reaches the cluster, so the stack moves there once",
+      manual: false,
       commands: [
-        `rsync -a ${jump} <output folder>${local ? " <output folder>.state" : ""} ${m.spec.adminUser}@${runner.ip}:`,
-        `rsync -a --chmod=D700,F600 ${jump} lab-ca.pem registry.pem registry-key.pem factory-key.pem${m.imageVerification.enabled ? " cosign.key" : ""}${m.spec.proxmox.sshAgent ? "" : ` ${sshKeyFile}`} ${m.spec.adminUser}@${runner.ip}:secrets/   # the files the variables are read from, outside the tree`,
+        `# tofu copies them over SSH through ${handoff.jump} (ssh -J), as for the MGMT hosts: the tree without .terraform, ${local ? "the state (complete: the MGMT apply has finished), " : ""}and ~/${RUNNER_ENV_FILE} (0600) with every variable${m.spec.proxmox.sshAgent ? "" : ` and ~/${RUNNER_SSH_KEY_FILE}`}, on the SSH session's standard input (${HANDOFF_SCRIPT})`,
+        `tofu apply -target=terraform_data.${HANDOFF_RESOURCE}`,
         "# from now on tofu runs on the runner only; the copy outside is stale",
       ],
       connections: [
-        conn("outside", "proxmox", 22, "SSH jump through the Proxmox host", false),
-        conn("proxmox", r, 22, "SSH to the runner (rsync of the tree)"),
+        conn("outside", "proxmox", 8006, "tofu refreshes what the hand-off depends on (Proxmox API)", false),
+        conn("outside", "proxmox", 22, "the hand-off's SSH jump through the runner's Proxmox node", false),
+        conn("proxmox", r, 22, "the hand-off copies the tree, the state and the variables to the runner over SSH"),
       ],
     },
-    {
-      id: "runner-variables",
-      title: `Set the variables on the runner ${r}`,
-      where: "runner",
-      host: r,
-      manual: true,
-      why: "the tree and the state carry no secrets; tofu on the runner needs every variable the first applies had, set in the shell that runs it and never in a file of the tree",
-      commands: [
-        "cd ~/secrets",
-        ...runnerVars.map((v) => exportLine(`TF_VAR_${v.name}`, v.value("id_ed25519"), v.note)),
-        ...(m.spec.proxmox.sshAgent
-          ? ["# the provider's SSH (snippet uploads) and the hosts' provisioning use the runner's agent: connect with ssh -A, or ssh-add the key there"]
-          : ['eval "$(ssh-agent -s)" && ssh-add id_ed25519   # the hosts\' provisioning over SSH: a key of admin_ssh_public_keys (and root\'s on the Proxmox nodes)']),
-        ...backendEnv.map((e) => exportLine(e.name, e.value, e.note)),
-        `for v in ${[...runnerVars.map((v) => `TF_VAR_${v.name}`), ...backendEnv.filter((e) => e.name === "PG_CONN_STR").map((e) => e.name)].join(" ")}; do printenv "$v" > /dev/null || echo "unset: $v"; done`,
-        "cd -",
-      ],
-      environment: [...runnerVars.map((v) => `TF_VAR_${v.name}`), ...backendEnv.map((e) => e.name)],
-      connections: [],
-    },
-    ...(m.imageVerification.enabled
-      ? [
-          {
-            id: "image-mirror",
-            title: "Mirror and sign the images the cluster runs into the lab registry",
-            where: "runner" as const,
-            host: r,
-            manual: true,
-            why: "Talos runs only images signed with the lab key (talos.imageVerification); the lab verifies each upstream signature, copies the digest into its signed Harbor projects and signs it there, with a key that never enters the tree",
-            commands: [
-              "read -rs -p 'cosign key password: ' COSIGN_PASSWORD; echo; read -rs -p 'Harbor admin password: ' HARBOR_PASSWORD; echo   # never on a command line",
-              "export LAB_COSIGN_KEY=~/secrets/cosign.key COSIGN_PASSWORD HARBOR_USERNAME=admin HARBOR_PASSWORD",
-              `bash ${MIRROR_SCRIPT}`,
-              "unset COSIGN_PASSWORD HARBOR_PASSWORD",
-            ],
-            connections: [
-              conn(r, "internet", 443, "crane and cosign read the upstream registries, cosign verifies their signatures, the tools download"),
-              conn(r, registry.name, 443, "crane copies and cosign signs into Harbor's signed projects"),
-            ],
-          },
-        ]
-      : []),
     {
       id: "cluster",
       title: "Create and configure the Talos cluster, install the platform, create the DMZ hosts with the ingress credential, and converge everything",
@@ -402,6 +370,7 @@ export function applySteps(m: LabModel, flows: FlowTable): ApplySteps {
       // One apply: the DMZ provisioning waits for the release that creates the ingress controller's
       // service account (module.platform's service_accounts), then mints its bounded token itself.
       commands: [
+        ...runnerShell,
         // the helm provider reads the charts at plan time, before any gate: wait here for the registry
         // host's own mirror, bounded, with where to look when it does not come
         ...chartMirrorConfig(m).charts.map(
@@ -410,12 +379,18 @@ export function applySteps(m: LabModel, flows: FlowTable): ApplySteps {
         ),
         "tofu init",
         "tofu apply",
-        `# the apply waits for Harbor before the Talos VMs and for the API VIP before the Helm releases (${GATE_SCRIPT}), and writes talosctl's ${m.spec.apply.talosconfigPath} and kubectl's and helm's ${m.spec.apply.kubeconfigPath} here, mode 0600`,
+        `# the apply waits for Harbor before the Talos VMs${m.imageVerification.enabled ? ", mirrors and signs the cluster's images (terraform_data.image-mirror, " + MIRROR_SCRIPT + ") before them too," : ""} and for the API VIP before the Helm releases (${GATE_SCRIPT}), and writes talosctl's ${m.spec.apply.talosconfigPath} and kubectl's and helm's ${m.spec.apply.kubeconfigPath} here, mode 0600`,
       ],
       connections: [
         conn(r, "internet", 443, "tofu init: providers from registry.opentofu.org"),
         ...fromRunner,
         conn(r, registry.name, 443, `gate: tofu waits until Harbor answers (${gates.registry.url}) before it creates the Talos VMs`),
+        ...(m.imageVerification.enabled
+          ? [
+              conn(r, "internet", 443, "image mirror: crane and cosign read the upstream registries, cosign verifies their signatures, the tools download"),
+              conn(r, registry.name, 443, "image mirror: crane copies and cosign signs into Harbor's signed projects"),
+            ]
+          : []),
         conn(r, registry.name, factory, "talos provider: registers the schematic with the Image Factory"),
         conn("proxmox", registry.name, factory, "the Proxmox node downloads the Talos boot ISO from the Image Factory"),
         conn(r, "group:talos", 50000, "talos provider: apply configuration, bootstrap, kubeconfig; later applies renew the kubeconfig near its expiry (apid; its Read is a no-op)"),

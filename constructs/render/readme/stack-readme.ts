@@ -1,6 +1,8 @@
 import { LabModel } from "../../model/lab-model";
 import { tokenRenewal } from "../../model/host-provision";
 import { backendEnvironment, rootVariables, type ApplyStep, type ApplySteps, type StepPlace } from "../apply/apply-steps";
+import { RUNNER_ENV_FILE, RUNNER_SSH_KEY_FILE } from "../../model/runner-handoff";
+import { MIRROR_SCRIPT } from "../talos/mirror-script";
 import { chartRepository, demoHost } from "../platform/platform-charts";
 import { chartMirrorConfig } from "../cloud-init/registry";
 import { markdownCell, markdownRow } from "../text/markdown";
@@ -68,7 +70,7 @@ function secretsSection(m: LabModel): string {
     .filter((v) => v.sensitive)
     .map((v) => [
       v.name,
-      ["`TF_VAR_" + v.name + "` where tofu runs", ...(delivered.get(v.name) ?? [])].join("; "),
+      ["`TF_VAR_" + v.name + "` where tofu runs; on the runner in `~/" + RUNNER_ENV_FILE + "` (0600, in a folder made 0700), which the hand-off writes over SSH", ...(delivered.get(v.name) ?? [])].join("; "),
     ]);
   const registry = m.spec.registry.host;
   rows.push(
@@ -84,9 +86,14 @@ function secretsSection(m: LabModel): string {
     ]),
     ["SSH keys (Proxmox, the VMs' admin user)", "the operator's agent or key files; the VMs get public keys only"],
     ...(m.imageVerification.enabled
-      ? [["the lab's cosign signing key", "`~/secrets/cosign.key` on the runner, encrypted with its password, which is typed in for the image mirror step only; its public half is `talos.imageVerification.publicKey`"]]
+      ? [
+          [
+            "the lab's cosign signing key while the images are mirrored",
+            "`cosign_private_key` (encrypted with `cosign_password`) reaches `" + MIRROR_SCRIPT + "` in the environment of `terraform_data.image-mirror` only (cosign reads it from `env://COSIGN_PRIVATE_KEY`), never as a file; its public half is `talos.imageVerification.publicKey`",
+          ],
+          ["Harbor's admin password while the images are mirrored", "in the same environment (`HARBOR_PASSWORD`); the registry login lives in a throw-away Docker config the script removes"],
+        ]
       : []),
-    ["Harbor's admin password while the image mirror step runs", "typed in (`read -s`); the registry login lives in a throw-away Docker config the script removes"],
   );
   return `## Where each secret lives
 
@@ -133,9 +140,9 @@ ${windowDays}-day stretches of each month (\`plantimestamp()\`, UTC). A plan sho
 
 **Run \`tofu apply\` on the runner at least every ${applyEveryDays} days**, or the controller loses the cluster
 when its token expires (it then serves its last routes and sees no new ones). A cron job on the runner
-can do it, ${applyEveryDays >= 7 ? "weekly" : "daily"}, with the runner step's \`export\` lines saved as \`~/secrets/tofu-env\` (0600,
-outside the tree; their \`$(cat …)\` read the files beside it) and its key in an agent of its own:
-\`${applyEveryDays >= 7 ? "0 4 * * 1" : "0 4 * * *"} cd ~/secrets && . ./tofu-env && eval "$(ssh-agent -s)" >/dev/null && ssh-add -q id_ed25519 && cd <stack> && tofu apply -auto-approve -input=false >> ~/tofu-renew.log 2>&1; ssh-agent -k >/dev/null\`
+can do it, ${applyEveryDays >= 7 ? "weekly" : "daily"}, with the variables the hand-off wrote (\`~/${RUNNER_ENV_FILE}\`, 0600, outside the tree) and a
+key of admin_ssh_public_keys in an agent of its own:
+\`${applyEveryDays >= 7 ? "0 4 * * 1" : "0 4 * * *"} . ~/${RUNNER_ENV_FILE} && eval "$(ssh-agent -s)" >/dev/null && ssh-add -q ${m.spec.proxmox.sshAgent ? "<a key file of admin_ssh_public_keys>" : `~/${RUNNER_SSH_KEY_FILE}`} && cd <stack> && tofu apply -auto-approve -input=false >> ~/tofu-renew.log 2>&1; ssh-agent -k >/dev/null\`
 — and read \`~/tofu-renew.log\`: a failed apply renews nothing. To renew at once:
 ${all.map(({ host, module }) => `\`tofu apply -replace='module.${module}.terraform_data.${host}-provision'\``).join(", ")}. A token cannot be
 revoked before it expires except by deleting its service account (\`kubectl -n <namespace> delete serviceaccount
@@ -169,7 +176,7 @@ function keysSection(m: LabModel): string {
   const warning = v.enabled && v.referenceKeys
     ? "\n**This spec still carries the reference lab's public keys** (`talos.imageVerification`), whose private halves nobody has: make your own as below and put their public halves in the spec before the first apply, or the nodes refuse every image.\n"
     : "";
-  return `Make these once, outside the tree, before the first apply (the hand-off copies them to the runner's \`~/secrets\`):
+  return `Make these once, outside the tree, before the first apply (the variables below carry them; the hand-off writes the variables to the runner's \`~/${RUNNER_ENV_FILE}\`):
 ${warning}
 \`\`\`sh
 umask 077
@@ -252,6 +259,7 @@ ${modules.map((m) => `- \`modules/${m}/main.tf.json\`: the ${m} module`).join("\
 - \`flows.json\`: every network flow of the lab and the rules that carry it
 - \`apply-steps.json\`: the apply, step by step, with every connection each step opens
 - \`provision/provision-host.sh\`: what tofu runs to deliver a host's secrets (and a DMZ host's packages and images) over SSH
+- \`provision/handoff.sh\`: what tofu runs, once, to hand the tree, the state and the variables to the runner over SSH
 
 ## Apply
 
@@ -273,8 +281,8 @@ The token is privilege-separated; its role \`${m.name}-tofu\` holds only the pri
 types need, granted on the lab's paths (the module lists them). The administrator's token is not needed again.
 
 ${keysSection(m)}
-Set the variables wherever tofu runs (secrets through the environment, never in files of the tree);
-the step that hands the stack to the runner says how they get there:
+Set the variables where the bootstrap runs (secrets through the environment, never in files of the tree);
+tofu's hand-off writes them to \`~/${RUNNER_ENV_FILE}\` on the runner (mode 0600), which every runner step sources:
 
 \`\`\`sh
 ${variables.join("\n")}
