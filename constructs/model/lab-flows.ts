@@ -94,7 +94,7 @@ function serviceFlows(m: LabModel): FlowInput[] {
  */
 function provisionFlows(m: LabModel): FlowInput[] {
   return m.hosts
-    .filter((h) => h.module === "mgmt" && m.services.get(h.role)?.provision !== undefined)
+    .filter((h) => h.module === "mgmt" && m.services.get(h.role)?.provision?.({ model: m, host: h }) !== undefined)
     .map((h) => ({ id: hostFlowId("proxmox", "provision", h.name), from: "proxmox", to: h.name, protocol: "tcp" as const, ports: [22], purpose: `tofu's provisioning writes ${h.name}'s secrets over SSH, through its Proxmox node` }));
 }
 

@@ -5,6 +5,7 @@ import { runnerHost } from "../../model/lab-flows";
 import { provisionJumpHost } from "../../model/host-provision";
 import { usedServiceVariables } from "../../model/service";
 import { MODULE_VARIABLES } from "../cloud-init/common";
+import { CLIENT_DESKTOP_PASSWORD, clientDesktopInUse } from "../cloud-init/client-desktop";
 import { LabModel } from "../../model/lab-model";
 import { chartRepository } from "../platform/platform-charts";
 import { chartMirrorConfig } from "../cloud-init/registry";
@@ -103,6 +104,9 @@ export function rootVariables(m: LabModel): RootVariable[] {
       () => '"$(cat factory-key.pem)"',
       "openssl ecparam -name prime256v1 -genkey -noout -out factory-key.pem (unencrypted: cosign generate-key-pair's key is encrypted, which the factory cannot read); its public half (openssl ec -in factory-key.pem -pubout) is talos.imageVerification.factoryPublicKey",
     ),
+    ...(clientDesktopInUse(m)
+      ? [v(CLIENT_DESKTOP_PASSWORD, true, () => "'…'", `${s.adminUser}'s desktop (xrdp) password on the client hosts, 12 characters or more; SSH stays key-only`)]
+      : []),
     ...(s.proxmox.sshAgent ? [] : [v("proxmox_ssh_private_key", true, (key: string) => `"$(cat ${key})"`)]),
     ...(s.state.encryption ? [v("state_passphrase", true, () => "'at least 16 characters'")] : []),
     // added services' own (the lab's services' are above)
