@@ -942,7 +942,7 @@ const cases: Case[] = [
   {
     name: "a client desktop switch that is not a boolean",
     spec: { clientDesktop: { enabled: "no" } },
-    lines: ['clientDesktop.enabled: "no" — must be true or false'],
+    lines: ['clientDesktop.enabled: "no" — must be a boolean (got a string)'],
   },
 ];
 
