@@ -281,7 +281,10 @@ describe("a client without a desktop (clientDesktop.enabled: false)", () => {
     const root = JSON.parse(file("cdk.tf.json")) as { variable: Record<string, unknown> };
     expect(Object.keys(root.variable)).not.toContain("client_desktop_password");
     for (const f of ["README.md", "apply-steps.json", "flows.json"]) expect(file(f)).not.toContain("client_desktop_password");
-    expect(file("flows.json")).not.toContain("proxmox.provision.mgmt-client");
+    // the runner's hand-off flow serves no provisioning of it
+    const flows = (JSON.parse(file("flows.json")) as { flows: { id: string; purpose: string }[] }).flows;
+    expect(flows.find((f) => f.id === "proxmox.ssh.mgmt-client")!.purpose).toBe("bootstrap hand-off: tree and state to the runner, through the Proxmox host");
+    expect(flows.filter((f) => f.id.startsWith("proxmox.provision.")).map((f) => f.id)).toEqual(["proxmox.provision.registry"]);
     expect(file("README.md")).toContain("Command line only (`clientDesktop.enabled: false`)");
   });
 });
