@@ -3,7 +3,8 @@ import { chmodSync, existsSync, mkdirSync, readFileSync, rmSync, writeFileSync }
 import { join } from "node:path";
 import { parse } from "yaml";
 import { afterAll, describe, expect, it } from "vitest";
-import { PROJECT_ROOT, removeTempDir, synthToTemp, tempDir } from "./support/tree";
+import { secretsAtRest } from "../constructs/policy/secrets-at-rest";
+import { PROJECT_ROOT, readTree, removeTempDir, synthToTemp, tempDir } from "./support/tree";
 
 /**
  * The client's desktop (issue 16), judged on the generated user-data of the golden tree: what it
@@ -262,6 +263,27 @@ describe("the client desktop in the golden tree's client user-data", () => {
     const planted = plant(golden);
     expect(planted).not.toBe(golden);
     expect(desktopProblems(planted, SNAPSHOT).join("\n")).toMatch(finding);
+  });
+});
+
+describe("the secret-at-rest policy covers the desktop password", () => {
+  const tree = readTree(STACK);
+
+  it("passes on the golden tree, where the mgmt module holds the password as a sensitive variable", () => {
+    expect((JSON.parse(tree.get("modules/mgmt/main.tf.json")!) as { variable: Record<string, { sensitive?: boolean }> }).variable.client_desktop_password.sensitive).toBe(true);
+    expect(secretsAtRest(tree)).toEqual([]);
+  });
+
+  it("finds it planted into the client's snippet on Proxmox", () => {
+    const planted = new Map(tree);
+    const text = planted.get("modules/mgmt/main.tf.json")!;
+    const mgmt = JSON.parse(text) as { resource: Record<string, Record<string, { source_raw: { data: string } }>> };
+    const snippet = mgmt.resource.proxmox_virtual_environment_file["mgmt-client-user-data"];
+    snippet.source_raw.data = snippet.source_raw.data.replace("jsonencode(var.lab_ca_certificate)", "jsonencode(var.client_desktop_password)");
+    planted.set("modules/mgmt/main.tf.json", JSON.stringify(mgmt));
+    expect(secretsAtRest(planted)).toEqual([
+      { file: "modules/mgmt/main.tf.json", resource: "proxmox_virtual_environment_file.mgmt-client-user-data", reads: "var.client_desktop_password" },
+    ]);
   });
 });
 
