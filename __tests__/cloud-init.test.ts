@@ -82,6 +82,8 @@ function tempFile(name: string, text: string): string {
 
 /** Module variable values of the right shape; the secrets are throwaway and checked for below. */
 const SAMPLE_PASSWORD = "Sample-Harbor-pa$${x}%{y}: \"#1\"";
+/** The desktop password: it must reach no user-data, filled or not. */
+const SAMPLE_DESKTOP_PASSWORD = "Sample-Desktop-pa$${d}%{e}: 'rdp' #2";
 const sample: Record<keyof typeof MODULE_VARIABLES, unknown> = {
   admin_ssh_public_keys: ["ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIBvx5yVQ1rUHd2B4SAMPLEKEYfor+tests test"],
   lab_ca_certificate: "",
@@ -89,6 +91,7 @@ const sample: Record<keyof typeof MODULE_VARIABLES, unknown> = {
   lab_tls_private_key: "",
   harbor_admin_password: SAMPLE_PASSWORD,
   image_factory_signing_key: "",
+  client_desktop_password: SAMPLE_DESKTOP_PASSWORD,
 };
 
 beforeAll(async () => {
@@ -162,6 +165,7 @@ describe("user-data templates", () => {
     // the filled snippet, and every file in it decoded, hold no byte of a secret's value
     const everything = [text, ...[...files.keys()].map((p) => fileContent(files, p))].join("\n");
     expect(everything).not.toContain(SAMPLE_PASSWORD);
+    expect(everything).not.toContain(SAMPLE_DESKTOP_PASSWORD);
     expect(everything).not.toContain(String(sample.lab_tls_private_key).split("\n")[1]);
     expect(everything).not.toContain(String(sample.image_factory_signing_key).split("\n")[1]);
     expect(files.has("/etc/talos-enclave/image-factory/cache-signing-key.pem")).toBe(false);
@@ -952,7 +956,7 @@ describe("ingress: route, host firewall, controller", () => {
     // the image the unit runs is named by the provisioning, which pushes it: a later version runs
     expect(unit).toContain("EnvironmentFile=/etc/haproxy-ingress/image.env");
     expect(unit).not.toContain(image);
-    const provision = m.services.of(h.role).provision!({ model: m, host: h });
+    const provision = m.services.of(h.role).provision!({ model: m, host: h })!;
     expect(provision.images).toEqual([image]);
     expect(provision.files).toEqual([expect.objectContaining({ path: "/etc/haproxy-ingress/image.env", content: `IMAGE=${image}\n` })]);
     expect(unit).toContain("--external");

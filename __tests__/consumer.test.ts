@@ -102,7 +102,8 @@ describe("a consumer project using the packed library", () => {
     const srv = JSON.parse(at("modules/srv/main.tf.json"));
     expect(srv.resource.proxmox_virtual_environment_firewall_rules["worker-3"].rule).toContainEqual(expect.objectContaining({ source: "192.168.50.30", dport: "9100", action: "ACCEPT" }));
     expect(JSON.parse(at("flows.json")).flows.map((f: { id: string }) => f.id)).toContain("prometheus.ui.mgmt-client");
-    expect(at("README.md")).toContain("## Services\n\n### prometheus (prometheus)");
+    // in the Services section, after the lab's own client (its desktop)
+    expect(at("README.md")).toMatch(/## Services\n\n### mgmt-client \(client\)\n[\s\S]*\n### prometheus \(prometheus\)\n/);
   });
 
   it("shows the same service as examples/services/prometheus, which the packet proof and the twin run", () => {

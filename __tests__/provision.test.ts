@@ -33,6 +33,8 @@ const SECRETS: Record<string, string> = {
   lab_tls_private_key: "-----BEGIN PRIVATE KEY-----\nMC4CAQAwBQYDK2VwBCIEIS4mpl3 $(touch /tmp/pwned) `id` ;|&\n-----END PRIVATE KEY-----\n",
   harbor_admin_password: "Sample-Harbor-pa$${x}%{y}: \"#1' $HOME",
   image_factory_signing_key: "-----BEGIN EC PRIVATE KEY-----\nMHcCAQEEIFactorySample $(touch /tmp/pwned) `id`\n-----END EC PRIVATE KEY-----\n",
+  // the client desktop's password: chpasswd reads `user:password`, so a colon in it must survive too
+  client_desktop_password: "Desk:top-pa$$ `id` $(touch /tmp/pwned) 'q' \"dq\" ;|& %{x} ${y}",
   // the srv module's admin kubeconfig, which mints the ingress controller's token and must go nowhere
   kubernetes_admin_kubeconfig:
     "apiVersion: v1\nkind: Config\nclusters:\n- name: talos-lab\n  cluster: {server: 'https://10.10.100.10:6443', certificate-authority-data: QURNSU4tQ0E=}\nusers:\n- name: admin@talos-lab\n  user: {client-key-data: ADMIN-CLIENT-KEY-sample $(touch /tmp/pwned)}\ncontexts:\n- name: admin@talos-lab\n  context: {cluster: talos-lab, user: admin@talos-lab}\ncurrent-context: admin@talos-lab\n",
@@ -114,7 +116,7 @@ if (!shellcheck) console.log("provision script lint skipped: shellcheck is not i
 
 describe("the provisioning resources", () => {
   it("provision the registry (secrets, through its Proxmox node) and the DMZ ingress (packages, image, kubeconfig, from the runner)", () => {
-    expect(provisions.map((p) => `${p.module}/${p.key}`).sort()).toEqual(["dmz/haproxy-ingress-1-provision", "mgmt/registry-provision"]);
+    expect(provisions.map((p) => `${p.module}/${p.key}`).sort()).toEqual(["dmz/haproxy-ingress-1-provision", "mgmt/mgmt-client-provision", "mgmt/registry-provision"]);
     const registry = byHost("registry").environment;
     expect(registry.TE_JUMP).toMatch(/^root@/);
     // the certificate before its key, then the password, then the factory's signing key
@@ -153,6 +155,45 @@ describe("the provisioning resources", () => {
     expect(platform.output.service_accounts.value).toEqual({ "ingress-access/haproxy-ingress": "${helm_release.ingress-access.id}" });
   });
 
+  it("set the client's desktop password from its sensitive variable, through its Proxmox node, re-run by the value's hash only", () => {
+    const client = byHost("mgmt-client").environment;
+    expect(client.TE_JUMP).toMatch(/^root@/);
+    expect(client.TE_PASSWORDS).toBe("client_desktop_password=labadmin");
+    expect(client.TE_PASSWORD_CLIENT_DESKTOP_PASSWORD).toBe("${var.client_desktop_password}");
+    // nothing else: no file, package, image or unit
+    for (const k of ["TE_FILES", "TE_PACKAGES", "TE_IMAGES", "TE_START"]) expect(client[k], k).toBe("");
+    const mgmt = modules.find((m) => m.name === "mgmt")!.doc;
+    expect(mgmt.variable!.client_desktop_password).toMatchObject({ sensitive: true });
+    const triggers = mgmt.resource!.terraform_data["mgmt-client-provision"].triggers_replace as Record<string, string>;
+    expect(triggers.sha256_client_desktop_password).toBe("${sha256(var.client_desktop_password)}");
+    expect(JSON.stringify(triggers)).not.toMatch(/\$\{var\.client_desktop_password\}/);
+    // the root asks for it (sensitive, at least 12 characters, one line) and hands it to mgmt only
+    const root = JSON.parse(files.get("cdk.tf.json")!) as { variable: Record<string, Json>; module: Record<string, Record<string, string>> };
+    expect(root.variable.client_desktop_password).toMatchObject({ sensitive: true, type: "string" });
+    expect(JSON.stringify(root.variable.client_desktop_password.validation)).toContain("length(var.client_desktop_password) >= 12");
+    expect(root.module.mgmt.client_desktop_password).toBe("${var.client_desktop_password}");
+    for (const m of ["dmz", "srv", "platform", "edge"]) expect(root.module[m]?.client_desktop_password, m).toBeUndefined();
+  });
+
+  it("refuses a password from an undeclared or non-sensitive variable, or for a user that is no login name (planted faults)", () => {
+    const declared = new Map([
+      ["client_desktop_password", { type: "string", sensitive: true, description: "" }],
+      ["shown", { type: "string", sensitive: false, description: "" }],
+    ]);
+    expect(hostProvisionProblems({ passwords: [{ variable: "client_desktop_password", user: "labadmin" }] }, declared)).toEqual([]);
+    expect(
+      hostProvisionProblems(
+        { passwords: [{ variable: "shown", user: "labadmin" }, { variable: "missing", user: "labadmin" }, { variable: "client_desktop_password", user: "root;id" }] },
+        declared,
+      ),
+    ).toEqual([
+      "password of labadmin reads variable shown, which is not sensitive: tofu would show its value",
+      "password of labadmin is set twice",
+      "password of labadmin reads variable missing, which the service does not declare",
+      'password of "root;id": the user must be a login name',
+    ]);
+  });
+
   it("refuses a token that is not bounded or not well named (planted faults)", () => {
     const t = { serviceAccount: "haproxy-ingress", namespace: "ingress-access", durationHours: 720, server: "https://10.10.100.10:6443", path: "/etc/x/kubeconfig", mode: "0600", owner: "root:root" } as const;
     expect(hostProvisionProblems({ tokens: [t] }, new Map())).toEqual([]);
@@ -174,7 +215,7 @@ describe("the provisioning resources", () => {
         const triggers = r.triggers_replace as Record<string, string>;
         expect(triggers.vm).toMatch(/^\$\{proxmox_virtual_environment_vm\.[a-z0-9-]+\.id\}$/);
         const env = ((r.provisioner as Json[])[0]["local-exec"] as { environment: Record<string, string> }).environment;
-        for (const [name, value] of Object.entries(env).filter(([n, v]) => n.startsWith("TE_FILE_") && v.startsWith("${"))) {
+        for (const [name, value] of Object.entries(env).filter(([n, v]) => (n.startsWith("TE_FILE_") || n.startsWith("TE_PASSWORD_")) && v.startsWith("${"))) {
           const variable = /^\$\{var\.([a-z0-9_]+)\}$/.exec(value)![1];
           expect(triggers[`sha256_${variable}`], name).toBe(`\${sha256(var.${variable})}`);
           expect(JSON.stringify(triggers)).not.toContain(`"\${var.${variable}}"`);
@@ -255,6 +296,36 @@ describe("the provisioning script, run as tofu runs it", () => {
     expect(ssh.at(-1)!.args).toMatch(/ rm -rf \/var\/tmp\/te-standin-inbox $/);
   });
 
+  it("sets the client's desktop password with chpasswd: user:password on standard input, never an argument or a log line", () => {
+    const r = runProvision(byHost("mgmt-client"), SECRETS);
+    expect(r.status, r.stderr).toBe(0);
+    const line = `labadmin:${SECRETS.client_desktop_password}\n`;
+    const set = r.calls.filter((c) => c.tool === "ssh" && / sudo chpasswd $/.test(c.args));
+    expect(set).toHaveLength(1);
+    expect(set[0].stdin).toEqual({ size: Buffer.byteLength(line), sha256: sha256(line) });
+    expect(r.log).not.toContain("Desk:top");
+    expect(r.stderr).not.toContain("Desk:top");
+    expect(r.stderr).toContain("set the password of labadmin (chpasswd; the host keeps its hash)");
+    // nothing written, installed or restarted besides
+    expect(r.calls.some((c) => /install -D|systemctl|apt-get|podman/.test(c.args) || c.tool !== "ssh")).toBe(false);
+  });
+
+  it("sets no password from an empty value, and refuses one with a line break (planted faults)", () => {
+    const empty = runProvision(byHost("mgmt-client"), { ...SECRETS, client_desktop_password: "" });
+    expect(empty.status, empty.stderr).toBe(0);
+    expect(empty.stderr).toContain("client_desktop_password is empty: the password of labadmin is not set (set TF_VAR_client_desktop_password and apply again)");
+    expect(empty.calls.some((c) => c.args.includes("chpasswd"))).toBe(false);
+    const twoLines = runProvision(byHost("mgmt-client"), { ...SECRETS, client_desktop_password: "first-line-pass\nroot:owned" });
+    expect(twoLines.status).not.toBe(0);
+    expect(twoLines.stderr).toContain("client_desktop_password holds a line break, which chpasswd cannot take");
+    expect(twoLines.calls.some((c) => c.args.includes("chpasswd"))).toBe(false);
+    const p = byHost("mgmt-client");
+    const lacking = { ...p, environment: Object.fromEntries(Object.entries(p.environment).filter(([k]) => k !== "TE_PASSWORD_CLIENT_DESKTOP_PASSWORD")) };
+    const r = runProvision(lacking, SECRETS);
+    expect(r.status).not.toBe(0);
+    expect(r.stderr).toContain("TE_PASSWORD_CLIENT_DESKTOP_PASSWORD is not set (the password of labadmin)");
+  });
+
   it("stops at once, with the fix, when the host's key changed (a re-created VM)", () => {
     const t0 = Date.now();
     const r = runProvision(byHost("haproxy-ingress-1"), SECRETS, HOST_STANDIN_DIR, { TE_STANDIN_DIRECT: "host-key-changed", TE_WAIT: "900" });
@@ -310,6 +381,8 @@ describe("the provisioning script, run as tofu runs it", () => {
     script("sudo", `#!/bin/bash\nexec "$@"\n`);
     script("mktemp", `#!/bin/bash\nmkdir -p "$FAR/var/tmp/inbox" && echo "$FAR/var/tmp/inbox"\n`);
     script("cloud-init", "#!/bin/bash\nexit 0\n");
+    // chpasswd keeps what it reads, as the host's /etc/shadow would keep its hash
+    script("chpasswd", `#!/bin/bash\ncat >> "$FAR/chpasswd.in"\n`);
     script("kubectl", `#!/bin/bash\nexec "${HOST_STANDIN_DIR}/kubectl" "$@"\n`);
     far("apt-get", `echo "apt-get $*" >> "$FAR/calls.log"; for a in "$@"; do case "$a" in *.deb) test -e "$a" || exit 9;; esac; done`);
     far("podman", `echo "podman $*" >> "$FAR/calls.log"; [ "$1 $2" != "image exists" ] || exit 1; if [ "$1" = load ]; then test -e "\${@: -1}" || exit 9; fi`);
@@ -317,7 +390,7 @@ describe("the provisioning script, run as tofu runs it", () => {
     // install -D -m MODE -o U -g G SRC DEST: ownership is the stand-in's, the rest is real
     script("install", `#!/bin/bash\nargs=(); while [ $# -gt 0 ]; do case "$1" in -o|-g) shift 2;; *) args+=("$1"); shift;; esac; done\ndest="\${args[-1]}"; unset 'args[-1]'\nexec /usr/bin/install "\${args[@]}" "$FAR$dest"\n`);
     script("rm", `#!/bin/bash\nargs=(); for a in "$@"; do case "$a" in "$FAR"/*) args+=("$a");; /*) args+=("$FAR$a");; *) args+=("$a");; esac; done\nexec /bin/rm "\${args[@]}"\n`);
-    for (const host of ["registry", "haproxy-ingress-1"]) {
+    for (const host of ["registry", "haproxy-ingress-1", "mgmt-client"]) {
       const r = runProvision(byHost(host), SECRETS, bin);
       expect(r.status, `${host}: ${r.stderr}`).toBe(0);
     }
@@ -342,6 +415,8 @@ describe("the provisioning script, run as tofu runs it", () => {
     expect(calls).toContain(`apt-get install --yes --no-download ${inbox}/nftables_0_all.deb ${inbox}/podman_0_all.deb ${inbox}/qemu-guest-agent_0_all.deb\n`);
     expect(calls).toContain(`podman load --quiet --input ${inbox}/image.tar\n`);
     expect(calls).toContain("systemctl restart --no-block -- talos-enclave-ingress-setup.service haproxy-ingress.service");
+    // the desktop password reached chpasswd byte for byte, as one user:password line
+    expect(readFileSync(join(root, "chpasswd.in"), "utf8")).toBe(`labadmin:${SECRETS.client_desktop_password}\n`);
   });
 });
 

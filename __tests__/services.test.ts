@@ -98,7 +98,10 @@ describe("a service added from outside the package (Prometheus)", () => {
     expect(file("pfsense/RULES.md")).toContain("prometheus.node-exporter");
     const readme = file("README.md");
     expect(readme).toMatch(/\| prometheus \| prometheus \| mgmt \| pve \| \d+ \| 192\.168\.100\.30\/24 \|/);
-    expect(readme).toContain("## Services\n\n### prometheus (prometheus)\n\n- web UI and API: `http://prometheus.mgmt.lab.internal:9090/`");
+    expect(readme).toContain("\n### prometheus (prometheus)\n\n- web UI and API: `http://prometheus.mgmt.lab.internal:9090/`");
+    // after the lab's own client, whose desktop the section tells how to reach
+    expect(readme.indexOf("## Services\n\n### mgmt-client (client)")).toBeGreaterThan(0);
+    expect(readme.indexOf("### prometheus (prometheus)")).toBeGreaterThan(readme.indexOf("### mgmt-client (client)"));
   });
 
   it("leaves the lab's own part of the tree as the reference lab writes it", () => {
@@ -106,8 +109,9 @@ describe("a service added from outside the package (Prometheus)", () => {
     for (const path of ["modules/edge/main.tf.json", "modules/platform/main.tf.json", "modules/dmz/main.tf.json", "cloud-init/registry.user-data.yaml.tftpl"]) {
       expect(file(path), path).toBe(ref.get(path));
     }
-    // The built-in services add no section of their own to the README.
-    expect(ref.get("README.md")).not.toContain("## Services");
+    // Of the built-in services only the client has README lines (how to reach its desktop).
+    const services = /## Services\n([\s\S]*?)\n## /.exec(ref.get("README.md")!)?.[1] ?? "";
+    expect([...services.matchAll(/^### (.*)$/gm)].map((x) => x[1])).toEqual(["mgmt-client (client)"]);
   });
 });
 

@@ -781,7 +781,7 @@ const cases: Case[] = [
   {
     name: "an unknown key named like an object property",
     spec: { constructor: 1 },
-    lines: ["constructor: 1 — is not a field of the spec (known fields here: adminUser, apply, bgp, firewall, flows, hosts, images, name, network, platform, proxmox, registry, state, talos, zones)"],
+    lines: ["constructor: 1 — is not a field of the spec (known fields here: adminUser, apply, bgp, clientDesktop, firewall, flows, hosts, images, name, network, platform, proxmox, registry, state, talos, zones)"],
   },
 
   // ── Inputs that used to crash ──────────────────────────────────────────────────────────────────
@@ -991,6 +991,27 @@ const cases: Case[] = [
       'network.ingressProtection.allow[1]: "203.0.113.0/24" — duplicates network.ingressProtection.allow[0] (name each network once)',
       'network.ingressProtection.deny[0]: "203.0.0.0/16" — covers network.ingressProtection.allow[0] (203.0.113.0/24) (a network cannot be both allowed and denied; the deny list wins, so drop the allow entry or narrow the deny entry to a part of it)',
     ],
+  },
+  // ── Client desktop ─────────────────────────────────────────────────────────────────────────────
+  {
+    name: "an apt snapshot id that is a date, not an Ubuntu snapshot id",
+    spec: { clientDesktop: { aptSnapshot: "2026-11-15" } },
+    lines: ['clientDesktop.aptSnapshot: "2026-11-15" — must be an Ubuntu snapshot id (YYYYMMDDTHHMMSSZ, a real UTC date and time, e.g. 20261115T000000Z)'],
+  },
+  {
+    name: "an apt snapshot id of a day that does not exist",
+    spec: { clientDesktop: { aptSnapshot: "20260231T000000Z" } },
+    lines: ['clientDesktop.aptSnapshot: "20260231T000000Z" — must be an Ubuntu snapshot id (YYYYMMDDTHHMMSSZ, a real UTC date and time, e.g. 20261115T000000Z)'],
+  },
+  {
+    name: "an apt snapshot before the snapshot service has the archive",
+    spec: { clientDesktop: { aptSnapshot: "20230228T235959Z" } },
+    lines: ['clientDesktop.aptSnapshot: "20230228T235959Z" — must not be before 20230301T000000Z (snapshot.ubuntu.com serves the archive from 1 March 2023 on)'],
+  },
+  {
+    name: "a client desktop switch that is not a boolean",
+    spec: { clientDesktop: { enabled: "no" } },
+    lines: ['clientDesktop.enabled: "no" — must be a boolean (got a string)'],
   },
 ];
 

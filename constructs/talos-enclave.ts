@@ -24,6 +24,8 @@ import { assertNoFindings, PolicyPack } from "./checks/policy-pack";
 import { renderStackReadme } from "./render/readme/stack-readme";
 import { applySteps, renderApplyStepsJson } from "./render/apply/apply-steps";
 import { renderProvisionScript } from "./render/provision/provision-script";
+import { CLIENT_DESKTOP_PASSWORD, clientDesktopInUse } from "./render/cloud-init/client-desktop";
+import { MODULE_VARIABLES } from "./render/cloud-init/common";
 import { renderGateScript } from "./render/gates/gate-script";
 import { renderHandoffScript } from "./render/provision/handoff-script";
 import { backendCredentialNames, HANDOFF_GUARD, HANDOFF_RESOURCE, HANDOFF_SCRIPT, runnerHandoff } from "./model/runner-handoff";
@@ -219,6 +221,20 @@ export class TalosEnclave extends HclJsonStack {
           password: variable("cosign_password", { type: "string", sensitive: true, description: "password of cosign_private_key" }),
         }
       : undefined;
+    // Only a lab whose client hosts have a desktop asks for its password (a CLI-only client has none).
+    const desktopPassword = clientDesktopInUse(m)
+      ? variable(CLIENT_DESKTOP_PASSWORD, {
+          type: "string",
+          sensitive: true,
+          description: `password of ${s.adminUser} on the client hosts, for their desktop (xrdp over TLS); set over SSH with chpasswd, the hosts keep its hash; SSH stays key-only`,
+          validation: [
+            {
+              condition: hclExpression(`length(var.${CLIENT_DESKTOP_PASSWORD}) >= 12 && length(regexall("[\\r\\n]", var.${CLIENT_DESKTOP_PASSWORD})) == 0`),
+              errorMessage: `${CLIENT_DESKTOP_PASSWORD} needs at least 12 characters and no line break.`,
+            },
+          ],
+        })
+      : undefined;
     const adminKeys = variable("admin_ssh_public_keys", {
       type: "list(string)",
       description: `SSH public keys of ${s.adminUser} on the Ubuntu VMs`,
@@ -294,6 +310,7 @@ export class TalosEnclave extends HclJsonStack {
       image_factory_signing_key: factoryKey.stringValue,
       [FIREWALL_WAN_ADDRESS]: wanAddress.stringValue,
       ...(sshKey ? { proxmox_ssh_private_key: sshKey.stringValue } : {}),
+      ...(desktopPassword ? { [CLIENT_DESKTOP_PASSWORD]: desktopPassword.stringValue } : {}),
       // a zone whose hosts get service account tokens mints them with the admin kubeconfig, once the
       // platform release that creates each account is in
       [KUBERNETES_ADMIN_KUBECONFIG]: moduleOutput("srv", "kubeconfig"),
@@ -301,7 +318,8 @@ export class TalosEnclave extends HclJsonStack {
     };
     // Variables of added services: declared once in the root, passed to the zones whose hosts read them.
     for (const [name, v] of hostVariables(m)) {
-      if (name in rootValues) continue;
+      // the lab's own are declared above, each only where it is used
+      if (name in rootValues || name in MODULE_VARIABLES) continue;
       const declared = variable(name, { type: v.type, sensitive: v.sensitive, description: v.description });
       rootValues[name] = v.type.startsWith("list(") ? declared.listValue : v.type === "number" ? declared.numberValue : declared.stringValue;
     }

@@ -755,6 +755,47 @@ export const ApplySchema = z.strictObject({
     .describe("where tofu writes the cluster's admin kubeconfig on the runner, mode 0600 (~/ is the home of the user running tofu); default kubectl's and helm's own, ~/.kube/config"),
 });
 
+/**
+ * An Ubuntu snapshot id, `YYYYMMDDTHHMMSSZ` (UTC), the form `apt --snapshot` and `APT::Snapshot` take
+ * (documentation.ubuntu.com/server how-to/software/snapshot-service); snapshot.ubuntu.com serves the
+ * archive as it was at any time after 1 March 2023 (snapshot.ubuntu.com), so earlier ids are refused.
+ */
+const APT_SNAPSHOT = /^(\d{4})(\d{2})(\d{2})T(\d{2})(\d{2})(\d{2})Z$/;
+/** The first moment snapshot.ubuntu.com has the archive for. */
+export const FIRST_APT_SNAPSHOT = "20230301T000000Z";
+const aptSnapshot = z
+  .string()
+  .refine(
+    (v) => {
+      const m = APT_SNAPSHOT.exec(v);
+      if (!m) return false;
+      const [y, mo, d, h, mi, s] = m.slice(1).map(Number);
+      const t = new Date(Date.UTC(y, mo - 1, d, h, mi, s));
+      // a real moment: Date.UTC rolls 20260231 over into March, which the round trip catches
+      return t.getUTCFullYear() === y && t.getUTCMonth() === mo - 1 && t.getUTCDate() === d && t.getUTCHours() === h && t.getUTCMinutes() === mi && t.getUTCSeconds() === s;
+    },
+    { message: ruleText("must be an Ubuntu snapshot id", "YYYYMMDDTHHMMSSZ, a real UTC date and time, e.g. 20261115T000000Z"), abort: true },
+  )
+  .refine((v) => v >= FIRST_APT_SNAPSHOT, {
+    message: ruleText(`must not be before ${FIRST_APT_SNAPSHOT}`, "snapshot.ubuntu.com serves the archive from 1 March 2023 on"),
+  });
+
+/**
+ * The graphical desktop of the client hosts (`clientDesktop`): xrdp, a light Xfce session and a
+ * browser, installed from the Ubuntu archive as it was at `aptSnapshot`.
+ */
+export const ClientDesktopSchema = z.strictObject({
+  enabled: z
+    .boolean()
+    .default(true)
+    .describe("give every client host an Xfce desktop over RDP (xrdp, tcp/3389, TLS) with a browser for the pfSense, Harbor and Proxmox web UIs; false: command line only"),
+  aptSnapshot: aptSnapshot
+    .default("20261115T000000Z")
+    .describe(
+      "Ubuntu archive snapshot the desktop packages are installed from (apt -o APT::Snapshot=<id>), so every client gets the same versions; not older than the Ubuntu cloud image the clients boot from (apt does not downgrade what the image holds); move it forward to take newer packages",
+    ),
+});
+
 export const StateBackendSchema = z
   .discriminatedUnion("type", [LocalBackendSchema, PgBackendSchema, S3BackendSchema], {
     error: ruleText('must have type "local", "pg" or "s3"', "local keeps a state file; pg and s3 keep it in PostgreSQL or an S3-compatible store"),
@@ -793,6 +834,7 @@ export const LabSpecSchema = z
     flows: z.array(FlowSchema).default([]).describe("flows beyond the ones the components declare"),
     state: StateSchema.default(StateSchema.parse({})),
     apply: ApplySchema.default(ApplySchema.parse({})),
+    clientDesktop: ClientDesktopSchema.default(ClientDesktopSchema.parse({})),
   })
   .describe("talos-enclave lab specification");
 
@@ -830,6 +872,8 @@ export type LabSpec = Omit<ParsedLabSpec, "zones" | "hosts" | "talos" | "registr
   };
   registry: Omit<ParsedLabSpec["registry"], "fqdn"> & { fqdn: string };
 };
+/** The client hosts' desktop (`clientDesktop`), defaults filled in. */
+export type ClientDesktopSpec = z.output<typeof ClientDesktopSchema>;
 /** An extra network flow the spec allows (`flows[]`), beyond the ones the components declare. */
 export type FlowSpec = z.output<typeof FlowSchema>;
 /**

@@ -28,6 +28,20 @@ export interface ProvisionSecret {
 }
 
 /**
+ * A login password set from a sensitive module variable: the script sends `user:password` on the SSH
+ * session's standard input to `chpasswd` on the host, which stores only its hash (/etc/shadow, the
+ * host's own ENCRYPT_METHOD, yescrypt on Ubuntu 24.04's /etc/login.defs). An empty value sets nothing;
+ * a value with a line break is refused (chpasswd reads one `user:password` per line). The password
+ * unlocks the account for PAM logins (xrdp, the console); sshd keeps refusing passwords.
+ */
+export interface ProvisionPassword {
+  /** The sensitive module variable that holds the password (one the service declares). */
+  readonly variable: string;
+  /** The local account whose password it is. */
+  readonly user: string;
+}
+
+/**
  * A non-secret file the provisioning writes, because it must change together with what the
  * provisioning delivers (a certificate with its key, the name of a pushed image): from a module
  * variable, or from text rendered at synth.
@@ -113,6 +127,8 @@ export interface HostProvision {
   readonly secrets?: readonly ProvisionSecret[];
   /** Kubeconfigs with a bounded service account token, minted where tofu runs, written after the secrets. */
   readonly tokens?: readonly ProvisionToken[];
+  /** Account passwords set after the tokens, each from a sensitive variable (`chpasswd`, hash only on the host). */
+  readonly passwords?: readonly ProvisionPassword[];
   /** systemd units restarted once everything above is in place (in this order). */
   readonly start?: readonly string[];
 }
@@ -129,6 +145,11 @@ export function provisionJumpHost(m: LabModel, host: VmPlan): string {
 
 /** The generated script the provisioning runs, relative to the stack directory. */
 export const PROVISION_SCRIPT = "provision/provision-host.sh";
+
+/** Environment variable that carries a password to the script (`name` as in `TE_PASSWORDS`). */
+export function provisionPasswordEnv(name: string): string {
+  return `TE_PASSWORD_${name.toUpperCase()}`;
+}
 
 /** Environment variable that carries a file's content to the script (`name` as in `TE_FILES`). */
 export function provisionFileEnv(name: string): string {
@@ -177,6 +198,15 @@ export function hostProvisionProblems(p: HostProvision, declared: ReadonlyMap<st
     const v = declared.get(s.variable);
     if (!v) out.push(`secret ${s.path} reads variable ${s.variable}, which the service does not declare`);
     else if (!v.sensitive) out.push(`secret ${s.path} reads variable ${s.variable}, which is not sensitive: tofu would show its value`);
+  }
+  const users = new Set<string>();
+  for (const pw of p.passwords ?? []) {
+    if (!/^[a-z_][a-z0-9_-]*$/.test(pw.user)) out.push(`password of ${JSON.stringify(pw.user)}: the user must be a login name`);
+    if (users.has(pw.user)) out.push(`password of ${pw.user} is set twice`);
+    users.add(pw.user);
+    const v = declared.get(pw.variable);
+    if (!v) out.push(`password of ${pw.user} reads variable ${pw.variable}, which the service does not declare`);
+    else if (!v.sensitive) out.push(`password of ${pw.user} reads variable ${pw.variable}, which is not sensitive: tofu would show its value`);
   }
   for (const t of p.tokens ?? []) {
     common("token", t);

@@ -55,8 +55,23 @@ function runnerFlows(m: LabModel): FlowInput[] {
   return [
     { id: hostFlowId(runner.name, "proxmox-ssh"), from: runner.name, to: "proxmox", protocol: "tcp", ports: [22], purpose: "tofu: the bpg provider uploads snippets and files over SSH" },
     { id: hostFlowId(runner.name, "image-factory"), from: runner.name, to: registry.name, protocol: "tcp", ports: [m.spec.registry.factoryPort], purpose: "tofu: the talos provider registers the schematic" },
-    { id: hostFlowId("proxmox", "ssh", runner.name), from: "proxmox", to: runner.name, protocol: "tcp", ports: [22], purpose: "bootstrap hand-off: tree and state to the runner, through the Proxmox host" },
+    {
+      id: hostFlowId("proxmox", "ssh", runner.name),
+      from: "proxmox",
+      to: runner.name,
+      protocol: "tcp",
+      ports: [22],
+      // the same connection serves the runner's own provisioning (provisionFlows leaves it out)
+      purpose: m.hosts.some((h) => h.name === runner.name && provisioned(m, h))
+        ? "bootstrap hand-off (tree and state to the runner) and its provisioning, through the Proxmox host"
+        : "bootstrap hand-off: tree and state to the runner, through the Proxmox host",
+    },
   ];
+}
+
+/** Whether a host's service delivers something to it over SSH after boot (its provisioning). */
+function provisioned(m: LabModel, h: LabModel["hosts"][number]): boolean {
+  return m.services.get(h.role)?.provision?.({ model: m, host: h }) !== undefined;
 }
 
 /** Flows each zone's members need from the firewall itself and from the outside. */
@@ -103,12 +118,14 @@ function serviceFlows(m: LabModel): FlowInput[] {
 
 /**
  * The bootstrap provisions MGMT hosts from outside the lab, through their Proxmox node (`ssh -J`):
- * each MGMT host with a provisioning takes SSH from the Proxmox hosts. (DMZ hosts are provisioned by
+ * each MGMT host with a provisioning takes SSH from the Proxmox hosts, the runner through its hand-off
+ * flow. (DMZ hosts are provisioned by
  * the runner over the operator's SSH flow, which the client service declares.)
  */
 function provisionFlows(m: LabModel): FlowInput[] {
   return m.hosts
-    .filter((h) => h.module === "mgmt" && m.services.get(h.role)?.provision !== undefined)
+    // the runner takes SSH from the Proxmox hosts for the hand-off already (runnerFlows)
+    .filter((h) => h.module === "mgmt" && provisioned(m, h) && h.name !== runnerHost(m)?.name)
     .map((h) => ({ id: hostFlowId("proxmox", "provision", h.name), from: "proxmox", to: h.name, protocol: "tcp" as const, ports: [22], purpose: `tofu's provisioning writes ${h.name}'s secrets over SSH, through its Proxmox node` }));
 }
 

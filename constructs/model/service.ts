@@ -97,9 +97,10 @@ export interface ServiceDescriptor extends VmKind {
   /**
    * What the host gets over SSH once it boots ({@link HostProvision}): every secret it needs (a
    * sensitive variable may not reach the user-data, which is stored on the Proxmox snippet datastore)
-   * and, for a DMZ host, the packages and images it may not fetch from MGMT itself.
+   * and, for a DMZ host, the packages and images it may not fetch from MGMT itself. Undefined: this
+   * host gets nothing (no provisioning resource, no SSH flow for one).
    */
-  provision?(ctx: ServiceContext): HostProvision;
+  provision?(ctx: ServiceContext): HostProvision | undefined;
 }
 
 /** Role names: host names' shape, so a role can name files and tags. */

@@ -36,7 +36,7 @@ export const REGISTRY_SERVICE: ServiceDescriptor = {
       { id: "proxmox-image-factory", from: "proxmox", to: host.name, protocol: "tcp", ports: [factoryPort], purpose: "Proxmox downloads Talos boot images from the internal Image Factory" },
       ...m.hosts
         .filter((h) => h.role === "client")
-        .map((c) => ({ id: hostFlowId(c.name, "registry-https"), from: c.name, to: host.name, protocol: "tcp" as const, ports: [443], purpose: "operator administers Harbor and pulls OCI charts from it" })),
+        .map((c) => ({ id: hostFlowId(c.name, "registry-https"), from: c.name, to: host.name, protocol: "tcp" as const, ports: [443], purpose: "operator uses the Harbor web UI and API, and pulls OCI charts" })),
     ];
   },
   userData: ({ model, host }) => renderRegistryUserData(model, host),

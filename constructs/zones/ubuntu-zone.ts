@@ -13,7 +13,7 @@ import { MODULE_VARIABLES } from "../render/cloud-init";
 import { ServiceVariable, usedServiceVariables } from "../model/service";
 import { sidecarTemplate, varRef } from "../stack/terraform-refs";
 import { hclExpression } from "../stack/hcl-text";
-import { HostProvision, hostProvisionProblems, PROVISION_SCRIPT, provisionFileEnv, provisionJumpHost, provisionTokenEntry, tokenRenewal, tokenRenewalWindow } from "../model/host-provision";
+import { HostProvision, hostProvisionProblems, PROVISION_SCRIPT, provisionFileEnv, provisionJumpHost, provisionPasswordEnv, provisionTokenEntry, tokenRenewal, tokenRenewalWindow } from "../model/host-provision";
 import { ZoneModule } from "./zone-module";
 import { PreparedNodes } from "../stack/prepared-nodes";
 import { FIREWALL_WAN_ADDRESS, nodePreparations } from "../model/proxmox-prepare";
@@ -136,7 +136,7 @@ export abstract class UbuntuZone extends ZoneModule {
       if (provision) {
         const problems = hostProvisionProblems(provision, new Map(Object.entries(own)));
         if (problems.length) throw new Error(`the provisioning of ${plan.name} (service ${plan.role}) cannot be used:\n  ${problems.join("\n  ")}`);
-        for (const f of [...(provision.files ?? []), ...(provision.secrets ?? [])]) if (f.variable !== undefined) used.add(f.variable);
+        for (const f of [...(provision.files ?? []), ...(provision.secrets ?? []), ...(provision.passwords ?? [])]) if (f.variable !== undefined) used.add(f.variable);
         provisions.set(plan.name, provision);
       }
     }
@@ -230,7 +230,7 @@ export abstract class UbuntuZone extends ZoneModule {
    * `terraform_data.<host>-provision`: runs the stack's provisioning script ({@link PROVISION_SCRIPT})
    * where tofu runs, once the VM exists, with the host's {@link HostProvision} in its environment.
    * It runs again when the VM is replaced, when what it delivers changes, or when a variable it
-   * writes changes (its SHA-256, never the value, is a trigger); a host that gets service account
+   * writes or a password it sets changes (its SHA-256, never the value, is a trigger); a host that gets service account
    * tokens also at the first apply of each renewal window ({@link tokenRenewal}), which mints fresh
    * ones before the old expire, and after the release that creates their account. A MGMT host names its Proxmox node as
    * the jump host (`TE_JUMP`): the bootstrap creates it from outside the lab, where only the Proxmox
@@ -256,7 +256,14 @@ export abstract class UbuntuZone extends ZoneModule {
     };
     const delivers = { ...environment, ...Object.fromEntries(written.filter((f) => f.content !== undefined).map((f) => [provisionFileEnv(f.name), f.content!])) };
     for (const f of written) environment[provisionFileEnv(f.name)] = f.content ?? varRef(f.variable!);
-    const variables = [...new Set(written.flatMap((f) => (f.variable !== undefined ? [f.variable] : [])))];
+    // Passwords: `user:password` on the SSH session's standard input to chpasswd, after the files.
+    const passwords = p.passwords ?? [];
+    if (passwords.length) {
+      environment.TE_PASSWORDS = passwords.map((pw) => `${pw.variable}=${pw.user}`).join(" ");
+      delivers.TE_PASSWORDS = environment.TE_PASSWORDS;
+      for (const pw of passwords) environment[provisionPasswordEnv(pw.variable)] = varRef(pw.variable);
+    }
+    const variables = [...new Set([...written.flatMap((f) => (f.variable !== undefined ? [f.variable] : [])), ...passwords.map((pw) => pw.variable)])];
     // Tokens: minted with the admin kubeconfig (a pipe, never a file), renewed in each new window, and
     // only once the release that creates their service account is in (a missing one fails the plan).
     const tokens = p.tokens ?? [];

@@ -6,6 +6,7 @@ import { provisionJumpHost } from "../../model/host-provision";
 import { HANDOFF_RESOURCE, HANDOFF_SCRIPT, RUNNER_ENV_FILE, RUNNER_SSH_KEY_FILE, runnerHandoff } from "../../model/runner-handoff";
 import { usedServiceVariables } from "../../model/service";
 import { MODULE_VARIABLES } from "../cloud-init/common";
+import { CLIENT_DESKTOP_PASSWORD, clientDesktopInUse } from "../cloud-init/client-desktop";
 import { LabModel } from "../../model/lab-model";
 import { chartRepository } from "../platform/platform-charts";
 import { chartMirrorConfig } from "../cloud-init/registry";
@@ -114,6 +115,9 @@ export function rootVariables(m: LabModel): RootVariable[] {
           v("cosign_private_key", true, () => '"$(cat cosign.key)"', "cosign generate-key-pair's cosign.key (encrypted); its public half is talos.imageVerification.publicKey"),
           v("cosign_password", true, () => "'…'", "the password cosign.key is encrypted with"),
         ]
+      : []),
+    ...(clientDesktopInUse(m)
+      ? [v(CLIENT_DESKTOP_PASSWORD, true, () => "'…'", `${s.adminUser}'s desktop (xrdp) password on the client hosts, 12 characters or more; SSH stays key-only`)]
       : []),
     ...(s.proxmox.sshAgent ? [] : [v("proxmox_ssh_private_key", true, (key: string) => `"$(cat ${key})"`)]),
     v(FIREWALL_WAN_ADDRESS, false, () => "'<the WAN address pfSense shows>'", "from step pfsense-install on (pfSense's console shows it); the Proxmox nodes route MGMT through it"),

@@ -1,5 +1,6 @@
 import { runnerHost } from "../../model/lab-flows";
 import type { HostPlan, LabModel } from "../../model/lab-model";
+import { clientDesktopBlocks } from "./client-desktop";
 import { adminHome, COMMON_TEMPLATE, COMMON_VARS, commonValues, UserDataTemplate } from "./common";
 import { embedFile, renderUserDataSkeleton } from "./tf-template";
 import { checksumSource, SERVICE_VERSIONS } from "./versions";
@@ -64,6 +65,8 @@ export function renderClientUserData(model: LabModel, plan: HostPlan): UserDataT
       }),
       tools_unit: embedFile("cloud-init/client/talos-enclave-tools.service", {}),
       profile: embedFile("cloud-init/client/profile.sh", {}),
+      // the desktop (clientDesktop): empty blocks when it is off
+      ...clientDesktopBlocks(model),
     },
     Object.keys(CLIENT_VARS),
   );

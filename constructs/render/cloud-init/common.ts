@@ -23,6 +23,7 @@ export const MODULE_VARIABLES = {
   lab_tls_private_key: "sensitive PEM key of that certificate",
   harbor_admin_password: "sensitive initial password of Harbor's admin",
   image_factory_signing_key: "sensitive PEM ECDSA P-256 private key (unencrypted) the Image Factory signs its installers with",
+  client_desktop_password: "sensitive password of the admin user on the client hosts, for their desktop (xrdp); SSH stays key-only",
 } as const;
 
 /** Template variables every role uses, with their expressions. */

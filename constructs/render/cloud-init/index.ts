@@ -28,6 +28,7 @@ export {
 } from "./registry";
 export type { ChartMirrorConfig, HarborBootstrapConfig, HarborEndpoint, HarborProjectMetadata } from "./registry";
 export { CLIENT_VARS, clientConfigPaths, clientToolVersions } from "./client";
+export { CLIENT_DESKTOP_PACKAGES, CLIENT_DESKTOP_PASSWORD, clientDesktop, clientDesktopInUse, clientDesktopProvision } from "./client-desktop";
 export { INGRESS_CONTROLLER, INGRESS_PACKAGES, INGRESS_VARS, ingressProvision, UBUNTU_LINK, podRouteDropInPath, renderIngressFirewall, renderPodRoute, sshClientAddresses } from "./ingress";
 export { escapeTemplatefile, fillTerraformTemplate, templateVariables } from "./tf-template";
 

@@ -3,6 +3,7 @@ import { tokenRenewal } from "../../model/host-provision";
 import { backendEnvironment, rootVariables, type ApplyStep, type ApplySteps, type StepPlace } from "../apply/apply-steps";
 import { RUNNER_ENV_FILE, RUNNER_SSH_KEY_FILE } from "../../model/runner-handoff";
 import { MIRROR_SCRIPT } from "../talos/mirror-script";
+import { CLIENT_DESKTOP_PASSWORD, clientDesktopInUse } from "../cloud-init/client-desktop";
 import { chartRepository, demoHost } from "../platform/platform-charts";
 import { chartMirrorConfig } from "../cloud-init/registry";
 import { markdownCell, markdownRow } from "../text/markdown";
@@ -65,6 +66,11 @@ function secretsSection(m: LabModel): string {
       list.push(`\`${h.name}:${sec.path}\` (${sec.mode} ${sec.owner}), written over SSH after boot`);
       delivered.set(sec.variable, list);
     }
+    for (const pw of p?.passwords ?? []) {
+      const list = delivered.get(pw.variable) ?? [];
+      list.push(`the password of \`${pw.user}\` on \`${h.name}\`, set over SSH after boot (\`chpasswd\`): the host keeps only its hash in /etc/shadow`);
+      delivered.set(pw.variable, list);
+    }
   }
   const rows = rootVariables(m)
     .filter((v) => v.sensitive)
@@ -112,7 +118,13 @@ first (admin > Change Password), then set the variable to it and apply, which wr
 bootstrap logs in with. A new
 \`image_factory_signing_key\` goes with its public half in \`talos.imageVerification.factoryPublicKey\`, in the
 same apply: the factory restarts with it, finds that an installer it built before no longer verifies under
-its key and builds and signs it again (siderolabs/image-factory v1.5.0, registry.go \`handleManifest\`).
+its key and builds and signs it again (siderolabs/image-factory v1.5.0, registry.go \`handleManifest\`).${
+    clientDesktopInUse(m)
+      ? `
+A new \`${CLIENT_DESKTOP_PASSWORD}\` is set on every client host by the next apply (its SHA-256 in the state
+triggers the provisioning again); it serves the desktop (xrdp) and the console only, SSH takes keys only.`
+      : ""
+  }
 `;
 }
 
