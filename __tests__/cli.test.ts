@@ -23,7 +23,7 @@ describe("npm run synth", () => {
     const r = synth(["--out", out]);
     expect(r.stderr).toBe("");
     expect(r.status).toBe(0);
-    expect(r.stdout.trim()).toMatch(/^synth: wrote out\/reference-lab\/stacks\/talos-lab — 5 modules, 66 resources, 37 sidecar files in \d+\.\d s$/);
+    expect(r.stdout.trim()).toMatch(/^synth: wrote out\/reference-lab\/stacks\/talos-lab — 5 modules, 69 resources, 38 sidecar files in \d+\.\d s$/);
     // nothing else lands in the working directory (no stray App output folders)
     expect(readdirSync(work)).toEqual(["out"]);
     expect(changedPaths(readTree(out), readTree(join(PROJECT_ROOT, "examples", "reference-lab")))).toEqual([]);
@@ -87,7 +87,7 @@ describe("npm run synth", () => {
     const ok = synth(["--check", "--out", out]);
     expect(ok.stderr).toBe("");
     expect(ok.status).toBe(0);
-    expect(ok.stdout.trim()).toMatch(/^synth: check passed, nothing written — 5 modules, 66 resources, 37 sidecar files in \d+\.\d s$/);
+    expect(ok.stdout.trim()).toMatch(/^synth: check passed, nothing written — 5 modules, 69 resources, 38 sidecar files in \d+\.\d s$/);
     const fresh = join(work, "never-written");
     expect(synth(["--check", "--out", fresh]).status).toBe(0);
     const bad = join(work, "bad-check.yaml");

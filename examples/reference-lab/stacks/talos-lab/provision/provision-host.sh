@@ -27,6 +27,10 @@
 #                input like a secret
 #   TE_KUBECONFIG  the cluster's admin kubeconfig that mints them (needed with TE_TOKENS); kubectl reads
 #                it through a pipe (process substitution), never from a file or an argument
+#   TE_PASSWORDS account passwords to set after the tokens, space-separated NAME=USER; the password is
+#                the environment variable TE_PASSWORD_<NAME in upper case>, sent as USER:PASSWORD on
+#                standard input to chpasswd on the host, which keeps only its hash; an empty value sets
+#                nothing (a variable set later triggers a new run)
 #   TE_START     systemd units to restart at the end, space-separated
 #   TE_WAIT      optional: seconds to wait for the host's SSH (default 900)
 # SSH authenticates with this machine's agent or default keys (a key of admin_ssh_public_keys; for the
@@ -192,6 +196,25 @@ for entry in "${tokens[@]}"; do
     "$server" "$ca" "$sa" "$token" "$namespace" "$sa" | remote sudo install -D -m "$mode" -o "$user" -g "$group" -- /dev/stdin "$path"
   unset token
   log "wrote $path ($mode $user:$group): a token of $namespace/$sa for ${hours}h"
+done
+
+# ── passwords: USER:PASSWORD through the SSH session's standard input into chpasswd (hash only there) ─
+read -r -a passwords <<< "${TE_PASSWORDS:-}"
+for entry in "${passwords[@]}"; do
+  name=${entry%%=*}
+  user=${entry#*=}
+  if [ -z "$name" ] || [ -z "$user" ] || [ "$name" = "$entry" ]; then die "TE_PASSWORDS entry '$entry' is not NAME=USER"; fi
+  case "$user" in -* | *[!a-z0-9_-]*) die "TE_PASSWORDS entry '$entry': USER must be a login name" ;; esac
+  env_name="TE_PASSWORD_${name^^}"
+  [ -n "${!env_name+set}" ] || die "$env_name is not set (the password of $user)"
+  if [ -z "${!env_name}" ]; then
+    log "$name is empty: the password of $user is not set (set TF_VAR_$name and apply again)"
+    continue
+  fi
+  case "${!env_name}" in *$'\n'* | *$'\r'*) die "$name holds a line break, which chpasswd cannot take: the password of $user is not set" ;; esac
+  # printf is the shell's own: the password is never an argument of a program
+  printf '%s:%s\n' "$user" "${!env_name}" | remote sudo chpasswd
+  log "set the password of $user (chpasswd; the host keeps its hash)"
 done
 
 # ── services that waited for what came above ─────────────────────────────────────────────────────────
