@@ -106,36 +106,8 @@ fi
 # ── SSH to the runner, directly, else through its Proxmox node ──────────────────────────────────────
 ssh_opts=(-o BatchMode=yes -o ConnectTimeout=10 -o ServerAliveInterval=15 -o StrictHostKeyChecking=accept-new)
 target="${TE_HANDOFF_USER}@${TE_HANDOFF_HOST}"
-# Runs one command on the runner, each argument quoted for the remote shell: nothing is re-parsed there.
-remote() {
-  local quoted
-  quoted=$(printf '%q ' "$@")
-  # shellcheck disable=SC2029 # quoted here on purpose, so the remote shell reads each argument as one word
-  ssh "${ssh_opts[@]}" "$target" "$quoted"
-}
-try_ssh() {
-  local out
-  if out=$(remote true 2>&1 < /dev/null); then return 0; fi
-  case "$out" in
-    *"IDENTIFICATION HAS CHANGED"* | *"Host key verification failed"*)
-      die "the host key of $TE_HANDOFF_HOST changed (a re-created VM?): check it, then ssh-keygen -R $TE_HANDOFF_HOST and apply again" ;;
-  esac
-  last_error=$out
-  return 1
-}
-last_error=""
-waited=0
-jumping=0
-until try_ssh; do
-  if [ "$jumping" = 0 ] && [ -n "${TE_HANDOFF_JUMP:-}" ]; then
-    ssh_opts+=(-J "$TE_HANDOFF_JUMP")
-    jumping=1
-    continue
-  fi
-  [ "$waited" -lt "$wait_seconds" ] || die "no SSH answer from $TE_HANDOFF_HOST after ${wait_seconds}s (is the VM up, and is a key of admin_ssh_public_keys in your agent?): ${last_error}"
-  sleep 10
-  waited=$((waited + 10))
-done
+{{ssh_reach}}
+reach_host "$TE_HANDOFF_HOST" "${TE_HANDOFF_JUMP:-}" "is $TE_HANDOFF_HOST up, and is a key of admin_ssh_public_keys in your agent?"
 if [ "$jumping" = 1 ]; then log "reached $TE_HANDOFF_HOST through $TE_HANDOFF_JUMP"; else log "reached $TE_HANDOFF_HOST"; fi
 # tofu, talosctl, kubectl and helm arrive with the runner's cloud-init
 remote sudo cloud-init status --wait > /dev/null < /dev/null || log "cloud-init reports an error on the runner; handing over anyway"

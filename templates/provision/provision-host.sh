@@ -52,13 +52,7 @@ case "$wait_seconds" in '' | *[!0-9]*) die "TE_WAIT must be a number of seconds,
 ssh_opts=(-o BatchMode=yes -o ConnectTimeout=10 -o ServerAliveInterval=15 -o StrictHostKeyChecking=accept-new)
 target="${TE_USER}@${TE_HOST}"
 
-# Runs one command on the host, each argument quoted for the remote shell: nothing here is re-parsed there.
-remote() {
-  local quoted
-  quoted=$(printf '%q ' "$@")
-  # shellcheck disable=SC2029 # quoted here on purpose, so the remote shell reads each argument as one word
-  ssh "${ssh_opts[@]}" "$target" "$quoted"
-}
+{{ssh_reach}}
 # Copies local files into a directory on the host.
 upload() {
   local dest=$1
@@ -75,31 +69,7 @@ cleanup() {
 trap cleanup EXIT
 
 # ── the host answers (directly, else through the jump host), and cloud-init has written its files ──────
-# Tries once; a changed host key stops everything at once (waiting would not help).
-try_ssh() {
-  local out
-  if out=$(remote true 2>&1); then return 0; fi
-  case "$out" in
-    *"IDENTIFICATION HAS CHANGED"* | *"Host key verification failed"*)
-      die "the host key of $TE_HOST changed (a re-created VM?): check it, then ssh-keygen -R $TE_HOST and apply again" ;;
-  esac
-  last_error=$out
-  return 1
-}
-last_error=""
-waited=0
-jumping=0
-until try_ssh; do
-  if [ "$jumping" = 0 ] && [ -n "${TE_JUMP:-}" ]; then
-    # not reachable from here directly (outside the lab): through the Proxmox node from now on
-    ssh_opts+=(-J "$TE_JUMP")
-    jumping=1
-    continue
-  fi
-  [ "$waited" -lt "$wait_seconds" ] || die "no SSH answer after ${wait_seconds}s (is the VM up, and is this machine's key in admin_ssh_public_keys?): ${last_error}"
-  sleep 10
-  waited=$((waited + 10))
-done
+reach_host "$TE_HOST" "${TE_JUMP:-}" "is the VM up, and is this machine's key in admin_ssh_public_keys?"
 if [ "$jumping" = 1 ]; then log "reached over SSH through $TE_JUMP"; else log "reached over SSH"; fi
 remote sudo cloud-init status --wait >/dev/null || log "cloud-init reports an error on the host; delivering anyway"
 inbox=$(remote mktemp -d)

@@ -1,5 +1,6 @@
 import { HANDOFF_SCRIPT } from "../../model/runner-handoff";
 import { renderTemplate } from "../text/template";
+import { sshReachBlock } from "./ssh-reach";
 
 /**
  * The stack's hand-off script (`provision/handoff.sh`): what tofu's `terraform_data.runner-handoff`
@@ -8,5 +9,5 @@ import { renderTemplate } from "../text/template";
  * environment, so no spec text and no secret is ever part of a command line.
  */
 export function renderHandoffScript(): { readonly path: string; readonly content: string } {
-  return { path: HANDOFF_SCRIPT, content: renderTemplate("provision/handoff.sh", {}) };
+  return { path: HANDOFF_SCRIPT, content: renderTemplate("provision/handoff.sh", {}, { ssh_reach: sshReachBlock() }) };
 }

@@ -1,5 +1,6 @@
 import { PROVISION_SCRIPT } from "../../model/host-provision";
 import { renderTemplate } from "../text/template";
+import { sshReachBlock } from "./ssh-reach";
 
 /**
  * The stack's provisioning script (`provision/provision-host.sh`): what tofu's
@@ -8,5 +9,5 @@ import { renderTemplate } from "../text/template";
  * no spec text is ever part of a command line; one script serves every host.
  */
 export function renderProvisionScript(): { readonly path: string; readonly content: string } {
-  return { path: PROVISION_SCRIPT, content: renderTemplate("provision/provision-host.sh", {}) };
+  return { path: PROVISION_SCRIPT, content: renderTemplate("provision/provision-host.sh", {}, { ssh_reach: sshReachBlock() }) };
 }
