@@ -365,3 +365,41 @@ describe("the image mirror (talos.imageVerification)", () => {
     expect(existsSync(join(off.stack, "images", "mirror-and-sign.sh"))).toBe(false);
   });
 });
+
+/**
+ * Review findings (issue 16), written to fail on the current handoff.sh: a second hand-off, which the
+ * resource's triggers ask for whenever a root variable changes where the bootstrap ran, must write
+ * nothing on a runner where tofu has run since (its state moved on).
+ */
+describe("review: a second hand-off to a runner whose state moved on", () => {
+  it("leaves the runner's tree as it was when it refuses the stale state (default local state)", () => {
+    const l = lab({});
+    const vals = values(l.root);
+    const backendPath = Object.values(l.root.terraform.backend ?? {})[0]?.path as string;
+    const state = resolve(l.stack, backendPath);
+    mkdirSync(dirname(state), { recursive: true });
+    writeFileSync(state, '{"version": 4, "serial": 7, "lineage": "review"}\n');
+    const first = run(l, vals);
+    expect(first.status, first.stderr).toBe(0);
+    // on the runner: tofu ran (a newer state), and the tree there changed (a later synth on the runner)
+    const there = stackThere(l, first);
+    writeFileSync(resolve(there, backendPath), '{"version": 4, "serial": 12, "lineage": "review"}\n');
+    writeFileSync(join(there, "cdk.tf.json"), '{"runner": "newer tree"}\n');
+    const again = run(l, vals, { home: first.home });
+    expect(again.status).not.toBe(0);
+    expect(readFileSync(join(there, "cdk.tf.json"), "utf8")).toBe('{"runner": "newer tree"}\n');
+  });
+
+  it("never replaces the runner's newer state when the state lives inside the tree (state.backend.path)", () => {
+    const l = lab({ state: { backend: { type: "local", path: "terraform.tfstate" } } });
+    const vals = values(l.root);
+    writeFileSync(join(l.stack, "terraform.tfstate"), '{"version": 4, "serial": 7, "lineage": "review"}\n');
+    const first = run(l, vals);
+    expect(first.status, first.stderr).toBe(0);
+    const stateThere = join(stackThere(l, first), "terraform.tfstate");
+    writeFileSync(stateThere, '{"version": 4, "serial": 12, "lineage": "review"}\n');
+    const again = run(l, vals, { home: first.home });
+    expect(readFileSync(stateThere, "utf8")).toContain('"serial": 12');
+    expect(again.status).not.toBe(0);
+  });
+});
