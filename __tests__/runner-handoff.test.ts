@@ -371,7 +371,7 @@ describe("the image mirror (talos.imageVerification)", () => {
  * resource's triggers ask for whenever a root variable changes where the bootstrap ran, must write
  * nothing on a runner where tofu has run since (its state moved on).
  */
-describe("review: a second hand-off to a runner whose state moved on", () => {
+describe("a second hand-off to a runner that moved on", () => {
   it("leaves the runner's tree as it was when it refuses the stale state (default local state)", () => {
     const l = lab({});
     const vals = values(l.root);
@@ -401,5 +401,30 @@ describe("review: a second hand-off to a runner whose state moved on", () => {
     const again = run(l, vals, { home: first.home });
     expect(readFileSync(stateThere, "utf8")).toContain('"serial": 12');
     expect(again.status).not.toBe(0);
+  });
+
+  it("leaves a tofu.env and an SSH key on the runner that it did not write, and copies nothing", () => {
+    const l = lab({});
+    const vals = values(l.root);
+    const backendPath = Object.values(l.root.terraform.backend ?? {})[0]?.path as string;
+    const state = resolve(l.stack, backendPath);
+    mkdirSync(dirname(state), { recursive: true });
+    writeFileSync(state, '{"version": 4, "serial": 7, "lineage": "review"}\n');
+    const first = run(l, vals);
+    expect(first.status, first.stderr).toBe(0);
+    const env = join(first.home, "secrets", "tofu.env");
+    writeFileSync(env, "export TF_VAR_mine='kept'\n");
+    const again = run(l, vals, { home: first.home });
+    expect(again.status).not.toBe(0);
+    expect(again.stderr).toContain("was not written by the hand-off");
+    expect(readFileSync(env, "utf8")).toBe("export TF_VAR_mine='kept'\n");
+    rmSync(env);
+    const key = join(first.home, "secrets", "id_ed25519");
+    writeFileSync(key, "the operator's own key\n");
+    const third = run(l, vals, { home: first.home });
+    expect(third.status).not.toBe(0);
+    expect(third.stderr).toContain("is another key than proxmox_ssh_private_key");
+    expect(readFileSync(key, "utf8")).toBe("the operator's own key\n");
+    expect(existsSync(env)).toBe(false);
   });
 });

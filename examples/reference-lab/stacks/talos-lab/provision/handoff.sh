@@ -148,25 +148,46 @@ if [ "$jumping" = 1 ]; then log "reached $TE_HANDOFF_HOST through $TE_HANDOFF_JU
 # tofu, talosctl, kubectl and helm arrive with the runner's cloud-init
 remote sudo cloud-init status --wait > /dev/null < /dev/null || log "cloud-init reports an error on the runner; handing over anyway"
 
-# ── the tree, without .terraform ────────────────────────────────────────────────────────────────────
-# shellcheck disable=SC2016 # "$HOME" is the runner's, expanded there
-tar -C "$base" --exclude=.terraform -cf - "$tree" | remote sh -c 'cd "$HOME" && tar -xf -'
-log "copied $tree (without .terraform) to ~/$tree"
-
-# ── the state, once: never over a different one (tofu may have run there since) ─────────────────────
+# ── the state first, once: never over a different one (tofu may have run there since) ─────────────
+# Compared before anything is written, so a hand-off that comes too late leaves the runner as it was.
+copy_state=0
 if [ -n "$state_rel" ]; then
   ours=$(sha256sum < "$state_abs" | cut -d' ' -f1)
   # shellcheck disable=SC2016 # "$1" and "$HOME" are expanded on the runner
   theirs=$(remote sh -c 'if [ -e "$HOME/$1" ]; then sha256sum < "$HOME/$1" | cut -d" " -f1; fi' sh "$state_rel" < /dev/null)
   if [ -z "$theirs" ]; then
-    # shellcheck disable=SC2016 # expanded on the runner
-    remote sh -c 'umask 077 && mkdir -p "$HOME/$(dirname "$1")" && cat > "$HOME/$1.handoff" && mv -f "$HOME/$1.handoff" "$HOME/$1"' sh "$state_rel" < "$state_abs"
-    log "copied the state to ~/$state_rel"
+    copy_state=1
   elif [ "$theirs" = "$ours" ]; then
     log "the runner already has this state at ~/$state_rel"
   else
-    die "the runner has a different state at ~/$state_rel: tofu has run there since the hand-off, so this copy is stale; remove that file there only if you mean to replace it"
+    die "the runner has a different state at ~/$state_rel: tofu has run there since the hand-off, so this copy is stale and nothing was copied (change a variable on the runner in ~/secrets/tofu.env); remove that state there only if you mean to replace it"
   fi
+fi
+
+# ── the runner's secrets files: replaced only where the hand-off wrote them ──────────────────────────
+# tofu.env carries the hand-off's first line; an id_ed25519 it did not write (another key) stays.
+env_head=${env_text%%$'\n'*}
+# shellcheck disable=SC2016 # "$1" and "$HOME" are expanded on the runner
+env_theirs=$(remote sh -c 'if [ -e "$HOME/secrets/tofu.env" ]; then head -n 1 "$HOME/secrets/tofu.env"; else echo absent; fi' sh < /dev/null)
+[ "$env_theirs" = absent ] || [ "$env_theirs" = "$env_head" ] ||
+  die "the runner's ~/secrets/tofu.env was not written by the hand-off (its first line differs): move it away there, then apply again"
+if [ -n "$key_text" ]; then
+  key_ours=$(printf '%s' "$key_text" | sha256sum | cut -d' ' -f1)
+  # shellcheck disable=SC2016 # expanded on the runner
+  key_theirs=$(remote sh -c 'if [ -e "$HOME/secrets/id_ed25519" ]; then sha256sum < "$HOME/secrets/id_ed25519" | cut -d" " -f1; fi' < /dev/null)
+  [ -z "$key_theirs" ] || [ "$key_theirs" = "$key_ours" ] ||
+    die "the runner's ~/secrets/id_ed25519 is another key than proxmox_ssh_private_key: move it away there (or set the variable to it), then apply again"
+fi
+
+# ── the tree, without .terraform and without any state file (the state goes its own way above) ──────
+# shellcheck disable=SC2016 # "$HOME" is the runner's, expanded there
+tar -C "$base" --exclude=.terraform --exclude='*.tfstate' --exclude='*.tfstate.*' --exclude='.terraform.tfstate.lock.info' -cf - "$tree" |
+  remote sh -c 'cd "$HOME" && tar -xf -'
+log "copied $tree (without .terraform and state files) to ~/$tree"
+if [ "$copy_state" = 1 ]; then
+  # shellcheck disable=SC2016 # expanded on the runner
+  remote sh -c 'umask 077 && mkdir -p "$HOME/$(dirname "$1")" && cat > "$HOME/$1.handoff" && mv -f "$HOME/$1.handoff" "$HOME/$1"' sh "$state_rel" < "$state_abs"
+  log "copied the state to ~/$state_rel"
 fi
 
 # ── the variables and the key, on standard input ─────────────────────────────────────────────────────
