@@ -309,6 +309,16 @@ describe("a client without a desktop (clientDesktop.enabled: false)", () => {
     expect(flows.filter((f) => f.id.startsWith("proxmox.provision.")).map((f) => f.id)).toEqual(["proxmox.provision.registry"]);
     expect(file("README.md")).toContain("Command line only (`clientDesktop.enabled: false`)");
   });
+
+  it("opens no RDP port anywhere: no client LAN flow, pfSense rule or VM firewall rule for 3389, and the runbooks offer none", () => {
+    const flows = (JSON.parse(file("flows.json")) as { flows: { id: string; from: string; ports: (number | string)[] }[] }).flows;
+    expect(flows.filter((f) => f.from === "zone:client").map((f) => f.ports)).toEqual([[22]]);
+    expect(file("pfsense/filter.xml")).not.toMatch(/<port>3389<\/port>/);
+    const mgmt = JSON.parse(file("modules/mgmt/main.tf.json")) as { resource: { proxmox_virtual_environment_firewall_rules: Record<string, { rule: { dport?: string }[] }> } };
+    const dports = Object.values(mgmt.resource.proxmox_virtual_environment_firewall_rules).flatMap((r) => r.rule.map((x) => x.dport));
+    expect(dports).not.toContain("3389");
+    for (const f of ["README.md", "pfsense/RULES.md"]) expect(file(f)).not.toMatch(/RDP, tcp\/3389|xrdp\) to/);
+  });
 });
 
 describe("the web UIs the desktop's browser reaches are declared flows", () => {

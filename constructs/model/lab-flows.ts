@@ -94,15 +94,19 @@ function zoneFlows(m: LabModel): FlowInput[] {
 
 /**
  * The client LAN's flows, the only ones it has: from the operators' LAN to each client host, SSH
- * (tcp/22) and remote desktop (RDP through xrdp, tcp/3389). Nothing else is reachable from there, and
- * no flow leads into it; validation refuses any other flow naming `zone:client`.
+ * (tcp/22) and, while the spec's `clientDesktop` is on, remote desktop (RDP through xrdp, tcp/3389;
+ * a command-line client listens on no such port, so no layer opens it). Nothing else is reachable
+ * from there, and no flow leads into it; validation refuses any other flow naming `zone:client`.
  */
 export function clientLanFlows(m: LabModel): FlowInput[] {
+  const desktop = m.spec.clientDesktop.enabled;
   return m.hosts
     .filter((h) => h.role === "client")
     .flatMap((h) => [
       { id: hostFlowId(h.name, "client-lan-ssh"), from: "zone:client", to: h.name, protocol: "tcp" as const, ports: [22], purpose: `operators reach ${h.name} over SSH from the client LAN` },
-      { id: hostFlowId(h.name, "client-lan-rdp"), from: "zone:client", to: h.name, protocol: "tcp" as const, ports: [3389], purpose: `operators reach ${h.name}'s desktop (RDP, xrdp) from the client LAN` },
+      ...(desktop
+        ? [{ id: hostFlowId(h.name, "client-lan-rdp"), from: "zone:client", to: h.name, protocol: "tcp" as const, ports: [3389], purpose: `operators reach ${h.name}'s desktop (RDP, xrdp) from the client LAN` }]
+        : []),
     ]);
 }
 

@@ -97,8 +97,7 @@ ${t.interfaces.filter((i) => i.address !== undefined).map((i) => markdownRow([`$
 ## The client LAN (operators' way in)
 
 The client LAN ${m.clientLan.cidr} (OPT3, CLIENT) ${m.clientLan.existing ? `is the operators' existing network on \`${markdownCell(m.clientLan.bridge)}\`; the lab creates no bridge there. pfSense is ${m.clientLan.gateway} on it, which is not that LAN's own router: **the operators' machines need a route to the mgmt client's address (or ${m.zones.mgmt.cidr}) via ${m.clientLan.gateway}**, on each machine or on the LAN's router.` : `is a bridge the edge module creates (\`${markdownCell(m.clientLan.bridge)}\`); operators' machines on it use pfSense (${m.clientLan.gateway}) as their gateway and configure their own addresses: pfSense serves it no DHCP, DNS or NTP.`}
-From it only ${clientTargets} ${clients.length === 1 ? "is" : "are"} reachable, on SSH (tcp/22) and remote desktop (RDP through xrdp,
-tcp/3389); everything else, pfSense itself included, meets the interface's logged default deny. No lab zone initiates into it:
+From it only ${clientTargets} ${clients.length === 1 ? "is" : "are"} reachable, on SSH (tcp/22)${m.spec.clientDesktop.enabled ? " and remote desktop (RDP through xrdp,\ntcp/3389)" : " (no remote desktop: clientDesktop is off)"}; everything else, pfSense itself included, meets the interface's logged default deny. No lab zone initiates into it:
 no rule on another interface and no port-forward leads there, and \`N_LAB_INTERNAL\` holds it, so no flow to
 "internet" does either.
 

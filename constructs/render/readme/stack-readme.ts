@@ -211,14 +211,15 @@ function clientLanSection(m: LabModel): string {
   const first = clients[0];
   const where = lan.existing
     ? `the operators' existing network ${lan.cidr} on \`${lan.bridge}\`, where pfSense is ${lan.gateway} (OPT3, CLIENT). Its machines keep their own router, so each needs a route to the client host${clients.length === 1 ? "" : "s"} via pfSense (or the LAN's router one for them)${first ? `, e.g. \`ip route add ${first.ip}/32 via ${lan.gateway}\`` : ""}.`
-    : `the client LAN ${lan.cidr} on the bridge \`${lan.bridge}\` the edge module creates on ${markdownCell(m.firewall.node)}, where pfSense is ${lan.gateway} (OPT3, CLIENT). Connect an operator's machine to that bridge (or its uplink) with an address in ${lan.cidr} and ${lan.gateway} as its gateway; pfSense serves the LAN no DHCP, DNS or NTP.`;
+    : `the client LAN ${lan.cidr} on the bridge \`${lan.bridge}\` the edge module creates on ${markdownCell(m.firewall.node)}, where pfSense is ${lan.gateway} (OPT3, CLIENT). The bridge has a physical port only where the spec gives one (\`proxmox.nodes[].uplinks: { ${lan.bridge}: [<nic>] }\`; a port added by hand is not the lab's and the next apply may drop it): connect an operator's machine through that port, with an address in ${lan.cidr} and ${lan.gateway} as its gateway; pfSense serves the LAN no DHCP, DNS or NTP.`;
+  const desktop = m.spec.clientDesktop.enabled;
   const usage = first
-    ? `\n\n\`\`\`sh\nssh ${m.spec.adminUser}@${first.ip}     # SSH\n# remote desktop: an RDP client (xrdp) to ${first.ip}:3389\n\`\`\`\n`
+    ? `\n\n\`\`\`sh\nssh ${m.spec.adminUser}@${first.ip}     # SSH\n${desktop ? `# remote desktop: an RDP client (xrdp) to ${first.ip}:3389\n` : ""}\`\`\`\n`
     : "\n";
   return `## The operators' way in (client LAN)
 
 Operators come in from ${where}
-From there only ${targets} ${clients.length === 1 ? "is" : "are"} reachable, on SSH (tcp/22) and remote desktop (RDP, tcp/3389);
+From there only ${targets} ${clients.length === 1 ? "is" : "are"} reachable, on SSH (tcp/22)${desktop ? " and remote desktop (RDP, tcp/3389)" : " (clientDesktop is off: no remote desktop)"};
 everything else in the lab, pfSense included, is not, and nothing in the lab initiates into the client LAN
 (\`pfsense/RULES.md\`).${usage}`;
 }
