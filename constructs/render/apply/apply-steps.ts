@@ -119,7 +119,9 @@ export function rootVariables(m: LabModel): RootVariable[] {
     ...(clientDesktopInUse(m)
       ? [v(CLIENT_DESKTOP_PASSWORD, true, () => "'…'", `${s.adminUser}'s desktop (xrdp) password on the client hosts, 12 characters or more; SSH stays key-only`)]
       : []),
-    ...(s.proxmox.sshAgent ? [] : [v("proxmox_ssh_private_key", true, (key: string) => `"$(cat ${key})"`)]),
+    ...(s.proxmox.sshAgent
+      ? []
+      : [v("proxmox_ssh_private_key", true, (key: string) => `"$(cat ${key})"`, "root's key on the Proxmox nodes; the runner provisions the DMZ hosts with it too, so its public half belongs in admin_ssh_public_keys")]),
     v(FIREWALL_WAN_ADDRESS, false, () => "'<the WAN address pfSense shows>'", "from step pfsense-install on (pfSense's console shows it); the Proxmox nodes route MGMT through it"),
     ...(s.state.encryption ? [v("state_passphrase", true, () => "'at least 16 characters'")] : []),
     // added services' own (the lab's services' are above)

@@ -90,7 +90,16 @@ function secretsSection(m: LabModel): string {
       `the token of the \`${t.namespace}/${t.serviceAccount}\` service account`,
       `minted by the provisioning where tofu runs (\`kubectl create token --duration ${t.durationHours}h\` with the admin kubeconfig, read through a pipe), held in memory there and written to \`${host}:${t.path}\` (${t.mode} ${t.owner}); never in the state, a variable or a file of the runner`,
     ]),
-    ["SSH keys (Proxmox, the VMs' admin user)", "the operator's agent or key files; the VMs get public keys only"],
+    [
+      "SSH keys (Proxmox, the VMs' admin user)",
+      m.spec.proxmox.sshAgent
+        ? "the operator's agent (outside, and forwarded to the runner with `ssh -A`); the VMs get public keys only"
+        : "outside: the operator's agent or key files; on the runner: `proxmox_ssh_private_key` in `~/" +
+          RUNNER_ENV_FILE +
+          "` and in `~/" +
+          RUNNER_SSH_KEY_FILE +
+          "` (0600), both written by the hand-off; the runner's provisioning of the DMZ hosts logs in with that key, so its public half must be in `admin_ssh_public_keys` too. The VMs get public keys only",
+    ],
     ...(m.imageVerification.enabled
       ? [
           [
@@ -122,7 +131,10 @@ its key and builds and signs it again (siderolabs/image-factory v1.5.0, registry
     clientDesktopInUse(m)
       ? `
 A new \`${CLIENT_DESKTOP_PASSWORD}\` is set on every client host by the next apply (its SHA-256 in the state
-triggers the provisioning again); it serves the desktop (xrdp) and the console only, SSH takes keys only.`
+triggers the provisioning again). It serves the desktop (xrdp) and the console; SSH takes keys only. It is
+the admin user's password, and that user has sudo and, on the runner, \`~/${RUNNER_ENV_FILE}\` with every
+variable above: whoever knows it from the client LAN holds the lab, so choose it like a root password.
+On the runner the value is also in that file (the hand-off writes it there with the others).`
       : ""
   }
 `;
