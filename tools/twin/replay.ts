@@ -202,9 +202,16 @@ export function toolConnections(stack: TwinStack, step: Step): StepConnection[] 
 
 /** What tofu connects to in a step ({@link toolConnections}) that the step does not list, as findings. */
 export function unlistedToolConnections(stack: TwinStack, step: Step): string[] {
-  return toolConnections(stack, step)
-    .filter((t) => !step.connections.some((c) => c.from === t.from && c.to === t.to && c.port === t.port && c.protocol === t.protocol))
-    .map((t) => `step ${step.id}: ${t.why} needs ${t.from} -> ${t.to} ${t.protocol}/${t.port}, which the step does not list`);
+  const tools = toolConnections(stack, step);
+  // a runner step that still plans the hand-off would hand the stack from the runner to itself
+  const here = step.host ?? stack.runner;
+  const self = step.where === "runner" ? [...new Set(tools.map((t) => /hand-off to ([^\s:]+)/.exec(t.why)?.[1]).filter((h) => h === here))] : [];
+  return [
+    ...self.map((h) => `step ${step.id}: tofu (runner) plans the hand-off to ${h} on ${h} itself: the step must switch it off (source the file the hand-off wrote, or set its guard variable false)`),
+    ...tools
+      .filter((t) => !step.connections.some((c) => c.from === t.from && c.to === t.to && c.port === t.port && c.protocol === t.protocol))
+      .map((t) => `step ${step.id}: ${t.why} needs ${t.from} -> ${t.to} ${t.protocol}/${t.port}, which the step does not list`),
+  ];
 }
 
 /**
