@@ -367,12 +367,13 @@ describe("the image mirror (talos.imageVerification)", () => {
 });
 
 /**
- * Review findings (issue 16), written to fail on the current handoff.sh: a second hand-off, which the
- * resource's triggers ask for whenever a root variable changes where the bootstrap ran, must write
- * nothing on a runner where tofu has run since (its state moved on).
+ * A second hand-off, which the resource's triggers ask for whenever a root variable changes where the
+ * bootstrap ran, must write nothing on a runner where tofu has run since (its state moved on), and never
+ * replace secrets files there that it did not write. (Each case failed on the hand-off script before.)
  */
 describe("a second hand-off to a runner that moved on", () => {
-  it("leaves the runner's tree as it was when it refuses the stale state (default local state)", () => {
+  /** The reference lab handed off once, with a local state beside the output folder. */
+  function handedOff() {
     const l = lab({});
     const vals = values(l.root);
     const backendPath = Object.values(l.root.terraform.backend ?? {})[0]?.path as string;
@@ -381,6 +382,11 @@ describe("a second hand-off to a runner that moved on", () => {
     writeFileSync(state, '{"version": 4, "serial": 7, "lineage": "review"}\n');
     const first = run(l, vals);
     expect(first.status, first.stderr).toBe(0);
+    return { l, vals, backendPath, first };
+  }
+
+  it("leaves the runner's tree as it was when it refuses the stale state (default local state)", () => {
+    const { l, vals, backendPath, first } = handedOff();
     // on the runner: tofu ran (a newer state), and the tree there changed (a later synth on the runner)
     const there = stackThere(l, first);
     writeFileSync(resolve(there, backendPath), '{"version": 4, "serial": 12, "lineage": "review"}\n');
@@ -404,14 +410,7 @@ describe("a second hand-off to a runner that moved on", () => {
   });
 
   it("leaves a tofu.env and an SSH key on the runner that it did not write, and copies nothing", () => {
-    const l = lab({});
-    const vals = values(l.root);
-    const backendPath = Object.values(l.root.terraform.backend ?? {})[0]?.path as string;
-    const state = resolve(l.stack, backendPath);
-    mkdirSync(dirname(state), { recursive: true });
-    writeFileSync(state, '{"version": 4, "serial": 7, "lineage": "review"}\n');
-    const first = run(l, vals);
-    expect(first.status, first.stderr).toBe(0);
+    const { l, vals, first } = handedOff();
     const env = join(first.home, "secrets", "tofu.env");
     writeFileSync(env, "export TF_VAR_mine='kept'\n");
     const again = run(l, vals, { home: first.home });
