@@ -3,6 +3,7 @@ import { chmodSync, mkdirSync, readdirSync, readFileSync, writeFileSync } from "
 import { join } from "node:path";
 import { afterAll, describe, expect, it } from "vitest";
 import { removeTempDir, synthToTemp, tempDir } from "./support/tree";
+import { localExecEnvironment } from "./support/local-exec";
 
 /**
  * tofu's preparation of the Proxmox nodes, judged on the written tree: the mgmt module's
@@ -80,18 +81,6 @@ function standins(dir: string): string {
   return bin;
 }
 
-/** The local-exec environment as tofu hands it over: `${var.x}` filled, `$${` unescaped. */
-function filled(p: Prepare, values: Record<string, string>): Record<string, string> {
-  return Object.fromEntries(
-    Object.entries(p.environment).map(([k, v]) => {
-      const ref = /^\$\{var\.([a-z0-9_]+)\}$/.exec(v);
-      if (ref) return [k, values[ref[1]] ?? ""];
-      expect(v, `${p.key} ${k}: only whole variable references are expressions`).not.toMatch(/(?<!\$)\$\{/);
-      return [k, v.replace(/\$\$\{/g, "${")];
-    }),
-  );
-}
-
 interface Run {
   readonly status: number;
   readonly stderr: string;
@@ -104,7 +93,7 @@ function run(p: Prepare, script: string, dir: string, values = VALUES): Run {
   const log = join(dir, "calls.log");
   writeFileSync(log, "");
   const r = spawnSync("bash", [script], {
-    env: { PATH: `${standins(dir)}:${process.env.PATH}`, HOME: join(dir, "home"), STANDIN_LOG: log, NODE_ROOT: join(dir, "node"), ...filled(p, values) },
+    env: { PATH: `${standins(dir)}:${process.env.PATH}`, HOME: join(dir, "home"), STANDIN_LOG: log, NODE_ROOT: join(dir, "node"), ...localExecEnvironment(p.key, p.environment, values) },
     encoding: "utf8",
     input: "",
   });

@@ -7,6 +7,7 @@ import { hostProvisionProblems } from "../constructs/model/host-provision";
 import { afterAll, describe, expect, it } from "vitest";
 import { HOST_STANDIN_DIR } from "../tools/tfsim/sandbox";
 import { PROJECT_ROOT, readTree, tempDir } from "./support/tree";
+import { localExecEnvironment } from "./support/local-exec";
 
 /**
  * Tofu's host provisioning, judged on the written tree: the `terraform_data.<host>-provision`
@@ -63,18 +64,6 @@ const provisions: Provision[] = modules.flatMap((m) =>
 );
 const byHost = (host: string) => provisions.find((p) => p.key === `${host}-provision`)!;
 
-/** The local-exec environment as tofu hands it over: `${var.x}` filled, `$${` unescaped. */
-function filledEnvironment(p: Provision, values: Record<string, string>): Record<string, string> {
-  return Object.fromEntries(
-    Object.entries(p.environment).map(([k, v]) => {
-      const ref = /^\$\{var\.([a-z0-9_]+)\}$/.exec(v);
-      if (ref) return [k, values[ref[1]] ?? ""];
-      expect(v, `${p.key} ${k}: only whole variable references are expressions`).not.toMatch(/(?<!\$)\$\{/);
-      return [k, v.replace(/\$\$\{/g, "${")];
-    }),
-  );
-}
-
 interface Call {
   readonly tool: string;
   readonly args: string;
@@ -88,7 +77,7 @@ function runProvision(p: Provision, values: Record<string, string>, standins = H
   expect(p.command).toBe("bash ${path.root}/provision/provision-host.sh");
   const log = join(work, `${p.key}-${Math.random().toString(36).slice(2)}.log`);
   const r = spawnSync("bash", [join(STACK, "provision", "provision-host.sh")], {
-    env: { PATH: `${standins}:${process.env.PATH}`, HOME: work, TE_STANDIN_LOG: log, TE_WAIT: "0", ...extra, ...filledEnvironment(p, values) },
+    env: { PATH: `${standins}:${process.env.PATH}`, HOME: work, TE_STANDIN_LOG: log, TE_WAIT: "0", ...extra, ...localExecEnvironment(p.key, p.environment, values) },
     encoding: "utf8",
     input: "",
   });

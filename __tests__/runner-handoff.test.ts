@@ -4,6 +4,7 @@ import { dirname, join, resolve } from "node:path";
 import { afterAll, describe, expect, it } from "vitest";
 import { LabSpecInput } from "../constructs/input/lab-spec";
 import { removeTempDir, synthToTemp, tempDir } from "./support/tree";
+import { localExecEnvironment } from "./support/local-exec";
 
 /**
  * The hand-off to the runner and the image mirror, judged on the written tree: the root module's
@@ -84,26 +85,12 @@ function values(root: Lab["root"]): Record<string, unknown> {
   );
 }
 
-/** The local-exec environment as tofu hands it over: `${var.x}` and `${jsonencode(var.x)}` filled. */
-function filled(env: Record<string, string>, vals: Record<string, unknown>): Record<string, string> {
-  return Object.fromEntries(
-    Object.entries(env).map(([k, v]) => {
-      const plain = /^\$\{var\.([a-z0-9_]+)\}$/.exec(v);
-      if (plain) return [k, String(vals[plain[1]])];
-      const json = /^\$\{jsonencode\(var\.([a-z0-9_]+)\)\}$/.exec(v);
-      if (json) return [k, JSON.stringify(vals[json[1]])];
-      expect(v, `${k}: only whole variable references are expressions`).not.toMatch(/(?<!\$)\$\{/);
-      return [k, v.replace(/\$\$\{/g, "${")];
-    }),
-  );
-}
-
 /** Runs the resource's command in the stack's folder, as tofu's local-exec does. */
 function run(l: Lab, vals: Record<string, unknown>, opts: { home?: string; extra?: Record<string, string>; drop?: string } = {}) {
   expect(l.exec.command).toBe("bash ${path.root}/provision/handoff.sh");
   const home = opts.home ?? temp("handoff-runner");
   const log = join(temp("handoff-log"), "ssh.log");
-  const env: Record<string, string> = { PATH: `${STANDINS}:${process.env.PATH}`, HOME: temp("handoff-outside"), TE_STANDIN_LOG: log, TE_REMOTE_HOME: home, TE_WAIT: "0", ...opts.extra, ...filled(l.exec.environment, vals) };
+  const env: Record<string, string> = { PATH: `${STANDINS}:${process.env.PATH}`, HOME: temp("handoff-outside"), TE_STANDIN_LOG: log, TE_REMOTE_HOME: home, TE_WAIT: "0", ...opts.extra, ...localExecEnvironment("runner-handoff", l.exec.environment, vals) };
   if (opts.drop) delete env[opts.drop];
   const r = spawnSync("bash", ["./provision/handoff.sh"], { cwd: l.stack, env, encoding: "utf8", input: "" });
   const calls = existsSync(log) ? readFileSync(log, "utf8").split("\n").filter(Boolean).map((line) => line.split("\t").slice(1)) : [];
